@@ -1,0 +1,99 @@
+# ramp - top-level build.  `make` builds every binary into build/;
+# `make run` starts rampd on the embedded PostgreSQL; `make test` runs every
+# test against a private PostgreSQL; `make check-asan` does the same under
+# -fsanitize=address,undefined; `make fuzz` builds the libFuzzer targets.
+
+BUILD    ?= build
+CC       ?= gcc
+PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv
+DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
+            libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
+            python3 openssl clang
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
+            -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Iserver -MMD -MP
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+LDFLAGS  += -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS       = $(PKG_LIBS) -lcurl -lm -pthread
+
+COMMON_SRCS := $(wildcard server/common/*.c) $(wildcard server/domain/*.c)
+SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/store/*.c \
+                 server/engine/*.c) server/main.c
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test check-asan fuzz bench clean unit
+
+all: $(BUILD)/rampd $(UNIT_BINS)
+
+# Missing Debian packages are installed when root; otherwise we stop and
+# print the one command that installs them.
+$(BUILD)/.deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    (apt-get install -y --no-install-recommends $$missing || \
+	     (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || exit 1; \
+	  else \
+	    echo "missing Debian packages; run:"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+	@mkdir -p $(@D) && touch $@
+
+deps: $(BUILD)/.deps
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+unit: $(UNIT_BINS)
+
+run: all
+	@mkdir -p var
+	RAMP_DATA_DIR=$${RAMP_DATA_DIR:-$(CURDIR)/var} $(BUILD)/rampd
+
+test: all
+	python3 tests/run.py --build $(BUILD)
+
+check-asan:
+	$(MAKE) BUILD=build-asan SAN=1 all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  python3 tests/run.py --build build-asan
+
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined
+fuzz: $(BUILD)/.deps
+	@mkdir -p $(BUILD)/fuzz
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  echo "clang $$n"; \
+	  clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(COMMON_SRCS) $(PKG_LIBS) -lm || exit 1; \
+	done
+
+bench: all
+	python3 tests/bench.py --build $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+.SECONDARY:
