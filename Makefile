@@ -24,7 +24,7 @@ LIBS       = $(PKG_LIBS) -lcurl -lm -pthread
 
 COMMON_SRCS := $(wildcard server/common/*.c) $(wildcard server/domain/*.c)
 SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/store/*.c \
-                 server/engine/*.c) server/main.c
+                 server/engine/*.c server/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -58,9 +58,24 @@ deps: $(BUILD)/.deps
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-$(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS)
+# schema/*.sql is compiled into rampd, so the binary migrates wherever it runs
+SCHEMA_SQL := $(sort $(wildcard schema/*.sql))
+$(BUILD)/gen/schema.c: $(SCHEMA_SQL) Makefile
+	@mkdir -p $(@D)
+	@{ echo '#include "store/migrate.h"'; echo 'const struct migration migrations[] = {'; \
+	  for f in $(SCHEMA_SQL); do printf '{"%s",\n' $$(basename $$f .sql); \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $$f; echo '},'; done; \
+	  echo '{0, 0}};'; } > $@
+
+$(BUILD)/obj/gen/schema.o: $(BUILD)/gen/schema.c
+	@mkdir -p $(@D)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS) $(BUILD)/obj/gen/schema.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)

@@ -1,0 +1,52 @@
+/*
+ * audit.c - GET /v1/audit and /v1/audit/verify (admin).
+ */
+#include "api/api.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+void api_audit_list(struct req *r)
+{
+	const char *a = http_query(r, "after");
+	int limit = api_limit(r), rc;
+	long long after = 0;
+	struct page p;
+	char *end;
+
+	if (limit < 0)
+		return;
+	if (a) {
+		errno = 0;
+		after = strtoll(a, &end, 10);
+		if (errno || *end || end == a || after < 0) {
+			http_reply_problem(r, 400, "after", "after must be an entry's seq");
+			return;
+		}
+	}
+	rc = store_audit_list(r->app->db, after, limit, &p);
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	api_reply_page(r, &p);
+}
+
+void api_audit_verify(struct req *r)
+{
+	bool ok;
+	int64_t n, at;
+	char why[128];
+	int rc = store_audit_verify(r->app->db, &ok, &n, &at, why, sizeof(why));
+
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	if (ok)
+		http_reply_json(r, 200, json_pack("{s:b, s:I}", "ok", 1, "entries", (json_int_t)n));
+	else
+		http_reply_json(r, 200, json_pack("{s:b, s:I, s:I, s:s}", "ok", 0, "entries",
+						  (json_int_t)n, "broken_at", (json_int_t)at,
+						  "reason", why));
+}

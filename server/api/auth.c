@@ -1,0 +1,234 @@
+/*
+ * auth.c - token lookup with a small time-bounded cache in front of the
+ * tokens table.
+ */
+#include "api/auth.h"
+
+#include "common/log.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_BUCKETS 65536
+
+struct centry {
+	struct centry *next;
+	unsigned char hash[32];
+	int role;
+	int64_t at_ms;
+	char *name, *device_id;
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct centry *cache[CACHE_BUCKETS];
+
+static const char *const role_names[] = {"admin", "operator", "viewer", "ci",
+					 "enroll", "ingest", "device"};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *auth_role_name(int role)
+{
+	for (int i = 0; i < 7; i++)
+		if (role == (1 << i))
+			return role_names[i];
+	return "unknown";
+}
+
+int auth_role_from_name(const char *name)
+{
+	for (int i = 0; name && i < 7; i++)
+		if (strcmp(name, role_names[i]) == 0)
+			return 1 << i;
+	return 0;
+}
+
+void auth_hash(const char *token, unsigned char out[32])
+{
+	unsigned int n = 32;
+	EVP_Digest(token, strlen(token), out, &n, EVP_sha256(), NULL);
+}
+
+int auth_new_token(char *out)
+{
+	unsigned char raw[24];
+	unsigned char b64[40];
+	int n;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return RAMP_EINTERNAL;
+	n = EVP_EncodeBlock(b64, raw, sizeof(raw)); /* 32 chars, no padding for 24 bytes */
+	for (int i = 0; i < n; i++)
+		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+	snprintf(out, AUTH_TOKEN_LEN + 1, "rmp_%.*s", n, b64);
+	return 0;
+}
+
+static void centry_free(struct centry *e)
+{
+	free(e->name);
+	free(e->device_id);
+	free(e);
+}
+
+void auth_cache_clear(void)
+{
+	pthread_mutex_lock(&cache_mu);
+	for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+		struct centry *e = cache[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			centry_free(e);
+		}
+		cache[i] = NULL;
+	}
+	pthread_mutex_unlock(&cache_mu);
+}
+
+static bool cache_get(const unsigned char h[32], struct arena *a, struct auth *out)
+{
+	size_t b = ((size_t)h[0] << 8 | h[1]) % CACHE_BUCKETS;
+	int64_t now = mono_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&cache_mu);
+	for (struct centry *e = cache[b]; e; e = e->next) {
+		if (CRYPTO_memcmp(e->hash, h, 32) != 0)
+			continue;
+		if (now - e->at_ms <= AUTH_CACHE_TTL_MS) {
+			out->role = e->role;
+			out->name = arena_strdup(a, e->name);
+			out->device_id = arena_strdup(a, e->device_id);
+			hit = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	return hit;
+}
+
+static void cache_put(const unsigned char h[32], const struct auth *in)
+{
+	size_t b = ((size_t)h[0] << 8 | h[1]) % CACHE_BUCKETS;
+	struct centry *e = calloc(1, sizeof(*e)), **pp;
+
+	if (e == NULL)
+		return;
+	memcpy(e->hash, h, 32);
+	e->role = in->role;
+	e->at_ms = mono_ms();
+	e->name = strdup(in->name);
+	e->device_id = in->device_id ? strdup(in->device_id) : NULL;
+	if (e->name == NULL) {
+		centry_free(e);
+		return;
+	}
+	pthread_mutex_lock(&cache_mu);
+	/* drop the same token's older entry and anything stale in this bucket */
+	for (pp = &cache[b]; *pp;) {
+		struct centry *x = *pp;
+		if (memcmp(x->hash, h, 32) == 0 || e->at_ms - x->at_ms > AUTH_CACHE_TTL_MS) {
+			*pp = x->next;
+			centry_free(x);
+		} else {
+			pp = &x->next;
+		}
+	}
+	e->next = cache[b];
+	cache[b] = e;
+	pthread_mutex_unlock(&cache_mu);
+}
+
+int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out)
+{
+	unsigned char h[32];
+	char role[16];
+	int rc;
+
+	if (strlen(token) > 256)
+		return RAMP_EAUTH;
+	auth_hash(token, h);
+	if (cache_get(h, a, out))
+		return 0;
+	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id);
+	if (rc == RAMP_ENOTFOUND)
+		return RAMP_EAUTH;
+	if (rc)
+		return rc;
+	out->role = auth_role_from_name(role);
+	cache_put(h, out);
+	return 0;
+}
+
+static int read_token_file(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, (int)len, f) == NULL) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf[0] ? 0 : -1;
+}
+
+static int write_token_file(const char *path, const char *tok)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t n = strlen(tok);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, tok, n) != (ssize_t)n || write(fd, "\n", 1) != 1) {
+		close(fd);
+		return -1;
+	}
+	fchmod(fd, 0600);
+	return close(fd);
+}
+
+int auth_bootstrap(struct app *app, char *shown, size_t shown_len)
+{
+	char tok[300], path[4200];
+	unsigned char h[32];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/admin.token", app->cfg.data_dir);
+	if (app->cfg.admin_token[0]) {
+		snprintf(tok, sizeof(tok), "%s", app->cfg.admin_token);
+	} else if (read_token_file(path, tok, sizeof(tok)) != 0) {
+		if (auth_new_token(tok) != 0 || write_token_file(path, tok) != 0) {
+			log_error("msg=\"could not write admin token\" path=%s error=\"%s\"",
+				  path, strerror(errno));
+			return -1;
+		}
+		log_info("msg=\"generated admin token\" path=%s", path);
+	}
+	auth_hash(tok, h);
+	rc = store_token_bootstrap(app->db, h);
+	if (rc) {
+		log_error("msg=\"could not install admin token\" error=\"%s\"", ramp_strerror(rc));
+		return -1;
+	}
+	snprintf(shown, shown_len, "%s", tok);
+	return 0;
+}

@@ -1,0 +1,18 @@
+/*
+ * engine.h - the background loop (libuv): evaluation timer, telemetry
+ * flush, snapshot refresh. Runs in its own thread; HTTP threads wake it
+ * with engine_wake().
+ */
+#ifndef RAMP_ENGINE_H
+#define RAMP_ENGINE_H
+
+#include "app.h"
+
+/* Starts the loop thread. 0 or -1 (logged). */
+int engine_start(struct app *app);
+/* Stops the loop and joins its thread; safe when never started. */
+void engine_stop(struct app *app);
+/* Asks the loop to run an evaluation soon (thread-safe). */
+void engine_wake(struct app *app);
+
+#endif

@@ -1,0 +1,538 @@
+/*
+ * http.c - libmicrohttpd glue: route matching, body collection, auth,
+ * replies and per-route figures.
+ *
+ * libmicrohttpd 0.9.75 closes the connection when a response is queued on
+ * the first call of the access handler, so the first call only sets up the
+ * request and returns MHD_YES; the reply is queued on the last call (upload
+ * finished), which keeps HTTP/1.1 keep-alive working.
+ */
+#include "http/http.h"
+
+#include "api/auth.h"
+#include "common/log.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ROUTES 128
+static const int status_codes[] = {200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
+				   405, 409, 413, 415, 416, 422, 429, 500, 503};
+#define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]))
+static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+#define NLAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
+
+static atomic_ulong route_status[MAX_ROUTES + 1][NSTATUS + 1];
+static atomic_ulong lat_counts[NLAT + 1];
+static atomic_ulong lat_sum_us;
+static struct MHD_Daemon *daemon_;
+static struct app *app_;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Matches path against pattern, filling params; true on a match. */
+static bool match(const char *pattern, const char *path, struct req *r)
+{
+	const char *p = pattern, *s = path;
+	int n = 0;
+
+	while (*p && *s) {
+		if (p[0] == '{' && p[1] == '}') {
+			const char *end = strchr(s, '/');
+			size_t len = end ? (size_t)(end - s) : strlen(s);
+			if (len == 0 || n >= HTTP_MAX_PARAMS)
+				return false;
+			r->params[n++] = arena_strndup(r->arena, s, len);
+			p += 2;
+			s += len;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	if (*p || *s)
+		return false;
+	r->nparams = n;
+	return true;
+}
+
+/* Finds the route; *method_ok false means the path exists under another method. */
+static int find_route(struct req *r, bool *path_known)
+{
+	*path_known = false;
+	for (int i = 0; http_routes[i].method; i++) {
+		if (!match(http_routes[i].pattern, r->path, r))
+			continue;
+		*path_known = true;
+		if (strcmp(http_routes[i].method, r->method) == 0 ||
+		    (strcmp(r->method, "HEAD") == 0 && strcmp(http_routes[i].method, "GET") == 0))
+			return i;
+	}
+	return -1;
+}
+
+const char *http_query(struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+void http_add_header(struct req *r, const char *k, const char *v)
+{
+	if (r->nheaders < (int)(sizeof(r->headers) / sizeof(r->headers[0]))) {
+		r->headers[r->nheaders].k = arena_strdup(r->arena, k);
+		r->headers[r->nheaders].v = arena_strdup(r->arena, v);
+		r->nheaders++;
+	}
+}
+
+void http_reply_text(struct req *r, int status, const char *ctype, char *body, size_t len)
+{
+	if (r->replied) {
+		free(body);
+		return;
+	}
+	r->replied = true;
+	r->status = status;
+	r->resp = body;
+	r->resp_len = len;
+	r->ctype = ctype;
+}
+
+void http_reply_json(struct req *r, int status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	if (s == NULL) {
+		http_reply_text(r, 500, "text/plain", NULL, 0);
+		return;
+	}
+	http_reply_text(r, status, "application/json", s, strlen(s));
+}
+
+void http_reply_empty(struct req *r, int status)
+{
+	http_reply_text(r, status, NULL, NULL, 0);
+}
+
+static const char *reason(int status)
+{
+	const char *s = MHD_get_reason_phrase_for((unsigned)status);
+	return s && *s ? s : "Error";
+}
+
+void http_reply_problem(struct req *r, int status, const char *field,
+			const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	json_t *j;
+	char *s;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+		      reason(status), "status", status, "detail", detail);
+	if (j && field && *field)
+		json_object_set_new(j, "field", json_string(field));
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (status == 503)
+		http_add_header(r, "Retry-After", "1");
+	http_reply_text(r, status, "application/problem+json", s, s ? strlen(s) : 0);
+}
+
+void http_reply_err(struct req *r, int code, const struct ramp_err *e)
+{
+	const char *field = e ? e->field : NULL;
+	const char *msg = e && e->msg[0] ? e->msg : ramp_strerror(code);
+
+	switch (code) {
+	case RAMP_EINVAL:
+		http_reply_problem(r, 422, field, "%s", msg);
+		break;
+	case RAMP_EMALFORMED:
+		http_reply_problem(r, 400, field, "%s", msg);
+		break;
+	case RAMP_ENOTFOUND:
+		http_reply_problem(r, 404, field, "%s", msg);
+		break;
+	case RAMP_ECONFLICT:
+		http_reply_problem(r, 409, field, "%s", msg);
+		break;
+	case RAMP_ETOOBIG:
+		http_reply_problem(r, 413, field, "%s", msg);
+		break;
+	case RAMP_EAUTH:
+		http_reply_problem(r, 401, field, "%s", msg);
+		break;
+	case RAMP_EFORBIDDEN:
+		http_reply_problem(r, 403, field, "%s", msg);
+		break;
+	case RAMP_EUNAVAIL:
+		http_reply_problem(r, 503, NULL, "database unavailable, retry later");
+		break;
+	case RAMP_EBUSY:
+		http_reply_problem(r, 503, NULL, "%s", msg);
+		break;
+	default:
+		http_reply_problem(r, 500, NULL, "internal error");
+		break;
+	}
+}
+
+bool http_body_is_yaml(struct req *r)
+{
+	const char *ct = http_header(r, "Content-Type");
+
+	return ct && (strncasecmp(ct, "application/yaml", 16) == 0 ||
+		      strncasecmp(ct, "text/yaml", 9) == 0 ||
+		      strncasecmp(ct, "application/x-yaml", 18) == 0);
+}
+
+bool http_check_ctype(struct req *r, bool yaml_ok)
+{
+	const char *ct = http_header(r, "Content-Type");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) == 0 ||
+	    (yaml_ok && http_body_is_yaml(r)))
+		return true;
+	http_reply_problem(r, 415, "Content-Type",
+			   "unsupported content type \"%.64s\"; send application/json%s", ct,
+			   yaml_ok ? " or application/yaml" : "");
+	return false;
+}
+
+json_t *http_json_body(struct req *r)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (!http_check_ctype(r, false))
+		return NULL;
+	if (r->body_len == 0) {
+		http_reply_problem(r, 400, NULL, "request body is empty; expected JSON");
+		return NULL;
+	}
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL)
+		http_reply_problem(r, 400, NULL, "malformed JSON at line %d column %d: %s",
+				   jerr.line, jerr.column, jerr.text);
+	return j;
+}
+
+static void count(struct req *r, double dur)
+{
+	size_t si = NSTATUS, li = NLAT;
+	int ri = r->route_index >= 0 ? r->route_index : MAX_ROUTES;
+
+	for (size_t i = 0; i < NSTATUS; i++)
+		if (status_codes[i] == r->status)
+			si = i;
+	for (size_t i = 0; i < NLAT; i++)
+		if (dur <= lat_bounds[i]) {
+			li = i;
+			break;
+		}
+	atomic_fetch_add(&route_status[ri][si], 1);
+	atomic_fetch_add(&lat_counts[li], 1);
+	atomic_fetch_add(&lat_sum_us, (unsigned long)(dur * 1e6));
+}
+
+static enum MHD_Result queue(struct req *r)
+{
+	struct MHD_Response *resp = r->mhd_response;
+	enum MHD_Result ret;
+
+	if (resp == NULL) {
+		resp = MHD_create_response_from_buffer(r->resp_len, r->resp,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL) {
+			free(r->resp);
+			return MHD_NO;
+		}
+		r->resp = NULL;
+		if (r->ctype)
+			MHD_add_response_header(resp, "Content-Type", r->ctype);
+	}
+	for (int i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(resp, r->headers[i].k, r->headers[i].v);
+	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	r->mhd_response = NULL;
+	return ret;
+}
+
+/* Bearer token -> r->auth; replies 401/403/503 and returns false when denied. */
+static bool authorize(struct req *r)
+{
+	const char *h;
+	int rc;
+
+	if (r->route->roles == ROLES_PUBLIC)
+		return true;
+	h = http_header(r, "Authorization");
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		http_add_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_problem(r, 401, "Authorization", "missing bearer token");
+		return false;
+	}
+	rc = auth_lookup(r->app, h + 7, r->arena, &r->auth);
+	if (rc == RAMP_EAUTH) {
+		http_add_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_problem(r, 401, "Authorization", "unknown or revoked token");
+		return false;
+	}
+	if (rc != 0) {
+		http_reply_err(r, rc, NULL);
+		return false;
+	}
+	if ((r->route->roles & r->auth.role) == 0) {
+		http_reply_problem(r, 403, NULL, "role %s may not %s %s",
+				   auth_role_name(r->auth.role), r->method, r->route->pattern);
+		return false;
+	}
+	return true;
+}
+
+static void dispatch(struct req *r)
+{
+	bool known;
+
+	if (r->route_index < 0) {
+		r->route_index = find_route(r, &known);
+		if (r->route_index < 0) {
+			if (known)
+				http_reply_problem(r, 405, NULL, "method %s not allowed on %s",
+						   r->method, r->path);
+			else
+				http_reply_problem(r, 404, NULL, "no such resource: %s", r->path);
+			return;
+		}
+		r->route = &http_routes[r->route_index];
+	}
+	if (r->body_too_big) {
+		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
+		return;
+	}
+	if (!r->authorized && !authorize(r))
+		return;
+	r->authorized = true;
+	r->route->handler(r);
+	if (!r->replied)
+		http_reply_problem(r, 500, NULL, "handler gave no answer");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct req *r = *con_cls;
+
+	if (r == NULL) {
+		struct arena *a = arena_new();
+		bool known;
+		if (a == NULL || (r = arena_calloc(a, 1, sizeof(*r))) == NULL) {
+			arena_free(a);
+			return MHD_NO;
+		}
+		r->arena = a;
+		r->app = cls;
+		r->conn = conn;
+		r->method = method;
+		r->path = url;
+		r->started = now_s();
+		r->route_index = find_route(r, &known);
+		if (r->route_index >= 0)
+			r->route = &http_routes[r->route_index];
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (r->route && (r->route->flags & ROUTE_STREAM_BODY)) {
+			/* streamed bodies are authorized before the first byte lands */
+			if (!r->authorized && !r->replied)
+				r->authorized = authorize(r);
+			if (r->authorized && !r->replied)
+				r->route->on_chunk(r, upload, *upload_size);
+		} else if (!r->body_too_big) {
+			if (r->body_len + *upload_size > HTTP_MAX_BODY) {
+				r->body_too_big = true;
+			} else {
+				if (r->body_len + *upload_size + 1 > r->body_cap) {
+					size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+					char *nb;
+					while (cap < r->body_len + *upload_size + 1)
+						cap *= 2;
+					nb = arena_alloc(r->arena, cap);
+					if (nb == NULL)
+						return MHD_NO;
+					if (r->body_len)
+						memcpy(nb, r->body, r->body_len);
+					r->body = nb;
+					r->body_cap = cap;
+				}
+				memcpy(r->body + r->body_len, upload, *upload_size);
+				r->body_len += *upload_size;
+				r->body[r->body_len] = '\0';
+			}
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->body == NULL)
+		r->body = "";
+	if (!r->replied)
+		dispatch(r);
+	return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+	double dur;
+
+	if (r == NULL)
+		return;
+	dur = now_s() - r->started;
+	if (!(r->route && (r->route->flags & ROUTE_NO_METRICS)))
+		count(r, dur);
+	if (r->app->cfg.access_log || r->status >= 500)
+		log_info("msg=request method=%s path=\"%s\" status=%d dur_ms=%.2f actor=%s",
+			 r->method, r->path, r->status, dur * 1000,
+			 r->auth.name ? r->auth.name : "-");
+	if (r->cleanup)
+		r->cleanup(r);
+	free(r->resp);
+	if (r->mhd_response)
+		MHD_destroy_response(r->mhd_response);
+	arena_free(r->arena);
+	*con_cls = NULL;
+}
+
+int http_start(struct app *app, const char *host, int port, int threads)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+		log_error("msg=\"listen address must be an IPv4 address\" host=%s", host);
+		return -1;
+	}
+	app_ = app;
+	daemon_ = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+		NULL, on_request, app, MHD_OPTION_SOCK_ADDR, &sin,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+	if (daemon_ == NULL) {
+		log_error("msg=\"could not listen\" addr=%s:%d", host, port);
+		return -1;
+	}
+	return 0;
+}
+
+void http_stop(void)
+{
+	if (daemon_)
+		MHD_stop_daemon(daemon_);
+	daemon_ = NULL;
+}
+
+static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return;
+		}
+		{
+			char *nb = realloc(*buf, *cap * 2 + (size_t)n);
+			if (nb == NULL)
+				return;
+			*buf = nb;
+			*cap = *cap * 2 + (size_t)n;
+		}
+	}
+}
+
+char *http_metrics_text(struct arena *a)
+{
+	size_t len = 0, cap = 16384;
+	char *buf = malloc(cap), *out;
+	unsigned long cum = 0;
+
+	if (buf == NULL)
+		return NULL;
+	buf[0] = '\0';
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_http_requests_total HTTP requests answered, by route and status.\n"
+		   "# TYPE ramp_http_requests_total counter\n");
+	for (int i = 0; http_routes[i].method && i < MAX_ROUTES; i++)
+		for (size_t s = 0; s <= NSTATUS; s++) {
+			unsigned long v = atomic_load(&route_status[i][s]);
+			if (v)
+				buf_printf(&buf, &len, &cap,
+					   "ramp_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} %lu\n",
+					   http_routes[i].method, http_routes[i].pattern,
+					   s < NSTATUS ? status_codes[s] : 0, v);
+		}
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_http_request_duration_seconds Time from request to response.\n"
+		   "# TYPE ramp_http_request_duration_seconds histogram\n");
+	for (size_t i = 0; i <= NLAT; i++) {
+		cum += atomic_load(&lat_counts[i]);
+		if (i < NLAT)
+			buf_printf(&buf, &len, &cap,
+				   "ramp_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n",
+				   lat_bounds[i], cum);
+		else
+			buf_printf(&buf, &len, &cap,
+				   "ramp_http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+	}
+	buf_printf(&buf, &len, &cap,
+		   "ramp_http_request_duration_seconds_sum %.6f\n"
+		   "ramp_http_request_duration_seconds_count %lu\n",
+		   (double)atomic_load(&lat_sum_us) / 1e6, cum);
+	out = arena_strndup(a, buf, len);
+	free(buf);
+	return out;
+}

@@ -1,0 +1,125 @@
+/*
+ * http.h - the HTTP core over libmicrohttpd: a route table of
+ * {method, pattern, handler, roles}, one request struct with its own arena,
+ * bounded bodies (1 MiB, 413), bearer-token auth before any handler runs,
+ * and RFC 7807 problem+json for every error.
+ *
+ * A handler reads the request and calls exactly one http_reply_*; anything
+ * it allocates from r->arena is freed after the response is queued.
+ */
+#ifndef RAMP_HTTP_H
+#define RAMP_HTTP_H
+
+#include "app.h"
+#include "common/arena.h"
+#include "common/err.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum {
+	ROLE_ADMIN = 1 << 0,
+	ROLE_OPERATOR = 1 << 1,
+	ROLE_VIEWER = 1 << 2,
+	ROLE_CI = 1 << 3,
+	ROLE_ENROLL = 1 << 4,
+	ROLE_INGEST = 1 << 5,
+	ROLE_DEVICE = 1 << 6,
+};
+#define ROLES_PUBLIC 0
+#define ROLES_ADMIN (ROLE_ADMIN)
+#define ROLES_OPERATE (ROLE_ADMIN | ROLE_OPERATOR)
+#define ROLES_VIEW (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)
+#define ROLES_ANY 0x7f
+
+#define HTTP_MAX_BODY (1024 * 1024)
+#define HTTP_MAX_PARAMS 4
+
+struct auth {
+	int role;              /* one ROLE_* bit */
+	const char *name;      /* token name, the actor in the audit log */
+	const char *device_id; /* for ROLE_DEVICE */
+};
+
+struct req;
+typedef void (*http_handler)(struct req *r);
+
+struct route {
+	const char *method;
+	const char *pattern; /* "/v1/devices/{}" : {} matches one segment */
+	http_handler handler;
+	int roles;           /* ROLE_* bits allowed; ROLES_PUBLIC for none needed */
+	int flags;
+	/* ROUTE_STREAM_BODY: called per body chunk after auth; the final call is handler */
+	void (*on_chunk)(struct req *r, const char *data, size_t len);
+};
+#define ROUTE_STREAM_BODY 1 /* the handler consumes the body itself (artifacts) */
+#define ROUTE_NO_METRICS 2
+
+struct http_header_kv {
+	const char *k, *v;
+};
+
+struct req {
+	struct app *app;
+	void *conn; /* struct MHD_Connection */
+	struct arena *arena;
+	const char *method, *path;
+	const struct route *route;
+	int route_index;
+	const char *params[HTTP_MAX_PARAMS];
+	int nparams;
+	struct auth auth;
+	char *body;
+	size_t body_len, body_cap;
+	bool body_too_big;
+	/* the response */
+	int status;
+	char *resp;
+	size_t resp_len;
+	const char *ctype;
+	struct http_header_kv headers[8];
+	int nheaders;
+	bool replied;
+	void *stream; /* for ROUTE_STREAM_BODY handlers */
+	void (*cleanup)(struct req *r); /* called once when the request ends */
+	bool authorized;
+	void *mhd_response; /* prebuilt (files) */
+	double started;
+};
+
+/* The route table (server/api/routes.c), ending with a {NULL} entry. */
+extern const struct route http_routes[];
+
+/* Starts the listener on host:port with a thread pool; 0 or -1 (logged). */
+int http_start(struct app *app, const char *host, int port, int threads);
+void http_stop(void);
+
+/* Query-string argument, or NULL. */
+const char *http_query(struct req *r, const char *key);
+/* Request header, or NULL. */
+const char *http_header(struct req *r, const char *key);
+
+/* Replies: each takes ownership of what it is given. */
+void http_reply_json(struct req *r, int status, json_t *body);
+void http_reply_problem(struct req *r, int status, const char *field,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_reply_empty(struct req *r, int status);
+void http_reply_text(struct req *r, int status, const char *ctype, char *body, size_t len);
+/* Maps a RAMP_E* code (and a parser's field/message) onto a problem reply. */
+void http_reply_err(struct req *r, int code, const struct ramp_err *e);
+void http_add_header(struct req *r, const char *k, const char *v);
+
+/* The body as a JSON value, with 415/400 replies made for the caller
+ * (returns NULL then). Caller json_decref()s. */
+json_t *http_json_body(struct req *r);
+/* True when the request's content type is YAML (policies, manifests). */
+bool http_body_is_yaml(struct req *r);
+/* 415 unless the content type is JSON (or YAML when yaml_ok); true when acceptable. */
+bool http_check_ctype(struct req *r, bool yaml_ok);
+
+/* Prometheus lines for the HTTP figures, appended to the arena buffer. */
+char *http_metrics_text(struct arena *a);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * main.c - rampd: read settings, bring up the database (embedded unless
+ * RAMP_DATABASE_URL), migrate, install the admin token, serve HTTP, run the
+ * engine, and shut everything down in reverse on SIGTERM/SIGINT.
+ */
+#include "api/auth.h"
+#include "app.h"
+#include "common/log.h"
+#include "engine/engine.h"
+#include "http/http.h"
+#include "store/migrate.h"
+#include "store/pgembed.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct app app;
+static struct pgembed pg;
+
+static int open_database(void)
+{
+	const char *conninfo = app.cfg.database_url;
+	int rc, tries = 0;
+
+	if (conninfo[0] == '\0') {
+		if (pgembed_start(&pg, app.cfg.data_dir, app.cfg.pg_bindir) != 0)
+			return -1;
+		conninfo = pg.conninfo;
+	}
+	app.db = db_open(conninfo, app.cfg.db_pool_size);
+	if (app.db == NULL)
+		return -1;
+	/* an external server may still be starting: wait for it, saying so */
+	while ((rc = migrate_run(app.db)) == RAMP_EUNAVAIL && tries++ < 60) {
+		log_warn("msg=\"waiting for the database\" attempt=%d", tries);
+		sleep(1);
+	}
+	if (rc) {
+		log_error("msg=\"could not migrate the database\" error=\"%s\"", ramp_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t set;
+	char token[300];
+	int sig = 0, status = 1;
+
+	if (config_load(&app.cfg, argc, argv) != 0)
+		return 2;
+	/* every thread inherits the mask; main waits for the signals below */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (open_database() != 0 || auth_bootstrap(&app, token, sizeof(token)) != 0)
+		goto out;
+	snprintf(app.server_url, sizeof(app.server_url), "http://%s:%d",
+		 strcmp(app.cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : app.cfg.listen_host,
+		 app.cfg.listen_port);
+	if (engine_start(&app) != 0)
+		goto out;
+	if (http_start(&app, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
+		goto out_engine;
+	log_info("msg=\"rampd ready\" url=%s data_dir=%s database=%s", app.server_url,
+		 app.cfg.data_dir, app.cfg.database_url[0] ? "external" : "embedded");
+	printf("rampd listening on %s\nadmin token: %s\n", app.server_url, token);
+	printf("try: curl -H \"Authorization: Bearer %s\" %s/v1/devices\n", token, app.server_url);
+	fflush(stdout);
+	do {
+		if (sigwait(&set, &sig) != 0)
+			break;
+	} while (sig == SIGHUP);
+	log_info("msg=\"shutting down\" signal=%d", sig);
+	http_stop();
+	status = 0;
+out_engine:
+	engine_stop(&app);
+out:
+	if (app.db)
+		db_close(app.db);
+	pgembed_stop(&pg);
+	return status;
+}

@@ -1,0 +1,51 @@
+/*
+ * db.h - the PostgreSQL connection pool under the store. The store is the
+ * only code that speaks SQL; it borrows a connection, runs text-format
+ * parameterised queries, and maps failures onto RAMP_E* codes:
+ * unreachable -> RAMP_EUNAVAIL (HTTP 503), unique violation ->
+ * RAMP_ECONFLICT, anything else -> RAMP_EINTERNAL (logged).
+ */
+#ifndef RAMP_DB_H
+#define RAMP_DB_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+struct db;
+
+struct dbconn {
+	PGconn *pg;
+	int broken;
+	int in_tx;
+};
+
+struct db_stats {
+	int size, in_use;
+	uint64_t acquired, waits, errors, reconnects;
+	int up;
+};
+
+/* Opens a pool of size connections lazily; never fails on an unreachable
+ * server (requests get RAMP_EUNAVAIL until it answers). NULL on OOM. */
+struct db *db_open(const char *conninfo, int size);
+void db_close(struct db *db);
+/* Borrows a live connection; RAMP_EUNAVAIL when the server cannot be reached. */
+int db_acquire(struct db *db, struct dbconn **out);
+/* Returns a connection; an open transaction is rolled back first. */
+void db_release(struct db *db, struct dbconn *c);
+/* Runs sql with n text params (NULL entries are SQL NULL). On success
+ * returns 0 and *res (caller PQclear()s; res may be NULL to discard). */
+int db_query(struct dbconn *c, PGresult **res, const char *sql, int n,
+	     const char *const *params);
+/* Like db_query for statements whose SQLSTATE the caller wants (sqlstate gets 6 bytes). */
+int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
+		   const char *const *params, char sqlstate[6]);
+int db_begin(struct dbconn *c);
+int db_commit(struct dbconn *c);
+void db_rollback(struct dbconn *c);
+/* A point-in-time copy of the pool's figures for /metrics. */
+void db_get_stats(struct db *db, struct db_stats *out);
+/* The conninfo the pool was opened with (for LISTEN connections). */
+const char *db_conninfo(struct db *db);
+
+#endif

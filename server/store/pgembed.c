@@ -1,0 +1,286 @@
+/*
+ * pgembed.c - runs initdb/pg_ctl as child processes (as `postgres` when we
+ * are root, since PostgreSQL refuses to run as root).
+ */
+#include "store/pgembed.h"
+
+#include "common/log.h"
+
+#include <libpq-fe.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs argv as the cluster owner; returns the exit status, or -1. Output goes to logpath (or stderr). */
+static int run_as_owner(char *const argv[], const char *logpath)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (getuid() == 0) {
+			struct passwd *pw = getpwnam("postgres");
+			if (pw == NULL || setgroups(0, NULL) != 0 ||
+			    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+				_exit(126);
+		}
+		if (logpath) {
+			int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			if (fd >= 0) {
+				dup2(fd, STDOUT_FILENO);
+				dup2(fd, STDERR_FILENO);
+				close(fd);
+			}
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int find_bindir(char *out, size_t len)
+{
+	FILE *p = popen("pg_config --bindir 2>/dev/null", "r");
+	char path[4200];
+	long best = -1;
+	DIR *d;
+	struct dirent *de;
+
+	if (p) {
+		if (fgets(out, (int)len, p)) {
+			out[strcspn(out, "\n")] = '\0';
+			snprintf(path, sizeof(path), "%s/initdb", out);
+			if (pclose(p) == 0 && access(path, X_OK) == 0)
+				return 0;
+		} else {
+			pclose(p);
+		}
+	}
+	d = opendir("/usr/lib/postgresql");
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || end == de->d_name)
+			continue;
+		snprintf(path, sizeof(path), "/usr/lib/postgresql/%s/bin/initdb", de->d_name);
+		if (v > best && access(path, X_OK) == 0)
+			best = v;
+	}
+	closedir(d);
+	if (best < 0)
+		return -1;
+	snprintf(out, len, "/usr/lib/postgresql/%ld/bin", best);
+	return 0;
+}
+
+/* As root, the data dir must be traversable by postgres and pg owned by it. */
+static int prepare_dirs(struct pgembed *e, const char *data_dir)
+{
+	struct passwd *pw = NULL;
+
+	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+		log_error("msg=\"could not create data directory\" dir=%s error=\"%s\"",
+			  data_dir, strerror(errno));
+		return -1;
+	}
+	if (mkdir(e->pgdir, 0700) != 0 && errno != EEXIST) {
+		log_error("msg=\"could not create %s\" error=\"%s\"", e->pgdir, strerror(errno));
+		return -1;
+	}
+	if (getuid() != 0)
+		return 0;
+	pw = getpwnam("postgres");
+	if (pw == NULL) {
+		log_error("msg=\"running as root needs the postgres system user (apt-get install postgresql)\"");
+		return -1;
+	}
+	/* traverse-only for others, so postgres can reach its directory */
+	if (chmod(data_dir, 0711) != 0 || chown(e->pgdir, pw->pw_uid, pw->pw_gid) != 0 ||
+	    chmod(e->pgdir, 0700) != 0) {
+		log_error("msg=\"could not hand %s to postgres\" error=\"%s\"", e->pgdir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int write_conf(struct pgembed *e)
+{
+	char path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ramp.conf", e->pgdir);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "# written by rampd on every start\n"
+		   "listen_addresses = ''\n"
+		   "unix_socket_directories = '%s'\n"
+		   "max_connections = 200\n"
+		   "shared_buffers = 128MB\n"
+		   "logging_collector = off\n",
+		e->pgdir);
+	fclose(f);
+	if (getuid() == 0) {
+		struct passwd *pw = getpwnam("postgres");
+		if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
+			return -1;
+	}
+	snprintf(path, sizeof(path), "%s/postgresql.conf", e->pgdir);
+	f = fopen(path, "r+");
+	if (f == NULL)
+		return -1;
+	{
+		char line[512];
+		int found = 0;
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "include_if_exists = 'ramp.conf'", 31) == 0)
+				found = 1;
+		if (!found)
+			fprintf(f, "\ninclude_if_exists = 'ramp.conf'\n");
+	}
+	fclose(f);
+	return 0;
+}
+
+static int initdb_if_needed(struct pgembed *e)
+{
+	char path[4200], initdb[4200], log[4200];
+
+	snprintf(path, sizeof(path), "%s/PG_VERSION", e->pgdir);
+	if (access(path, F_OK) == 0)
+		return 0;
+	snprintf(initdb, sizeof(initdb), "%s/initdb", e->bindir);
+	snprintf(log, sizeof(log), "%s/../pg-initdb.log", e->pgdir);
+	log_info("msg=\"initializing embedded postgresql\" dir=%s", e->pgdir);
+	{
+		char *argv[] = {initdb, "-D", e->pgdir, "-U", "ramp", "-A", "trust",
+				"-E", "UTF8", "--no-locale", NULL};
+		if (run_as_owner(argv, getuid() == 0 ? NULL : log) != 0) {
+			log_error("msg=\"initdb failed\" dir=%s", e->pgdir);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The cluster comes with "postgres"; rampd's own database is "ramp". */
+static int create_database(struct pgembed *e)
+{
+	char conninfo[4300];
+	PGconn *c;
+	PGresult *r;
+	int rc = -1;
+
+	snprintf(conninfo, sizeof(conninfo), "host=%s dbname=postgres user=ramp", e->pgdir);
+	c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_error("msg=\"could not connect to embedded postgresql\" error=\"%s\"",
+			  PQerrorMessage(c));
+		goto out;
+	}
+	r = PQexec(c, "SELECT 1 FROM pg_database WHERE datname = 'ramp'");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		rc = 0;
+	} else {
+		PQclear(r);
+		r = PQexec(c, "CREATE DATABASE ramp");
+		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+		if (rc)
+			log_error("msg=\"could not create database ramp\" error=\"%s\"",
+				  PQerrorMessage(c));
+	}
+	PQclear(r);
+out:
+	PQfinish(c);
+	return rc;
+}
+
+int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
+{
+	char pg_ctl[4200], logfile[4200], sock[4300];
+
+	memset(e, 0, sizeof(*e));
+	if (bindir && *bindir)
+		snprintf(e->bindir, sizeof(e->bindir), "%s", bindir);
+	else if (find_bindir(e->bindir, sizeof(e->bindir)) != 0) {
+		log_error("msg=\"postgresql server binaries not found\" hint=\"apt-get install postgresql\"");
+		return -1;
+	}
+	{
+		char abs[PATH_MAX];
+		if (realpath(data_dir, abs) == NULL &&
+		    (mkdir(data_dir, 0700) != 0 || realpath(data_dir, abs) == NULL)) {
+			log_error("msg=\"could not use data directory\" dir=%s", data_dir);
+			return -1;
+		}
+		if (strlen(abs) > 200) {
+			log_error("msg=\"data directory path too long for a unix socket\" dir=%s", abs);
+			return -1;
+		}
+		snprintf(e->pgdir, sizeof(e->pgdir), "%.200s/pg", abs);
+		if (prepare_dirs(e, abs) != 0)
+			return -1;
+	}
+	if (snprintf(sock, sizeof(sock), "%s/.s.PGSQL.5432", e->pgdir) > 100) {
+		log_error("msg=\"data directory path too long for a unix socket\" dir=%s", e->pgdir);
+		return -1;
+	}
+	if (initdb_if_needed(e) != 0 || write_conf(e) != 0)
+		return -1;
+	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", e->bindir);
+	snprintf(logfile, sizeof(logfile), "%s/postgresql.log", e->pgdir);
+	{
+		char *status[] = {pg_ctl, "status", "-D", e->pgdir, NULL};
+		char *start[] = {pg_ctl, "start", "-w", "-t", "120", "-D", e->pgdir,
+				 "-l", logfile, NULL};
+		int rc = run_as_owner(status, "/dev/null");
+		if (rc == 0) {
+			log_info("msg=\"adopting running embedded postgresql\" dir=%s", e->pgdir);
+		} else {
+			/* a stale postmaster.pid from a killed cluster is handled by postgres itself */
+			log_info("msg=\"starting embedded postgresql\" dir=%s", e->pgdir);
+			if (run_as_owner(start, "/dev/null") != 0) {
+				log_error("msg=\"pg_ctl start failed\" log=%s", logfile);
+				return -1;
+			}
+		}
+	}
+	e->started = 1;
+	if (create_database(e) != 0)
+		return -1;
+	snprintf(e->conninfo, sizeof(e->conninfo), "host=%s dbname=ramp user=ramp", e->pgdir);
+	return 0;
+}
+
+void pgembed_stop(struct pgembed *e)
+{
+	char pg_ctl[4200];
+
+	if (!e->started)
+		return;
+	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", e->bindir);
+	{
+		char *argv[] = {pg_ctl, "stop", "-m", "fast", "-w", "-D", e->pgdir, NULL};
+		if (run_as_owner(argv, "/dev/null") != 0)
+			log_warn("msg=\"pg_ctl stop failed\" dir=%s", e->pgdir);
+	}
+	e->started = 0;
+	log_info("msg=\"embedded postgresql stopped\"");
+}

@@ -1,0 +1,313 @@
+/*
+ * store_devices.c - the device inventory and cohorts. Selectors become SQL
+ * (store_selector_sql) so lists and counts page through the database
+ * instead of loading the fleet.
+ */
+#include "store/store.h"
+
+#include "domain/selector.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEVICE_JSON                                                            \
+	"json_build_object('id', d.id, 'platform', d.platform, 'labels', d.labels," \
+	" 'pins', d.pins, 'models', d.models, 'agent_version', d.agent_version,"  \
+	" 'last_seen', d.last_seen, 'created_at', d.created_at)::text"
+
+#define MAXP 200
+
+int store_devices_create(struct db *db, const char *actor, json_t *devices,
+			 struct ramp_err *err)
+{
+	struct dbconn *c;
+	PGresult *r;
+	char *doc = json_dumps(devices, JSON_COMPACT);
+	const char *p[1] = {doc};
+	json_t *detail;
+	int rc;
+
+	if (doc == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) != 0)
+		goto out_free;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r,
+		      "SELECT d.id FROM devices d JOIN jsonb_array_elements($1::jsonb) x"
+		      " ON d.id = x->>'id' LIMIT 1",
+		      1, p);
+	if (rc)
+		goto out;
+	if (PQntuples(r) > 0) {
+		ramp_err_set(err, RAMP_ECONFLICT, "id", "device %s already exists",
+			     PQgetvalue(r, 0, 0));
+		PQclear(r);
+		rc = RAMP_ECONFLICT;
+		goto out;
+	}
+	PQclear(r);
+	rc = db_query(c, NULL,
+		      "INSERT INTO devices (id, platform, labels)"
+		      " SELECT x->>'id', x->>'platform', coalesce(x->'labels', '{}')"
+		      " FROM jsonb_array_elements($1::jsonb) x",
+		      1, p);
+	if (rc == 0)
+		rc = db_query(c, NULL,
+			      "INSERT INTO tokens (name, role, hash, device_id)"
+			      " SELECT 'device:' || (x->>'id'), 'device',"
+			      " decode(x->>'token_hash', 'hex'), x->>'id'"
+			      " FROM jsonb_array_elements($1::jsonb) x",
+			      1, p);
+	if (rc == RAMP_ECONFLICT)
+		ramp_err_set(err, rc, "id", "a device in the request already exists");
+	detail = json_pack("{s:i}", "count", (json_int_t)json_array_size(devices));
+	if (rc == 0)
+		rc = store_audit(c, actor, "device.register",
+				 json_array_size(devices) == 1
+					 ? json_string_value(json_object_get(json_array_get(devices, 0), "id"))
+					 : "bulk",
+				 detail);
+	json_decref(detail);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+out_free:
+	free(doc);
+	return rc;
+}
+
+int store_device_get(struct db *db, const char *id, json_t **out)
+{
+	struct dbconn *c;
+	const char *p[1] = {id};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c, "SELECT " DEVICE_JSON " FROM devices d WHERE d.id = $1", 1, p, out);
+	db_release(db, c);
+	return rc;
+}
+
+int store_devices_list(struct db *db, const struct selector *sel, int limit,
+		       const char *after, struct page *out)
+{
+	struct arena *a = arena_new();
+	const char *p[MAXP];
+	int np = 2, rc;
+	char lim[16], *where, *sql;
+	struct dbconn *c;
+
+	memset(out, 0, sizeof(*out));
+	if (a == NULL)
+		return RAMP_ENOMEM;
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	p[0] = after ? after : "";
+	p[1] = lim;
+	where = store_selector_sql(sel, a, p, &np, MAXP);
+	sql = where ? arena_printf(a, "SELECT " DEVICE_JSON " FROM devices d WHERE d.id > $1%s"
+				      " ORDER BY d.id LIMIT $2::int", where)
+		    : NULL;
+	if (sql == NULL) {
+		arena_free(a);
+		return RAMP_ENOMEM;
+	}
+	if ((rc = db_acquire(db, &c)) == 0) {
+		rc = store_json_rows(c, sql, np, p, &out->items);
+		db_release(db, c);
+	}
+	if (rc == 0)
+		store_paginate(out, limit, "id");
+	arena_free(a);
+	return rc;
+}
+
+int store_devices_count(struct db *db, const struct selector *sel, int64_t *n)
+{
+	struct arena *a = arena_new();
+	const char *p[MAXP];
+	int np = 0, rc;
+	char *where, *sql;
+	struct dbconn *c;
+	PGresult *r;
+
+	if (a == NULL)
+		return RAMP_ENOMEM;
+	where = store_selector_sql(sel, a, p, &np, MAXP);
+	sql = where ? arena_printf(a, "SELECT count(*) FROM devices d WHERE true%s", where) : NULL;
+	if (sql == NULL) {
+		arena_free(a);
+		return RAMP_ENOMEM;
+	}
+	if ((rc = db_acquire(db, &c)) == 0) {
+		rc = db_query(c, &r, sql, np, p);
+		if (rc == 0) {
+			*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+			PQclear(r);
+		}
+		db_release(db, c);
+	}
+	arena_free(a);
+	return rc;
+}
+
+int store_device_patch(struct db *db, const char *actor, const char *id, json_t *patch,
+		       json_t **out)
+{
+	struct dbconn *c;
+	char *doc = json_dumps(patch, JSON_COMPACT);
+	const char *p[2] = {id, doc};
+	int rc;
+
+	if (doc == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) != 0)
+		goto out_free;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = store_json_one(c,
+			    "UPDATE devices d SET"
+			    " labels = jsonb_strip_nulls(d.labels || coalesce($2::jsonb->'labels', '{}')),"
+			    " platform = coalesce($2::jsonb->>'platform', d.platform),"
+			    " pins = jsonb_strip_nulls(d.pins || coalesce($2::jsonb->'pins', '{}')),"
+			    " updated_at = now()"
+			    " WHERE d.id = $1 RETURNING " DEVICE_JSON,
+			    2, p, out);
+	if (rc == 0)
+		rc = store_audit(c, actor, "device.update", id, patch);
+	if (rc == 0)
+		rc = db_commit(c);
+	if (rc && *out) {
+		json_decref(*out);
+		*out = NULL;
+	}
+out:
+	db_release(db, c);
+out_free:
+	free(doc);
+	return rc;
+}
+
+int store_device_delete(struct db *db, const char *actor, const char *id)
+{
+	struct dbconn *c;
+	PGresult *r;
+	const char *p[1] = {id};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r, "DELETE FROM devices WHERE id = $1", 1, p);
+	if (rc == 0) {
+		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
+		PQclear(r);
+	}
+	if (rc == 0)
+		rc = store_audit(c, actor, "device.delete", id, NULL);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}
+
+#define COHORT_JSON                                                            \
+	"json_build_object('name', name, 'selector', selector, 'created_at', created_at," \
+	" 'updated_at', updated_at)::text"
+
+int store_cohort_put(struct db *db, const char *actor, const char *name,
+		     const char *selector, bool *created, json_t **out)
+{
+	struct dbconn *c;
+	PGresult *r;
+	const char *p[2] = {name, selector};
+	json_t *detail;
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r, "SELECT 1 FROM cohorts WHERE name = $1 FOR UPDATE", 1, p);
+	if (rc)
+		goto out;
+	*created = PQntuples(r) == 0;
+	PQclear(r);
+	rc = store_json_one(c,
+			    "INSERT INTO cohorts (name, selector) VALUES ($1, $2)"
+			    " ON CONFLICT (name) DO UPDATE SET selector = EXCLUDED.selector,"
+			    " updated_at = now() RETURNING " COHORT_JSON,
+			    2, p, out);
+	detail = json_pack("{s:s}", "selector", selector);
+	if (rc == 0)
+		rc = store_audit(c, actor, "cohort.put", name, detail);
+	json_decref(detail);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}
+
+int store_cohort_get(struct db *db, const char *name, json_t **out)
+{
+	struct dbconn *c;
+	const char *p[1] = {name};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c, "SELECT " COHORT_JSON " FROM cohorts WHERE name = $1", 1, p, out);
+	db_release(db, c);
+	return rc;
+}
+
+int store_cohort_list(struct db *db, int limit, const char *after, struct page *out)
+{
+	struct dbconn *c;
+	char lim[16];
+	const char *p[2] = {after ? after : "", lim};
+	int rc;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, "SELECT " COHORT_JSON " FROM cohorts WHERE name > $1"
+				" ORDER BY name LIMIT $2::int",
+			     2, p, &out->items);
+	db_release(db, c);
+	if (rc == 0)
+		store_paginate(out, limit, "name");
+	return rc;
+}
+
+int store_cohort_delete(struct db *db, const char *actor, const char *name)
+{
+	struct dbconn *c;
+	PGresult *r;
+	const char *p[1] = {name};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r, "DELETE FROM cohorts WHERE name = $1", 1, p);
+	if (rc == 0) {
+		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
+		PQclear(r);
+	}
+	if (rc == 0)
+		rc = store_audit(c, actor, "cohort.delete", name, NULL);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}

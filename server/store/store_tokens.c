@@ -1,0 +1,151 @@
+/*
+ * store_tokens.c - API tokens: looked up by the hash of the presented
+ * token; the token itself is never stored.
+ */
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_JSON                                                             \
+	"json_build_object('name', name, 'role', role, 'device_id', device_id,"   \
+	" 'created_at', created_at, 'last_used', last_used, 'expires_at', expires_at)::text"
+
+static void hex32(const unsigned char h[32], char out[68])
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	out[0] = '\\';
+	out[1] = 'x';
+	for (int i = 0; i < 32; i++) {
+		out[2 + i * 2] = hexd[h[i] >> 4];
+		out[3 + i * 2] = hexd[h[i] & 15];
+	}
+	out[66] = '\0';
+}
+
+int store_token_lookup(struct db *db, const unsigned char hash[32], struct arena *a,
+		       char *role, size_t rolelen, const char **name, const char **device_id)
+{
+	struct dbconn *c;
+	PGresult *r;
+	char hx[68];
+	const char *p[1] = {hx};
+	int rc;
+
+	hex32(hash, hx);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, &r,
+		      "SELECT name, role, device_id FROM tokens WHERE hash = $1::bytea"
+		      " AND (expires_at IS NULL OR expires_at > now())",
+		      1, p);
+	db_release(db, c);
+	if (rc)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return RAMP_ENOTFOUND;
+	}
+	*name = arena_strdup(a, PQgetvalue(r, 0, 0));
+	snprintf(role, rolelen, "%s", PQgetvalue(r, 0, 1));
+	*device_id = PQgetisnull(r, 0, 2) ? NULL : arena_strdup(a, PQgetvalue(r, 0, 2));
+	PQclear(r);
+	return *name ? 0 : RAMP_ENOMEM;
+}
+
+int store_token_bootstrap(struct db *db, const unsigned char hash[32])
+{
+	struct dbconn *c;
+	char hx[68];
+	const char *p[1] = {hx};
+	int rc;
+
+	hex32(hash, hx);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, NULL,
+		      "INSERT INTO tokens (name, role, hash) VALUES ('admin', 'admin', $1::bytea)"
+		      " ON CONFLICT (name) DO UPDATE SET hash = EXCLUDED.hash, role = 'admin',"
+		      " expires_at = NULL",
+		      1, p);
+	db_release(db, c);
+	return rc;
+}
+
+int store_token_create(struct db *db, const char *actor, const char *name,
+		       const char *role, const unsigned char hash[32], int64_t expires_in,
+		       json_t **out)
+{
+	struct dbconn *c;
+	char hx[68], exp[32];
+	const char *p[4] = {name, role, hx, expires_in > 0 ? exp : NULL};
+	json_t *detail;
+	int rc;
+
+	hex32(hash, hx);
+	snprintf(exp, sizeof(exp), "%lld", (long long)expires_in);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = store_json_one(c,
+			    "INSERT INTO tokens (name, role, hash, expires_at) VALUES ($1, $2, $3::bytea,"
+			    " now() + make_interval(secs => $4::bigint)) RETURNING " TOKEN_JSON,
+			    4, p, out);
+	detail = json_pack("{s:s}", "role", role);
+	if (rc == 0)
+		rc = store_audit(c, actor, "token.create", name, detail);
+	json_decref(detail);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}
+
+int store_token_list(struct db *db, int limit, const char *after, struct page *out)
+{
+	struct dbconn *c;
+	char lim[16];
+	const char *p[2] = {after ? after : "", lim};
+	int rc;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, "SELECT " TOKEN_JSON " FROM tokens WHERE role <> 'device'"
+				" AND name > $1 ORDER BY name LIMIT $2::int",
+			     2, p, &out->items);
+	db_release(db, c);
+	if (rc == 0)
+		store_paginate(out, limit, "name");
+	return rc;
+}
+
+int store_token_delete(struct db *db, const char *actor, const char *name)
+{
+	struct dbconn *c;
+	PGresult *r;
+	const char *p[1] = {name};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r, "DELETE FROM tokens WHERE name = $1 AND role <> 'device'", 1, p);
+	if (rc == 0) {
+		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
+		PQclear(r);
+	}
+	if (rc == 0)
+		rc = store_audit(c, actor, "token.revoke", name, NULL);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}
