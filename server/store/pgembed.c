@@ -30,12 +30,7 @@ static int run_as_owner(char *const argv[], const char *logpath)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (getuid() == 0) {
-			struct passwd *pw = getpwnam("postgres");
-			if (pw == NULL || setgroups(0, NULL) != 0 ||
-			    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-				_exit(126);
-		}
+		/* the log is opened before privileges drop, so root may own it */
 		if (logpath) {
 			int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
 			if (fd >= 0) {
@@ -43,6 +38,12 @@ static int run_as_owner(char *const argv[], const char *logpath)
 				dup2(fd, STDERR_FILENO);
 				close(fd);
 			}
+		}
+		if (getuid() == 0) {
+			struct passwd *pw = getpwnam("postgres");
+			if (pw == NULL || setgroups(0, NULL) != 0 ||
+			    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+				_exit(126);
 		}
 		execv(argv[0], argv);
 		_exit(127);
@@ -167,12 +168,12 @@ static int initdb_if_needed(struct pgembed *e)
 	if (access(path, F_OK) == 0)
 		return 0;
 	snprintf(initdb, sizeof(initdb), "%s/initdb", e->bindir);
-	snprintf(log, sizeof(log), "%s/../pg-initdb.log", e->pgdir);
+	snprintf(log, sizeof(log), "%s.initdb.log", e->pgdir);
 	log_info("msg=\"initializing embedded postgresql\" dir=%s", e->pgdir);
 	{
 		char *argv[] = {initdb, "-D", e->pgdir, "-U", "ramp", "-A", "trust",
 				"-E", "UTF8", "--no-locale", NULL};
-		if (run_as_owner(argv, getuid() == 0 ? NULL : log) != 0) {
+		if (run_as_owner(argv, log) != 0) {
 			log_error("msg=\"initdb failed\" dir=%s", e->pgdir);
 			return -1;
 		}

@@ -80,7 +80,7 @@ static int unit_run_one_(const struct unit_case *c)
 		alarm(60);
 		c->fn();
 		fflush(stderr);
-		_exit(unit_failures_ ? 1 : 0);
+		exit(unit_failures_ ? 1 : 0);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
