@@ -73,6 +73,11 @@ def run_one(run, name, fn):
     t0 = time.time()
     try:
         fn(ctx)
+        for s in ctx.servers:
+            s.stop()
+        bad = ctx.sanitizer_reports()
+        if bad:
+            return ("fail", name, time.time() - t0, "\n".join(bad))
         return ("pass", name, time.time() - t0, "")
     except ramp.Skip as e:
         return ("skip", name, time.time() - t0, str(e))

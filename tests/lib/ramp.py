@@ -306,6 +306,21 @@ class Context:
     def psql(self, server, sql):
         return self.cluster.psql(server.database, sql)
 
+    def sanitizer_reports(self):
+        """Sanitizer findings in any server's log (make check-asan)."""
+        bad = []
+        for s in self.servers:
+            try:
+                with open(s.log_path, "rb") as f:
+                    text = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                i = text.find(marker)
+                if i >= 0:
+                    bad.append(f"rampd {s.port}: {text[max(0, i - 200):i + 3000]}")
+        return bad
+
     def cleanup(self):
         for s in self.servers:
             try:
