@@ -59,15 +59,17 @@ struct slo_arm *slo_arm_new(void);
 void slo_arm_free(struct slo_arm *a);
 
 /*
- * Adds one validated report (r is copied from, not kept). Returns 0, or
- * RAMP_ENOMEM with a left exactly as it was.
+ * Adds one report that telemetry_parse() accepted (r is copied from, not
+ * kept). Returns 0; RAMP_ENOMEM with a left exactly as it was; RAMP_EINVAL
+ * when a or r is NULL. (The engine may ignore the result: it was void.)
  */
 int slo_arm_add(struct slo_arm *a, const struct telemetry_report *r);
 
 /*
  * Adds one agent install outcome (installed: failed = false) for
  * install_failure_rate = failed / (installed + failed). device_id is copied;
- * NULL counts toward the arm only. Returns 0 or RAMP_ENOMEM (a unchanged).
+ * NULL counts toward the arm only. Returns 0, RAMP_ENOMEM (a unchanged), or
+ * RAMP_EINVAL when a is NULL.
  */
 int slo_arm_add_install(struct slo_arm *a, const char *device_id, bool failed);
 
@@ -107,7 +109,8 @@ typedef void (*slo_device_fn)(void *ctx, const char *device_id,
 			      struct slo_value v);
 
 /*
- * For scope any_device: computes m for each device of a on its own (devices
+ * For scope any_device: computes m for each device of a on its own, by the
+ * same rules as slo_arm_value() applied to that device's reports (devices
  * is 1, or 0 with a NaN value when the device has no data for m) and passes
  * it to fn; the caller picks the worst in its metric's direction.
  * requests_per_second is the device's Σrequests / window_s. The device id

@@ -489,6 +489,33 @@ static void slo_counts_saturate_instead_of_overflowing(void)
 	slo_arm_free(a);
 }
 
+static void slo_seed_report_flows_into_an_arm(void)
+{
+	/* the seed health report: one request (the default), latency 120 ms,
+	 * no errors -> p50 = p99 = 120, error_rate 0 over 1 sample */
+	json_t *j = json_loads("{\"device_id\": \"pi-warehouse-1\", "
+			       "\"model\": \"invoice-ocr:2026.01.10-rc1\", "
+			       "\"latency_ms\": 120, \"errors\": 0, "
+			       "\"timestamp\": 1767000000}",
+			       0, NULL);
+	struct telemetry_report r;
+	struct ramp_err e;
+	struct slo_arm *a = slo_arm_new();
+	struct slo_value v;
+
+	CHECK_EQ_INT(telemetry_parse(j, 1767000100.0, &r, &e), 0);
+	CHECK_EQ_INT(slo_arm_add(a, &r), 0);
+	CHECK_NEAR(slo_arm_value(a, METRIC_LATENCY_P50, 60, NULL).value, 120, 0);
+	CHECK_NEAR(slo_arm_value(a, METRIC_LATENCY_P99, 60, NULL).value, 120, 0);
+	v = slo_arm_value(a, METRIC_ERROR_RATE, 60, NULL);
+	CHECK_NEAR(v.value, 0, 0);
+	CHECK_EQ_INT(v.samples, 1);
+	CHECK_EQ_INT(v.devices, 1);
+	CHECK(isnan(slo_arm_value(a, METRIC_CPU_PCT, 60, NULL).value));
+	slo_arm_free(a);
+	json_decref(j);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(slo_weighted_p95_of_small_set),
 	UNIT(slo_weighted_p50_follows_uneven_weights),
@@ -512,6 +539,7 @@ static const struct unit_case cases[] = {
 	UNIT(slo_gauges_are_plain_means_over_reports),
 	UNIT(slo_arm_handles_thousands_of_devices),
 	UNIT(slo_counts_saturate_instead_of_overflowing),
+	UNIT(slo_seed_report_flows_into_an_arm),
 	{0},
 };
 UNIT_MAIN(cases)
