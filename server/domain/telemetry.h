@@ -19,7 +19,7 @@
 
 #define TELEMETRY_HIST_MAX 65            /* counts per histogram (bounds + 1) */
 #define TELEMETRY_MAX_FUTURE_S 300.0     /* clock skew tolerated ahead of now */
-#define TELEMETRY_MAX_AGE_S (30 * 86400.0) /* oldest report accepted */
+#define TELEMETRY_MAX_AGE_S (10LL * 365 * 86400) /* old reports are kept but never in a window */
 #define TELEMETRY_INT_MAX 9007199254740992LL /* 2^53: largest integer field */
 
 struct telemetry_report {
