@@ -81,3 +81,21 @@ int store_audit_verify(struct db *db, bool *ok, int64_t *entries, int64_t *broke
 		       char *why, size_t whylen);
 
 #endif
+
+/* --- the snapshot behind agent polls (store_snapshot.c) --- */
+struct snapshot_loader {
+	void *ctx;
+	int (*device)(void *ctx, const char *id, const char *platform, const char *pins_json);
+	int (*model)(void *ctx, const char *name, const char *stable);
+	/* a manifest with a valid (unrevoked, unexpired) signature; doc_json holds variants */
+	int (*manifest)(void *ctx, const char *model, const char *version, const char *text,
+			const char *signature, const char *key_id, const char *doc_json);
+	int (*rollout)(void *ctx, int64_t id, const char *model, const char *version,
+		       const char *baseline, const char *state, int stage, const char *stage_name);
+	int (*assigned)(void *ctx, int64_t rollout_id, const char *device_id);
+};
+/* Streams everything a snapshot needs through the loader's callbacks, in one
+ * repeatable-read transaction so the picture is consistent. */
+int store_snapshot_load(struct db *db, const struct snapshot_loader *l);
+/* Writes batched last_seen (and agent_version when not NULL) for devices. */
+int store_devices_seen(struct db *db, json_t *seen /* [{id, at, agent_version}] */);

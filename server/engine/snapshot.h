@@ -1,0 +1,38 @@
+/*
+ * snapshot.h - the in-memory picture that answers GET /v1/agent/desired
+ * without touching the database: devices (platform, pins), stable
+ * versions, signed manifests, active rollouts and their assigned devices.
+ *
+ * A snapshot is immutable once built and reference-counted; the engine
+ * builds a new one when something changes (this replica's writes call
+ * snapshot_changed(); other replicas' writes arrive by LISTEN/NOTIFY) and
+ * swaps it in. Pollers hold a reference only while they build an answer.
+ */
+#ifndef RAMP_SNAPSHOT_H
+#define RAMP_SNAPSHOT_H
+
+#include "app.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct snapshot;
+
+/* Builds a snapshot from the database and makes it current. 0 or RAMP_E*. */
+int snapshot_rebuild(struct app *app);
+/* The current snapshot with a reference taken, or NULL before the first build. */
+struct snapshot *snapshot_acquire(void);
+/* Drops a reference; NULL is a no-op. */
+void snapshot_release(struct snapshot *s);
+/* Frees the current snapshot at shutdown. */
+void snapshot_shutdown(void);
+
+/* The desired answer for device_id (API.md "Agents"), or NULL when the
+ * device is not in the snapshot. Caller json_decref()s. */
+json_t *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
+			 const char *server_url);
+/* When the snapshot was built, and how many devices it holds. */
+uint64_t snapshot_generation(const struct snapshot *s);
+size_t snapshot_devices(const struct snapshot *s);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * store_snapshot.c - reads what agent polls are answered from, in one
+ * consistent transaction; and writes the batched last_seen figures.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *val(PGresult *r, int i, int j)
+{
+	return PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j);
+}
+
+/* Runs sql with single-row mode, calling row() for each row. */
+static int each_row(struct dbconn *c, const char *sql, int (*row)(const struct snapshot_loader *,
+								      PGresult *),
+		    const struct snapshot_loader *l)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(c->pg)) {
+		c->broken = 1;
+		return RAMP_EUNAVAIL;
+	}
+	while ((r = PQgetResult(c->pg)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE && rc == 0)
+			rc = row(l, r);
+		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0)
+			rc = PQstatus(c->pg) == CONNECTION_OK ? RAMP_EINTERNAL : RAMP_EUNAVAIL;
+		PQclear(r);
+	}
+	if (rc == RAMP_EUNAVAIL)
+		c->broken = 1;
+	return rc;
+}
+
+static int row_device(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->device(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2));
+}
+
+static int row_model(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->model(l->ctx, val(r, 0, 0), val(r, 0, 1));
+}
+
+static int row_manifest(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->manifest(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2), val(r, 0, 3),
+			   val(r, 0, 4), val(r, 0, 5));
+}
+
+static int row_rollout(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->rollout(l->ctx, strtoll(val(r, 0, 0), NULL, 10), val(r, 0, 1), val(r, 0, 2),
+			  val(r, 0, 3), val(r, 0, 4), (int)strtol(val(r, 0, 5), NULL, 10),
+			  val(r, 0, 6));
+}
+
+static int row_assigned(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->assigned(l->ctx, strtoll(val(r, 0, 0), NULL, 10), val(r, 0, 1));
+}
+
+int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
+{
+	struct dbconn *c;
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	if (rc)
+		goto out;
+	c->in_tx = 1;
+	rc = each_row(c, "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
+			 " FROM devices", row_device, l);
+	if (rc == 0)
+		rc = each_row(c, "SELECT name, stable_version FROM models", row_model, l);
+	if (rc == 0)
+		rc = each_row(c,
+			      "SELECT m.model, m.version, m.text, s.signature, s.key_id, m.doc::text"
+			      " FROM manifests m JOIN LATERAL (SELECT ms.signature, ms.key_id"
+			      "  FROM manifest_signatures ms JOIN signing_keys k ON k.id = ms.key_id"
+			      "  WHERE ms.model = m.model AND ms.version = m.version"
+			      "  AND k.revoked_at IS NULL ORDER BY ms.created_at DESC LIMIT 1) s ON true"
+			      " WHERE m.expires_at IS NULL OR m.expires_at > now()",
+			      row_manifest, l);
+	if (rc == 0)
+		rc = each_row(c,
+			      "SELECT id, model, version, baseline_version, state, stage,"
+			      " policy->'stages'->stage->>'name' FROM rollouts"
+			      " WHERE state IN ('progressing', 'paused', 'awaiting_approval')",
+			      row_rollout, l);
+	if (rc == 0)
+		rc = each_row(c,
+			      "SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+			      " JOIN rollouts r ON r.id = rd.rollout_id"
+			      " WHERE r.state IN ('progressing', 'paused', 'awaiting_approval')",
+			      row_assigned, l);
+	db_rollback(c);
+out:
+	db_release(db, c);
+	return rc;
+}
+
+int store_devices_seen(struct db *db, json_t *seen)
+{
+	struct dbconn *c;
+	char *doc = json_dumps(seen, JSON_COMPACT);
+	const char *p[1] = {doc};
+	int rc;
+
+	if (doc == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) == 0) {
+		rc = db_query(c, NULL,
+			      "UPDATE devices d SET last_seen = to_timestamp((x->>'at')::float8),"
+			      " agent_version = coalesce(x->>'agent_version', d.agent_version)"
+			      " FROM jsonb_array_elements($1::jsonb) x WHERE d.id = x->>'id'",
+			      1, p);
+		db_release(db, c);
+	}
+	free(doc);
+	return rc;
+}
