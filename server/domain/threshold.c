@@ -49,25 +49,29 @@ static const char *parse_op(const char *p, enum threshold_op *op)
 	return p + 1;
 }
 
-/* Power of ten that turns unit into the metric's base unit; -1 when invalid. */
+/*
+ * Sets *shift, the power of ten that turns unit into the metric's base
+ * unit. Returns 0, -1 when the unit does not apply to the kind, -2 when it
+ * is no unit at all.
+ */
 static int unit_shift(enum metric_kind kind, const char *unit, size_t n,
 		      int *shift)
 {
+	bool pct = n == 1 && unit[0] == '%';
+	bool ms = n == 2 && unit[0] == 'm' && unit[1] == 's';
+	bool sec = n == 1 && unit[0] == 's';
+
 	*shift = 0;
 	if (n == 0)
 		return 0;
-	if (n == 1 && unit[0] == '%') {
-		if (kind == METRIC_KIND_MILLIS)
-			return -1;
+	if (!pct && !ms && !sec)
+		return -2;
+	if (pct && kind != METRIC_KIND_MILLIS) {
 		*shift = kind == METRIC_KIND_RATIO ? -2 : 0;
 		return 0;
 	}
-	if (kind != METRIC_KIND_MILLIS)
-		return -1;
-	if (n == 2 && unit[0] == 'm' && unit[1] == 's')
-		return 0;
-	if (n == 1 && unit[0] == 's') {
-		*shift = 3;
+	if ((ms || sec) && kind == METRIC_KIND_MILLIS) {
+		*shift = sec ? 3 : 0;
 		return 0;
 	}
 	return -1;
@@ -91,18 +95,24 @@ static int parse_quantity(const struct tp *t, const char **pp, double *v)
 {
 	const char *p = *pp, *u;
 	size_t n = units_scan_number(p), un = 0;
-	int shift;
+	int shift, rc;
 
 	if (n == 0)
 		return bad(t, "expected a number");
 	u = skip_ws(p + n);
 	while (u[un] != '\0' && u[un] != ' ' && u[un] != '\t')
 		un++;
-	if (unit_shift(metric_kind_of(t->metric), u, un, &shift) < 0) {
+	rc = unit_shift(metric_kind_of(t->metric), u, un, &shift);
+	if (rc < 0) {
 		char why[96];
 
-		snprintf(why, sizeof(why), "unit \"%.*s\" does not apply to %s",
-			 (int)(un > 16 ? 16 : un), u, metric_name(t->metric));
+		if (rc == -2)
+			snprintf(why, sizeof(why), "unknown unit \"%.*s\"",
+				 (int)(un > 16 ? 16 : un), u);
+		else
+			snprintf(why, sizeof(why),
+				 "unit \"%.*s\" does not apply to %s", (int)un, u,
+				 metric_name(t->metric));
 		return bad(t, why);
 	}
 	if (units_parse_decimal(p, n, shift, v) < 0)
