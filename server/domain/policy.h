@@ -61,7 +61,8 @@ struct policy {
 
 /*
  * Parses and validates data[0..len) as fmt into *out (left zeroed on
- * error). Returns 0; RAMP_EMALFORMED for unparseable bytes; RAMP_EINVAL
+ * error). A null value (YAML "~" or empty) means the field's default; a
+ * stage whose metrics are absent or null inherits the previous stage's. Returns 0; RAMP_EMALFORMED for unparseable bytes; RAMP_EINVAL
  * with err->field set for a well-formed but invalid policy; RAMP_ENOMEM.
  */
 int policy_parse(const char *data, size_t len, enum policy_format fmt,

@@ -49,6 +49,13 @@
  * rollout paused at or after its window's end decides the window again at the
  * next evaluation. resume clears failing and inconclusive_extensions: the
  * operator has looked, and the counts start over.
+ *
+ * Invariants (rollout_check_invariants(), asserted after every step and
+ * checked on the way in): stage indexes the policy; progressing and
+ * awaiting_approval have failing < failure_limit; 0 <= extensions <= 3;
+ * window_ends_at >= stage_started_at + the stage's window; succeeded sits
+ * on the last stage; only paused has paused_at; awaiting_approval only on a
+ * stage with approval.
  */
 #include "domain/rollout.h"
 
