@@ -1,0 +1,570 @@
+/*
+ * policy.c - decodes a rollout policy (YAML via yaml_json, JSON via
+ * jansson) and validates the one tree into a struct policy; writes the
+ * canonical JSON back. Checks run in document order and stop at the first
+ * error, whose field is the full path ("stages[0].metrics[2].threshold").
+ * Invariants of a parsed policy: 1..32 stages with unique valid names,
+ * sizes strictly increasing in (0,1] ending at 1.0, windows in
+ * (0, POLICY_MAX_WINDOW_S], every threshold parsed for its metric.
+ */
+#include "domain/policy.h"
+
+#include "domain/units.h"
+#include "domain/yaml_json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DURATION_HINT "must be a duration like 90s, 30m, 1h, 1d or integer seconds"
+
+static const char *const root_keys[] = {"stages", "rollback", NULL};
+static const char *const stage_keys[] = {
+	"name",	       "size",	      "cohort",	  "validation_window",
+	"min_devices", "min_samples", "approval", "metrics",
+	NULL};
+static const char *const metric_keys[] = {"name", "threshold", "scope", NULL};
+static const char *const rollback_keys[] = {"automatic", "on_inconclusive",
+					    "failure_limit", NULL};
+static const char *const inconclusive_names[] = {"pause", "rollback", "extend"};
+static const char *const scope_names[] = {"cohort", "any_device"};
+
+__attribute__((format(printf, 3, 4))) static void
+fmt_path(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}
+
+/* path.key, or key at the root. */
+static void join(char *buf, size_t n, const char *path, const char *key)
+{
+	if (path[0] == '\0')
+		fmt_path(buf, n, "%s", key);
+	else
+		fmt_path(buf, n, "%s.%s", path, key);
+}
+
+static int fail(struct ramp_err *err, const char *path, const char *key,
+		const char *msg)
+{
+	char field[128];
+
+	join(field, sizeof(field), path, key);
+	return ramp_err_set(err, RAMP_EINVAL, field, "%s", msg);
+}
+
+bool policy_name_valid(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+		return false;
+	for (n = 1; s[n] != '\0'; n++) {
+		char c = s[n];
+
+		if (n > 62 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+				c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int check_keys(const json_t *obj, const char *path,
+		      const char *const *allowed, struct ramp_err *err)
+{
+	const char *key;
+	size_t keylen;
+	json_t *v;
+
+	json_object_keylen_foreach((json_t *)obj, key, keylen, v) {
+		const char *const *a;
+
+		for (a = allowed; *a != NULL; a++)
+			if (strlen(*a) == keylen && strcmp(*a, key) == 0)
+				break;
+		if (*a == NULL)
+			return fail(err, path, key, "unknown field");
+	}
+	return 0;
+}
+
+/* The member, or NULL when absent or null (null means "use the default"). */
+static const json_t *member(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return json_is_null(v) ? NULL : v;
+}
+
+/* 1 when present and copied, 0 when absent (and not required), or an error. */
+static int get_string(const json_t *obj, const char *path, const char *key,
+		      bool required, char *buf, size_t n, struct ramp_err *err)
+{
+	const json_t *v = member(obj, key);
+
+	if (v == NULL)
+		return required ? fail(err, path, key, "is required") : 0;
+	if (!json_is_string(v))
+		return fail(err, path, key, "must be a string");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return fail(err, path, key, "must not contain NUL characters");
+	if (json_string_length(v) >= n) {
+		char msg[64];
+
+		fmt_path(msg, sizeof(msg), "is too long (at most %zu bytes)",
+			 n - 1);
+		return fail(err, path, key, msg);
+	}
+	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+	return 1;
+}
+
+static int get_name(const json_t *obj, const char *path, const char *key,
+		    bool required, char *buf, size_t n, struct ramp_err *err)
+{
+	char field[128];
+	int rc = get_string(obj, path, key, required, buf, n, err);
+
+	if (rc <= 0 || policy_name_valid(buf))
+		return rc;
+	join(field, sizeof(field), path, key);
+	return ramp_err_set(err, RAMP_EINVAL, field,
+			    "invalid name \"%s\": must match "
+			    "[a-z0-9][a-z0-9._-]{0,62}",
+			    buf);
+}
+
+static int get_int(const json_t *obj, const char *path, const char *key,
+		   int dflt, int *out, struct ramp_err *err)
+{
+	const json_t *v = member(obj, key);
+
+	*out = dflt;
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v))
+		return fail(err, path, key, "must be an integer");
+	if (json_integer_value(v) < 1)
+		return fail(err, path, key, "must be at least 1");
+	if (json_integer_value(v) > 1000000000)
+		return fail(err, path, key, "must be at most 1000000000");
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int get_bool(const json_t *obj, const char *path, const char *key,
+		    bool dflt, bool *out, struct ramp_err *err)
+{
+	const json_t *v = member(obj, key);
+
+	*out = dflt;
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v))
+		return fail(err, path, key, "must be true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* Index of the string member in names[0..n), dflt when absent. */
+static int get_enum(const json_t *obj, const char *path, const char *key,
+		    const char *const *names, int n, int dflt, int *out,
+		    const char *msg, struct ramp_err *err)
+{
+	const json_t *v = member(obj, key);
+
+	*out = dflt;
+	if (v == NULL)
+		return 0;
+	for (int i = 0; json_is_string(v) && i < n; i++) {
+		if (strlen(names[i]) == json_string_length(v) &&
+		    strcmp(names[i], json_string_value(v)) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return fail(err, path, key, msg);
+}
+
+static int parse_size(const json_t *st, const char *path, double *size,
+		      struct ramp_err *err)
+{
+	const json_t *v = member(st, "size");
+	char field[128];
+
+	join(field, sizeof(field), path, "size");
+	if (v == NULL)
+		return fail(err, path, "size", "is required");
+	if (json_is_number(v)) {
+		*size = json_number_value(v);
+	} else if (!json_is_string(v)) {
+		return fail(err, path, "size",
+			    "must be a fraction like 0.25 or a percentage like \"1%\"");
+	} else if (units_parse_size(json_string_value(v), size) < 0 ||
+		   strlen(json_string_value(v)) != json_string_length(v)) {
+		return ramp_err_set(err, RAMP_EINVAL, field,
+				    "invalid size \"%.64s\": must be a fraction "
+				    "like 0.25 or a percentage like \"1%%\"",
+				    json_string_value(v));
+	}
+	if (!(*size > 0 && *size <= 1))
+		return fail(err, path, "size", "must be greater than 0 and at most 1");
+	return 0;
+}
+
+static int parse_window(const json_t *st, const char *path, int64_t *w,
+			struct ramp_err *err)
+{
+	const json_t *v = member(st, "validation_window");
+	char field[128];
+
+	join(field, sizeof(field), path, "validation_window");
+	if (v == NULL)
+		return fail(err, path, "validation_window", "is required");
+	if (json_is_integer(v)) {
+		*w = json_integer_value(v);
+	} else if (!json_is_string(v)) {
+		return fail(err, path, "validation_window", DURATION_HINT);
+	} else if (units_parse_duration(json_string_value(v), w) < 0 ||
+		   strlen(json_string_value(v)) != json_string_length(v)) {
+		return ramp_err_set(err, RAMP_EINVAL, field,
+				    "invalid duration \"%.64s\": %s",
+				    json_string_value(v), DURATION_HINT);
+	}
+	if (*w <= 0)
+		return fail(err, path, "validation_window", "must be positive");
+	if (*w > POLICY_MAX_WINDOW_S)
+		return fail(err, path, "validation_window", "must be at most 365d");
+	return 0;
+}
+
+static int parse_metric(const json_t *jm, const char *path,
+			struct policy_metric *m, struct ramp_err *err)
+{
+	char name[64], field[128];
+	int rc, id, scope;
+
+	if (!json_is_object(jm))
+		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
+	if ((rc = check_keys(jm, path, metric_keys, err)) < 0)
+		return rc;
+	rc = get_string(jm, path, "name", true, name, sizeof(name), err);
+	if (rc < 0)
+		return rc;
+	if ((id = metric_from_name(name)) < 0) {
+		join(field, sizeof(field), path, "name");
+		return ramp_err_set(err, RAMP_EINVAL, field,
+				    "unknown metric \"%s\"", name);
+	}
+	m->metric = (enum metric_id)id;
+	rc = get_string(jm, path, "threshold", true, m->text, sizeof(m->text),
+			err);
+	if (rc < 0)
+		return rc;
+	join(field, sizeof(field), path, "threshold");
+	rc = threshold_parse(m->text, m->metric, field, &m->threshold, err);
+	if (rc < 0)
+		return rc;
+	rc = get_enum(jm, path, "scope", scope_names, 2, SCOPE_COHORT, &scope,
+		      "must be cohort or any_device", err);
+	m->scope = (enum metric_scope)scope;
+	return rc;
+}
+
+/* The stage's metrics, or a copy of prev's when the key is absent. */
+static int parse_metrics(const json_t *st, const char *path,
+			 const struct policy_stage *prev,
+			 struct policy_stage *out, struct ramp_err *err)
+{
+	const json_t *list = member(st, "metrics");
+	char mpath[128];
+	int rc;
+
+	if (list == NULL) {
+		out->nmetrics = prev ? prev->nmetrics : 0;
+		if (prev)
+			memcpy(out->metrics, prev->metrics,
+			       prev->nmetrics * sizeof(prev->metrics[0]));
+		return 0;
+	}
+	if (!json_is_array(list))
+		return fail(err, path, "metrics", "must be a list");
+	if (json_array_size(list) > POLICY_MAX_METRICS)
+		return fail(err, path, "metrics", "must have at most 32 metrics");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		fmt_path(mpath, sizeof(mpath), "%s.metrics[%zu]", path, i);
+		rc = parse_metric(json_array_get(list, i), mpath,
+				  &out->metrics[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	out->nmetrics = json_array_size(list);
+	return 0;
+}
+
+/* Checks the stage's name and size against the stages before it. */
+static int check_order(const struct policy *p, size_t i, const char *path,
+		       struct ramp_err *err)
+{
+	const struct policy_stage *st = &p->stages[i];
+	char field[128];
+
+	for (size_t j = 0; j < i; j++) {
+		if (strcmp(p->stages[j].name, st->name) == 0) {
+			join(field, sizeof(field), path, "name");
+			return ramp_err_set(err, RAMP_EINVAL, field,
+					    "duplicates stages[%zu].name", j);
+		}
+	}
+	if (i > 0 && !(st->size > p->stages[i - 1].size)) {
+		join(field, sizeof(field), path, "size");
+		return ramp_err_set(err, RAMP_EINVAL, field,
+				    "must be greater than stages[%zu].size",
+				    i - 1);
+	}
+	return 0;
+}
+
+static int parse_stage(const json_t *js, struct policy *p, size_t i,
+		       struct ramp_err *err)
+{
+	struct policy_stage *st = &p->stages[i];
+	char path[32];
+	int rc;
+
+	fmt_path(path, sizeof(path), "stages[%zu]", i);
+	if (!json_is_object(js))
+		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
+	if ((rc = check_keys(js, path, stage_keys, err)) < 0 ||
+	    (rc = get_name(js, path, "name", true, st->name, sizeof(st->name),
+			   err)) < 0 ||
+	    (rc = parse_size(js, path, &st->size, err)) < 0 ||
+	    (rc = check_order(p, i, path, err)) < 0 ||
+	    (rc = get_name(js, path, "cohort", false, st->cohort,
+			   sizeof(st->cohort), err)) < 0 ||
+	    (rc = parse_window(js, path, &st->window_s, err)) < 0 ||
+	    (rc = get_int(js, path, "min_devices", 1, &st->min_devices, err)) < 0 ||
+	    (rc = get_int(js, path, "min_samples", 1, &st->min_samples, err)) < 0 ||
+	    (rc = get_bool(js, path, "approval", false, &st->approval, err)) < 0)
+		return rc;
+	return parse_metrics(js, path, i > 0 ? &p->stages[i - 1] : NULL, st,
+			     err);
+}
+
+static int parse_stages(const json_t *root, struct policy *p,
+			struct ramp_err *err)
+{
+	const json_t *list = member(root, "stages");
+	size_t n;
+	int rc;
+
+	if (list == NULL)
+		return fail(err, "", "stages", "is required");
+	if (!json_is_array(list))
+		return fail(err, "", "stages", "must be a list");
+	n = json_array_size(list);
+	if (n == 0)
+		return fail(err, "", "stages", "must have at least one stage");
+	if (n > POLICY_MAX_STAGES)
+		return fail(err, "", "stages", "must have at most 32 stages");
+	for (size_t i = 0; i < n; i++) {
+		rc = parse_stage(json_array_get(list, i), p, i, err);
+		if (rc < 0)
+			return rc;
+		p->nstages = i + 1;
+	}
+	if (p->stages[n - 1].size != 1.0) {
+		char field[32];
+
+		fmt_path(field, sizeof(field), "stages[%zu].size", n - 1);
+		return ramp_err_set(err, RAMP_EINVAL, field,
+				    "must be 1.0 in the last stage");
+	}
+	return 0;
+}
+
+static int parse_rollback(const json_t *root, struct policy *p,
+			  struct ramp_err *err)
+{
+	const json_t *rb = member(root, "rollback");
+	int v, rc;
+
+	p->automatic = true;
+	p->on_inconclusive = INCONCLUSIVE_PAUSE;
+	p->failure_limit = 1;
+	if (rb == NULL)
+		return 0;
+	if (!json_is_object(rb))
+		return fail(err, "", "rollback", "must be an object");
+	if ((rc = check_keys(rb, "rollback", rollback_keys, err)) < 0 ||
+	    (rc = get_bool(rb, "rollback", "automatic", true, &p->automatic,
+			   err)) < 0 ||
+	    (rc = get_enum(rb, "rollback", "on_inconclusive", inconclusive_names,
+			   3, INCONCLUSIVE_PAUSE, &v,
+			   "must be pause, rollback or extend", err)) < 0)
+		return rc;
+	p->on_inconclusive = (enum on_inconclusive)v;
+	return get_int(rb, "rollback", "failure_limit", 1, &p->failure_limit,
+		       err);
+}
+
+int policy_from_json(const json_t *root, struct policy *out,
+		     struct ramp_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	ramp_err_clear(err);
+	if (!json_is_object(root))
+		rc = ramp_err_set(err, RAMP_EINVAL, "",
+				  "policy must be an object");
+	else if ((rc = check_keys(root, "", root_keys, err)) == 0 &&
+		 (rc = parse_stages(root, out, err)) == 0)
+		rc = parse_rollback(root, out, err);
+	if (rc < 0)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+static int decode_json(const char *data, size_t len, json_t **root,
+		       struct ramp_err *err)
+{
+	json_error_t je;
+
+	*root = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+			   &je);
+	if (*root != NULL)
+		return 0;
+	if (json_error_code(&je) == json_error_out_of_memory)
+		return ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
+	return ramp_err_set(err, RAMP_EMALFORMED, "",
+			    "could not parse json: %s at line %d, column %d",
+			    je.text, je.line, je.column);
+}
+
+int policy_parse(const char *data, size_t len, enum policy_format fmt,
+		 struct policy *out, struct ramp_err *err)
+{
+	json_t *root = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	ramp_err_clear(err);
+	if (data == NULL && len > 0)
+		return ramp_err_set(err, RAMP_EMALFORMED, "", "no policy");
+	if (fmt == POLICY_JSON)
+		rc = decode_json(data ? data : "", len, &root, err);
+	else
+		rc = yaml_json_load(data ? data : "", len, &root, err);
+	if (rc == 0)
+		rc = policy_from_json(root, out, err);
+	json_decref(root);
+	return rc;
+}
+
+const char *policy_inconclusive_name(enum on_inconclusive v)
+{
+	if ((int)v < 0 || v > INCONCLUSIVE_EXTEND)
+		return "unknown";
+	return inconclusive_names[v];
+}
+
+const char *policy_scope_name(enum metric_scope s)
+{
+	if ((int)s < 0 || s > SCOPE_ANY_DEVICE)
+		return "unknown";
+	return scope_names[s];
+}
+
+/* Appends to arr, stealing v; false (and v freed) on failure. */
+static bool push(json_t *arr, json_t *v)
+{
+	return v != NULL && json_array_append_new(arr, v) == 0;
+}
+
+static json_t *metric_to_json(const struct policy_metric *m)
+{
+	return json_pack("{s:s, s:s, s:s}", "name", metric_name(m->metric),
+			 "threshold", m->text, "scope",
+			 policy_scope_name(m->scope));
+}
+
+static json_t *stage_to_json(const struct policy_stage *st)
+{
+	json_t *metrics = json_array(), *js;
+
+	for (size_t i = 0; metrics && i < st->nmetrics; i++) {
+		if (!push(metrics, metric_to_json(&st->metrics[i]))) {
+			json_decref(metrics);
+			return NULL;
+		}
+	}
+	js = json_pack("{s:s, s:f, s:I, s:i, s:i, s:b, s:o}", "name", st->name,
+		       "size", st->size, "validation_window",
+		       (json_int_t)st->window_s, "min_devices", st->min_devices,
+		       "min_samples", st->min_samples, "approval", st->approval,
+		       "metrics", metrics);
+	if (js != NULL && st->cohort[0] != '\0' &&
+	    json_object_set_new(js, "cohort", json_string(st->cohort)) < 0) {
+		json_decref(js);
+		return NULL;
+	}
+	return js;
+}
+
+json_t *policy_to_json(const struct policy *p)
+{
+	json_t *stages = json_array();
+
+	for (size_t i = 0; stages && i < p->nstages; i++) {
+		if (!push(stages, stage_to_json(&p->stages[i]))) {
+			json_decref(stages);
+			return NULL;
+		}
+	}
+	return json_pack("{s:o, s:{s:b, s:s, s:i}}", "stages", stages,
+			 "rollback", "automatic", p->automatic,
+			 "on_inconclusive",
+			 policy_inconclusive_name(p->on_inconclusive),
+			 "failure_limit", p->failure_limit);
+}
+
+static bool metric_equal(const struct policy_metric *a,
+			 const struct policy_metric *b)
+{
+	return a->metric == b->metric && a->threshold.op == b->threshold.op &&
+	       a->threshold.kind == b->threshold.kind &&
+	       a->threshold.value == b->threshold.value &&
+	       a->scope == b->scope && strcmp(a->text, b->text) == 0;
+}
+
+static bool stage_equal(const struct policy_stage *a,
+			const struct policy_stage *b)
+{
+	if (strcmp(a->name, b->name) != 0 || a->size != b->size ||
+	    strcmp(a->cohort, b->cohort) != 0 || a->window_s != b->window_s ||
+	    a->min_devices != b->min_devices ||
+	    a->min_samples != b->min_samples || a->approval != b->approval ||
+	    a->nmetrics != b->nmetrics)
+		return false;
+	for (size_t i = 0; i < a->nmetrics; i++)
+		if (!metric_equal(&a->metrics[i], &b->metrics[i]))
+			return false;
+	return true;
+}
+
+bool policy_equal(const struct policy *a, const struct policy *b)
+{
+	if (a->nstages != b->nstages || a->automatic != b->automatic ||
+	    a->on_inconclusive != b->on_inconclusive ||
+	    a->failure_limit != b->failure_limit)
+		return false;
+	for (size_t i = 0; i < a->nstages; i++)
+		if (!stage_equal(&a->stages[i], &b->stages[i]))
+			return false;
+	return true;
+}

@@ -1,0 +1,95 @@
+/*
+ * policy.h - rollout policies (API.md "Policies"): the ordered stages a
+ * rollout walks through, each with a size, a validation window and the
+ * metric gates that must hold, plus what to do on a breach. YAML and JSON
+ * parse into the same struct; every error names the field
+ * ("stages[1].size") so the API can answer 400/422 precisely.
+ * A struct policy is about 100 KiB: callers on small stacks allocate it.
+ */
+#ifndef RAMP_POLICY_H
+#define RAMP_POLICY_H
+
+#include "common/err.h"
+#include "domain/metric.h"
+#include "domain/threshold.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POLICY_MAX_STAGES 32
+#define POLICY_MAX_METRICS 32
+#define POLICY_MAX_WINDOW_S (365 * 86400) /* longest validation_window */
+
+enum policy_format { POLICY_YAML, POLICY_JSON };
+
+enum metric_scope { SCOPE_COHORT, SCOPE_ANY_DEVICE };
+
+struct policy_metric {
+	enum metric_id metric;
+	struct threshold threshold;
+	enum metric_scope scope;
+	char text[64]; /* threshold as written */
+};
+
+struct policy_stage {
+	char name[64];
+	double size;	/* in (0,1], increasing, 1.0 in the last stage */
+	char cohort[64]; /* "" when the stage draws from the whole target */
+	int64_t window_s;
+	int min_devices;
+	int min_samples;
+	bool approval;
+	size_t nmetrics; /* after inheritance from the previous stage */
+	struct policy_metric metrics[POLICY_MAX_METRICS];
+};
+
+enum on_inconclusive {
+	INCONCLUSIVE_PAUSE,
+	INCONCLUSIVE_ROLLBACK,
+	INCONCLUSIVE_EXTEND
+};
+
+struct policy {
+	size_t nstages;
+	struct policy_stage stages[POLICY_MAX_STAGES];
+	bool automatic;
+	enum on_inconclusive on_inconclusive;
+	int failure_limit;
+};
+
+/*
+ * Parses and validates data[0..len) as fmt into *out (left zeroed on
+ * error). A null value (YAML "~" or empty) means the field's default; a
+ * stage whose metrics are absent or null inherits the previous stage's. Returns 0; RAMP_EMALFORMED for unparseable bytes; RAMP_EINVAL
+ * with err->field set for a well-formed but invalid policy; RAMP_ENOMEM.
+ */
+int policy_parse(const char *data, size_t len, enum policy_format fmt,
+		 struct policy *out, struct ramp_err *err);
+
+/*
+ * Validates an already decoded document (what policy_parse does after
+ * decoding); the API uses it for inline policies. Same returns.
+ */
+int policy_from_json(const json_t *root, struct policy *out,
+		     struct ramp_err *err);
+
+/*
+ * Canonical JSON (sizes as numbers, windows as integer seconds, thresholds
+ * as written, metrics expanded after inheritance); the caller json_decref()s.
+ * policy_parse of its dump gives an equal policy. NULL when out of memory.
+ */
+json_t *policy_to_json(const struct policy *p);
+
+/* True when a and b are the same policy field by field. */
+bool policy_equal(const struct policy *a, const struct policy *b);
+
+/* "pause", "rollback", "extend"; "cohort", "any_device". */
+const char *policy_inconclusive_name(enum on_inconclusive v);
+const char *policy_scope_name(enum metric_scope s);
+
+/* True when s is a valid ramp name: [a-z0-9][a-z0-9._-]{0,62}. */
+bool policy_name_valid(const char *s);
+
+#endif
