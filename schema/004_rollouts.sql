@@ -25,6 +25,7 @@ CREATE TABLE rollouts (
 	paused_at        timestamptz,
 	extensions       int NOT NULL DEFAULT 0,
 	baseline_values  jsonb NOT NULL DEFAULT '{}',
+	target_count     int NOT NULL DEFAULT 0,
 	last_evaluated_at timestamptz,
 	rev              bigint NOT NULL DEFAULT 0, -- optimistic guard for transitions
 	created_by       text NOT NULL,
@@ -83,3 +84,8 @@ CREATE TABLE agent_status (
 CREATE INDEX agent_status_version ON agent_status (model, version, at);
 
 CREATE INDEX devices_updated ON devices (updated_at);
+
+-- Other replicas learn of changes to what devices should run.
+CREATE FUNCTION ramp_changed() RETURNS void LANGUAGE sql AS $$
+	SELECT pg_notify('ramp_changed', '')
+$$;

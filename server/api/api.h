@@ -37,6 +37,22 @@ void api_cohort_get(struct req *r);
 void api_cohorts_list(struct req *r);
 void api_cohort_devices(struct req *r);
 void api_cohort_delete(struct req *r);
+/* rollouts.c */
+void api_policy_put(struct req *r);
+void api_policy_get(struct req *r);
+void api_policies_list(struct req *r);
+void api_rollouts_create(struct req *r);
+void api_rollouts_list(struct req *r);
+void api_rollout_get(struct req *r);
+void api_rollout_pause(struct req *r);
+void api_rollout_resume(struct req *r);
+void api_rollout_approve(struct req *r);
+void api_rollout_promote(struct req *r);
+void api_rollout_rollback(struct req *r);
+void api_rollout_abort(struct req *r);
+/* agent.c */
+void api_agent_desired(struct req *r);
+void api_agent_status(struct req *r);
 /* audit.c */
 void api_audit_list(struct req *r);
 void api_audit_verify(struct req *r);

@@ -26,6 +26,23 @@ const struct route http_routes[] = {
 	{"DELETE", "/v1/cohorts/{}", api_cohort_delete, ROLES_OPERATE, 0, NULL},
 	{"GET", "/v1/cohorts/{}/devices", api_cohort_devices, ROLES_VIEW, 0, NULL},
 
+	{"PUT", "/v1/policies/{}", api_policy_put, ROLES_OPERATE, 0, NULL},
+	{"GET", "/v1/policies/{}", api_policy_get, ROLES_VIEW | ROLE_CI, 0, NULL},
+	{"GET", "/v1/policies", api_policies_list, ROLES_VIEW | ROLE_CI, 0, NULL},
+
+	{"POST", "/v1/rollouts", api_rollouts_create, ROLES_OPERATE | ROLE_CI, 0, NULL},
+	{"GET", "/v1/rollouts", api_rollouts_list, ROLES_VIEW | ROLE_CI, 0, NULL},
+	{"GET", "/v1/rollouts/{}", api_rollout_get, ROLES_VIEW | ROLE_CI, 0, NULL},
+	{"POST", "/v1/rollouts/{}/pause", api_rollout_pause, ROLES_OPERATE, 0, NULL},
+	{"POST", "/v1/rollouts/{}/resume", api_rollout_resume, ROLES_OPERATE, 0, NULL},
+	{"POST", "/v1/rollouts/{}/approve", api_rollout_approve, ROLES_OPERATE, 0, NULL},
+	{"POST", "/v1/rollouts/{}/promote", api_rollout_promote, ROLES_OPERATE, 0, NULL},
+	{"POST", "/v1/rollouts/{}/rollback", api_rollout_rollback, ROLES_OPERATE, 0, NULL},
+	{"POST", "/v1/rollouts/{}/abort", api_rollout_abort, ROLES_OPERATE, 0, NULL},
+
+	{"GET", "/v1/agent/desired", api_agent_desired, ROLE_DEVICE, 0, NULL},
+	{"POST", "/v1/agent/status", api_agent_status, ROLE_DEVICE, 0, NULL},
+
 	{"GET", "/v1/audit", api_audit_list, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/audit/verify", api_audit_verify, ROLES_ADMIN, 0, NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},

@@ -1,32 +1,248 @@
 /*
- * engine.c - one libuv loop in its own thread. For now it owns the
- * periodic housekeeping; the rollout evaluation hangs off the same timer.
+ * engine.c - one libuv loop in its own thread:
+ *  - the evaluation timer (RAMP_EVAL_INTERVAL): only the replica holding the
+ *    PostgreSQL advisory lock evaluates active rollouts;
+ *  - the snapshot: rebuilt when this replica changed something
+ *    (snapshot_changed) or another one did (LISTEN ramp_changed), and every
+ *    30 s as a safety net;
+ *  - batched last_seen writes for polling devices.
+ * HTTP threads talk to it only through uv_async_send and small locked queues.
  */
 #include "engine/engine.h"
 
 #include "common/log.h"
+#include "engine/notify.h"
+#include "engine/rollouts.h"
+#include "engine/snapshot.h"
+#include "store/store.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <uv.h>
+
+#define LEADER_LOCK "7261" "6d70" "6c65" "6164" /* "rampleader" */
+#define SAFETY_REBUILD_MS 30000
 
 struct engine {
 	struct app *app;
 	uv_loop_t loop;
 	uv_async_t stop, wake;
-	uv_timer_t tick;
+	uv_timer_t eval, house;
+	uv_poll_t listen_poll;
+	PGconn *leader, *listener;
+	bool listening;
 	pthread_t thread;
-	int running;
+	atomic_int dirty, eval_soon;
+	uint64_t last_build_ms, last_eval_ms;
+	pthread_mutex_t seen_mu;
+	json_t *seen; /* {device_id: [at, agent_version]} */
 };
 
-static void on_tick(uv_timer_t *t)
+static struct engine *the_engine;
+
+static uint64_t mono_ms(void)
 {
-	(void)t;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void rebuild(struct engine *e)
+{
+	int rc;
+
+	atomic_store(&e->dirty, 0);
+	rc = snapshot_rebuild(e->app);
+	if (rc) {
+		atomic_store(&e->dirty, 1); /* try again on the next tick */
+		log_warn("msg=\"snapshot rebuild failed\" error=\"%s\"", ramp_strerror(rc));
+		return;
+	}
+	e->last_build_ms = mono_ms();
+}
+
+/* A separate connection, so a session lock and LISTEN outlive pool churn. */
+static PGconn *own_conn(struct engine *e)
+{
+	PGconn *c = PQconnectdb(db_conninfo(e->app->db));
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static bool is_leader(struct engine *e)
+{
+	PGresult *r;
+	bool got;
+
+	if (e->leader && PQstatus(e->leader) != CONNECTION_OK) {
+		PQfinish(e->leader);
+		e->leader = NULL;
+		log_warn("msg=\"lost the leader connection\"");
+	}
+	if (e->leader) {
+		/* still alive? the lock lives as long as the session */
+		r = PQexec(e->leader, "SELECT 1");
+		got = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (got)
+			return true;
+		PQfinish(e->leader);
+		e->leader = NULL;
+		return false;
+	}
+	e->leader = own_conn(e);
+	if (e->leader == NULL)
+		return false;
+	r = PQexec(e->leader, "SELECT pg_try_advisory_lock(x'" LEADER_LOCK "'::bigint)");
+	got = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!got) {
+		PQfinish(e->leader);
+		e->leader = NULL;
+		return false;
+	}
+	log_info("msg=\"this replica now evaluates rollouts\"");
+	return true;
+}
+
+static void evaluate_all(struct engine *e)
+{
+	json_t *ids = NULL, *v;
+	size_t i;
+	int64_t now = (int64_t)time(NULL);
+
+	e->last_eval_ms = mono_ms();
+	if (!is_leader(e))
+		return;
+	if (store_rollouts_active(e->app->db, &ids) != 0)
+		return;
+	json_array_foreach(ids, i, v) {
+		int64_t id = json_integer_value(v);
+		int rc = rollouts_evaluate(e->app, id, now);
+		if (rc && rc != RAMP_ECONFLICT)
+			log_warn("msg=\"evaluation failed\" rollout=%lld error=\"%s\"",
+				 (long long)id, ramp_strerror(rc));
+	}
+	json_decref(ids);
+}
+
+static void flush_seen(struct engine *e)
+{
+	json_t *seen, *out, *v;
+	const char *id;
+
+	pthread_mutex_lock(&e->seen_mu);
+	seen = e->seen;
+	e->seen = json_object();
+	pthread_mutex_unlock(&e->seen_mu);
+	if (json_object_size(seen) == 0) {
+		json_decref(seen);
+		return;
+	}
+	out = json_array();
+	json_object_foreach(seen, id, v) {
+		json_t *o = json_pack("{s:s, s:O}", "id", id, "at", json_array_get(v, 0));
+		if (json_is_string(json_array_get(v, 1)))
+			json_object_set(o, "agent_version", json_array_get(v, 1));
+		json_array_append_new(out, o);
+	}
+	if (store_devices_seen(e->app->db, out) != 0) {
+		/* keep them for the next flush; newer entries win */
+		pthread_mutex_lock(&e->seen_mu);
+		json_object_update_missing(e->seen, seen);
+		pthread_mutex_unlock(&e->seen_mu);
+	}
+	json_decref(out);
+	json_decref(seen);
+}
+
+static void on_listen(uv_poll_t *h, int status, int events);
+
+static void start_listening(struct engine *e)
+{
+	PGresult *r;
+
+	if (e->listening)
+		return;
+	if (e->listener)
+		PQfinish(e->listener);
+	e->listener = own_conn(e);
+	if (e->listener == NULL)
+		return;
+	r = PQexec(e->listener, "LISTEN ramp_changed");
+	PQclear(r);
+	PQsetnonblocking(e->listener, 1);
+	uv_poll_init(&e->loop, &e->listen_poll, PQsocket(e->listener));
+	e->listen_poll.data = e;
+	uv_poll_start(&e->listen_poll, UV_READABLE, on_listen);
+	e->listening = true;
+	atomic_store(&e->dirty, 1); /* we may have missed something meanwhile */
+}
+
+static void stop_listening_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void on_listen(uv_poll_t *h, int status, int events)
+{
+	struct engine *e = h->data;
+	PGnotify *n;
+	int got = 0;
+
+	(void)events;
+	if (status < 0 || !PQconsumeInput(e->listener)) {
+		uv_poll_stop(&e->listen_poll);
+		uv_close((uv_handle_t *)&e->listen_poll, stop_listening_cb);
+		e->listening = false;
+		return;
+	}
+	while ((n = PQnotifies(e->listener)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	if (got)
+		rebuild(e);
+}
+
+static void on_eval(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	evaluate_all(e);
+	if (atomic_load(&e->dirty))
+		rebuild(e);
+}
+
+static void on_house(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	flush_seen(e);
+	if (!e->listening && !uv_is_closing((uv_handle_t *)&e->listen_poll))
+		start_listening(e);
+	if (atomic_load(&e->dirty) || mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
+		rebuild(e);
+	if (atomic_exchange(&e->eval_soon, 0) && mono_ms() - e->last_eval_ms >= 1000)
+		evaluate_all(e);
 }
 
 static void on_wake(uv_async_t *a)
 {
-	(void)a;
+	struct engine *e = a->data;
+
+	if (atomic_load(&e->dirty))
+		rebuild(e);
+	if (atomic_exchange(&e->eval_soon, 0) && mono_ms() - e->last_eval_ms >= 1000)
+		evaluate_all(e);
 }
 
 static void on_close(uv_handle_t *h)
@@ -38,8 +254,14 @@ static void on_stop(uv_async_t *a)
 {
 	struct engine *e = a->data;
 
-	uv_timer_stop(&e->tick);
-	uv_close((uv_handle_t *)&e->tick, on_close);
+	uv_timer_stop(&e->eval);
+	uv_timer_stop(&e->house);
+	uv_close((uv_handle_t *)&e->eval, on_close);
+	uv_close((uv_handle_t *)&e->house, on_close);
+	if (e->listening) {
+		uv_poll_stop(&e->listen_poll);
+		uv_close((uv_handle_t *)&e->listen_poll, on_close);
+	}
 	uv_close((uv_handle_t *)&e->wake, on_close);
 	uv_close((uv_handle_t *)&e->stop, on_close);
 }
@@ -55,24 +277,36 @@ static void *run(void *arg)
 int engine_start(struct app *app)
 {
 	struct engine *e = calloc(1, sizeof(*e));
+	uint64_t every = (uint64_t)app->cfg.eval_interval_s * 1000;
 
 	if (e == NULL || uv_loop_init(&e->loop) != 0) {
 		free(e);
 		return -1;
 	}
 	e->app = app;
+	e->seen = json_object();
+	pthread_mutex_init(&e->seen_mu, NULL);
 	uv_async_init(&e->loop, &e->stop, on_stop);
 	uv_async_init(&e->loop, &e->wake, on_wake);
-	uv_timer_init(&e->loop, &e->tick);
-	e->stop.data = e->wake.data = e->tick.data = e;
-	uv_timer_start(&e->tick, on_tick, 1000, (uint64_t)app->cfg.eval_interval_s * 1000);
+	uv_timer_init(&e->loop, &e->eval);
+	uv_timer_init(&e->loop, &e->house);
+	e->stop.data = e->wake.data = e->eval.data = e->house.data = e;
+	/* the first snapshot before any poll is answered */
+	if (snapshot_rebuild(app) != 0)
+		log_warn("msg=\"first snapshot failed; retrying in the background\"");
+	e->last_build_ms = mono_ms();
+	start_listening(e);
+	uv_timer_start(&e->eval, on_eval, every, every);
+	uv_timer_start(&e->house, on_house, 1000, 1000);
+	app->engine = e;
+	the_engine = e;
 	if (pthread_create(&e->thread, NULL, run, e) != 0) {
+		app->engine = NULL;
+		the_engine = NULL;
 		uv_loop_close(&e->loop);
 		free(e);
 		return -1;
 	}
-	e->running = 1;
-	app->engine = e;
 	return 0;
 }
 
@@ -85,12 +319,44 @@ void engine_stop(struct app *app)
 	uv_async_send(&e->stop);
 	pthread_join(e->thread, NULL);
 	uv_loop_close(&e->loop);
-	free(e);
+	flush_seen(e);
+	if (e->leader)
+		PQfinish(e->leader);
+	if (e->listener)
+		PQfinish(e->listener);
+	json_decref(e->seen);
+	pthread_mutex_destroy(&e->seen_mu);
+	the_engine = NULL;
 	app->engine = NULL;
+	free(e);
+	snapshot_shutdown();
 }
 
 void engine_wake(struct app *app)
 {
-	if (app->engine)
+	if (app->engine) {
+		atomic_store(&app->engine->eval_soon, 1);
 		uv_async_send(&app->engine->wake);
+	}
+}
+
+void snapshot_changed(struct app *app)
+{
+	if (app->engine) {
+		atomic_store(&app->engine->dirty, 1);
+		uv_async_send(&app->engine->wake);
+	}
+}
+
+void engine_seen(struct app *app, const char *device_id, const char *agent_version)
+{
+	struct engine *e = app->engine;
+	json_t *v;
+
+	if (e == NULL)
+		return;
+	v = json_pack("[f, s?]", (double)time(NULL), agent_version);
+	pthread_mutex_lock(&e->seen_mu);
+	json_object_set_new(e->seen, device_id, v);
+	pthread_mutex_unlock(&e->seen_mu);
 }

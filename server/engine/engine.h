@@ -12,7 +12,9 @@
 int engine_start(struct app *app);
 /* Stops the loop and joins its thread; safe when never started. */
 void engine_stop(struct app *app);
-/* Asks the loop to run an evaluation soon (thread-safe). */
+/* Asks the loop to run an evaluation soon (thread-safe; at most once a second). */
 void engine_wake(struct app *app);
+/* Records a poll for the batched last_seen write (thread-safe). */
+void engine_seen(struct app *app, const char *device_id, const char *agent_version);
 
 #endif

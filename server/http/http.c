@@ -196,6 +196,8 @@ void http_reply_err(struct req *r, int code, const struct ramp_err *e)
 		http_reply_problem(r, 503, NULL, "%s", msg);
 		break;
 	default:
+		log_error("msg=\"request failed\" method=%s path=\"%s\" error=\"%s\" detail=\"%s\"",
+			  r->method, r->path, ramp_strerror(code), msg);
 		http_reply_problem(r, 500, NULL, "internal error");
 		break;
 	}

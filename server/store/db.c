@@ -72,6 +72,13 @@ void db_close(struct db *db)
 	free(db);
 }
 
+/* NOTICEs (e.g. "already exists, skipping") are not worth a log line. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static int connect_one(struct db *db, struct dbconn *c)
 {
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && !c->broken)
@@ -90,6 +97,7 @@ static int connect_one(struct db *db, struct dbconn *c)
 		c->pg = NULL;
 		return RAMP_EUNAVAIL;
 	}
+	PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
 	PQclear(PQexec(c->pg, "SET TIME ZONE 'UTC'"));
 	return 0;
 }

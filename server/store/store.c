@@ -30,7 +30,7 @@ int store_json_rows(struct dbconn *c, const char *sql, int n, const char *const 
 	if (*arr == NULL)
 		*arr = json_array();
 	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *j = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+		json_t *j = json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL);
 		if (j == NULL) {
 			PQclear(r);
 			return RAMP_EINTERNAL;

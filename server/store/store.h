@@ -80,7 +80,6 @@ int store_audit_list(struct db *db, int64_t after, int limit, struct page *out);
 int store_audit_verify(struct db *db, bool *ok, int64_t *entries, int64_t *broken_at,
 		       char *why, size_t whylen);
 
-#endif
 
 /* --- the snapshot behind agent polls (store_snapshot.c) --- */
 struct snapshot_loader {
@@ -99,3 +98,83 @@ struct snapshot_loader {
 int store_snapshot_load(struct db *db, const struct snapshot_loader *l);
 /* Writes batched last_seen (and agent_version when not NULL) for devices. */
 int store_devices_seen(struct db *db, json_t *seen /* [{id, at, agent_version}] */);
+
+/* --- policies and rollouts (store_rollouts.c) --- */
+int store_policy_put(struct db *db, const char *actor, const char *name, json_t *doc,
+		     const char *source, bool *created, json_t **out);
+int store_policy_get(struct db *db, const char *name, json_t **out);
+int store_policy_list(struct db *db, int limit, const char *after, struct page *out);
+
+/* A rollout as the engine and the verbs need it. */
+struct rollout_row {
+	int64_t id, rev;
+	char model[64], version[130], baseline[130], selector[4200];
+	bool has_baseline;
+	char state[24];
+	int stage, failing, extensions;
+	int64_t stage_started_at, window_ends_at, paused_at, created_at;
+	json_t *policy;          /* owned; the canonical policy copy */
+	json_t *baseline_values; /* owned; {metric: value} */
+};
+void rollout_row_clear(struct rollout_row *r);
+
+/* What a transition writes, in one transaction guarded by rev. */
+struct rollout_write {
+	int64_t id, rev;            /* rev the change was computed from */
+	const char *state;
+	int stage, failing, extensions;
+	int64_t stage_started_at, window_ends_at, paused_at; /* paused_at 0: NULL */
+	bool finished;              /* sets finished_at */
+	int assign_stage;           /* -1: none */
+	const char *const *assign_ids;
+	size_t nassign;
+	bool set_stable;            /* the rollout's version becomes stable */
+	const char *actor;
+	json_t *events;             /* [{type, detail}] borrowed */
+	json_t *analysis;           /* [{stage, metric, arm, ...}] borrowed, may be NULL */
+	json_t *baseline_values;    /* borrowed, may be NULL */
+	int target_count;           /* -1: unchanged */
+	bool evaluated;             /* sets last_evaluated_at */
+};
+
+/* Creates a rollout row for a signed manifest; on success *id. The first
+ * stage's devices and events are written by store_rollout_write after. */
+int store_rollout_insert(struct db *db, const char *actor, const char *model,
+			 const char *version, const char *policy_name, json_t *policy,
+			 const char *selector, int64_t now, int64_t window_ends_at,
+			 json_t *baseline_values, int64_t *id, struct ramp_err *err);
+int store_rollout_load(struct db *db, int64_t id, struct rollout_row *out);
+/* RAMP_ECONFLICT when rev moved on (another writer won). */
+int store_rollout_write(struct db *db, const struct rollout_write *w);
+int store_rollout_get_json(struct db *db, int64_t id, json_t **out);
+int store_rollout_list(struct db *db, bool active_only, const char *model, int limit,
+		       const char *after, struct page *out);
+/* Ids of active rollouts, oldest first, as a JSON array of integers. */
+int store_rollouts_active(struct db *db, json_t **ids);
+/* Device ids eligible for a rollout (selector, a variant for their platform,
+ * no pin on the model), optionally intersected with a cohort's selector. */
+int store_rollout_eligible(struct db *db, const char *model, const char *version,
+			   const struct selector *sel, const struct selector *cohort,
+			   json_t **ids);
+/* The cohort's selector text into buf; RAMP_ENOTFOUND. */
+int store_cohort_selector(struct db *db, const char *name, char *buf, size_t len);
+/* The model's stable version (empty when none); 0 or RAMP_E*. */
+int store_model_stable(struct db *db, const char *model, char *buf, size_t len);
+/* Ids of devices assigned to a rollout (for analysis arms). */
+int store_rollout_assigned(struct db *db, int64_t id, json_t **ids);
+/* Agent install state: appends to agent_status, updates devices.models. */
+int store_agent_status(struct db *db, const char *device_id, const char *model,
+		       const char *version, const char *state, const char *detail);
+/* Install outcomes in a window for version: [{device_id, failed}] (latest per device). */
+int store_install_outcomes(struct db *db, const char *model, const char *version,
+			   double from_ts, double to_ts, json_t **out);
+
+/* --- telemetry reader (store_telemetry.c) --- */
+struct telemetry_report;
+typedef int (*telemetry_row_fn)(void *ctx, const struct telemetry_report *r);
+/* Streams reports of model's versions with from_ts <= ts < to_ts to fn. */
+int store_telemetry_scan(struct db *db, const char *model, const char *const *versions,
+			 int nversions, double from_ts, double to_ts, telemetry_row_fn fn,
+			 void *ctx);
+
+#endif

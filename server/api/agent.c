@@ -1,0 +1,121 @@
+/*
+ * agent.c - the device side: GET /v1/agent/desired (the hot path, answered
+ * from the in-memory snapshot with an ETag, no database write) and
+ * POST /v1/agent/status.
+ */
+#include "api/api.h"
+
+#include "engine/engine.h"
+#include "engine/notify.h"
+#include "engine/snapshot.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void api_agent_desired(struct req *r)
+{
+	struct snapshot *s;
+	json_t *ans;
+	char *text, etag[40];
+	unsigned char md[32];
+	unsigned int mdlen = 32;
+	const char *inm;
+
+	if (r->auth.device_id == NULL) {
+		http_reply_problem(r, 403, NULL, "only a device token can ask for its desired models");
+		return;
+	}
+	s = snapshot_acquire();
+	if (s == NULL) {
+		http_reply_problem(r, 503, NULL, "starting up, retry shortly");
+		return;
+	}
+	ans = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s,
+			       r->app->server_url);
+	snapshot_release(s);
+	engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
+	if (ans == NULL) {
+		/* registered after the snapshot was built: an empty answer until the next */
+		ans = json_pack("{s:s, s:i, s:[]}", "device_id", r->auth.device_id, "poll_after_s",
+				r->app->cfg.poll_interval_s, "models");
+		snapshot_changed(r->app);
+	}
+	text = json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(ans);
+	if (text == NULL) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
+	EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+	snprintf(etag, sizeof(etag), "\"");
+	for (int i = 0; i < 16; i++)
+		snprintf(etag + 1 + i * 2, 3, "%02x", md[i]);
+	strcat(etag, "\""); /* NOLINT: sized above, 35 bytes used of 40 */
+	http_add_header(r, "ETag", etag);
+	http_add_header(r, "Cache-Control", "no-cache");
+	inm = http_header(r, "If-None-Match");
+	if (inm && strcmp(inm, etag) == 0) {
+		free(text);
+		http_reply_empty(r, 304);
+		return;
+	}
+	http_reply_text(r, 200, "application/json", text, strlen(text));
+}
+
+static const char *const states[] = {"downloading", "verifying", "installed", "failed",
+				     "rolled_back", NULL};
+
+void api_agent_status(struct req *r)
+{
+	json_t *body, *v;
+	const char *model, *version, *state, *detail = NULL, *k;
+	bool known = false;
+	int rc;
+
+	if (r->auth.device_id == NULL) {
+		http_reply_problem(r, 403, NULL, "only a device token reports its own status");
+		return;
+	}
+	if ((body = http_json_body(r)) == NULL)
+		return;
+	model = json_string_value(json_object_get(body, "model"));
+	version = json_string_value(json_object_get(body, "version"));
+	state = json_string_value(json_object_get(body, "state"));
+	for (int i = 0; state && states[i]; i++)
+		known |= strcmp(state, states[i]) == 0;
+	if (!json_is_object(body)) {
+		http_reply_problem(r, 422, NULL, "body must be an object");
+	} else if (!api_name_valid(model)) {
+		http_reply_problem(r, 422, "model", "model is required (a model name)");
+	} else if (version == NULL || strlen(version) == 0 || strlen(version) > 128) {
+		http_reply_problem(r, 422, "version", "version is required");
+	} else if (!known) {
+		http_reply_problem(r, 422, "state",
+				   "state must be downloading, verifying, installed, failed or rolled_back");
+	} else if ((v = json_object_get(body, "detail")) && !json_is_string(v) && !json_is_null(v)) {
+		http_reply_problem(r, 422, "detail", "detail must be a string");
+	} else {
+		json_object_foreach(body, k, v) {
+			if (strcmp(k, "model") && strcmp(k, "version") && strcmp(k, "state") &&
+			    strcmp(k, "detail")) {
+				http_reply_problem(r, 422, k, "unknown field");
+				json_decref(body);
+				return;
+			}
+		}
+		detail = json_string_value(json_object_get(body, "detail"));
+		if (detail && strlen(detail) > 4096)
+			http_reply_problem(r, 422, "detail", "detail is limited to 4096 bytes");
+		else if ((rc = store_agent_status(r->app->db, r->auth.device_id, model, version,
+						  state, detail)) != 0)
+			http_reply_err(r, rc, NULL);
+		else {
+			if (strcmp(state, "failed") == 0)
+				engine_wake(r->app);
+			http_reply_empty(r, 204);
+		}
+	}
+	json_decref(body);
+}

@@ -1,0 +1,263 @@
+/*
+ * analysis.c - arms, metric values and the stage verdict.
+ *
+ * A metric is decisive once its own data meets the stage's min_devices and
+ * min_samples (install_failure_rate counts install outcomes instead of
+ * requests). One decisive failure makes the verdict FAIL at once; PASS
+ * needs every metric decisive and passing; anything else is INCONCLUSIVE.
+ */
+#include "engine/analysis.h"
+
+#include "common/log.h"
+#include "domain/slo.h"
+#include "domain/telemetry.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct scan_ctx {
+	const char *version, *baseline;
+	const struct strmap *assigned, *target;
+	struct slo_arm *canary, *base;
+};
+
+static int on_report(void *ctx, const struct telemetry_report *r)
+{
+	struct scan_ctx *s = ctx;
+
+	if (strcmp(r->version, s->version) == 0) {
+		if (strmap_get(s->assigned, r->device_id))
+			return slo_arm_add(s->canary, r);
+	} else if (s->baseline && strcmp(r->version, s->baseline) == 0 && s->base) {
+		if (strmap_get(s->target, r->device_id))
+			return slo_arm_add(s->base, r);
+	}
+	return 0;
+}
+
+void analysis_result_clear(struct analysis_result *r)
+{
+	json_decref(r->rows);
+	json_decref(r->baseline_values);
+	memset(r, 0, sizeof(*r));
+}
+
+static json_t *num(double v)
+{
+	return isnan(v) || isinf(v) ? json_null() : json_real(v);
+}
+
+struct worst {
+	const struct policy_metric *pm;
+	double base;
+	bool have_base;
+	int result; /* 1 pass, 0 fail, -1 inconclusive */
+	const char *device;
+	double value;
+};
+
+static void on_device(void *ctx, const char *device_id, struct slo_value v)
+{
+	struct worst *w = ctx;
+	int res;
+
+	if (isnan(v.value))
+		return;
+	res = threshold_eval(&w->pm->threshold, v.value, w->base, w->have_base);
+	if (res == 0 && w->result != 0) {
+		w->result = 0;
+		w->device = device_id;
+		w->value = v.value;
+	}
+}
+
+struct metric_eval {
+	struct slo_value canary, base;
+	double baseline;
+	bool have_baseline, decisive;
+	int result;
+	char note[96];
+};
+
+static void eval_metric(const struct policy_stage *st, const struct policy_metric *pm,
+			struct slo_arm *canary, struct slo_arm *base, double window_s,
+			json_t *bvals, struct metric_eval *e)
+{
+	const char *name = metric_name(pm->metric);
+	json_t *stored = json_object_get(bvals, name);
+
+	memset(e, 0, sizeof(*e));
+	e->canary = slo_arm_value(canary, pm->metric, window_s,
+				  pm->metric == METRIC_CONFIDENCE_SHIFT ? base : NULL);
+	e->base = slo_arm_value(base, pm->metric, window_s, NULL);
+	if (!isnan(e->base.value) && e->base.samples >= st->min_samples && e->base.devices >= 1) {
+		e->baseline = e->base.value;
+		e->have_baseline = true;
+		if (pm->metric != METRIC_CONFIDENCE_SHIFT)
+			json_object_set_new(bvals, name, json_real(e->base.value));
+	} else if (json_is_number(stored)) {
+		e->baseline = json_number_value(stored);
+		e->have_baseline = true;
+	}
+	if (pm->metric == METRIC_INSTALL_FAILURE_RATE)
+		e->decisive = e->canary.devices >= st->min_devices && e->canary.samples >= 1;
+	else
+		e->decisive = e->canary.devices >= st->min_devices &&
+			      e->canary.samples >= st->min_samples;
+	e->result = isnan(e->canary.value) ? -1
+					   : threshold_eval(&pm->threshold, e->canary.value,
+							    e->baseline, e->have_baseline);
+	if (pm->scope == SCOPE_ANY_DEVICE && e->result != -1) {
+		struct worst w = {pm, e->baseline, e->have_baseline, 1, NULL, 0};
+		slo_arm_each_device_vs(canary, pm->metric, window_s,
+				       pm->metric == METRIC_CONFIDENCE_SHIFT ? base : NULL, on_device,
+				       &w);
+		if (w.result == 0) {
+			e->result = 0;
+			snprintf(e->note, sizeof(e->note), " on device %s (%.4g)", w.device, w.value);
+		}
+	}
+}
+
+static json_t *row_json(int stage, const struct policy_metric *pm, const char *arm,
+			struct slo_value v, const struct metric_eval *e, const char *result)
+{
+	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:s}", "stage", stage, "metric",
+			 metric_name(pm->metric), "arm", arm, "value", num(v.value), "threshold",
+			 pm->text, "baseline", e->have_baseline ? num(e->baseline) : json_null(),
+			 "samples", (json_int_t)v.samples, "devices", (json_int_t)v.devices, "result",
+			 result);
+}
+
+static const char *result_name(int res, bool decisive)
+{
+	if (res == 0 && decisive)
+		return "fail";
+	if (res == 1 && decisive)
+		return "pass";
+	return "inconclusive";
+}
+
+static int fill_arms(struct app *app, const struct rollout_row *row, double from, double to,
+		     struct scan_ctx *s)
+{
+	const char *versions[2] = {row->version, row->baseline};
+	json_t *outcomes = NULL, *o;
+	size_t i;
+	int rc = store_telemetry_scan(app->db, row->model, versions, row->has_baseline ? 2 : 1,
+				      from, to, on_report, s);
+
+	if (rc)
+		return rc;
+	rc = store_install_outcomes(app->db, row->model, row->version, from, to, &outcomes);
+	json_array_foreach(outcomes, i, o) {
+		const char *dev = json_string_value(json_object_get(o, "device_id"));
+		if (rc == 0 && strmap_get(s->assigned, dev))
+			rc = slo_arm_add_install(s->canary, dev,
+						 json_is_true(json_object_get(o, "failed")));
+	}
+	json_decref(outcomes);
+	return rc;
+}
+
+int analysis_run(struct app *app, const struct rollout_row *row, const struct policy *p,
+		 int64_t now, const struct strmap *assigned, const struct strmap *target,
+		 struct analysis_result *out)
+{
+	const struct policy_stage *st = &p->stages[row->stage];
+	int64_t from = now - st->window_s;
+	struct scan_ctx s = {row->version, row->has_baseline ? row->baseline : NULL, assigned,
+			     target, slo_arm_new(), slo_arm_new()};
+	bool all_decisive = true, any_fail = false, all_pass = true;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (from < row->stage_started_at)
+		from = row->stage_started_at;
+	out->rows = json_array();
+	out->baseline_values = json_deep_copy(row->baseline_values ? row->baseline_values
+								   : json_object());
+	out->verdict.evaluated = true;
+	if (s.canary == NULL || s.base == NULL) {
+		rc = RAMP_ENOMEM;
+		goto out;
+	}
+	rc = st->nmetrics ? fill_arms(app, row, (double)from, (double)now + 1, &s) : 0;
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < st->nmetrics; i++) {
+		const struct policy_metric *pm = &st->metrics[i];
+		struct metric_eval e;
+		eval_metric(st, pm, s.canary, s.base, (double)(now - from), out->baseline_values, &e);
+		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
+							  result_name(e.result, e.decisive)));
+		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
+							  "info"));
+		all_decisive &= e.decisive;
+		all_pass &= e.decisive && e.result == 1;
+		if (e.decisive && e.result == 0 && !any_fail) {
+			any_fail = true;
+			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
+				 "%s %.6g breaches %s%s (baseline %.6g; %lld samples, %lld devices)",
+				 metric_name(pm->metric), e.canary.value, pm->text, e.note,
+				 e.have_baseline ? e.baseline : NAN, (long long)e.canary.samples,
+				 (long long)e.canary.devices);
+		} else if (!all_pass && out->verdict.detail[0] == '\0' && !any_fail) {
+			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
+				 "%s: %s (%lld samples, %lld devices%s)", metric_name(pm->metric),
+				 !e.decisive ? "not enough data"
+					     : (e.have_baseline ? "no value" : "no baseline value"),
+				 (long long)e.canary.samples, (long long)e.canary.devices,
+				 e.have_baseline ? "" : ", no baseline");
+		}
+	}
+	out->verdict.enough_data = any_fail || all_decisive;
+	out->verdict.verdict = any_fail ? VERDICT_FAIL : all_pass ? VERDICT_PASS
+								: VERDICT_INCONCLUSIVE;
+out:
+	slo_arm_free(s.canary);
+	slo_arm_free(s.base);
+	if (rc)
+		analysis_result_clear(out);
+	return rc;
+}
+
+json_t *analysis_capture_baseline(struct app *app, const char *model, const char *version,
+				  const struct policy *p, const struct strmap *target,
+				  int64_t now)
+{
+	struct strmap *none = strmap_new();
+	struct scan_ctx s = {"", version, none, target, slo_arm_new(), slo_arm_new()};
+	const char *versions[1] = {version};
+	json_t *out = json_object();
+	double window = (double)p->stages[0].window_s;
+
+	if (none && s.canary && s.base &&
+	    store_telemetry_scan(app->db, model, versions, 1, (double)now - window,
+				 (double)now + 1, on_report, &s) == 0) {
+		for (size_t k = 0; k < p->nstages; k++)
+			for (size_t i = 0; i < p->stages[k].nmetrics; i++) {
+				enum metric_id m = p->stages[k].metrics[i].metric;
+				struct slo_value v = slo_arm_value(s.base, m, window, NULL);
+				if (!isnan(v.value) && m != METRIC_CONFIDENCE_SHIFT)
+					json_object_set_new(out, metric_name(m), json_real(v.value));
+			}
+	}
+	strmap_free(none);
+	slo_arm_free(s.canary);
+	slo_arm_free(s.base);
+	return out;
+}
+
+/* Until the telemetry store lands, an empty scan (replaced by the strong symbol). */
+__attribute__((weak)) int store_telemetry_scan(struct db *db, const char *model,
+					       const char *const *versions, int nversions,
+					       double from_ts, double to_ts,
+					       int (*fn)(void *, const struct telemetry_report *),
+					       void *ctx)
+{
+	(void)db, (void)model, (void)versions, (void)nversions, (void)from_ts, (void)to_ts;
+	(void)fn, (void)ctx;
+	return 0;
+}

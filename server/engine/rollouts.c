@@ -1,0 +1,334 @@
+/*
+ * rollouts.c - the executor between the pure state machine and the store.
+ *
+ * Every change is computed from a loaded row and written guarded by its
+ * rev; when another writer got there first we reload and decide again (a
+ * verb) or leave it to the next tick (an evaluation).
+ */
+#include "engine/rollouts.h"
+
+#include "common/log.h"
+#include "common/strmap.h"
+#include "domain/bucket.h"
+#include "domain/selector.h"
+#include "engine/analysis.h"
+#include "engine/notify.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int row_state(const struct rollout_row *row, struct rollout_state *st)
+{
+	int ph = rollout_phase_from_name(row->state);
+
+	if (ph < 0)
+		return RAMP_EINTERNAL;
+	st->phase = (enum rollout_phase)ph;
+	st->stage = row->stage;
+	st->stage_started_at = row->stage_started_at;
+	st->window_ends_at = row->window_ends_at;
+	st->failing = row->failing;
+	st->paused_at = row->paused_at;
+	st->inconclusive_extensions = row->extensions;
+	return 0;
+}
+
+/* Loads eligible ids for a stage (with its cohort) into a strmap, or for the
+ * whole target when stage < 0. */
+static int eligible(struct app *app, const struct rollout_row *row, const struct policy *p,
+		    int stage, json_t **ids)
+{
+	struct selector *sel = NULL, *coh = NULL;
+	struct ramp_err err;
+	char ctext[4200];
+	int rc = selector_parse(row->selector, &sel, &err);
+
+	if (rc == 0 && stage >= 0 && p->stages[stage].cohort[0]) {
+		rc = store_cohort_selector(app->db, p->stages[stage].cohort, ctext, sizeof(ctext));
+		if (rc == RAMP_ENOTFOUND) {
+			/* a cohort deleted mid-rollout takes nobody new */
+			*ids = json_array();
+			selector_free(sel);
+			return 0;
+		}
+		if (rc == 0)
+			rc = selector_parse(ctext, &coh, &err);
+	}
+	if (rc == 0)
+		rc = store_rollout_eligible(app->db, row->model, row->version, sel, coh, ids);
+	selector_free(sel);
+	selector_free(coh);
+	return rc;
+}
+
+/* The ordered first ceil(size x eligible) of stage k: *ids (owned by *arr). */
+static int stage_members(struct app *app, const struct rollout_row *row, const struct policy *p,
+			 int k, json_t **arr, const char ***ids, size_t *n)
+{
+	struct bucket_entry *e;
+	size_t cnt, i;
+	json_t *v;
+	int rc = eligible(app, row, p, k, arr);
+
+	*ids = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	cnt = json_array_size(*arr);
+	e = calloc(cnt ? cnt : 1, sizeof(*e));
+	*ids = calloc(cnt ? cnt : 1, sizeof(**ids));
+	if (e == NULL || *ids == NULL) {
+		free(e);
+		return RAMP_ENOMEM;
+	}
+	json_array_foreach(*arr, i, v)
+		e[i].device_id = json_string_value(v);
+	bucket_order(row->id, e, cnt);
+	*n = bucket_stage_count(p->stages[k].size, cnt);
+	for (i = 0; i < *n; i++)
+		(*ids)[i] = e[i].device_id;
+	free(e);
+	return 0;
+}
+
+struct plan {
+	struct rollout_write w;
+	json_t *events, *members;
+	const char **ids;
+};
+
+static void plan_clear(struct plan *pl)
+{
+	json_decref(pl->events);
+	json_decref(pl->members);
+	free(pl->ids);
+}
+
+/* Turns next state + actions into a write. assign_current: top up the current stage. */
+static int plan_build(struct app *app, const struct rollout_row *row, const struct policy *p,
+		      const struct rollout_state *next, const struct rollout_actions *acts,
+		      const char *actor, struct plan *pl)
+{
+	int assign = -1;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->events = json_array();
+	pl->w.id = row->id;
+	pl->w.rev = row->rev;
+	pl->w.state = rollout_phase_name(next->phase);
+	pl->w.stage = next->stage;
+	pl->w.failing = next->failing;
+	pl->w.extensions = next->inconclusive_extensions;
+	pl->w.stage_started_at = next->stage_started_at;
+	pl->w.window_ends_at = next->window_ends_at;
+	pl->w.paused_at = next->paused_at;
+	pl->w.finished = rollout_phase_is_terminal(next->phase);
+	pl->w.actor = actor ? actor : "system";
+	pl->w.assign_stage = -1;
+	pl->w.target_count = -1;
+	for (size_t i = 0; i < acts->n; i++) {
+		const struct rollout_action *a = &acts->a[i];
+		if (a->type == ACTION_ASSIGN_STAGE)
+			assign = a->stage;
+		else if (a->type == ACTION_SET_STABLE)
+			pl->w.set_stable = true;
+		else if (a->type == ACTION_EVENT)
+			json_array_append_new(pl->events, json_pack("{s:s, s:s}", "type", a->event,
+								     "detail", a->detail));
+	}
+	pl->w.events = pl->events;
+	if (assign < 0 && next->phase == ROLLOUT_PROGRESSING)
+		assign = next->stage; /* devices enrolled since join the current stage */
+	if (assign >= 0) {
+		int rc = stage_members(app, row, p, assign, &pl->members, &pl->ids, &pl->w.nassign);
+		if (rc)
+			return rc;
+		pl->w.assign_stage = assign;
+		pl->w.assign_ids = pl->ids;
+	}
+	return 0;
+}
+
+static int load(struct app *app, int64_t id, struct rollout_row *row, struct policy *p,
+		struct rollout_state *st)
+{
+	struct ramp_err err;
+	int rc = store_rollout_load(app->db, id, row);
+
+	if (rc == 0 && policy_from_json(row->policy, p, &err) != 0) {
+		log_error("msg=\"stored policy does not parse\" rollout=%lld error=\"%s: %s\"",
+			  (long long)id, err.field, err.msg);
+		rc = RAMP_EINTERNAL;
+	}
+	if (rc == 0)
+		rc = row_state(row, st);
+	return rc;
+}
+
+static struct strmap *set_of(json_t *ids)
+{
+	struct strmap *m = strmap_new();
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(ids, i, v)
+		if (m && strmap_set(m, json_string_value(v), (void *)1) != 0) {
+			strmap_free(m);
+			return NULL;
+		}
+	return m;
+}
+
+int rollouts_create(struct app *app, const char *actor, const char *model,
+		    const char *version, const char *policy_name, const struct policy *p,
+		    const char *selector, int64_t *id, struct ramp_err *err)
+{
+	struct rollout_state st, cur;
+	struct rollout_actions acts;
+	struct rollout_row row;
+	struct plan pl;
+	json_t *pj = policy_to_json(p), *bv = NULL, *target = NULL;
+	struct strmap *tset = NULL;
+	char stable[130];
+	int64_t now = now_s();
+	int rc;
+
+	rc = store_model_stable(app->db, model, stable, sizeof(stable));
+	if (rc == 0 && stable[0]) {
+		/* capture the baseline from its reports before the rollout begins */
+		struct rollout_row tmp = {0};
+		struct policy pp;
+		memcpy(&pp, p, sizeof(pp));
+		snprintf(tmp.model, sizeof(tmp.model), "%s", model);
+		snprintf(tmp.version, sizeof(tmp.version), "%s", version);
+		snprintf(tmp.selector, sizeof(tmp.selector), "%s", selector);
+		if (eligible(app, &tmp, &pp, -1, &target) == 0 && (tset = set_of(target)) != NULL)
+			bv = analysis_capture_baseline(app, model, stable, p, tset, now);
+	}
+	strmap_free(tset);
+	json_decref(target);
+	rollout_start(p, now, &st, &acts);
+	if (rc == 0)
+		rc = store_rollout_insert(app->db, actor, model, version, policy_name, pj, selector,
+					  st.stage_started_at, st.window_ends_at,
+					  bv ? bv : json_object(), id, err);
+	json_decref(pj);
+	json_decref(bv);
+	if (rc)
+		return rc;
+	rc = store_rollout_load(app->db, *id, &row);
+	if (rc == 0)
+		rc = row_state(&row, &cur);
+	if (rc == 0)
+		rc = plan_build(app, &row, p, &st, &acts, actor, &pl);
+	if (rc == 0) {
+		rc = store_rollout_write(app->db, &pl.w);
+		plan_clear(&pl);
+	}
+	rollout_row_clear(&row);
+	snapshot_changed(app);
+	return rc;
+}
+
+int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const char *actor,
+		     struct ramp_err *err)
+{
+	struct policy *p = malloc(sizeof(*p));
+	int rc = RAMP_ECONFLICT;
+
+	if (p == NULL)
+		return RAMP_ENOMEM;
+	for (int attempt = 0; attempt < 5 && rc == RAMP_ECONFLICT; attempt++) {
+		struct rollout_row row;
+		struct rollout_state cur, next;
+		struct rollout_actions acts;
+		struct plan pl;
+
+		rc = load(app, id, &row, p, &cur);
+		if (rc == 0 && rollout_step(p, &cur, cmd, NULL, now_s(), actor, &next, &acts,
+					    err) != 0) {
+			/* a verb the state machine refuses is final, not a race */
+			ramp_err_set(err, RAMP_ECONFLICT, "state",
+				     "not allowed while the rollout is %s", row.state);
+			rollout_row_clear(&row);
+			free(p);
+			return RAMP_ECONFLICT;
+		}
+		if (rc == 0)
+			rc = plan_build(app, &row, p, &next, &acts, actor, &pl);
+		if (rc == 0) {
+			rc = store_rollout_write(app->db, &pl.w);
+			plan_clear(&pl);
+		}
+		rollout_row_clear(&row);
+	}
+	free(p);
+	if (rc == 0)
+		snapshot_changed(app);
+	return rc;
+}
+
+int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
+{
+	struct policy *p = malloc(sizeof(*p));
+	struct rollout_row row;
+	struct rollout_state cur, next;
+	struct rollout_actions acts;
+	struct analysis_result ar = {0};
+	struct strmap *assigned = NULL, *target = NULL;
+	json_t *aids = NULL, *tids = NULL;
+	struct plan pl;
+	struct ramp_err err;
+	int rc;
+
+	if (p == NULL)
+		return RAMP_ENOMEM;
+	rc = load(app, id, &row, p, &cur);
+	if (rc)
+		goto out_free;
+	if (cur.phase != ROLLOUT_PROGRESSING)
+		goto out; /* paused and awaiting approval hold; terminal ones are done */
+	rc = store_rollout_assigned(app->db, id, &aids);
+	if (rc == 0)
+		rc = eligible(app, &row, p, -1, &tids);
+	if (rc == 0 && ((assigned = set_of(aids)) == NULL || (target = set_of(tids)) == NULL))
+		rc = RAMP_ENOMEM;
+	if (rc == 0)
+		rc = analysis_run(app, &row, p, now, assigned, target, &ar);
+	if (rc == 0)
+		rc = rollout_step(p, &cur, CMD_EVALUATE, &ar.verdict, now, "engine", &next, &acts,
+				  &err);
+	if (rc == 0)
+		rc = plan_build(app, &row, p, &next, &acts, "engine", &pl);
+	if (rc == 0) {
+		pl.w.analysis = ar.rows;
+		pl.w.baseline_values = ar.baseline_values;
+		pl.w.target_count = (int)json_array_size(tids);
+		pl.w.evaluated = true;
+		rc = store_rollout_write(app->db, &pl.w);
+		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
+			snapshot_changed(app);
+		if (rc == 0 && next.phase != cur.phase)
+			log_info("msg=\"rollout %s\" rollout=%lld model=%s version=%s detail=\"%s\"",
+				 rollout_phase_name(next.phase), (long long)id, row.model,
+				 row.version, ar.verdict.detail);
+		plan_clear(&pl);
+	}
+out:
+	analysis_result_clear(&ar);
+	strmap_free(assigned);
+	strmap_free(target);
+	json_decref(aids);
+	json_decref(tids);
+	rollout_row_clear(&row);
+out_free:
+	free(p);
+	return rc;
+}

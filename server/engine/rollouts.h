@@ -1,0 +1,27 @@
+/*
+ * rollouts.h - carries out the state machine's decisions: loads a rollout,
+ * asks rollout_step() what happens next, computes the devices a stage
+ * assigns, and writes the transition in one guarded transaction. Used by
+ * the API (create, operator verbs) and by the evaluation loop.
+ */
+#ifndef RAMP_ROLLOUTS_H
+#define RAMP_ROLLOUTS_H
+
+#include "app.h"
+#include "common/err.h"
+#include "domain/policy.h"
+#include "domain/rollout.h"
+
+#include <jansson.h>
+
+/* Starts a rollout of (model, version) under p; *id on success. */
+int rollouts_create(struct app *app, const char *actor, const char *model,
+		    const char *version, const char *policy_name, const struct policy *p,
+		    const char *selector, int64_t *id, struct ramp_err *err);
+/* Applies an operator verb; RAMP_ECONFLICT when not allowed now, RAMP_ENOTFOUND. */
+int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const char *actor,
+		     struct ramp_err *err);
+/* One evaluation of one rollout at now (the leader's loop calls this). */
+int rollouts_evaluate(struct app *app, int64_t id, int64_t now);
+
+#endif

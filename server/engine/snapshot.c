@@ -1,0 +1,372 @@
+/*
+ * snapshot.c - builds, swaps and reads the agent-poll snapshot.
+ *
+ * Everything a snapshot points to lives in its arena or in jansson values
+ * it owns, so freeing it is one walk. The current pointer is swapped under
+ * a mutex; readers take a reference and never see a half-built snapshot.
+ */
+#include "engine/snapshot.h"
+
+#include "common/arena.h"
+#include "common/log.h"
+#include "common/strmap.h"
+#include "domain/sig.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct snap_device {
+	const char *platform;
+	json_t *pins; /* NULL when none */
+};
+
+struct snap_manifest {
+	const char *text_b64, *signature, *key_id;
+	json_t *variants; /* [{platform, file, digest, url?, size?}] */
+};
+
+struct snap_rollout {
+	int64_t id;
+	const char *version, *baseline, *stage_name, *state;
+	struct strmap *assigned; /* device id -> (void *)1 */
+};
+
+struct snap_model {
+	const char *name, *stable;
+	struct snap_rollout *rollout;
+};
+
+struct snapshot {
+	atomic_int refs;
+	struct arena *arena;
+	struct strmap *devices, *manifests, *models, *rollouts_by_id;
+	uint64_t generation;
+	json_t *owned; /* an array holding every json value above */
+};
+
+static pthread_mutex_t cur_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot *cur;
+
+static void free_rollout_sets(void *ctx, const char *key, void *v)
+{
+	struct snap_rollout *r = v;
+	(void)ctx;
+	(void)key;
+	strmap_free(r->assigned);
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	if (s == NULL)
+		return;
+	if (s->rollouts_by_id)
+		strmap_each(s->rollouts_by_id, free_rollout_sets, NULL);
+	strmap_free(s->devices);
+	strmap_free(s->manifests);
+	strmap_free(s->models);
+	strmap_free(s->rollouts_by_id);
+	json_decref(s->owned);
+	arena_free(s->arena);
+	free(s);
+}
+
+static struct snap_model *model_of(struct snapshot *s, const char *name)
+{
+	struct snap_model *m = strmap_get(s->models, name);
+
+	if (m)
+		return m;
+	m = arena_calloc(s->arena, 1, sizeof(*m));
+	if (m == NULL || (m->name = arena_strdup(s->arena, name)) == NULL ||
+	    strmap_set(s->models, name, m) != 0)
+		return NULL;
+	return m;
+}
+
+static int on_device(void *ctx, const char *id, const char *platform, const char *pins)
+{
+	struct snapshot *s = ctx;
+	struct snap_device *d = arena_calloc(s->arena, 1, sizeof(*d));
+
+	if (d == NULL || (d->platform = arena_strdup(s->arena, platform)) == NULL)
+		return RAMP_ENOMEM;
+	if (pins) {
+		d->pins = json_loads(pins, 0, NULL);
+		json_array_append_new(s->owned, d->pins);
+	}
+	return strmap_set(s->devices, id, d);
+}
+
+static int on_model(void *ctx, const char *name, const char *stable)
+{
+	struct snapshot *s = ctx;
+	struct snap_model *m = model_of(s, name);
+
+	if (m == NULL)
+		return RAMP_ENOMEM;
+	m->stable = stable ? arena_strdup(s->arena, stable) : NULL;
+	return 0;
+}
+
+static int on_manifest(void *ctx, const char *model, const char *version, const char *text,
+		       const char *signature, const char *key_id, const char *doc)
+{
+	struct snapshot *s = ctx;
+	struct snap_manifest *m = arena_calloc(s->arena, 1, sizeof(*m));
+	char *b64 = sig_base64_encode(text, strlen(text));
+	json_t *d = json_loads(doc, 0, NULL);
+	char key[256];
+
+	if (m == NULL || b64 == NULL || d == NULL) {
+		free(b64);
+		json_decref(d);
+		return RAMP_ENOMEM;
+	}
+	json_array_append_new(s->owned, d);
+	m->text_b64 = arena_strdup(s->arena, b64);
+	free(b64);
+	m->signature = arena_strdup(s->arena, signature);
+	m->key_id = arena_strdup(s->arena, key_id);
+	m->variants = json_object_get(d, "variants");
+	snprintf(key, sizeof(key), "%s@%s", model, version);
+	return strmap_set(s->manifests, key, m);
+}
+
+static int on_rollout(void *ctx, int64_t id, const char *model, const char *version,
+		      const char *baseline, const char *state, int stage, const char *stage_name)
+{
+	struct snapshot *s = ctx;
+	struct snap_rollout *r = arena_calloc(s->arena, 1, sizeof(*r));
+	struct snap_model *m = model_of(s, model);
+	char key[32];
+
+	if (r == NULL || m == NULL || (r->assigned = strmap_new()) == NULL)
+		return RAMP_ENOMEM;
+	r->id = id;
+	r->version = arena_strdup(s->arena, version);
+	r->baseline = baseline ? arena_strdup(s->arena, baseline) : NULL;
+	r->state = arena_strdup(s->arena, state);
+	r->stage_name = arena_strdup(s->arena, stage_name ? stage_name : "");
+	(void)stage;
+	m->rollout = r;
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	return strmap_set(s->rollouts_by_id, key, r);
+}
+
+static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
+{
+	struct snapshot *s = ctx;
+	char key[32];
+	struct snap_rollout *r;
+
+	snprintf(key, sizeof(key), "%lld", (long long)rollout_id);
+	r = strmap_get(s->rollouts_by_id, key);
+	return r ? strmap_set(r->assigned, device_id, (void *)1) : 0;
+}
+
+int snapshot_rebuild(struct app *app)
+{
+	static atomic_uint_least64_t gen;
+	struct snapshot *s = calloc(1, sizeof(*s)), *old;
+	struct snapshot_loader l = {s, on_device, on_model, on_manifest, on_rollout, on_assigned};
+	int rc;
+
+	if (s == NULL)
+		return RAMP_ENOMEM;
+	atomic_init(&s->refs, 1);
+	s->arena = arena_new();
+	s->devices = strmap_new();
+	s->manifests = strmap_new();
+	s->models = strmap_new();
+	s->rollouts_by_id = strmap_new();
+	s->owned = json_array();
+	if (!s->arena || !s->devices || !s->manifests || !s->models || !s->rollouts_by_id ||
+	    !s->owned) {
+		snapshot_free(s);
+		return RAMP_ENOMEM;
+	}
+	rc = store_snapshot_load(app->db, &l);
+	if (rc) {
+		snapshot_free(s);
+		return rc;
+	}
+	s->generation = atomic_fetch_add(&gen, 1) + 1;
+	pthread_mutex_lock(&cur_mu);
+	old = cur;
+	cur = s;
+	pthread_mutex_unlock(&cur_mu);
+	snapshot_release(old);
+	return 0;
+}
+
+struct snapshot *snapshot_acquire(void)
+{
+	struct snapshot *s;
+
+	pthread_mutex_lock(&cur_mu);
+	s = cur;
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&cur_mu);
+	return s;
+}
+
+void snapshot_release(struct snapshot *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		snapshot_free(s);
+}
+
+void snapshot_shutdown(void)
+{
+	struct snapshot *s;
+
+	pthread_mutex_lock(&cur_mu);
+	s = cur;
+	cur = NULL;
+	pthread_mutex_unlock(&cur_mu);
+	snapshot_release(s);
+}
+
+uint64_t snapshot_generation(const struct snapshot *s)
+{
+	return s->generation;
+}
+
+size_t snapshot_devices(const struct snapshot *s)
+{
+	return strmap_size(s->devices);
+}
+
+static json_t *variant_for(const struct snap_manifest *m, const char *platform)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(m->variants, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "platform")), platform) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+static const char *variant_url(json_t *v, const char *server_url, char *buf, size_t len)
+{
+	const char *u = json_string_value(json_object_get(v, "url"));
+
+	if (u)
+		return u;
+	snprintf(buf, len, "%s/v1/artifacts/%s", server_url,
+		 json_string_value(json_object_get(v, "digest")));
+	return buf;
+}
+
+struct desired_ctx {
+	const struct snapshot *s;
+	const struct snap_device *dev;
+	const char *device_id, *server_url;
+	json_t *models;
+};
+
+static json_t *previous_of(const struct desired_ctx *d, const char *model, const char *baseline)
+{
+	char key[256], url[512];
+	const struct snap_manifest *m;
+	json_t *v;
+
+	if (baseline == NULL)
+		return json_null();
+	snprintf(key, sizeof(key), "%s@%s", model, baseline);
+	m = strmap_get(d->s->manifests, key);
+	v = m ? variant_for(m, d->dev->platform) : NULL;
+	if (v == NULL)
+		return json_null();
+	return json_pack("{s:s, s:O, s:s}", "version", baseline, "digest",
+			 json_object_get(v, "digest"), "url",
+			 variant_url(v, d->server_url, url, sizeof(url)));
+}
+
+/* One entry of "models" for model m, or nothing when the device has no variant. */
+static void desired_model(void *ctx, const char *name, void *val)
+{
+	struct desired_ctx *d = ctx;
+	const struct snap_model *m = val;
+	const char *version = m->stable, *pin;
+	const struct snap_rollout *r = NULL;
+	const struct snap_manifest *man;
+	char key[256], url[512];
+	json_t *v, *e;
+
+	pin = d->dev->pins ? json_string_value(json_object_get(d->dev->pins, name)) : NULL;
+	if (pin)
+		version = pin;
+	else if (m->rollout && strmap_get(m->rollout->assigned, d->device_id)) {
+		r = m->rollout;
+		version = r->version;
+	}
+	if (version == NULL)
+		return;
+	snprintf(key, sizeof(key), "%s@%s", name, version);
+	man = strmap_get(d->s->manifests, key);
+	if (man == NULL || (v = variant_for(man, d->dev->platform)) == NULL)
+		return;
+	e = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "model", name, "version",
+		      version, "platform", d->dev->platform, "file", json_object_get(v, "file"),
+		      "digest", json_object_get(v, "digest"), "url",
+		      variant_url(v, d->server_url, url, sizeof(url)), "manifest", man->text_b64,
+		      "signature", man->signature, "key_id", man->key_id);
+	if (e == NULL)
+		return;
+	json_object_set(e, "size", json_object_get(v, "size") ? json_object_get(v, "size")
+							      : json_null());
+	json_object_set_new(e, "rollout",
+			    r ? json_pack("{s:I, s:s}", "id", (json_int_t)r->id, "stage",
+					  r->stage_name)
+			      : json_null());
+	json_object_set_new(e, "previous", r ? previous_of(d, name, r->baseline) : json_null());
+	json_array_append_new(d->models, e);
+}
+
+static int cmp_model(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	return strcmp(json_string_value(json_object_get(x, "model")),
+		      json_string_value(json_object_get(y, "model")));
+}
+
+json_t *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
+			 const char *server_url)
+{
+	struct desired_ctx d = {s, strmap_get(s->devices, device_id), device_id, server_url, NULL};
+	json_t *out, *sorted;
+	size_t n;
+
+	if (d.dev == NULL)
+		return NULL;
+	d.models = json_array();
+	strmap_each(s->models, desired_model, &d);
+	/* a stable order, so the ETag only changes when the answer does */
+	n = json_array_size(d.models);
+	if (n > 1) {
+		json_t **items = malloc(n * sizeof(*items));
+		if (items) {
+			for (size_t i = 0; i < n; i++)
+				items[i] = json_incref(json_array_get(d.models, i));
+			qsort(items, n, sizeof(*items), cmp_model);
+			sorted = json_array();
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(sorted, items[i]);
+			free(items);
+			json_decref(d.models);
+			d.models = sorted;
+		}
+	}
+	out = json_pack("{s:s, s:i, s:o}", "device_id", device_id, "poll_after_s", poll_after_s,
+			"models", d.models);
+	return out;
+}

@@ -1,0 +1,595 @@
+/*
+ * store_rollouts.c - policies, rollouts, their sticky device assignments,
+ * events and analysis, and agent install status.
+ *
+ * Transitions are written by store_rollout_write() in one transaction
+ * guarded by the rollout's rev column: a writer that computed its change
+ * from an older rev gets RAMP_ECONFLICT and nothing is applied, so a lost
+ * leader lock or a racing operator verb never applies a transition twice.
+ */
+#include "store/store.h"
+
+#include "domain/selector.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLICY_JSON                                                            \
+	"json_build_object('name', name, 'policy', doc, 'source', source,"       \
+	" 'created_at', created_at, 'updated_at', updated_at)::text"
+
+int store_policy_put(struct db *db, const char *actor, const char *name, json_t *doc,
+		     const char *source, bool *created, json_t **out)
+{
+	struct dbconn *c;
+	PGresult *r;
+	char *d = json_dumps(doc, JSON_COMPACT);
+	const char *p[3] = {name, d, source};
+	int rc;
+
+	if (d == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) != 0)
+		goto out_free;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r, "SELECT 1 FROM policies WHERE name = $1 FOR UPDATE", 1, p);
+	if (rc)
+		goto out;
+	*created = PQntuples(r) == 0;
+	PQclear(r);
+	rc = store_json_one(c,
+			    "INSERT INTO policies (name, doc, source) VALUES ($1, $2::jsonb, $3)"
+			    " ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc,"
+			    " source = EXCLUDED.source, updated_at = now() RETURNING " POLICY_JSON,
+			    3, p, out);
+	if (rc == 0)
+		rc = store_audit(c, actor, "policy.put", name, NULL);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+out_free:
+	free(d);
+	return rc;
+}
+
+int store_policy_get(struct db *db, const char *name, json_t **out)
+{
+	struct dbconn *c;
+	const char *p[1] = {name};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c, "SELECT " POLICY_JSON " FROM policies WHERE name = $1", 1, p, out);
+	db_release(db, c);
+	return rc;
+}
+
+int store_policy_list(struct db *db, int limit, const char *after, struct page *out)
+{
+	struct dbconn *c;
+	char lim[16];
+	const char *p[2] = {after ? after : "", lim};
+	int rc;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, "SELECT " POLICY_JSON " FROM policies WHERE name > $1"
+				" ORDER BY name LIMIT $2::int", 2, p, &out->items);
+	db_release(db, c);
+	if (rc == 0)
+		store_paginate(out, limit, "name");
+	return rc;
+}
+
+void rollout_row_clear(struct rollout_row *r)
+{
+	json_decref(r->policy);
+	json_decref(r->baseline_values);
+	memset(r, 0, sizeof(*r));
+}
+
+/* 0 when (model, version) exists, is unexpired and an unrevoked key signed it. */
+static int check_signable(struct dbconn *c, const char *model, const char *version,
+			  struct ramp_err *err)
+{
+	const char *p[2] = {model, version};
+	PGresult *r;
+	int rc = db_query(c, &r,
+			  "SELECT m.expires_at IS NULL OR m.expires_at > now(),"
+			  " EXISTS (SELECT 1 FROM manifest_signatures ms JOIN signing_keys k"
+			  "  ON k.id = ms.key_id WHERE ms.model = m.model AND ms.version = m.version"
+			  "  AND k.revoked_at IS NULL)"
+			  " FROM manifests m WHERE m.model = $1 AND m.version = $2",
+			  2, p);
+
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = ramp_err_set(err, RAMP_EINVAL, "version", "no manifest for %s version %s",
+				  model, version);
+	else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+		rc = ramp_err_set(err, RAMP_EINVAL, "version", "the manifest of %s %s has expired",
+				  model, version);
+	else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+		rc = ramp_err_set(err, RAMP_EINVAL, "version",
+				  "every key that signed %s %s is revoked", model, version);
+	PQclear(r);
+	return rc;
+}
+
+int store_rollout_insert(struct db *db, const char *actor, const char *model,
+			 const char *version, const char *policy_name, json_t *policy,
+			 const char *selector, int64_t now, int64_t window_ends_at,
+			 json_t *baseline_values, int64_t *id, struct ramp_err *err)
+{
+	struct dbconn *c;
+	PGresult *r;
+	char *pol = json_dumps(policy, JSON_COMPACT);
+	char *bv = json_dumps(baseline_values, JSON_COMPACT);
+	char snow[32], send[32];
+	const char *p[8] = {model, version, policy_name, pol, selector, snow, send, bv};
+	int rc;
+
+	snprintf(snow, sizeof(snow), "%lld", (long long)now);
+	snprintf(send, sizeof(send), "%lld", (long long)window_ends_at);
+	if (pol == NULL || bv == NULL) {
+		rc = RAMP_ENOMEM;
+		goto out_free;
+	}
+	if ((rc = db_acquire(db, &c)) != 0)
+		goto out_free;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	if ((rc = check_signable(c, model, version, err)) != 0)
+		goto out;
+	rc = db_query(c, &r,
+		      "INSERT INTO rollouts (model, version, baseline_version, policy_name, policy,"
+		      " selector, state, stage, stage_started_at, window_ends_at, baseline_values,"
+		      " created_by) SELECT $1, $2, (SELECT stable_version FROM models WHERE name = $1),"
+		      " $3, $4::jsonb, $5, 'progressing', 0, to_timestamp($6::bigint),"
+		      " to_timestamp($7::bigint), $8::jsonb, $9 RETURNING id",
+		      9, (const char *const[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], actor});
+	if (rc == RAMP_ECONFLICT)
+		ramp_err_set(err, rc, "model", "model %s already has an active rollout", model);
+	if (rc)
+		goto out;
+	*id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	rc = db_commit(c);
+out:
+	db_release(db, c);
+out_free:
+	free(pol);
+	free(bv);
+	return rc;
+}
+
+static int64_t ts_of(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? 0 : (int64_t)strtod(PQgetvalue(r, 0, col), NULL);
+}
+
+int store_rollout_load(struct db *db, int64_t id, struct rollout_row *out)
+{
+	struct dbconn *c;
+	PGresult *r;
+	char sid[32];
+	const char *p[1] = {sid};
+	int rc;
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, &r,
+		      "SELECT id, rev, model, version, baseline_version, selector, state, stage,"
+		      " failing, extensions, extract(epoch from stage_started_at),"
+		      " extract(epoch from window_ends_at), extract(epoch from paused_at),"
+		      " extract(epoch from created_at), policy::text, baseline_values::text"
+		      " FROM rollouts WHERE id = $1::bigint",
+		      1, p);
+	db_release(db, c);
+	if (rc)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return RAMP_ENOTFOUND;
+	}
+	out->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	out->rev = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	snprintf(out->model, sizeof(out->model), "%s", PQgetvalue(r, 0, 2));
+	snprintf(out->version, sizeof(out->version), "%s", PQgetvalue(r, 0, 3));
+	out->has_baseline = !PQgetisnull(r, 0, 4);
+	snprintf(out->baseline, sizeof(out->baseline), "%s", PQgetvalue(r, 0, 4));
+	snprintf(out->selector, sizeof(out->selector), "%s", PQgetvalue(r, 0, 5));
+	snprintf(out->state, sizeof(out->state), "%s", PQgetvalue(r, 0, 6));
+	out->stage = (int)strtol(PQgetvalue(r, 0, 7), NULL, 10);
+	out->failing = (int)strtol(PQgetvalue(r, 0, 8), NULL, 10);
+	out->extensions = (int)strtol(PQgetvalue(r, 0, 9), NULL, 10);
+	out->stage_started_at = ts_of(r, 10);
+	out->window_ends_at = ts_of(r, 11);
+	out->paused_at = ts_of(r, 12);
+	out->created_at = ts_of(r, 13);
+	out->policy = json_loads(PQgetvalue(r, 0, 14), 0, NULL);
+	out->baseline_values = json_loads(PQgetvalue(r, 0, 15), 0, NULL);
+	PQclear(r);
+	return out->policy ? 0 : RAMP_EINTERNAL;
+}
+
+static int write_events(struct dbconn *c, const struct rollout_write *w, const char *sid)
+{
+	size_t i;
+	json_t *e;
+	char target[48];
+	int rc = 0;
+
+	snprintf(target, sizeof(target), "rollout/%s", sid);
+	json_array_foreach(w->events, i, e) {
+		const char *type = json_string_value(json_object_get(e, "type"));
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		const char *p[3] = {sid, type, detail ? detail : ""};
+		char action[64];
+		json_t *d;
+		rc = db_query(c, NULL, "INSERT INTO rollout_events (rollout_id, type, detail)"
+				       " VALUES ($1::bigint, $2, $3)", 3, p);
+		if (rc)
+			return rc;
+		snprintf(action, sizeof(action), "rollout.%s", type);
+		d = json_pack("{s:s}", "detail", detail ? detail : "");
+		rc = store_audit(c, w->actor, action, target, d);
+		json_decref(d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int write_assign(struct dbconn *c, const struct rollout_write *w, const char *sid)
+{
+	json_t *ids = json_array();
+	char stage[16], *doc;
+	int rc;
+
+	for (size_t i = 0; i < w->nassign; i++)
+		json_array_append_new(ids, json_string(w->assign_ids[i]));
+	doc = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	if (doc == NULL)
+		return RAMP_ENOMEM;
+	snprintf(stage, sizeof(stage), "%d", w->assign_stage);
+	rc = db_query(c, NULL,
+		      "INSERT INTO rollout_devices (rollout_id, device_id, stage)"
+		      " SELECT $1::bigint, x, $2::int FROM jsonb_array_elements_text($3::jsonb) x"
+		      " ON CONFLICT DO NOTHING",
+		      3, (const char *const[]){sid, stage, doc});
+	free(doc);
+	return rc;
+}
+
+static int write_analysis(struct dbconn *c, const struct rollout_write *w, const char *sid)
+{
+	char *doc = json_dumps(w->analysis, JSON_COMPACT);
+	int rc;
+
+	if (doc == NULL)
+		return RAMP_ENOMEM;
+	rc = db_query(c, NULL,
+		      "INSERT INTO rollout_analysis (rollout_id, stage, metric, arm, value, threshold,"
+		      " baseline, samples, devices, result, at)"
+		      " SELECT $1::bigint, (x->>'stage')::int, x->>'metric', x->>'arm',"
+		      " (x->>'value')::float8, x->>'threshold', (x->>'baseline')::float8,"
+		      " (x->>'samples')::bigint, (x->>'devices')::bigint, x->>'result', now()"
+		      " FROM jsonb_array_elements($2::jsonb) x"
+		      " ON CONFLICT (rollout_id, stage, metric, arm) DO UPDATE SET"
+		      " value = EXCLUDED.value, threshold = EXCLUDED.threshold,"
+		      " baseline = EXCLUDED.baseline, samples = EXCLUDED.samples,"
+		      " devices = EXCLUDED.devices, result = EXCLUDED.result, at = EXCLUDED.at",
+		      2, (const char *const[]){sid, doc});
+	free(doc);
+	return rc;
+}
+
+static int write_row(struct dbconn *c, const struct rollout_write *w, const char *sid)
+{
+	char rev[32], stage[16], failing[16], ext[16], ss[32], we[32], pa[32], tc[16];
+	char *bv = w->baseline_values ? json_dumps(w->baseline_values, JSON_COMPACT) : NULL;
+	PGresult *r;
+	int rc;
+
+	snprintf(rev, sizeof(rev), "%lld", (long long)w->rev);
+	snprintf(stage, sizeof(stage), "%d", w->stage);
+	snprintf(failing, sizeof(failing), "%d", w->failing);
+	snprintf(ext, sizeof(ext), "%d", w->extensions);
+	snprintf(ss, sizeof(ss), "%lld", (long long)w->stage_started_at);
+	snprintf(we, sizeof(we), "%lld", (long long)w->window_ends_at);
+	snprintf(pa, sizeof(pa), "%lld", (long long)w->paused_at);
+	snprintf(tc, sizeof(tc), "%d", w->target_count);
+	rc = db_query(c, &r,
+		      "UPDATE rollouts SET rev = rev + 1, state = $3, stage = $4::int,"
+		      " failing = $5::int, extensions = $6::int,"
+		      " stage_started_at = to_timestamp($7::bigint),"
+		      " window_ends_at = to_timestamp($8::bigint),"
+		      " paused_at = CASE WHEN $9::bigint = 0 THEN NULL ELSE to_timestamp($9::bigint) END,"
+		      " finished_at = CASE WHEN $10::bool THEN now() ELSE finished_at END,"
+		      " baseline_values = coalesce($11::jsonb, baseline_values),"
+		      " target_count = CASE WHEN $12::int < 0 THEN target_count ELSE $12::int END,"
+		      " last_evaluated_at = CASE WHEN $13::bool THEN now() ELSE last_evaluated_at END,"
+		      " updated_at = now() WHERE id = $1::bigint AND rev = $2::bigint",
+		      13,
+		      (const char *const[]){sid, rev, w->state, stage, failing, ext, ss, we, pa,
+					    w->finished ? "t" : "f", bv, tc, w->evaluated ? "t" : "f"});
+	free(bv);
+	if (rc)
+		return rc;
+	rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ECONFLICT;
+	PQclear(r);
+	return rc;
+}
+
+int store_rollout_write(struct db *db, const struct rollout_write *w)
+{
+	struct dbconn *c;
+	char sid[32];
+	int rc;
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)w->id);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = write_row(c, w, sid);
+	if (rc == 0 && w->assign_stage >= 0 && w->nassign > 0)
+		rc = write_assign(c, w, sid);
+	if (rc == 0 && w->analysis && json_array_size(w->analysis) > 0)
+		rc = write_analysis(c, w, sid);
+	if (rc == 0 && w->set_stable)
+		rc = db_query(c, NULL,
+			      "INSERT INTO models (name, stable_version, updated_at)"
+			      " SELECT model, version, now() FROM rollouts WHERE id = $1::bigint"
+			      " ON CONFLICT (name) DO UPDATE SET stable_version = EXCLUDED.stable_version,"
+			      " updated_at = now()",
+			      1, (const char *const[]){sid});
+	if (rc == 0 && w->events && json_array_size(w->events) > 0)
+		rc = write_events(c, w, sid);
+	if (rc == 0 && (w->nassign > 0 || w->set_stable || w->finished ||
+			(w->events && json_array_size(w->events) > 0)))
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}
+
+#define ROLLOUT_JSON                                                           \
+	"json_build_object('id', r.id, 'model', r.model, 'version', r.version,"    \
+	" 'baseline_version', r.baseline_version, 'policy', coalesce(r.policy_name, 'inline')," \
+	" 'policy_spec', r.policy, 'selector', r.selector, 'state', r.state,"     \
+	" 'stage', json_build_object('index', r.stage, 'name', r.policy->'stages'->r.stage->>'name'," \
+	"  'size', (r.policy->'stages'->r.stage->>'size')::float8, 'started_at', r.stage_started_at," \
+	"  'window_ends_at', r.window_ends_at), 'failing', r.failing,"            \
+	" 'devices', json_build_object('target', r.target_count,"                 \
+	"  'assigned', (SELECT count(*) FROM rollout_devices rd WHERE rd.rollout_id = r.id)," \
+	"  'installed', (SELECT count(*) FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id" \
+	"   WHERE rd.rollout_id = r.id AND d.models->r.model->>'version' = r.version"  \
+	"   AND d.models->r.model->>'state' = 'installed'),"                      \
+	"  'failed', (SELECT count(*) FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id" \
+	"   WHERE rd.rollout_id = r.id AND d.models->r.model->>'version' = r.version"  \
+	"   AND d.models->r.model->>'state' = 'failed')),"                        \
+	" 'created_by', r.created_by, 'created_at', r.created_at, 'updated_at', r.updated_at," \
+	" 'finished_at', r.finished_at, 'last_evaluated_at', r.last_evaluated_at"
+
+int store_rollout_get_json(struct db *db, int64_t id, json_t **out)
+{
+	struct dbconn *c;
+	char sid[32];
+	const char *p[1] = {sid};
+	json_t *a = NULL, *e = NULL;
+	int rc;
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c, "SELECT " ROLLOUT_JSON ")::text FROM rollouts r WHERE r.id = $1::bigint",
+			    1, p, out);
+	if (rc == 0)
+		rc = store_json_rows(c,
+				     "SELECT json_build_object('stage', stage, 'metric', metric, 'arm', arm,"
+				     " 'value', value, 'threshold', threshold, 'baseline', baseline,"
+				     " 'samples', samples, 'devices', devices, 'result', result, 'at', at)::text"
+				     " FROM rollout_analysis WHERE rollout_id = $1::bigint"
+				     " ORDER BY stage, metric, arm",
+				     1, p, &a);
+	if (rc == 0)
+		rc = store_json_rows(c,
+				     "SELECT json_build_object('at', at, 'type', type, 'detail', detail)::text"
+				     " FROM rollout_events WHERE rollout_id = $1::bigint ORDER BY id",
+				     1, p, &e);
+	db_release(db, c);
+	if (rc == 0) {
+		json_object_set_new(*out, "analysis", a);
+		json_object_set_new(*out, "events", e);
+	} else {
+		json_decref(a);
+		json_decref(e);
+	}
+	return rc;
+}
+
+int store_rollout_list(struct db *db, bool active_only, const char *model, int limit,
+		       const char *after, struct page *out)
+{
+	struct dbconn *c;
+	char lim[16];
+	const char *p[4] = {after ? after : "0", lim, model, active_only ? "t" : "f"};
+	int rc;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, "SELECT " ROLLOUT_JSON ")::text FROM rollouts r"
+				" WHERE r.id > $1::bigint AND ($3::text IS NULL OR r.model = $3)"
+				" AND (NOT $4::bool OR r.state IN ('progressing', 'paused', 'awaiting_approval'))"
+				" ORDER BY r.id LIMIT $2::int",
+			     4, p, &out->items);
+	db_release(db, c);
+	if (rc == 0)
+		store_paginate(out, limit, "id");
+	return rc;
+}
+
+int store_rollouts_active(struct db *db, json_t **ids)
+{
+	struct dbconn *c;
+	int rc;
+
+	*ids = NULL;
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, "SELECT id::text FROM rollouts WHERE state IN"
+				" ('progressing', 'paused', 'awaiting_approval') ORDER BY id",
+			     0, NULL, ids);
+	db_release(db, c);
+	return rc;
+}
+
+int store_rollout_eligible(struct db *db, const char *model, const char *version,
+			   const struct selector *sel, const struct selector *cohort,
+			   json_t **ids)
+{
+	struct arena *a = arena_new();
+	const char *p[200];
+	int np = 2, rc;
+	char *w1, *w2 = "", *sql;
+	struct dbconn *c;
+
+	*ids = NULL;
+	if (a == NULL)
+		return RAMP_ENOMEM;
+	p[0] = model;
+	p[1] = version;
+	w1 = store_selector_sql(sel, a, p, &np, 200);
+	if (cohort)
+		w2 = store_selector_sql(cohort, a, p, &np, 200);
+	sql = w1 && w2 ? arena_printf(a,
+				      "SELECT to_json(d.id)::text FROM devices d, manifests m"
+				      " WHERE m.model = $1 AND m.version = $2"
+				      " AND m.doc->'variants' @> jsonb_build_array(jsonb_build_object('platform', d.platform))"
+				      " AND NOT d.pins ? $1%s%s",
+				      w1, w2)
+		       : NULL;
+	if (sql == NULL) {
+		arena_free(a);
+		return RAMP_ENOMEM;
+	}
+	if ((rc = db_acquire(db, &c)) == 0) {
+		rc = store_json_rows(c, sql, np, p, ids);
+		db_release(db, c);
+	}
+	arena_free(a);
+	return rc;
+}
+
+int store_cohort_selector(struct db *db, const char *name, char *buf, size_t len)
+{
+	json_t *j = NULL;
+	int rc = store_cohort_get(db, name, &j);
+
+	if (rc == 0)
+		snprintf(buf, len, "%s", json_string_value(json_object_get(j, "selector")));
+	json_decref(j);
+	return rc;
+}
+
+int store_model_stable(struct db *db, const char *model, char *buf, size_t len)
+{
+	struct dbconn *c;
+	PGresult *r;
+	int rc;
+
+	buf[0] = '\0';
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, &r, "SELECT stable_version FROM models WHERE name = $1", 1,
+		      (const char *const[]){model});
+	db_release(db, c);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		snprintf(buf, len, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int store_rollout_assigned(struct db *db, int64_t id, json_t **ids)
+{
+	struct dbconn *c;
+	char sid[32];
+	int rc;
+
+	*ids = NULL;
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, "SELECT to_json(device_id)::text FROM rollout_devices"
+				" WHERE rollout_id = $1::bigint",
+			     1, (const char *const[]){sid}, ids);
+	db_release(db, c);
+	return rc;
+}
+
+int store_agent_status(struct db *db, const char *device_id, const char *model,
+		       const char *version, const char *state, const char *detail)
+{
+	struct dbconn *c;
+	const char *p[5] = {device_id, model, version, state, detail};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, NULL, "INSERT INTO agent_status (device_id, model, version, state, detail)"
+			       " VALUES ($1, $2, $3, $4, $5)", 5, p);
+	if (rc == 0)
+		rc = db_query(c, NULL,
+			      "UPDATE devices SET models = models || jsonb_build_object($2::text,"
+			      " jsonb_build_object('version', $3::text, 'state', $4::text, 'at', now()))"
+			      " WHERE id = $1",
+			      4, p);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}
+
+int store_install_outcomes(struct db *db, const char *model, const char *version,
+			   double from_ts, double to_ts, json_t **out)
+{
+	struct dbconn *c;
+	char f[64], t[64];
+	int rc;
+
+	*out = NULL;
+	snprintf(f, sizeof(f), "%.6f", from_ts);
+	snprintf(t, sizeof(t), "%.6f", to_ts);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c,
+			     "SELECT DISTINCT ON (device_id) json_build_object('device_id', device_id,"
+			     " 'failed', state = 'failed')::text FROM agent_status"
+			     " WHERE model = $1 AND version = $2 AND state IN ('installed', 'failed')"
+			     " AND at >= to_timestamp($3::float8) AND at <= to_timestamp($4::float8)"
+			     " ORDER BY device_id, at DESC",
+			     4, (const char *const[]){model, version, f, t}, out);
+	db_release(db, c);
+	return rc;
+}
