@@ -53,6 +53,31 @@ static int parse_int(const char *v, int min, int max, int *out)
 	return 0;
 }
 
+/* Bytes, with an optional binary suffix: 1048576, 512M, 2G, 2GiB, 64k. */
+static int parse_size(const char *v, int64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		int shift;
+	} units[] = {{"", 0},	 {"k", 10},   {"K", 10},   {"KiB", 10}, {"M", 20},
+		     {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},   {"TiB", 40}};
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || n < 1)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (n > (INT64_MAX >> units[i].shift))
+				return -1;
+			*out = (int64_t)n << units[i].shift;
+			return 0;
+		}
+	return -1;
+}
+
 /* Applies one setting by its environment name; -1 when the value is bad. */
 static int config_set(struct config *c, const char *name, const char *v)
 {
@@ -92,6 +117,8 @@ static int config_set(struct config *c, const char *name, const char *v)
 		       (int)sizeof(c->pg_bindir) ? 0 : -1;
 	if (strcmp(name, "RAMP_ACCESS_LOG") == 0)
 		return parse_int(v, 0, 1, &c->access_log);
+	if (strcmp(name, "RAMP_ARTIFACT_MAX") == 0)
+		return parse_size(v, &c->artifact_max);
 	return -2;
 }
 
@@ -99,6 +126,7 @@ static const char *const settings[] = {
 	"RAMP_LISTEN", "RAMP_DATABASE_URL", "RAMP_DATA_DIR", "RAMP_ADMIN_TOKEN",
 	"RAMP_EVAL_INTERVAL", "RAMP_POLL_INTERVAL", "RAMP_TELEMETRY_RETENTION",
 	"RAMP_HTTP_THREADS", "RAMP_DB_POOL", "RAMP_PG_BINDIR", "RAMP_ACCESS_LOG",
+	"RAMP_ARTIFACT_MAX",
 };
 
 static void usage(void)
@@ -107,6 +135,7 @@ static void usage(void)
 		"usage: rampd [--listen host:port] [--database-url conninfo] [--data-dir dir]\n"
 		"             [--admin-token tok] [--eval-interval dur] [--poll-interval dur]\n"
 		"             [--telemetry-retention dur] [--http-threads n] [--db-pool n]\n"
+		"             [--artifact-max bytes]\n"
 		"every flag has an environment twin: --data-dir is RAMP_DATA_DIR, and so on\n");
 }
 
@@ -131,6 +160,7 @@ int config_load(struct config *c, int argc, char **argv)
 	c->http_threads = 8;
 	c->db_pool_size = 8;
 	c->telemetry_retention_s = 14 * 86400;
+	c->artifact_max = (int64_t)2 << 30;
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		const char *v = getenv(settings[i]);
 		if (v && *v && config_set(c, settings[i], v) != 0) {

@@ -21,6 +21,7 @@ struct config {
 	int64_t telemetry_retention_s;
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */
 	int access_log;
+	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
 };
 
 /* Fills c from the environment and argv. 0, or -1 after printing why to stderr. */

@@ -56,5 +56,22 @@ void api_agent_status(struct req *r);
 /* audit.c */
 void api_audit_list(struct req *r);
 void api_audit_verify(struct req *r);
+/* keys.c, manifests.c, artifacts.c: signing keys, manifests, models, artifacts */
+void api_key_put(struct req *r);
+void api_key_get(struct req *r);
+void api_keys_list(struct req *r);
+void api_key_delete(struct req *r);
+void api_manifest_post(struct req *r);
+void api_manifests_list(struct req *r);
+void api_model_version(struct req *r);
+void api_model_stable(struct req *r);
+void api_model_get(struct req *r);
+void api_models_list(struct req *r);
+void api_artifact_chunk(struct req *r, const char *data, size_t len);
+void api_artifact_put(struct req *r);
+void api_artifact_get(struct req *r);
+/* Fills each variant's null "url" in a manifest record with this server's
+ * artifact URL (<server_url>/v1/artifacts/<digest>). */
+void api_manifest_urls(const struct app *app, json_t *record);
 
 #endif

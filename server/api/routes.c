@@ -42,6 +42,20 @@ const struct route http_routes[] = {
 
 	{"GET", "/v1/agent/desired", api_agent_desired, ROLE_DEVICE, 0, NULL},
 	{"POST", "/v1/agent/status", api_agent_status, ROLE_DEVICE, 0, NULL},
+	/* signing keys, manifests, models, artifacts */
+	{"GET", "/v1/keys", api_keys_list, ROLES_VIEW, 0, NULL},
+	{"PUT", "/v1/keys/{}", api_key_put, ROLES_ADMIN, 0, NULL},
+	{"GET", "/v1/keys/{}", api_key_get, ROLES_VIEW, 0, NULL},
+	{"DELETE", "/v1/keys/{}", api_key_delete, ROLES_ADMIN, 0, NULL},
+	{"POST", "/v1/manifests", api_manifest_post, ROLE_ADMIN | ROLE_CI, 0, NULL},
+	{"GET", "/v1/manifests", api_manifests_list, ROLES_VIEW | ROLE_CI, 0, NULL},
+	{"GET", "/v1/models", api_models_list, ROLES_VIEW, 0, NULL},
+	{"GET", "/v1/models/{}", api_model_get, ROLES_VIEW, 0, NULL},
+	{"PUT", "/v1/models/{}/stable", api_model_stable, ROLES_OPERATE, 0, NULL},
+	{"GET", "/v1/models/{}/versions/{}", api_model_version, ROLES_VIEW | ROLE_CI, 0, NULL},
+	{"PUT", "/v1/artifacts/{}", api_artifact_put, ROLE_ADMIN | ROLE_CI, ROUTE_STREAM_BODY,
+	 api_artifact_chunk},
+	{"GET", "/v1/artifacts/{}", api_artifact_get, ROLES_ANY, 0, NULL},
 
 	{"GET", "/v1/audit", api_audit_list, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/audit/verify", api_audit_verify, ROLES_ADMIN, 0, NULL},

@@ -5,7 +5,10 @@
  * libmicrohttpd 0.9.75 closes the connection when a response is queued on
  * the first call of the access handler, so the first call only sets up the
  * request and returns MHD_YES; the reply is queued on the last call (upload
- * finished), which keeps HTTP/1.1 keep-alive working.
+ * finished), which keeps HTTP/1.1 keep-alive working. The one exception is a
+ * streamed upload refused before its body (bad token, too large) from a
+ * client waiting for "100 Continue": its answer is queued on the first call,
+ * so the body is never sent, and the connection closes after the answer.
  */
 #include "http/http.h"
 
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_ROUTES 128
@@ -345,6 +349,23 @@ static void dispatch(struct req *r)
 		http_reply_problem(r, 500, NULL, "handler gave no answer");
 }
 
+/* Streamed uploads are authorized and prechecked (on_chunk(r, NULL, 0)) as
+ * soon as the headers are in. A refusal goes out at once to a client that
+ * waits for "100 Continue"; any other client's body is read and dropped and
+ * the refusal goes out at the end, keeping the connection. */
+static enum MHD_Result stream_begin(struct req *r)
+{
+	const char *expect = http_header(r, "Expect");
+
+	r->authorized = authorize(r);
+	if (r->authorized && !r->replied)
+		r->route->on_chunk(r, NULL, 0);
+	if (!r->replied || expect == NULL || strcasecmp(expect, "100-continue") != 0)
+		return MHD_YES;
+	r->queued = true;
+	return queue(r);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -369,6 +390,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (r->route_index >= 0)
 			r->route = &http_routes[r->route_index];
 		*con_cls = r;
+		if (r->route && (r->route->flags & ROUTE_STREAM_BODY))
+			return stream_begin(r);
+		return MHD_YES;
+	}
+	if (r->queued) {
+		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {

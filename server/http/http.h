@@ -51,7 +51,9 @@ struct route {
 	http_handler handler;
 	int roles;           /* ROLE_* bits allowed; ROLES_PUBLIC for none needed */
 	int flags;
-	/* ROUTE_STREAM_BODY: called per body chunk after auth; the final call is handler */
+	/* ROUTE_STREAM_BODY: called once with (NULL, 0) when the headers are in
+	 * and auth passed (it may reply to refuse the body), then per body
+	 * chunk until it replies; the final call is handler */
 	void (*on_chunk)(struct req *r, const char *data, size_t len);
 };
 #define ROUTE_STREAM_BODY 1 /* the handler consumes the body itself (artifacts) */
@@ -82,6 +84,7 @@ struct req {
 	struct http_header_kv headers[8];
 	int nheaders;
 	bool replied;
+	bool queued; /* handed to MHD early (a refused streamed upload) */
 	void *stream; /* for ROUTE_STREAM_BODY handlers */
 	void (*cleanup)(struct req *r); /* called once when the request ends */
 	bool authorized;

@@ -176,5 +176,71 @@ typedef int (*telemetry_row_fn)(void *ctx, const struct telemetry_report *r);
 int store_telemetry_scan(struct db *db, const char *model, const char *const *versions,
 			 int nversions, double from_ts, double to_ts, telemetry_row_fn fn,
 			 void *ctx);
+/* --- signing keys (store_keys.c) --- */
+/* Adds key id (alg "ecdsa-p256"|"ed25519", fingerprint hex) or finds it:
+ * *created false when the same key is already there. RAMP_ECONFLICT with err
+ * when id holds another key or is revoked. *out is the key record. */
+int store_key_put(struct db *db, const char *actor, const char *id, const char *pem,
+		  const char *alg, const char *fingerprint, bool *created, json_t **out,
+		  struct ramp_err *err);
+/* {id, alg, fingerprint, created_at, created_by, revoked_at, public_key}. */
+int store_key_get(struct db *db, const char *id, json_t **out);
+int store_key_list(struct db *db, int limit, const char *after, struct page *out);
+/* Sets revoked_at; *changed false when it already was. RAMP_ENOTFOUND. */
+int store_key_revoke(struct db *db, const char *actor, const char *id, bool *changed);
+
+/* --- manifests, models, artifacts (store_manifests.c) --- */
+/* A manifest whose signature the caller has verified. */
+struct manifest_post {
+	const char *model, *version;
+	const char *text;       /* exact posted bytes, NUL-terminated */
+	const char *digest_hex; /* SHA-256 of text */
+	json_t *doc;            /* borrowed: {"variants": [...], "expires"} */
+	const char *expires_at; /* RFC 3339, or NULL */
+	const char *key_id, *signature;
+};
+/*
+ * Stores a manifest and its signature with a manifest.post audit entry, in
+ * one transaction. *created true for a new (model, version); the same bytes
+ * again add the signature when key_id has not signed yet. RAMP_ECONFLICT
+ * (err) for other bytes under the same (model, version); RAMP_EINVAL (err)
+ * when the key is unknown or revoked. *out is the manifest record (below).
+ */
+int store_manifest_post(struct db *db, const char *actor, const struct manifest_post *mp,
+			bool *created, json_t **out, struct ramp_err *err);
+/*
+ * The manifest record: {"model","version","manifest": text,"signature",
+ * "key_id" (the newest signature by a non-revoked key, else the newest),
+ * "signatures":[{"key_id","signature","revoked","created_at"}],"digest":
+ * "sha256:<hex of text>","posted_by","created_at","expires","variants":
+ * [{"platform","file","digest","url","size","capabilities"}]}. A variant's
+ * url (and size) is null when the manifest has none: the artifact is then
+ * served by this server at /v1/artifacts/<digest>. RAMP_ENOTFOUND.
+ */
+int store_manifest_get(struct db *db, const char *model, const char *version, json_t **out);
+/* Newest first; model NULL for every model; after is a cursor (0: from the start). */
+int store_manifest_list(struct db *db, const char *model, int limit, int64_t after,
+			struct page *out);
+/*
+ * For the rollout engine: 0 with *manifest_record (as store_manifest_get)
+ * when (model, version) may be installed; RAMP_ENOTFOUND when there is no
+ * such manifest; RAMP_EINVAL when no non-revoked key signed it or it has
+ * expired. *manifest_record is NULL on any error.
+ */
+int store_manifest_signable(struct db *db, const char *model, const char *version,
+			    json_t **manifest_record);
+/*
+ * Sets the model's stable version (model.stable audit entry when it
+ * changes). RAMP_ENOTFOUND / RAMP_EINVAL (err) as store_manifest_signable.
+ * *out is the model record {name, stable_version, versions, updated_at, updated_by}.
+ */
+int store_model_set_stable(struct db *db, const char *actor, const char *model,
+			   const char *version, bool *changed, json_t **out,
+			   struct ramp_err *err);
+int store_model_get(struct db *db, const char *name, json_t **out);
+int store_model_list(struct db *db, int limit, const char *after, struct page *out);
+/* Records an artifact upload (artifact.put) in the audit log. */
+int store_artifact_audit(struct db *db, const char *actor, const char *digest, int64_t size,
+			 bool created);
 
 #endif

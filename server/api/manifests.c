@@ -1,0 +1,348 @@
+/*
+ * manifests.c - POST/GET /v1/manifests, GET /v1/models[/{name}],
+ * GET /v1/models/{name}/versions/{version}, PUT /v1/models/{name}/stable.
+ *
+ * A post is checked in full before anything is written: the envelope, the
+ * manifest text (domain/manifest), the key, the signature over the exact
+ * bytes of the "manifest" string (domain/sig), the expiry. Only then does the
+ * store see it, and the store decides 201 / 200 / 409 in one transaction.
+ */
+#include "api/api.h"
+
+#include "domain/manifest.h"
+#include "domain/sig.h"
+#include "engine/notify.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct envelope {
+	const char *text;
+	size_t len;
+	const char *signature, *key_id;
+};
+
+/* Reads {"manifest","signature","key_id"}; replies 422 and returns -1 when bad. */
+static int read_envelope(struct req *r, json_t *body, struct envelope *e)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(body)) {
+		http_reply_problem(r, 422, NULL,
+				   "body must be {\"manifest\", \"signature\", \"key_id\"}");
+		return -1;
+	}
+	json_object_foreach(body, k, v) {
+		if (strcmp(k, "manifest") && strcmp(k, "signature") && strcmp(k, "key_id")) {
+			http_reply_problem(r, 422, k, "unknown field");
+			return -1;
+		}
+	}
+	v = json_object_get(body, "manifest");
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		http_reply_problem(r, 422, "manifest", "manifest is required: the manifest text");
+		return -1;
+	}
+	e->text = json_string_value(v);
+	e->len = json_string_length(v);
+	e->signature = json_string_value(json_object_get(body, "signature"));
+	if (e->signature == NULL || *e->signature == '\0') {
+		http_reply_problem(r, 422, "signature",
+				   "unsigned manifest: signature is required (base64)");
+		return -1;
+	}
+	e->key_id = json_string_value(json_object_get(body, "key_id"));
+	if (!api_name_valid(e->key_id)) {
+		http_reply_problem(r, 422, "key_id",
+				   "key_id is required and must match [a-z0-9][a-z0-9._-]{0,62}");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_manifest(struct req *r, const struct envelope *e, struct manifest *m)
+{
+	struct ramp_err err;
+	int rc;
+
+	ramp_err_clear(&err);
+	rc = manifest_parse(e->text, e->len, m, &err);
+	if (rc == 0)
+		return 0;
+	if (rc == RAMP_ETOOBIG)
+		http_reply_problem(r, 413, "manifest", "%s", err.msg);
+	else if (rc == RAMP_EINVAL || rc == RAMP_EMALFORMED)
+		http_reply_problem(r, 422, err.field[0] ? arena_printf(r->arena, "manifest.%s",
+								     err.field)
+							: "manifest",
+				   "%s", err.msg[0] ? err.msg : "invalid manifest");
+	else
+		http_reply_err(r, rc, NULL);
+	return -1;
+}
+
+/* The key must exist, be unrevoked, and have signed exactly these bytes. */
+static int verify(struct req *r, const struct envelope *e)
+{
+	struct ramp_err err;
+	json_t *key = NULL;
+	const char *pem;
+	int rc = store_key_get(r->app->db, e->key_id, &key);
+
+	ramp_err_clear(&err);
+	if (rc == RAMP_ENOTFOUND) {
+		http_reply_problem(r, 422, "key_id", "unknown signing key %s", e->key_id);
+		return -1;
+	}
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return -1;
+	}
+	if (!json_is_null(json_object_get(key, "revoked_at"))) {
+		http_reply_problem(r, 422, "key_id", "signing key %s is revoked", e->key_id);
+		json_decref(key);
+		return -1;
+	}
+	pem = json_string_value(json_object_get(key, "public_key"));
+	rc = sig_verify(pem, strlen(pem), e->text, e->len, e->signature, &err);
+	json_decref(key);
+	if (rc) {
+		http_reply_problem(r, 422, "signature", "%s",
+				   err.msg[0] ? err.msg : "signature does not verify");
+		return -1;
+	}
+	return 0;
+}
+
+static void iso8601(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* {"variants": [...], "expires"} as stored in manifests.doc. */
+static json_t *manifest_doc(const struct manifest *m)
+{
+	json_t *vs = json_array();
+	char exp[32];
+
+	for (size_t i = 0; i < m->nvariants; i++) {
+		const struct manifest_variant *v = &m->variants[i];
+		json_array_append_new(
+			vs, json_pack("{s:s, s:s, s:s, s:s?, s:o, s:O?}", "platform", v->platform,
+				      "file", v->file, "digest", v->digest, "url", v->url, "size",
+				      v->size >= 0 ? json_integer(v->size) : json_null(),
+				      "capabilities", v->capabilities));
+	}
+	if (m->expires)
+		iso8601(m->expires, exp);
+	return json_pack("{s:o, s:s?}", "variants", vs, "expires", m->expires ? exp : NULL);
+}
+
+void api_manifest_urls(const struct app *app, json_t *record)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(record, "variants"), i, v) {
+		const char *d = json_string_value(json_object_get(v, "digest"));
+		char url[256];
+		if (d && json_is_null(json_object_get(v, "url"))) {
+			snprintf(url, sizeof(url), "%s/v1/artifacts/%s", app->server_url, d);
+			json_object_set_new(v, "url", json_string(url));
+		}
+	}
+}
+
+static void store_post(struct req *r, const struct envelope *e, const struct manifest *m)
+{
+	char hex[65], exp[32];
+	struct manifest_post mp = {m->name, m->version, e->text, hex, manifest_doc(m),
+				   NULL, e->key_id, e->signature};
+	struct ramp_err err;
+	json_t *out = NULL;
+	bool created = false;
+	int rc;
+
+	ramp_err_clear(&err);
+	sig_sha256_hex(e->text, e->len, hex);
+	if (m->expires) {
+		iso8601(m->expires, exp);
+		mp.expires_at = exp;
+	}
+	rc = mp.doc ? store_manifest_post(r->app->db, r->auth.name, &mp, &created, &out, &err)
+		    : RAMP_ENOMEM;
+	json_decref(mp.doc);
+	if (rc) {
+		http_reply_err(r, rc, &err);
+		return;
+	}
+	api_manifest_urls(r->app, out);
+	http_reply_json(r, created ? 201 : 200, out);
+}
+
+void api_manifest_post(struct req *r)
+{
+	struct manifest m = {0};
+	struct envelope e;
+	json_t *body = http_json_body(r);
+
+	if (body == NULL)
+		return;
+	if (read_envelope(r, body, &e) != 0 || parse_manifest(r, &e, &m) != 0 ||
+	    verify(r, &e) != 0)
+		goto out;
+	if (m.expires && m.expires <= (int64_t)time(NULL)) {
+		char exp[32];
+		iso8601(m.expires, exp);
+		http_reply_problem(r, 422, "manifest.model.expires", "manifest expired at %s", exp);
+		goto out;
+	}
+	store_post(r, &e, &m);
+out:
+	manifest_free(&m);
+	json_decref(body);
+}
+
+void api_manifests_list(struct req *r)
+{
+	const char *model = http_query(r, "model"), *after = http_query(r, "after");
+	int64_t cursor = 0;
+	struct page p;
+	char *end;
+	int limit = api_limit(r), rc;
+
+	if (limit < 0)
+		return;
+	if (model && *model == '\0')
+		model = NULL;
+	if (model && !api_name_valid(model)) {
+		http_reply_problem(r, 400, "model", "model must match [a-z0-9][a-z0-9._-]{0,62}");
+		return;
+	}
+	if (after && *after) {
+		errno = 0;
+		cursor = strtoll(after, &end, 10);
+		if (errno || *end || cursor < 1) {
+			http_reply_problem(r, 400, "after", "after must be a cursor from \"next\"");
+			return;
+		}
+	}
+	rc = store_manifest_list(r->app->db, model, limit, cursor, &p);
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	api_reply_page(r, &p);
+}
+
+void api_model_version(struct req *r)
+{
+	json_t *out = NULL;
+	int rc = store_manifest_get(r->app->db, r->params[0], r->params[1], &out);
+
+	if (rc == RAMP_ENOTFOUND) {
+		http_reply_problem(r, 404, "version", "no manifest for %s version %s", r->params[0],
+				   r->params[1]);
+		return;
+	}
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	api_manifest_urls(r->app, out);
+	http_reply_json(r, 200, out);
+}
+
+/* The version from {"version": "..."}; replies 422 and returns NULL when bad. */
+static const char *body_version(struct req *r, json_t *body)
+{
+	const char *k, *v;
+	json_t *x;
+
+	if (!json_is_object(body)) {
+		http_reply_problem(r, 422, NULL, "body must be {\"version\": \"<version>\"}");
+		return NULL;
+	}
+	json_object_foreach(body, k, x) {
+		if (strcmp(k, "version") != 0) {
+			http_reply_problem(r, 422, k, "unknown field");
+			return NULL;
+		}
+	}
+	v = json_string_value(json_object_get(body, "version"));
+	if (v == NULL || *v == '\0' || strlen(v) > 128) {
+		http_reply_problem(r, 422, "version", "version is required: a posted manifest's version");
+		return NULL;
+	}
+	return v;
+}
+
+void api_model_stable(struct req *r)
+{
+	json_t *body, *out = NULL;
+	const char *version;
+	struct ramp_err err;
+	bool changed = false;
+	int rc;
+
+	if (!api_name_valid(r->params[0])) {
+		http_reply_problem(r, 422, "name", "model names match [a-z0-9][a-z0-9._-]{0,62}");
+		return;
+	}
+	if ((body = http_json_body(r)) == NULL)
+		return;
+	ramp_err_clear(&err);
+	if ((version = body_version(r, body)) == NULL)
+		goto out;
+	rc = store_model_set_stable(r->app->db, r->auth.name, r->params[0], version, &changed,
+				    &out, &err);
+	if (rc) {
+		http_reply_err(r, rc, &err);
+		goto out;
+	}
+	if (changed)
+		snapshot_changed(r->app);
+	http_reply_json(r, 200, json_pack("{s:s, s:s, s:O, s:O}", "model", r->params[0],
+					  "stable_version", version, "updated_at",
+					  json_object_get(out, "updated_at"), "updated_by",
+					  json_object_get(out, "updated_by")));
+	json_decref(out);
+out:
+	json_decref(body);
+}
+
+void api_model_get(struct req *r)
+{
+	json_t *out = NULL;
+	int rc = store_model_get(r->app->db, r->params[0], &out);
+
+	if (rc == RAMP_ENOTFOUND)
+		http_reply_problem(r, 404, "name", "no model %s", r->params[0]);
+	else if (rc)
+		http_reply_err(r, rc, NULL);
+	else
+		http_reply_json(r, 200, out);
+}
+
+void api_models_list(struct req *r)
+{
+	struct page p;
+	int limit = api_limit(r), rc;
+
+	if (limit < 0)
+		return;
+	rc = store_model_list(r->app->db, limit, http_query(r, "after"), &p);
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	api_reply_page(r, &p);
+}
