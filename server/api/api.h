@@ -40,5 +40,7 @@ void api_cohort_delete(struct req *r);
 /* audit.c */
 void api_audit_list(struct req *r);
 void api_audit_verify(struct req *r);
+/* telemetry.c */
+void api_telemetry_post(struct req *r);
 
 #endif

@@ -26,6 +26,8 @@ const struct route http_routes[] = {
 	{"DELETE", "/v1/cohorts/{}", api_cohort_delete, ROLES_OPERATE, 0, NULL},
 	{"GET", "/v1/cohorts/{}/devices", api_cohort_devices, ROLES_VIEW, 0, NULL},
 
+	{"POST", "/v1/telemetry", api_telemetry_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+
 	{"GET", "/v1/audit", api_audit_list, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/audit/verify", api_audit_verify, ROLES_ADMIN, 0, NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},

@@ -80,4 +80,30 @@ int store_audit_list(struct db *db, int64_t after, int limit, struct page *out);
 int store_audit_verify(struct db *db, bool *ok, int64_t *entries, int64_t *broken_at,
 		       char *why, size_t whylen);
 
+/* --- telemetry (store_telemetry.c; the writer is store/ingest.h) --- */
+struct telemetry_report;
+/* Called per row by store_telemetry_scan; a non-zero return stops the scan. */
+typedef int (*telemetry_row_fn)(void *ctx, const struct telemetry_report *r);
+/* Streams the reports of model whose version is one of versions (every
+ * version when nversions is 0) with from_ts <= ts <= to_ts (unix seconds),
+ * in no particular order, through a cursor so memory stays flat. Absent
+ * gauges are NaN, histograms come back as stored. Returns 0, a store error,
+ * or the callback's non-zero return. r is only valid during the call. */
+int store_telemetry_scan(struct db *db, const char *model, const char *const *versions,
+			 int nversions, double from_ts, double to_ts, telemetry_row_fn fn,
+			 void *ctx);
+/* What one housekeeping pass did. */
+struct telemetry_maint {
+	int created, dropped; /* daily partitions */
+	int64_t deleted;      /* rows expired from the default partition */
+};
+/* Creates daily partitions ahead, drops the ones wholly older than
+ * retention_s and deletes older rows from the default partition, under a
+ * short lock_timeout (a busy table fails the pass; retry later). out may be
+ * NULL. */
+int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetry_maint *out);
+/* Of the newline-separated device ids, those not registered, as a new JSON
+ * array of strings in *missing (caller decrefs). One query for the lot. */
+int store_devices_missing(struct db *db, const char *ids_nl, json_t **missing);
+
 #endif
