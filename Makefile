@@ -110,5 +110,7 @@ bench: all
 clean:
 	rm -rf build build-asan
 
+include telemetry.mk
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

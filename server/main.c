@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "store/ingest.h"
 #include "store/migrate.h"
 #include "store/pgembed.h"
 
@@ -65,6 +66,8 @@ int main(int argc, char **argv)
 	snprintf(app.server_url, sizeof(app.server_url), "http://%s:%d",
 		 strcmp(app.cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : app.cfg.listen_host,
 		 app.cfg.listen_port);
+	if (ingest_start(&app) != 0)
+		goto out;
 	if (engine_start(&app) != 0)
 		goto out;
 	if (http_start(&app, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
 out_engine:
 	engine_stop(&app);
 out:
+	ingest_stop(); /* after http_stop: commits what handlers queued */
 	if (app.db)
 		db_close(app.db);
 	pgembed_stop(&pg);

@@ -73,5 +73,7 @@ void api_artifact_get(struct req *r);
 /* Fills each variant's null "url" in a manifest record with this server's
  * artifact URL (<server_url>/v1/artifacts/<digest>). */
 void api_manifest_urls(const struct app *app, json_t *record);
+/* telemetry.c */
+void api_telemetry_post(struct req *r);
 
 #endif

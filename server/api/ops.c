@@ -3,6 +3,7 @@
  */
 #include "api/api.h"
 
+#include "store/ingest.h"
 #include "store/migrate.h"
 
 #include <stdio.h>
@@ -31,7 +32,7 @@ void api_readyz(struct req *r)
 void api_metrics(struct req *r)
 {
 	struct db_stats s;
-	char *http = http_metrics_text(r->arena), *out;
+	char *http = http_metrics_text(r->arena), *ingest = ingest_metrics_text(r->arena), *out;
 
 	db_get_stats(r->app->db, &s);
 	out = arena_printf(r->arena,
@@ -53,9 +54,11 @@ void api_metrics(struct req *r)
 			   "ramp_db_connects_total %llu\n"
 			   "# HELP ramp_db_up Whether the database answered the last borrow.\n"
 			   "# TYPE ramp_db_up gauge\n"
-			   "ramp_db_up %d\n",
+			   "ramp_db_up %d\n"
+			   "%s",
 			   http ? http : "", s.size, s.in_use, (unsigned long long)s.acquired,
-			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up);
+			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up,
+			   ingest ? ingest : "");
 	if (out == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;

@@ -56,6 +56,7 @@ const struct route http_routes[] = {
 	{"PUT", "/v1/artifacts/{}", api_artifact_put, ROLE_ADMIN | ROLE_CI, ROUTE_STREAM_BODY,
 	 api_artifact_chunk},
 	{"GET", "/v1/artifacts/{}", api_artifact_get, ROLES_ANY, 0, NULL},
+	{"POST", "/v1/telemetry", api_telemetry_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
 
 	{"GET", "/v1/audit", api_audit_list, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/audit/verify", api_audit_verify, ROLES_ADMIN, 0, NULL},

@@ -249,15 +249,3 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 	slo_arm_free(s.base);
 	return out;
 }
-
-/* Until the telemetry store lands, an empty scan (replaced by the strong symbol). */
-__attribute__((weak)) int store_telemetry_scan(struct db *db, const char *model,
-					       const char *const *versions, int nversions,
-					       double from_ts, double to_ts,
-					       int (*fn)(void *, const struct telemetry_report *),
-					       void *ctx)
-{
-	(void)db, (void)model, (void)versions, (void)nversions, (void)from_ts, (void)to_ts;
-	(void)fn, (void)ctx;
-	return 0;
-}

@@ -169,13 +169,7 @@ int store_agent_status(struct db *db, const char *device_id, const char *model,
 int store_install_outcomes(struct db *db, const char *model, const char *version,
 			   double from_ts, double to_ts, json_t **out);
 
-/* --- telemetry reader (store_telemetry.c) --- */
-struct telemetry_report;
-typedef int (*telemetry_row_fn)(void *ctx, const struct telemetry_report *r);
-/* Streams reports of model's versions with from_ts <= ts < to_ts to fn. */
-int store_telemetry_scan(struct db *db, const char *model, const char *const *versions,
-			 int nversions, double from_ts, double to_ts, telemetry_row_fn fn,
-			 void *ctx);
+
 /* --- signing keys (store_keys.c) --- */
 /* Adds key id (alg "ecdsa-p256"|"ed25519", fingerprint hex) or finds it:
  * *created false when the same key is already there. RAMP_ECONFLICT with err
@@ -242,5 +236,30 @@ int store_model_list(struct db *db, int limit, const char *after, struct page *o
 /* Records an artifact upload (artifact.put) in the audit log. */
 int store_artifact_audit(struct db *db, const char *actor, const char *digest, int64_t size,
 			 bool created);
+/* --- telemetry (store_telemetry.c; the writer is store/ingest.h) --- */
+struct telemetry_report;
+/* Called per row by store_telemetry_scan; a non-zero return stops the scan. */
+typedef int (*telemetry_row_fn)(void *ctx, const struct telemetry_report *r);
+/* Streams the reports of model whose version is one of versions (every
+ * version when nversions is 0) with from_ts <= ts <= to_ts (unix seconds),
+ * in no particular order, through a cursor so memory stays flat. Absent
+ * gauges are NaN, histograms come back as stored. Returns 0, a store error,
+ * or the callback's non-zero return. r is only valid during the call. */
+int store_telemetry_scan(struct db *db, const char *model, const char *const *versions,
+			 int nversions, double from_ts, double to_ts, telemetry_row_fn fn,
+			 void *ctx);
+/* What one housekeeping pass did. */
+struct telemetry_maint {
+	int created, dropped; /* daily partitions */
+	int64_t deleted;      /* rows expired from the default partition */
+};
+/* Creates daily partitions ahead, drops the ones wholly older than
+ * retention_s and deletes older rows from the default partition, under a
+ * short lock_timeout (a busy table fails the pass; retry later). out may be
+ * NULL. */
+int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetry_maint *out);
+/* Of the newline-separated device ids, those not registered, as a new JSON
+ * array of strings in *missing (caller decrefs). One query for the lot. */
+int store_devices_missing(struct db *db, const char *ids_nl, json_t **missing);
 
 #endif

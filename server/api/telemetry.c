@@ -1,0 +1,309 @@
+/*
+ * telemetry.c - POST /v1/telemetry: validate each report on its own
+ * (domain/telemetry.h), keep device tokens to their own device and ingest
+ * tokens to registered devices, then hand the accepted rows to the
+ * group-commit writer (store/ingest.h) and answer only once they are
+ * committed. Nothing accepted is a 400 (403 when every report named another
+ * device); a full queue or a failed commit is a 503 that claims nothing.
+ */
+#include "api/api.h"
+
+#include "domain/telemetry.h"
+#include "store/ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TELEMETRY_BATCH_MAX 10000
+
+enum shape { SHAPE_ONE, SHAPE_ARRAY, SHAPE_WRAPPED };
+enum why { WHY_OK, WHY_INVALID, WHY_WRONG_DEVICE, WHY_UNKNOWN_DEVICE };
+
+/* The verdict on one report. */
+struct verdict {
+	enum why why;
+	const char *field; /* inside the report, "" for the report itself */
+	const char *msg;
+	const char *device_id; /* accepted so far: its device (arena) */
+};
+
+struct batch {
+	enum shape shape;
+	size_t n;
+	struct verdict *v;
+	size_t *off; /* row i's COPY text is buf.p[off[i], off[i + 1]) */
+	struct ingest_buf buf;
+	size_t accepted, wrong_device;
+};
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The list of reports in body (borrowed, or a new array for one report);
+ * NULL after replying 400 when the body is none of the three forms. */
+static json_t *reports_of(struct req *r, json_t *body, enum shape *shape)
+{
+	json_t *list;
+
+	if (json_is_array(body)) {
+		*shape = SHAPE_ARRAY;
+		return json_incref(body);
+	}
+	if (!json_is_object(body)) {
+		http_reply_problem(r, 400, NULL,
+				   "body must be a report object, an array of reports, or"
+				   " {\"reports\": [...]}");
+		return NULL;
+	}
+	list = json_object_get(body, "reports");
+	if (list == NULL) {
+		*shape = SHAPE_ONE;
+		list = json_array();
+		json_array_append(list, body);
+		return list;
+	}
+	if (!json_is_array(list)) {
+		http_reply_problem(r, 400, "reports", "reports must be an array of report objects");
+		return NULL;
+	}
+	*shape = SHAPE_WRAPPED;
+	return json_incref(list);
+}
+
+/* "latency_ms", "[3].latency_ms" or "reports[3].latency_ms". */
+static const char *field_path(struct req *r, const struct batch *b, size_t i, const char *f)
+{
+	const char *sep = *f ? "." : "";
+
+	switch (b->shape) {
+	case SHAPE_ONE:
+		return f;
+	case SHAPE_ARRAY:
+		return arena_printf(r->arena, "[%zu]%s%s", i, sep, f);
+	case SHAPE_WRAPPED:
+		return arena_printf(r->arena, "reports[%zu]%s%s", i, sep, f);
+	}
+	return f;
+}
+
+static void reject(struct req *r, struct verdict *v, enum why why, const char *field,
+		   const char *msg)
+{
+	v->why = why;
+	v->field = arena_strdup(r->arena, field);
+	v->msg = arena_strdup(r->arena, msg);
+}
+
+/* Validates every report, formatting the accepted ones into b->buf. */
+static void judge(struct req *r, json_t *list, struct batch *b, struct telemetry_report *t)
+{
+	double now = wall_now();
+	struct ramp_err err;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct verdict *v = &b->v[i];
+		b->off[i] = b->buf.len;
+		if (telemetry_parse(json_array_get(list, i), now, t, &err) != 0) {
+			reject(r, v, WHY_INVALID, err.field, err.msg);
+		} else if (r->auth.role == ROLE_DEVICE &&
+			   strcmp(t->device_id, r->auth.device_id ? r->auth.device_id : "") != 0) {
+			reject(r, v, WHY_WRONG_DEVICE, "device_id", "not this device's id");
+			b->wrong_device++;
+		} else {
+			v->device_id = arena_strdup(r->arena, t->device_id);
+			ingest_format_row(&b->buf, t);
+			b->accepted++;
+		}
+	}
+	b->off[b->n] = b->buf.len;
+}
+
+/* For ingest and admin tokens: rejects reports for devices that are not
+ * registered, with one query for the batch's distinct ids. */
+static int check_devices(struct req *r, struct batch *b)
+{
+	json_t *seen = json_object(), *missing = NULL, *set = json_object(), *id;
+	size_t len = 0, k;
+	char *ids = NULL;
+	int rc = RAMP_ENOMEM;
+
+	if (seen == NULL || set == NULL)
+		goto out;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->v[i].why == WHY_OK && !json_object_get(seen, b->v[i].device_id)) {
+			json_object_set_new(seen, b->v[i].device_id, json_true());
+			len += strlen(b->v[i].device_id) + 1;
+		}
+	if ((ids = arena_alloc(r->arena, len + 1)) == NULL)
+		goto out;
+	len = 0;
+	for (void *it = json_object_iter(seen); it; it = json_object_iter_next(seen, it)) {
+		const char *key = json_object_iter_key(it);
+		size_t kl = strlen(key);
+		if (len)
+			ids[len++] = '\n';
+		memcpy(ids + len, key, kl);
+		len += kl;
+	}
+	ids[len] = '\0';
+	if ((rc = store_devices_missing(r->app->db, ids, &missing)) != 0)
+		goto out;
+	json_array_foreach(missing, k, id)
+		json_object_set(set, json_string_value(id), json_true());
+	for (size_t i = 0; i < b->n; i++)
+		if (b->v[i].why == WHY_OK && json_object_get(set, b->v[i].device_id)) {
+			reject(r, &b->v[i], WHY_UNKNOWN_DEVICE, "device_id", "unknown device");
+			b->accepted--;
+		}
+out:
+	json_decref(seen);
+	json_decref(set);
+	json_decref(missing);
+	return rc;
+}
+
+/* Drops the rows of reports rejected after formatting (unknown devices). */
+static void compact(struct batch *b)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		size_t len = b->off[i + 1] - b->off[i];
+		if (b->v[i].why == WHY_OK && len) {
+			memmove(b->buf.p + w, b->buf.p + b->off[i], len);
+			w += len;
+		}
+	}
+	b->buf.len = w;
+}
+
+static json_t *rejected_json(struct batch *b)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct verdict *v = &b->v[i];
+		char err[512];
+		if (v->why == WHY_OK)
+			continue;
+		snprintf(err, sizeof(err), "%s%s%s", v->field, *v->field ? ": " : "", v->msg);
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i,
+						     "field", v->field, "error", err));
+	}
+	return arr;
+}
+
+static void count_rejections(const struct batch *b)
+{
+	int n[4] = {0};
+
+	for (size_t i = 0; i < b->n; i++)
+		n[b->v[i].why]++;
+	if (n[WHY_INVALID])
+		ingest_note_rejected("invalid", n[WHY_INVALID]);
+	if (n[WHY_WRONG_DEVICE])
+		ingest_note_rejected("wrong_device", n[WHY_WRONG_DEVICE]);
+	if (n[WHY_UNKNOWN_DEVICE])
+		ingest_note_rejected("unknown_device", n[WHY_UNKNOWN_DEVICE]);
+}
+
+/* 400 (403 when every report named another device) with every reason. */
+static void reply_none(struct req *r, struct batch *b)
+{
+	int status = b->wrong_device == b->n ? 403 : 400;
+	const struct verdict *first = &b->v[0];
+	json_t *j;
+	char *s;
+
+	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:o}", "type", "about:blank", "title",
+		      status == 403 ? "Forbidden" : "Bad Request", "status", status, "detail",
+		      arena_printf(r->arena, "no report accepted: %s%s%s%s", first->field,
+				   *first->field ? ": " : "", first->msg,
+				   b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1)
+					    : ""),
+		      "field", field_path(r, b, 0, first->field), "rejected", rejected_json(b));
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	http_reply_text(r, s ? status : 500, "application/problem+json", s, s ? strlen(s) : 0);
+}
+
+/* Hands the accepted rows to the writer and answers after the commit. */
+static void commit_and_reply(struct req *r, struct batch *b)
+{
+	int rc = ingest_submit(b->buf.p, b->buf.len, (int)b->accepted);
+
+	if (rc == RAMP_EBUSY) {
+		http_reply_problem(r, 503, NULL, "telemetry queue is full; nothing stored, retry later");
+		return;
+	}
+	if (rc != 0) {
+		http_reply_problem(r, 503, NULL,
+				   "telemetry could not be committed; nothing stored, retry later");
+		return;
+	}
+	http_reply_json(r, 202, json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
+					  "rejected", rejected_json(b)));
+}
+
+static void ingest_batch(struct req *r, json_t *list, struct batch *b)
+{
+	struct telemetry_report *t = arena_alloc(r->arena, sizeof(*t));
+	int rc;
+
+	b->v = arena_calloc(r->arena, b->n, sizeof(*b->v));
+	b->off = arena_calloc(r->arena, b->n + 1, sizeof(*b->off));
+	if (t == NULL || b->v == NULL || b->off == NULL) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
+	judge(r, list, b, t);
+	if (b->buf.oom) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
+	if (b->accepted && r->auth.role != ROLE_DEVICE) {
+		if ((rc = check_devices(r, b)) != 0) {
+			http_reply_err(r, rc, NULL);
+			return;
+		}
+		compact(b);
+	}
+	count_rejections(b);
+	if (b->accepted == 0)
+		reply_none(r, b);
+	else
+		commit_and_reply(r, b);
+}
+
+void api_telemetry_post(struct req *r)
+{
+	json_t *body = http_json_body(r), *list;
+	struct batch b;
+
+	if (body == NULL)
+		return;
+	memset(&b, 0, sizeof(b));
+	list = reports_of(r, body, &b.shape);
+	json_decref(body);
+	if (list == NULL)
+		return;
+	b.n = json_array_size(list);
+	if (b.n > TELEMETRY_BATCH_MAX)
+		http_reply_problem(r, 413, b.shape == SHAPE_WRAPPED ? "reports" : NULL,
+				   "at most %d reports per request, got %zu", TELEMETRY_BATCH_MAX,
+				   b.n);
+	else if (b.n == 0)
+		http_reply_problem(r, 400, b.shape == SHAPE_WRAPPED ? "reports" : NULL,
+				   "no reports: the list is empty");
+	else
+		ingest_batch(r, list, &b);
+	json_decref(list);
+	ingest_buf_free(&b.buf);
+}

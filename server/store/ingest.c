@@ -1,0 +1,632 @@
+/*
+ * ingest.c - the telemetry writer thread, its bounded queue, the COPY row
+ * format, the ingest figures, and the telemetry housekeeping thread.
+ *
+ * Invariants: a batch is on the queue or in the writer's hands from
+ * ingest_submit() until the writer sets done under the mutex; the writer
+ * never touches a batch after that (it lives on the submitter's stack).
+ * queued_rows counts queued and in-flight rows, so the bound covers every
+ * row held in memory. A batch's rc is 0 only after COMMIT returned.
+ */
+#include "store/ingest.h"
+
+#include "common/log.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define INGEST_COPY_SQL                                                               \
+	"COPY telemetry (ts, device_id, model, version, requests, errors, latency_ms,"  \
+	" lat_bounds, lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct," \
+	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions,"    \
+	" oom_kills, timeouts) FROM STDIN"
+#define MAINT_RETRY_S 60
+
+struct batch {
+	const char *data;
+	size_t len;
+	int nrows;
+	int rc;
+	bool done;
+	struct batch *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done, maint;
+	struct batch *head, *tail;
+	long queued_rows, cap;
+	bool started, stopping, maint_started;
+	pthread_t writer, maint_thread;
+	PGconn *pg;
+	char *conninfo;
+	struct app *app;
+	time_t last_warn;
+} ing = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	 .work = PTHREAD_COND_INITIALIZER,
+	 .done = PTHREAD_COND_INITIALIZER};
+
+/* --- figures --- */
+
+static const double rows_bounds[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 200000};
+#define NROWSB (sizeof(rows_bounds) / sizeof(rows_bounds[0]))
+static const double sec_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				    0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define NSECB (sizeof(sec_bounds) / sizeof(sec_bounds[0]))
+static const double req_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+#define NREQB (sizeof(req_bounds) / sizeof(req_bounds[0]))
+static const char *const reject_reasons[] = {"invalid", "wrong_device", "unknown_device"};
+#define NREASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
+
+struct histo {
+	atomic_ulong buckets[16]; /* per bucket, +Inf last; cumulated when printed */
+	atomic_ullong sum;        /* in units of 1/scale */
+	double scale;             /* 1e6 for seconds (microseconds), 1 for counts */
+};
+
+static struct {
+	atomic_ulong accepted, rejected[NREASONS], queue_full, commit_failed;
+	struct histo rows, secs, reqs;
+	atomic_ulong maint_runs, maint_failures, created, dropped, expired;
+} fig = {.rows.scale = 1, .secs.scale = 1e6, .reqs.scale = 1};
+
+static void histo_add(struct histo *h, const double *bounds, size_t nb, double v)
+{
+	size_t i = 0;
+
+	while (i < nb && v > bounds[i])
+		i++;
+	atomic_fetch_add(&h->buckets[i], 1);
+	atomic_fetch_add(&h->sum, (unsigned long long)llround(v * h->scale));
+}
+
+/* --- buffers and the COPY text format --- */
+
+static void buf_reserve(struct ingest_buf *b, size_t more)
+{
+	size_t cap;
+	char *np;
+
+	if (b->oom || b->len + more + 1 <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	np = realloc(b->p, cap);
+	if (np == NULL) {
+		b->oom = 1;
+		return;
+	}
+	b->p = np;
+	b->cap = cap;
+}
+
+static void buf_printf(struct ingest_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void buf_printf(struct ingest_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	buf_reserve(b, 64);
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = 1;
+		return;
+	}
+	if ((size_t)n >= b->cap - b->len) {
+		buf_reserve(b, (size_t)n);
+		if (b->oom)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+void ingest_buf_free(struct ingest_buf *b)
+{
+	if (b == NULL)
+		return;
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* A text value with COPY's text-format escapes (backslash, tab, newlines). */
+static void put_text(struct ingest_buf *b, const char *s)
+{
+	buf_reserve(b, 2 * strlen(s) + 1);
+	for (; !b->oom && *s; s++) {
+		char c = *s;
+		if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+			b->p[b->len++] = '\\';
+			c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+		}
+		b->p[b->len++] = c;
+	}
+	buf_printf(b, "\t");
+}
+
+/* A double column: NaN (absent) is \N; %.17g round-trips exactly. */
+static void put_double(struct ingest_buf *b, double v)
+{
+	if (isnan(v))
+		buf_printf(b, "\\N\t");
+	else
+		buf_printf(b, "%.17g\t", v);
+}
+
+static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds,
+		     const int64_t *counts)
+{
+	if (nb == 0) {
+		buf_printf(b, "\\N\t\\N\t");
+		return;
+	}
+	for (size_t i = 0; i < nb; i++)
+		buf_printf(b, "%c%.17g", i ? ',' : '{', bounds[i]);
+	buf_printf(b, "}\t");
+	for (size_t i = 0; i <= nb; i++)
+		buf_printf(b, "%c%" PRId64, i ? ',' : '{', counts[i]);
+	buf_printf(b, "}\t");
+}
+
+/* Unix seconds as a UTC timestamptz literal with microseconds. */
+static void put_ts(struct ingest_buf *b, double ts)
+{
+	double whole = floor(ts);
+	long micro = lround((ts - whole) * 1e6);
+	time_t t;
+	struct tm tm;
+
+	if (micro >= 1000000) {
+		whole += 1;
+		micro -= 1000000;
+	}
+	t = (time_t)whole;
+	gmtime_r(&t, &tm);
+	buf_printf(b, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t", tm.tm_year + 1900,
+		   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micro);
+}
+
+void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
+{
+	put_ts(b, r->ts);
+	put_text(b, r->device_id);
+	put_text(b, r->model);
+	put_text(b, r->version);
+	buf_printf(b, "%" PRId64 "\t%" PRId64 "\t", r->requests, r->errors);
+	put_double(b, r->has_latency ? r->latency_ms : NAN);
+	put_hist(b, r->lat_nbounds, r->lat_bounds, r->lat_counts);
+	put_hist(b, r->conf_nbounds, r->conf_bounds, r->conf_counts);
+	put_double(b, r->cpu_pct);
+	put_double(b, r->mem_pct);
+	put_double(b, r->npu_pct);
+	put_double(b, r->temperature_c);
+	put_double(b, r->disk_free_mb);
+	put_double(b, r->model_load_ms);
+	put_double(b, r->confidence_mean);
+	buf_printf(b, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", r->exceptions, r->oom_kills,
+		   r->timeouts);
+}
+
+/* --- the writer --- */
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One warning per 5 s at most while the database is down. */
+static void warn_pg(const char *what)
+{
+	time_t now = time(NULL);
+	char msg[256];
+
+	if (now - ing.last_warn < 5)
+		return;
+	ing.last_warn = now;
+	snprintf(msg, sizeof(msg), "%s", ing.pg ? PQerrorMessage(ing.pg) : "no connection");
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("msg=\"telemetry writer: %s\" error=\"%s\"", what, msg);
+}
+
+static void drop_conn(void)
+{
+	PQfinish(ing.pg);
+	ing.pg = NULL;
+}
+
+/* A command that must answer COMMAND_OK; false otherwise (result cleared). */
+static bool exec_ok(const char *sql)
+{
+	PGresult *r = PQexec(ing.pg, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+	PQclear(r);
+	return ok;
+}
+
+/* The writer's own connection, (re)made when needed; synchronous_commit is
+ * forced on so that a commit means the WAL is on disk. */
+static bool ensure_conn(void)
+{
+	if (ing.pg && PQstatus(ing.pg) == CONNECTION_OK)
+		return true;
+	if (ing.pg)
+		drop_conn();
+	ing.pg = PQconnectdb(ing.conninfo);
+	if (PQstatus(ing.pg) != CONNECTION_OK ||
+	    !exec_ok("SET synchronous_commit = on; SET statement_timeout = '30s';"
+		     " SET TIME ZONE 'UTC'")) {
+		warn_pg("could not connect");
+		drop_conn();
+		return false;
+	}
+	return true;
+}
+
+/* BEGIN, COPY of the first n batches of list, COMMIT. 0; RAMP_EUNAVAIL when
+ * the connection failed (*maybe_committed when that was after COMMIT went
+ * out); RAMP_EINTERNAL when the server refused the data. */
+static int copy_batches(struct batch *list, int n, bool *maybe_committed)
+{
+	PGresult *r;
+	bool ok;
+
+	*maybe_committed = false;
+	if (!ensure_conn())
+		return RAMP_EUNAVAIL;
+	if (!exec_ok("BEGIN"))
+		goto fail;
+	r = PQexec(ing.pg, INGEST_COPY_SQL);
+	ok = PQresultStatus(r) == PGRES_COPY_IN;
+	PQclear(r);
+	if (!ok)
+		goto fail;
+	for (struct batch *b = list; n-- > 0; b = b->next)
+		if (PQputCopyData(ing.pg, b->data, (int)b->len) != 1)
+			goto fail;
+	if (PQputCopyEnd(ing.pg, NULL) != 1)
+		goto fail;
+	ok = true;
+	while ((r = PQgetResult(ing.pg)) != NULL) {
+		ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	if (!ok)
+		goto fail;
+	*maybe_committed = true;
+	if (exec_ok("COMMIT"))
+		return 0;
+fail:
+	warn_pg("could not commit telemetry");
+	if (PQstatus(ing.pg) != CONNECTION_OK) {
+		drop_conn();
+		return RAMP_EUNAVAIL;
+	}
+	*maybe_committed = false;
+	exec_ok("ROLLBACK");
+	return RAMP_EINTERNAL;
+}
+
+/* Writes n batches; a connection found dead before COMMIT went out (an idle
+ * connection after a database restart) gets one retry on a fresh one. */
+static int copy_retry(struct batch *list, int n)
+{
+	bool maybe;
+	int rc = copy_batches(list, n, &maybe);
+
+	if (rc == RAMP_EUNAVAIL && !maybe)
+		rc = copy_batches(list, n, &maybe);
+	return rc;
+}
+
+/* Commits a group; when the server refuses a group of several requests,
+ * each is retried alone so one bad batch cannot fail the others. */
+static void commit_group(struct batch *g)
+{
+	double t0 = mono_s();
+	long rows = 0;
+	int n = 0, rc;
+
+	for (struct batch *b = g; b; b = b->next, n++)
+		rows += b->nrows;
+	rc = copy_retry(g, n);
+	for (struct batch *b = g; b; b = b->next)
+		b->rc = rc == RAMP_EINTERNAL && n > 1 ? copy_retry(b, 1) : rc;
+	histo_add(&fig.secs, sec_bounds, NSECB, mono_s() - t0);
+	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
+	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
+	for (struct batch *b = g; b; b = b->next) {
+		if (b->rc == 0)
+			atomic_fetch_add(&fig.accepted, (unsigned long)b->nrows);
+		else
+			atomic_fetch_add(&fig.commit_failed, 1);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct batch *g, *next;
+
+	(void)arg;
+	pthread_mutex_lock(&ing.mu);
+	for (;;) {
+		while (ing.head == NULL && !ing.stopping)
+			pthread_cond_wait(&ing.work, &ing.mu);
+		if (ing.head == NULL)
+			break;
+		g = ing.head;
+		ing.head = ing.tail = NULL;
+		pthread_mutex_unlock(&ing.mu);
+		commit_group(g);
+		pthread_mutex_lock(&ing.mu);
+		for (; g; g = next) {
+			next = g->next;
+			ing.queued_rows -= g->nrows;
+			g->done = true;
+		}
+		pthread_cond_broadcast(&ing.done);
+	}
+	pthread_mutex_unlock(&ing.mu);
+	if (ing.pg)
+		drop_conn();
+	return NULL;
+}
+
+int ingest_submit(const char *data, size_t len, int nrows)
+{
+	struct batch b = {data, len, nrows, 0, false, NULL};
+
+	pthread_mutex_lock(&ing.mu);
+	if (!ing.started || ing.stopping) {
+		pthread_mutex_unlock(&ing.mu);
+		return RAMP_EUNAVAIL;
+	}
+	/* a batch larger than the whole queue still goes in alone */
+	if (ing.queued_rows > 0 && ing.queued_rows + nrows > ing.cap) {
+		pthread_mutex_unlock(&ing.mu);
+		atomic_fetch_add(&fig.queue_full, 1);
+		return RAMP_EBUSY;
+	}
+	if (ing.tail)
+		ing.tail->next = &b;
+	else
+		ing.head = &b;
+	ing.tail = &b;
+	ing.queued_rows += nrows;
+	pthread_cond_signal(&ing.work);
+	while (!b.done)
+		pthread_cond_wait(&ing.done, &ing.mu);
+	pthread_mutex_unlock(&ing.mu);
+	return b.rc == 0 ? 0 : RAMP_EUNAVAIL;
+}
+
+void ingest_note_rejected(const char *reason, int n)
+{
+	for (size_t i = 0; i < NREASONS; i++)
+		if (strcmp(reason, reject_reasons[i]) == 0)
+			atomic_fetch_add(&fig.rejected[i], (unsigned long)n);
+}
+
+/* --- housekeeping --- */
+
+static void maintain_once(void)
+{
+	struct telemetry_maint m;
+	int rc = store_telemetry_maintain(ing.app->db, ing.app->cfg.telemetry_retention_s, &m);
+
+	atomic_fetch_add(&fig.maint_runs, 1);
+	if (rc) {
+		atomic_fetch_add(&fig.maint_failures, 1);
+		log_warn("msg=\"telemetry maintenance failed\" error=\"%s\"", ramp_strerror(rc));
+		return;
+	}
+	atomic_fetch_add(&fig.created, (unsigned long)m.created);
+	atomic_fetch_add(&fig.dropped, (unsigned long)m.dropped);
+	atomic_fetch_add(&fig.expired, (unsigned long)m.deleted);
+	if (m.created || m.dropped || m.deleted)
+		log_info("msg=\"telemetry maintenance\" partitions_created=%d partitions_dropped=%d"
+			 " rows_expired=%lld", m.created, m.dropped, (long long)m.deleted);
+}
+
+static void *maint_main(void *arg)
+{
+	struct timespec until;
+	unsigned long failures;
+
+	(void)arg;
+	pthread_mutex_lock(&ing.mu);
+	while (!ing.stopping) {
+		pthread_mutex_unlock(&ing.mu);
+		failures = atomic_load(&fig.maint_failures);
+		maintain_once();
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += atomic_load(&fig.maint_failures) != failures ? MAINT_RETRY_S
+									      : INGEST_MAINTAIN_EVERY_S;
+		pthread_mutex_lock(&ing.mu);
+		while (!ing.stopping &&
+		       pthread_cond_timedwait(&ing.maint, &ing.mu, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&ing.mu);
+	return NULL;
+}
+
+/* RAMP_INGEST_QUEUE: rows the queue may hold, 1 to 10,000,000. */
+static int queue_cap(long *out)
+{
+	const char *v = getenv("RAMP_INGEST_QUEUE");
+	char *end;
+	long n;
+
+	*out = INGEST_QUEUE_DEFAULT;
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < 1 || n > 10000000) {
+		log_error("msg=\"invalid RAMP_INGEST_QUEUE: rows must be 1 to 10000000\" value=\"%s\"",
+			  v);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+int ingest_start(struct app *app)
+{
+	pthread_condattr_t ca;
+	size_t n;
+
+	if (queue_cap(&ing.cap) != 0)
+		return -1;
+	n = strlen(db_conninfo(app->db)) + 64;
+	ing.conninfo = malloc(n);
+	if (ing.conninfo == NULL)
+		return -1;
+	snprintf(ing.conninfo, n, "%s application_name=rampd-ingest", db_conninfo(app->db));
+	ing.app = app;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ing.maint, &ca);
+	pthread_condattr_destroy(&ca);
+	ing.stopping = false;
+	if (pthread_create(&ing.writer, NULL, writer_main, NULL) != 0) {
+		log_error("msg=\"could not start the telemetry writer\"");
+		free(ing.conninfo);
+		ing.conninfo = NULL;
+		return -1;
+	}
+	ing.started = true;
+	if (pthread_create(&ing.maint_thread, NULL, maint_main, NULL) != 0) {
+		log_error("msg=\"could not start telemetry maintenance\"");
+		ingest_stop();
+		return -1;
+	}
+	ing.maint_started = true;
+	return 0;
+}
+
+void ingest_stop(void)
+{
+	if (!ing.started)
+		return;
+	pthread_mutex_lock(&ing.mu);
+	ing.stopping = true;
+	pthread_cond_broadcast(&ing.work);
+	pthread_cond_broadcast(&ing.maint);
+	pthread_mutex_unlock(&ing.mu);
+	pthread_join(ing.writer, NULL);
+	if (ing.maint_started)
+		pthread_join(ing.maint_thread, NULL);
+	pthread_cond_destroy(&ing.maint);
+	free(ing.conninfo);
+	ing.conninfo = NULL;
+	ing.started = ing.maint_started = false;
+}
+
+/* --- /metrics --- */
+
+static void print_histo(struct ingest_buf *b, const char *name, const char *help,
+			struct histo *h, const double *bounds, size_t nb)
+{
+	unsigned long cum = 0;
+
+	buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i <= nb; i++) {
+		cum += atomic_load(&h->buckets[i]);
+		if (i < nb)
+			buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
+		else
+			buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
+	}
+	buf_printf(b, "%s_sum %.6f\n", name, (double)atomic_load(&h->sum) / h->scale);
+	buf_printf(b, "%s_count %lu\n", name, cum);
+}
+
+static void print_counter(struct ingest_buf *b, const char *name, const char *help,
+			  unsigned long v)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+}
+
+static void print_figures(struct ingest_buf *b)
+{
+	long queued, cap;
+
+	pthread_mutex_lock(&ing.mu);
+	queued = ing.queued_rows;
+	cap = ing.cap;
+	pthread_mutex_unlock(&ing.mu);
+	print_counter(b, "ramp_telemetry_reports_accepted_total",
+		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
+	buf_printf(b, "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
+		      " at validation, by reason.\n"
+		      "# TYPE ramp_telemetry_reports_rejected_total counter\n");
+	for (size_t i = 0; i < NREASONS; i++)
+		buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
+			   reject_reasons[i], atomic_load(&fig.rejected[i]));
+	buf_printf(b, "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
+		      " answered 503, nothing stored, by reason.\n"
+		      "# TYPE ramp_telemetry_requests_unavailable_total counter\n"
+		      "ramp_telemetry_requests_unavailable_total{reason=\"queue_full\"} %lu\n"
+		      "ramp_telemetry_requests_unavailable_total{reason=\"commit_failed\"} %lu\n",
+		   atomic_load(&fig.queue_full), atomic_load(&fig.commit_failed));
+	print_histo(b, "ramp_telemetry_batch_rows", "Reports written per group commit.",
+		    &fig.rows, rows_bounds, NROWSB);
+	print_histo(b, "ramp_telemetry_commit_requests", "Requests sharing one group commit.",
+		    &fig.reqs, req_bounds, NREQB);
+	print_histo(b, "ramp_telemetry_commit_seconds",
+		    "Time to write and commit one group (BEGIN, COPY, COMMIT).", &fig.secs,
+		    sec_bounds, NSECB);
+	buf_printf(b, "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
+		      "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
+		      "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
+		      " (RAMP_INGEST_QUEUE).\n"
+		      "# TYPE ramp_telemetry_queue_capacity_rows gauge\n"
+		      "ramp_telemetry_queue_capacity_rows %ld\n",
+		   queued, cap);
+	print_counter(b, "ramp_telemetry_maintenance_runs_total",
+		      "Telemetry housekeeping passes (partitions ahead, retention).",
+		      atomic_load(&fig.maint_runs));
+	print_counter(b, "ramp_telemetry_maintenance_failures_total",
+		      "Telemetry housekeeping passes that failed.", atomic_load(&fig.maint_failures));
+	print_counter(b, "ramp_telemetry_partitions_created_total",
+		      "Daily telemetry partitions created by housekeeping.", atomic_load(&fig.created));
+	print_counter(b, "ramp_telemetry_partitions_dropped_total",
+		      "Daily telemetry partitions dropped for retention.", atomic_load(&fig.dropped));
+	print_counter(b, "ramp_telemetry_rows_expired_total",
+		      "Reports deleted from the default partition for retention.",
+		      atomic_load(&fig.expired));
+}
+
+char *ingest_metrics_text(struct arena *a)
+{
+	struct ingest_buf b = {0};
+	char *out;
+
+	print_figures(&b);
+	out = b.oom || b.p == NULL ? NULL : arena_strndup(a, b.p, b.len);
+	ingest_buf_free(&b);
+	return out;
+}

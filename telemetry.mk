@@ -1,0 +1,12 @@
+# telemetry.mk - included by the Makefile: the telemetry-scan tool that the
+# integration tests and tests/bench_ingest.py run store_telemetry_scan() with.
+
+TELEMETRY_SCAN := $(BUILD)/tools/telemetry-scan
+
+all: $(TELEMETRY_SCAN)
+
+$(TELEMETRY_SCAN): $(BUILD)/obj/tests/tools/telemetry_scan.o \
+		$(BUILD)/obj/server/store/store_telemetry.o $(BUILD)/obj/server/store/db.o \
+		$(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
