@@ -34,13 +34,22 @@ void api_agent_desired(struct req *r)
 	}
 	ans = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s,
 			       r->app->server_url);
+	if (ans == NULL) {
+		/* registered after this snapshot was built: bring it up to date once */
+		uint64_t gen = snapshot_generation(s);
+		snapshot_release(s);
+		snapshot_refresh_if(r->app, gen);
+		s = snapshot_acquire();
+		ans = s ? snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s,
+					   r->app->server_url)
+			: NULL;
+	}
 	snapshot_release(s);
 	engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
 	if (ans == NULL) {
 		/* registered after the snapshot was built: an empty answer until the next */
 		ans = json_pack("{s:s, s:i, s:[]}", "device_id", r->auth.device_id, "poll_after_s",
 				r->app->cfg.poll_interval_s, "models");
-		snapshot_changed(r->app);
 	}
 	text = json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(ans);

@@ -6,6 +6,7 @@
 
 #include "api/auth.h"
 #include "domain/selector.h"
+#include "engine/notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,8 @@ static void register_devices(struct req *r, bool allow_bulk)
 	if (rc == 0)
 		rc = store_devices_create(r->app->db, r->auth.name, arr, &err);
 	json_decref(arr);
+	if (rc == 0)
+		snapshot_changed(r->app);
 	if (rc) {
 		http_reply_err(r, rc, &err);
 	} else if (bulk) {
@@ -286,8 +289,10 @@ void api_device_patch(struct req *r)
 		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, &err);
-	else
+	else {
+		snapshot_changed(r->app);
 		http_reply_json(r, 200, out);
+	}
 	json_decref(body);
 }
 
@@ -304,6 +309,7 @@ void api_device_delete(struct req *r)
 		return;
 	}
 	auth_cache_clear();
+	snapshot_changed(r->app);
 	http_reply_empty(r, 204);
 }
 

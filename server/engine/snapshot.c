@@ -169,6 +169,23 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 	return r ? strmap_set(r->assigned, device_id, (void *)1) : 0;
 }
 
+static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int snapshot_refresh_if(struct app *app, uint64_t seen)
+{
+	struct snapshot *s;
+	int rc = 0;
+
+	/* many pollers may find the same stale snapshot: one rebuilds, the rest reuse */
+	pthread_mutex_lock(&build_mu);
+	s = snapshot_acquire();
+	if (s == NULL || s->generation == seen)
+		rc = snapshot_rebuild(app);
+	snapshot_release(s);
+	pthread_mutex_unlock(&build_mu);
+	return rc;
+}
+
 int snapshot_rebuild(struct app *app)
 {
 	static atomic_uint_least64_t gen;

@@ -20,6 +20,9 @@ struct snapshot;
 
 /* Builds a snapshot from the database and makes it current. 0 or RAMP_E*. */
 int snapshot_rebuild(struct app *app);
+/* Rebuilds now unless a snapshot newer than generation seen is already
+ * current (callers that found it stale coalesce into one rebuild). */
+int snapshot_refresh_if(struct app *app, uint64_t seen);
 /* The current snapshot with a reference taken, or NULL before the first build. */
 struct snapshot *snapshot_acquire(void);
 /* Drops a reference; NULL is a no-op. */

@@ -64,6 +64,8 @@ int store_devices_create(struct db *db, const char *actor, json_t *devices,
 		ramp_err_set(err, rc, "id", "a device in the request already exists");
 	detail = json_pack("{s:i}", "count", (json_int_t)json_array_size(devices));
 	if (rc == 0)
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0)
 		rc = store_audit(c, actor, "device.register",
 				 json_array_size(devices) == 1
 					 ? json_string_value(json_object_get(json_array_get(devices, 0), "id"))
@@ -177,6 +179,8 @@ int store_device_patch(struct db *db, const char *actor, const char *id, json_t 
 			    " WHERE d.id = $1 RETURNING " DEVICE_JSON,
 			    2, p, out);
 	if (rc == 0)
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0)
 		rc = store_audit(c, actor, "device.update", id, patch);
 	if (rc == 0)
 		rc = db_commit(c);
@@ -207,6 +211,8 @@ int store_device_delete(struct db *db, const char *actor, const char *id)
 		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
 		PQclear(r);
 	}
+	if (rc == 0)
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
 	if (rc == 0)
 		rc = store_audit(c, actor, "device.delete", id, NULL);
 	if (rc == 0)

@@ -301,7 +301,7 @@ def test_kill9_mid_stage_resumes_with_the_same_devices(ctx):
 
 def test_two_replicas_one_evaluates_both_answer(ctx):
     s1 = ctx.server()
-    s2 = ctx.server(database=s1.database)
+    s2 = ctx.server(database=s1.database, admin_token=s1.admin_token)
     signer, tokens = setup(ctx, s1, n=50)
     pol = fast_policy(windows=("1s", "1h", "1h"), sizes=(0.1, 0.5, 1.0))
     rid = status(s1.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]

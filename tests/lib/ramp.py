@@ -200,13 +200,13 @@ class Client:
 class Server:
     """One rampd process on a free port with its own data directory."""
 
-    def __init__(self, ctx, database=None, env=None, data_dir=None):
+    def __init__(self, ctx, database=None, env=None, data_dir=None, admin_token=None):
         self.ctx = ctx
         self.database = database
         self.extra_env = env or {}
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="d", dir=ctx.tmp)
         self.port = free_port()
-        self.admin_token = "adm_" + uuid.uuid4().hex
+        self.admin_token = admin_token or "adm_" + uuid.uuid4().hex
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "rampd.log")
         self.admin = Client(self.port, self.admin_token)
@@ -297,9 +297,9 @@ class Context:
         self.databases.append(name)
         return name
 
-    def server(self, env=None, database=None, start=True, embedded=False):
+    def server(self, env=None, database=None, start=True, embedded=False, admin_token=None):
         db = None if embedded else (database or self.database())
-        s = Server(self, db, env)
+        s = Server(self, db, env, admin_token=admin_token)
         self.servers.append(s)
         return s.start() if start else s
 
