@@ -201,19 +201,17 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 	int rc;
 
 	rc = store_model_stable(app->db, model, stable, sizeof(stable));
-	if (rc == 0 && stable[0]) {
-		/* capture the baseline from its reports before the rollout begins */
+	if (rc == 0) {
 		struct rollout_row tmp = {0};
-		struct policy pp;
-		memcpy(&pp, p, sizeof(pp));
 		snprintf(tmp.model, sizeof(tmp.model), "%s", model);
 		snprintf(tmp.version, sizeof(tmp.version), "%s", version);
 		snprintf(tmp.selector, sizeof(tmp.selector), "%s", selector);
-		if (eligible(app, &tmp, &pp, -1, &target) == 0 && (tset = set_of(target)) != NULL)
+		rc = eligible(app, &tmp, p, -1, &target);
+		/* capture the baseline from its reports before the rollout begins */
+		if (rc == 0 && stable[0] && (tset = set_of(target)) != NULL)
 			bv = analysis_capture_baseline(app, model, stable, p, tset, now);
 	}
 	strmap_free(tset);
-	json_decref(target);
 	rollout_start(p, now, &st, &acts);
 	if (rc == 0)
 		rc = store_rollout_insert(app->db, actor, model, version, policy_name, pj, selector,
@@ -221,17 +219,21 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 					  bv ? bv : json_object(), id, err);
 	json_decref(pj);
 	json_decref(bv);
-	if (rc)
+	if (rc) {
+		json_decref(target);
 		return rc;
+	}
 	rc = store_rollout_load(app->db, *id, &row);
 	if (rc == 0)
 		rc = row_state(&row, &cur);
 	if (rc == 0)
 		rc = plan_build(app, &row, p, &st, &acts, actor, &pl);
 	if (rc == 0) {
+		pl.w.target_count = (int)json_array_size(target);
 		rc = store_rollout_write(app->db, &pl.w);
 		plan_clear(&pl);
 	}
+	json_decref(target);
 	rollout_row_clear(&row);
 	snapshot_changed(app);
 	return rc;
