@@ -329,7 +329,8 @@ static int load_graph(struct runner_model *m, const Onnx__ModelProto *mp,
 		m->vals[k].data = malloc(m->vals[k].nbytes + 1);
 		if (!m->vals[k].data)
 			return rerr(e, RUNNER_ENOMEM, "model: out of memory");
-		memcpy(m->vals[k].data, t->data, m->vals[k].nbytes);
+		if (m->vals[k].nbytes)
+			memcpy(m->vals[k].data, t->data, m->vals[k].nbytes);
 	}
 	for (size_t i = 0; i < g->n_initializer; i++) {
 		const char *name = g->initializer[i]->name ? g->initializer[i]->name : "";

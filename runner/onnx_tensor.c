@@ -52,17 +52,17 @@ static int tensor_typed(const Onnx__TensorProto *tp, int dtype, size_t n, void *
 	switch (dtype) {
 	case RUNNER_FLOAT:
 		have = tp->n_float_data;
-		if (have == n)
+		if (have == n && n)
 			memcpy(dst, tp->float_data, n * 4);
 		break;
 	case RUNNER_INT64:
 		have = tp->n_int64_data;
-		if (have == n)
+		if (have == n && n)
 			memcpy(dst, tp->int64_data, n * 8);
 		break;
 	case RUNNER_INT32:
 		have = tp->n_int32_data;
-		if (have == n)
+		if (have == n && n)
 			memcpy(dst, tp->int32_data, n * 4);
 		break;
 	default: /* int8/uint8 live widened in int32_data */
@@ -111,7 +111,7 @@ static int tensor_decode(const Onnx__TensorProto *tp, struct runner_tensor *t, s
 		if (tp->raw_data.len != n * es)
 			rc = rerr(e, RUNNER_EINVAL, "tensor %s: raw_data has %zu bytes, expected %zu", name,
 				  tp->raw_data.len, n * es);
-		else
+		else if (n)
 			memcpy(t->data, tp->raw_data.data, n * es);
 	} else {
 		rc = tensor_typed(tp, t->dtype, n, t->data, e, name);
@@ -198,7 +198,8 @@ const char *attr_str(const struct rprep *p, const char *name, const char *dflt)
 	if (!a || !a->has_s)
 		return dflt;
 	size_t n = a->s.len < sizeof(buf) - 1 ? a->s.len : sizeof(buf) - 1;
-	memcpy(buf, a->s.data, n);
+	if (n)
+		memcpy(buf, a->s.data, n);
 	buf[n] = 0;
 	return buf;
 }
