@@ -32,9 +32,11 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+-include runner/runner.mk
+
 .PHONY: all deps run test check-asan fuzz bench clean unit
 
-all: $(BUILD)/rampd $(UNIT_BINS)
+all: $(BUILD)/rampd $(UNIT_BINS) $(ALL_EXTRA)
 
 # Missing Debian packages are installed when root; otherwise we stop and
 # print the one command that installs them.
