@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int parse_listen(struct config *c, const char *v)
 {
@@ -110,6 +111,8 @@ static int config_set(struct config *c, const char *name, const char *v)
 		return parse_secs(v, 3600, &c->telemetry_retention_s);
 	if (strcmp(name, "RAMP_HTTP_THREADS") == 0)
 		return parse_int(v, 1, 256, &c->http_threads);
+	if (strcmp(name, "RAMP_WORKERS") == 0)
+		return parse_int(v, 1, 1024, &c->workers);
 	if (strcmp(name, "RAMP_DB_POOL") == 0)
 		return parse_int(v, 1, 256, &c->db_pool_size);
 	if (strcmp(name, "RAMP_PG_BINDIR") == 0)
@@ -125,7 +128,7 @@ static int config_set(struct config *c, const char *name, const char *v)
 static const char *const settings[] = {
 	"RAMP_LISTEN", "RAMP_DATABASE_URL", "RAMP_DATA_DIR", "RAMP_ADMIN_TOKEN",
 	"RAMP_EVAL_INTERVAL", "RAMP_POLL_INTERVAL", "RAMP_TELEMETRY_RETENTION",
-	"RAMP_HTTP_THREADS", "RAMP_DB_POOL", "RAMP_PG_BINDIR", "RAMP_ACCESS_LOG",
+	"RAMP_HTTP_THREADS", "RAMP_WORKERS", "RAMP_DB_POOL", "RAMP_PG_BINDIR", "RAMP_ACCESS_LOG",
 	"RAMP_ARTIFACT_MAX",
 };
 
@@ -157,8 +160,12 @@ int config_load(struct config *c, int argc, char **argv)
 	snprintf(c->data_dir, sizeof(c->data_dir), "./var");
 	c->eval_interval_s = 10;
 	c->poll_interval_s = 30;
-	c->http_threads = 8;
-	c->db_pool_size = 8;
+	{
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		c->http_threads = ncpu > 0 ? (int)ncpu : 2;
+	}
+	c->workers = 32;
+	c->db_pool_size = 16;
 	c->telemetry_retention_s = 14 * 86400;
 	c->artifact_max = (int64_t)2 << 30;
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {

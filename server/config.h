@@ -17,6 +17,7 @@ struct config {
 	int eval_interval_s;
 	int poll_interval_s;
 	int http_threads;
+	int workers;
 	int db_pool_size;
 	int64_t telemetry_retention_s;
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */

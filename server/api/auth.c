@@ -5,6 +5,7 @@
 #include "api/auth.h"
 
 #include "common/log.h"
+#include "engine/snapshot.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -155,6 +156,31 @@ static void cache_put(const unsigned char h[32], const struct auth *in)
 	pthread_mutex_unlock(&cache_mu);
 }
 
+/* Device tokens are answered from the agent snapshot: no lock, no query. */
+static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct auth *out)
+{
+	static const char hexd[] = "0123456789abcdef";
+	struct snapshot *s = snapshot_acquire();
+	char hx[65];
+	const char *dev;
+
+	if (s == NULL)
+		return false;
+	for (int i = 0; i < 32; i++) {
+		hx[i * 2] = hexd[h[i] >> 4];
+		hx[i * 2 + 1] = hexd[h[i] & 15];
+	}
+	hx[64] = '\0';
+	dev = snapshot_device_for_token(s, hx);
+	if (dev) {
+		out->role = ROLE_DEVICE;
+		out->device_id = arena_strdup(a, dev);
+		out->name = arena_printf(a, "device:%s", dev);
+	}
+	snapshot_release(s);
+	return dev != NULL && out->device_id && out->name;
+}
+
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out)
 {
 	unsigned char h[32];
@@ -164,7 +190,7 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 	if (strlen(token) > 256)
 		return RAMP_EAUTH;
 	auth_hash(token, h);
-	if (cache_get(h, a, out))
+	if (snapshot_lookup(h, a, out) || cache_get(h, a, out))
 		return 0;
 	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id);
 	if (rc == RAMP_ENOTFOUND)

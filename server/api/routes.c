@@ -5,9 +5,9 @@
 #include "api/api.h"
 
 const struct route http_routes[] = {
-	{"GET", "/healthz", api_healthz, ROLES_PUBLIC, ROUTE_NO_METRICS, NULL},
+	{"GET", "/healthz", api_healthz, ROLES_PUBLIC, ROUTE_NO_METRICS | ROUTE_INLINE, NULL},
 	{"GET", "/readyz", api_readyz, ROLES_PUBLIC, ROUTE_NO_METRICS, NULL},
-	{"GET", "/metrics", api_metrics, ROLES_PUBLIC, ROUTE_NO_METRICS, NULL},
+	{"GET", "/metrics", api_metrics, ROLES_PUBLIC, ROUTE_NO_METRICS | ROUTE_INLINE, NULL},
 
 	{"POST", "/v1/tokens", api_tokens_create, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/tokens", api_tokens_list, ROLES_ADMIN, 0, NULL},
@@ -40,7 +40,7 @@ const struct route http_routes[] = {
 	{"POST", "/v1/rollouts/{}/rollback", api_rollout_rollback, ROLES_OPERATE, 0, NULL},
 	{"POST", "/v1/rollouts/{}/abort", api_rollout_abort, ROLES_OPERATE, 0, NULL},
 
-	{"GET", "/v1/agent/desired", api_agent_desired, ROLE_DEVICE, 0, NULL},
+	{"GET", "/v1/agent/desired", api_agent_desired, ROLE_DEVICE, ROUTE_INLINE, NULL},
 	{"POST", "/v1/agent/status", api_agent_status, ROLE_DEVICE, 0, NULL},
 	/* signing keys, manifests, models, artifacts */
 	{"GET", "/v1/keys", api_keys_list, ROLES_VIEW, 0, NULL},

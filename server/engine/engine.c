@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 
 #include "common/log.h"
+#include "common/strmap.h"
 #include "engine/notify.h"
 #include "engine/rollouts.h"
 #include "engine/snapshot.h"
@@ -27,6 +28,18 @@
 #define LEADER_LOCK "7261" "6d70" "6c65" "6164" /* "rampleader" */
 #define SAFETY_REBUILD_MS 30000
 
+/* Polls noted for the batched last_seen write: striped so pollers rarely
+ * meet on a lock; an entry is allocated once per device per flush. */
+#define SEEN_STRIPES 16
+struct seen_entry {
+	double at;
+	char agent_version[64];
+};
+struct seen_stripe {
+	pthread_mutex_t mu;
+	struct strmap *map; /* device id -> struct seen_entry */
+};
+
 struct engine {
 	struct app *app;
 	uv_loop_t loop;
@@ -38,8 +51,7 @@ struct engine {
 	pthread_t thread;
 	atomic_int dirty, eval_soon;
 	uint64_t last_build_ms, last_eval_ms;
-	pthread_mutex_t seen_mu;
-	json_t *seen; /* {device_id: [at, agent_version]} */
+	struct seen_stripe seen[SEEN_STRIPES];
 };
 
 static struct engine *the_engine;
@@ -134,34 +146,41 @@ static void evaluate_all(struct engine *e)
 	json_decref(ids);
 }
 
+struct seen_json {
+	json_t *out;
+};
+
+static void seen_to_json(void *ctx, const char *id, void *val)
+{
+	struct seen_json *sj = ctx;
+	struct seen_entry *e = val;
+	json_t *o = json_pack("{s:s, s:f}", "id", id, "at", e->at);
+
+	if (e->agent_version[0])
+		json_object_set_new(o, "agent_version", json_string(e->agent_version));
+	json_array_append_new(sj->out, o);
+	free(e);
+}
+
 static void flush_seen(struct engine *e)
 {
-	json_t *seen, *out, *v;
-	const char *id;
+	struct seen_json sj = {json_array()};
 
-	pthread_mutex_lock(&e->seen_mu);
-	seen = e->seen;
-	e->seen = json_object();
-	pthread_mutex_unlock(&e->seen_mu);
-	if (json_object_size(seen) == 0) {
-		json_decref(seen);
-		return;
+	for (int i = 0; i < SEEN_STRIPES; i++) {
+		struct strmap *m, *fresh = strmap_new();
+		if (fresh == NULL)
+			continue;
+		pthread_mutex_lock(&e->seen[i].mu);
+		m = e->seen[i].map;
+		e->seen[i].map = fresh;
+		pthread_mutex_unlock(&e->seen[i].mu);
+		strmap_each(m, seen_to_json, &sj);
+		strmap_free(m);
 	}
-	out = json_array();
-	json_object_foreach(seen, id, v) {
-		json_t *o = json_pack("{s:s, s:O}", "id", id, "at", json_array_get(v, 0));
-		if (json_is_string(json_array_get(v, 1)))
-			json_object_set(o, "agent_version", json_array_get(v, 1));
-		json_array_append_new(out, o);
-	}
-	if (store_devices_seen(e->app->db, out) != 0) {
-		/* keep them for the next flush; newer entries win */
-		pthread_mutex_lock(&e->seen_mu);
-		json_object_update_missing(e->seen, seen);
-		pthread_mutex_unlock(&e->seen_mu);
-	}
-	json_decref(out);
-	json_decref(seen);
+	/* last_seen is advisory: a failed write is dropped, the next poll brings it back */
+	if (json_array_size(sj.out) > 0 && store_devices_seen(e->app->db, sj.out) != 0)
+		log_warn("msg=\"could not write last_seen\" devices=%zu", json_array_size(sj.out));
+	json_decref(sj.out);
 }
 
 static void on_listen(uv_poll_t *h, int status, int events);
@@ -284,8 +303,10 @@ int engine_start(struct app *app)
 		return -1;
 	}
 	e->app = app;
-	e->seen = json_object();
-	pthread_mutex_init(&e->seen_mu, NULL);
+	for (int i = 0; i < SEEN_STRIPES; i++) {
+		pthread_mutex_init(&e->seen[i].mu, NULL);
+		e->seen[i].map = strmap_new();
+	}
 	uv_async_init(&e->loop, &e->stop, on_stop);
 	uv_async_init(&e->loop, &e->wake, on_wake);
 	uv_timer_init(&e->loop, &e->eval);
@@ -324,8 +345,10 @@ void engine_stop(struct app *app)
 		PQfinish(e->leader);
 	if (e->listener)
 		PQfinish(e->listener);
-	json_decref(e->seen);
-	pthread_mutex_destroy(&e->seen_mu);
+	for (int i = 0; i < SEEN_STRIPES; i++) {
+		pthread_mutex_destroy(&e->seen[i].mu);
+		strmap_free(e->seen[i].map);
+	}
 	the_engine = NULL;
 	app->engine = NULL;
 	free(e);
@@ -351,12 +374,26 @@ void snapshot_changed(struct app *app)
 void engine_seen(struct app *app, const char *device_id, const char *agent_version)
 {
 	struct engine *e = app->engine;
-	json_t *v;
+	struct seen_stripe *st;
+	struct seen_entry *x;
+	unsigned h = 5381;
 
 	if (e == NULL)
 		return;
-	v = json_pack("[f, s?]", (double)time(NULL), agent_version);
-	pthread_mutex_lock(&e->seen_mu);
-	json_object_set_new(e->seen, device_id, v);
-	pthread_mutex_unlock(&e->seen_mu);
+	for (const char *p = device_id; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	st = &e->seen[h % SEEN_STRIPES];
+	pthread_mutex_lock(&st->mu);
+	x = st->map ? strmap_get(st->map, device_id) : NULL;
+	if (x == NULL && st->map && (x = calloc(1, sizeof(*x))) != NULL &&
+	    strmap_set(st->map, device_id, x) != 0) {
+		free(x);
+		x = NULL;
+	}
+	if (x) {
+		x->at = (double)time(NULL);
+		if (agent_version)
+			snprintf(x->agent_version, sizeof(x->agent_version), "%s", agent_version);
+	}
+	pthread_mutex_unlock(&st->mu);
 }

@@ -21,8 +21,11 @@
 #include <time.h>
 
 struct snap_device {
+	const char *id;
 	const char *platform;
-	json_t *pins; /* NULL when none */
+	json_t *pins;         /* NULL when none */
+	const char *pins_text;
+	const char *answer;   /* the "models" array as JSON text, shared by its class */
 };
 
 struct snap_manifest {
@@ -45,6 +48,8 @@ struct snapshot {
 	atomic_int refs;
 	struct arena *arena;
 	struct strmap *devices, *manifests, *models, *rollouts_by_id;
+	struct strmap *tokens;  /* device token hash (hex) -> struct snap_device */
+	struct strmap *classes; /* answer class key -> answer text */
 	uint64_t generation;
 	json_t *owned; /* an array holding every json value above */
 };
@@ -70,6 +75,8 @@ static void snapshot_free(struct snapshot *s)
 	strmap_free(s->manifests);
 	strmap_free(s->models);
 	strmap_free(s->rollouts_by_id);
+	strmap_free(s->tokens);
+	strmap_free(s->classes);
 	json_decref(s->owned);
 	arena_free(s->arena);
 	free(s);
@@ -93,10 +100,12 @@ static int on_device(void *ctx, const char *id, const char *platform, const char
 	struct snapshot *s = ctx;
 	struct snap_device *d = arena_calloc(s->arena, 1, sizeof(*d));
 
-	if (d == NULL || (d->platform = arena_strdup(s->arena, platform)) == NULL)
+	if (d == NULL || (d->platform = arena_strdup(s->arena, platform)) == NULL ||
+	    (d->id = arena_strdup(s->arena, id)) == NULL)
 		return RAMP_ENOMEM;
 	if (pins) {
 		d->pins = json_loads(pins, 0, NULL);
+		d->pins_text = arena_strdup(s->arena, pins);
 		json_array_append_new(s->owned, d->pins);
 	}
 	return strmap_set(s->devices, id, d);
@@ -158,6 +167,14 @@ static int on_rollout(void *ctx, int64_t id, const char *model, const char *vers
 	return strmap_set(s->rollouts_by_id, key, r);
 }
 
+static int on_token(void *ctx, const char *hash_hex, const char *device_id)
+{
+	struct snapshot *s = ctx;
+	struct snap_device *d = strmap_get(s->devices, device_id);
+
+	return d ? strmap_set(s->tokens, hash_hex, d) : 0;
+}
+
 static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 {
 	struct snapshot *s = ctx;
@@ -169,6 +186,7 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 	return r ? strmap_set(r->assigned, device_id, (void *)1) : 0;
 }
 
+static int build_answers(struct snapshot *s, const char *server_url);
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int snapshot_refresh_if(struct app *app, uint64_t seen)
@@ -190,7 +208,8 @@ int snapshot_rebuild(struct app *app)
 {
 	static atomic_uint_least64_t gen;
 	struct snapshot *s = calloc(1, sizeof(*s)), *old;
-	struct snapshot_loader l = {s, on_device, on_model, on_manifest, on_rollout, on_assigned};
+	struct snapshot_loader l = {s, on_device, on_model, on_manifest, on_rollout, on_assigned,
+				    on_token};
 	int rc;
 
 	if (s == NULL)
@@ -202,12 +221,16 @@ int snapshot_rebuild(struct app *app)
 	s->models = strmap_new();
 	s->rollouts_by_id = strmap_new();
 	s->owned = json_array();
+	s->tokens = strmap_new();
+	s->classes = strmap_new();
 	if (!s->arena || !s->devices || !s->manifests || !s->models || !s->rollouts_by_id ||
-	    !s->owned) {
+	    !s->owned || !s->tokens || !s->classes) {
 		snapshot_free(s);
 		return RAMP_ENOMEM;
 	}
 	rc = store_snapshot_load(app->db, &l);
+	if (rc == 0)
+		rc = build_answers(s, app->server_url);
 	if (rc) {
 		snapshot_free(s);
 		return rc;
@@ -356,34 +379,134 @@ static int cmp_model(const void *a, const void *b)
 		      json_string_value(json_object_get(y, "model")));
 }
 
-json_t *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
-			 const char *server_url)
+/* The "models" array for d, sorted by model so equal answers have equal text. */
+static char *models_text(struct snapshot *s, struct snap_device *d, const char *server_url)
 {
-	struct desired_ctx d = {s, strmap_get(s->devices, device_id), device_id, server_url, NULL};
-	json_t *out, *sorted;
+	struct desired_ctx dc = {s, d, d->id, server_url, json_array()};
 	size_t n;
+	json_t **items, *sorted;
+	char *text, *out;
 
-	if (d.dev == NULL)
+	strmap_each(s->models, desired_model, &dc);
+	n = json_array_size(dc.models);
+	items = malloc((n ? n : 1) * sizeof(*items));
+	sorted = json_array();
+	if (items == NULL || sorted == NULL) {
+		free(items);
+		json_decref(sorted);
+		json_decref(dc.models);
 		return NULL;
-	d.models = json_array();
-	strmap_each(s->models, desired_model, &d);
-	/* a stable order, so the ETag only changes when the answer does */
-	n = json_array_size(d.models);
-	if (n > 1) {
-		json_t **items = malloc(n * sizeof(*items));
-		if (items) {
-			for (size_t i = 0; i < n; i++)
-				items[i] = json_incref(json_array_get(d.models, i));
-			qsort(items, n, sizeof(*items), cmp_model);
-			sorted = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(sorted, items[i]);
-			free(items);
-			json_decref(d.models);
-			d.models = sorted;
+	}
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_incref(json_array_get(dc.models, i));
+	qsort(items, n, sizeof(*items), cmp_model);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(sorted, items[i]);
+	free(items);
+	json_decref(dc.models);
+	text = json_dumps(sorted, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(sorted);
+	out = text ? arena_strdup(s->arena, text) : NULL;
+	free(text);
+	return out;
+}
+
+struct classes_ctx {
+	struct snapshot *s;
+	const char *server_url;
+	struct snap_model **models;
+	size_t nmodels;
+	int rc;
+};
+
+static void collect_model(void *ctx, const char *key, void *val)
+{
+	struct classes_ctx *c = ctx;
+	(void)key;
+	c->models[c->nmodels++] = val;
+}
+
+/* Devices that share platform, pins and rollout memberships get the same
+ * answer but for their id: compute it once per such class. */
+static void class_of_device(void *ctx, const char *id, void *val)
+{
+	struct classes_ctx *c = ctx;
+	struct snap_device *d = val;
+	char key[2048];
+	int n = snprintf(key, sizeof(key), "%s\x1f%s\x1f", d->platform,
+			 d->pins_text ? d->pins_text : "");
+	const char *ans;
+
+	for (size_t i = 0; i < c->nmodels && n > 0 && (size_t)n < sizeof(key); i++) {
+		const struct snap_rollout *r = c->models[i]->rollout;
+		if (r && strmap_get(r->assigned, id))
+			n += snprintf(key + n, sizeof(key) - (size_t)n, "%lld,", (long long)r->id);
+	}
+	if (c->rc)
+		return;
+	if (n < 0 || (size_t)n >= sizeof(key)) {
+		/* an unusually long pin list: an answer of its own */
+		d->answer = models_text(c->s, d, c->server_url);
+		c->rc = d->answer ? 0 : RAMP_ENOMEM;
+		return;
+	}
+	ans = strmap_get(c->s->classes, key);
+	if (ans == NULL) {
+		ans = models_text(c->s, d, c->server_url);
+		if (ans == NULL || strmap_set(c->s->classes, key, (void *)ans) != 0) {
+			c->rc = RAMP_ENOMEM;
+			return;
 		}
 	}
-	out = json_pack("{s:s, s:i, s:o}", "device_id", device_id, "poll_after_s", poll_after_s,
-			"models", d.models);
-	return out;
+	d->answer = ans;
+}
+
+static int build_answers(struct snapshot *s, const char *server_url)
+{
+	struct classes_ctx c = {s, server_url, NULL, 0, 0};
+
+	c.models = calloc(strmap_size(s->models) + 1, sizeof(*c.models));
+	if (c.models == NULL)
+		return RAMP_ENOMEM;
+	strmap_each(s->models, collect_model, &c);
+	strmap_each(s->devices, class_of_device, &c);
+	free(c.models);
+	return c.rc;
+}
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
+		       size_t *len, char etag[24])
+{
+	const struct snap_device *d = strmap_get(s->devices, device_id);
+	char *text;
+	int n;
+
+	if (d == NULL || d->answer == NULL)
+		return NULL;
+	/* device ids are [A-Za-z0-9._:-]: nothing to escape */
+	n = asprintf(&text, "{\"device_id\":\"%s\",\"models\":%s,\"poll_after_s\":%d}", device_id,
+		     d->answer, poll_after_s);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	snprintf(etag, 24, "\"%016llx\"", (unsigned long long)fnv1a(text, (size_t)n));
+	return text;
+}
+
+const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex)
+{
+	const struct snap_device *d = strmap_get(s->tokens, hash_hex);
+
+	return d ? d->id : NULL;
 }

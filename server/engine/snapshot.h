@@ -30,10 +30,14 @@ void snapshot_release(struct snapshot *s);
 /* Frees the current snapshot at shutdown. */
 void snapshot_shutdown(void);
 
-/* The desired answer for device_id (API.md "Agents"), or NULL when the
- * device is not in the snapshot. Caller json_decref()s. */
-json_t *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
-			 const char *server_url);
+/* The desired answer for device_id (API.md "Agents") as JSON text (caller
+ * free()s) with its length and ETag (quoted), or NULL when the device is not
+ * in the snapshot. Built from text precomputed per class of devices. */
+char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
+		       size_t *len, char etag[24]);
+/* The device a device token (SHA-256 hex) belongs to, or NULL. Lives as
+ * long as the snapshot. */
+const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex);
 /* When the snapshot was built, and how many devices it holds. */
 uint64_t snapshot_generation(const struct snapshot *s);
 size_t snapshot_devices(const struct snapshot *s);

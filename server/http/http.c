@@ -16,6 +16,7 @@
 #include "common/log.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -38,6 +39,16 @@ static atomic_ulong lat_counts[NLAT + 1];
 static atomic_ulong lat_sum_us;
 static struct MHD_Daemon *daemon_;
 static struct app *app_;
+
+/* the worker pool for requests that may block */
+static pthread_mutex_t work_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static struct req **work_q;
+static size_t work_cap, work_head, work_len, in_flight;
+static bool work_stop;
+static pthread_t *workers;
+static int nworkers;
 
 static double now_s(void)
 {
@@ -366,6 +377,48 @@ static enum MHD_Result stream_begin(struct req *r)
 	return queue(r);
 }
 
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct req *r;
+		pthread_mutex_lock(&work_mu);
+		while (work_len == 0 && !work_stop)
+			pthread_cond_wait(&work_cv, &work_mu);
+		if (work_len == 0 && work_stop) {
+			pthread_mutex_unlock(&work_mu);
+			return NULL;
+		}
+		r = work_q[work_head];
+		work_head = (work_head + 1) % work_cap;
+		work_len--;
+		pthread_mutex_unlock(&work_mu);
+		dispatch(r);
+		MHD_resume_connection(r->conn);
+		pthread_mutex_lock(&work_mu);
+		if (--in_flight == 0)
+			pthread_cond_broadcast(&idle_cv);
+		pthread_mutex_unlock(&work_mu);
+	}
+}
+
+/* Hands r to a worker; false when the queue is full (the caller answers 503). */
+static bool enqueue(struct req *r)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&work_mu);
+	if (work_len < work_cap && !work_stop) {
+		work_q[(work_head + work_len) % work_cap] = r;
+		work_len++;
+		in_flight++;
+		ok = true;
+		pthread_cond_signal(&work_cv);
+	}
+	pthread_mutex_unlock(&work_mu);
+	return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -432,8 +485,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->body == NULL)
 		r->body = "";
-	if (!r->replied)
-		dispatch(r);
+	if (r->replied)
+		return queue(r);
+	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big) {
+		/* run where waiting is cheap; MHD calls us again once resumed */
+		MHD_suspend_connection(conn);
+		if (enqueue(r))
+			return MHD_YES;
+		MHD_resume_connection(conn);
+		http_reply_problem(r, 503, NULL, "server busy, retry shortly");
+		return queue(r);
+	}
+	dispatch(r);
 	return queue(r);
 }
 
@@ -461,10 +524,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+static int workers_start(int n)
+{
+	work_cap = 4096;
+	work_q = calloc(work_cap, sizeof(*work_q));
+	workers = calloc((size_t)n, sizeof(*workers));
+	if (work_q == NULL || workers == NULL)
+		return -1;
+	for (nworkers = 0; nworkers < n; nworkers++)
+		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
+			return -1;
+	return 0;
+}
+
 int http_start(struct app *app, const char *host, int port, int threads)
 {
 	struct sockaddr_in sin;
 
+	if (workers_start(app->cfg.workers) != 0) {
+		log_error("msg=\"could not start worker threads\"");
+		return -1;
+	}
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
@@ -474,7 +554,8 @@ int http_start(struct app *app, const char *host, int port, int threads)
 	}
 	app_ = app;
 	daemon_ = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+		(uint16_t)port, NULL,
 		NULL, on_request, app, MHD_OPTION_SOCK_ADDR, &sin,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
@@ -491,9 +572,23 @@ int http_start(struct app *app, const char *host, int port, int threads)
 
 void http_stop(void)
 {
+	/* suspended connections must be resumed before the daemon stops */
+	pthread_mutex_lock(&work_mu);
+	while (in_flight > 0)
+		pthread_cond_wait(&idle_cv, &work_mu);
+	work_stop = true;
+	pthread_cond_broadcast(&work_cv);
+	pthread_mutex_unlock(&work_mu);
 	if (daemon_)
 		MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	free(workers);
+	free(work_q);
+	workers = NULL;
+	work_q = NULL;
+	nworkers = 0;
 }
 
 static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)

@@ -92,6 +92,8 @@ struct snapshot_loader {
 	int (*rollout)(void *ctx, int64_t id, const char *model, const char *version,
 		       const char *baseline, const char *state, int stage, const char *stage_name);
 	int (*assigned)(void *ctx, int64_t rollout_id, const char *device_id);
+	/* a device token: hex SHA-256 and its device */
+	int (*token)(void *ctx, const char *hash_hex, const char *device_id);
 };
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */

@@ -61,6 +61,11 @@ static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 			  val(r, 0, 6));
 }
 
+static int row_token(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->token(l->ctx, val(r, 0, 0), val(r, 0, 1));
+}
+
 static int row_assigned(const struct snapshot_loader *l, PGresult *r)
 {
 	return l->assigned(l->ctx, strtoll(val(r, 0, 0), NULL, 10), val(r, 0, 1));
@@ -102,6 +107,11 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 			      " JOIN rollouts r ON r.id = rd.rollout_id"
 			      " WHERE r.state IN ('progressing', 'paused', 'awaiting_approval')",
 			      row_assigned, l);
+	if (rc == 0)
+		rc = each_row(c,
+			      "SELECT encode(hash, 'hex'), device_id FROM tokens WHERE role = 'device'"
+			      " AND (expires_at IS NULL OR expires_at > now())",
+			      row_token, l);
 	db_rollback(c);
 out:
 	db_release(db, c);
