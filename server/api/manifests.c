@@ -279,7 +279,8 @@ static const char *body_version(struct req *r, json_t *body)
 	}
 	v = json_string_value(json_object_get(body, "version"));
 	if (v == NULL || *v == '\0' || strlen(v) > 128) {
-		http_reply_problem(r, 422, "version", "version is required: a posted manifest's version");
+		http_reply_problem(r, 422, "version",
+				   "version is required: a posted manifest's version");
 		return NULL;
 	}
 	return v;

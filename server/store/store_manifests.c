@@ -103,7 +103,8 @@ static int post_new(struct dbconn *c, const char *actor, const struct manifest_p
 	if (doc == NULL)
 		return RAMP_ENOMEM;
 	rc = db_query(c, NULL,
-		      "INSERT INTO manifests (model, version, text, digest, doc, expires_at, posted_by)"
+		      "INSERT INTO manifests"
+		      " (model, version, text, digest, doc, expires_at, posted_by)"
 		      " VALUES ($1, $2, $3, $4, $5::jsonb, $6::timestamptz, $7)",
 		      7, p);
 	free(doc);
@@ -331,7 +332,8 @@ int store_model_get(struct db *db, const char *name, json_t **out)
 
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
-	rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1, p, out);
+	rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1, p,
+			    out);
 	db_release(db, c);
 	return rc;
 }
