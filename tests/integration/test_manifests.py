@@ -211,6 +211,10 @@ def test_revoked_key_refuses_posts_and_stable_until_resigned(ctx):
     eq(status(s.admin.get("/v1/models/invoice-ocr"), 200).json["stable_version"], "1.0.0")
     status(s.admin.delete("/v1/keys/ci-2025"), 204)
     status(s.admin.delete("/v1/keys/nope"), 404)
+    eq(ctx.psql(s, "SELECT action, detail->>'result' FROM audit WHERE action LIKE 'manifest%'"
+                   " ORDER BY seq"), [["manifest.post", "created"], ["manifest.post", "signature_added"]])
+    v = status(s.admin.get("/v1/audit/verify"), 200).json
+    check(v["ok"] and v["entries"] >= 6, v)
 
 
 def test_expired_manifest_is_refused(ctx):
@@ -239,6 +243,8 @@ def test_same_version_is_immutable(ctx):
     eq(ctx.psql(s, "SELECT count(*), min(text) = max(text) FROM manifests"), [["1", "t"]])
     eq(status(s.admin.get("/v1/models/invoice-ocr/versions/1.0.0"), 200).json["manifest"], text)
     eq(stored(ctx, s), (1, 1, 1, 2))
+    eq(ctx.psql(s, "SELECT detail->>'result' FROM audit WHERE action = 'manifest.post'"
+                   " ORDER BY seq"), [["created"], ["unchanged"]])
 
 
 def test_bad_posts_name_the_field_and_store_nothing(ctx):
