@@ -9,11 +9,13 @@
  * given a name, artifacts/sha256/<2 hex>/<64 hex>; a mismatch, a body over
  * RAMP_ARTIFACT_MAX or a client that goes away leaves nothing behind. Files
  * never change once named, so the digest is the ETag and downloads are
- * served straight from the file descriptor, with single byte ranges.
+ * served straight from the file descriptor, with single byte ranges
+ * (domain/byterange).
  */
 #include "api/api.h"
 
 #include "common/log.h"
+#include "domain/byterange.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -138,7 +139,8 @@ static struct upload *upload_begin(struct req *r)
 	struct upload *u;
 
 	if (hex == NULL) {
-		http_reply_problem(r, 422, "digest", "artifact path must be sha256:<64 lowercase hex>");
+		http_reply_problem(r, 422, "digest",
+				   "artifact path must be sha256:<64 lowercase hex>");
 		return NULL;
 	}
 	if (cl && strtoll(cl, NULL, 10) > r->app->cfg.artifact_max) {
@@ -253,8 +255,8 @@ void api_artifact_put(struct req *r)
 	if (strcmp(hex, u->hex) != 0) {
 		upload_discard(u);
 		http_reply_problem(r, 422, "digest",
-				   "the body's digest is sha256:%s, not the sha256:%s in the path", hex,
-				   u->hex);
+				   "the body's digest is sha256:%s, not the sha256:%s in the path",
+				   hex, u->hex);
 		return;
 	}
 	if (upload_link(r, u, &created) != 0) {
@@ -291,71 +293,17 @@ static bool etag_listed(const char *h, const char *etag)
 	return false;
 }
 
-enum range_kind { RANGE_NONE, RANGE_ONE, RANGE_UNSATISFIABLE };
-
-static bool parse_u64(const char *s, const char *end, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (s == end)
-		return false;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/*
- * One "bytes=a-b", "bytes=a-" or "bytes=-n" against size. Anything else (a
- * malformed header, another unit, several ranges) is RANGE_NONE: the whole
- * file is served with 200, as RFC 7233 allows.
- */
-static enum range_kind parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	const char *spec, *dash, *end;
-	uint64_t a, b;
-
-	if (h == NULL || strncasecmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return RANGE_NONE;
-	spec = h + 6 + strspn(h + 6, " \t");
-	end = spec + strcspn(spec, " \t");
-	if (end[strspn(end, " \t")] != '\0' || (dash = memchr(spec, '-', (size_t)(end - spec))) == NULL)
-		return RANGE_NONE;
-	if (dash == spec) { /* suffix: the last n bytes */
-		if (!parse_u64(dash + 1, end, &b))
-			return RANGE_NONE;
-		if (b == 0 || size == 0)
-			return RANGE_UNSATISFIABLE;
-		*len = b < size ? b : size;
-		*off = size - *len;
-		return RANGE_ONE;
-	}
-	if (!parse_u64(spec, dash, &a))
-		return RANGE_NONE;
-	if (dash + 1 == end)
-		b = UINT64_MAX;
-	else if (!parse_u64(dash + 1, end, &b) || b < a)
-		return RANGE_NONE;
-	if (a >= size)
-		return RANGE_UNSATISFIABLE;
-	*off = a;
-	*len = (b >= size ? size - 1 : b) - a + 1;
-	return RANGE_ONE;
-}
-
 static void serve(struct req *r, int fd, uint64_t size, const char *etag)
 {
 	const char *if_range = http_header(r, "If-Range");
-	const char *range = if_range && strcmp(if_range, etag) != 0 ? NULL : http_header(r, "Range");
+	const char *range =
+		if_range && strcmp(if_range, etag) != 0 ? NULL : http_header(r, "Range");
 	uint64_t off = 0, len = size;
-	enum range_kind k = parse_range(range, size, &off, &len);
+	enum byterange_kind k = byterange_parse(range, size, &off, &len);
 	struct MHD_Response *resp;
 	char cr[96];
 
-	if (k == RANGE_UNSATISFIABLE) {
+	if (k == BYTERANGE_UNSATISFIABLE) {
 		close(fd);
 		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
 		http_add_header(r, "Content-Range", cr);
@@ -370,13 +318,13 @@ static void serve(struct req *r, int fd, uint64_t size, const char *etag)
 		return;
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
-	if (k == RANGE_ONE) {
+	if (k == BYTERANGE_ONE) {
 		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
 			 off + len - 1, size);
 		http_add_header(r, "Content-Range", cr);
 	}
 	r->mhd_response = resp;
-	r->status = k == RANGE_ONE ? 206 : 200;
+	r->status = k == BYTERANGE_ONE ? 206 : 200;
 	r->replied = true;
 }
 

@@ -37,7 +37,7 @@ static const char *body_pem(struct req *r, json_t *body)
 	v = json_object_get(body, "public_key");
 	if (!json_is_string(v) || json_string_length(v) == 0) {
 		http_reply_problem(r, 422, "public_key",
-				   "public_key is required: a PEM public key (ECDSA P-256 or Ed25519)");
+				   "public_key is required: a PEM ECDSA P-256 or Ed25519 key");
 		return NULL;
 	}
 	return json_string_value(v);

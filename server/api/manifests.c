@@ -168,7 +168,7 @@ static void store_post(struct req *r, const struct envelope *e, const struct man
 				   NULL, e->key_id, e->signature};
 	struct ramp_err err;
 	json_t *out = NULL;
-	bool created = false;
+	enum manifest_outcome outcome = MANIFEST_UNCHANGED;
 	int rc;
 
 	ramp_err_clear(&err);
@@ -177,15 +177,18 @@ static void store_post(struct req *r, const struct envelope *e, const struct man
 		iso8601(m->expires, exp);
 		mp.expires_at = exp;
 	}
-	rc = mp.doc ? store_manifest_post(r->app->db, r->auth.name, &mp, &created, &out, &err)
+	rc = mp.doc ? store_manifest_post(r->app->db, r->auth.name, &mp, &outcome, &out, &err)
 		    : RAMP_ENOMEM;
 	json_decref(mp.doc);
 	if (rc) {
 		http_reply_err(r, rc, &err);
 		return;
 	}
+	/* a new signature becomes what devices are sent (key rotation) */
+	if (outcome == MANIFEST_SIGNED)
+		snapshot_changed(r->app);
 	api_manifest_urls(r->app, out);
-	http_reply_json(r, created ? 201 : 200, out);
+	http_reply_json(r, outcome == MANIFEST_CREATED ? 201 : 200, out);
 }
 
 void api_manifest_post(struct req *r)
@@ -279,7 +282,8 @@ static const char *body_version(struct req *r, json_t *body)
 	}
 	v = json_string_value(json_object_get(body, "version"));
 	if (v == NULL || *v == '\0' || strlen(v) > 128) {
-		http_reply_problem(r, 422, "version", "version is required: a posted manifest's version");
+		http_reply_problem(r, 422, "version",
+				   "version is required: a posted manifest's version");
 		return NULL;
 	}
 	return v;

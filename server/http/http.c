@@ -28,7 +28,7 @@
 
 #define MAX_ROUTES 128
 static const int status_codes[] = {200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
-				   405, 409, 413, 415, 416, 422, 429, 500, 503};
+				   405, 409, 413, 415, 416, 422, 429, 500, 503, 507};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]))
 static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 				    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};

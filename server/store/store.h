@@ -195,15 +195,19 @@ struct manifest_post {
 	const char *expires_at; /* RFC 3339, or NULL */
 	const char *key_id, *signature;
 };
+enum manifest_outcome {
+	MANIFEST_CREATED,   /* a new (model, version) */
+	MANIFEST_SIGNED,    /* the same bytes, a signature by another key added */
+	MANIFEST_UNCHANGED, /* the same bytes, already signed by this key */
+};
 /*
  * Stores a manifest and its signature with a manifest.post audit entry, in
- * one transaction. *created true for a new (model, version); the same bytes
- * again add the signature when key_id has not signed yet. RAMP_ECONFLICT
- * (err) for other bytes under the same (model, version); RAMP_EINVAL (err)
- * when the key is unknown or revoked. *out is the manifest record (below).
+ * one transaction, saying what happened in *outcome. RAMP_ECONFLICT (err)
+ * for other bytes under the same (model, version); RAMP_EINVAL (err) when
+ * the key is unknown or revoked. *out is the manifest record (below).
  */
 int store_manifest_post(struct db *db, const char *actor, const struct manifest_post *mp,
-			bool *created, json_t **out, struct ramp_err *err);
+			enum manifest_outcome *outcome, json_t **out, struct ramp_err *err);
 /*
  * The manifest record: {"model","version","manifest": text,"signature",
  * "key_id" (the newest signature by a non-revoked key, else the newest),

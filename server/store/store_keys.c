@@ -61,7 +61,8 @@ int store_key_put(struct db *db, const char *actor, const char *id, const char *
 		goto out;
 	}
 	rc = store_json_one(c,
-			    "INSERT INTO signing_keys (id, public_key, alg, fingerprint, created_by)"
+			    "INSERT INTO signing_keys"
+			    " (id, public_key, alg, fingerprint, created_by)"
 			    " VALUES ($1, $2, $3, $4, $5) RETURNING " KEY_JSON,
 			    5, p, out);
 	detail = json_pack("{s:s, s:s+}", "alg", alg, "fingerprint", "sha256:", fingerprint);

@@ -70,7 +70,7 @@ static int lock_key(struct dbconn *c, const char *key_id, struct ramp_err *err)
 /* An existing (model, version): identical bytes add the signature when this
  * key has not signed yet; other bytes are a conflict. */
 static int post_existing(struct dbconn *c, const struct manifest_post *mp, PGresult *r,
-			 const char **result, struct ramp_err *err)
+			 enum manifest_outcome *outcome, struct ramp_err *err)
 {
 	const char *p[4] = {mp->model, mp->version, mp->key_id, mp->signature};
 	PGresult *s;
@@ -87,7 +87,7 @@ static int post_existing(struct dbconn *c, const struct manifest_post *mp, PGres
 		      4, p);
 	if (rc)
 		return rc;
-	*result = PQcmdTuples(s)[0] == '1' ? "signature_added" : "unchanged";
+	*outcome = PQcmdTuples(s)[0] == '1' ? MANIFEST_SIGNED : MANIFEST_UNCHANGED;
 	PQclear(s);
 	return 0;
 }
@@ -103,7 +103,8 @@ static int post_new(struct dbconn *c, const char *actor, const struct manifest_p
 	if (doc == NULL)
 		return RAMP_ENOMEM;
 	rc = db_query(c, NULL,
-		      "INSERT INTO manifests (model, version, text, digest, doc, expires_at, posted_by)"
+		      "INSERT INTO manifests"
+		      " (model, version, text, digest, doc, expires_at, posted_by)"
 		      " VALUES ($1, $2, $3, $4, $5::jsonb, $6::timestamptz, $7)",
 		      7, p);
 	free(doc);
@@ -121,9 +122,12 @@ static int post_new(struct dbconn *c, const char *actor, const struct manifest_p
 }
 
 static int post_once(struct db *db, const char *actor, const struct manifest_post *mp,
-		     bool *created, json_t **out, struct ramp_err *err)
+		     enum manifest_outcome *outcome, json_t **out, struct ramp_err *err)
 {
-	const char *p[2] = {mp->model, mp->version}, *result = "created";
+	static const char *const names[] = {[MANIFEST_CREATED] = "created",
+					    [MANIFEST_SIGNED] = "signature_added",
+					    [MANIFEST_UNCHANGED] = "unchanged"};
+	const char *p[2] = {mp->model, mp->version};
 	char target[200];
 	struct dbconn *c;
 	PGresult *r;
@@ -139,13 +143,13 @@ static int post_once(struct db *db, const char *actor, const struct manifest_pos
 		      2, p);
 	if (rc)
 		goto out;
-	*created = PQntuples(r) == 0;
-	rc = *created ? post_new(c, actor, mp) : post_existing(c, mp, r, &result, err);
+	*outcome = MANIFEST_CREATED;
+	rc = PQntuples(r) == 0 ? post_new(c, actor, mp) : post_existing(c, mp, r, outcome, err);
 	PQclear(r);
 	if (rc)
 		goto out;
 	snprintf(target, sizeof(target), "%s:%s", mp->model, mp->version);
-	detail = json_pack("{s:s, s:s+, s:s, s:s}", "result", result, "digest", "sha256:",
+	detail = json_pack("{s:s, s:s+, s:s, s:s}", "result", names[*outcome], "digest", "sha256:",
 			   mp->digest_hex, "key_id", mp->key_id, "version", mp->version);
 	rc = store_audit(c, actor, "manifest.post", target, detail);
 	json_decref(detail);
@@ -159,18 +163,18 @@ out:
 }
 
 int store_manifest_post(struct db *db, const char *actor, const struct manifest_post *mp,
-			bool *created, json_t **out, struct ramp_err *err)
+			enum manifest_outcome *outcome, json_t **out, struct ramp_err *err)
 {
 	int rc;
 
 	*out = NULL;
-	rc = post_once(db, actor, mp, created, out, err);
+	rc = post_once(db, actor, mp, outcome, out, err);
 	/* a concurrent first post of the same (model, version) won the insert:
 	 * once more, now as an existing manifest (identical bytes are a 200) */
 	if (rc == RAMP_ECONFLICT && err->code != RAMP_ECONFLICT) {
 		json_decref(*out);
 		*out = NULL;
-		rc = post_once(db, actor, mp, created, out, err);
+		rc = post_once(db, actor, mp, outcome, out, err);
 	}
 	if (rc) {
 		json_decref(*out);
@@ -331,7 +335,8 @@ int store_model_get(struct db *db, const char *name, json_t **out)
 
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
-	rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1, p, out);
+	rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1, p,
+			    out);
 	db_release(db, c);
 	return rc;
 }
