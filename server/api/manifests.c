@@ -191,15 +191,56 @@ static void store_post(struct req *r, const struct envelope *e, const struct man
 	http_reply_json(r, outcome == MANIFEST_CREATED ? 201 : 200, out);
 }
 
+/* The manifest posted as itself (YAML, or a JSON document with "model"):
+ * the body is the signed text, the signature and key id ride in headers
+ * (X-Ramp-Signature, X-Ramp-Key-Id) or the query (?signature=&key_id=). */
+static int read_bare(struct req *r, struct envelope *e)
+{
+	e->text = r->body;
+	e->len = r->body_len;
+	e->signature = http_header(r, "X-Ramp-Signature");
+	if (e->signature == NULL)
+		e->signature = http_query(r, "signature");
+	e->key_id = http_header(r, "X-Ramp-Key-Id");
+	if (e->key_id == NULL)
+		e->key_id = http_query(r, "key_id");
+	if (e->len == 0) {
+		http_reply_problem(r, 400, "manifest", "request body is empty; expected a manifest");
+		return -1;
+	}
+	if (e->signature == NULL || *e->signature == '\0') {
+		http_reply_problem(r, 422, "signature",
+				   "unsigned manifest: send the base64 signature in X-Ramp-Signature");
+		return -1;
+	}
+	if (!api_name_valid(e->key_id)) {
+		http_reply_problem(r, 422, "key_id",
+				   "key_id is required (X-Ramp-Key-Id) and must match [a-z0-9][a-z0-9._-]{0,62}");
+		return -1;
+	}
+	return 0;
+}
+
 void api_manifest_post(struct req *r)
 {
 	struct manifest m = {0};
 	struct envelope e;
-	json_t *body = http_json_body(r);
+	json_t *body;
+	int rc;
 
-	if (body == NULL)
+	if (!http_check_ctype(r, true))
 		return;
-	if (read_envelope(r, body, &e) != 0 || parse_manifest(r, &e, &m) != 0 ||
+	if (http_body_is_yaml(r)) {
+		body = NULL;
+		rc = read_bare(r, &e);
+	} else {
+		if ((body = http_json_body(r)) == NULL)
+			return;
+		rc = json_object_get(body, "model") && !json_object_get(body, "manifest")
+			     ? read_bare(r, &e)
+			     : read_envelope(r, body, &e);
+	}
+	if (rc != 0 || parse_manifest(r, &e, &m) != 0 ||
 	    verify(r, &e) != 0)
 		goto out;
 	if (m.expires && m.expires <= (int64_t)time(NULL)) {

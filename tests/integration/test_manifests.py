@@ -273,7 +273,7 @@ def test_bad_posts_name_the_field_and_store_nothing(ctx):
             eq(r.json.get("field"), field, f"{body}")
         check(r.json["detail"] and r.json["detail"][0].islower(), r.json["detail"])
     yaml_body = manifest().encode()
-    status(s.admin.request("POST", "/v1/manifests", raw=yaml_body, ctype="application/yaml"), 415)
+    status(s.admin.request("POST", "/v1/manifests", raw=yaml_body, ctype="text/plain"), 415)
     status(s.admin.request("POST", "/v1/manifests", raw=b"{nope", ctype="application/json"), 400)
     big = json.dumps({"manifest": "x" * (1 << 20), "signature": "AAAA", "key_id": "ci"}).encode()
     status(s.admin.request("POST", "/v1/manifests", raw=big), 413)
@@ -447,3 +447,29 @@ def test_ci_publish_script_uploads_signs_and_posts(ctx):
                     token=ci)
     check(p.returncode != 0 and "422" in p.stderr, p.stderr)
     status(s.admin.get("/v1/models/invoice-ocr/versions/3.0"), 404)
+
+
+def test_yaml_manifest_posted_as_itself_with_signature_headers(ctx):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+    from fleet import Signer, manifest_text
+    s = ctx.server()
+    signer = Signer(ctx, s, key_id="yaml-key")
+    text = manifest_text("yaml-model", "1.0", ["rpi-arm64"])
+    # unsigned YAML is 422, nothing stored
+    r = s.admin.request("POST", "/v1/manifests", raw=text.encode(), ctype="application/yaml")
+    eq(r.status, 422)
+    eq(r.json["field"], "signature")
+    eq(ctx.psql(s, "SELECT count(*) FROM manifests")[0][0], "0")
+    sig = signer.sign(text)
+    r = s.admin.request("POST", "/v1/manifests", raw=text.encode(), ctype="text/yaml",
+                        headers={"X-Ramp-Signature": sig, "X-Ramp-Key-Id": "yaml-key"})
+    eq(r.status, 201, r)
+    got = s.admin.get("/v1/models/yaml-model/versions/1.0").json
+    eq(got["manifest"], text)
+    # a changed byte does not verify
+    bad = text.replace("1.0", "1.1")
+    r = s.admin.request("POST", "/v1/manifests", raw=bad.encode(), ctype="application/yaml",
+                        headers={"X-Ramp-Signature": sig, "X-Ramp-Key-Id": "yaml-key"})
+    eq(r.status, 422)
+    eq(ctx.psql(s, "SELECT count(*) FROM manifests")[0][0], "1")
