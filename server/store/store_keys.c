@@ -142,6 +142,8 @@ int store_key_revoke(struct db *db, const char *actor, const char *id, bool *cha
 	rc = db_query(c, NULL, "UPDATE signing_keys SET revoked_at = now() WHERE id = $1", 1, p);
 	if (rc == 0)
 		rc = store_audit(c, actor, "key.revoke", id, NULL);
+	if (rc == 0) /* other replicas stop handing out what only this key signed */
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
 	if (rc == 0)
 		rc = db_commit(c);
 out:

@@ -156,6 +156,8 @@ static int post_once(struct db *db, const char *actor, const struct manifest_pos
 	if (rc == 0)
 		rc = record(c, mp->model, mp->version, out);
 	if (rc == 0)
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0)
 		rc = db_commit(c);
 out:
 	db_release(db, c);
@@ -315,6 +317,8 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 	if (rc == 0)
 		rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1,
 				    p, out);
+	if (rc == 0 && *changed)
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
 	if (rc == 0)
 		rc = db_commit(c);
 out:
