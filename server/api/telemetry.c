@@ -9,6 +9,7 @@
 #include "api/api.h"
 
 #include "domain/telemetry.h"
+#include "engine/engine.h"
 #include "store/ingest.h"
 
 #include <stdio.h>
@@ -248,6 +249,8 @@ static void commit_and_reply(struct req *r, struct batch *b)
 				   "telemetry could not be committed; nothing stored, retry later");
 		return;
 	}
+	/* fresh numbers: let the engine judge them now rather than at its next tick */
+	engine_wake(r->app);
 	http_reply_json(r, 202, json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
 					  "rejected", rejected_json(b)));
 }

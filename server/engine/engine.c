@@ -44,7 +44,8 @@ struct engine {
 	struct app *app;
 	uv_loop_t loop;
 	uv_async_t stop, wake;
-	uv_timer_t eval, house;
+	uv_timer_t eval, house, soon;
+	bool soon_armed;
 	uv_poll_t listen_poll;
 	PGconn *leader, *listener;
 	bool listening;
@@ -232,6 +233,8 @@ static void on_listen(uv_poll_t *h, int status, int events)
 		rebuild(e);
 }
 
+static void evaluate_soon(struct engine *e);
+
 static void on_eval(uv_timer_t *t)
 {
 	struct engine *e = t->data;
@@ -250,8 +253,35 @@ static void on_house(uv_timer_t *t)
 		start_listening(e);
 	if (atomic_load(&e->dirty) || mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
 		rebuild(e);
-	if (atomic_exchange(&e->eval_soon, 0) && mono_ms() - e->last_eval_ms >= 1000)
+	if (atomic_exchange(&e->eval_soon, 0))
+		evaluate_soon(e);
+}
+
+static void on_soon(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	e->soon_armed = false;
+	evaluate_all(e);
+	if (atomic_load(&e->dirty))
+		rebuild(e);
+}
+
+/* An early evaluation after fresh telemetry or a failed install, at most one
+ * per EARLY_GAP_MS: now, or as soon as the gap is up. */
+#define EARLY_GAP_MS 200
+static void evaluate_soon(struct engine *e)
+{
+	uint64_t since = mono_ms() - e->last_eval_ms;
+
+	if (since >= EARLY_GAP_MS) {
 		evaluate_all(e);
+		if (atomic_load(&e->dirty))
+			rebuild(e);
+	} else if (!e->soon_armed) {
+		e->soon_armed = true;
+		uv_timer_start(&e->soon, on_soon, EARLY_GAP_MS - since, 0);
+	}
 }
 
 static void on_wake(uv_async_t *a)
@@ -260,8 +290,8 @@ static void on_wake(uv_async_t *a)
 
 	if (atomic_load(&e->dirty))
 		rebuild(e);
-	if (atomic_exchange(&e->eval_soon, 0) && mono_ms() - e->last_eval_ms >= 1000)
-		evaluate_all(e);
+	if (atomic_exchange(&e->eval_soon, 0))
+		evaluate_soon(e);
 }
 
 static void on_close(uv_handle_t *h)
@@ -275,6 +305,8 @@ static void on_stop(uv_async_t *a)
 
 	uv_timer_stop(&e->eval);
 	uv_timer_stop(&e->house);
+	uv_timer_stop(&e->soon);
+	uv_close((uv_handle_t *)&e->soon, on_close);
 	uv_close((uv_handle_t *)&e->eval, on_close);
 	uv_close((uv_handle_t *)&e->house, on_close);
 	if (e->listening) {
@@ -311,7 +343,8 @@ int engine_start(struct app *app)
 	uv_async_init(&e->loop, &e->wake, on_wake);
 	uv_timer_init(&e->loop, &e->eval);
 	uv_timer_init(&e->loop, &e->house);
-	e->stop.data = e->wake.data = e->eval.data = e->house.data = e;
+	uv_timer_init(&e->loop, &e->soon);
+	e->stop.data = e->wake.data = e->eval.data = e->house.data = e->soon.data = e;
 	/* the first snapshot before any poll is answered */
 	if (snapshot_rebuild(app) != 0)
 		log_warn("msg=\"first snapshot failed; retrying in the background\"");
