@@ -164,6 +164,9 @@ int store_cohort_selector(struct db *db, const char *name, char *buf, size_t len
 int store_model_stable(struct db *db, const char *model, char *buf, size_t len);
 /* Ids of devices assigned to a rollout (for analysis arms). */
 int store_rollout_assigned(struct db *db, int64_t id, json_t **ids);
+/* Active rollouts with their current stage's latest analysis, for /metrics:
+ * [{id, model, version, state, stage, assigned, analysis: [{metric, arm, value}]}]. */
+int store_rollout_gauges(struct db *db, json_t **out);
 /* Agent install state: appends to agent_status, updates devices.models. */
 int store_agent_status(struct db *db, const char *device_id, const char *model,
 		       const char *version, const char *state, const char *detail);

@@ -593,3 +593,25 @@ int store_install_outcomes(struct db *db, const char *model, const char *version
 	db_release(db, c);
 	return rc;
 }
+
+int store_rollout_gauges(struct db *db, json_t **out)
+{
+	struct dbconn *c;
+	int rc;
+
+	*out = NULL;
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c,
+			     "SELECT json_build_object('id', r.id, 'model', r.model, 'version', r.version,"
+			     " 'state', r.state, 'stage', r.stage, 'failing', r.failing,"
+			     " 'assigned', (SELECT count(*) FROM rollout_devices rd WHERE rd.rollout_id = r.id),"
+			     " 'analysis', coalesce((SELECT json_agg(json_build_object('metric', a.metric,"
+			     "  'arm', a.arm, 'value', a.value)) FROM rollout_analysis a"
+			     "  WHERE a.rollout_id = r.id AND a.stage = r.stage), '[]'))::text"
+			     " FROM rollouts r WHERE r.state IN ('progressing', 'paused', 'awaiting_approval')"
+			     " ORDER BY r.id",
+			     0, NULL, out);
+	db_release(db, c);
+	return rc;
+}

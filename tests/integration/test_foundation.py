@@ -339,3 +339,25 @@ def test_database_outage_gives_503_then_recovers(ctx):
     wait_for(lambda: s.admin.get("/readyz", token=None).status == 200, msg="ready again")
     r = wait_for(lambda: s.admin.get("/v1/devices").status == 200, msg="devices again")
     eq(len(status(s.admin.get("/v1/devices"), 200).json["items"]), 1)
+
+
+def test_two_rampds_migrating_one_empty_database_apply_each_file_once(ctx):
+    import uuid
+    from ramp import Server
+    name = "t_" + uuid.uuid4().hex[:12]
+    ctx.cluster.create_db(name)  # empty: not from the migrated template
+    ctx.databases.append(name)
+    a = Server(ctx, name)
+    b = Server(ctx, name, admin_token=a.admin_token)
+    ctx.servers += [a, b]
+    a.start(wait_ready=False)
+    b.start(wait_ready=False)
+    a.wait_ready()
+    b.wait_ready()
+    rows = ctx.cluster.psql(name, "SELECT name, count(*) FROM schema_migrations GROUP BY name ORDER BY name")
+    files = sorted(f[:-4] for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "schema"))
+                   if f.endswith(".sql"))
+    eq([r[0] for r in rows], files)
+    check(all(r[1] == "1" for r in rows), rows)
+    status(a.admin.get("/v1/devices"), 200)
+    status(b.admin.get("/v1/devices"), 200)

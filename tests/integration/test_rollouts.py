@@ -316,3 +316,23 @@ def test_two_replicas_one_evaluates_both_answer(ctx):
     wait_for(lambda: f1.poll_all(install=False) == {"v1": 50}, timeout=15, msg="rollback on replica 1")
     f1.close()
     f2.close()
+
+
+def test_metrics_export_active_rollout_gauges(ctx):
+    s = ctx.server()
+    signer, tokens = setup(ctx, s, n=20)
+    pol = fast_policy(windows=("1h", "1h", "1h"), sizes=(0.5, 0.75, 1.0),
+                      metrics=[{"name": "error_rate", "threshold": "< 5%"}])
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+    fleet.report(versions_bad=(), errors=1, requests=100)
+
+    def gauges():
+        text = s.client(token=None).get("/metrics").body.decode()
+        return text if f'ramp_rollout_metric_value{{rollout="{rid}",model="ocr",metric="error_rate",arm="canary"}} 0.01' in text else None
+    text = wait_for(gauges, timeout=20, interval=0.5, msg="rollout gauges")
+    check(f'ramp_rollout_stage_index{{rollout="{rid}",model="ocr",version="v2"}} 0' in text)
+    check(f'ramp_rollout_state{{rollout="{rid}",model="ocr",state="progressing"}} 1' in text)
+    check(f'ramp_rollout_assigned_devices{{rollout="{rid}",model="ocr"}} 10' in text)
+    fleet.close()
