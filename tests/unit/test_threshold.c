@@ -185,7 +185,20 @@ static void op_names_match_the_grammar(void)
 	CHECK_EQ_STR(threshold_op_name(THRESHOLD_GE), ">=");
 }
 
+static void threshold_ratio_of_zero_baseline_passes_an_equal_canary(void)
+{
+	struct threshold t = {THRESHOLD_LT, THRESHOLD_RATIO_OF_BASELINE, 2.0};
+
+	/* 0 errors against 0 errors: not worse */
+	CHECK_EQ_INT(threshold_eval(&t, 0.0, 0.0, true), 1);
+	/* any error against a perfect baseline is worse */
+	CHECK_EQ_INT(threshold_eval(&t, 0.001, 0.0, true), 0);
+	/* still inconclusive without a baseline */
+	CHECK_EQ_INT(threshold_eval(&t, 0.0, 0.0, false), -1);
+}
+
 static const struct unit_case cases[] = {
+	UNIT(threshold_ratio_of_zero_baseline_passes_an_equal_canary),
 	UNIT(absolute_millis_thresholds_read_ms_and_s),
 	UNIT(absolute_ratio_thresholds_read_percent),
 	UNIT(absolute_plain_thresholds_take_percent_as_is),
