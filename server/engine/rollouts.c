@@ -13,6 +13,7 @@
 #include "domain/selector.h"
 #include "engine/analysis.h"
 #include "engine/notify.h"
+#include "engine/snapshot.h"
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -235,7 +236,8 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 	}
 	json_decref(target);
 	rollout_row_clear(&row);
-	snapshot_changed(app);
+	/* devices polling right after the 201 already see the canary */
+	snapshot_rebuild(app);
 	return rc;
 }
 
@@ -273,7 +275,7 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 	}
 	free(p);
 	if (rc == 0)
-		snapshot_changed(app);
+		snapshot_rebuild(app); /* the verb's effect is visible when we answer */
 	return rc;
 }
 

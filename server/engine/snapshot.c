@@ -187,6 +187,7 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 }
 
 static int build_answers(struct snapshot *s, const char *server_url);
+static int rebuild_locked(struct app *app);
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int snapshot_refresh_if(struct app *app, uint64_t seen)
@@ -198,13 +199,25 @@ int snapshot_refresh_if(struct app *app, uint64_t seen)
 	pthread_mutex_lock(&build_mu);
 	s = snapshot_acquire();
 	if (s == NULL || s->generation == seen)
-		rc = snapshot_rebuild(app);
+		rc = rebuild_locked(app);
 	snapshot_release(s);
 	pthread_mutex_unlock(&build_mu);
 	return rc;
 }
 
+/* Builds are serialised: a build that read the database later also swaps
+ * later, so an older picture never replaces a newer one. */
 int snapshot_rebuild(struct app *app)
+{
+	int rc;
+
+	pthread_mutex_lock(&build_mu);
+	rc = rebuild_locked(app);
+	pthread_mutex_unlock(&build_mu);
+	return rc;
+}
+
+static int rebuild_locked(struct app *app)
 {
 	static atomic_uint_least64_t gen;
 	struct snapshot *s = calloc(1, sizeof(*s)), *old;

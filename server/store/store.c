@@ -171,3 +171,63 @@ void store_paginate(struct page *out, int limit, const char *key)
 	}
 	out->next = v ? strdup(v) : NULL;
 }
+
+int store_get(struct db *db, const char *sql, const char *param, json_t **out)
+{
+	const char *p[1] = {param};
+	struct dbconn *c;
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c, sql, 1, p, out);
+	db_release(db, c);
+	return rc;
+}
+
+int store_page(struct db *db, const char *sql, const char *after, int limit, const char *key,
+	       struct page *out)
+{
+	struct dbconn *c;
+	char lim[16];
+	const char *p[2] = {after ? after : "", lim};
+	int rc;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_rows(c, sql, 2, p, &out->items);
+	db_release(db, c);
+	if (rc == 0)
+		store_paginate(out, limit, key);
+	return rc;
+}
+
+int store_delete(struct db *db, const char *actor, const char *sql, const char *id,
+		 const char *action, bool notify)
+{
+	struct dbconn *c;
+	PGresult *r;
+	const char *p[1] = {id};
+	int rc;
+
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	if ((rc = db_begin(c)) != 0)
+		goto out;
+	rc = db_query(c, &r, sql, 1, p);
+	if (rc == 0) {
+		rc = strcmp(PQcmdTuples(r), "0") != 0 ? 0 : RAMP_ENOTFOUND;
+		PQclear(r);
+	}
+	if (rc == 0 && notify)
+		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0)
+		rc = store_audit(c, actor, action, id, NULL);
+	if (rc == 0)
+		rc = db_commit(c);
+out:
+	db_release(db, c);
+	return rc;
+}

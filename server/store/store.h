@@ -35,6 +35,16 @@ int store_json_rows(struct dbconn *c, const char *sql, int n, const char *const 
 int store_json_one(struct dbconn *c, const char *sql, int n, const char *const *p, json_t **out);
 /* Trims a limit+1 fetch in out->items to limit and sets out->next from key of the last item. */
 void store_paginate(struct page *out, int limit, const char *key);
+/* One JSON row of sql with $1 = param; RAMP_ENOTFOUND when none. */
+int store_get(struct db *db, const char *sql, const char *param, json_t **out);
+/* A page of JSON rows: sql takes $1 = the after cursor ("" on the first page)
+ * and $2 = limit + 1; key names the item field the next cursor comes from. */
+int store_page(struct db *db, const char *sql, const char *after, int limit, const char *key,
+	       struct page *out);
+/* Deletes what sql ($1 = id) matches in one transaction with its audit
+ * entry (and NOTIFY ramp_changed when notify); RAMP_ENOTFOUND when nothing. */
+int store_delete(struct db *db, const char *actor, const char *sql, const char *id,
+		 const char *action, bool notify);
 /* Appends an audit entry inside the caller's transaction. */
 int store_audit(struct dbconn *c, const char *actor, const char *action,
 		const char *target, json_t *detail /* borrowed, may be NULL */);

@@ -83,15 +83,7 @@ out_free:
 
 int store_device_get(struct db *db, const char *id, json_t **out)
 {
-	struct dbconn *c;
-	const char *p[1] = {id};
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_one(c, "SELECT " DEVICE_JSON " FROM devices d WHERE d.id = $1", 1, p, out);
-	db_release(db, c);
-	return rc;
+	return store_get(db, "SELECT " DEVICE_JSON " FROM devices d WHERE d.id = $1", id, out);
 }
 
 int store_devices_list(struct db *db, const struct selector *sel, int limit,
@@ -197,29 +189,8 @@ out_free:
 
 int store_device_delete(struct db *db, const char *actor, const char *id)
 {
-	struct dbconn *c;
-	PGresult *r;
-	const char *p[1] = {id};
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
-	rc = db_query(c, &r, "DELETE FROM devices WHERE id = $1", 1, p);
-	if (rc == 0) {
-		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
-		PQclear(r);
-	}
-	if (rc == 0)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
-	if (rc == 0)
-		rc = store_audit(c, actor, "device.delete", id, NULL);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return store_delete(db, actor, "DELETE FROM devices WHERE id = $1", id, "device.delete",
+			    true);
 }
 
 #define COHORT_JSON                                                            \
@@ -262,58 +233,17 @@ out:
 
 int store_cohort_get(struct db *db, const char *name, json_t **out)
 {
-	struct dbconn *c;
-	const char *p[1] = {name};
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_one(c, "SELECT " COHORT_JSON " FROM cohorts WHERE name = $1", 1, p, out);
-	db_release(db, c);
-	return rc;
+	return store_get(db, "SELECT " COHORT_JSON " FROM cohorts WHERE name = $1", name, out);
 }
 
 int store_cohort_list(struct db *db, int limit, const char *after, struct page *out)
 {
-	struct dbconn *c;
-	char lim[16];
-	const char *p[2] = {after ? after : "", lim};
-	int rc;
-
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	memset(out, 0, sizeof(*out));
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_rows(c, "SELECT " COHORT_JSON " FROM cohorts WHERE name > $1"
-				" ORDER BY name LIMIT $2::int",
-			     2, p, &out->items);
-	db_release(db, c);
-	if (rc == 0)
-		store_paginate(out, limit, "name");
-	return rc;
+	return store_page(db, "SELECT " COHORT_JSON " FROM cohorts WHERE name > $1"
+			      " ORDER BY name LIMIT $2::int", after, limit, "name", out);
 }
 
 int store_cohort_delete(struct db *db, const char *actor, const char *name)
 {
-	struct dbconn *c;
-	PGresult *r;
-	const char *p[1] = {name};
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
-	rc = db_query(c, &r, "DELETE FROM cohorts WHERE name = $1", 1, p);
-	if (rc == 0) {
-		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
-		PQclear(r);
-	}
-	if (rc == 0)
-		rc = store_audit(c, actor, "cohort.delete", name, NULL);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return store_delete(db, actor, "DELETE FROM cohorts WHERE name = $1", name, "cohort.delete",
+			    false);
 }

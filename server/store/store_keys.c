@@ -84,36 +84,13 @@ out:
 
 int store_key_get(struct db *db, const char *id, json_t **out)
 {
-	const char *p[1] = {id};
-	struct dbconn *c;
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_one(c, "SELECT " KEY_JSON " FROM signing_keys WHERE id = $1", 1, p, out);
-	db_release(db, c);
-	return rc;
+	return store_get(db, "SELECT " KEY_JSON " FROM signing_keys WHERE id = $1", id, out);
 }
 
 int store_key_list(struct db *db, int limit, const char *after, struct page *out)
 {
-	struct dbconn *c;
-	char lim[16];
-	const char *p[2] = {after ? after : "", lim};
-	int rc;
-
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	memset(out, 0, sizeof(*out));
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_rows(c,
-			     "SELECT " KEY_JSON " FROM signing_keys WHERE id > $1"
-			     " ORDER BY id LIMIT $2::int",
-			     2, p, &out->items);
-	db_release(db, c);
-	if (rc == 0)
-		store_paginate(out, limit, "id");
-	return rc;
+	return store_page(db, "SELECT " KEY_JSON " FROM signing_keys WHERE id > $1"
+			      " ORDER BY id LIMIT $2::int", after, limit, "id", out);
 }
 
 int store_key_revoke(struct db *db, const char *actor, const char *id, bool *changed)

@@ -333,37 +333,13 @@ out:
 
 int store_model_get(struct db *db, const char *name, json_t **out)
 {
-	const char *p[1] = {name};
-	struct dbconn *c;
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1, p,
-			    out);
-	db_release(db, c);
-	return rc;
+	return store_get(db, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", name, out);
 }
 
 int store_model_list(struct db *db, int limit, const char *after, struct page *out)
 {
-	struct dbconn *c;
-	char lim[16];
-	const char *p[2] = {after ? after : "", lim};
-	int rc;
-
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	memset(out, 0, sizeof(*out));
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_rows(c,
-			     "SELECT " MODEL_JSON " FROM models md WHERE md.name > $1"
-			     " ORDER BY md.name LIMIT $2::int",
-			     2, p, &out->items);
-	db_release(db, c);
-	if (rc == 0)
-		store_paginate(out, limit, "name");
-	return rc;
+	return store_page(db, "SELECT " MODEL_JSON " FROM models md WHERE md.name > $1"
+			      " ORDER BY md.name LIMIT $2::int", after, limit, "name", out);
 }
 
 int store_artifact_audit(struct db *db, const char *actor, const char *digest, int64_t size,

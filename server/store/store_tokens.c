@@ -107,45 +107,12 @@ out:
 
 int store_token_list(struct db *db, int limit, const char *after, struct page *out)
 {
-	struct dbconn *c;
-	char lim[16];
-	const char *p[2] = {after ? after : "", lim};
-	int rc;
-
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	memset(out, 0, sizeof(*out));
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	rc = store_json_rows(c, "SELECT " TOKEN_JSON " FROM tokens WHERE role <> 'device'"
-				" AND name > $1 ORDER BY name LIMIT $2::int",
-			     2, p, &out->items);
-	db_release(db, c);
-	if (rc == 0)
-		store_paginate(out, limit, "name");
-	return rc;
+	return store_page(db, "SELECT " TOKEN_JSON " FROM tokens WHERE role <> 'device'"
+			      " AND name > $1 ORDER BY name LIMIT $2::int", after, limit, "name", out);
 }
 
 int store_token_delete(struct db *db, const char *actor, const char *name)
 {
-	struct dbconn *c;
-	PGresult *r;
-	const char *p[1] = {name};
-	int rc;
-
-	if ((rc = db_acquire(db, &c)) != 0)
-		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
-	rc = db_query(c, &r, "DELETE FROM tokens WHERE name = $1 AND role <> 'device'", 1, p);
-	if (rc == 0) {
-		rc = PQcmdTuples(r)[0] == '1' ? 0 : RAMP_ENOTFOUND;
-		PQclear(r);
-	}
-	if (rc == 0)
-		rc = store_audit(c, actor, "token.revoke", name, NULL);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return store_delete(db, actor, "DELETE FROM tokens WHERE name = $1 AND role <> 'device'",
+			    name, "token.revoke", false);
 }
