@@ -14,7 +14,6 @@
 #include "store/store.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -147,6 +146,13 @@ void ingest_buf_free(struct ingest_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static void put_char(struct ingest_buf *b, char c)
+{
+	buf_reserve(b, 1);
+	if (!b->oom)
+		b->p[b->len++] = c;
+}
+
 /* A text value with COPY's text-format escapes (backslash, tab, newlines). */
 static void put_text(struct ingest_buf *b, const char *s)
 {
@@ -159,16 +165,47 @@ static void put_text(struct ingest_buf *b, const char *s)
 		}
 		b->p[b->len++] = c;
 	}
-	buf_printf(b, "\t");
+	put_char(b, '\t');
 }
 
-/* A double column: NaN (absent) is \N; %.17g round-trips exactly. */
+/* Decimal digits of v, without printf: rows are mostly small integers. */
+static void put_i64(struct ingest_buf *b, int64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	buf_reserve(b, sizeof(tmp));
+	if (b->oom)
+		return;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		b->p[b->len++] = '-';
+	while (n)
+		b->p[b->len++] = tmp[--n];
+}
+
+/* A finite double exactly: integral values as integers, others with
+ * %.17g, which round-trips. */
+static void put_num(struct ingest_buf *b, double v)
+{
+	if (v == trunc(v) && fabs(v) < 9007199254740992.0)
+		put_i64(b, (int64_t)v);
+	else
+		buf_printf(b, "%.17g", v);
+}
+
+/* A double column: NaN (absent) is \N. */
 static void put_double(struct ingest_buf *b, double v)
 {
 	if (isnan(v))
-		buf_printf(b, "\\N\t");
+		buf_printf(b, "\\N");
 	else
-		buf_printf(b, "%.17g\t", v);
+		put_num(b, v);
+	put_char(b, '\t');
 }
 
 static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds,
@@ -178,12 +215,18 @@ static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds,
 		buf_printf(b, "\\N\t\\N\t");
 		return;
 	}
-	for (size_t i = 0; i < nb; i++)
-		buf_printf(b, "%c%.17g", i ? ',' : '{', bounds[i]);
-	buf_printf(b, "}\t");
-	for (size_t i = 0; i <= nb; i++)
-		buf_printf(b, "%c%" PRId64, i ? ',' : '{', counts[i]);
-	buf_printf(b, "}\t");
+	for (size_t i = 0; i < nb; i++) {
+		put_char(b, i ? ',' : '{');
+		put_num(b, bounds[i]);
+	}
+	put_char(b, '}');
+	put_char(b, '\t');
+	for (size_t i = 0; i <= nb; i++) {
+		put_char(b, i ? ',' : '{');
+		put_i64(b, counts[i]);
+	}
+	put_char(b, '}');
+	put_char(b, '\t');
 }
 
 /* Unix seconds as a UTC timestamptz literal with microseconds. */
@@ -210,7 +253,10 @@ void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
 	put_text(b, r->device_id);
 	put_text(b, r->model);
 	put_text(b, r->version);
-	buf_printf(b, "%" PRId64 "\t%" PRId64 "\t", r->requests, r->errors);
+	put_i64(b, r->requests);
+	put_char(b, '\t');
+	put_i64(b, r->errors);
+	put_char(b, '\t');
 	put_double(b, r->has_latency ? r->latency_ms : NAN);
 	put_hist(b, r->lat_nbounds, r->lat_bounds, r->lat_counts);
 	put_hist(b, r->conf_nbounds, r->conf_bounds, r->conf_counts);
@@ -221,8 +267,12 @@ void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
 	put_double(b, r->disk_free_mb);
 	put_double(b, r->model_load_ms);
 	put_double(b, r->confidence_mean);
-	buf_printf(b, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", r->exceptions, r->oom_kills,
-		   r->timeouts);
+	put_i64(b, r->exceptions);
+	put_char(b, '\t');
+	put_i64(b, r->oom_kills);
+	put_char(b, '\t');
+	put_i64(b, r->timeouts);
+	put_char(b, '\n');
 }
 
 /* --- the writer --- */
@@ -560,7 +610,7 @@ static void print_histo(struct ingest_buf *b, const char *name, const char *help
 		else
 			buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
 	}
-	buf_printf(b, "%s_sum %.6f\n", name, (double)atomic_load(&h->sum) / h->scale);
+	buf_printf(b, "%s_sum %.15g\n", name, (double)atomic_load(&h->sum) / h->scale);
 	buf_printf(b, "%s_count %lu\n", name, cum);
 }
 
