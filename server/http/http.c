@@ -104,6 +104,17 @@ void http_add_header(struct req *r, const char *k, const char *v)
 	}
 }
 
+void http_park(struct req *r)
+{
+	r->parked = true;
+	MHD_suspend_connection(r->conn);
+}
+
+void http_unpark(struct req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
 void http_reply_text(struct req *r, int status, const char *ctype, char *body, size_t len)
 {
 	if (r->replied) {
@@ -339,7 +350,8 @@ static void dispatch(struct req *r)
 		return;
 	r->authorized = true;
 	r->route->handler(r);
-	if (!r->replied)
+	/* a parked request's reply is another thread's to write: do not look */
+	if (!r->parked && !r->replied)
 		http_reply_problem(r, 500, NULL, "handler gave no answer");
 }
 
@@ -403,8 +415,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->body == NULL)
 		r->body = "";
-	if (!r->replied)
+	/* an unparked request comes back here with its reply set */
+	if (!r->replied) {
 		dispatch(r);
+		if (r->parked) {
+			r->parked = false;
+			return MHD_YES;
+		}
+	}
 	return queue(r);
 }
 
@@ -445,7 +463,8 @@ int http_start(struct app *app, const char *host, int port, int threads)
 	}
 	app_ = app;
 	daemon_ = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
+		(uint16_t)port, NULL,
 		NULL, on_request, app, MHD_OPTION_SOCK_ADDR, &sin,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,

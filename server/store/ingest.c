@@ -3,10 +3,10 @@
  * format, the ingest figures, and the telemetry housekeeping thread.
  *
  * Invariants: a batch is on the queue or in the writer's hands from
- * ingest_submit() until the writer sets done under the mutex; the writer
- * never touches a batch after that (it lives on the submitter's stack).
- * queued_rows counts queued and in-flight rows, so the bound covers every
- * row held in memory. A batch's rc is 0 only after COMMIT returned.
+ * ingest_enqueue() until the writer calls its done(); the writer never
+ * touches it after that (it lives in the request's arena). queued_rows
+ * counts queued and in-flight rows, so the bound covers every row held in
+ * memory. A batch's rc is 0 only after COMMIT returned.
  */
 #include "store/ingest.h"
 
@@ -31,19 +31,10 @@
 	" oom_kills, timeouts) FROM STDIN"
 #define MAINT_RETRY_S 60
 
-struct batch {
-	const char *data;
-	size_t len;
-	int nrows;
-	int rc;
-	bool done;
-	struct batch *next;
-};
-
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t work, done, maint;
-	struct batch *head, *tail;
+	pthread_cond_t work, maint;
+	struct ingest_batch *head, *tail;
 	long queued_rows, cap;
 	bool started, stopping, maint_started;
 	pthread_t writer, maint_thread;
@@ -52,8 +43,7 @@ static struct {
 	struct app *app;
 	time_t last_warn;
 } ing = {.mu = PTHREAD_MUTEX_INITIALIZER,
-	 .work = PTHREAD_COND_INITIALIZER,
-	 .done = PTHREAD_COND_INITIALIZER};
+	 .work = PTHREAD_COND_INITIALIZER};
 
 /* --- figures --- */
 
@@ -337,7 +327,7 @@ static bool ensure_conn(void)
 /* BEGIN, COPY of the first n batches of list, COMMIT. 0; RAMP_EUNAVAIL when
  * the connection failed (*maybe_committed when that was after COMMIT went
  * out); RAMP_EINTERNAL when the server refused the data. */
-static int copy_batches(struct batch *list, int n, bool *maybe_committed)
+static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 {
 	PGresult *r;
 	bool ok;
@@ -352,7 +342,7 @@ static int copy_batches(struct batch *list, int n, bool *maybe_committed)
 	PQclear(r);
 	if (!ok)
 		goto fail;
-	for (struct batch *b = list; n-- > 0; b = b->next)
+	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
 		if (PQputCopyData(ing.pg, b->data, (int)b->len) != 1)
 			goto fail;
 	if (PQputCopyEnd(ing.pg, NULL) != 1)
@@ -380,7 +370,7 @@ fail:
 
 /* Writes n batches; a connection found dead before COMMIT went out (an idle
  * connection after a database restart) gets one retry on a fresh one. */
-static int copy_retry(struct batch *list, int n)
+static int copy_retry(struct ingest_batch *list, int n)
 {
 	bool maybe;
 	int rc = copy_batches(list, n, &maybe);
@@ -392,21 +382,21 @@ static int copy_retry(struct batch *list, int n)
 
 /* Commits a group; when the server refuses a group of several requests,
  * each is retried alone so one bad batch cannot fail the others. */
-static void commit_group(struct batch *g)
+static void commit_group(struct ingest_batch *g)
 {
 	double t0 = mono_s();
 	long rows = 0;
 	int n = 0, rc;
 
-	for (struct batch *b = g; b; b = b->next, n++)
+	for (struct ingest_batch *b = g; b; b = b->next, n++)
 		rows += b->nrows;
 	rc = copy_retry(g, n);
-	for (struct batch *b = g; b; b = b->next)
+	for (struct ingest_batch *b = g; b; b = b->next)
 		b->rc = rc == RAMP_EINTERNAL && n > 1 ? copy_retry(b, 1) : rc;
 	histo_add(&fig.secs, sec_bounds, NSECB, mono_s() - t0);
 	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
 	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
-	for (struct batch *b = g; b; b = b->next) {
+	for (struct ingest_batch *b = g; b; b = b->next) {
 		if (b->rc == 0)
 			atomic_fetch_add(&fig.accepted, (unsigned long)b->nrows);
 		else
@@ -414,9 +404,24 @@ static void commit_group(struct batch *g)
 	}
 }
 
+/* Hands each batch of a committed (or failed) group back to its owner. */
+static void finish_group(struct ingest_batch *g)
+{
+	struct ingest_batch *next;
+
+	pthread_mutex_lock(&ing.mu);
+	for (struct ingest_batch *b = g; b; b = b->next)
+		ing.queued_rows -= b->nrows;
+	pthread_mutex_unlock(&ing.mu);
+	for (; g; g = next) {
+		next = g->next; /* g may be gone once done() returns */
+		g->done(g, g->rc == 0 ? 0 : RAMP_EUNAVAIL);
+	}
+}
+
 static void *writer_main(void *arg)
 {
-	struct batch *g, *next;
+	struct ingest_batch *g;
 
 	(void)arg;
 	pthread_mutex_lock(&ing.mu);
@@ -429,13 +434,8 @@ static void *writer_main(void *arg)
 		ing.head = ing.tail = NULL;
 		pthread_mutex_unlock(&ing.mu);
 		commit_group(g);
+		finish_group(g);
 		pthread_mutex_lock(&ing.mu);
-		for (; g; g = next) {
-			next = g->next;
-			ing.queued_rows -= g->nrows;
-			g->done = true;
-		}
-		pthread_cond_broadcast(&ing.done);
 	}
 	pthread_mutex_unlock(&ing.mu);
 	if (ing.pg)
@@ -443,32 +443,30 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int ingest_submit(const char *data, size_t len, int nrows)
+int ingest_enqueue(struct ingest_batch *b)
 {
-	struct batch b = {data, len, nrows, 0, false, NULL};
-
 	pthread_mutex_lock(&ing.mu);
 	if (!ing.started || ing.stopping) {
 		pthread_mutex_unlock(&ing.mu);
 		return RAMP_EUNAVAIL;
 	}
 	/* a batch larger than the whole queue still goes in alone */
-	if (ing.queued_rows > 0 && ing.queued_rows + nrows > ing.cap) {
+	if (ing.queued_rows > 0 && ing.queued_rows + b->nrows > ing.cap) {
 		pthread_mutex_unlock(&ing.mu);
 		atomic_fetch_add(&fig.queue_full, 1);
 		return RAMP_EBUSY;
 	}
+	b->rc = 0;
+	b->next = NULL;
 	if (ing.tail)
-		ing.tail->next = &b;
+		ing.tail->next = b;
 	else
-		ing.head = &b;
-	ing.tail = &b;
-	ing.queued_rows += nrows;
+		ing.head = b;
+	ing.tail = b;
+	ing.queued_rows += b->nrows;
 	pthread_cond_signal(&ing.work);
-	while (!b.done)
-		pthread_cond_wait(&ing.done, &ing.mu);
 	pthread_mutex_unlock(&ing.mu);
-	return b.rc == 0 ? 0 : RAMP_EUNAVAIL;
+	return 0;
 }
 
 void ingest_note_rejected(const char *reason, int n)

@@ -290,7 +290,7 @@ def test_eight_concurrent_clients_get_exact_counts(ctx):
     eq(metric(s, 'ramp_telemetry_reports_rejected_total{reason="unknown_device"}'), 4 * batches)
 
 
-def test_full_queue_answers_503_with_retry_after(ctx):
+def test_full_queue_answers_503_and_waiting_requests_hold_no_thread(ctx):
     s = ctx.server(env={"RAMP_INGEST_QUEUE": "150"})
     register(s, "d1")
     # hold the table so the writer's COPY waits with 100 rows in flight
@@ -309,6 +309,13 @@ def test_full_queue_answers_503_with_retry_after(ctx):
         eq(r.header("Retry-After"), "1")
         check("queue is full" in r.json["detail"], r.json)
         eq(metric(s, 'ramp_telemetry_requests_unavailable_total{reason="queue_full"}'), 1)
+        # a request waiting for its commit holds no HTTP thread: fresh
+        # connections, whichever thread takes them, are answered meanwhile
+        for _ in range(40):
+            c = s.client(token=None)
+            status(c.get("/healthz"), 200)
+            c.close()
+        check(t.is_alive(), "the first request still waits for its commit")
         locker.stdin.write("COMMIT;\n")
         locker.stdin.flush()
         t.join()
