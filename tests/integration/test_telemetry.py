@@ -293,13 +293,8 @@ def test_eight_concurrent_clients_get_exact_counts(ctx):
 def test_full_queue_answers_503_and_waiting_requests_hold_no_thread(ctx):
     s = ctx.server(env={"RAMP_INGEST_QUEUE": "150"})
     register(s, "d1")
-    # hold the table so the writer's COPY waits with 100 rows in flight
-    locker = subprocess.Popen(["psql", "-X", "-q", "-At", ctx.cluster.conninfo(s.database)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lock = TableLock(ctx, s)  # the writer's COPY waits with 100 rows in flight
     try:
-        locker.stdin.write("BEGIN; LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
-        locker.stdin.flush()
-        eq(locker.stdout.readline().strip(), "locked")
         first = {}
         t = threading.Thread(target=lambda: first.setdefault(
             "r", s.client().post("/v1/telemetry", [report("d1", i) for i in range(100)])))
@@ -316,15 +311,56 @@ def test_full_queue_answers_503_and_waiting_requests_hold_no_thread(ctx):
             status(c.get("/healthz"), 200)
             c.close()
         check(t.is_alive(), "the first request still waits for its commit")
-        locker.stdin.write("COMMIT;\n")
-        locker.stdin.flush()
-        t.join()
-        eq(status(first["r"], 202).json["accepted"], 100)
     finally:
-        locker.stdin.close()
-        locker.wait()
+        lock.release()
+    t.join()
+    eq(status(first["r"], 202).json["accepted"], 100)
     eq(stored(ctx, s), 100)
     eq(metric(s, "ramp_telemetry_queue_rows"), 0)
+
+
+class TableLock:
+    """Holds ACCESS EXCLUSIVE on telemetry from a psql session, so the
+    writer's COPY waits with its rows in flight."""
+
+    def __init__(self, ctx, s):
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-At", ctx.cluster.conninfo(s.database)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.p.stdin.write("BEGIN; LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+        self.p.stdin.flush()
+        eq(self.p.stdout.readline().strip(), "locked")
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.stdin.write("COMMIT;\n")
+            self.p.stdin.close()
+            self.p.wait()
+
+
+def test_shutdown_commits_and_answers_parked_requests(ctx):
+    s = ctx.server()
+    register(s, "d1")
+    lock = TableLock(ctx, s)
+    got = {}
+
+    def post():
+        try:
+            got["r"] = s.client().post("/v1/telemetry", [report("d1", i) for i in range(100)])
+        except OSError as e:  # the listener may close before the answer is read
+            got["e"] = e
+    t = threading.Thread(target=post)
+    t.start()
+    try:
+        wait_for(lambda: metric(s, "ramp_telemetry_queue_rows") == 100, msg="100 rows queued")
+        s.proc.send_signal(15)
+        time.sleep(0.2)  # let SIGTERM reach the waiting writer; not a timing assertion
+    finally:
+        lock.release()
+    t.join()
+    eq(s.proc.wait(60), 0, "clean exit: no request left parked")
+    if "r" in got:
+        eq(status(got["r"], 202).json["accepted"], 100)
+    eq(stored(ctx, s), 100)
 
 
 def test_database_down_gives_503_and_claims_nothing(ctx):
