@@ -133,8 +133,12 @@ def bench_http(srv, a):
         c = ramp.Client(srv.port, tok)
         start.wait()
         k = i
-        while time.time() < deadline:
-            r = c.post("/v1/telemetry", raw=bodies[k % len(bodies)])
+        while time.time() < deadline and not errors:
+            try:
+                r = c.post("/v1/telemetry", raw=bodies[k % len(bodies)])
+            except OSError as e:
+                errors.append(e)
+                return
             if r.status != 202:
                 errors.append(r)
                 return
@@ -153,7 +157,11 @@ def bench_http(srv, a):
     elapsed = time.time() - t0
     cpu = cpu_seconds(srv.proc.pid) - cpu0
     if errors:
-        raise SystemExit(f"a request failed: {errors[0]}")
+        srv.log.flush()
+        with open(srv.log.name, errors="replace") as f:
+            tail = f.read()[-2000:]
+        raise SystemExit(f"a request failed: {errors[0]}\nrampd exit status"
+                         f" {srv.proc.poll()}; log:\n{tail}")
     total = sum(accepted)
     m = admin.get("/metrics").body.decode()
     commits = metric(m, "ramp_telemetry_commit_requests_count")
@@ -245,7 +253,7 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="print the query plans")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
-    data = tempfile.mkdtemp(prefix="ramp-bench-ingest-", dir="/tmp")
+    data = tempfile.mkdtemp(prefix="tele-bench-", dir="/tmp")
     os.chmod(data, 0o711)
     srv = Rampd(build, data)
     try:

@@ -25,6 +25,13 @@
 #define INGEST_QUEUE_DEFAULT 200000
 #define INGEST_MAINTAIN_EVERY_S 3600
 
+/* The columns of a row, in the order ingest_format_row() writes them. */
+#define INGEST_COPY_COLUMNS                                                          \
+	"ts, device_id, model, version, requests, errors, latency_ms, lat_bounds,"   \
+	" lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct,"          \
+	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions," \
+	" oom_kills, timeouts"
+
 /* A growing byte buffer of COPY rows; free with ingest_buf_free(). */
 struct ingest_buf {
 	char *p;
@@ -44,6 +51,10 @@ void ingest_stop(void);
 /* Appends r as one COPY text-format line for the columns ingest writes
  * (INGEST_COPY_COLUMNS). On allocation failure sets b->oom. */
 void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r);
+/* printf onto the end of b (sets b->oom on failure). */
+void ingest_buf_printf(struct ingest_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Frees the buffer and zeroes it; a zeroed buffer is a no-op. */
 void ingest_buf_free(struct ingest_buf *b);
 
 struct ingest_batch;
