@@ -158,8 +158,9 @@ static int check_devices(struct req *r, struct batch *b)
 	ids[len] = '\0';
 	if ((rc = store_devices_missing(r->app->db, ids, &missing)) != 0)
 		goto out;
-	json_array_foreach(missing, k, id)
+	json_array_foreach(missing, k, id) {
 		json_object_set(set, json_string_value(id), json_true());
+	}
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].why == WHY_OK && json_object_get(set, b->v[i].device_id)) {
 			reject(r, &b->v[i], WHY_UNKNOWN_DEVICE, "device_id", "unknown device");
@@ -225,13 +226,13 @@ static void reply_none(struct req *r, struct batch *b)
 	json_t *j;
 	char *s;
 
-	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:o}", "type", "about:blank", "title",
-		      status == 403 ? "Forbidden" : "Bad Request", "status", status, "detail",
-		      arena_printf(r->arena, "no report accepted: %s%s%s%s", first->field,
-				   *first->field ? ": " : "", first->msg,
-				   b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1)
-					    : ""),
-		      "field", field_path(r, b, 0, first->field), "rejected", rejected_json(b));
+	j = json_pack(
+	    "{s:s, s:s, s:i, s:s, s:s, s:o}", "type", "about:blank", "title",
+	    status == 403 ? "Forbidden" : "Bad Request", "status", status, "detail",
+	    arena_printf(r->arena, "no report accepted: %s%s%s%s", first->field,
+			 *first->field ? ": " : "", first->msg,
+			 b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1) : ""),
+	    "field", field_path(r, b, 0, first->field), "rejected", rejected_json(b));
 	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	http_reply_text(r, s ? status : 500, "application/problem+json", s, s ? strlen(s) : 0);
@@ -240,7 +241,8 @@ static void reply_none(struct req *r, struct batch *b)
 static void reply_unavailable(struct req *r, int rc)
 {
 	if (rc == RAMP_EBUSY)
-		http_reply_problem(r, 503, NULL, "telemetry queue is full; nothing stored, retry later");
+		http_reply_problem(r, 503, NULL,
+				   "telemetry queue is full; nothing stored, retry later");
 	else
 		http_reply_problem(r, 503, NULL,
 				   "telemetry could not be committed; nothing stored, retry later");
@@ -253,8 +255,9 @@ static void on_committed(struct ingest_batch *ib, int rc)
 	struct req *r = b->r;
 
 	if (rc == 0)
-		http_reply_json(r, 202, json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
-						  "rejected", rejected_json(b)));
+		http_reply_json(r, 202,
+				json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
+					  "rejected", rejected_json(b)));
 	else
 		reply_unavailable(r, rc);
 	http_unpark(r);

@@ -39,15 +39,16 @@ static struct {
 	char *conninfo;
 	struct app *app;
 	time_t last_warn;
-} ing = {.mu = PTHREAD_MUTEX_INITIALIZER,
-	 .work = PTHREAD_COND_INITIALIZER};
+} ing = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* --- figures --- */
 
 static const double rows_bounds[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 200000};
 #define NROWSB (sizeof(rows_bounds) / sizeof(rows_bounds[0]))
+/* clang-format off */
 static const double sec_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 				    0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+/* clang-format on */
 #define NSECB (sizeof(sec_bounds) / sizeof(sec_bounds[0]))
 static const double req_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 #define NREQB (sizeof(req_bounds) / sizeof(req_bounds[0]))
@@ -56,8 +57,8 @@ static const char *const reject_reasons[] = {"invalid", "wrong_device", "unknown
 
 struct histo {
 	atomic_ulong buckets[16]; /* per bucket, +Inf last; cumulated when printed */
-	atomic_ullong sum;        /* in units of 1/scale */
-	double scale;             /* 1e6 for seconds (microseconds), 1 for counts */
+	atomic_ullong sum;	  /* in units of 1/scale */
+	double scale;		  /* 1e6 for seconds (microseconds), 1 for counts */
 };
 
 static struct {
@@ -305,7 +306,8 @@ static void maintain_once(void)
 	atomic_fetch_add(&fig.expired, (unsigned long)m.deleted);
 	if (m.created || m.dropped || m.deleted)
 		log_info("msg=\"telemetry maintenance\" partitions_created=%d partitions_dropped=%d"
-			 " rows_expired=%lld", m.created, m.dropped, (long long)m.deleted);
+			 " rows_expired=%lld",
+			 m.created, m.dropped, (long long)m.deleted);
 }
 
 static void *maint_main(void *arg)
@@ -320,8 +322,9 @@ static void *maint_main(void *arg)
 		failures = atomic_load(&fig.maint_failures);
 		maintain_once();
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += atomic_load(&fig.maint_failures) != failures ? MAINT_RETRY_S
-									      : INGEST_MAINTAIN_EVERY_S;
+		until.tv_sec += atomic_load(&fig.maint_failures) != failures
+				    ? MAINT_RETRY_S
+				    : INGEST_MAINTAIN_EVERY_S;
 		pthread_mutex_lock(&ing.mu);
 		while (!ing.stopping &&
 		       pthread_cond_timedwait(&ing.maint, &ing.mu, &until) != ETIMEDOUT)
@@ -344,8 +347,9 @@ static int queue_cap(long *out)
 	errno = 0;
 	n = strtol(v, &end, 10);
 	if (errno || *end || end == v || n < 1 || n > 10000000) {
-		log_error("msg=\"invalid RAMP_INGEST_QUEUE: rows must be 1 to 10000000\" value=\"%s\"",
-			  v);
+		log_error(
+		    "msg=\"invalid RAMP_INGEST_QUEUE: rows must be 1 to 10000000\" value=\"%s\"",
+		    v);
 		return -1;
 	}
 	*out = n;
@@ -406,8 +410,8 @@ void ingest_stop(void)
 
 /* --- /metrics --- */
 
-static void print_histo(struct ingest_buf *b, const char *name, const char *help,
-			struct histo *h, const double *bounds, size_t nb)
+static void print_histo(struct ingest_buf *b, const char *name, const char *help, struct histo *h,
+			const double *bounds, size_t nb)
 {
 	unsigned long cum = 0;
 
@@ -423,10 +427,10 @@ static void print_histo(struct ingest_buf *b, const char *name, const char *help
 	ingest_buf_printf(b, "%s_count %lu\n", name, cum);
 }
 
-static void print_counter(struct ingest_buf *b, const char *name, const char *help,
-			  unsigned long v)
+static void print_counter(struct ingest_buf *b, const char *name, const char *help, unsigned long v)
 {
-	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name,
+			  v);
 }
 
 static void print_figures(struct ingest_buf *b)
@@ -439,41 +443,48 @@ static void print_figures(struct ingest_buf *b)
 	pthread_mutex_unlock(&ing.mu);
 	print_counter(b, "ramp_telemetry_reports_accepted_total",
 		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
-	ingest_buf_printf(b, "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
-		      " at validation, by reason.\n"
-		      "# TYPE ramp_telemetry_reports_rejected_total counter\n");
+	ingest_buf_printf(b,
+			  "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
+			  " at validation, by reason.\n"
+			  "# TYPE ramp_telemetry_reports_rejected_total counter\n");
 	for (size_t i = 0; i < NREASONS; i++)
 		ingest_buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
-			   reject_reasons[i], atomic_load(&fig.rejected[i]));
-	ingest_buf_printf(b, "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
-		      " answered 503, nothing stored, by reason.\n"
-		      "# TYPE ramp_telemetry_requests_unavailable_total counter\n"
-		      "ramp_telemetry_requests_unavailable_total{reason=\"queue_full\"} %lu\n"
-		      "ramp_telemetry_requests_unavailable_total{reason=\"commit_failed\"} %lu\n",
-		   atomic_load(&fig.queue_full), atomic_load(&fig.commit_failed));
-	print_histo(b, "ramp_telemetry_batch_rows", "Reports written per group commit.",
-		    &fig.rows, rows_bounds, NROWSB);
+				  reject_reasons[i], atomic_load(&fig.rejected[i]));
+	ingest_buf_printf(
+	    b,
+	    "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
+	    " answered 503, nothing stored, by reason.\n"
+	    "# TYPE ramp_telemetry_requests_unavailable_total counter\n"
+	    "ramp_telemetry_requests_unavailable_total{reason=\"queue_full\"} %lu\n"
+	    "ramp_telemetry_requests_unavailable_total{reason=\"commit_failed\"} %lu\n",
+	    atomic_load(&fig.queue_full), atomic_load(&fig.commit_failed));
+	print_histo(b, "ramp_telemetry_batch_rows", "Reports written per group commit.", &fig.rows,
+		    rows_bounds, NROWSB);
 	print_histo(b, "ramp_telemetry_commit_requests", "Requests sharing one group commit.",
 		    &fig.reqs, req_bounds, NREQB);
 	print_histo(b, "ramp_telemetry_commit_seconds",
 		    "Time to write and commit one group (BEGIN, COPY, COMMIT).", &fig.secs,
 		    sec_bounds, NSECB);
-	ingest_buf_printf(b, "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
-		      "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
-		      "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
-		      " (RAMP_INGEST_QUEUE).\n"
-		      "# TYPE ramp_telemetry_queue_capacity_rows gauge\n"
-		      "ramp_telemetry_queue_capacity_rows %ld\n",
-		   queued, cap);
+	ingest_buf_printf(b,
+			  "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
+			  "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
+			  "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
+			  " (RAMP_INGEST_QUEUE).\n"
+			  "# TYPE ramp_telemetry_queue_capacity_rows gauge\n"
+			  "ramp_telemetry_queue_capacity_rows %ld\n",
+			  queued, cap);
 	print_counter(b, "ramp_telemetry_maintenance_runs_total",
 		      "Telemetry housekeeping passes (partitions ahead, retention).",
 		      atomic_load(&fig.maint_runs));
 	print_counter(b, "ramp_telemetry_maintenance_failures_total",
-		      "Telemetry housekeeping passes that failed.", atomic_load(&fig.maint_failures));
+		      "Telemetry housekeeping passes that failed.",
+		      atomic_load(&fig.maint_failures));
 	print_counter(b, "ramp_telemetry_partitions_created_total",
-		      "Daily telemetry partitions created by housekeeping.", atomic_load(&fig.created));
+		      "Daily telemetry partitions created by housekeeping.",
+		      atomic_load(&fig.created));
 	print_counter(b, "ramp_telemetry_partitions_dropped_total",
-		      "Daily telemetry partitions dropped for retention.", atomic_load(&fig.dropped));
+		      "Daily telemetry partitions dropped for retention.",
+		      atomic_load(&fig.dropped));
 	print_counter(b, "ramp_telemetry_rows_expired_total",
 		      "Reports deleted from the default partition for retention.",
 		      atomic_load(&fig.expired));

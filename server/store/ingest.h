@@ -26,10 +26,10 @@
 #define INGEST_MAINTAIN_EVERY_S 3600
 
 /* The columns of a row, in the order ingest_format_row() writes them. */
-#define INGEST_COPY_COLUMNS                                                          \
-	"ts, device_id, model, version, requests, errors, latency_ms, lat_bounds,"   \
-	" lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct,"          \
-	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions," \
+#define INGEST_COPY_COLUMNS                                                                        \
+	"ts, device_id, model, version, requests, errors, latency_ms, lat_bounds,"                 \
+	" lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct,"                        \
+	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions,"                \
 	" oom_kills, timeouts"
 
 /* A growing byte buffer of COPY rows; free with ingest_buf_free(). */
@@ -53,7 +53,7 @@ void ingest_stop(void);
 void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r);
 /* printf onto the end of b (sets b->oom on failure). */
 void ingest_buf_printf(struct ingest_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Frees the buffer and zeroes it; a zeroed buffer is a no-op. */
 void ingest_buf_free(struct ingest_buf *b);
 

@@ -128,8 +128,7 @@ static void put_double(struct ingest_buf *b, double v)
 	put_char(b, '\t');
 }
 
-static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds,
-		     const int64_t *counts)
+static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds, const int64_t *counts)
 {
 	if (nb == 0) {
 		ingest_buf_printf(b, "\\N\t\\N\t");
@@ -164,7 +163,7 @@ static void put_ts(struct ingest_buf *b, double ts)
 	t = (time_t)whole;
 	gmtime_r(&t, &tm);
 	ingest_buf_printf(b, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t", tm.tm_year + 1900,
-		   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micro);
+			  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micro);
 }
 
 void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
@@ -194,4 +193,3 @@ void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
 	put_i64(b, r->timeouts);
 	put_char(b, '\n');
 }
-
