@@ -14,6 +14,16 @@ from ramp import ROOT, Skip, _as_owner, check, eq, parallel, status, wait_for
 SEED = os.path.join(ROOT, "tests", "fuzz", "corpus", "telemetry", "seed.json")
 
 
+def server(ctx, **kw):
+    """A server whose housekeeping pass at start is over: that pass deletes
+    reports older than the retention (the seed report's 2025 timestamp is),
+    so tests must not race it."""
+    s = ctx.server(**kw)
+    wait_for(lambda: (metric(s, "ramp_telemetry_maintenance_runs_total") or 0) >= 1,
+             msg="housekeeping at start")
+    return s
+
+
 def mk_token(s, name, role):
     return status(s.admin.post("/v1/tokens", {"name": name, "role": role}), 201).json["token"]
 
@@ -52,7 +62,7 @@ def metric(s, line_prefix):
 
 
 def test_seed_report_is_accepted_as_written(ctx):
-    s = ctx.server()
+    s = server(ctx)
     tok = register(s, "pi-warehouse-1")["pi-warehouse-1"]
     with open(SEED, "rb") as f:
         raw = f.read()
@@ -64,7 +74,7 @@ def test_seed_report_is_accepted_as_written(ctx):
 
 
 def test_report_fields_round_trip_through_the_scan_reader(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1", "d2")
     ing = mk_token(s, "gw", "ingest")
     t0 = 1790000000.0
@@ -136,7 +146,7 @@ BAD = [
 
 
 def test_each_bad_field_is_rejected_with_its_index(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1")
     body = [b for b, _ in BAD] + [report("d1")]
     r = status(s.admin.post("/v1/telemetry", body), 202)
@@ -158,7 +168,7 @@ def test_each_bad_field_is_rejected_with_its_index(ctx):
 
 
 def test_batch_with_one_bad_report_stores_the_rest(ctx):
-    s = ctx.server()
+    s = server(ctx)
     tok = register(s, "d1")["d1"]
     body = [report("d1", i) for i in range(50)]
     body.insert(17, report("d1", errors=11))
@@ -170,7 +180,7 @@ def test_batch_with_one_bad_report_stores_the_rest(ctx):
 
 
 def test_device_token_cannot_report_for_another_device(ctx):
-    s = ctx.server()
+    s = server(ctx)
     toks = register(s, "d1", "d2")
     r = status(s.admin.post("/v1/telemetry", [report("d2"), report("d2", 1)], token=toks["d1"]), 403)
     eq([x["error"] for x in r.json["rejected"]], ["device_id: not this device's id"] * 2)
@@ -186,7 +196,7 @@ def test_device_token_cannot_report_for_another_device(ctx):
 
 
 def test_ingest_token_reports_for_any_registered_device(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, *[f"d{i}" for i in range(5)])
     ing = mk_token(s, "gateway", "ingest")
     r = status(s.admin.post("/v1/telemetry", [report(f"d{i}", i) for i in range(5)], token=ing), 202)
@@ -199,7 +209,7 @@ def test_ingest_token_reports_for_any_registered_device(ctx):
 
 
 def test_unknown_device_is_rejected_for_ingest_tokens(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1")
     ing = mk_token(s, "gateway", "ingest")
     r = status(s.admin.post("/v1/telemetry", report("ghost"), token=ing), 400)
@@ -213,7 +223,7 @@ def test_unknown_device_is_rejected_for_ingest_tokens(ctx):
 
 
 def test_more_than_10000_reports_is_413(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1")
     small = {"device_id": "d1", "model": "m:1"}
     status(s.admin.post("/v1/telemetry", [small] * 10001), 413)
@@ -225,7 +235,7 @@ def test_more_than_10000_reports_is_413(ctx):
 
 
 def test_empty_or_shapeless_body_is_400(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1")
     for body in ([], {"reports": []}, "report", 42, {"reports": {"device_id": "d1"}}):
         r = status(s.admin.post("/v1/telemetry", body), 400, repr(body))
@@ -245,7 +255,7 @@ def crash(ctx, s):
 
 
 def test_acknowledged_reports_survive_kill9(ctx):
-    s = ctx.server(embedded=True)
+    s = server(ctx, embedded=True)
     toks = register(s, "d1", "d2")
     ing = mk_token(s, "gw", "ingest")
     acked = 0
@@ -263,7 +273,7 @@ def test_acknowledged_reports_survive_kill9(ctx):
 
 
 def test_eight_concurrent_clients_get_exact_counts(ctx):
-    s = ctx.server()
+    s = server(ctx)
     devs = [f"c{i}" for i in range(8)]
     toks = register(s, *devs)
     ing = mk_token(s, "gw", "ingest")
@@ -291,7 +301,7 @@ def test_eight_concurrent_clients_get_exact_counts(ctx):
 
 
 def test_full_queue_answers_503_and_waiting_requests_hold_no_thread(ctx):
-    s = ctx.server(env={"RAMP_INGEST_QUEUE": "150"})
+    s = server(ctx, env={"RAMP_INGEST_QUEUE": "150"})
     register(s, "d1")
     lock = TableLock(ctx, s)  # the writer's COPY waits with 100 rows in flight
     try:
@@ -338,7 +348,7 @@ class TableLock:
 
 
 def test_shutdown_commits_and_answers_parked_requests(ctx):
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1")
     lock = TableLock(ctx, s)
     got = {}
@@ -364,7 +374,7 @@ def test_shutdown_commits_and_answers_parked_requests(ctx):
 
 
 def test_database_down_gives_503_and_claims_nothing(ctx):
-    s = ctx.server(embedded=True)
+    s = server(ctx, embedded=True)
     tok = register(s, "d1")["d1"]
     status(s.admin.post("/v1/telemetry", report("d1"), token=tok), 202)  # token now cached
     pgdir = os.path.join(s.data_dir, "pg")
@@ -389,7 +399,7 @@ def partitions(ctx, s):
 
 
 def test_retention_drops_old_partitions_and_rows(ctx):
-    s = ctx.server(env={"RAMP_TELEMETRY_RETENTION": "2d"})
+    s = server(ctx, env={"RAMP_TELEMETRY_RETENTION": "2d"})  # old data is planted after its pass
     today = "(now() AT TIME ZONE 'UTC')::date"
     day = lambda n: ctx.psql(s, f"SELECT to_char({today} + {n}, 'YYYYMMDD')")[0][0]  # noqa: E731
     parts = partitions(ctx, s)
@@ -432,7 +442,7 @@ def ensure_promtool():
 
 def test_metrics_pass_promtool_and_count_ingest(ctx):
     ensure_promtool()
-    s = ctx.server()
+    s = server(ctx)
     register(s, "d1")
     status(s.admin.post("/v1/telemetry", [report("d1", i) for i in range(30)] + [{"x": 1}]), 202)
     status(s.admin.post("/v1/telemetry", [report("ghost")]), 400)
