@@ -10,3 +10,6 @@ $(TELEMETRY_SCAN): $(BUILD)/obj/tests/tools/telemetry_scan.o \
 		$(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# the COPY row format is pure and unit-tested on its own
+$(BUILD)/tests/test_ingest_rows: $(BUILD)/obj/server/store/ingest_rows.o

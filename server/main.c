@@ -82,12 +82,13 @@ int main(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	log_info("msg=\"shutting down\" signal=%d", sig);
+	ingest_stop(); /* commits what is queued and answers it: no request stays parked */
 	http_stop();
 	status = 0;
 out_engine:
 	engine_stop(&app);
 out:
-	ingest_stop(); /* after http_stop: commits what handlers queued */
+	ingest_stop();
 	if (app.db)
 		db_close(app.db);
 	pgembed_stop(&pg);

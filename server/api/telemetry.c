@@ -1,10 +1,11 @@
 /*
  * telemetry.c - POST /v1/telemetry: validate each report on its own
  * (domain/telemetry.h), keep device tokens to their own device and ingest
- * tokens to registered devices, then hand the accepted rows to the
- * group-commit writer (store/ingest.h) and answer only once they are
- * committed. Nothing accepted is a 400 (403 when every report named another
- * device); a full queue or a failed commit is a 503 that claims nothing.
+ * tokens to registered devices, then park the request and hand the
+ * accepted rows to the group-commit writer (store/ingest.h), which answers
+ * from its thread once they are committed. Nothing accepted is a 400 (403
+ * when every report named another device); a full queue or a failed
+ * commit is a 503 that claims nothing.
  */
 #include "api/api.h"
 
@@ -31,6 +32,8 @@ struct verdict {
 };
 
 struct batch {
+	struct req *r;
+	struct ingest_batch ib; /* what the writer sees */
 	enum shape shape;
 	size_t n;
 	struct verdict *v;
@@ -156,8 +159,9 @@ static int check_devices(struct req *r, struct batch *b)
 	ids[len] = '\0';
 	if ((rc = store_devices_missing(r->app->db, ids, &missing)) != 0)
 		goto out;
-	json_array_foreach(missing, k, id)
+	json_array_foreach(missing, k, id) {
 		json_object_set(set, json_string_value(id), json_true());
+	}
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].why == WHY_OK && json_object_get(set, b->v[i].device_id)) {
 			reject(r, &b->v[i], WHY_UNKNOWN_DEVICE, "device_id", "unknown device");
@@ -223,36 +227,69 @@ static void reply_none(struct req *r, struct batch *b)
 	json_t *j;
 	char *s;
 
-	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:o}", "type", "about:blank", "title",
-		      status == 403 ? "Forbidden" : "Bad Request", "status", status, "detail",
-		      arena_printf(r->arena, "no report accepted: %s%s%s%s", first->field,
-				   *first->field ? ": " : "", first->msg,
-				   b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1)
-					    : ""),
-		      "field", field_path(r, b, 0, first->field), "rejected", rejected_json(b));
+	j = json_pack(
+	    "{s:s, s:s, s:i, s:s, s:s, s:o}", "type", "about:blank", "title",
+	    status == 403 ? "Forbidden" : "Bad Request", "status", status, "detail",
+	    arena_printf(r->arena, "no report accepted: %s%s%s%s", first->field,
+			 *first->field ? ": " : "", first->msg,
+			 b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1) : ""),
+	    "field", field_path(r, b, 0, first->field), "rejected", rejected_json(b));
 	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	http_reply_text(r, s ? status : 500, "application/problem+json", s, s ? strlen(s) : 0);
 }
 
-/* Hands the accepted rows to the writer and answers after the commit. */
-static void commit_and_reply(struct req *r, struct batch *b)
+static void reply_unavailable(struct req *r, int rc)
 {
-	int rc = ingest_submit(b->buf.p, b->buf.len, (int)b->accepted);
-
-	if (rc == RAMP_EBUSY) {
-		http_reply_problem(r, 503, NULL, "telemetry queue is full; nothing stored, retry later");
-		return;
-	}
-	if (rc != 0) {
+	if (rc == RAMP_EBUSY)
+		http_reply_problem(r, 503, NULL,
+				   "telemetry queue is full; nothing stored, retry later");
+	else
 		http_reply_problem(r, 503, NULL,
 				   "telemetry could not be committed; nothing stored, retry later");
-		return;
-	}
-	/* fresh numbers: let the engine judge them now rather than at its next tick */
-	engine_wake(r->app);
-	http_reply_json(r, 202, json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
+}
+
+/* The writer thread's answer once the rows are committed (or not). */
+static void on_committed(struct ingest_batch *ib, int rc)
+{
+	struct batch *b = ib->ctx;
+	struct req *r = b->r;
+
+	if (rc == 0) {
+		/* fresh numbers: let the engine judge them now, not at its next tick */
+		engine_wake(r->app);
+		http_reply_json(r, 202,
+				json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
 					  "rejected", rejected_json(b)));
+	} else {
+		reply_unavailable(r, rc);
+	}
+	http_unpark(r);
+}
+
+static void free_rows(struct req *r)
+{
+	struct batch *b = r->stream;
+
+	ingest_buf_free(&b->buf);
+}
+
+/* Parks the request and hands the accepted rows to the writer. */
+static void commit_and_reply(struct req *r, struct batch *b)
+{
+	int rc;
+
+	b->ib.data = b->buf.p;
+	b->ib.len = b->buf.len;
+	b->ib.nrows = (int)b->accepted;
+	b->ib.done = on_committed;
+	b->ib.ctx = b;
+	/* parked first: the writer may answer before ingest_enqueue returns */
+	http_park(r);
+	if ((rc = ingest_enqueue(&b->ib)) != 0) {
+		reply_unavailable(r, rc);
+		http_unpark(r);
+	}
 }
 
 static void ingest_batch(struct req *r, json_t *list, struct batch *b)
@@ -288,25 +325,33 @@ static void ingest_batch(struct req *r, json_t *list, struct batch *b)
 void api_telemetry_post(struct req *r)
 {
 	json_t *body = http_json_body(r), *list;
-	struct batch b;
+	struct batch *b;
 
 	if (body == NULL)
 		return;
-	memset(&b, 0, sizeof(b));
-	list = reports_of(r, body, &b.shape);
+	/* in the arena, with its rows freed when the request ends: a parked
+	 * request outlives this call */
+	if ((b = arena_calloc(r->arena, 1, sizeof(*b))) == NULL) {
+		json_decref(body);
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
+	b->r = r;
+	r->stream = b;
+	r->cleanup = free_rows;
+	list = reports_of(r, body, &b->shape);
 	json_decref(body);
 	if (list == NULL)
 		return;
-	b.n = json_array_size(list);
-	if (b.n > TELEMETRY_BATCH_MAX)
-		http_reply_problem(r, 413, b.shape == SHAPE_WRAPPED ? "reports" : NULL,
+	b->n = json_array_size(list);
+	if (b->n > TELEMETRY_BATCH_MAX)
+		http_reply_problem(r, 413, b->shape == SHAPE_WRAPPED ? "reports" : NULL,
 				   "at most %d reports per request, got %zu", TELEMETRY_BATCH_MAX,
-				   b.n);
-	else if (b.n == 0)
-		http_reply_problem(r, 400, b.shape == SHAPE_WRAPPED ? "reports" : NULL,
+				   b->n);
+	else if (b->n == 0)
+		http_reply_problem(r, 400, b->shape == SHAPE_WRAPPED ? "reports" : NULL,
 				   "no reports: the list is empty");
 	else
-		ingest_batch(r, list, &b);
+		ingest_batch(r, list, b);
 	json_decref(list);
-	ingest_buf_free(&b.buf);
 }

@@ -119,6 +119,24 @@ void http_add_header(struct req *r, const char *k, const char *v)
 	}
 }
 
+/* Set by http_park() on the thread running the handler: after a park the
+ * request belongs to whoever will unpark it, and may be gone already. */
+static __thread bool tls_parked;
+
+void http_park(struct req *r)
+{
+	r->parked = true;
+	tls_parked = true;
+	/* a worker's request is suspended already; an inline one is not */
+	if (!r->in_worker)
+		MHD_suspend_connection(r->conn);
+}
+
+void http_unpark(struct req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
 void http_reply_text(struct req *r, int status, const char *ctype, char *body, size_t len)
 {
 	if (r->replied) {
@@ -332,7 +350,8 @@ static bool authorize(struct req *r)
 	return true;
 }
 
-static void dispatch(struct req *r)
+/* Runs the request's handler; true when the handler parked it. */
+static bool dispatch(struct req *r)
 {
 	bool known;
 
@@ -344,20 +363,24 @@ static void dispatch(struct req *r)
 						   r->method, r->path);
 			else
 				http_reply_problem(r, 404, NULL, "no such resource: %s", r->path);
-			return;
+			return false;
 		}
 		r->route = &http_routes[r->route_index];
 	}
 	if (r->body_too_big) {
 		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
-		return;
+		return false;
 	}
 	if (!r->authorized && !authorize(r))
-		return;
+		return false;
 	r->authorized = true;
+	tls_parked = false;
 	r->route->handler(r);
+	if (tls_parked)
+		return true; /* its reply is another thread's to write: do not look */
 	if (!r->replied)
 		http_reply_problem(r, 500, NULL, "handler gave no answer");
+	return false;
 }
 
 /* Streamed uploads are authorized and prechecked (on_chunk(r, NULL, 0)) as
@@ -381,6 +404,7 @@ static void *worker_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
+		struct MHD_Connection *conn;
 		struct req *r;
 		pthread_mutex_lock(&work_mu);
 		while (work_len == 0 && !work_stop)
@@ -393,8 +417,10 @@ static void *worker_main(void *arg)
 		work_head = (work_head + 1) % work_cap;
 		work_len--;
 		pthread_mutex_unlock(&work_mu);
-		dispatch(r);
-		MHD_resume_connection(r->conn);
+		conn = r->conn;
+		r->in_worker = true;
+		if (!dispatch(r))
+			MHD_resume_connection(conn); /* parked ones are resumed by http_unpark */
 		pthread_mutex_lock(&work_mu);
 		if (--in_flight == 0)
 			pthread_cond_broadcast(&idle_cv);
@@ -485,6 +511,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->body == NULL)
 		r->body = "";
+	/* a request resumed by a worker or an unpark comes back with its reply set */
 	if (r->replied)
 		return queue(r);
 	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big) {
@@ -496,7 +523,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		http_reply_problem(r, 503, NULL, "server busy, retry shortly");
 		return queue(r);
 	}
-	dispatch(r);
+	if (dispatch(r))
+		return MHD_YES; /* parked: suspended until http_unpark() */
 	return queue(r);
 }
 

@@ -86,9 +86,11 @@ struct req {
 	int nheaders;
 	bool replied;
 	bool queued; /* handed to MHD early (a refused streamed upload) */
-	void *stream; /* for ROUTE_STREAM_BODY handlers */
+	void *stream; /* for ROUTE_STREAM_BODY handlers, and parked handlers' state */
+	bool in_worker; /* running on the worker pool: already suspended */
 	void (*cleanup)(struct req *r); /* called once when the request ends */
 	bool authorized;
+	bool parked; /* http_park() was called in this handler call */
 	void *mhd_response; /* prebuilt (files) */
 	double started;
 };
@@ -114,6 +116,13 @@ void http_reply_text(struct req *r, int status, const char *ctype, char *body, s
 /* Maps a RAMP_E* code (and a parser's field/message) onto a problem reply. */
 void http_reply_err(struct req *r, int code, const struct ramp_err *e);
 void http_add_header(struct req *r, const char *k, const char *v);
+/* Parks the request: the handler returns without replying, the connection
+ * waits (its HTTP thread is free for others), and another thread later
+ * calls one http_reply_* and then http_unpark(r). Park before handing r to
+ * that thread. Every parked request must be unparked before http_stop(). */
+void http_park(struct req *r);
+/* Sends the reply of a parked request; callable from any thread, once. */
+void http_unpark(struct req *r);
 
 /* The body as a JSON value, with 415/400 replies made for the caller
  * (returns NULL then). Caller json_decref()s. */

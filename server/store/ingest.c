@@ -1,12 +1,13 @@
 /*
- * ingest.c - the telemetry writer thread, its bounded queue, the COPY row
- * format, the ingest figures, and the telemetry housekeeping thread.
+ * ingest.c - the telemetry writer thread, its bounded queue, the ingest
+ * figures, and the telemetry housekeeping thread (the row format is
+ * ingest_rows.c).
  *
  * Invariants: a batch is on the queue or in the writer's hands from
- * ingest_submit() until the writer sets done under the mutex; the writer
- * never touches a batch after that (it lives on the submitter's stack).
- * queued_rows counts queued and in-flight rows, so the bound covers every
- * row held in memory. A batch's rc is 0 only after COMMIT returned.
+ * ingest_enqueue() until the writer calls its done(); the writer never
+ * touches it after that (it lives in the request's arena). queued_rows
+ * counts queued and in-flight rows, so the bound covers every row held in
+ * memory. A batch's rc is 0 only after COMMIT returned.
  */
 #include "store/ingest.h"
 
@@ -14,7 +15,6 @@
 #include "store/store.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,26 +25,13 @@
 #include <string.h>
 #include <time.h>
 
-#define INGEST_COPY_SQL                                                               \
-	"COPY telemetry (ts, device_id, model, version, requests, errors, latency_ms,"  \
-	" lat_bounds, lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct," \
-	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions,"    \
-	" oom_kills, timeouts) FROM STDIN"
+#define INGEST_COPY_SQL "COPY telemetry (" INGEST_COPY_COLUMNS ") FROM STDIN"
 #define MAINT_RETRY_S 60
-
-struct batch {
-	const char *data;
-	size_t len;
-	int nrows;
-	int rc;
-	bool done;
-	struct batch *next;
-};
 
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t work, done, maint;
-	struct batch *head, *tail;
+	pthread_cond_t work, maint;
+	struct ingest_batch *head, *tail;
 	long queued_rows, cap;
 	bool started, stopping, maint_started;
 	pthread_t writer, maint_thread;
@@ -52,16 +39,16 @@ static struct {
 	char *conninfo;
 	struct app *app;
 	time_t last_warn;
-} ing = {.mu = PTHREAD_MUTEX_INITIALIZER,
-	 .work = PTHREAD_COND_INITIALIZER,
-	 .done = PTHREAD_COND_INITIALIZER};
+} ing = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* --- figures --- */
 
 static const double rows_bounds[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 200000};
 #define NROWSB (sizeof(rows_bounds) / sizeof(rows_bounds[0]))
+/* clang-format off */
 static const double sec_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 				    0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+/* clang-format on */
 #define NSECB (sizeof(sec_bounds) / sizeof(sec_bounds[0]))
 static const double req_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 #define NREQB (sizeof(req_bounds) / sizeof(req_bounds[0]))
@@ -70,8 +57,8 @@ static const char *const reject_reasons[] = {"invalid", "wrong_device", "unknown
 
 struct histo {
 	atomic_ulong buckets[16]; /* per bucket, +Inf last; cumulated when printed */
-	atomic_ullong sum;        /* in units of 1/scale */
-	double scale;             /* 1e6 for seconds (microseconds), 1 for counts */
+	atomic_ullong sum;	  /* in units of 1/scale */
+	double scale;		  /* 1e6 for seconds (microseconds), 1 for counts */
 };
 
 static struct {
@@ -88,141 +75,6 @@ static void histo_add(struct histo *h, const double *bounds, size_t nb, double v
 		i++;
 	atomic_fetch_add(&h->buckets[i], 1);
 	atomic_fetch_add(&h->sum, (unsigned long long)llround(v * h->scale));
-}
-
-/* --- buffers and the COPY text format --- */
-
-static void buf_reserve(struct ingest_buf *b, size_t more)
-{
-	size_t cap;
-	char *np;
-
-	if (b->oom || b->len + more + 1 <= b->cap)
-		return;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	np = realloc(b->p, cap);
-	if (np == NULL) {
-		b->oom = 1;
-		return;
-	}
-	b->p = np;
-	b->cap = cap;
-}
-
-static void buf_printf(struct ingest_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void buf_printf(struct ingest_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	buf_reserve(b, 64);
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = 1;
-		return;
-	}
-	if ((size_t)n >= b->cap - b->len) {
-		buf_reserve(b, (size_t)n);
-		if (b->oom)
-			return;
-		va_start(ap, fmt);
-		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
-	b->len += (size_t)n;
-}
-
-void ingest_buf_free(struct ingest_buf *b)
-{
-	if (b == NULL)
-		return;
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-/* A text value with COPY's text-format escapes (backslash, tab, newlines). */
-static void put_text(struct ingest_buf *b, const char *s)
-{
-	buf_reserve(b, 2 * strlen(s) + 1);
-	for (; !b->oom && *s; s++) {
-		char c = *s;
-		if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-			b->p[b->len++] = '\\';
-			c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-		}
-		b->p[b->len++] = c;
-	}
-	buf_printf(b, "\t");
-}
-
-/* A double column: NaN (absent) is \N; %.17g round-trips exactly. */
-static void put_double(struct ingest_buf *b, double v)
-{
-	if (isnan(v))
-		buf_printf(b, "\\N\t");
-	else
-		buf_printf(b, "%.17g\t", v);
-}
-
-static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds,
-		     const int64_t *counts)
-{
-	if (nb == 0) {
-		buf_printf(b, "\\N\t\\N\t");
-		return;
-	}
-	for (size_t i = 0; i < nb; i++)
-		buf_printf(b, "%c%.17g", i ? ',' : '{', bounds[i]);
-	buf_printf(b, "}\t");
-	for (size_t i = 0; i <= nb; i++)
-		buf_printf(b, "%c%" PRId64, i ? ',' : '{', counts[i]);
-	buf_printf(b, "}\t");
-}
-
-/* Unix seconds as a UTC timestamptz literal with microseconds. */
-static void put_ts(struct ingest_buf *b, double ts)
-{
-	double whole = floor(ts);
-	long micro = lround((ts - whole) * 1e6);
-	time_t t;
-	struct tm tm;
-
-	if (micro >= 1000000) {
-		whole += 1;
-		micro -= 1000000;
-	}
-	t = (time_t)whole;
-	gmtime_r(&t, &tm);
-	buf_printf(b, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t", tm.tm_year + 1900,
-		   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micro);
-}
-
-void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
-{
-	put_ts(b, r->ts);
-	put_text(b, r->device_id);
-	put_text(b, r->model);
-	put_text(b, r->version);
-	buf_printf(b, "%" PRId64 "\t%" PRId64 "\t", r->requests, r->errors);
-	put_double(b, r->has_latency ? r->latency_ms : NAN);
-	put_hist(b, r->lat_nbounds, r->lat_bounds, r->lat_counts);
-	put_hist(b, r->conf_nbounds, r->conf_bounds, r->conf_counts);
-	put_double(b, r->cpu_pct);
-	put_double(b, r->mem_pct);
-	put_double(b, r->npu_pct);
-	put_double(b, r->temperature_c);
-	put_double(b, r->disk_free_mb);
-	put_double(b, r->model_load_ms);
-	put_double(b, r->confidence_mean);
-	buf_printf(b, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", r->exceptions, r->oom_kills,
-		   r->timeouts);
 }
 
 /* --- the writer --- */
@@ -287,7 +139,7 @@ static bool ensure_conn(void)
 /* BEGIN, COPY of the first n batches of list, COMMIT. 0; RAMP_EUNAVAIL when
  * the connection failed (*maybe_committed when that was after COMMIT went
  * out); RAMP_EINTERNAL when the server refused the data. */
-static int copy_batches(struct batch *list, int n, bool *maybe_committed)
+static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 {
 	PGresult *r;
 	bool ok;
@@ -302,7 +154,7 @@ static int copy_batches(struct batch *list, int n, bool *maybe_committed)
 	PQclear(r);
 	if (!ok)
 		goto fail;
-	for (struct batch *b = list; n-- > 0; b = b->next)
+	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
 		if (PQputCopyData(ing.pg, b->data, (int)b->len) != 1)
 			goto fail;
 	if (PQputCopyEnd(ing.pg, NULL) != 1)
@@ -330,7 +182,7 @@ fail:
 
 /* Writes n batches; a connection found dead before COMMIT went out (an idle
  * connection after a database restart) gets one retry on a fresh one. */
-static int copy_retry(struct batch *list, int n)
+static int copy_retry(struct ingest_batch *list, int n)
 {
 	bool maybe;
 	int rc = copy_batches(list, n, &maybe);
@@ -342,21 +194,21 @@ static int copy_retry(struct batch *list, int n)
 
 /* Commits a group; when the server refuses a group of several requests,
  * each is retried alone so one bad batch cannot fail the others. */
-static void commit_group(struct batch *g)
+static void commit_group(struct ingest_batch *g)
 {
 	double t0 = mono_s();
 	long rows = 0;
 	int n = 0, rc;
 
-	for (struct batch *b = g; b; b = b->next, n++)
+	for (struct ingest_batch *b = g; b; b = b->next, n++)
 		rows += b->nrows;
 	rc = copy_retry(g, n);
-	for (struct batch *b = g; b; b = b->next)
+	for (struct ingest_batch *b = g; b; b = b->next)
 		b->rc = rc == RAMP_EINTERNAL && n > 1 ? copy_retry(b, 1) : rc;
 	histo_add(&fig.secs, sec_bounds, NSECB, mono_s() - t0);
 	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
 	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
-	for (struct batch *b = g; b; b = b->next) {
+	for (struct ingest_batch *b = g; b; b = b->next) {
 		if (b->rc == 0)
 			atomic_fetch_add(&fig.accepted, (unsigned long)b->nrows);
 		else
@@ -364,9 +216,24 @@ static void commit_group(struct batch *g)
 	}
 }
 
+/* Hands each batch of a committed (or failed) group back to its owner. */
+static void finish_group(struct ingest_batch *g)
+{
+	struct ingest_batch *next;
+
+	pthread_mutex_lock(&ing.mu);
+	for (struct ingest_batch *b = g; b; b = b->next)
+		ing.queued_rows -= b->nrows;
+	pthread_mutex_unlock(&ing.mu);
+	for (; g; g = next) {
+		next = g->next; /* g may be gone once done() returns */
+		g->done(g, g->rc == 0 ? 0 : RAMP_EUNAVAIL);
+	}
+}
+
 static void *writer_main(void *arg)
 {
-	struct batch *g, *next;
+	struct ingest_batch *g;
 
 	(void)arg;
 	pthread_mutex_lock(&ing.mu);
@@ -379,13 +246,8 @@ static void *writer_main(void *arg)
 		ing.head = ing.tail = NULL;
 		pthread_mutex_unlock(&ing.mu);
 		commit_group(g);
+		finish_group(g);
 		pthread_mutex_lock(&ing.mu);
-		for (; g; g = next) {
-			next = g->next;
-			ing.queued_rows -= g->nrows;
-			g->done = true;
-		}
-		pthread_cond_broadcast(&ing.done);
 	}
 	pthread_mutex_unlock(&ing.mu);
 	if (ing.pg)
@@ -393,32 +255,30 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int ingest_submit(const char *data, size_t len, int nrows)
+int ingest_enqueue(struct ingest_batch *b)
 {
-	struct batch b = {data, len, nrows, 0, false, NULL};
-
 	pthread_mutex_lock(&ing.mu);
 	if (!ing.started || ing.stopping) {
 		pthread_mutex_unlock(&ing.mu);
 		return RAMP_EUNAVAIL;
 	}
 	/* a batch larger than the whole queue still goes in alone */
-	if (ing.queued_rows > 0 && ing.queued_rows + nrows > ing.cap) {
+	if (ing.queued_rows > 0 && ing.queued_rows + b->nrows > ing.cap) {
 		pthread_mutex_unlock(&ing.mu);
 		atomic_fetch_add(&fig.queue_full, 1);
 		return RAMP_EBUSY;
 	}
+	b->rc = 0;
+	b->next = NULL;
 	if (ing.tail)
-		ing.tail->next = &b;
+		ing.tail->next = b;
 	else
-		ing.head = &b;
-	ing.tail = &b;
-	ing.queued_rows += nrows;
+		ing.head = b;
+	ing.tail = b;
+	ing.queued_rows += b->nrows;
 	pthread_cond_signal(&ing.work);
-	while (!b.done)
-		pthread_cond_wait(&ing.done, &ing.mu);
 	pthread_mutex_unlock(&ing.mu);
-	return b.rc == 0 ? 0 : RAMP_EUNAVAIL;
+	return 0;
 }
 
 void ingest_note_rejected(const char *reason, int n)
@@ -446,7 +306,8 @@ static void maintain_once(void)
 	atomic_fetch_add(&fig.expired, (unsigned long)m.deleted);
 	if (m.created || m.dropped || m.deleted)
 		log_info("msg=\"telemetry maintenance\" partitions_created=%d partitions_dropped=%d"
-			 " rows_expired=%lld", m.created, m.dropped, (long long)m.deleted);
+			 " rows_expired=%lld",
+			 m.created, m.dropped, (long long)m.deleted);
 }
 
 static void *maint_main(void *arg)
@@ -461,8 +322,9 @@ static void *maint_main(void *arg)
 		failures = atomic_load(&fig.maint_failures);
 		maintain_once();
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += atomic_load(&fig.maint_failures) != failures ? MAINT_RETRY_S
-									      : INGEST_MAINTAIN_EVERY_S;
+		until.tv_sec += atomic_load(&fig.maint_failures) != failures
+				    ? MAINT_RETRY_S
+				    : INGEST_MAINTAIN_EVERY_S;
 		pthread_mutex_lock(&ing.mu);
 		while (!ing.stopping &&
 		       pthread_cond_timedwait(&ing.maint, &ing.mu, &until) != ETIMEDOUT)
@@ -485,8 +347,9 @@ static int queue_cap(long *out)
 	errno = 0;
 	n = strtol(v, &end, 10);
 	if (errno || *end || end == v || n < 1 || n > 10000000) {
-		log_error("msg=\"invalid RAMP_INGEST_QUEUE: rows must be 1 to 10000000\" value=\"%s\"",
-			  v);
+		log_error(
+		    "msg=\"invalid RAMP_INGEST_QUEUE: rows must be 1 to 10000000\" value=\"%s\"",
+		    v);
 		return -1;
 	}
 	*out = n;
@@ -547,27 +410,27 @@ void ingest_stop(void)
 
 /* --- /metrics --- */
 
-static void print_histo(struct ingest_buf *b, const char *name, const char *help,
-			struct histo *h, const double *bounds, size_t nb)
+static void print_histo(struct ingest_buf *b, const char *name, const char *help, struct histo *h,
+			const double *bounds, size_t nb)
 {
 	unsigned long cum = 0;
 
-	buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (size_t i = 0; i <= nb; i++) {
 		cum += atomic_load(&h->buckets[i]);
 		if (i < nb)
-			buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
+			ingest_buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
 		else
-			buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
+			ingest_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
 	}
-	buf_printf(b, "%s_sum %.6f\n", name, (double)atomic_load(&h->sum) / h->scale);
-	buf_printf(b, "%s_count %lu\n", name, cum);
+	ingest_buf_printf(b, "%s_sum %.15g\n", name, (double)atomic_load(&h->sum) / h->scale);
+	ingest_buf_printf(b, "%s_count %lu\n", name, cum);
 }
 
-static void print_counter(struct ingest_buf *b, const char *name, const char *help,
-			  unsigned long v)
+static void print_counter(struct ingest_buf *b, const char *name, const char *help, unsigned long v)
 {
-	buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name,
+			  v);
 }
 
 static void print_figures(struct ingest_buf *b)
@@ -580,41 +443,48 @@ static void print_figures(struct ingest_buf *b)
 	pthread_mutex_unlock(&ing.mu);
 	print_counter(b, "ramp_telemetry_reports_accepted_total",
 		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
-	buf_printf(b, "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
-		      " at validation, by reason.\n"
-		      "# TYPE ramp_telemetry_reports_rejected_total counter\n");
+	ingest_buf_printf(b,
+			  "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
+			  " at validation, by reason.\n"
+			  "# TYPE ramp_telemetry_reports_rejected_total counter\n");
 	for (size_t i = 0; i < NREASONS; i++)
-		buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
-			   reject_reasons[i], atomic_load(&fig.rejected[i]));
-	buf_printf(b, "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
-		      " answered 503, nothing stored, by reason.\n"
-		      "# TYPE ramp_telemetry_requests_unavailable_total counter\n"
-		      "ramp_telemetry_requests_unavailable_total{reason=\"queue_full\"} %lu\n"
-		      "ramp_telemetry_requests_unavailable_total{reason=\"commit_failed\"} %lu\n",
-		   atomic_load(&fig.queue_full), atomic_load(&fig.commit_failed));
-	print_histo(b, "ramp_telemetry_batch_rows", "Reports written per group commit.",
-		    &fig.rows, rows_bounds, NROWSB);
+		ingest_buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
+				  reject_reasons[i], atomic_load(&fig.rejected[i]));
+	ingest_buf_printf(
+	    b,
+	    "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
+	    " answered 503, nothing stored, by reason.\n"
+	    "# TYPE ramp_telemetry_requests_unavailable_total counter\n"
+	    "ramp_telemetry_requests_unavailable_total{reason=\"queue_full\"} %lu\n"
+	    "ramp_telemetry_requests_unavailable_total{reason=\"commit_failed\"} %lu\n",
+	    atomic_load(&fig.queue_full), atomic_load(&fig.commit_failed));
+	print_histo(b, "ramp_telemetry_batch_rows", "Reports written per group commit.", &fig.rows,
+		    rows_bounds, NROWSB);
 	print_histo(b, "ramp_telemetry_commit_requests", "Requests sharing one group commit.",
 		    &fig.reqs, req_bounds, NREQB);
 	print_histo(b, "ramp_telemetry_commit_seconds",
 		    "Time to write and commit one group (BEGIN, COPY, COMMIT).", &fig.secs,
 		    sec_bounds, NSECB);
-	buf_printf(b, "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
-		      "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
-		      "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
-		      " (RAMP_INGEST_QUEUE).\n"
-		      "# TYPE ramp_telemetry_queue_capacity_rows gauge\n"
-		      "ramp_telemetry_queue_capacity_rows %ld\n",
-		   queued, cap);
+	ingest_buf_printf(b,
+			  "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
+			  "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
+			  "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
+			  " (RAMP_INGEST_QUEUE).\n"
+			  "# TYPE ramp_telemetry_queue_capacity_rows gauge\n"
+			  "ramp_telemetry_queue_capacity_rows %ld\n",
+			  queued, cap);
 	print_counter(b, "ramp_telemetry_maintenance_runs_total",
 		      "Telemetry housekeeping passes (partitions ahead, retention).",
 		      atomic_load(&fig.maint_runs));
 	print_counter(b, "ramp_telemetry_maintenance_failures_total",
-		      "Telemetry housekeeping passes that failed.", atomic_load(&fig.maint_failures));
+		      "Telemetry housekeeping passes that failed.",
+		      atomic_load(&fig.maint_failures));
 	print_counter(b, "ramp_telemetry_partitions_created_total",
-		      "Daily telemetry partitions created by housekeeping.", atomic_load(&fig.created));
+		      "Daily telemetry partitions created by housekeeping.",
+		      atomic_load(&fig.created));
 	print_counter(b, "ramp_telemetry_partitions_dropped_total",
-		      "Daily telemetry partitions dropped for retention.", atomic_load(&fig.dropped));
+		      "Daily telemetry partitions dropped for retention.",
+		      atomic_load(&fig.dropped));
 	print_counter(b, "ramp_telemetry_rows_expired_total",
 		      "Reports deleted from the default partition for retention.",
 		      atomic_load(&fig.expired));

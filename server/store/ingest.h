@@ -2,12 +2,13 @@
  * ingest.h - the telemetry writer: group commit of validated reports.
  *
  * HTTP handlers format their accepted reports as COPY text rows
- * (ingest_format_row) and hand them over with ingest_submit(), which blocks
- * until the writer thread has committed the COPY that carried them. The
- * writer takes everything queued at once, so many concurrent requests share
- * one COPY and one commit (docs/internals/ingest.md). The queue is bounded
- * in rows (RAMP_INGEST_QUEUE, default 200,000): a submit that does not fit
- * fails at once with RAMP_EBUSY instead of buffering without bound.
+ * (ingest_format_row), park their request and hand the rows over with
+ * ingest_enqueue(); the writer thread calls the batch's done() once the
+ * COPY that carried them has committed (or failed). The writer takes
+ * everything queued at once, so many concurrent requests share one COPY and
+ * one commit (docs/internals/ingest.md). The queue is bounded in rows
+ * (RAMP_INGEST_QUEUE, default 200,000): a batch that does not fit is
+ * refused at once with RAMP_EBUSY instead of buffering without bound.
  *
  * A housekeeping thread started alongside runs store_telemetry_maintain()
  * at start and hourly (partitions ahead, retention).
@@ -24,6 +25,13 @@
 #define INGEST_QUEUE_DEFAULT 200000
 #define INGEST_MAINTAIN_EVERY_S 3600
 
+/* The columns of a row, in the order ingest_format_row() writes them. */
+#define INGEST_COPY_COLUMNS                                                                        \
+	"ts, device_id, model, version, requests, errors, latency_ms, lat_bounds,"                 \
+	" lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct,"                        \
+	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions,"                \
+	" oom_kills, timeouts"
+
 /* A growing byte buffer of COPY rows; free with ingest_buf_free(). */
 struct ingest_buf {
 	char *p;
@@ -35,20 +43,43 @@ struct ingest_buf {
  * housekeeping thread. 0, or -1 (logged) when a setting is bad or a thread
  * cannot start. */
 int ingest_start(struct app *app);
-/* Commits what is queued, then stops and joins both threads; safe when
- * never started. No ingest_submit() may run concurrently. */
+/* Refuses new batches, commits what is queued (calling their done()), then
+ * stops and joins both threads; safe when never started. Call it before
+ * http_stop(), so that no request stays parked. */
 void ingest_stop(void);
 
 /* Appends r as one COPY text-format line for the columns ingest writes
  * (INGEST_COPY_COLUMNS). On allocation failure sets b->oom. */
 void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r);
+/* printf onto the end of b (sets b->oom on failure). */
+void ingest_buf_printf(struct ingest_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Frees the buffer and zeroes it; a zeroed buffer is a no-op. */
 void ingest_buf_free(struct ingest_buf *b);
 
-/* Queues nrows rows (len bytes of COPY text, each line ending in '\n') and
- * waits until they are committed. Returns 0 when committed; RAMP_EBUSY when
- * the queue is full (nothing queued); RAMP_EUNAVAIL when the commit failed
- * (nothing committed). data stays the caller's and must live until return. */
-int ingest_submit(const char *data, size_t len, int nrows);
+struct ingest_batch;
+/* Runs on the writer thread after the commit: rc 0 when the rows are
+ * committed, RAMP_EUNAVAIL when nothing was. The batch may be freed by the
+ * time it returns; it must not block. */
+typedef void (*ingest_done_fn)(struct ingest_batch *b, int rc);
+
+/* One request's rows; the caller's memory, untouched by the writer after
+ * done() returns. */
+struct ingest_batch {
+	const char *data; /* nrows COPY text lines, each ending in '\n' */
+	size_t len;
+	int nrows;
+	ingest_done_fn done;
+	void *ctx;
+	/* the writer's */
+	int rc;
+	struct ingest_batch *next;
+};
+
+/* Queues b for the next group commit. 0 when queued (done() will run);
+ * RAMP_EBUSY when the queue is full, RAMP_EUNAVAIL when the writer is
+ * stopped: then nothing is queued and done() is never called. */
+int ingest_enqueue(struct ingest_batch *b);
 
 /* Counts reports a handler rejected; reason is a label value
  * ("invalid", "wrong_device", "unknown_device"). */

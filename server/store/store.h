@@ -262,8 +262,10 @@ typedef int (*telemetry_row_fn)(void *ctx, const struct telemetry_report *r);
 /* Streams the reports of model whose version is one of versions (every
  * version when nversions is 0) with from_ts <= ts <= to_ts (unix seconds),
  * in no particular order, through a cursor so memory stays flat. Absent
- * gauges are NaN, histograms come back as stored. Returns 0, a store error,
- * or the callback's non-zero return. r is only valid during the call. */
+ * gauges are NaN, histograms come back as stored. Holds one pool
+ * connection (and a read-only transaction) until it returns. Returns 0, a
+ * store error, or the callback's non-zero return. r is only valid during
+ * the call. */
 int store_telemetry_scan(struct db *db, const char *model, const char *const *versions,
 			 int nversions, double from_ts, double to_ts, telemetry_row_fn fn,
 			 void *ctx);

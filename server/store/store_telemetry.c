@@ -20,19 +20,37 @@
 #define FETCH_ROWS 1000
 #define DAYS_AHEAD 7 /* daily partitions kept ready ahead of today */
 
-#define SCAN_SQL                                                                        \
-	"DECLARE ramp_telemetry_scan NO SCROLL CURSOR FOR"                             \
-	" SELECT extract(epoch FROM ts)::float8, device_id, model, version, requests,"   \
-	" errors, latency_ms, lat_bounds, lat_counts, conf_bounds, conf_counts, cpu_pct," \
-	" mem_pct, npu_pct, temperature_c, disk_free_mb, model_load_ms, confidence_mean," \
-	" exceptions, oom_kills, timeouts FROM telemetry"                                \
-	" WHERE model = $1 AND ($2::text[] IS NULL OR version = ANY ($2::text[]))"        \
+#define SCAN_SQL                                                                                   \
+	"DECLARE ramp_telemetry_scan NO SCROLL CURSOR FOR"                                         \
+	" SELECT extract(epoch FROM ts)::float8, device_id, model, version, requests,"             \
+	" errors, latency_ms, lat_bounds, lat_counts, conf_bounds, conf_counts, cpu_pct,"          \
+	" mem_pct, npu_pct, temperature_c, disk_free_mb, model_load_ms, confidence_mean,"          \
+	" exceptions, oom_kills, timeouts FROM telemetry"                                          \
+	" WHERE model = $1 AND ($2::text[] IS NULL OR version = ANY ($2::text[]))"                 \
 	" AND ts >= to_timestamp($3::float8) AND ts <= to_timestamp($4::float8)"
 
 enum {
-	C_TS, C_DEVICE, C_MODEL, C_VERSION, C_REQUESTS, C_ERRORS, C_LATENCY,
-	C_LAT_BOUNDS, C_LAT_COUNTS, C_CONF_BOUNDS, C_CONF_COUNTS, C_CPU, C_MEM, C_NPU,
-	C_TEMP, C_DISK, C_LOAD, C_CONF_MEAN, C_EXCEPTIONS, C_OOM, C_TIMEOUTS,
+	C_TS,
+	C_DEVICE,
+	C_MODEL,
+	C_VERSION,
+	C_REQUESTS,
+	C_ERRORS,
+	C_LATENCY,
+	C_LAT_BOUNDS,
+	C_LAT_COUNTS,
+	C_CONF_BOUNDS,
+	C_CONF_COUNTS,
+	C_CPU,
+	C_MEM,
+	C_NPU,
+	C_TEMP,
+	C_DISK,
+	C_LOAD,
+	C_CONF_MEAN,
+	C_EXCEPTIONS,
+	C_OOM,
+	C_TIMEOUTS,
 };
 
 /* A text[] literal {"a","b"} of the versions, or NULL for none (malloc'd). */
@@ -131,8 +149,8 @@ static void fill_report(PGresult *r, int row, struct telemetry_report *t)
 	t->latency_ms = get_double(r, row, C_LATENCY);
 	t->has_latency = !isnan(t->latency_ms);
 	t->lat_nbounds = get_hist(r, row, C_LAT_BOUNDS, C_LAT_COUNTS, t->lat_bounds, t->lat_counts);
-	t->conf_nbounds = get_hist(r, row, C_CONF_BOUNDS, C_CONF_COUNTS, t->conf_bounds,
-				   t->conf_counts);
+	t->conf_nbounds =
+	    get_hist(r, row, C_CONF_BOUNDS, C_CONF_COUNTS, t->conf_bounds, t->conf_counts);
 	t->cpu_pct = get_double(r, row, C_CPU);
 	t->mem_pct = get_double(r, row, C_MEM);
 	t->npu_pct = get_double(r, row, C_NPU);
@@ -146,8 +164,7 @@ static void fill_report(PGresult *r, int row, struct telemetry_report *t)
 }
 
 /* FETCHes the open cursor to its end, calling fn per row. */
-static int scan_cursor(struct dbconn *c, struct telemetry_report *t, telemetry_row_fn fn,
-		       void *ctx)
+static int scan_cursor(struct dbconn *c, struct telemetry_report *t, telemetry_row_fn fn, void *ctx)
 {
 	PGresult *r;
 	int rc, n;
@@ -219,10 +236,11 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
 	/* dropping a partition locks the parent: never queue ingest behind it for long */
 	rc = db_query(c, NULL, "SET LOCAL lock_timeout = '5s'", 0, NULL);
 	if (rc == 0)
-		rc = db_query(c, &r,
-			      "SELECT (m->>'created')::int, (m->>'dropped')::int, (m->>'deleted')::bigint"
-			      " FROM telemetry_maintain($1::interval, $2::int) m",
-			      2, p);
+		rc = db_query(
+		    c, &r,
+		    "SELECT (m->>'created')::int, (m->>'dropped')::int, (m->>'deleted')::bigint"
+		    " FROM telemetry_maintain($1::interval, $2::int) m",
+		    2, p);
 	if (rc == 0) {
 		if (out) {
 			out->created = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
