@@ -73,7 +73,7 @@ function fmtDuration(s) {
 	s = Math.round(s);
 	if (s < 0) s = 0;
 	if (s < 90) return s + 's';
-	if (s < 5400) return Math.round(s / 60) + 'm';
+	if (s < 3600 || (s < 5400 && s % 3600)) return Math.round(s / 60) + 'm';
 	if (s < 172800) return (s / 3600).toFixed(1).replace(/\.0$/, '') + 'h';
 	return Math.round(s / 86400) + 'd';
 }
@@ -120,7 +120,7 @@ async function api(method, path, body) {
 	} catch (e) {
 		j = null;
 	}
-	if (r.status === 401) {
+	if (r.status === 401 && state.who) {
 		signOut('Your token was not accepted (it may have been revoked). Sign in again.');
 		throw new ApiError(401, 'unauthorized');
 	}
