@@ -26,6 +26,7 @@ struct client {
 	char token[512];
 	void *curl;        /* CURL * */
 	bool json_out;     /* -o json */
+	bool id_out;       /* -o id: rollout create prints the new id alone */
 };
 
 struct resp {

@@ -21,12 +21,13 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: rampctl [--server URL] [--token T] [-o json] COMMAND\n"
+	"usage: rampctl [--server URL] [--token T] [-o table|json|id] COMMAND\n"
 	"\n"
 	"Rollouts:\n"
 	"  rollouts list [--state active|all] [--model M]\n"
 	"  rollout get ID\n"
 	"  rollout create --model M --version V --policy NAME|FILE.yaml [--selector S]\n"
+	"                 (-o id prints only the new rollout's id)\n"
 	"  rollout pause|resume|approve|rollback|abort ID\n"
 	"  rollout promote ID [--full]\n"
 	"  rollout watch ID [--interval S] [--timeout S]\n"
@@ -287,6 +288,31 @@ static int cmd_get(struct client *c, const char *what, const char *id)
 	return 0;
 }
 
+/* Labels as "k=v,k=v"; models as "model=version(state)". */
+static const char *object_text(json_t *o, char *buf, size_t cap)
+{
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	json_object_foreach(o, k, v) {
+		char tmp[64];
+		int w;
+		if (json_is_object(v))
+			w = snprintf(buf + n, cap - n, "%s%s=%s(%s)", n ? "," : "", k,
+				     json_string_value(json_object_get(v, "version")),
+				     json_string_value(json_object_get(v, "state")));
+		else
+			w = snprintf(buf + n, cap - n, "%s%s=%s", n ? "," : "", k,
+				     scalar(v, tmp, sizeof(tmp)));
+		if (w < 0 || (size_t)w >= cap - n)
+			break;
+		n += (size_t)w;
+	}
+	return buf;
+}
+
 /* Lists every page of path (a collection) into a table of the named columns. */
 static int cmd_list(struct client *c, const char *path, int ncols, const char *const *keys,
 		    const char *const *heads)
@@ -319,12 +345,9 @@ static int cmd_list(struct client *c, const char *path, int ncols, const char *c
 			const char *cell[5] = {"", "", "", "", ""};
 			for (int k = 0; k < ncols; k++) {
 				v = json_object_get(it, keys[k]);
-				if (json_is_object(v)) {
-					char *d = json_dumps(v, JSON_COMPACT);
-					snprintf(b[k], sizeof(b[k]), "%s", d ? d : "");
-					free(d);
-					cell[k] = b[k];
-				} else
+				if (json_is_object(v))
+					cell[k] = object_text(v, b[k], sizeof(b[k]));
+				else
 					cell[k] = scalar(v, b[k], sizeof(b[k]));
 			}
 			table_row(&t, cell[0], cell[1], cell[2], cell[3], cell[4]);
@@ -640,11 +663,12 @@ int main(int argc, char **argv)
 		return a.npos == 0 && !arg_has(&a, "--help") && !arg_has(&a, "-h") ? EXIT_USAGE : 0;
 	}
 	out = arg_get(&a, "-o", "--output");
-	if (out && strcmp(out, "json") && strcmp(out, "table"))
-		return usage_error("-o takes json or table");
+	if (out && strcmp(out, "json") && strcmp(out, "table") && strcmp(out, "id"))
+		return usage_error("-o takes json, table or id");
 	if ((rc = client_init(&c, arg_get(&a, "--server", NULL), arg_get(&a, "--token", NULL))) != 0)
 		return rc;
 	c.json_out = out && strcmp(out, "json") == 0;
+	c.id_out = out && strcmp(out, "id") == 0;
 	rc = run(&c, &a);
 	client_close(&c);
 	return rc;

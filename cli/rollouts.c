@@ -70,8 +70,12 @@ static void metric_text(const char *metric, json_t *v, char *buf, size_t cap)
 
 static void bar(json_t *dev, char *buf, size_t cap)
 {
-	long long target = num(dev, "target"), assigned = num(dev, "assigned");
-	int fill = target > 0 ? (int)(20 * assigned / target) : 0;
+	long long assigned = num(dev, "assigned"), target = num(dev, "target");
+	int fill;
+
+	if (target < assigned) /* the engine counts the target on its first pass */
+		target = assigned;
+	fill = target > 0 ? (int)(20 * assigned / target) : 0;
 	char b[24];
 
 	for (int i = 0; i < 20; i++)
@@ -285,6 +289,8 @@ int cmd_rollout_create(struct client *c, const struct args *a)
 		return rc;
 	if (c->json_out) {
 		print_json(r.json);
+	} else if (c->id_out) {
+		printf("%lld\n", num(r.json, "id"));
 	} else {
 		char stage[160];
 		stage_text(r.json, stage, sizeof(stage));

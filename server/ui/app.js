@@ -209,7 +209,7 @@ function viewSignIn(main, msg) {
 /* ---------- rollouts list ---------- */
 
 function progress(dev) {
-	const t = Math.max(dev.target || 0, 1);
+	const t = Math.max(dev.target || 0, dev.assigned || 0, 1);
 	const inst = dev.installed || 0, failed = dev.failed || 0;
 	const assigned = Math.max((dev.assigned || 0) - inst - failed, 0);
 	const seg = (cls, n) => {
