@@ -248,6 +248,7 @@ int client_json(struct client *c, const char *method, const char *path, json_t *
 	if (r->status >= 200 && r->status < 300)
 		return 0;
 	rc = client_problem(r);
+	resp_free(r);
 	return rc;
 }
 

@@ -49,8 +49,9 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 /* Uploads a file as the body of a PUT (artifacts); same contract. */
 int client_put_file(struct client *c, const char *path, const char *file, struct resp *r);
 /* client_call with a JSON body (may be NULL), answering the exit code: 0 on a
- * 2xx, else the server's problem+json detail is printed as one line and
- * EXIT_REFUSED (4xx) or EXIT_SERVER (5xx) returned. */
+ * 2xx with *r filled (caller resp_free()s); else the server's problem+json
+ * detail is printed as one line, *r is freed, and EXIT_REFUSED (4xx) or
+ * EXIT_SERVER (5xx, unreachable) returned. */
 int client_json(struct client *c, const char *method, const char *path, json_t *body,
 		struct resp *r);
 /* Prints r's problem (status, title, detail, field) as one line on stderr;

@@ -31,6 +31,8 @@ struct table {
 	char **cells; /* nrows * ncols, malloc'd strings */
 };
 void table_init(struct table *t, int ncols, ...);
+/* table_init with the ncols headings in an array. */
+void table_init_list(struct table *t, int ncols, const char *const *heads);
 void table_row(struct table *t, ...); /* ncols const char * (NULL prints "-") */
 void table_print(struct table *t);    /* prints and frees */
 

@@ -164,6 +164,18 @@ void table_init(struct table *t, int ncols, ...)
 	t->nrows = 1;
 }
 
+void table_init_list(struct table *t, int ncols, const char *const *heads)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->cap = 1;
+	t->nrows = 1;
+	if ((t->cells = calloc((size_t)ncols, sizeof(char *))) == NULL)
+		return;
+	for (int i = 0; i < ncols; i++)
+		t->cells[i] = strdup(heads[i]);
+}
+
 void table_row(struct table *t, ...)
 {
 	va_list ap;
@@ -313,7 +325,7 @@ static const char *object_text(json_t *o, char *buf, size_t cap)
 	return buf;
 }
 
-/* Lists every page of path (a collection) into a table of the named columns. */
+/* Lists every page of path (a collection) into a table of ncols (at most 5) columns. */
 static int cmd_list(struct client *c, const char *path, int ncols, const char *const *keys,
 		    const char *const *heads)
 {
@@ -339,7 +351,7 @@ static int cmd_list(struct client *c, const char *path, int ncols, const char *c
 	if (rc == 0 && c->json_out)
 		print_json(all);
 	else if (rc == 0) {
-		table_init(&t, ncols, heads[0], heads[1], heads[2], heads[3], heads[4]);
+		table_init_list(&t, ncols, heads);
 		json_array_foreach(all, i, it) {
 			char b[5][512];
 			const char *cell[5] = {"", "", "", "", ""};

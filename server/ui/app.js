@@ -232,8 +232,8 @@ function stageText(ro) {
 
 function viewRollouts(main) {
 	const filter = h('select', { id: 'rollouts-filter', 'aria-label': 'which rollouts' },
-		h('option', { value: 'all' }, 'All rollouts'), h('option', { value: 'active' }, 'Active only'));
-	filter.value = sessionStorage.getItem('ramp.filter') || 'all';
+		h('option', { value: 'active' }, 'Active'), h('option', { value: 'all' }, 'All rollouts'));
+	filter.value = sessionStorage.getItem('ramp.filter') || 'active';
 	const list = h('div', { class: 'cards', id: 'rollouts' }, h('p', { class: 'muted' }, 'Loading…'));
 	filter.addEventListener('change', () => {
 		sessionStorage.setItem('ramp.filter', filter.value);
@@ -468,13 +468,17 @@ function viewRollout(main, id) {
 	const evs = h('div', { class: 'panel' });
 	replace(main, h('p', {}, h('a', { href: '#/rollouts' }, '← Rollouts')), head, act, lad, ana, charts,
 		h('br'), evs);
-	let last = {}, ro = null;
+	let last = {}, ro = null, er = null, p95 = null, evaluated;
 	const v = {
 		async refresh() {
 			ro = await api('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
-			const [er, p95] = await Promise.all([
-				api('GET', `/v1/rollouts/${ro.id}/history?metric=error_rate`),
-				api('GET', `/v1/rollouts/${ro.id}/history?metric=inference_latency_p95`)]);
+			/* the history only grows when the engine evaluates */
+			if (er === null || ro.last_evaluated_at !== evaluated) {
+				[er, p95] = await Promise.all([
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=error_rate`),
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=inference_latency_p95`)]);
+				evaluated = ro.last_evaluated_at;
+			}
 			const put = (key, el, val, fn) => {
 				const k = JSON.stringify(val);
 				if (last[key] === k) return;

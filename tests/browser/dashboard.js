@@ -138,8 +138,9 @@ async function main() {
 		watch(phone);
 		await phone.setViewportSize({ width: 390, height: 844 });
 		await signIn(phone, env.RAMP_VIEWER_TOKEN);
-		await phone.locator(`#rollouts a[data-rollout="${rid}"]`).waitFor({ timeout: T });
-		await phone.goto(`${url}/#/rollouts/${rid}`);
+		await phone.locator('#rollouts').waitFor({ timeout: T });
+		await phone.selectOption('#rollouts-filter', 'all');
+		await phone.locator(`#rollouts a[data-rollout="${rid}"]`).click();
 		await stateIs(phone, 'rolled_back');
 		await phone.locator('#actions-note').waitFor({ timeout: T });
 		expect(await phone.locator('button[data-verb]').count() === 0, 'no verb buttons for a viewer');
@@ -149,6 +150,8 @@ async function main() {
 		await phone.locator('a[data-nav="fleet"]').click();
 		await phone.locator('#fleet-total', { hasText: env.RAMP_DEVICES }).waitFor({ timeout: T });
 		await phone.locator('#devices tr[data-device]').first().waitFor({ timeout: T });
+		await phone.locator('#fleet-summary tr[data-platform="rpi-arm64"]').waitFor({ timeout: T });
+		await phone.screenshot({ path: `${env.SHOTS}/dashboard-fleet.png`, fullPage: true });
 		step('viewer');
 		await phone.locator('#signout').click();
 		await phone.locator('#signin-token').waitFor({ timeout: T });
