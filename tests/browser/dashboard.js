@@ -81,6 +81,7 @@ async function main() {
 		const card = page.locator('#rollouts a[data-rollout]').first();
 		await card.waitFor({ timeout: T });
 		rid = await card.getAttribute('data-rollout');
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-list.png` });
 		await card.click();
 		await stateIs(page, 'progressing');
 		await page.locator('#stage-name', { hasText: 'canary' }).waitFor({ timeout: T });
