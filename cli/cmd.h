@@ -1,7 +1,8 @@
 /*
  * cmd.h - what rampctl's commands share: parsed arguments (positionals and
  * --flags in any order), human tables, and the command entry points
- * (rampctl.c dispatches; rollouts.c holds the rollout commands).
+ * (rampctl.c dispatches; rollouts.c holds the rollout commands, publish.c
+ * keys and manifests).
  */
 #ifndef RAMPCTL_CMD_H
 #define RAMPCTL_CMD_H
@@ -40,6 +41,13 @@ void table_print(struct table *t);    /* prints and frees */
 void print_json(json_t *v);
 /* Short text for a JSON scalar ("-" for null/absent) into buf. */
 const char *scalar(json_t *v, char *buf, size_t cap);
+
+/* Prints r's JSON (with -o json) or msg (when not NULL); frees r; answers 0. */
+int cmd_done(struct client *c, struct resp *r, const char *msg);
+
+/* publish.c */
+int cmd_key_add(struct client *c, const struct args *a);
+int cmd_manifest_post(struct client *c, const struct args *a);
 
 /* rollouts.c */
 int cmd_rollouts_list(struct client *c, const struct args *a);
