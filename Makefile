@@ -113,6 +113,8 @@ clean:
 	rm -rf build build-asan
 
 include telemetry.mk
+include server/ui/ui.mk
+include cli/cli.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

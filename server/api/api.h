@@ -75,5 +75,11 @@ void api_artifact_get(struct req *r);
 void api_manifest_urls(const struct app *app, json_t *record);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
+/* dash.c: whoami, analysis history, fleet summary, the dashboard's files */
+void api_whoami(struct req *r);
+void api_rollout_history(struct req *r);
+void api_fleet_summary(struct req *r);
+void api_ui_index(struct req *r);
+void api_ui_asset(struct req *r);
 
 #endif

@@ -1,0 +1,637 @@
+/*
+ * app.js - the ramp dashboard: plain JavaScript, served by rampd from
+ * files compiled into the binary (no CDN, no inline script, so it runs under
+ * a Content-Security-Policy without 'unsafe-inline').
+ *
+ * Routes live in the URL fragment (#/rollouts, #/rollouts/7, #/fleet); the
+ * bearer token lives in sessionStorage only, never in a URL. Pages refresh
+ * by short polling (every 2 s) and re-render only what changed. Every DOM
+ * node is built with textContent, never innerHTML, so server data cannot
+ * inject markup.
+ */
+'use strict';
+
+const POLL_MS = 2000;
+const TOKEN_KEY = 'ramp.token';
+const OPERATE = ['admin', 'operator'];
+const ACTIVE = ['progressing', 'paused', 'awaiting_approval'];
+
+const state = { token: sessionStorage.getItem(TOKEN_KEY), who: null, timer: null, view: null };
+
+/* ---------- small DOM helpers ---------- */
+
+function h(tag, attrs, ...kids) {
+	const el = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs || {})) {
+		if (v === null || v === undefined || v === false) continue;
+		if (k === 'class') el.className = v;
+		else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+		else el.setAttribute(k, v === true ? '' : v);
+	}
+	append(el, kids);
+	return el;
+}
+
+function append(el, kids) {
+	for (const k of kids.flat(Infinity)) {
+		if (k === null || k === undefined || k === false) continue;
+		el.append(k instanceof Node ? k : document.createTextNode(String(k)));
+	}
+	return el;
+}
+
+function svg(tag, attrs, ...kids) {
+	const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+	for (const [k, v] of Object.entries(attrs || {}))
+		if (v !== null && v !== undefined) el.setAttribute(k, v);
+	for (const k of kids.flat())
+		el.append(k instanceof Node ? k : document.createTextNode(String(k)));
+	return el;
+}
+
+function replace(el, ...kids) {
+	el.replaceChildren();
+	return append(el, kids);
+}
+
+const $ = (sel) => document.querySelector(sel);
+
+/* ---------- formatting ---------- */
+
+const RATIO = ['error_rate', 'install_failure_rate'];
+const MILLIS = ['inference_latency_p50', 'inference_latency_p95', 'inference_latency_p99',
+	'model_load_time_ms'];
+
+function fmtMetric(metric, v) {
+	if (v === null || v === undefined || Number.isNaN(v)) return '—';
+	if (RATIO.includes(metric)) return (v * 100).toFixed(v < 0.001 && v > 0 ? 3 : 2) + '%';
+	if (MILLIS.includes(metric)) return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + ' ms';
+	return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}
+
+function fmtDuration(s) {
+	s = Math.round(s);
+	if (s < 0) s = 0;
+	if (s < 90) return s + 's';
+	if (s < 3600 || (s < 5400 && s % 3600)) return Math.round(s / 60) + 'm';
+	if (s < 172800) return (s / 3600).toFixed(1).replace(/\.0$/, '') + 'h';
+	return Math.round(s / 86400) + 'd';
+}
+
+function ago(iso) {
+	if (!iso) return 'never';
+	const d = (Date.now() - Date.parse(iso)) / 1000;
+	return d < 5 ? 'just now' : fmtDuration(d) + ' ago';
+}
+
+function clock(iso) {
+	const d = new Date(iso);
+	return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function pct(size) {
+	return (size * 100).toFixed(size < 0.1 ? 1 : 0).replace(/\.0$/, '') + '%';
+}
+
+function badge(st, id) {
+	return h('span', { class: 'badge state-' + st, id, 'data-state': st }, st.replace('_', ' '));
+}
+
+/* ---------- API ---------- */
+
+class ApiError extends Error {
+	constructor(status, detail) {
+		super(detail);
+		this.status = status;
+	}
+}
+
+async function api(method, path, body) {
+	const opts = { method, headers: { Authorization: 'Bearer ' + state.token } };
+	if (body !== undefined) {
+		opts.headers['Content-Type'] = 'application/json';
+		opts.body = JSON.stringify(body);
+	}
+	const r = await fetch(path, opts);
+	const text = await r.text();
+	let j = null;
+	try {
+		j = text ? JSON.parse(text) : null;
+	} catch (e) {
+		j = null;
+	}
+	if (r.status === 401 && state.who) {
+		signOut('Your token was not accepted (it may have been revoked). Sign in again.');
+		throw new ApiError(401, 'unauthorized');
+	}
+	if (!r.ok) throw new ApiError(r.status, (j && (j.detail || j.title)) || r.statusText);
+	return j;
+}
+
+function flash(msg, ok) {
+	const f = $('#flash');
+	f.textContent = msg;
+	f.className = ok ? 'flash ok' : 'flash';
+	f.hidden = !msg;
+	clearTimeout(flash.t);
+	if (msg) flash.t = setTimeout(() => { f.hidden = true; }, ok ? 4000 : 10000);
+}
+
+/* ---------- confirmation dialog ---------- */
+
+function confirmDialog(title, text, danger) {
+	const d = $('#confirm');
+	$('#confirm-title').textContent = title;
+	$('#confirm-text').textContent = text;
+	$('#confirm-ok').className = danger ? 'danger' : 'primary';
+	$('#confirm-ok').textContent = title;
+	return new Promise((resolve) => {
+		d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+		d.returnValue = '';
+		d.showModal();
+	});
+}
+
+/* ---------- session ---------- */
+
+/* Forgets the token; the page at the current address asks for a new one. */
+function signOut(msg) {
+	sessionStorage.removeItem(TOKEN_KEY);
+	state.token = null;
+	state.who = null;
+	route(msg);
+}
+
+function showWho() {
+	const signed = !!state.who;
+	$('#nav').hidden = !signed;
+	$('#who').hidden = !signed;
+	if (signed) {
+		$('#who-name').textContent = state.who.name;
+		$('#who-role').textContent = state.who.role;
+	}
+}
+
+function canOperate() {
+	return state.who && OPERATE.includes(state.who.role);
+}
+
+function viewSignIn(main, msg) {
+	const input = h('input', { type: 'password', id: 'signin-token', autocomplete: 'off',
+		placeholder: 'rmp_…', 'aria-label': 'API token', required: true });
+	const err = h('div', { class: 'error', id: 'signin-error' }, msg || '');
+	const submit = async (ev) => {
+		ev.preventDefault();
+		const tok = input.value.trim();
+		if (!tok) return;
+		state.token = tok;
+		try {
+			state.who = await api('GET', '/v1/whoami');
+		} catch (e) {
+			state.token = null;
+			err.textContent = e.status === 401 ? 'That token is not known to this server.' : e.message;
+			return;
+		}
+		sessionStorage.setItem(TOKEN_KEY, tok);
+		route();
+	};
+	/* method=post and a nameless input: without JavaScript the form
+	 * submits nothing, so the token can never land in a URL or a log */
+	replace(main, h('div', { class: 'panel signin' },
+		h('h1', {}, 'Sign in to ramp'),
+		h('p', { class: 'muted' }, 'Paste an API token (viewer, operator or admin). It stays in this tab only.'),
+		h('form', { id: 'signin', method: 'post', onsubmit: submit },
+			input, err, h('button', { class: 'primary', id: 'signin-submit', type: 'submit' }, 'Sign in'))));
+	input.focus();
+	return {};
+}
+
+/* ---------- rollouts list ---------- */
+
+function progress(dev) {
+	const t = Math.max(dev.target || 0, dev.assigned || 0, 1);
+	const inst = dev.installed || 0, failed = dev.failed || 0;
+	const assigned = Math.max((dev.assigned || 0) - inst - failed, 0);
+	const seg = (cls, n) => {
+		const s = h('span', { class: cls, title: `${cls}: ${n}` });
+		s.style.width = (100 * n / t) + '%';
+		return s;
+	};
+	return h('div', {},
+		h('div', { class: 'bar', role: 'img', 'aria-label': `${inst} of ${dev.target} installed` },
+			seg('installed', inst), seg('assigned', assigned), seg('failed', failed)),
+		h('div', { class: 'legend' },
+			`${dev.assigned}/${dev.target} assigned · ${inst} installed · ${failed} failed`));
+}
+
+function stageText(ro) {
+	const st = ro.stage || {};
+	const n = ((ro.policy_spec || {}).stages || []).length;
+	return `${st.name || '?'} ${pct(st.size || 0)} (${(st.index || 0) + 1}/${n || '?'})`;
+}
+
+function viewRollouts(main) {
+	const filter = h('select', { id: 'rollouts-filter', 'aria-label': 'which rollouts' },
+		h('option', { value: 'active' }, 'Active'), h('option', { value: 'all' }, 'All rollouts'));
+	filter.value = sessionStorage.getItem('ramp.filter') || 'active';
+	const list = h('div', { class: 'cards', id: 'rollouts' }, h('p', { class: 'muted' }, 'Loading…'));
+	filter.addEventListener('change', () => {
+		sessionStorage.setItem('ramp.filter', filter.value);
+		v.refresh();
+	});
+	replace(main, h('div', { class: 'row spread' }, h('h1', {}, 'Rollouts'), filter), h('br'), list);
+	let last = '';
+	const v = {
+		async refresh() {
+			const items = [];
+			let after = null;
+			do {
+				const q = `/v1/rollouts?state=${filter.value}&limit=1000` + (after ? `&after=${after}` : '');
+				const page = await api('GET', q);
+				items.push(...page.items);
+				after = page.next;
+			} while (after && items.length < 5000);
+			items.sort((a, b) => b.id - a.id);
+			const key = JSON.stringify(items.map((r) => [r.id, r.state, r.stage, r.devices]));
+			if (key === last) return;
+			last = key;
+			if (!items.length) {
+				replace(list, h('div', { class: 'panel muted' },
+					'No rollouts yet. Start one with rampctl rollout create or POST /v1/rollouts.'));
+				return;
+			}
+			replace(list, items.map((ro) => h('a', { class: 'card', href: `#/rollouts/${ro.id}`,
+				'data-rollout': ro.id },
+			h('span', { class: 'id mono' }, '#' + ro.id),
+			h('span', {}, h('div', { class: 'model' }, ro.model),
+				h('div', { class: 'mono muted' }, `${ro.baseline_version || '∅'} → ${ro.version}`)),
+			h('span', {}, badge(ro.state)),
+			h('span', {}, stageText(ro)),
+			progress(ro.devices))));
+		},
+	};
+	return v;
+}
+
+/* ---------- one rollout ---------- */
+
+function verbsFor(st) {
+	const v = [];
+	if (st === 'progressing' || st === 'awaiting_approval') v.push('pause');
+	if (st === 'paused') v.push('resume');
+	if (st === 'awaiting_approval') v.push('approve');
+	if (st === 'progressing' || st === 'paused') v.push('promote', 'promote-full');
+	if (ACTIVE.includes(st)) v.push('rollback', 'abort');
+	return v;
+}
+
+const VERBS = {
+	pause: { label: 'Pause', text: 'Hold the rollout at its current stage. Devices keep what they run.' },
+	resume: { label: 'Resume', text: 'Continue the rollout from where it was paused.' },
+	approve: { label: 'Approve', text: 'Approve the next stage.' },
+	promote: { label: 'Promote', text: 'End the current stage\'s wait now and start the next stage.' },
+	'promote-full': { label: 'Promote to 100%', path: 'promote?full=true', danger: true,
+		text: 'Skip the remaining stages: every target device gets the new version.' },
+	rollback: { label: 'Roll back', danger: true,
+		text: 'Return every assigned device to the baseline version and end the rollout.' },
+	abort: { label: 'Abort', danger: true,
+		text: 'End the rollout and return every assigned device to the baseline version.' },
+};
+
+function actions(ro, onDone) {
+	if (!canOperate())
+		return h('p', { class: 'muted', id: 'actions-note' },
+			`Signed in as ${state.who.role}: actions need an operator or admin token.`);
+	const verbs = verbsFor(ro.state);
+	if (!verbs.length) return h('p', { class: 'muted', id: 'actions-note' }, 'This rollout has ended.');
+	return h('div', { class: 'actions', id: 'actions' }, verbs.map((verb) => {
+		const d = VERBS[verb];
+		const b = h('button', { type: 'button', 'data-verb': verb, class: d.danger ? 'danger' : '' }, d.label);
+		b.addEventListener('click', async () => {
+			const ok = await confirmDialog(d.label,
+				`${d.text}\n\nRollout #${ro.id}: ${ro.model} ${ro.version}.`, d.danger);
+			if (!ok) return;
+			b.disabled = true;
+			try {
+				await api('POST', `/v1/rollouts/${ro.id}/${d.path || verb}`);
+				flash(`${d.label}: done`, true);
+			} catch (e) {
+				flash(`${d.label} failed: ${e.message}`);
+			}
+			b.disabled = false;
+			onDone();
+		});
+		return b;
+	}));
+}
+
+function ladder(ro) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	const cur = ro.stage.index;
+	const ended = !ACTIVE.includes(ro.state);
+	return h('ol', { class: 'ladder', id: 'ladder' }, stages.map((s, i) => {
+		let cls = i < cur ? 'done' : i === cur ? 'current' : '';
+		let note = i < cur ? 'passed' : i === cur ? '' : 'pending';
+		if (i === cur) {
+			if (ro.state === 'succeeded') { cls = 'done'; note = 'passed'; }
+			else if (ended) { cls = 'failed'; note = ro.state.replace('_', ' '); }
+			else if (ro.state === 'progressing') {
+				const left = (Date.parse(ro.stage.window_ends_at) - Date.now()) / 1000;
+				note = left > 0 ? `window ends in ${fmtDuration(left)}` : 'window ended, evaluating';
+			} else note = ro.state.replace('_', ' ');
+		}
+		return h('li', { class: cls, 'data-stage': s.name },
+			h('span', { class: 'size' }, pct(s.size)),
+			h('div', { class: 'name' }, s.name),
+			h('div', { class: 'note' }, note),
+			h('div', { class: 'note' }, `window ${fmtDuration(s.validation_window || 0)}` +
+				(s.approval ? ' · approval' : '') + (s.cohort ? ` · cohort ${s.cohort}` : '')));
+	}));
+}
+
+function analysisTables(ro) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	const by = new Map();
+	for (const a of ro.analysis || []) {
+		const key = a.stage + '\u0000' + a.metric;
+		const row = by.get(key) || { stage: a.stage, metric: a.metric };
+		row[a.arm] = a;
+		by.set(key, row);
+	}
+	if (!by.size) return h('p', { class: 'muted' }, 'No evaluation yet.');
+	const rows = [...by.values()].sort((a, b) => b.stage - a.stage || a.metric.localeCompare(b.metric));
+	const out = [];
+	let stage = -1;
+	for (const r of rows) {
+		if (r.stage !== stage) {
+			stage = r.stage;
+			const name = (stages[stage] || {}).name || `stage ${stage}`;
+			out.push(h('tr', { class: 'stage-row' }, h('th', { colspan: 6 }, `Stage ${stage + 1}: ${name}`)));
+		}
+		const c = r.canary || {}, b = r.baseline || {};
+		const base = b.value !== null && b.value !== undefined ? b.value : c.baseline;
+		out.push(h('tr', { 'data-metric': r.metric, 'data-stage': r.stage },
+			h('td', { class: 'mono' }, r.metric),
+			h('td', { class: 'num', 'data-arm': 'canary' }, fmtMetric(r.metric, c.value)),
+			h('td', { class: 'num', 'data-arm': 'baseline' }, fmtMetric(r.metric, base)),
+			h('td', { class: 'mono' }, c.threshold || ''),
+			h('td', { class: 'num hide-sm' }, `${c.samples ?? 0} / ${c.devices ?? 0}`),
+			h('td', {}, h('span', { class: 'badge result-' + (c.result || 'info') }, c.result || '—'))));
+	}
+	return h('div', { class: 'table-wrap' }, h('table', { id: 'analysis' },
+		h('thead', {}, h('tr', {}, h('th', {}, 'Metric'), h('th', { class: 'num' }, 'Canary'),
+			h('th', { class: 'num' }, 'Baseline'), h('th', {}, 'Threshold'),
+			h('th', { class: 'num hide-sm' }, 'Samples / devices'), h('th', {}, 'Verdict'))),
+		h('tbody', {}, out)));
+}
+
+/* An absolute threshold ("< 1%", "<= 150ms") in the metric's base units, or null. */
+function thresholdValue(metric, text) {
+	const m = /^\s*[<>]=?\s*([0-9.]+)\s*(ms|s|%)?\s*$/.exec(text || '');
+	if (!m) return null;
+	let v = parseFloat(m[1]);
+	if (m[2] === '%' && RATIO.includes(metric)) v /= 100;
+	if (m[2] === 's') v *= 1000;
+	return v;
+}
+
+function chart(metric, title, items, threshold) {
+	const W = 560, H = 220, L = 58, R = 12, T = 12, B = 26;
+	const pts = items.filter((p) => p.value !== null && p.value !== undefined)
+		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage }));
+	const box = h('div', { class: 'panel chart', 'data-chart': metric },
+		h('div', { class: 'row spread' }, h('h2', {}, title),
+			h('span', { class: 'legend' }, h('span', { class: 'swatch canary' }), 'canary',
+				h('span', { class: 'swatch baseline' }), 'baseline',
+				threshold !== null ? [h('span', { class: 'swatch threshold' }), 'threshold'] : null)));
+	if (!pts.length) {
+		box.append(h('p', { class: 'muted' }, 'No data yet for ' + metric + '.'));
+		return box;
+	}
+	const t0 = Math.min(...pts.map((p) => p.t)), t1 = Math.max(...pts.map((p) => p.t), t0 + 1000);
+	let vmax = Math.max(...pts.map((p) => p.v), threshold || 0);
+	vmax = vmax > 0 ? vmax * 1.15 : 1;
+	const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+	const y = (v) => T + (H - T - B) * (1 - v / vmax);
+	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}: canary and baseline over time` });
+	for (let i = 0; i <= 4; i++) {
+		const v = vmax * i / 4;
+		g.append(svg('line', { class: i ? 'grid' : 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
+			svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtMetric(metric, v)));
+	}
+	g.append(svg('text', { class: 'tick', x: L, y: H - 6 }, clock(t0)),
+		svg('text', { class: 'tick', x: W - R, y: H - 6, 'text-anchor': 'end' }, clock(t1)));
+	let prev = null;
+	for (const p of pts.filter((q) => q.arm === 'canary')) {
+		if (prev !== null && p.stage !== prev) {
+			g.append(svg('line', { class: 'stage-mark', x1: x(p.t), x2: x(p.t), y1: T, y2: H - B }),
+				svg('text', { class: 'stage-label', x: x(p.t) + 3, y: T + 10 }, 'stage ' + (p.stage + 1)));
+		}
+		prev = p.stage;
+	}
+	if (threshold !== null)
+		g.append(svg('line', { class: 'threshold', x1: L, x2: W - R, y1: y(threshold), y2: y(threshold) }));
+	for (const arm of ['baseline', 'canary']) {
+		const s = pts.filter((p) => p.arm === arm);
+		if (!s.length) continue;
+		const d = s.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join(' ');
+		g.append(svg('path', { class: arm, d, 'data-arm': arm, 'data-points': s.length }));
+		if (s.length === 1) g.append(svg('circle', { class: arm, cx: x(s[0].t), cy: y(s[0].v), r: 3 }));
+	}
+	box.append(g);
+	return box;
+}
+
+function eventLog(ro) {
+	const ev = [...(ro.events || [])].reverse();
+	return h('div', { class: 'table-wrap' }, h('table', { class: 'events', id: 'events' },
+		h('tbody', {}, ev.map((e) => h('tr', { 'data-event': e.type },
+			h('td', { title: e.at }, clock(e.at)),
+			h('td', {}, h('strong', {}, e.type)),
+			h('td', {}, e.detail))))));
+}
+
+function thresholdOf(ro, metric) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	for (let i = Math.min(ro.stage.index, stages.length - 1); i >= 0; i--)
+		for (const m of stages[i].metrics || [])
+			if (m.name === metric) return thresholdValue(metric, m.threshold);
+	return null;
+}
+
+function viewRollout(main, id) {
+	const head = h('div', { id: 'rollout-head' }, h('p', { class: 'muted' }, 'Loading…'));
+	const act = h('div', { class: 'panel' });
+	const lad = h('div', { class: 'panel' });
+	const charts = h('div', { class: 'grid2', id: 'charts' });
+	const ana = h('div', { class: 'panel' });
+	const evs = h('div', { class: 'panel' });
+	replace(main, h('p', {}, h('a', { href: '#/rollouts' }, '← Rollouts')), head, act, lad, ana, charts,
+		h('br'), evs);
+	let last = {}, ro = null, er = null, p95 = null, evaluated;
+	const v = {
+		async refresh() {
+			ro = await api('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
+			/* the history only grows when the engine evaluates */
+			if (er === null || ro.last_evaluated_at !== evaluated) {
+				[er, p95] = await Promise.all([
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=error_rate`),
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=inference_latency_p95`)]);
+				evaluated = ro.last_evaluated_at;
+			}
+			const put = (key, el, val, fn) => {
+				const k = JSON.stringify(val);
+				if (last[key] === k) return;
+				last[key] = k;
+				replace(el, fn());
+			};
+			put('head', head, [ro.state, ro.stage, ro.devices], () => h('div', { class: 'panel' },
+				h('div', { class: 'row spread' },
+					h('h1', {}, h('span', { class: 'muted mono' }, '#' + ro.id + ' '), ro.model, ' ',
+						h('span', { class: 'mono' }, `${ro.baseline_version || '∅'} → ${ro.version}`)),
+					badge(ro.state, 'rollout-state')),
+				h('div', { class: 'row muted' },
+					h('span', {}, 'stage ', h('strong', { id: 'stage-name' }, ro.stage.name), ` (${pct(ro.stage.size)})`),
+					h('span', {}, `policy ${ro.policy}`),
+					ro.selector ? h('span', { class: 'mono' }, `selector ${ro.selector}`) : null,
+					h('span', {}, `by ${ro.created_by}, ${ago(ro.created_at)}`)),
+				h('br'), progress(ro.devices)));
+			put('act', act, [ro.state, state.who.role], () => [h('h2', {}, 'Actions'), actions(ro, () => v.refresh())]);
+			put('lad', lad, [ro.state, ro.stage, Math.floor(Date.now() / 10000)],
+				() => [h('h2', {}, 'Stages'), ladder(ro)]);
+			put('ana', ana, ro.analysis, () => [h('h2', {}, 'Analysis'), analysisTables(ro)]);
+			put('charts', charts, [er.items.length, p95.items.length, er.items.at(-1), p95.items.at(-1), ro.stage.index],
+				() => [chart('error_rate', 'Error rate', er.items, thresholdOf(ro, 'error_rate')),
+					chart('inference_latency_p95', 'Latency p95', p95.items,
+						thresholdOf(ro, 'inference_latency_p95'))]);
+			put('evs', evs, ro.events, () => [h('h2', {}, 'Events'), eventLog(ro)]);
+		},
+	};
+	return v;
+}
+
+/* ---------- fleet ---------- */
+
+function viewFleet(main) {
+	const sum = h('div', { id: 'fleet-summary' }, h('p', { class: 'muted' }, 'Loading…'));
+	const cohorts = h('div', { class: 'panel', id: 'cohorts' });
+	const sel = h('input', { id: 'device-selector', placeholder: 'label selector, e.g. site=wh-3,platform=rpi-arm64',
+		'aria-label': 'label selector' });
+	const devs = h('div', { class: 'table-wrap', id: 'devices' });
+	const more = h('button', { type: 'button', id: 'devices-more', hidden: true }, 'More');
+	let after = null, rows = [];
+	const loadDevices = async (reset) => {
+		if (reset) { after = null; rows = []; }
+		const q = '/v1/devices?limit=100' + (sel.value.trim() ? '&selector=' + encodeURIComponent(sel.value.trim()) : '') +
+			(after ? '&after=' + encodeURIComponent(after) : '');
+		try {
+			const page = await api('GET', q);
+			rows.push(...page.items);
+			after = page.next;
+		} catch (e) {
+			replace(devs, h('p', { class: 'error' }, e.message));
+			return;
+		}
+		more.hidden = !after;
+		replace(devs, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Device'), h('th', {}, 'Platform'),
+			h('th', {}, 'Models'), h('th', { class: 'hide-sm' }, 'Labels'), h('th', {}, 'Last seen'))),
+		h('tbody', {}, rows.map((d) => h('tr', { 'data-device': d.id },
+			h('td', { class: 'mono' }, d.id), h('td', {}, d.platform),
+			h('td', {}, Object.entries(d.models || {}).map(([m, x]) =>
+				h('div', { class: 'mono' }, `${m} ${x.version} `, h('span', { class: 'muted' }, x.state)))),
+			h('td', { class: 'mono hide-sm' }, Object.entries(d.labels || {}).map(([k, x]) => `${k}=${x}`).join(', ')),
+			h('td', { title: d.last_seen || '' }, ago(d.last_seen)))))));
+	};
+	more.addEventListener('click', () => loadDevices(false));
+	const form = h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); loadDevices(true); } },
+		sel, h('button', { type: 'submit' }, 'Filter'));
+	replace(main, h('h1', {}, 'Fleet'), h('br'), sum, cohorts,
+		h('div', { class: 'panel' }, h('h2', {}, 'Devices'), form, h('br'), devs, more));
+	loadDevices(true);
+	let last = '';
+	return {
+		async refresh() {
+			const [s, co] = await Promise.all([api('GET', '/v1/fleet/summary'), api('GET', '/v1/cohorts?limit=100')]);
+			const counts = await Promise.all(co.items.slice(0, 50).map((c) =>
+				api('GET', '/v1/cohorts/' + encodeURIComponent(c.name)).then((x) => x.devices, () => null)));
+			const key = JSON.stringify([s, co, counts]);
+			if (key === last) return;
+			last = key;
+			const table = (head, body) => h('div', { class: 'table-wrap' }, h('table', {},
+				h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { class: i === head.length - 1 ? 'num' : '' }, x)))),
+				h('tbody', {}, body)));
+			replace(sum, h('div', { class: 'panel' }, h('div', { class: 'stats' },
+				h('div', { class: 'stat' }, h('div', { class: 'n', id: 'fleet-total' }, s.devices), h('div', { class: 'l' }, 'devices')),
+				Object.entries(s.last_seen).map(([k, n]) => h('div', { class: 'stat' }, h('div', { class: 'n' }, n),
+					h('div', { class: 'l' }, k === 'never' ? 'never seen' : k === 'older' ? 'seen > 24h ago' : `seen in ${k}`))))),
+			h('div', { class: 'grid2' },
+				h('div', { class: 'panel' }, h('h2', {}, 'By platform'),
+					table(['Platform', 'Devices'], Object.entries(s.platforms).map(([p, n]) =>
+						h('tr', { 'data-platform': p }, h('td', {}, p), h('td', { class: 'num' }, n))))),
+				h('div', { class: 'panel' }, h('h2', {}, 'By model version and state'),
+					s.models.length ? table(['Model', 'Version', 'State', 'Devices'], s.models.map((m) =>
+						h('tr', {}, h('td', {}, m.model), h('td', { class: 'mono' }, m.version),
+							h('td', {}, m.state), h('td', { class: 'num' }, m.devices))))
+						: h('p', { class: 'muted' }, 'No device has reported a model yet.'))), h('br'));
+			replace(cohorts, h('h2', {}, 'Cohorts'), co.items.length ? table(['Cohort', 'Selector', 'Devices'],
+				co.items.map((c, i) => h('tr', {}, h('td', {}, c.name), h('td', { class: 'mono' }, c.selector),
+					h('td', { class: 'num' }, counts[i] ?? '—'))))
+				: h('p', { class: 'muted' }, 'No cohorts. PUT /v1/cohorts/{name} names a selector.'));
+		},
+	};
+}
+
+/* ---------- router and polling ---------- */
+
+function stopPolling() {
+	clearTimeout(state.timer);
+	state.timer = null;
+	state.view = null;
+}
+
+function poll(view) {
+	const tick = async () => {
+		if (state.view !== view) return;
+		try {
+			await view.refresh();
+		} catch (e) {
+			if (e.status !== 401) flash(e.message);
+		}
+		if (state.view === view) state.timer = setTimeout(tick, POLL_MS);
+	};
+	state.view = view;
+	tick();
+}
+
+async function route(msg) {
+	stopPolling();
+	const main = $('#app');
+	const hash = location.hash || '#/rollouts';
+	if (!state.token) {
+		state.who = null;
+		showWho();
+		viewSignIn(main, msg);
+		return;
+	}
+	if (!state.who) {
+		try {
+			state.who = await api('GET', '/v1/whoami');
+		} catch (e) {
+			if (e.status !== 401) flash(e.message);
+			return;
+		}
+	}
+	showWho();
+	const parts = hash.replace(/^#\/?/, '').split('/');
+	for (const a of document.querySelectorAll('[data-nav]'))
+		a.classList.toggle('active', a.dataset.nav === parts[0]);
+	if (parts[0] === 'fleet') poll(viewFleet(main));
+	else if (parts[0] === 'rollouts' && parts[1]) poll(viewRollout(main, parts[1]));
+	else poll(viewRollouts(main));
+}
+
+window.addEventListener('hashchange', () => route());
+window.addEventListener('DOMContentLoaded', () => {
+	$('#signout').addEventListener('click', () => signOut('Signed out.'));
+	route();
+});

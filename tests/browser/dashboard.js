@@ -1,0 +1,171 @@
+// dashboard.js - drives Debian's chromium (headless, through playwright-core)
+// against a running rampd, for tests/integration/test_browser.py, which
+// starts the server and plays the fleet. Each milestone is printed as
+// "step <name>" on stdout: the Python side waits on some of them (it starts
+// healthy telemetry after "seen-canary" and injects the fault after
+// "resumed"). Any failed expectation throws, and the exit status is 1.
+//
+// The rollout is started by the Python side on "signed-in", so the page
+// shows it arriving in the list.
+//
+// Environment: RAMP_URL, RAMP_TOKEN (operator), RAMP_VIEWER_TOKEN,
+// RAMP_DEVICES (fleet size), SHOTS (screenshot dir), USER_DATA_DIR (fresh),
+// CHROMIUM (executable).
+'use strict';
+
+const { chromium } = require('playwright-core');
+
+const env = process.env;
+const url = env.RAMP_URL;
+let rid = null;
+const T = 60000;
+
+function step(name) {
+	process.stdout.write(`step ${name}\n`);
+}
+
+function expect(cond, what) {
+	if (!cond) throw new Error(`expected ${what}`);
+}
+
+async function stateIs(page, st) {
+	await page.locator(`#rollout-state[data-state="${st}"]`).waitFor({ timeout: T });
+}
+
+async function press(page, verb) {
+	await page.locator(`#actions button[data-verb="${verb}"]`).click();
+	await page.locator('#confirm[open]').waitFor();
+	await page.locator('#confirm-ok').click();
+}
+
+async function signIn(page, token) {
+	await page.goto(url + '/');
+	await page.locator('#signin-token').fill(token);
+	await page.locator('#signin-submit').click();
+}
+
+async function main() {
+	const ctx = await chromium.launchPersistentContext(env.USER_DATA_DIR, {
+		executablePath: env.CHROMIUM || '/usr/bin/chromium',
+		headless: true,
+		args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+		viewport: { width: 1280, height: 900 },
+	});
+	const problems = [];
+	const watch = (page) => {
+		page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+		page.on('console', (m) => {
+			if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+		});
+	};
+	try {
+		const page = ctx.pages()[0] || await ctx.newPage();
+		watch(page);
+
+		// a wrong token is refused on the sign-in page
+		await signIn(page, 'rmp_not-a-token');
+		await page.locator('#signin-error', { hasText: 'not known' }).waitFor({ timeout: T });
+		problems.length = 0; // the refused whoami is logged by the browser as a 401
+		step('refused-bad-token');
+
+		await page.locator('#signin-token').fill(env.RAMP_TOKEN);
+		await page.locator('#signin-submit').click();
+		await page.locator('#rollouts').waitFor({ timeout: T });
+		expect(!page.url().includes(env.RAMP_TOKEN), 'the token never in the URL');
+		expect(await page.evaluate(() => sessionStorage.getItem('ramp.token')) === env.RAMP_TOKEN,
+			'the token in sessionStorage');
+		expect(await page.locator('#who-role').textContent() === 'operator', 'role shown');
+		step('signed-in');
+
+		const card = page.locator('#rollouts a[data-rollout]').first();
+		await card.waitFor({ timeout: T });
+		rid = await card.getAttribute('data-rollout');
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-list.png` });
+		await card.click();
+		await stateIs(page, 'progressing');
+		await page.locator('#stage-name', { hasText: 'canary' }).waitFor({ timeout: T });
+		step('seen-canary');
+
+		// the rollout advances while we watch (polling, no reload)
+		await page.locator('#stage-name', { hasText: 'ramp' }).waitFor({ timeout: T });
+		await page.locator('#ladder li.done[data-stage="canary"]').waitFor({ timeout: T });
+		await page.locator('#analysis tr[data-metric="error_rate"] .result-pass').first().waitFor({ timeout: T });
+		step('advanced');
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-progressing.png`, fullPage: true });
+
+		// pause, with its confirmation; a cancelled confirmation does nothing
+		await page.locator('#actions button[data-verb="pause"]').click();
+		await page.locator('#confirm-cancel').click();
+		expect(await page.locator('#rollout-state').getAttribute('data-state') === 'progressing',
+			'cancel leaves the rollout running');
+		await press(page, 'pause');
+		await stateIs(page, 'paused');
+		await page.locator('#events tr[data-event="paused"]').waitFor({ timeout: T });
+		expect(await page.locator('#actions button[data-verb="pause"]').count() === 0, 'no pause when paused');
+		step('paused');
+		await press(page, 'resume');
+		await stateIs(page, 'progressing');
+		step('resumed');
+
+		// the fault: the test's fleet now reports errors for the new version
+		await stateIs(page, 'rolled_back');
+		await page.locator('#events tr[data-event="breach"]').waitFor({ timeout: T });
+		await page.locator('#events tr[data-event="rolled_back"]').waitFor({ timeout: T });
+		await page.locator('#ladder li.failed[data-stage="ramp"]').waitFor({ timeout: T });
+		// the fault triples latency: p95 breaches its 2x-baseline threshold
+		const p95 = page.locator('#analysis tr[data-metric="inference_latency_p95"][data-stage="1"]');
+		await p95.locator('.result-fail').waitFor({ timeout: T });
+		const canary = await p95.locator('td[data-arm="canary"]').textContent();
+		const base = await p95.locator('td[data-arm="baseline"]').textContent();
+		expect(canary === '150 ms', `canary p95 150 ms, got ${canary}`);
+		expect(base === '50.0 ms', `baseline p95 50.0 ms, got ${base}`);
+		const er = page.locator('#analysis tr[data-metric="error_rate"][data-stage="1"]');
+		const erc = await er.locator('td[data-arm="canary"]').textContent();
+		expect(/^[0-9.]+%$/.test(erc) && erc !== '0.00%', `canary error rate above zero, got ${erc}`);
+		expect(await er.locator('td[data-arm="baseline"]').textContent() === '0.00%', 'baseline error rate 0.00%');
+		for (const m of ['error_rate', 'inference_latency_p95'])
+			for (const arm of ['canary', 'baseline']) {
+				const p = page.locator(`[data-chart="${m}"] path[data-arm="${arm}"]`);
+				await p.waitFor({ state: 'attached', timeout: T });
+				expect(Number(await p.getAttribute('data-points')) >= 2, `${m} ${arm} chart has points`);
+			}
+		expect(await page.locator('#actions button').count() === 0, 'no actions once rolled back');
+		step('rolled-back');
+		await page.screenshot({ path: `${env.SHOTS}/dashboard.png`, fullPage: true });
+
+		// a viewer, on a phone: the same page without buttons, and the fleet page
+		const phone = await ctx.newPage();
+		watch(phone);
+		await phone.setViewportSize({ width: 390, height: 844 });
+		await signIn(phone, env.RAMP_VIEWER_TOKEN);
+		await phone.locator('#rollouts').waitFor({ timeout: T });
+		await phone.selectOption('#rollouts-filter', 'all');
+		await phone.locator(`#rollouts a[data-rollout="${rid}"]`).click();
+		await stateIs(phone, 'rolled_back');
+		await phone.locator('#actions-note').waitFor({ timeout: T });
+		expect(await phone.locator('button[data-verb]').count() === 0, 'no verb buttons for a viewer');
+		const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
+		expect(wide <= 390, `the page fits a phone's width (scrollWidth ${wide})`);
+		await phone.screenshot({ path: `${env.SHOTS}/dashboard-phone.png`, fullPage: true });
+		await phone.locator('a[data-nav="fleet"]').click();
+		await phone.locator('#fleet-total', { hasText: env.RAMP_DEVICES }).waitFor({ timeout: T });
+		await phone.locator('#devices tr[data-device]').first().waitFor({ timeout: T });
+		await phone.locator('#fleet-summary tr[data-platform="rpi-arm64"]').waitFor({ timeout: T });
+		await phone.screenshot({ path: `${env.SHOTS}/dashboard-fleet.png`, fullPage: true });
+		step('viewer');
+		await phone.locator('#signout').click();
+		await phone.locator('#signin-token').waitFor({ timeout: T });
+		expect(await phone.evaluate(() => sessionStorage.getItem('ramp.token')) === null,
+			'sign out forgets the token');
+		expect(problems.length === 0, `no page errors or CSP violations: ${problems.join('; ')}`);
+		step('done');
+	} finally {
+		await ctx.close();
+	}
+}
+
+main().catch((e) => {
+	process.stderr.write(`${e.stack || e}\n`);
+	process.exit(1);
+});
