@@ -64,7 +64,7 @@ const struct route http_routes[] = {
 	{"GET", "/v1/whoami", api_whoami, ROLES_ANY, 0, NULL},
 	{"GET", "/v1/rollouts/{}/history", api_rollout_history, ROLES_VIEW | ROLE_CI, 0, NULL},
 	{"GET", "/v1/fleet/summary", api_fleet_summary, ROLES_VIEW, 0, NULL},
-	{"GET", "/", api_ui_index, ROLES_PUBLIC, 0, NULL},
-	{"GET", "/ui/{}", api_ui_asset, ROLES_PUBLIC, 0, NULL},
+	{"GET", "/", api_ui_index, ROLES_PUBLIC, ROUTE_INLINE, NULL},
+	{"GET", "/ui/{}", api_ui_asset, ROLES_PUBLIC, ROUTE_INLINE, NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };
