@@ -5,6 +5,8 @@
 #include "api/auth.h"
 
 #include "common/log.h"
+
+#include <jansson.h>
 #include "engine/snapshot.h"
 #include "store/store.h"
 
@@ -32,6 +34,11 @@ struct centry {
 };
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Names of (non-device) tokens used since the last flush: last_used is
+ * written in one statement a second, not once per request. */
+static pthread_mutex_t used_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *used;
 static struct centry *cache[CACHE_BUCKETS];
 
 static const char *const role_names[] = {"admin", "operator", "viewer", "ci",
@@ -181,6 +188,36 @@ static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct a
 	return dev != NULL && out->device_id && out->name;
 }
 
+static void note_used(const char *name)
+{
+	pthread_mutex_lock(&used_mu);
+	if (used == NULL)
+		used = json_object();
+	if (used && name)
+		json_object_set_new(used, name, json_true());
+	pthread_mutex_unlock(&used_mu);
+}
+
+int auth_flush_last_used(struct app *app)
+{
+	json_t *names, *arr = json_array();
+	const char *k;
+	json_t *v;
+	int rc = 0;
+
+	pthread_mutex_lock(&used_mu);
+	names = used;
+	used = NULL;
+	pthread_mutex_unlock(&used_mu);
+	json_object_foreach(names, k, v)
+		json_array_append_new(arr, json_string(k));
+	if (json_array_size(arr) > 0)
+		rc = store_tokens_used(app->db, arr);
+	json_decref(arr);
+	json_decref(names);
+	return rc;
+}
+
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out)
 {
 	unsigned char h[32];
@@ -190,8 +227,12 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 	if (strlen(token) > 256)
 		return RAMP_EAUTH;
 	auth_hash(token, h);
-	if (snapshot_lookup(h, a, out) || cache_get(h, a, out))
+	if (snapshot_lookup(h, a, out))
 		return 0;
+	if (cache_get(h, a, out)) {
+		note_used(out->name);
+		return 0;
+	}
 	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id);
 	if (rc == RAMP_ENOTFOUND)
 		return RAMP_EAUTH;
@@ -199,6 +240,8 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 		return rc;
 	out->role = auth_role_from_name(role);
 	cache_put(h, out);
+	if (out->role != ROLE_DEVICE)
+		note_used(out->name);
 	return 0;
 }
 

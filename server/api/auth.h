@@ -21,6 +21,8 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 int auth_new_token(char *out);
 /* SHA-256 of the token text. */
 void auth_hash(const char *token, unsigned char out[32]);
+/* Writes last_used for the tokens used since the last call (engine, 1/s). */
+int auth_flush_last_used(struct app *app);
 /* Forgets every cached lookup (after a revocation or a device deletion). */
 void auth_cache_clear(void);
 /* "admin", "operator", ...; "unknown" for anything else. */

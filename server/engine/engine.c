@@ -10,6 +10,7 @@
  */
 #include "engine/engine.h"
 
+#include "api/auth.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "engine/notify.h"
@@ -342,6 +343,7 @@ static void on_house(uv_timer_t *t)
 		refresh_gauges(e);
 	}
 	flush_seen(e);
+	auth_flush_last_used(e->app);
 	if (!e->listening && !uv_is_closing((uv_handle_t *)&e->listen_poll))
 		start_listening(e);
 	if (atomic_load(&e->dirty) || mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)

@@ -62,6 +62,8 @@ int store_token_create(struct db *db, const char *actor, const char *name,
 		       json_t **out);
 int store_token_list(struct db *db, int limit, const char *after, struct page *out);
 int store_token_delete(struct db *db, const char *actor, const char *name);
+/* Sets last_used = now() for the named tokens (a JSON array of names). */
+int store_tokens_used(struct db *db, json_t *names);
 
 /* --- devices --- */
 /* Registers devices (array of {id, platform, labels, token_hash_hex}) all or

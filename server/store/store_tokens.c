@@ -116,3 +116,23 @@ int store_token_delete(struct db *db, const char *actor, const char *name)
 	return store_delete(db, actor, "DELETE FROM tokens WHERE name = $1 AND role <> 'device'",
 			    name, "token.revoke", false);
 }
+
+int store_tokens_used(struct db *db, json_t *names)
+{
+	struct dbconn *c;
+	char *doc = json_dumps(names, JSON_COMPACT);
+	const char *p[1] = {doc};
+	int rc;
+
+	if (doc == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) == 0) {
+		rc = db_query(c, NULL,
+			      "UPDATE tokens SET last_used = now() WHERE name IN"
+			      " (SELECT jsonb_array_elements_text($1::jsonb))",
+			      1, p);
+		db_release(db, c);
+	}
+	free(doc);
+	return rc;
+}

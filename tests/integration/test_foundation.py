@@ -361,3 +361,16 @@ def test_two_rampds_migrating_one_empty_database_apply_each_file_once(ctx):
     check(all(r[1] == "1" for r in rows), rows)
     status(a.admin.get("/v1/devices"), 200)
     status(b.admin.get("/v1/devices"), 200)
+
+
+def test_token_last_use_is_recorded(ctx):
+    s = ctx.server()
+    tok = mk_token(s, "ci-bot", "ci")
+    items = status(s.admin.get("/v1/tokens"), 200).json["items"]
+    eq([t["last_used"] for t in items if t["name"] == "ci-bot"], [None])
+    status(s.admin.get("/v1/policies", token=tok), 200)
+
+    def used():
+        items = status(s.admin.get("/v1/tokens"), 200).json["items"]
+        return [t["last_used"] for t in items if t["name"] == "ci-bot"][0]
+    wait_for(used, timeout=10, msg="last_used written")
