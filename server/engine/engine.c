@@ -237,8 +237,10 @@ static void on_listen(uv_poll_t *h, int status, int events)
 		got = 1;
 		PQfreemem(n);
 	}
-	if (got)
+	if (got) {
+		auth_cache_clear(); /* a token may have been revoked elsewhere */
 		rebuild(e);
+	}
 }
 
 static void evaluate_soon(struct engine *e);

@@ -338,3 +338,13 @@ def test_metrics_export_active_rollout_gauges(ctx):
     check(f'ramp_rollout_state{{rollout="{rid}",model="ocr",state="progressing"}} 1' in text)
     check(f'ramp_rollout_assigned_devices{{rollout="{rid}",model="ocr"}} 10' in text)
     fleet.close()
+
+
+def test_token_revoked_on_one_replica_stops_working_on_the_other(ctx):
+    s1 = ctx.server()
+    s2 = ctx.server(database=s1.database, admin_token=s1.admin_token)
+    tok = status(s1.admin.post("/v1/tokens", {"name": "ops", "role": "operator"}), 201).json["token"]
+    status(s2.admin.get("/v1/devices", token=tok), 200)   # now cached on replica 2
+    status(s1.admin.delete("/v1/tokens/ops"), 204)
+    wait_for(lambda: s2.admin.get("/v1/devices", token=tok).status == 401, timeout=3, interval=0.05,
+             msg="revocation reaches replica 2")
