@@ -224,18 +224,27 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		json_decref(target);
 		return rc;
 	}
-	rc = store_rollout_load(app->db, *id, &row);
-	if (rc == 0)
-		rc = row_state(&row, &cur);
-	if (rc == 0)
-		rc = plan_build(app, &row, p, &st, &acts, actor, &pl);
-	if (rc == 0) {
-		pl.w.target_count = (int)json_array_size(target);
-		rc = store_rollout_write(app->db, &pl.w);
-		plan_clear(&pl);
+	/* the first stage's devices and events; the evaluator may touch the new
+	 * row in between (its rev moves on): then write on top of its version */
+	rc = RAMP_ECONFLICT;
+	for (int attempt = 0; attempt < 5 && rc == RAMP_ECONFLICT; attempt++) {
+		rc = store_rollout_load(app->db, *id, &row);
+		if (rc == 0)
+			rc = row_state(&row, &cur);
+		if (rc == 0 && cur.stage != 0) {
+			rollout_row_clear(&row);
+			break; /* an operator already moved it on: nothing left to start */
+		}
+		if (rc == 0)
+			rc = plan_build(app, &row, p, &st, &acts, actor, &pl);
+		if (rc == 0) {
+			pl.w.target_count = (int)json_array_size(target);
+			rc = store_rollout_write(app->db, &pl.w);
+			plan_clear(&pl);
+		}
+		rollout_row_clear(&row);
 	}
 	json_decref(target);
-	rollout_row_clear(&row);
 	/* devices polling right after the 201 already see the canary */
 	snapshot_rebuild(app);
 	return rc;
