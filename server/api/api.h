@@ -75,5 +75,13 @@ void api_artifact_get(struct req *r);
 void api_manifest_urls(const struct app *app, json_t *record);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
+/* hawkbit.c, hawkbit_feedback.c: Eclipse hawkBit's DDI device API (docs/hawkbit.md) */
+void api_hawkbit_poll(struct req *r);
+void api_hawkbit_deployment(struct req *r);
+void api_hawkbit_feedback(struct req *r);
+void api_hawkbit_cancel(struct req *r);
+void api_hawkbit_cancel_feedback(struct req *r);
+void api_hawkbit_config(struct req *r);
+void api_hawkbit_installed(struct req *r);
 
 #endif
