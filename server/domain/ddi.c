@@ -210,11 +210,3 @@ uint32_t ddi_c_hash(const char *etag, int64_t action_id)
 	}
 	return (uint32_t)((h ^ (h >> 32)) & 0x7fffffffU);
 }
-
-bool ddi_tenant_valid(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	return n >= 1 && n <= 63 &&
-	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}

@@ -119,7 +119,4 @@ int ddi_action_id_parse(const char *s, int64_t *out);
  * answer's ETag and the action, so it changes whenever the answer does. */
 uint32_t ddi_c_hash(const char *etag, int64_t action_id);
 
-/* Tenant names in DDI paths: [A-Za-z0-9_.-]{1,63}. */
-bool ddi_tenant_valid(const char *s);
-
 #endif
