@@ -13,13 +13,16 @@ CREATE TABLE hawkbit_actions (
 );
 
 -- a device's record of an action: open (started), closed (finished, either
--- way), canceled (confirmed a cancellation), cancel_rejected
+-- way), canceled (confirmed a cancellation), cancel_rejected. A closed
+-- action is not offered again while the device still runs left_on, the
+-- version it was left running when it closed the action ('' when unknown).
 CREATE TABLE hawkbit_device_actions (
-	device_id  text NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
-	action_id  bigint NOT NULL REFERENCES hawkbit_actions (id) ON DELETE CASCADE,
-	state      text NOT NULL CHECK (state IN ('open','closed','canceled','cancel_rejected')),
-	result     text,                        -- the last feedback's finished value
-	updated_at timestamptz NOT NULL DEFAULT now(),
+	device_id    text NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+	action_id    bigint NOT NULL REFERENCES hawkbit_actions (id) ON DELETE CASCADE,
+	state        text NOT NULL CHECK (state IN ('open','closed','canceled','cancel_rejected')),
+	result       text,                      -- the last feedback's finished value
+	left_on      text,
+	updated_at   timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (device_id, action_id)
 );
 CREATE INDEX hawkbit_device_actions_open ON hawkbit_device_actions (device_id) WHERE state = 'open';

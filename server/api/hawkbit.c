@@ -262,8 +262,11 @@ static enum ddi_next plan(struct req *r, json_t *models, json_t *st, int64_t *id
 		dm[i].action_id = json_integer_value(json_object_get(actions, dm[i].model));
 		dm[i].installed = json_string_value(json_object_get(installed, dm[i].model));
 		json_array_foreach(records, k, rec) {
+			const char *left = json_string_value(json_object_get(rec, "left_on"));
+			/* closed, and the device still runs what it ran then */
 			if (json_integer_value(json_object_get(rec, "id")) == dm[i].action_id &&
-			    strcmp(json_string_value(json_object_get(rec, "state")), "closed") == 0)
+			    strcmp(json_string_value(json_object_get(rec, "state")), "closed") == 0 &&
+			    strcmp(left ? left : "", dm[i].installed ? dm[i].installed : "") == 0)
 				dm[i].closed = true;
 		}
 	}
@@ -494,7 +497,8 @@ void api_hawkbit_deployment(struct req *r)
 			  json_object_get(m, "version"), "name", json_object_get(m, "model"),
 			  "artifacts", artifact(r, &h, m), "metadata", metadata(m));
 	rc = store_hawkbit_record(r->app->db, h.device, json_integer_value(json_object_get(action, "id")),
-				  "open", NULL, NULL, NULL);
+				  "open", NULL, json_string_value(json_object_get(action, "model")),
+				  NULL);
 	if (rc) {
 		json_decref(chunk);
 		http_reply_err(r, rc, NULL);

@@ -80,7 +80,7 @@ struct ddi_model {
 	const char *model, *version;
 	int64_t action_id;     /* the action for (rollout, model, version); 0 if none yet */
 	const char *installed; /* the version the device reports installed, or NULL */
-	bool closed;           /* the device already closed this action */
+	bool closed;           /* the device closed this action and runs what it ran then */
 };
 
 /* An action the device started and has not finished. */
@@ -102,9 +102,9 @@ enum ddi_next {
  * desired version differs from the installed one: an open action for that
  * very version keeps its number (a rollout that succeeds while a device
  * installs does not restart the install), else the desired action unless
- * the device closed it (a failed install is not offered again until the
- * desired answer changes). One action per poll; *action_id is set for
- * DDI_DEPLOY and DDI_CANCEL.
+ * it is closed (a failed install is not offered again while the device
+ * still runs the version it failed to leave). One action per poll;
+ * *action_id is set for DDI_DEPLOY and DDI_CANCEL.
  */
 enum ddi_next ddi_plan(const struct ddi_model *m, size_t nm, const struct ddi_open *open,
 		       size_t nopen, int64_t *action_id);

@@ -32,7 +32,7 @@ static const char poll_select_sql[] =
 	"  JOIN hawkbit_actions a ON a.rollout_id = w.rollout_id AND a.model = w.model"
 	"  AND a.version = w.version),"
 	" 'records', (SELECT coalesce(json_agg(json_build_object('id', a.id, 'model', a.model,"
-	"  'version', a.version, 'state', r.state) ORDER BY a.id), '[]')"
+	"  'version', a.version, 'state', r.state, 'left_on', r.left_on) ORDER BY a.id), '[]')"
 	"  FROM hawkbit_device_actions r JOIN hawkbit_actions a ON a.id = r.action_id"
 	"  WHERE r.device_id = d.id AND (r.state = 'open' OR r.action_id IN"
 	"  (SELECT a2.id FROM want w JOIN hawkbit_actions a2 ON a2.rollout_id = w.rollout_id"
@@ -120,7 +120,7 @@ int store_hawkbit_record(struct db *db, const char *device_id, int64_t action_id
 {
 	struct dbconn *c;
 	char ids[24];
-	const char *p[4] = {device_id, ids, state, result};
+	const char *p[6] = {device_id, ids, state, result, model, installed_version};
 	const char *q[3] = {device_id, model, installed_version};
 	int rc;
 
@@ -129,13 +129,27 @@ int store_hawkbit_record(struct db *db, const char *device_id, int64_t action_id
 		return rc;
 	if ((rc = db_begin(c)) != 0)
 		goto out;
-	rc = db_query(c, NULL,
-		      "INSERT INTO hawkbit_device_actions AS r (device_id, action_id, state, result)"
-		      " VALUES ($1, $2::bigint, $3, $4)"
-		      " ON CONFLICT (device_id, action_id) DO UPDATE SET state = EXCLUDED.state,"
-		      " result = coalesce(EXCLUDED.result, r.result), updated_at = now()"
-		      " WHERE EXCLUDED.state <> 'open' OR r.state = 'canceled'",
-		      4, p);
+	/* what ramp's agent status says the device runs, before DDI
+	 * feedback overwrites it with a state that is not "installed" */
+	if (model)
+		rc = db_query(c, NULL,
+			      "INSERT INTO hawkbit_installed (device_id, model, version)"
+			      " SELECT d.id, $2, d.models->$2->>'version' FROM devices d"
+			      " WHERE d.id = $1 AND d.models->$2->>'state' = 'installed'"
+			      " ON CONFLICT DO NOTHING",
+			      2, (const char *const[]){device_id, model});
+	if (rc == 0)
+		rc = db_query(c, NULL,
+			      "INSERT INTO hawkbit_device_actions AS r"
+			      " (device_id, action_id, state, result, left_on)"
+			      " VALUES ($1, $2::bigint, $3, $4, CASE WHEN $3 = 'closed' THEN"
+			      " coalesce($6::text, (SELECT i.version FROM hawkbit_installed i"
+			      " WHERE i.device_id = $1 AND i.model = $5::text), '') END)"
+			      " ON CONFLICT (device_id, action_id) DO UPDATE SET state = EXCLUDED.state,"
+			      " result = coalesce(EXCLUDED.result, r.result),"
+			      " left_on = coalesce(EXCLUDED.left_on, r.left_on), updated_at = now()"
+			      " WHERE EXCLUDED.state <> 'open' OR r.state = 'canceled'",
+			      6, p);
 	if (rc == 0 && installed_version && model)
 		rc = db_query(c, NULL,
 			      "INSERT INTO hawkbit_installed (device_id, model, version) VALUES ($1, $2, $3)"
@@ -168,7 +182,7 @@ int store_hawkbit_installed(struct db *db, const char *device_id, const char *mo
 	if (rc == 0)
 		rc = db_query(c, NULL,
 			      "UPDATE hawkbit_device_actions r SET state = 'closed', result = 'success',"
-			      " updated_at = now() FROM hawkbit_actions a"
+			      " left_on = $3, updated_at = now() FROM hawkbit_actions a"
 			      " WHERE a.id = r.action_id AND r.device_id = $1 AND r.state = 'open'"
 			      " AND a.model = $2 AND a.version = $3",
 			      3, p);

@@ -16,7 +16,7 @@
 /*
  * What a poll needs, numbering actions that do not exist yet. want is
  * [{"model","version","rollout_id"}] (borrowed). *out is
- * {"actions": {model: id}, "records": [{"id","model","version","state"}],
+ * {"actions": {model: id}, "records": [{"id","model","version","state","left_on"}],
  * "installed": {model: version}, "config_sent": bool}, where "installed"
  * is the DDI report when there is one and otherwise the version ramp's
  * agent status last recorded as installed. RAMP_ENOTFOUND when the device
@@ -31,8 +31,12 @@ int store_hawkbit_action(struct db *db, int64_t id, json_t **out);
  * Sets the device's record of an action to state ("open", "closed",
  * "canceled", "cancel_rejected") with result (may be NULL). "open" only
  * creates a record or reopens a canceled one: it never undoes a closed
- * action or a refused cancellation. When installed_version is not NULL the
- * device is also noted as running it for model, in the same transaction.
+ * action or a refused cancellation. A closed record keeps the version the
+ * device is left running (installed_version, else what it ran before).
+ * When installed_version is not NULL the device is also noted as running
+ * it for model. model (may be NULL for cancellations) also seeds the DDI
+ * note of what the device runs from ramp's agent status, once. One
+ * transaction.
  */
 int store_hawkbit_record(struct db *db, const char *device_id, int64_t action_id,
 			 const char *state, const char *result, const char *model,

@@ -351,3 +351,34 @@ def test_action_numbers_are_shared_and_stable(ctx):
         dev.close()
     eq(len(ids), 1, "every device on the stable version shares one action")
     eq(ctx.psql(s, "SELECT count(*) FROM hawkbit_actions"), [["1"]])
+
+
+def test_rollback_redeploys_the_stable_version_a_device_installed_before(ctx):
+    s = ctx.server()
+    _, tokens = setup(ctx, s)
+    dev = DDI(s, "dev-1", tokens["dev-1"])
+    # first install of the stable version, through DDI
+    a1 = action_of(links(dev.poll())["deploymentBase"]["href"])
+    status(dev.request("GET", f"/deploymentBase/{a1}"), 200)
+    status(dev.feedback(a1, "closed", "success"), 200)
+    rid = status(s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2",
+                                               "policy": canary_policy()}), 201).json["id"]
+    a2 = action_of(wait_for(lambda: links(dev.poll()).get("deploymentBase"),
+                            msg="the canary deployment")["href"])
+    check(a2 != a1)
+    status(dev.request("GET", f"/deploymentBase/{a2}"), 200)
+    status(dev.feedback(a2, "closed", "success"), 200)
+    check("deploymentBase" not in links(dev.poll()))
+    status(s.admin.post(f"/v1/rollouts/{rid}/rollback"), 200)
+    # the stable version's action was closed once, but the device has moved
+    # on since: it is offered again
+    back = wait_for(lambda: links(dev.poll()).get("deploymentBase"), timeout=10,
+                    msg="v1 offered again after the rollback")
+    eq(action_of(back["href"]), a1)
+    dep = status(dev.follow(back["href"]), 200).json
+    eq(dep["deployment"]["chunks"][0]["version"], "v1")
+    status(dev.feedback(a1, "closed", "success"), 200)
+    check("deploymentBase" not in links(dev.poll()))
+    eq([r[:2] for r in agent_states(ctx, s, "dev-1")],
+       [["v1", "installed"], ["v2", "installed"], ["v1", "installed"]])
+    dev.close()
