@@ -121,10 +121,10 @@ out:
 
 /* ---- configData ---- */
 
-/* Turns configData's "data" into a device patch {labels?, platform?}:
- * keys and values that are valid labels are kept (null under mode
- * "remove"), a valid "platform" sets the platform, the rest is logged and
- * ignored. */
+/* Turns configData's "data" into a device patch {labels?}: keys and values
+ * that are valid labels are kept (null under mode "remove"); the rest is
+ * logged and ignored. "platform" is the operator's (PATCH /v1/devices), not
+ * the device's, so it is ignored too. */
 static json_t *config_patch(const char *device, json_t *data, bool remove)
 {
 	json_t *labels = json_object(), *patch = json_object(), *v;
@@ -132,16 +132,13 @@ static json_t *config_patch(const char *device, json_t *data, bool remove)
 
 	json_object_foreach(data, k, v) {
 		s = json_string_value(v);
-		if (strcmp(k, "platform") == 0 && !remove && api_name_valid(s)) {
-			json_object_set_new(patch, "platform", json_string(s));
-		} else if (strcmp(k, "platform") != 0 && selector_label_key_valid(k) &&
-			   (remove || (s && selector_label_value_valid(s)))) {
+		if (strcmp(k, "platform") != 0 && selector_label_key_valid(k) &&
+		    (remove || (s && selector_label_value_valid(s))))
 			json_object_set_new(labels, k, remove ? json_null() : json_string(s));
-		} else {
+		else
 			log_info("msg=\"hawkbit configData entry ignored: not a valid label\""
 				 " device=%s key=\"%.64s\"",
 				 device, k);
-		}
 	}
 	if (json_object_size(labels))
 		json_object_set(patch, "labels", labels);
