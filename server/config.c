@@ -79,6 +79,20 @@ static int parse_size(const char *v, int64_t *out)
 	return -1;
 }
 
+#define LOWER_WORD "abcdefghijklmnopqrstuvwxyz0123456789.-"
+#define ANY_WORD "ABCDEFGHIJKLMNOPQRSTUVWXYZ_" LOWER_WORD
+
+/* A name of 1 to len - 1 characters of charset, not starting with punctuation. */
+static int parse_word(const char *v, const char *charset, char *out, size_t len)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= len || strspn(v, charset) != n || strchr("_.-", v[0]))
+		return -1;
+	memcpy(out, v, n + 1);
+	return 0;
+}
+
 /* Applies one setting by its environment name; -1 when the value is bad. */
 static int config_set(struct config *c, const char *name, const char *v)
 {
@@ -122,6 +136,10 @@ static int config_set(struct config *c, const char *name, const char *v)
 		return parse_int(v, 0, 1, &c->access_log);
 	if (strcmp(name, "RAMP_ARTIFACT_MAX") == 0)
 		return parse_size(v, &c->artifact_max);
+	if (strcmp(name, "RAMP_HAWKBIT_TENANT") == 0)
+		return parse_word(v, ANY_WORD, c->hawkbit_tenant, sizeof(c->hawkbit_tenant));
+	if (strcmp(name, "RAMP_HAWKBIT_PLATFORM") == 0)
+		return parse_word(v, LOWER_WORD, c->hawkbit_platform, sizeof(c->hawkbit_platform));
 	return -2;
 }
 
@@ -129,7 +147,7 @@ static const char *const settings[] = {
 	"RAMP_LISTEN", "RAMP_DATABASE_URL", "RAMP_DATA_DIR", "RAMP_ADMIN_TOKEN",
 	"RAMP_EVAL_INTERVAL", "RAMP_POLL_INTERVAL", "RAMP_TELEMETRY_RETENTION",
 	"RAMP_HTTP_THREADS", "RAMP_WORKERS", "RAMP_DB_POOL", "RAMP_PG_BINDIR", "RAMP_ACCESS_LOG",
-	"RAMP_ARTIFACT_MAX",
+	"RAMP_ARTIFACT_MAX", "RAMP_HAWKBIT_TENANT", "RAMP_HAWKBIT_PLATFORM",
 };
 
 static void usage(void)
@@ -168,6 +186,8 @@ int config_load(struct config *c, int argc, char **argv)
 	c->db_pool_size = 16;
 	c->telemetry_retention_s = 14 * 86400;
 	c->artifact_max = (int64_t)2 << 30;
+	snprintf(c->hawkbit_tenant, sizeof(c->hawkbit_tenant), "DEFAULT");
+	snprintf(c->hawkbit_platform, sizeof(c->hawkbit_platform), "linux");
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		const char *v = getenv(settings[i]);
 		if (v && *v && config_set(c, settings[i], v) != 0) {

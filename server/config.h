@@ -23,6 +23,8 @@ struct config {
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */
 	int access_log;
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
+	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
+	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 };
 
 /* Fills c from the environment and argv. 0, or -1 after printing why to stderr. */

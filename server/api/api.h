@@ -81,5 +81,13 @@ void api_rollout_history(struct req *r);
 void api_fleet_summary(struct req *r);
 void api_ui_index(struct req *r);
 void api_ui_asset(struct req *r);
+/* hawkbit.c, hawkbit_feedback.c: Eclipse hawkBit's DDI device API (docs/hawkbit.md) */
+void api_hawkbit_poll(struct req *r);
+void api_hawkbit_deployment(struct req *r);
+void api_hawkbit_feedback(struct req *r);
+void api_hawkbit_cancel(struct req *r);
+void api_hawkbit_cancel_feedback(struct req *r);
+void api_hawkbit_config(struct req *r);
+void api_hawkbit_installed(struct req *r);
 
 #endif

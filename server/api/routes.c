@@ -58,6 +58,22 @@ const struct route http_routes[] = {
 	{"GET", "/v1/artifacts/{}", api_artifact_get, ROLES_ANY, 0, NULL},
 	{"POST", "/v1/telemetry", api_telemetry_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
 
+	/* hawkBit DDI (docs/hawkbit.md): device tokens for their own controller,
+	 * ingest/admin (gateway) tokens for any; all touch the database */
+	{"GET", "/{}/controller/v1/{}", api_hawkbit_poll, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	{"GET", "/{}/controller/v1/{}/deploymentBase/{}", api_hawkbit_deployment,
+	 ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	{"POST", "/{}/controller/v1/{}/deploymentBase/{}/feedback", api_hawkbit_feedback,
+	 ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	{"GET", "/{}/controller/v1/{}/cancelAction/{}", api_hawkbit_cancel,
+	 ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	{"POST", "/{}/controller/v1/{}/cancelAction/{}/feedback", api_hawkbit_cancel_feedback,
+	 ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	{"PUT", "/{}/controller/v1/{}/configData", api_hawkbit_config,
+	 ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	{"PUT", "/{}/controller/v1/{}/installedBase", api_hawkbit_installed,
+	 ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+
 	{"GET", "/v1/audit", api_audit_list, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/audit/verify", api_audit_verify, ROLES_ADMIN, 0, NULL},
 	/* dashboard and rampctl (dash.c) */

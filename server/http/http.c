@@ -318,21 +318,53 @@ static enum MHD_Result queue(struct req *r)
 	return ret;
 }
 
-/* Bearer token -> r->auth; replies 401/403/503 and returns false when denied. */
+/* The credential in an Authorization header: "Bearer <token>", or hawkBit's
+ * DDI schemes "TargetToken <device token>" and "GatewayToken <ingest or
+ * admin token>". *only is the roles the scheme admits; NULL when absent. */
+static const char *credential(const char *h, int *only)
+{
+	static const struct {
+		const char *scheme;
+		size_t len;
+		int roles;
+	} schemes[] = {
+		{"Bearer ", 7, ROLES_ANY},
+		{"TargetToken ", 12, ROLE_DEVICE},
+		{"GatewayToken ", 13, ROLE_INGEST | ROLE_ADMIN},
+	};
+
+	for (size_t i = 0; h && i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strncasecmp(h, schemes[i].scheme, schemes[i].len) == 0 &&
+		    h[schemes[i].len] != '\0') {
+			*only = schemes[i].roles;
+			return h + schemes[i].len;
+		}
+	return NULL;
+}
+
+/* Token -> r->auth; replies 401/403/503 and returns false when denied. */
 static bool authorize(struct req *r)
 {
-	const char *h;
-	int rc;
+	const char *h, *tok;
+	int rc, only = 0;
 
 	if (r->route->roles == ROLES_PUBLIC)
 		return true;
 	h = http_header(r, "Authorization");
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+	if ((tok = credential(h, &only)) == NULL) {
 		http_add_header(r, "WWW-Authenticate", "Bearer");
 		http_reply_problem(r, 401, "Authorization", "missing bearer token");
 		return false;
 	}
-	rc = auth_lookup(r->app, h + 7, r->arena, &r->auth);
+	rc = auth_lookup(r->app, tok, r->arena, &r->auth);
+	if (rc == 0 && (r->auth.role & only) == 0) {
+		http_add_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_problem(r, 401, "Authorization", "%s",
+				   only == ROLE_DEVICE
+					   ? "a TargetToken must be a device token"
+					   : "a GatewayToken must be an ingest or admin token");
+		return false;
+	}
 	if (rc == RAMP_EAUTH) {
 		http_add_header(r, "WWW-Authenticate", "Bearer");
 		http_reply_problem(r, 401, "Authorization", "unknown or revoked token");
