@@ -32,7 +32,7 @@ void api_agent_desired(struct req *r)
 	text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
 	if (text == NULL) {
 		/* registered after this snapshot was built: bring it up to date once */
-		uint64_t gen = snapshot_generation(s);
+		uint64_t gen = snapshot_started();
 		snapshot_release(s);
 		snapshot_refresh_if(r->app, gen);
 		s = snapshot_acquire();

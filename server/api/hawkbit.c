@@ -51,7 +51,7 @@ static int load_desired(struct app *app, const char *id, json_t **models, char e
 		return RAMP_EBUSY;
 	text = snapshot_desired(s, id, app->cfg.poll_interval_s, &len, etag);
 	if (text == NULL) {
-		uint64_t gen = snapshot_generation(s);
+		uint64_t gen = snapshot_started();
 		snapshot_release(s);
 		snapshot_refresh_if(app, gen);
 		s = snapshot_acquire();

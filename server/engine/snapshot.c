@@ -190,6 +190,13 @@ static int build_answers(struct snapshot *s, const char *server_url);
 static int rebuild_locked(struct app *app);
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static atomic_uint_least64_t started_gen;
+
+uint64_t snapshot_started(void)
+{
+	return atomic_load(&started_gen);
+}
+
 int snapshot_refresh_if(struct app *app, uint64_t seen)
 {
 	struct snapshot *s;
@@ -198,7 +205,8 @@ int snapshot_refresh_if(struct app *app, uint64_t seen)
 	/* many pollers may find the same stale snapshot: one rebuilds, the rest reuse */
 	pthread_mutex_lock(&build_mu);
 	s = snapshot_acquire();
-	if (s == NULL || s->generation == seen)
+	/* only a build that began reading after the caller's miss will do */
+	if (s == NULL || s->generation <= seen)
 		rc = rebuild_locked(app);
 	snapshot_release(s);
 	pthread_mutex_unlock(&build_mu);
@@ -219,7 +227,6 @@ int snapshot_rebuild(struct app *app)
 
 static int rebuild_locked(struct app *app)
 {
-	static atomic_uint_least64_t gen;
 	struct snapshot *s = calloc(1, sizeof(*s)), *old;
 	struct snapshot_loader l = {s, on_device, on_model, on_manifest, on_rollout, on_assigned,
 				    on_token};
@@ -241,6 +248,8 @@ static int rebuild_locked(struct app *app)
 		snapshot_free(s);
 		return RAMP_ENOMEM;
 	}
+	/* numbered when the read begins: see snapshot_started() */
+	s->generation = atomic_fetch_add(&started_gen, 1) + 1;
 	rc = store_snapshot_load(app->db, &l);
 	if (rc == 0)
 		rc = build_answers(s, app->server_url);
@@ -248,7 +257,6 @@ static int rebuild_locked(struct app *app)
 		snapshot_free(s);
 		return rc;
 	}
-	s->generation = atomic_fetch_add(&gen, 1) + 1;
 	pthread_mutex_lock(&cur_mu);
 	old = cur;
 	cur = s;

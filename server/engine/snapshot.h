@@ -20,8 +20,11 @@ struct snapshot;
 
 /* Builds a snapshot from the database and makes it current. 0 or RAMP_E*. */
 int snapshot_rebuild(struct app *app);
-/* Rebuilds now unless a snapshot newer than generation seen is already
- * current (callers that found it stale coalesce into one rebuild). */
+/* The generation of the newest build begun so far. A caller that finds the
+ * snapshot stale reads this, then asks snapshot_refresh_if() with it. */
+uint64_t snapshot_started(void);
+/* Rebuilds now unless the current snapshot began reading after generation
+ * seen was started (callers that found it stale coalesce into one build). */
 int snapshot_refresh_if(struct app *app, uint64_t seen);
 /* The current snapshot with a reference taken, or NULL before the first build. */
 struct snapshot *snapshot_acquire(void);
