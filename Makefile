@@ -113,6 +113,7 @@ clean:
 	rm -rf build build-asan
 
 include telemetry.mk
+include prod.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

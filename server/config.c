@@ -122,7 +122,7 @@ static int config_set(struct config *c, const char *name, const char *v)
 		return parse_int(v, 0, 1, &c->access_log);
 	if (strcmp(name, "RAMP_ARTIFACT_MAX") == 0)
 		return parse_size(v, &c->artifact_max);
-	return -2;
+	return config_prod_set(c, name, v);
 }
 
 static const char *const settings[] = {
@@ -168,10 +168,18 @@ int config_load(struct config *c, int argc, char **argv)
 	c->db_pool_size = 16;
 	c->telemetry_retention_s = 14 * 86400;
 	c->artifact_max = (int64_t)2 << 30;
+	config_prod_defaults(c);
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		const char *v = getenv(settings[i]);
 		if (v && *v && config_set(c, settings[i], v) != 0) {
 			fprintf(stderr, "rampd: invalid %s: %s\n", settings[i], v);
+			return -1;
+		}
+	}
+	for (size_t i = 0; config_prod_settings[i]; i++) {
+		const char *v = getenv(config_prod_settings[i]);
+		if (v && *v && config_set(c, config_prod_settings[i], v) != 0) {
+			fprintf(stderr, "rampd: invalid %s: %s\n", config_prod_settings[i], v);
 			return -1;
 		}
 	}
@@ -190,5 +198,5 @@ int config_load(struct config *c, int argc, char **argv)
 		}
 		i++;
 	}
-	return 0;
+	return config_prod_check(c);
 }

@@ -75,5 +75,9 @@ void api_artifact_get(struct req *r);
 void api_manifest_urls(const struct app *app, json_t *record);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
+/* credentials.c: device token rotation; self-enrollment behind the
+ * allowlist and certificate checks (then api_enroll) */
+void api_device_token_rotate(struct req *r);
+void api_enroll_guarded(struct req *r);
 
 #endif

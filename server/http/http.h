@@ -126,4 +126,11 @@ bool http_check_ctype(struct req *r, bool yaml_ok);
 /* Prometheus lines for the HTTP figures, appended to the arena buffer. */
 char *http_metrics_text(struct arena *a);
 
+/* Connections, timeouts, TLS and rate-limit figures (docs/security.md). */
+char *http_limits_metrics_text(struct arena *a);
+/* The client certificate the request's connection showed (state
+ * TLS_PEER_NONE for a plain connection or none sent). */
+struct tls_peer;
+const struct tls_peer *http_peer(struct req *r);
+
 #endif
