@@ -98,7 +98,7 @@ def policy():
 def test_signing_key_rotation_refuses_rollouts_signed_only_by_the_revoked_key(ctx):
     s = ctx.server()
     old = Signer(ctx, s, key_id="ci-2026")
-    status(s.admin.post("/v1/devices", {"id": "pi-1", "platform": "rpi-arm64"}), 201)
+    dev = status(s.admin.post("/v1/devices", {"id": "pi-1", "platform": "rpi-arm64"}), 201).json["token"]
     publish(s, old, "ocr", "v1", stable=True)
     publish(s, old, "ocr", "v2")
     publish(s, old, "ocr", "v3")
@@ -120,11 +120,10 @@ def test_signing_key_rotation_refuses_rollouts_signed_only_by_the_revoked_key(ct
     check("revoked" in r.json["detail"], r.json["detail"])
     status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": policy()}), 201)
     # devices are handed the new key's signature
-    dev = status(s.admin.post("/v1/devices", {"id": "pi-2", "platform": "rpi-arm64"}), 201).json["token"]
 
     def answer():
         m = status(Client(s.port, dev).get("/v1/agent/desired"), 200).json["models"]
-        return m and m[0]
-    m = wait_for(answer, timeout=20, msg="desired answer")
+        return m and m[0]["version"] == "v2" and m[0]
+    m = wait_for(answer, timeout=20, msg="the rollout's version")
     eq(m["key_id"], "ci-2027")
     eq(m["version"], "v2")
