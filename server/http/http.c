@@ -25,6 +25,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -658,6 +660,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		session = tls->tls_session;
 	if (session && tls_pem[2])
 		tls_request_client_cert(session);
+	/* GnuTLS writes a handshake flight in several records: without this,
+	 * Nagle holds the later ones for the client's delayed ACK (~40 ms) */
+	if (session && fd) {
+		int one = 1;
+		setsockopt(fd->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	*socket_context = conns_open(fd ? fd->connect_fd : -1, session);
 }
 
@@ -725,7 +733,7 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, tls_pem[0]);
 		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, tls_pem[1]);
 		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
-		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE");
+		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
 		if (tls_pem[2])
 			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, tls_pem[2]);
 	}
