@@ -12,3 +12,6 @@ all: $(YAML_JSON)
 $(YAML_JSON): $(BUILD)/obj/tests/tools/yaml_json_tool.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# the unit test of the rate limiter and the production settings links them
+$(BUILD)/tests/test_prod: $(BUILD)/obj/server/http/ratelimit.o $(BUILD)/obj/server/config_prod.o
