@@ -518,6 +518,11 @@ char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll
 	return text;
 }
 
+bool snapshot_has_device(const struct snapshot *s, const char *device_id)
+{
+	return strmap_get(s->devices, device_id) != NULL;
+}
+
 const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex)
 {
 	const struct snap_token *t = strmap_get(s->tokens, hash_hex);

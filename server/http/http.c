@@ -19,6 +19,7 @@
 
 #include "api/auth.h"
 #include "common/log.h"
+#include "engine/snapshot.h"
 #include "http/conns.h"
 #include "http/ratelimit.h"
 #include "http/tls.h"
@@ -333,6 +334,29 @@ static void set_auth(struct req *r, int role, const char *prefix, const char *id
 	r->auth.name = arena_printf(r->arena, "%s:%s", prefix, id);
 }
 
+/* A certificate may name a device that is not registered (any more): it logs
+ * in only when the device is in the snapshot. A missing one brings the
+ * snapshot up to date at most once a second, so certificates of deleted
+ * devices cannot make every poll rebuild it. */
+static bool cert_device_known(struct app *app, const char *id)
+{
+	static atomic_llong last_refresh_ms;
+	struct snapshot *s = snapshot_acquire();
+	bool known = s == NULL || snapshot_has_device(s, id); /* no snapshot: 503 below */
+	uint64_t gen = s ? snapshot_generation(s) : 0;
+	long long now = (long long)(now_s() * 1000), prev = atomic_load(&last_refresh_ms);
+
+	snapshot_release(s);
+	if (known || now - prev < 1000 ||
+	    !atomic_compare_exchange_strong(&last_refresh_ms, &prev, now))
+		return known;
+	snapshot_refresh_if(app, gen);
+	s = snapshot_acquire();
+	known = s == NULL || snapshot_has_device(s, id);
+	snapshot_release(s);
+	return known;
+}
+
 /* No bearer token: a client certificate from RAMP_TLS_CLIENT_CA may stand in
  * for a device token (RAMP_DEVICE_AUTH=cert) or an enroll token (the
  * attested-device path). Replies and returns false when it cannot. */
@@ -342,10 +366,16 @@ static bool cert_login(struct req *r, const struct tls_peer *peer)
 	int mode = r->app->cfg.device_auth;
 
 	if (id && (r->route->roles & ROLE_DEVICE) && mode == CONFIG_DEVICE_AUTH_CERT) {
+		if (!cert_device_known(r->app, id)) {
+			http_reply_problem(r, 403, "certificate",
+					   "the client certificate names device %s, which is not registered",
+					   id);
+			return false;
+		}
 		set_auth(r, ROLE_DEVICE, "device", id);
 		return true;
 	}
-	if (id && (r->route->roles & ROLE_ENROLL)) {
+	if (id && (r->route->flags & ROUTE_CERT_ENROLL)) {
 		set_auth(r, ROLE_ENROLL, "cert", id);
 		return true;
 	}

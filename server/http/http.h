@@ -59,6 +59,7 @@ struct route {
 #define ROUTE_STREAM_BODY 1 /* the handler consumes the body itself (artifacts) */
 #define ROUTE_NO_METRICS 2
 #define ROUTE_INLINE 4 /* answered on the MHD thread: memory only, never the database */
+#define ROUTE_CERT_ENROLL 8 /* a device certificate may stand in for an enroll token */
 
 struct http_header_kv {
 	const char *k, *v;

@@ -8,7 +8,7 @@ import socket
 import ssl
 
 from pki import PKI, TLSClient, start_tls_server
-from ramp import Client, check, eq, status
+from ramp import Client, check, eq, status, wait_for
 
 
 def pki(ctx, name="ca"):
@@ -116,6 +116,12 @@ def test_device_certificate_authenticates_its_own_device(ctx):
     status(c.get("/v1/devices"), 401)
     m = status(s.tls_admin.get("/metrics", token=None), 200).body.decode()
     check('ramp_tls_client_certs_total{result="valid"} 1' in m, "one certificate inspected once")
+    # a certificate is no registration: unknown and deleted devices are refused
+    r = status(TLSClient(s.port, ca.cert, cert=ca.issue("pi-z", "pi-z")).get("/v1/agent/desired"), 403)
+    eq(r.json["field"], "certificate")
+    status(s.tls_admin.request("DELETE", "/v1/devices/pi-a"), 204)
+    c.close()
+    wait_for(lambda: c.get("/v1/agent/desired").status == 403, timeout=20, msg="deleted device refused")
 
 
 def test_certificate_for_another_device_is_403(ctx):
