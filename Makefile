@@ -115,6 +115,7 @@ clean:
 include telemetry.mk
 include server/ui/ui.mk
 include cli/cli.mk
+include prod.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

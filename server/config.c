@@ -140,7 +140,7 @@ static int config_set(struct config *c, const char *name, const char *v)
 		return parse_word(v, ANY_WORD, c->hawkbit_tenant, sizeof(c->hawkbit_tenant));
 	if (strcmp(name, "RAMP_HAWKBIT_PLATFORM") == 0)
 		return parse_word(v, LOWER_WORD, c->hawkbit_platform, sizeof(c->hawkbit_platform));
-	return -2;
+	return config_prod_set(c, name, v);
 }
 
 static const char *const settings[] = {
@@ -188,10 +188,18 @@ int config_load(struct config *c, int argc, char **argv)
 	c->artifact_max = (int64_t)2 << 30;
 	snprintf(c->hawkbit_tenant, sizeof(c->hawkbit_tenant), "DEFAULT");
 	snprintf(c->hawkbit_platform, sizeof(c->hawkbit_platform), "linux");
+	config_prod_defaults(c);
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		const char *v = getenv(settings[i]);
 		if (v && *v && config_set(c, settings[i], v) != 0) {
 			fprintf(stderr, "rampd: invalid %s: %s\n", settings[i], v);
+			return -1;
+		}
+	}
+	for (size_t i = 0; config_prod_settings[i]; i++) {
+		const char *v = getenv(config_prod_settings[i]);
+		if (v && *v && config_set(c, config_prod_settings[i], v) != 0) {
+			fprintf(stderr, "rampd: invalid %s: %s\n", config_prod_settings[i], v);
 			return -1;
 		}
 	}
@@ -210,5 +218,5 @@ int config_load(struct config *c, int argc, char **argv)
 		}
 		i++;
 	}
-	return 0;
+	return config_prod_check(c);
 }

@@ -25,7 +25,35 @@ struct config {
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
+	/* production footing (docs/security.md): TLS, device certificates,
+	 * enrollment, limits; parsed by config_prod.c */
+	char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* both or neither: HTTPS */
+	char tls_client_ca[PATH_MAX]; /* CA that issues device certificates */
+	int allow_plaintext;          /* plain HTTP beside TLS / off loopback */
+	char plain_host[64];          /* RAMP_PLAIN_LISTEN; plain_port 0: none */
+	int plain_port;
+	char public_url[128];         /* how devices reach us (artifact URLs) */
+	int device_auth;              /* CONFIG_DEVICE_AUTH_* */
+	char enroll_allowlist[PATH_MAX];
+	int enroll_require_cert;
+	int conn_timeout_s, header_timeout_s, max_connections;
+	struct config_rate {
+		double per_s, burst; /* per_s 0: unlimited */
+	} rate[7];                   /* by role bit index (ROLE_ADMIN = 0 ...) */
 };
+
+enum { CONFIG_DEVICE_AUTH_TOKEN, CONFIG_DEVICE_AUTH_CERT, CONFIG_DEVICE_AUTH_BOTH };
+
+/* config_prod.c: sets the defaults of the fields above. */
+void config_prod_defaults(struct config *c);
+/* Applies one RAMP_* production setting; 0, -1 when the value is bad, -2 when
+ * name is not one of them. */
+int config_prod_set(struct config *c, const char *name, const char *v);
+/* Checks the settings together (TLS files in pairs, plaintext policy); 0, or
+ * -1 after printing why to stderr. */
+int config_prod_check(const struct config *c);
+/* The names config_prod_set knows, NULL-terminated. */
+extern const char *const config_prod_settings[];
 
 /* Fills c from the environment and argv. 0, or -1 after printing why to stderr. */
 int config_load(struct config *c, int argc, char **argv);

@@ -63,9 +63,14 @@ int main(int argc, char **argv)
 
 	if (open_database() != 0 || auth_bootstrap(&app, token, sizeof(token)) != 0)
 		goto out;
-	snprintf(app.server_url, sizeof(app.server_url), "http://%s:%d",
-		 strcmp(app.cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : app.cfg.listen_host,
-		 app.cfg.listen_port);
+	if (app.cfg.public_url[0])
+		snprintf(app.server_url, sizeof(app.server_url), "%s", app.cfg.public_url);
+	else
+		snprintf(app.server_url, sizeof(app.server_url), "%s://%s:%d",
+			 app.cfg.tls_cert[0] ? "https" : "http",
+			 strcmp(app.cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1"
+								 : app.cfg.listen_host,
+			 app.cfg.listen_port);
 	if (ingest_start(&app) != 0)
 		goto out;
 	if (engine_start(&app) != 0)

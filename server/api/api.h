@@ -89,5 +89,9 @@ void api_hawkbit_cancel(struct req *r);
 void api_hawkbit_cancel_feedback(struct req *r);
 void api_hawkbit_config(struct req *r);
 void api_hawkbit_installed(struct req *r);
+/* credentials.c: device token rotation; self-enrollment behind the
+ * allowlist and certificate checks (then api_enroll) */
+void api_device_token_rotate(struct req *r);
+void api_enroll_guarded(struct req *r);
 
 #endif

@@ -30,6 +30,7 @@ struct centry {
 	unsigned char hash[32];
 	int role;
 	int64_t at_ms;
+	int64_t expires_at; /* unix s, 0: never */
 	char *name, *device_id;
 };
 
@@ -119,7 +120,8 @@ static bool cache_get(const unsigned char h[32], struct arena *a, struct auth *o
 	for (struct centry *e = cache[b]; e; e = e->next) {
 		if (CRYPTO_memcmp(e->hash, h, 32) != 0)
 			continue;
-		if (now - e->at_ms <= AUTH_CACHE_TTL_MS) {
+		if (now - e->at_ms <= AUTH_CACHE_TTL_MS &&
+		    (e->expires_at == 0 || e->expires_at > (int64_t)time(NULL))) {
 			out->role = e->role;
 			out->name = arena_strdup(a, e->name);
 			out->device_id = arena_strdup(a, e->device_id);
@@ -131,7 +133,7 @@ static bool cache_get(const unsigned char h[32], struct arena *a, struct auth *o
 	return hit;
 }
 
-static void cache_put(const unsigned char h[32], const struct auth *in)
+static void cache_put(const unsigned char h[32], const struct auth *in, int64_t expires_at)
 {
 	size_t b = ((size_t)h[0] << 8 | h[1]) % CACHE_BUCKETS;
 	struct centry *e = calloc(1, sizeof(*e)), **pp;
@@ -141,6 +143,7 @@ static void cache_put(const unsigned char h[32], const struct auth *in)
 	memcpy(e->hash, h, 32);
 	e->role = in->role;
 	e->at_ms = mono_ms();
+	e->expires_at = expires_at;
 	e->name = strdup(in->name);
 	e->device_id = in->device_id ? strdup(in->device_id) : NULL;
 	if (e->name == NULL) {
@@ -222,6 +225,7 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 {
 	unsigned char h[32];
 	char role[16];
+	int64_t expires_at = 0;
 	int rc;
 
 	if (strlen(token) > 256)
@@ -233,13 +237,18 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 		note_used(out->name);
 		return 0;
 	}
-	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id);
+	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id,
+				&expires_at);
 	if (rc == RAMP_ENOTFOUND)
 		return RAMP_EAUTH;
 	if (rc)
 		return rc;
 	out->role = auth_role_from_name(role);
-	cache_put(h, out);
+	/* a device is one actor whichever of its tokens it uses (rotation) */
+	if (out->role == ROLE_DEVICE && out->device_id &&
+	    (out->name = arena_printf(a, "device:%s", out->device_id)) == NULL)
+		return RAMP_ENOMEM;
+	cache_put(h, out, expires_at);
 	if (out->role != ROLE_DEVICE)
 		note_used(out->name);
 	return 0;

@@ -35,6 +35,7 @@ void api_metrics(struct req *r)
 	struct db_stats s;
 	char *http = http_metrics_text(r->arena), *ingest = ingest_metrics_text(r->arena), *out;
 	char *rollouts = engine_metrics_text(r->arena);
+	char *limits = http_limits_metrics_text(r->arena);
 
 	db_get_stats(r->app->db, &s);
 	out = arena_printf(r->arena,
@@ -57,10 +58,10 @@ void api_metrics(struct req *r)
 			   "# HELP ramp_db_up Whether the database answered the last borrow.\n"
 			   "# TYPE ramp_db_up gauge\n"
 			   "ramp_db_up %d\n"
-			   "%s%s",
+			   "%s%s%s",
 			   http ? http : "", s.size, s.in_use, (unsigned long long)s.acquired,
 			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up,
-			   ingest ? ingest : "", rollouts ? rollouts : "");
+			   ingest ? ingest : "", rollouts ? rollouts : "", limits ? limits : "");
 	if (out == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;

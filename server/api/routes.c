@@ -18,7 +18,9 @@ const struct route http_routes[] = {
 	{"GET", "/v1/devices/{}", api_device_get, ROLES_VIEW, 0, NULL},
 	{"PATCH", "/v1/devices/{}", api_device_patch, ROLES_OPERATE, 0, NULL},
 	{"DELETE", "/v1/devices/{}", api_device_delete, ROLES_OPERATE, 0, NULL},
-	{"POST", "/v1/enroll", api_enroll, ROLE_ENROLL | ROLES_OPERATE, 0, NULL},
+	{"POST", "/v1/enroll", api_enroll_guarded, ROLE_ENROLL | ROLES_OPERATE, ROUTE_CERT_ENROLL,
+	 NULL},
+	{"POST", "/v1/devices/{}/token", api_device_token_rotate, ROLES_OPERATE, 0, NULL},
 
 	{"GET", "/v1/cohorts", api_cohorts_list, ROLES_VIEW, 0, NULL},
 	{"PUT", "/v1/cohorts/{}", api_cohort_put, ROLES_OPERATE, 0, NULL},

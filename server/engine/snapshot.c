@@ -28,6 +28,13 @@ struct snap_device {
 	const char *answer;   /* the "models" array as JSON text, shared by its class */
 };
 
+/* A device token; it stops working at expires_at (unix s, 0: never) even
+ * while this snapshot is still current (rotation grace periods). */
+struct snap_token {
+	const struct snap_device *device;
+	int64_t expires_at;
+};
+
 struct snap_manifest {
 	const char *text_b64, *signature, *key_id;
 	json_t *variants; /* [{platform, file, digest, url?, size?}] */
@@ -48,7 +55,7 @@ struct snapshot {
 	atomic_int refs;
 	struct arena *arena;
 	struct strmap *devices, *manifests, *models, *rollouts_by_id;
-	struct strmap *tokens;  /* device token hash (hex) -> struct snap_device */
+	struct strmap *tokens;  /* device token hash (hex) -> struct snap_token */
 	struct strmap *classes; /* answer class key -> answer text */
 	uint64_t generation;
 	json_t *owned; /* an array holding every json value above */
@@ -167,12 +174,19 @@ static int on_rollout(void *ctx, int64_t id, const char *model, const char *vers
 	return strmap_set(s->rollouts_by_id, key, r);
 }
 
-static int on_token(void *ctx, const char *hash_hex, const char *device_id)
+static int on_token(void *ctx, const char *hash_hex, const char *device_id, int64_t expires_at)
 {
 	struct snapshot *s = ctx;
 	struct snap_device *d = strmap_get(s->devices, device_id);
+	struct snap_token *t;
 
-	return d ? strmap_set(s->tokens, hash_hex, d) : 0;
+	if (d == NULL)
+		return 0;
+	if ((t = arena_calloc(s->arena, 1, sizeof(*t))) == NULL)
+		return RAMP_ENOMEM;
+	t->device = d;
+	t->expires_at = expires_at;
+	return strmap_set(s->tokens, hash_hex, t);
 }
 
 static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
@@ -525,9 +539,16 @@ char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll
 	return text;
 }
 
+bool snapshot_has_device(const struct snapshot *s, const char *device_id)
+{
+	return strmap_get(s->devices, device_id) != NULL;
+}
+
 const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex)
 {
-	const struct snap_device *d = strmap_get(s->tokens, hash_hex);
+	const struct snap_token *t = strmap_get(s->tokens, hash_hex);
 
-	return d ? d->id : NULL;
+	if (t == NULL || (t->expires_at && t->expires_at <= (int64_t)time(NULL)))
+		return NULL;
+	return t->device->id;
 }

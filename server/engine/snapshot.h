@@ -14,6 +14,7 @@
 #include "app.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct snapshot;
@@ -38,9 +39,11 @@ void snapshot_shutdown(void);
  * in the snapshot. Built from text precomputed per class of devices. */
 char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
 		       size_t *len, char etag[24]);
-/* The device a device token (SHA-256 hex) belongs to, or NULL. Lives as
- * long as the snapshot. */
+/* The device a device token (SHA-256 hex) belongs to, or NULL (also once
+ * the token has expired). Lives as long as the snapshot. */
 const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex);
+/* True when device_id is registered as of this snapshot. */
+bool snapshot_has_device(const struct snapshot *s, const char *device_id);
 /* When the snapshot was built, and how many devices it holds. */
 uint64_t snapshot_generation(const struct snapshot *s);
 size_t snapshot_devices(const struct snapshot *s);

@@ -9,13 +9,25 @@
  * streamed upload refused before its body (bad token, too large) from a
  * client waiting for "100 Continue": its answer is queued on the first call,
  * so the body is never sent, and the connection closes after the answer.
+ *
+ * TLS (RAMP_TLS_CERT/KEY) is libmicrohttpd's own, over GnuTLS; a second,
+ * plain daemon serves RAMP_PLAIN_LISTEN when asked for. Connections are
+ * tracked by http/conns.c (limit, header deadline, client certificate);
+ * after auth, every token takes from its bucket (http/ratelimit.c).
  */
 #include "http/http.h"
 
 #include "api/auth.h"
 #include "common/log.h"
+#include "engine/snapshot.h"
+#include "http/conns.h"
+#include "http/ratelimit.h"
+#include "http/tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -37,7 +49,9 @@ static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 static atomic_ulong route_status[MAX_ROUTES + 1][NSTATUS + 1];
 static atomic_ulong lat_counts[NLAT + 1];
 static atomic_ulong lat_sum_us;
-static struct MHD_Daemon *daemon_;
+static atomic_ulong request_timeouts;
+static struct MHD_Daemon *daemons_[2]; /* the listener, and the plain one if any */
+static char *tls_pem[3];               /* certificate, key, client CA */
 static struct app *app_;
 
 /* the worker pool for requests that may block */
@@ -342,44 +356,164 @@ static const char *credential(const char *h, int *only)
 	return NULL;
 }
 
-/* Token -> r->auth; replies 401/403/503 and returns false when denied. */
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+const struct tls_peer *http_peer(struct req *r)
+{
+	return conns_peer(conn_of(r->conn));
+}
+
+static void set_auth(struct req *r, int role, const char *prefix, const char *id)
+{
+	r->auth.role = role;
+	r->auth.device_id = arena_strdup(r->arena, id);
+	r->auth.name = arena_printf(r->arena, "%s:%s", prefix, id);
+}
+
+/* A certificate may name a device that is not registered (any more): it logs
+ * in only when the device is in the snapshot. A missing one brings the
+ * snapshot up to date at most once a second, so certificates of deleted
+ * devices cannot make every poll rebuild it. */
+static bool cert_device_known(struct app *app, const char *id)
+{
+	static atomic_llong last_refresh_ms;
+	struct snapshot *s = snapshot_acquire();
+	bool known = s == NULL || snapshot_has_device(s, id); /* no snapshot: 503 below */
+	uint64_t gen = snapshot_started();
+	long long now = (long long)(now_s() * 1000), prev = atomic_load(&last_refresh_ms);
+
+	snapshot_release(s);
+	if (known || now - prev < 1000 ||
+	    !atomic_compare_exchange_strong(&last_refresh_ms, &prev, now))
+		return known;
+	snapshot_refresh_if(app, gen);
+	s = snapshot_acquire();
+	known = s == NULL || snapshot_has_device(s, id);
+	snapshot_release(s);
+	return known;
+}
+
+/* No bearer token: a client certificate from RAMP_TLS_CLIENT_CA may stand in
+ * for a device token (RAMP_DEVICE_AUTH=cert) or an enroll token (the
+ * attested-device path). Replies and returns false when it cannot. */
+static bool cert_login(struct req *r, const struct tls_peer *peer)
+{
+	const char *id = tls_peer_id(peer);
+	int mode = r->app->cfg.device_auth;
+
+	if (id && (r->route->roles & ROLE_DEVICE) && mode == CONFIG_DEVICE_AUTH_CERT) {
+		if (!cert_device_known(r->app, id)) {
+			http_reply_problem(r, 403, "certificate",
+					   "the client certificate names device %s, which is not registered",
+					   id);
+			return false;
+		}
+		set_auth(r, ROLE_DEVICE, "device", id);
+		return true;
+	}
+	if (id && (r->route->flags & ROUTE_CERT_ENROLL)) {
+		set_auth(r, ROLE_ENROLL, "cert", id);
+		return true;
+	}
+	http_add_header(r, "WWW-Authenticate", "Bearer");
+	if (peer->state == TLS_PEER_UNTRUSTED)
+		http_reply_problem(r, 401, "certificate",
+				   "client certificate not issued by the configured CA, or out of date");
+	else if (id && mode == CONFIG_DEVICE_AUTH_BOTH && (r->route->roles & ROLE_DEVICE))
+		http_reply_problem(r, 401, "Authorization",
+				   "missing bearer token: devices need their token and their certificate");
+	else
+		http_reply_problem(r, 401, "Authorization", "missing bearer token");
+	return false;
+}
+
+/* A device token under RAMP_DEVICE_AUTH=cert|both must come with a
+ * certificate for the same device: none is 401, another device's is 403. */
+static bool device_cert_check(struct req *r, const struct tls_peer *peer)
+{
+	if (r->app->cfg.device_auth == CONFIG_DEVICE_AUTH_TOKEN)
+		return true;
+	if (peer->state != TLS_PEER_VALID) {
+		http_reply_problem(r, 401, "certificate",
+				   peer->state == TLS_PEER_UNTRUSTED
+					   ? "client certificate not issued by the configured CA, or out of date"
+					   : "devices must present their client certificate");
+		return false;
+	}
+	if (!tls_peer_names(peer, r->auth.device_id)) {
+		http_reply_problem(r, 403, "certificate",
+				   "client certificate is for device %s, not %s", tls_peer_id(peer),
+				   r->auth.device_id);
+		return false;
+	}
+	return true;
+}
+
+/* 429 with Retry-After when the token's bucket is empty. */
+static bool rate_check(struct req *r)
+{
+	int role = __builtin_ctz((unsigned)r->auth.role);
+	int wait = ratelimit_take(role, r->auth.name, (int64_t)(r->started * 1e9));
+	char ra[16];
+
+	if (wait == 0)
+		return true;
+	snprintf(ra, sizeof(ra), "%d", wait);
+	http_add_header(r, "Retry-After", ra);
+	http_reply_problem(r, 429, NULL, "rate limit for role %s exceeded (%g requests/s); retry in %d s",
+			   auth_role_name(r->auth.role), ratelimit_setting(role).per_s, wait);
+	return false;
+}
+
+/* Bearer token or client certificate -> r->auth, then the role and the
+ * rate limit; replies 401/403/429/503 and returns false when denied. */
 static bool authorize(struct req *r)
 {
+	const struct tls_peer *peer;
 	const char *h, *tok;
-	int rc, only = 0;
+	int rc, only = ROLES_ANY;
 
 	if (r->route->roles == ROLES_PUBLIC)
 		return true;
+	peer = http_peer(r);
 	h = http_header(r, "Authorization");
 	if ((tok = credential(h, &only)) == NULL) {
-		http_add_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_problem(r, 401, "Authorization", "missing bearer token");
-		return false;
-	}
-	rc = auth_lookup(r->app, tok, r->arena, &r->auth);
-	if (rc == 0 && (r->auth.role & only) == 0) {
-		http_add_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_problem(r, 401, "Authorization", "%s",
-				   only == ROLE_DEVICE
-					   ? "a TargetToken must be a device token"
-					   : "a GatewayToken must be an ingest or admin token");
-		return false;
-	}
-	if (rc == RAMP_EAUTH) {
-		http_add_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_problem(r, 401, "Authorization", "unknown or revoked token");
-		return false;
-	}
-	if (rc != 0) {
-		http_reply_err(r, rc, NULL);
-		return false;
+		if (!cert_login(r, peer))
+			return false;
+	} else {
+		rc = auth_lookup(r->app, tok, r->arena, &r->auth);
+		if (rc == RAMP_EAUTH) {
+			http_add_header(r, "WWW-Authenticate", "Bearer");
+			http_reply_problem(r, 401, "Authorization", "unknown, expired or revoked token");
+			return false;
+		}
+		if (rc != 0) {
+			http_reply_err(r, rc, NULL);
+			return false;
+		}
+		if ((r->auth.role & only) == 0) {
+			http_add_header(r, "WWW-Authenticate", "Bearer");
+			http_reply_problem(r, 401, "Authorization", "%s",
+					   only == ROLE_DEVICE
+						   ? "a TargetToken must be a device token"
+						   : "a GatewayToken must be an ingest or admin token");
+			return false;
+		}
+		if (r->auth.role == ROLE_DEVICE && !device_cert_check(r, peer))
+			return false;
 	}
 	if ((r->route->roles & r->auth.role) == 0) {
 		http_reply_problem(r, 403, NULL, "role %s may not %s %s",
 				   auth_role_name(r->auth.role), r->method, r->route->pattern);
 		return false;
 	}
-	return true;
+	return rate_check(r);
 }
 
 /* Runs the request's handler; true when the handler parked it. */
@@ -501,6 +635,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (r->route_index >= 0)
 			r->route = &http_routes[r->route_index];
 		*con_cls = r;
+		conns_headers_done(conn_of(conn));
 		if (r->route && (r->route->flags & ROUTE_STREAM_BODY))
 			return stream_begin(r);
 		return MHD_YES;
@@ -568,6 +703,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r == NULL)
 		return;
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		atomic_fetch_add(&request_timeouts, 1);
 	dur = now_s() - r->started;
 	if (!(r->route && (r->route->flags & ROUTE_NO_METRICS)))
 		count(r, dur);
@@ -597,35 +734,128 @@ static int workers_start(int n)
 	return 0;
 }
 
-int http_start(struct app *app, const char *host, int port, int threads)
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
 {
-	struct sockaddr_in sin;
+	const union MHD_ConnectionInfo *fd, *tls;
+	void *session = NULL;
 
-	if (workers_start(app->cfg.workers) != 0) {
-		log_error("msg=\"could not start worker threads\"");
-		return -1;
+	if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+		conns_close(*socket_context);
+		*socket_context = NULL;
+		return;
 	}
+	fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (tls_pem[0] && (tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION)))
+		session = tls->tls_session;
+	if (session && tls_pem[2])
+		tls_request_client_cert(session);
+	/* GnuTLS writes a handshake flight in several records: without this,
+	 * Nagle holds the later ones for the client's delayed ACK (~40 ms) */
+	if (session && fd) {
+		int one = 1;
+		setsockopt(fd->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	*socket_context = conns_open(fd ? fd->connect_fd : -1, session);
+}
+
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	conns_request_line(conn_of(c));
+	return NULL;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	return conns_accept() ? MHD_YES : MHD_NO;
+}
+
+/* Reads RAMP_TLS_CERT, RAMP_TLS_KEY and RAMP_TLS_CLIENT_CA; 0 or -1 (logged). */
+static int load_tls(const struct config *cfg)
+{
+	const char *paths[3] = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca};
+
+	for (int i = 0; i < 3; i++) {
+		if (!paths[i][0])
+			continue;
+		tls_pem[i] = tls_read_file(paths[i]);
+		if (tls_pem[i] == NULL) {
+			log_error("msg=\"could not read a TLS file\" path=\"%s\" error=\"%s\"", paths[i],
+				  strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#define OPT(o, v, p) (ops[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
+
+/* One daemon on host:port; TLS when with_tls. NULL when it cannot listen. */
+static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int port,
+				       int threads, bool with_tls)
+{
+	const struct config *cfg = &app->cfg;
+	struct MHD_OptionItem ops[24];
+	struct sockaddr_in sin;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
+	int n = 0;
+
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
 		log_error("msg=\"listen address must be an IPv4 address\" host=%s", host);
+		return NULL;
+	}
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &sin);
+	OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, app);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, app);
+	OPT(MHD_OPTION_URI_LOG_CALLBACK, on_request_line, app);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s, NULL);
+	/* the real limit is conns_accept(); MHD splits its own across threads */
+	OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections * threads + 16, NULL);
+	OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
+	OPT(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
+	if (with_tls) {
+		flags |= MHD_USE_TLS;
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, tls_pem[0]);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, tls_pem[1]);
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+		if (tls_pem[2])
+			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, tls_pem[2]);
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+	return MHD_start_daemon(flags, (uint16_t)port, on_accept, app, on_request, app,
+				MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+int http_start(struct app *app, const char *host, int port, int threads)
+{
+	const struct config *cfg = &app->cfg;
+
+	if (workers_start(cfg->workers) != 0) {
+		log_error("msg=\"could not start worker threads\"");
 		return -1;
 	}
 	app_ = app;
-	daemon_ = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-		(uint16_t)port, NULL,
-		NULL, on_request, app, MHD_OPTION_SOCK_ADDR, &sin,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
-	if (daemon_ == NULL) {
-		log_error("msg=\"could not listen\" addr=%s:%d", host, port);
+	ratelimit_init(cfg->rate);
+	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s) != 0)
 		return -1;
+	daemons_[0] = start_daemon(app, host, port, threads, tls_pem[0] != NULL);
+	if (daemons_[0] == NULL) {
+		log_error("msg=\"could not listen\" addr=%s:%d tls=%d", host, port, tls_pem[0] != NULL);
+		return -1;
+	}
+	if (cfg->plain_port) {
+		daemons_[1] = start_daemon(app, cfg->plain_host, cfg->plain_port, 1, false);
+		if (daemons_[1] == NULL) {
+			log_error("msg=\"could not listen\" addr=%s:%d tls=0", cfg->plain_host,
+				  cfg->plain_port);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -639,9 +869,11 @@ void http_stop(void)
 	work_stop = true;
 	pthread_cond_broadcast(&work_cv);
 	pthread_mutex_unlock(&work_mu);
-	if (daemon_)
-		MHD_stop_daemon(daemon_);
-	daemon_ = NULL;
+	for (int i = 0; i < 2; i++) {
+		if (daemons_[i])
+			MHD_stop_daemon(daemons_[i]);
+		daemons_[i] = NULL;
+	}
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
 	free(workers);
@@ -649,6 +881,12 @@ void http_stop(void)
 	workers = NULL;
 	work_q = NULL;
 	nworkers = 0;
+	conns_stop();
+	ratelimit_shutdown();
+	for (int i = 0; i < 3; i++) {
+		free(tls_pem[i]);
+		tls_pem[i] = NULL;
+	}
 }
 
 static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
@@ -716,6 +954,80 @@ char *http_metrics_text(struct arena *a)
 		   "ramp_http_request_duration_seconds_sum %.6f\n"
 		   "ramp_http_request_duration_seconds_count %lu\n",
 		   (double)atomic_load(&lat_sum_us) / 1e6, cum);
+	out = arena_strndup(a, buf, len);
+	free(buf);
+	return out;
+}
+
+char *http_limits_metrics_text(struct arena *a)
+{
+	static const char *const roles[RATELIMIT_ROLES] = {"admin", "operator", "viewer", "ci",
+							   "enroll", "ingest", "device"};
+	struct conns_stats cs;
+	uint64_t refused[RATELIMIT_ROLES];
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap), *out;
+
+	if (buf == NULL)
+		return NULL;
+	buf[0] = '\0';
+	conns_stats(&cs);
+	ratelimit_refused(refused);
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_http_connections_open Client connections open now.\n"
+		   "# TYPE ramp_http_connections_open gauge\n"
+		   "ramp_http_connections_open %llu\n"
+		   "# HELP ramp_http_connections_max Connections allowed at once (RAMP_MAX_CONNECTIONS).\n"
+		   "# TYPE ramp_http_connections_max gauge\n"
+		   "ramp_http_connections_max %d\n"
+		   "# HELP ramp_http_connections_total Client connections accepted.\n"
+		   "# TYPE ramp_http_connections_total counter\n"
+		   "ramp_http_connections_total %llu\n"
+		   "# HELP ramp_http_connections_refused_total Connections refused at the limit.\n"
+		   "# TYPE ramp_http_connections_refused_total counter\n"
+		   "ramp_http_connections_refused_total %llu\n"
+		   "# HELP ramp_http_header_timeout_seconds Time a client has for a request's headers (RAMP_HEADER_TIMEOUT).\n"
+		   "# TYPE ramp_http_header_timeout_seconds gauge\n"
+		   "ramp_http_header_timeout_seconds %d\n"
+		   "# HELP ramp_http_header_timeouts_total Connections cut off for headers (or a TLS handshake) overdue.\n"
+		   "# TYPE ramp_http_header_timeouts_total counter\n"
+		   "ramp_http_header_timeouts_total %llu\n"
+		   "# HELP ramp_http_idle_timeout_seconds Silence after which a connection is closed (RAMP_CONN_TIMEOUT).\n"
+		   "# TYPE ramp_http_idle_timeout_seconds gauge\n"
+		   "ramp_http_idle_timeout_seconds %d\n"
+		   "# HELP ramp_http_request_timeouts_total Requests ended by the idle timeout mid-way.\n"
+		   "# TYPE ramp_http_request_timeouts_total counter\n"
+		   "ramp_http_request_timeouts_total %lu\n"
+		   "# HELP ramp_tls_enabled Whether RAMP_LISTEN serves HTTPS.\n"
+		   "# TYPE ramp_tls_enabled gauge\n"
+		   "ramp_tls_enabled %d\n"
+		   "# HELP ramp_tls_client_certs_total Client certificates seen, by verification result.\n"
+		   "# TYPE ramp_tls_client_certs_total counter\n"
+		   "ramp_tls_client_certs_total{result=\"valid\"} %llu\n"
+		   "ramp_tls_client_certs_total{result=\"untrusted\"} %llu\n",
+		   (unsigned long long)cs.open, cs.max_connections, (unsigned long long)cs.total,
+		   (unsigned long long)cs.refused, cs.header_timeout_s,
+		   (unsigned long long)cs.header_timeouts, app_ ? app_->cfg.conn_timeout_s : 0,
+		   atomic_load(&request_timeouts), tls_pem[0] != NULL,
+		   (unsigned long long)cs.certs_valid, (unsigned long long)cs.certs_untrusted);
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_rate_limit_per_second Requests per second each token of a role may make (0: unlimited).\n"
+		   "# TYPE ramp_rate_limit_per_second gauge\n");
+	for (int i = 0; i < RATELIMIT_ROLES; i++)
+		buf_printf(&buf, &len, &cap, "ramp_rate_limit_per_second{role=\"%s\"} %g\n", roles[i],
+			   ratelimit_setting(i).per_s);
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_rate_limit_burst Requests a token of a role may make at once.\n"
+		   "# TYPE ramp_rate_limit_burst gauge\n");
+	for (int i = 0; i < RATELIMIT_ROLES; i++)
+		buf_printf(&buf, &len, &cap, "ramp_rate_limit_burst{role=\"%s\"} %g\n", roles[i],
+			   ratelimit_setting(i).burst);
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_rate_limited_total Requests refused with 429, by role.\n"
+		   "# TYPE ramp_rate_limited_total counter\n");
+	for (int i = 0; i < RATELIMIT_ROLES; i++)
+		buf_printf(&buf, &len, &cap, "ramp_rate_limited_total{role=\"%s\"} %llu\n", roles[i],
+			   (unsigned long long)refused[i]);
 	out = arena_strndup(a, buf, len);
 	free(buf);
 	return out;

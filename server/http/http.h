@@ -59,6 +59,7 @@ struct route {
 #define ROUTE_STREAM_BODY 1 /* the handler consumes the body itself (artifacts) */
 #define ROUTE_NO_METRICS 2
 #define ROUTE_INLINE 4 /* answered on the MHD thread: memory only, never the database */
+#define ROUTE_CERT_ENROLL 8 /* a device certificate may stand in for an enroll token */
 
 struct http_header_kv {
 	const char *k, *v;
@@ -134,5 +135,12 @@ bool http_check_ctype(struct req *r, bool yaml_ok);
 
 /* Prometheus lines for the HTTP figures, appended to the arena buffer. */
 char *http_metrics_text(struct arena *a);
+
+/* Connections, timeouts, TLS and rate-limit figures (docs/security.md). */
+char *http_limits_metrics_text(struct arena *a);
+/* The client certificate the request's connection showed (state
+ * TLS_PEER_NONE for a plain connection or none sent). */
+struct tls_peer;
+const struct tls_peer *http_peer(struct req *r);
 
 #endif

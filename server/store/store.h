@@ -54,8 +54,10 @@ char *store_selector_sql(const struct selector *sel, struct arena *a,
 			 const char **params, int *np, int maxp);
 
 /* --- tokens --- */
+/* The unexpired token with this hash; *expires_at is unix seconds, 0 for never. */
 int store_token_lookup(struct db *db, const unsigned char hash[32], struct arena *a,
-		       char *role, size_t rolelen, const char **name, const char **device_id);
+		       char *role, size_t rolelen, const char **name, const char **device_id,
+		       int64_t *expires_at);
 int store_token_bootstrap(struct db *db, const unsigned char hash[32]);
 int store_token_create(struct db *db, const char *actor, const char *name,
 		       const char *role, const unsigned char hash[32], int64_t expires_in,
@@ -78,6 +80,12 @@ int store_devices_count(struct db *db, const struct selector *sel, int64_t *n);
 int store_device_patch(struct db *db, const char *actor, const char *id, json_t *patch,
 		       json_t **out);
 int store_device_delete(struct db *db, const char *actor, const char *id);
+/* Gives device id a new token (hash_hex: SHA-256 of it) named
+ * 'device:<id>:<n>'; its older tokens stop working grace_s from now (at
+ * once when 0). *out: {id, name, created_at, grace_s, previous_valid_until}.
+ * RAMP_ENOTFOUND. (store_credentials.c) */
+int store_device_token_rotate(struct db *db, const char *actor, const char *id,
+			      const char *hash_hex, int64_t grace_s, json_t **out);
 
 /* --- cohorts --- */
 int store_cohort_put(struct db *db, const char *actor, const char *name,
@@ -104,8 +112,8 @@ struct snapshot_loader {
 	int (*rollout)(void *ctx, int64_t id, const char *model, const char *version,
 		       const char *baseline, const char *state, int stage, const char *stage_name);
 	int (*assigned)(void *ctx, int64_t rollout_id, const char *device_id);
-	/* a device token: hex SHA-256 and its device */
-	int (*token)(void *ctx, const char *hash_hex, const char *device_id);
+	/* a device token: hex SHA-256, its device, when it expires (unix s, 0: never) */
+	int (*token)(void *ctx, const char *hash_hex, const char *device_id, int64_t expires_at);
 };
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */

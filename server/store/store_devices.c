@@ -56,7 +56,7 @@ int store_devices_create(struct db *db, const char *actor, json_t *devices,
 	if (rc == 0)
 		rc = db_query(c, NULL,
 			      "INSERT INTO tokens (name, role, hash, device_id)"
-			      " SELECT 'device:' || (x->>'id'), 'device',"
+			      " SELECT 'device:' || (x->>'id') || ':1', 'device',"
 			      " decode(x->>'token_hash', 'hex'), x->>'id'"
 			      " FROM jsonb_array_elements($1::jsonb) x",
 			      1, p);

@@ -63,7 +63,7 @@ static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 
 static int row_token(const struct snapshot_loader *l, PGresult *r)
 {
-	return l->token(l->ctx, val(r, 0, 0), val(r, 0, 1));
+	return l->token(l->ctx, val(r, 0, 0), val(r, 0, 1), strtoll(val(r, 0, 2), NULL, 10));
 }
 
 static int row_assigned(const struct snapshot_loader *l, PGresult *r)
@@ -109,7 +109,9 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 			      row_assigned, l);
 	if (rc == 0)
 		rc = each_row(c,
-			      "SELECT encode(hash, 'hex'), device_id FROM tokens WHERE role = 'device'"
+			      "SELECT encode(hash, 'hex'), device_id,"
+			      " coalesce(ceil(extract(epoch FROM expires_at))::bigint, 0)"
+			      " FROM tokens WHERE role = 'device'"
 			      " AND (expires_at IS NULL OR expires_at > now())",
 			      row_token, l);
 	db_rollback(c);

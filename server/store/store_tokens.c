@@ -26,7 +26,8 @@ static void hex32(const unsigned char h[32], char out[68])
 }
 
 int store_token_lookup(struct db *db, const unsigned char hash[32], struct arena *a,
-		       char *role, size_t rolelen, const char **name, const char **device_id)
+		       char *role, size_t rolelen, const char **name, const char **device_id,
+		       int64_t *expires_at)
 {
 	struct dbconn *c;
 	PGresult *r;
@@ -38,7 +39,9 @@ int store_token_lookup(struct db *db, const unsigned char hash[32], struct arena
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
 	rc = db_query(c, &r,
-		      "SELECT name, role, device_id FROM tokens WHERE hash = $1::bytea"
+		      "SELECT name, role, device_id,"
+		      " coalesce(floor(extract(epoch FROM expires_at))::bigint, 0)"
+		      " FROM tokens WHERE hash = $1::bytea"
 		      " AND (expires_at IS NULL OR expires_at > now())",
 		      1, p);
 	db_release(db, c);
@@ -51,6 +54,7 @@ int store_token_lookup(struct db *db, const unsigned char hash[32], struct arena
 	*name = arena_strdup(a, PQgetvalue(r, 0, 0));
 	snprintf(role, rolelen, "%s", PQgetvalue(r, 0, 1));
 	*device_id = PQgetisnull(r, 0, 2) ? NULL : arena_strdup(a, PQgetvalue(r, 0, 2));
+	*expires_at = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
 	PQclear(r);
 	return *name ? 0 : RAMP_ENOMEM;
 }

@@ -1,0 +1,97 @@
+"""Failover: two rampd replicas on one PostgreSQL with an active rollout and
+a simulated fleet; the evaluating replica is killed with kill -9, the other
+takes over evaluation within seconds, no transition is applied twice, and
+the fleet is never told anything inconsistent: both replicas' desired
+answers agree after each refresh, and match the rollout's stage."""
+import datetime
+import re
+import time
+
+from fleet import Fleet, Signer, enroll, publish, rollout, stage_members
+from ramp import check, eq, status, wait_for
+
+SIZES = (0.1, 0.5, 1.0)
+TAKEOVER = "this replica now evaluates rollouts"
+
+
+def log_time(server, text):
+    """The ts= of the last log line of server holding text, as unix seconds, or None."""
+    found = None
+    for line in server.log().splitlines():
+        if text in line:
+            m = re.match(r"ts=(\S+)Z ", line)
+            if m:
+                found = datetime.datetime.fromisoformat(m.group(1)).replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+    return found
+
+
+def expected_v2(rid, ids, stage):
+    members = set()
+    for k in range(stage + 1):
+        members |= stage_members(rid, ids, SIZES[k])
+    return members
+
+
+def answers(fleet):
+    out = {}
+    for dev in fleet.tokens:
+        m = fleet.desired(dev)
+        out[dev] = m["version"] if m else None
+    return out
+
+
+def test_evaluation_fails_over_to_the_other_replica_after_kill_9(ctx):
+    s1 = ctx.server()
+    s2 = ctx.server(database=s1.database, admin_token=s1.admin_token)
+    signer = Signer(ctx, s1)
+    publish(s1, signer, "ocr", "v1", stable=True)
+    publish(s1, signer, "ocr", "v2")
+    tokens = enroll(s1, 60)
+    ids = list(tokens)
+    pol = {"stages": [{"name": "canary", "size": SIZES[0], "validation_window": "3s",
+                       "metrics": [{"name": "error_rate", "threshold": "< 5%"}]},
+                      {"name": "ramp", "size": SIZES[1], "validation_window": "3s"},
+                      {"name": "full", "size": SIZES[2], "validation_window": "1h"}]}
+    rid = status(s1.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
+    wait_for(lambda: log_time(s1, TAKEOVER) or log_time(s2, TAKEOVER), timeout=20, msg="a leader")
+    leader, survivor = (s1, s2) if log_time(s1, TAKEOVER) else (s2, s1)
+    check(log_time(survivor, TAKEOVER) is None, "one evaluator at a time")
+
+    # the canary: both replicas tell every device the same thing
+    fl, fs = Fleet(leader, tokens, "ocr"), Fleet(survivor, tokens, "ocr")
+    canary = expected_v2(rid, ids, 0)
+    want = {d: ("v2" if d in canary else "v1") for d in ids}
+    wait_for(lambda: answers(fl) == want and answers(fs) == want, timeout=20, msg="replicas agree on canary")
+    fs.poll_all()
+    fs.report()
+    eq(rollout(survivor, rid)["stage"]["index"], 0, "still in the canary when the leader dies")
+
+    killed_at = time.time()
+    leader.kill9()
+    fl.close()
+    took_over = wait_for(lambda: log_time(survivor, TAKEOVER), timeout=30, msg="takeover")
+    failover_s = took_over - killed_at
+    check(failover_s < 10, f"took over after {failover_s:.1f}s")
+
+    # the survivor carries the rollout on: ramp, then full, with the fleet
+    def at_full():
+        fs.poll_all()
+        fs.report()
+        return rollout(survivor, rid)["stage"]["index"] == 2
+    wait_for(at_full, timeout=60, interval=0.3, msg="promoted to full by the survivor")
+    ro = rollout(survivor, rid)
+    stages = [e for e in ro["events"] if e["type"] in ("stage_started", "promoted")]
+    promoted = [e for e in ro["events"] if e["type"] == "promoted"]
+    eq(len(promoted), 2, f"each promotion once: {ro['events']}")
+    eq(len(set(e["detail"] for e in stages)), len(stages), f"no event twice: {stages}")
+    eq(ro["devices"]["assigned"], len(ids))
+    wait_for(lambda: answers(fs) == {d: "v2" for d in ids}, timeout=20, msg="everyone on v2")
+
+    # the killed replica comes back and agrees with the survivor at once
+    leader.start()
+    fr = Fleet(leader, tokens, "ocr")
+    eq(answers(fr), answers(fs))
+    fr.close()
+    fs.close()
+    print(f"failover: evaluation resumed {failover_s:.2f}s after kill -9", flush=True)
