@@ -58,7 +58,11 @@ class Suricatta:
         self.proc = subprocess.Popen(["swupdate", "-v", "-f", cfg, "-H", "ramp:1.0", "-k", cert,
                                       "-u", sur],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=ctx.tmp, start_new_session=True)
+                                     cwd=ctx.tmp, start_new_session=True,
+                                     # as under its systemd unit: a peer that closes a
+                                     # connection is an EPIPE for swupdate, not a SIGPIPE
+                                     preexec_fn=lambda: signal.signal(signal.SIGPIPE,
+                                                                      signal.SIG_IGN))
 
     def text(self):
         with open(self.log_path, "rb") as f:
