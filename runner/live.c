@@ -202,11 +202,12 @@ unsigned long live_swaps(void)
 	return n;
 }
 
-static void take(json_t *reports, struct stats *s, const char *label, int always, double load_ms)
+/* rampd counts a report as at least one request, so versions that served none send none. */
+static void take(json_t *reports, struct stats *s, const char *label, double load_ms)
 {
 	json_t *r;
 
-	if (!always && atomic_load(&s->requests) == 0)
+	if (atomic_load(&s->requests) == 0)
 		return;
 	if ((r = stats_take(s, label)) == NULL)
 		return;
@@ -229,12 +230,12 @@ void live_collect(json_t *reports)
 	L.retired = NULL;
 	pthread_mutex_unlock(&L.lock);
 	if (cur)
-		take(reports, cur->stats, cur->label, 1, cur->load_ms);
+		take(reports, cur->stats, cur->label, cur->load_ms);
 	if (prev)
-		take(reports, prev->stats, prev->label, 0, NAN);
+		take(reports, prev->stats, prev->label, NAN);
 	while (r) {
 		struct retired *next = r->next;
-		take(reports, r->stats, r->label, 0, NAN);
+		take(reports, r->stats, r->label, NAN);
 		free(r->stats);
 		free(r);
 		r = next;

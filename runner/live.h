@@ -55,9 +55,8 @@ int live_swap_back(const char *version, const char *digest);
 unsigned long live_swaps(void);
 
 /*
- * Appends telemetry reports: the current model's (always, with
- * model_load_ms), and any other version's that counted requests since the
- * last call.
+ * Appends a telemetry report for each version that answered requests since
+ * the last call (the current one's with model_load_ms).
  */
 void live_collect(json_t *reports);
 

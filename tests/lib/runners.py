@@ -56,10 +56,10 @@ def manifest(model, version, dig, size=None, url=None, platform=PLATFORM):
 
 
 def publish(server, signer, model, version, data, stable=False, **kw):
-    """Uploads data and posts a manifest for it signed by signer; kw overrides digest/size/url."""
+    """Uploads data and posts a manifest for it signed by signer; kw overrides digest, size, url, platform."""
     dig = upload(server, data) if data is not None else None
     text = manifest(model, version, kw.get("digest", dig), kw.get("size", len(data) if data else None),
-                    kw.get("url"))
+                    kw.get("url"), kw.get("platform", PLATFORM))
     r = server.admin.post("/v1/manifests", {"manifest": text, "signature": signer.sign(text),
                                             "key_id": signer.key_id})
     check(r.status in (200, 201), f"manifest post: {r}")
