@@ -1,8 +1,10 @@
 /*
  * stats.c - lock-free request counters and their telemetry report (stats.h).
  *
- * A request increments requests before errors; a take exchanges errors
- * before requests, so any error it sees has its request counted too.
+ * A take exchanges each counter on its own, so it can see a request's error
+ * while an earlier take already counted that request; the excess errors are
+ * put back for the next take, so no report has more errors than requests and
+ * none is lost.
  */
 #include "stats.h"
 
@@ -68,6 +70,11 @@ json_t *stats_take(struct stats *s, const char *label)
 	unsigned long long errors = atomic_exchange(&s->errors, 0);
 	unsigned long long requests = atomic_exchange(&s->requests, 0);
 	unsigned long long lat_us = atomic_exchange(&s->lat_sum_us, 0), nlat, nconf;
+
+	if (errors > requests) {
+		atomic_fetch_add(&s->errors, errors - requests);
+		errors = requests;
+	}
 	json_t *r = json_pack("{s:s, s:I, s:I}", "model", label, "requests", (json_int_t)requests,
 			      "errors", (json_int_t)errors);
 	json_t *lh = hist("bounds_ms", stats_lat_bounds_ms, STATS_LAT_NB, s->lat, &nlat);

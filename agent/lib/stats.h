@@ -41,7 +41,8 @@ void stats_observe(struct stats *s, double latency_ms, int error, double confide
  * report {"model": label, "requests", "errors", "latency_ms", "latency_hist",
  * "confidence_hist", "confidence_mean"} (the latency and confidence fields
  * only when there is something to report), or NULL on out of memory.  Counts
- * taken are never reported twice, and errors never exceed requests.
+ * taken are never reported twice, and errors never exceed requests (an
+ * error whose request an earlier take counted waits for the next one).
  */
 json_t *stats_take(struct stats *s, const char *label);
 
