@@ -19,7 +19,7 @@
 struct sink {
 	int fd;
 	int64_t size, max;
-	int status_seen, truncate_first, too_big, io_error;
+	int status_seen, restarted, too_big, io_error;
 	CURL *h;
 };
 
@@ -36,6 +36,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *cls)
 			if (ftruncate(s->fd, 0) != 0 || lseek(s->fd, 0, SEEK_SET) != 0)
 				return s->io_error = 1, 0;
 			s->size = 0;
+			s->restarted = 1;
 		} else if (code != 200 && code != 206) {
 			return 0; /* an error body is not file content */
 		}
@@ -124,6 +125,8 @@ int fetch_resume(const struct fetch_req *req, const char *part, struct fetch_res
 		}
 	}
 	res->http_status = (int)code;
+	if (s.restarted)
+		res->resumed_from = 0;
 	if (s.too_big) {
 		rc = ramp_err_set(err, RAMP_ETOOBIG, "file", "file is larger than %lld bytes",
 				  (long long)req->max_bytes);

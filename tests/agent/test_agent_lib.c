@@ -53,6 +53,13 @@ static void fixture_entry(struct desired_model *e)
 	free(text);
 }
 
+static void free_entry(struct desired_model *e)
+{
+	free(e->manifest_b64);
+	free(e->signature);
+	e->manifest_b64 = e->signature = NULL;
+}
+
 static int verify_with(const struct desired_model *e, const char *pub, struct verify_signed *out,
 		       struct ramp_err *err)
 {
@@ -117,6 +124,7 @@ static void verify_accepts_the_signed_manifest_and_returns_its_digest(void)
 	CHECK_EQ_INT(verify_with(&e, FIX "ecdsa.pub", &sv, &err), 0);
 	CHECK_EQ_STR(sv.digest, CLOUD_DIGEST);
 	CHECK_EQ_INT(sv.size, -1);
+	free_entry(&e);
 }
 
 static void verify_refuses_a_manifest_signed_by_another_key(void)
@@ -128,6 +136,7 @@ static void verify_refuses_a_manifest_signed_by_another_key(void)
 	fixture_entry(&e);
 	CHECK_EQ_INT(verify_with(&e, FIX "ecdsa2.pub", &sv, &err), RAMP_EINVAL);
 	CHECK(strstr(err.msg, "manifest signature does not verify") != NULL);
+	free_entry(&e);
 }
 
 static void verify_refuses_what_the_manifest_does_not_sign(void)
@@ -140,14 +149,17 @@ static void verify_refuses_what_the_manifest_does_not_sign(void)
 	e.digest[10] = e.digest[10] == 'a' ? 'b' : 'a';
 	CHECK_EQ_INT(verify_with(&e, FIX "ecdsa.pub", &sv, &err), RAMP_EINVAL);
 	CHECK(strstr(err.msg, "is not the signed manifest's") != NULL);
+	free_entry(&e);
 	fixture_entry(&e);
 	snprintf(e.version, sizeof(e.version), "2027");
 	CHECK_EQ_INT(verify_with(&e, FIX "ecdsa.pub", &sv, &err), RAMP_EINVAL);
 	CHECK(strstr(err.msg, "not 2027") != NULL);
+	free_entry(&e);
 	fixture_entry(&e);
 	snprintf(e.platform, sizeof(e.platform), "jetson");
 	CHECK_EQ_INT(verify_with(&e, FIX "ecdsa.pub", &sv, &err), RAMP_EINVAL);
 	CHECK(strstr(err.msg, "no variant for platform jetson") != NULL);
+	free_entry(&e);
 }
 
 static void verify_file_names_truncation_size_and_digest_mismatch(void)

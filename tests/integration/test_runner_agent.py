@@ -5,6 +5,7 @@ back to the kept previous model without a download, resumes downloads,
 re-reads its configuration on SIGHUP, and follows rampd's rollouts and
 rollbacks on two runners.  Models are built with Debian's python3-onnx."""
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -264,3 +265,44 @@ def test_rampd_rolls_a_model_out_to_two_runners_and_rolls_it_back(ctx):
         eq(status(s.admin.get(f"/v1/rollouts/{ro['id']}"), 200).json["state"], "rolled_back")
         for d in devs:
             eq(statuses(ctx, s, d)[-1][:2], ("v1", "installed"))
+
+
+def test_runner_restarts_a_partial_file_when_the_server_ignores_range_and_keeps_its_token(ctx):
+    s, signer, tokens, models = setup(ctx, versions=(1,))
+    dev, tok = next(iter(tokens.items()))
+    v7 = build_model(ctx, "affine", 7)
+    seen = []
+
+    class Plain(http.server.BaseHTTPRequestHandler):
+        """Answers every GET with the whole file (200), whatever Range asks."""
+
+        def do_GET(self):
+            seen.append(dict(self.headers))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(v7)))
+            self.end_headers()
+            self.wfile.write(v7)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        publish(s, signer, MODEL, "v7", None, digest=digest(v7), size=len(v7),
+                url=f"http://127.0.0.1:{srv.server_address[1]}/v7.onnx")
+        with running(ctx):
+            r = Runner(ctx, s, tok, signer.pub)
+            r.wait_version("v1")
+            with open(os.path.join(r.cache, f"sha256-{digest(v7)[7:]}.part"), "wb") as f:
+                f.write(b"stale bytes")
+            set_stable(s, MODEL, "v7")
+            r.wait_version("v7")
+            check_answer(r.infer()[1], {"v7"})
+            eq(seen[0].get("Range"), "bytes=11-")
+            check("Authorization" not in seen[0], "the device token went to another host")
+            eq(r.metric("ramp_runner_agent_resumed_downloads_total"), 0)
+            eq(r.metric("ramp_runner_agent_download_bytes_total"), len(models[1]) + len(v7))
+    finally:
+        srv.shutdown()
+        srv.server_close()
