@@ -32,6 +32,7 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+-include agent/agent.mk
 -include runner/runner.mk
 
 .PHONY: all deps run test check-asan fuzz bench clean unit

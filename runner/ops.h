@@ -107,9 +107,12 @@ int conv_geom_dims(const struct conv_geom *g, int64_t channels, int64_t *dims);
 int64_t conv_geom_npos(const struct conv_geom *g);
 /* im2col of one image's channels [c0, c0+nc) into col[(c, kd, kh, kw), pos]; padding reads pad. */
 void conv_im2col_f32(const struct conv_geom *g, const float *x, int64_t nc, float *col);
-/* C[M,N] += A[M,K] B[K,N], row-major with leading dimensions. */
+/* C[M,N] += A[M,K] B[K,N], row-major with leading dimensions (gemm.c). */
 void sgemm_acc(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
 	       int64_t ldb, float *c, int64_t ldc);
+/* C[M,N] += A[M,K] B[N,K]^T: B's rows are the columns of the product (gemm.c). */
+void sgemm_nt_acc(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+		  int64_t ldb, float *c, int64_t ldc);
 
 /* Normalizes a possibly negative axis against rank; -1 if out of range. */
 int norm_axis(int64_t axis, int rank);

@@ -2,46 +2,15 @@
  * ops_linalg.c - Gemm, MatMul and Conv on float32, and the convolution
  * geometry shared with pooling and QLinearConv.
  *
- * Every product goes through sgemm_acc(), whose inner loop is a unit-stride
- * axpy over four output rows at once: GCC vectorizes it without reassociating
- * any sum, so results do not depend on the vector width.  Conv lowers each
- * group of each image to im2col + sgemm_acc, with the column buffer in the
- * context's scratch (sized at load).
+ * Every product goes through gemm.c's kernels: sgemm_acc, or sgemm_nt_acc
+ * for Gemm with transB (the usual layout of a fully connected layer's
+ * weights), which reads B's rows as they are instead of transposing them on
+ * every run.  Conv lowers each group of each image to im2col + sgemm_acc,
+ * with the column buffer in the context's scratch (sized at load).
  */
 #include "ops.h"
 
 #include <string.h>
-
-void sgemm_acc(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-	       int64_t ldb, float *c, int64_t ldc)
-{
-	int64_t i = 0;
-	for (; i + 4 <= m; i += 4) {
-		float *restrict c0 = c + i * ldc, *restrict c1 = c0 + ldc, *restrict c2 = c1 + ldc,
-				*restrict c3 = c2 + ldc;
-		for (int64_t p = 0; p < k; p++) {
-			const float *restrict bp = b + p * ldb;
-			float a0 = a[i * lda + p], a1 = a[(i + 1) * lda + p], a2 = a[(i + 2) * lda + p],
-			      a3 = a[(i + 3) * lda + p];
-			for (int64_t j = 0; j < n; j++) {
-				float bv = bp[j];
-				c0[j] += a0 * bv;
-				c1[j] += a1 * bv;
-				c2[j] += a2 * bv;
-				c3[j] += a3 * bv;
-			}
-		}
-	}
-	for (; i < m; i++) {
-		float *restrict ci = c + i * ldc;
-		for (int64_t p = 0; p < k; p++) {
-			const float *restrict bp = b + p * ldb;
-			float av = a[i * lda + p];
-			for (int64_t j = 0; j < n; j++)
-				ci[j] += av * bp[j];
-		}
-	}
-}
 
 static void transpose2d(const float *restrict src, int64_t rows, int64_t cols, float *restrict dst)
 {
@@ -85,7 +54,7 @@ static int gemm_prep(struct rprep *pp)
 		p->csn = cn == 1 ? 0 : 1;
 		p->csm = cm == 1 ? 0 : cn;
 	}
-	pp->node->scratch = ((p->ta ? p->m * p->k : 0) + (p->tb ? p->k * p->n : 0)) * sizeof(float);
+	pp->node->scratch = (p->ta ? p->m * p->k : 0) * sizeof(float);
 	int64_t d[2] = {p->m, p->n};
 	rval_set(pp->out[0], RUNNER_FLOAT, 2, d);
 	return 0;
@@ -96,18 +65,16 @@ static void gemm_run(const struct rnode *nd, const struct runner_tensor *in,
 {
 	const struct gemm_params *p = (const void *)nd->params;
 	const float *a = in[0].data, *b = in[1].data;
-	float *y = out[0].data, *s = scratch;
+	float *y = out[0].data;
 	if (p->ta) {
-		transpose2d(a, p->k, p->m, s);
-		a = s;
-		s += p->m * p->k;
-	}
-	if (p->tb) {
-		transpose2d(b, p->n, p->k, s);
-		b = s;
+		transpose2d(a, p->k, p->m, scratch);
+		a = scratch;
 	}
 	memset(y, 0, (size_t)(p->m * p->n) * sizeof(float));
-	sgemm_acc(p->m, p->n, p->k, a, p->k, b, p->n, y, p->n);
+	if (p->tb)
+		sgemm_nt_acc(p->m, p->n, p->k, a, p->k, b, p->k, y, p->n);
+	else
+		sgemm_acc(p->m, p->n, p->k, a, p->k, b, p->n, y, p->n);
 	const float *c = nd->nin > 2 ? in[2].data : NULL;
 	for (int64_t i = 0; i < p->m; i++) {
 		float *restrict yi = y + i * p->n;
@@ -298,6 +265,37 @@ int64_t conv_geom_npos(const struct conv_geom *g)
 	return g->out[0] * g->out[1] * g->out[2];
 }
 
+/* Output columns [lo, hi) of a row whose input index ow*s + off is inside [0, n). */
+static void inside_range(int64_t out, int64_t s, int64_t off, int64_t n, int64_t *lo, int64_t *hi)
+{
+	*lo = off >= 0 ? 0 : (-off + s - 1) / s;
+	*hi = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
+	if (*hi > out)
+		*hi = out;
+	if (*lo > *hi)
+		*lo = *hi;
+}
+
+/* One row of im2col: o[ow] = xr[ow*s + off] where that is inside the row, else 0. */
+static void im2col_row(const float *xr, int row_ok, int64_t out, int64_t s, int64_t off, int64_t n,
+		       float *restrict o)
+{
+	int64_t lo, hi;
+	inside_range(out, s, off, n, &lo, &hi);
+	if (!row_ok)
+		lo = hi = 0;
+	for (int64_t ow = 0; ow < lo; ow++)
+		o[ow] = 0.0f;
+	if (s == 1) /* short rows: a loop GCC vectorizes beats a call to memcpy */
+		for (int64_t ow = lo; ow < hi; ow++)
+			o[ow] = xr[ow + off];
+	else
+		for (int64_t ow = lo; ow < hi; ow++)
+			o[ow] = xr[ow * s + off];
+	for (int64_t ow = hi; ow < out; ow++)
+		o[ow] = 0.0f;
+}
+
 void conv_im2col_f32(const struct conv_geom *g, const float *x, int64_t nc, float *col)
 {
 	int64_t npos = conv_geom_npos(g), plane = g->in[0] * g->in[1] * g->in[2];
@@ -306,16 +304,14 @@ void conv_im2col_f32(const struct conv_geom *g, const float *x, int64_t nc, floa
 			for (int64_t kh = 0; kh < g->k[1]; kh++)
 				for (int64_t kw = 0; kw < g->k[2]; kw++, col += npos) {
 					float *o = col;
+					int64_t off = kw * g->d[2] - g->pb[2];
 					for (int64_t od = 0; od < g->out[0]; od++) {
 						int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
-						for (int64_t oh = 0; oh < g->out[1]; oh++) {
+						for (int64_t oh = 0; oh < g->out[1]; oh++, o += g->out[2]) {
 							int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
-							const float *xr = x + c * plane + (id * g->in[1] + ih) * g->in[2];
 							int row_ok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
-							for (int64_t ow = 0; ow < g->out[2]; ow++) {
-								int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
-								*o++ = row_ok && iw >= 0 && iw < g->in[2] ? xr[iw] : 0.0f;
-							}
+							const float *xr = x + c * plane + (row_ok ? (id * g->in[1] + ih) * g->in[2] : 0);
+							im2col_row(xr, row_ok, g->out[2], g->s[2], off, g->in[2], o);
 						}
 					}
 				}

@@ -6,15 +6,18 @@
 # generated or third-party is committed.  Runner objects build with -O3 so GCC
 # vectorizes the kernels' inner loops (`make runner-vec-report` lists them).
 
-DEB_PKGS += libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
+DEB_PKGS += libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
+            python3-onnx python3-numpy
 
 ONNX_PROTO   ?= /usr/include/onnx/onnx.proto
 RUNNER_GEN   := $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
 RUNNER_SRCS  := $(filter-out runner/main.c,$(wildcard runner/*.c))
 RUNNER_OBJS  := $(RUNNER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 RUNNER_TESTS := $(patsubst tests/runner/%.c,$(BUILD)/tests/%,$(wildcard tests/runner/test_runner_*.c))
-RUNNER_LIBS  := -lprotobuf-c -lmicrohttpd -ljansson -lm -pthread
-RUNNER_CFLAGS := -O3 -I$(BUILD)/gen -Irunner
+# fleet mode (runner/fleet.c) links the agent library, see agent/agent.mk
+RUNNER_LINK  := $(AGENT_LIB_OBJS) $(COMMON_OBJS)
+RUNNER_LIBS   = -lprotobuf-c -lmicrohttpd $(AGENT_LIBS)
+RUNNER_CFLAGS := -O3 -I$(BUILD)/gen -Irunner -Iagent/lib
 
 ALL_EXTRA += $(BUILD)/ramp-runner $(RUNNER_TESTS)
 .DEFAULT_GOAL := all
@@ -34,10 +37,10 @@ $(RUNNER_OBJS) $(BUILD)/obj/runner/main.o $(RUNNER_TESTS:$(BUILD)/tests/%=$(BUIL
 $(RUNNER_OBJS) $(BUILD)/obj/runner/main.o $(RUNNER_TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/runner/%.o): \
 	| $(BUILD)/gen/onnx.pb-c.h
 
-$(BUILD)/ramp-runner: $(BUILD)/obj/runner/main.o $(RUNNER_OBJS)
+$(BUILD)/ramp-runner: $(BUILD)/obj/runner/main.o $(RUNNER_OBJS) $(RUNNER_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 
-$(BUILD)/tests/test_runner_%: $(BUILD)/obj/tests/runner/test_runner_%.o $(RUNNER_OBJS)
+$(BUILD)/tests/test_runner_%: $(BUILD)/obj/tests/runner/test_runner_%.o $(RUNNER_OBJS) $(RUNNER_LINK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 

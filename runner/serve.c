@@ -1,54 +1,43 @@
 /*
- * serve.c - `ramp-runner --model FILE --listen ADDR:PORT`: serves one local
- * model over HTTP with no controller.
+ * serve.c - ramp-runner's HTTP front on the live model (serve.h).
  *
  *   POST /v1/infer  {"inputs": {"x": {"shape": [1, 4], "data": [...]}}}
- *                   -> {"model": {...}, "outputs": {...}, "top": {...}}
- *   GET  /healthz   -> {"status": "ok"}
- *   GET  /metrics   -> Prometheus text: requests, errors, latency histogram, load time
+ *                   -> {"model": {"name", "version"}, "outputs": {...}, "top": {...}}
+ *   GET  /healthz   -> {"status": "ok", "model": {"name", "version"} | null}
+ *   GET  /metrics   -> Prometheus text: requests, errors, latency histogram,
+ *                      load time, current version, swaps, agent counters
  *
- * libmicrohttpd runs a pool of threads; each thread lazily creates its own
- * runner_ctx (a pthread key frees it), so the shared model is only read.
- * Bad tensors are answered 400 with the reason naming the input.
+ * Each request takes a reference on the current model (live.h) for its whole
+ * run, so a swap never fails it: it answers from the model it started on.
+ * Bad tensors are answered 400 with the reason naming the input; with no
+ * model installed yet /v1/infer answers 503.
  */
+#include "serve.h"
+
+#include "agent.h"
+#include "live.h"
 #include "runner.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <microhttpd.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <arpa/inet.h>
 
 #define SERVE_MAX_BODY (64u << 20)
 #define SERVE_MAX_IO 16
-
-int runner_serve_main(int argc, char **argv);
 
 static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 #define NBUCKETS (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
 
 static struct {
-	struct runner_model *model;
-	const char *path;
-	double load_seconds;
-	pthread_key_t ctx_key;
+	struct agent *agent;
 	atomic_ulong requests, errors, buckets[NBUCKETS + 1];
 	atomic_ullong lat_sum_us;
 } S;
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	stop = 1;
-}
 
 static double now_s(void)
 {
@@ -57,15 +46,16 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void ctx_free(void *c)
-{
-	runner_ctx_free(c);
-}
-
 struct body {
 	char *buf;
 	size_t len;
 	int too_big;
+};
+
+/* What one inference produced, for the counters. */
+struct outcome {
+	int error;
+	double confidence;	/* NAN when the answer has no top class */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -85,12 +75,14 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, 
 	return reply(conn, status, "application/json", s ? s : strdup("{}"));
 }
 
-static enum MHD_Result problem(struct MHD_Connection *conn, unsigned status, const char *detail)
+static enum MHD_Result problem(struct MHD_Connection *conn, unsigned status, const char *detail,
+			       struct outcome *oc)
 {
+	const char *title = status == 400 ? "bad tensor" : status == 503 ? "no model" : "error";
 	atomic_fetch_add(&S.errors, 1);
-	return reply_json(conn, status,
-			  json_pack("{s:s, s:i, s:s}", "title", status == 400 ? "bad tensor" : "error",
-				    "status", (int)status, "detail", detail));
+	oc->error = 1;
+	return reply_json(conn, status, json_pack("{s:s, s:i, s:s}", "title", title, "status",
+						  (int)status, "detail", detail));
 }
 
 /* Flattens nested arrays of numbers into data, checking the shape; 0 or -1. */
@@ -165,90 +157,183 @@ static json_t *tensor_json(const struct runner_tensor *t)
 	return json_pack("{s:o, s:o}", "shape", shape, "data", data);
 }
 
-/* The top class of a (1, K) float output, for classifiers. */
-static json_t *top_json(const struct runner_tensor *t)
+/*
+ * The top class of a (1, K) float output, for classifiers.  Its confidence
+ * is the probability itself when the output is a distribution, else the
+ * softmax of the logits.
+ */
+static json_t *top_json(const struct runner_tensor *t, double *confidence)
 {
-	size_t n = runner_numel(t);
+	size_t n = runner_numel(t), best = 0;
+	double sum = 0, z = 0;
+	int probs = 1;
 	if (t->dtype != RUNNER_FLOAT || n < 2 || n != (size_t)t->dims[t->ndim - 1])
 		return NULL;
 	const float *p = t->data;
-	size_t best = 0;
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (p[i] > p[best])
 			best = i;
-	return json_pack("{s:i, s:f}", "class", (int)best, "confidence", (double)p[best]);
+		probs &= p[i] >= 0 && p[i] <= 1;
+		sum += p[i];
+	}
+	if (probs && fabs(sum - 1) < 1e-3) {
+		*confidence = p[best];
+	} else {
+		for (size_t i = 0; i < n; i++)
+			z += exp((double)p[i] - p[best]);
+		*confidence = 1 / z;
+	}
+	return json_pack("{s:i, s:f}", "class", (int)best, "confidence", *confidence);
 }
 
-static enum MHD_Result infer(struct MHD_Connection *conn, const struct body *b)
+static json_t *model_json(const struct live_model *lm)
 {
-	char why[300];
+	json_t *m = json_pack("{s:s}", "version", lm->version);
+	if (lm->name[0])
+		json_object_set_new(m, "name", json_string(lm->name));
+	return m;
+}
+
+/* Parses the request's inputs for lm; 0, or -1 with why (in[] freed by the caller). */
+static int read_inputs(const struct body *b, struct live_model *lm, struct runner_tensor *in,
+		       char *why, size_t wl)
+{
 	json_error_t jerr;
-	struct runner_tensor in[SERVE_MAX_IO] = {0}, out[SERVE_MAX_IO];
-	struct runner_err err;
-	size_t nin = runner_model_ninputs(S.model), nout = runner_model_noutputs(S.model);
-	if (b->too_big)
-		return problem(conn, 413, "body: larger than 64 MiB");
-	json_t *req = json_loadb(b->buf ? b->buf : "", b->len, 0, &jerr), *inputs = json_object_get(req, "inputs");
-	if (!json_is_object(inputs)) {
-		json_decref(req);
-		return problem(conn, 400, "inputs: a JSON object of named tensors is required");
-	}
-	int bad = nin > SERVE_MAX_IO || nout > SERVE_MAX_IO;
-	snprintf(why, sizeof(why), "model: too many inputs or outputs");
+	size_t nin = runner_model_ninputs(lm->model);
+	json_t *req = json_loadb(b->buf ? b->buf : "", b->len, 0, &jerr);
+	json_t *inputs = json_object_get(req, "inputs");
+	int bad = 0;
+
+	if (!json_is_object(inputs))
+		bad = -1, snprintf(why, wl, "inputs: a JSON object of named tensors is required");
+	else if (nin > SERVE_MAX_IO || runner_model_noutputs(lm->model) > SERVE_MAX_IO)
+		bad = -1, snprintf(why, wl, "model: too many inputs or outputs");
 	for (size_t i = 0; !bad && i < nin; i++) {
 		struct runner_tensor want;
-		const char *name = runner_model_input(S.model, i, &want);
-		bad = read_input(inputs, name, &want, &in[i], why, sizeof(why));
+		const char *name = runner_model_input(lm->model, i, &want);
+		bad = read_input(inputs, name, &want, &in[i], why, wl);
 	}
 	json_decref(req);
-	struct runner_ctx *c = pthread_getspecific(S.ctx_key);
-	if (!bad && !c && (c = runner_ctx_new(S.model)))
-		pthread_setspecific(S.ctx_key, c);
-	if (!bad && !c)
-		bad = 1, snprintf(why, sizeof(why), "out of memory");
-	if (!bad && runner_run(c, in, nin, out, nout, &err))
-		bad = 1, snprintf(why, sizeof(why), "%s", err.msg);
-	for (size_t i = 0; i < nin; i++)
-		free(in[i].data);
-	if (bad)
-		return problem(conn, 400, why);
+	return bad;
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, struct live_model *lm,
+			      struct runner_tensor *out, struct outcome *oc)
+{
+	size_t nout = runner_model_noutputs(lm->model);
 	json_t *outs = json_object(), *top = NULL;
+
 	for (size_t i = 0; i < nout; i++) {
 		struct runner_tensor shape;
-		json_object_set_new(outs, runner_model_output(S.model, i, &shape), tensor_json(&out[i]));
+		json_object_set_new(outs, runner_model_output(lm->model, i, &shape), tensor_json(&out[i]));
 		if (!top)
-			top = top_json(&out[i]);
+			top = top_json(&out[i], &oc->confidence);
 	}
-	json_t *res = json_pack("{s:{s:s}, s:o}", "model", "version", S.path, "outputs", outs);
+	json_t *res = json_pack("{s:o, s:o}", "model", model_json(lm), "outputs", outs);
 	if (top)
 		json_object_set_new(res, "top", top);
 	return reply_json(conn, 200, res);
 }
 
+static enum MHD_Result infer_on(struct MHD_Connection *conn, const struct body *b,
+				struct live_model *lm, struct outcome *oc)
+{
+	char why[300];
+	struct runner_tensor in[SERVE_MAX_IO] = {0}, out[SERVE_MAX_IO];
+	struct runner_err err;
+	struct runner_ctx *c = NULL;
+	enum MHD_Result rc;
+	int bad = read_inputs(b, lm, in, why, sizeof(why));
+
+	if (!bad && (c = live_ctx_get(lm)) == NULL)
+		bad = 1, snprintf(why, sizeof(why), "out of memory");
+	if (!bad && runner_run(c, in, runner_model_ninputs(lm->model), out,
+			       runner_model_noutputs(lm->model), &err))
+		bad = 1, snprintf(why, sizeof(why), "%s", err.msg);
+	for (size_t i = 0; i < SERVE_MAX_IO; i++)
+		free(in[i].data);
+	rc = bad ? problem(conn, 400, why, oc) : answer(conn, lm, out, oc);
+	if (c)
+		live_ctx_put(lm, c); /* after the answer is built: out points into c's arena */
+	return rc;
+}
+
+static enum MHD_Result infer(struct MHD_Connection *conn, const struct body *b, struct outcome *oc)
+{
+	struct live_model *lm;
+	enum MHD_Result rc;
+	double t0 = now_s();
+
+	if (b->too_big)
+		return problem(conn, 413, "body: larger than 64 MiB", oc);
+	if ((lm = live_acquire()) == NULL)
+		return problem(conn, 503, "model: no model is installed yet", oc);
+	rc = infer_on(conn, b, lm, oc);
+	stats_observe(lm->stats, (now_s() - t0) * 1e3, oc->error, oc->confidence);
+	live_release(lm);
+	return rc;
+}
+
+static void metrics_agent(FILE *f)
+{
+	struct agent_counters *c;
+
+	if (S.agent == NULL)
+		return;
+	c = agent_counters(S.agent);
+	fprintf(f,
+		"ramp_runner_agent_polls_total %lu\nramp_runner_agent_downloads_total %lu\n"
+		"ramp_runner_agent_download_bytes_total %lu\n"
+		"ramp_runner_agent_resumed_downloads_total %lu\n"
+		"ramp_runner_agent_installs_total %lu\nramp_runner_agent_swaps_back_total %lu\n"
+		"ramp_runner_agent_failures_total %lu\nramp_runner_agent_telemetry_reports_total %lu\n",
+		atomic_load(&c->polls), atomic_load(&c->downloads), atomic_load(&c->download_bytes),
+		atomic_load(&c->resumes), atomic_load(&c->installs), atomic_load(&c->swaps_back),
+		atomic_load(&c->failures), atomic_load(&c->telemetry_reports));
+}
+
 static char *metrics_text(void)
 {
-	size_t cap = 4096, len = 0;
-	char *s = malloc(cap);
-	if (!s)
+	char *s = NULL;
+	size_t len = 0;
+	unsigned long cum = 0;
+	struct live_model *lm = live_acquire();
+	FILE *f = open_memstream(&s, &len);
+
+	if (f == NULL) {
+		live_release(lm);
 		return NULL;
-	unsigned long cum = 0, req = atomic_load(&S.requests);
-	len += (size_t)snprintf(s + len, cap - len,
-				"ramp_runner_requests_total %lu\nramp_runner_errors_total %lu\n"
-				"ramp_runner_model_load_seconds %.6f\n", req, atomic_load(&S.errors),
-				S.load_seconds);
+	}
+	fprintf(f, "ramp_runner_requests_total %lu\nramp_runner_errors_total %lu\n",
+		atomic_load(&S.requests), atomic_load(&S.errors));
+	fprintf(f, "ramp_runner_model_load_seconds %.6f\nramp_runner_model_swaps_total %lu\n",
+		lm ? lm->load_ms / 1e3 : 0.0, live_swaps());
+	if (lm)
+		fprintf(f, "ramp_runner_model_info{name=\"%s\",version=\"%s\"} 1\n", lm->name,
+			lm->version);
 	for (size_t i = 0; i <= NBUCKETS; i++) {
 		cum += atomic_load(&S.buckets[i]);
 		if (i < NBUCKETS)
-			len += (size_t)snprintf(s + len, cap - len,
-						"ramp_runner_latency_seconds_bucket{le=\"%g\"} %lu\n",
-						lat_bounds[i], cum);
+			fprintf(f, "ramp_runner_latency_seconds_bucket{le=\"%g\"} %lu\n", lat_bounds[i], cum);
 		else
-			len += (size_t)snprintf(s + len, cap - len,
-						"ramp_runner_latency_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+			fprintf(f, "ramp_runner_latency_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
 	}
-	snprintf(s + len, cap - len,
-		 "ramp_runner_latency_seconds_sum %.6f\nramp_runner_latency_seconds_count %lu\n",
-		 (double)atomic_load(&S.lat_sum_us) / 1e6, cum);
+	fprintf(f, "ramp_runner_latency_seconds_sum %.6f\nramp_runner_latency_seconds_count %lu\n",
+		(double)atomic_load(&S.lat_sum_us) / 1e6, cum);
+	metrics_agent(f);
+	fclose(f);
+	live_release(lm);
+	return s;
+}
+
+static char *healthz_text(void)
+{
+	struct live_model *lm = live_acquire();
+	json_t *j = json_pack("{s:s, s:o}", "status", "ok", "model", lm ? model_json(lm) : json_null());
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	live_release(lm);
 	return s;
 }
 
@@ -286,20 +371,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
-		return reply(conn, 200, "application/json", strdup("{\"status\":\"ok\"}"));
+	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0) {
+		char *h = healthz_text();
+		return h ? reply(conn, 200, "application/json", h) : MHD_NO;
+	}
 	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
 		char *m = metrics_text();
 		return m ? reply(conn, 200, "text/plain; version=0.0.4", m) : MHD_NO;
 	}
+	struct outcome oc = {0, NAN};
 	if (strcmp(url, "/v1/infer") == 0 && strcmp(method, "POST") == 0) {
 		double t0 = now_s();
 		atomic_fetch_add(&S.requests, 1);
-		enum MHD_Result rc = infer(conn, b);
+		enum MHD_Result rc = infer(conn, b, &oc);
 		observe(now_s() - t0);
 		return rc;
 	}
-	return problem(conn, 404, "no such route");
+	return problem(conn, 404, "no such route", &oc);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **state,
@@ -313,8 +401,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **state,
 	*state = NULL;
 }
 
-/* Parses "ADDR:PORT" into sa; 0 or -1. */
-static int parse_listen(const char *s, struct sockaddr_in *sa)
+int serve_parse_listen(const char *s, struct sockaddr_in *sa)
 {
 	const char *colon = strrchr(s, ':');
 	char host[64];
@@ -332,50 +419,19 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
-int runner_serve_main(int argc, char **argv)
+void *serve_start(const struct sockaddr_in *sa, unsigned threads, struct agent *agent)
 {
-	const char *model = NULL, *listen = NULL;
-	unsigned threads = 2;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--model") == 0)
-			model = argv[i + 1];
-		else if (strcmp(argv[i], "--listen") == 0)
-			listen = argv[i + 1];
-		else if (strcmp(argv[i], "--threads") == 0)
-			threads = (unsigned)strtoul(argv[i + 1], NULL, 10);
-	}
-	struct sockaddr_in sa;
-	if (!model || !listen || parse_listen(listen, &sa) || threads < 1 || threads > 256) {
-		fprintf(stderr, "usage: ramp-runner --model FILE --listen ADDR:PORT [--threads N]\n");
-		return 2;
-	}
-	struct runner_err err = {0};
-	double t0 = now_s();
-	S.model = runner_model_load_file(model, NULL, 0, &err);
-	if (!S.model) {
-		fprintf(stderr, "ramp-runner: %s\n", err.msg);
-		return 1;
-	}
-	S.load_seconds = now_s() - t0;
-	S.path = model;
-	pthread_key_create(&S.ctx_key, ctx_free);
+	S.agent = agent;
 	runner_ops(); /* builds the sorted list before threads start */
-	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handle, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_END);
-	if (!d) {
-		fprintf(stderr, "ramp-runner: cannot listen on %s\n", listen);
-		runner_model_free(S.model);
-		return 1;
-	}
-	fprintf(stderr, "ramp-runner: serving %s on %s (load %.3f s)\n", model, listen, S.load_seconds);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	while (!stop)
-		pause();
-	MHD_stop_daemon(d);
-	runner_model_free(S.model);
-	return 0;
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
+				handle, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
+				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
+				completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+}
+
+void serve_stop(void *daemon)
+{
+	if (daemon)
+		MHD_stop_daemon(daemon);
 }
