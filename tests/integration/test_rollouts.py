@@ -76,7 +76,7 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     signer, tokens = setup(ctx, s, n=200)
     ids = list(tokens)
     # a slow test machine may not report within a 2 s window: extend, don't pause
-    pol = fast_policy(metrics=[{"name": "error_rate", "threshold": "< 5%"}],
+    pol = fast_policy(windows=("3s", "3s", "2s"), metrics=[{"name": "error_rate", "threshold": "< 5%"}],
                       rollback={"on_inconclusive": "extend"})
     r = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201)
     rid = r.json["id"]
