@@ -59,6 +59,23 @@ $(BUILD)/.deps:
 
 deps: $(BUILD)/.deps
 
+# What some tests drive for real (a browser, SWUpdate, promtool, nginx):
+# installed in one go before the suite when root, so parallel tests never
+# race for the dpkg lock. A test whose tool is still missing skips.
+TEST_DEB_PKGS := chromium swupdate prometheus nginx-light
+$(BUILD)/.test-deps: | $(BUILD)/.deps
+	@missing=""; for p in $(TEST_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing for tests:$$missing"; \
+	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
+	   (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || \
+	   echo "could not install$$missing; the tests that need them will skip"; \
+	  for s in prometheus nginx; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
+	fi; true
+	@touch $@
+
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(@D)
 	@echo "CC $<"
@@ -91,11 +108,11 @@ run: all
 	@mkdir -p var
 	RAMP_DATA_DIR=$${RAMP_DATA_DIR:-$(CURDIR)/var} $(BUILD)/rampd
 
-test: all
+test: all $(BUILD)/.test-deps
 	python3 tests/run.py --build $(BUILD)
 
 check-asan:
-	$(MAKE) BUILD=build-asan SAN=1 all
+	$(MAKE) BUILD=build-asan SAN=1 all build-asan/.test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  python3 tests/run.py --build build-asan
 
