@@ -35,9 +35,15 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 -include agent/agent.mk
 -include runner/runner.mk
 
-.PHONY: all deps run test check-asan fuzz bench clean unit
+.PHONY: all build-all deps run test check-asan fuzz bench clean unit
 
-all: $(BUILD)/rampd $(UNIT_BINS) $(ALL_EXTRA)
+# Packages first, in a make of their own: the build's pkg-config flags and
+# generated sources (onnx.proto) must be looked at after they exist.
+all:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build-all
+
+build-all: $(BUILD)/rampd $(UNIT_BINS) $(ALL_EXTRA)
 
 # Missing Debian packages are installed when root; otherwise we stop and
 # print the one command that installs them.
