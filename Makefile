@@ -111,6 +111,7 @@ clean:
 	rm -rf build build-asan
 
 include telemetry.mk
+include sim/sim.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:
