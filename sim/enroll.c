@@ -148,6 +148,22 @@ static size_t platform_index(struct sim *s, const char *name)
 	return s->spec.nplatforms++;
 }
 
+long enroll_count(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = 0;
+	int c;
+
+	if (f == NULL) {
+		perror(path);
+		return -1;
+	}
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
 int enroll_load(struct sim *s)
 {
 	FILE *f = fopen(s->o.tokens_in, "r");

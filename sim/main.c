@@ -300,6 +300,8 @@ static int setup(struct sim *s)
 	spec_rng_seed(&s->rng, s->o.seed);
 	s->nstrings = 1;
 	s->strings[0] = strdup("");
+	if (s->o.tokens_in && (s->o.devices = enroll_count(s->o.tokens_in)) < 0)
+		return -1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
 	    (s->net = net_new(s->o.server, s->o.concurrency)) == NULL)
 		return -1;

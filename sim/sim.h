@@ -129,6 +129,8 @@ int sim_alloc_devices(struct sim *s);
 /* enroll.c: registers devices [from, to) in bulk with the operator token,
  * waiting until done; 0 or -1 (message on stderr). */
 int enroll_range(struct sim *s, size_t from, size_t to);
+/* enroll.c: the number of lines in a tokens file, or -1 (message on stderr). */
+long enroll_count(const char *path);
 /* enroll.c: loads devices from o.tokens_in ("id token platform" lines). */
 int enroll_load(struct sim *s);
 /* enroll.c: writes "id token platform etag" lines to o.tokens_out. */
