@@ -2,9 +2,13 @@
 -- round robin over a tokens file written by ramp-sim (--tokens-out lines:
 -- "id token platform etag"), with that device's bearer token and, in 304
 -- mode, its ETag in If-None-Match.
---   wrk ... -s desired.lua URL -- TOKENS_FILE MODE(200|304) [PATH] [FIXED_ETAG]
+--   wrk ... -s desired.lua URL -- TOKENS_FILE MODE(200|304) [PATH] [FIXED_ETAG] [MARKER]
 -- PATH defaults to /v1/agent/desired; FIXED_ETAG replaces every device's
--- ETag (the nginx anchor serves one static file with one ETag).
+-- ETag (the nginx anchor serves one static file with one ETag); "-" skips
+-- either. When MARKER is given, each thread creates MARKER.<n> once its
+-- init is done: wrk starts a thread as soon as its own init ends, so with a
+-- big tokens file the first thread runs while the next still loads, and
+-- tests/bench.py measures only the window after every thread is loaded.
 -- Requests are formatted once in init(), so wrk's own Lua cost per request
 -- is a table lookup and the load generator stays out of the measurement.
 local reqs, n, idx = {}, 0, 0
@@ -12,8 +16,15 @@ local reqs, n, idx = {}, 0, 0
 function init(args)
 	local file = args[1]
 	local mode = args[2] or "200"
-	local path = args[3] or "/v1/agent/desired"
-	local fixed = args[4]
+	local path = args[3] or "-"
+	local fixed = args[4] or "-"
+	local marker = args[5]
+	if path == "-" then
+		path = "/v1/agent/desired"
+	end
+	if fixed == "-" then
+		fixed = nil
+	end
 	for line in io.lines(file) do
 		local _, tok, _, etag = line:match("^(%S+) (%S+) (%S+) (%S+)")
 		if tok then
@@ -28,6 +39,10 @@ function init(args)
 	-- each thread starts somewhere else in the fleet
 	math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
 	idx = math.random(n)
+	if marker then
+		local f = io.open(marker .. "." .. tostring({}):match("0x(%x+)"), "w")
+		f:close()
+	end
 end
 
 function request()
