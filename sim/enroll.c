@@ -143,7 +143,7 @@ static size_t platform_index(struct sim *s, const char *name)
 			return i;
 	if (s->spec.nplatforms == SPEC_MAX_PLATFORMS)
 		return 0;
-	snprintf(s->spec.platforms[s->spec.nplatforms].name, 64, "%s", name);
+	snprintf(s->spec.platforms[s->spec.nplatforms].name, 64, "%.63s", name);
 	s->spec.platforms[s->spec.nplatforms].weight = 0;
 	return s->spec.nplatforms++;
 }
@@ -187,6 +187,10 @@ int enroll_load(struct sim *s)
 		n++;
 	}
 	fclose(f);
+	for (size_t i = n; i < s->ndevs; i++) {
+		free(s->devs[i].id);
+		s->devs[i].id = NULL;
+	}
 	s->ndevs = n;
 	s->o.devices = (long)n;
 	s->o.late = 0;

@@ -165,8 +165,10 @@ static void on_polled(struct net_req *q, void *ud)
 		S->st.polls_304++;
 	} else if (q->status == 200) {
 		S->st.polls_200++;
-		if (q->etag[0] && strlen(q->etag) < sizeof(d->etag))
-			snprintf(d->etag, sizeof(d->etag), "%s", q->etag);
+		size_t n = strlen(q->etag);
+
+		if (n > 0 && n < sizeof(d->etag))
+			memcpy(d->etag, q->etag, n + 1);
 		take_desired(d, q->resp.p, q->resp.len);
 	} else {
 		S->st.poll_errors++;
