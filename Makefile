@@ -140,6 +140,7 @@ include telemetry.mk
 include server/ui/ui.mk
 include cli/cli.mk
 include prod.mk
+include sim/sim.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -7,7 +7,7 @@ DEB_PKGS += libgnutls28-dev
 
 YAML_JSON := $(BUILD)/tools/yaml-json
 
-all: $(YAML_JSON)
+build-all: $(YAML_JSON)
 
 $(YAML_JSON): $(BUILD)/obj/tests/tools/yaml_json_tool.o $(COMMON_OBJS)
 	@mkdir -p $(@D)

@@ -3,7 +3,7 @@
 
 TELEMETRY_SCAN := $(BUILD)/tools/telemetry-scan
 
-all: $(TELEMETRY_SCAN)
+build-all: $(TELEMETRY_SCAN)
 
 $(TELEMETRY_SCAN): $(BUILD)/obj/tests/tools/telemetry_scan.o \
 		$(BUILD)/obj/server/store/store_telemetry.o $(BUILD)/obj/server/store/db.o \

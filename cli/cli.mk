@@ -6,7 +6,7 @@
 RAMPCTL_SRCS := $(wildcard cli/*.c)
 RAMPCTL_OBJS := $(RAMPCTL_SRCS:%.c=$(BUILD)/obj/%.o)
 
-all: $(BUILD)/rampctl
+build-all: $(BUILD)/rampctl
 
 $(BUILD)/rampctl: $(RAMPCTL_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
