@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdbool.h>
 
 static int64_t now_s(void)
 {
@@ -115,7 +116,7 @@ static void plan_clear(struct plan *pl)
 /* Turns next state + actions into a write. assign_current: top up the current stage. */
 static int plan_build(struct app *app, const struct rollout_row *row, const struct policy *p,
 		      const struct rollout_state *next, const struct rollout_actions *acts,
-		      const char *actor, struct plan *pl)
+		      const char *actor, bool topup, struct plan *pl)
 {
 	int assign = -1;
 
@@ -145,7 +146,7 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 								     "detail", a->detail));
 	}
 	pl->w.events = pl->events;
-	if (assign < 0 && next->phase == ROLLOUT_PROGRESSING)
+	if (assign < 0 && next->phase == ROLLOUT_PROGRESSING && topup)
 		assign = next->stage; /* devices enrolled since join the current stage */
 	if (assign >= 0) {
 		int rc = stage_members(app, row, p, assign, &pl->members, &pl->ids, &pl->w.nassign);
@@ -236,7 +237,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 			break; /* an operator already moved it on: nothing left to start */
 		}
 		if (rc == 0)
-			rc = plan_build(app, &row, p, &st, &acts, actor, &pl);
+			rc = plan_build(app, &row, p, &st, &acts, actor, true, &pl);
 		if (rc == 0) {
 			pl.w.target_count = (int)json_array_size(target);
 			rc = store_rollout_write(app->db, &pl.w);
@@ -275,7 +276,7 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 			return RAMP_ECONFLICT;
 		}
 		if (rc == 0)
-			rc = plan_build(app, &row, p, &next, &acts, actor, &pl);
+			rc = plan_build(app, &row, p, &next, &acts, actor, true, &pl);
 		if (rc == 0) {
 			rc = store_rollout_write(app->db, &pl.w);
 			plan_clear(&pl);
@@ -288,6 +289,77 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 	return rc;
 }
 
+/*
+ * The evaluation loop runs in one thread, every second or so. Between
+ * changes to the fleet (a new snapshot generation) it reuses each rollout's
+ * target and assigned sets instead of reloading them from the database: at a
+ * million devices that reload is seconds, the evaluation a few milliseconds.
+ */
+#define SETS_SLOTS 32
+#define SETS_MAX_AGE_MS 30000
+
+struct sets {
+	int64_t id;
+	uint64_t gen, at_ms;
+	int target_count;
+	struct strmap *target, *assigned;
+};
+
+static struct sets sets_cache[SETS_SLOTS];
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sets_clear(struct sets *c)
+{
+	strmap_free(c->target);
+	strmap_free(c->assigned);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The sets for row, reloaded when stale; *fresh tells whether they were. */
+static struct sets *sets_for(struct app *app, const struct rollout_row *row,
+			     const struct policy *p, bool *fresh, int *rc)
+{
+	uint64_t gen = snapshot_started(), now = mono_ms();
+	struct sets *c = NULL, *oldest = &sets_cache[0];
+	json_t *aids = NULL, *tids = NULL;
+
+	for (int i = 0; i < SETS_SLOTS; i++) {
+		if (sets_cache[i].id == row->id)
+			c = &sets_cache[i];
+		if (sets_cache[i].at_ms < oldest->at_ms)
+			oldest = &sets_cache[i];
+	}
+	*fresh = false;
+	*rc = 0;
+	if (c && c->gen == gen && now - c->at_ms < SETS_MAX_AGE_MS)
+		return c;
+	c = c ? c : oldest;
+	sets_clear(c);
+	*rc = store_rollout_assigned(app->db, row->id, &aids);
+	if (*rc == 0)
+		*rc = eligible(app, row, p, -1, &tids);
+	if (*rc == 0 && ((c->assigned = set_of(aids)) == NULL || (c->target = set_of(tids)) == NULL))
+		*rc = RAMP_ENOMEM;
+	c->target_count = (int)json_array_size(tids);
+	json_decref(aids);
+	json_decref(tids);
+	if (*rc) {
+		sets_clear(c);
+		return NULL;
+	}
+	c->id = row->id;
+	c->gen = gen;
+	c->at_ms = now;
+	*fresh = true;
+	return c;
+}
+
 int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 {
 	struct policy *p = malloc(sizeof(*p));
@@ -295,10 +367,10 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 	struct rollout_state cur, next;
 	struct rollout_actions acts;
 	struct analysis_result ar = {0};
-	struct strmap *assigned = NULL, *target = NULL;
-	json_t *aids = NULL, *tids = NULL;
+	struct sets *sets = NULL;
 	struct plan pl;
 	struct ramp_err err;
+	bool fresh = false;
 	int rc;
 
 	if (p == NULL)
@@ -308,22 +380,19 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		goto out_free;
 	if (cur.phase != ROLLOUT_PROGRESSING)
 		goto out; /* paused and awaiting approval hold; terminal ones are done */
-	rc = store_rollout_assigned(app->db, id, &aids);
+	sets = sets_for(app, &row, p, &fresh, &rc);
 	if (rc == 0)
-		rc = eligible(app, &row, p, -1, &tids);
-	if (rc == 0 && ((assigned = set_of(aids)) == NULL || (target = set_of(tids)) == NULL))
-		rc = RAMP_ENOMEM;
-	if (rc == 0)
-		rc = analysis_run(app, &row, p, now, assigned, target, &ar);
+		rc = analysis_run(app, &row, p, now, sets->assigned, sets->target, &ar);
 	if (rc == 0)
 		rc = rollout_step(p, &cur, CMD_EVALUATE, &ar.verdict, now, "engine", &next, &acts,
 				  &err);
+	/* new devices join the current stage when the fleet changed */
 	if (rc == 0)
-		rc = plan_build(app, &row, p, &next, &acts, "engine", &pl);
+		rc = plan_build(app, &row, p, &next, &acts, "engine", fresh, &pl);
 	if (rc == 0) {
 		pl.w.analysis = ar.rows;
 		pl.w.baseline_values = ar.baseline_values;
-		pl.w.target_count = (int)json_array_size(tids);
+		pl.w.target_count = sets->target_count;
 		pl.w.evaluated = true;
 		rc = store_rollout_write(app->db, &pl.w);
 		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
@@ -336,10 +405,6 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 	}
 out:
 	analysis_result_clear(&ar);
-	strmap_free(assigned);
-	strmap_free(target);
-	json_decref(aids);
-	json_decref(tids);
 	rollout_row_clear(&row);
 out_free:
 	free(p);

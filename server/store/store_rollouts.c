@@ -448,6 +448,7 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 	int np = 2, rc;
 	char *w1, *w2 = "", *sql;
 	struct dbconn *c;
+	PGresult *r;
 
 	*ids = NULL;
 	if (a == NULL)
@@ -457,10 +458,12 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 	w1 = store_selector_sql(sel, a, p, &np, 200);
 	if (cohort)
 		w2 = store_selector_sql(cohort, a, p, &np, 200);
+	/* the variants' platforms once, then a plain scan of the devices */
 	sql = w1 && w2 ? arena_printf(a,
-				      "SELECT to_json(d.id)::text FROM devices d, manifests m"
-				      " WHERE m.model = $1 AND m.version = $2"
-				      " AND m.doc->'variants' @> jsonb_build_array(jsonb_build_object('platform', d.platform))"
+				      "SELECT d.id FROM devices d WHERE d.platform = ANY (ARRAY("
+				      " SELECT v->>'platform' FROM manifests m,"
+				      " jsonb_array_elements(m.doc->'variants') v"
+				      " WHERE m.model = $1 AND m.version = $2))"
 				      " AND NOT d.pins ? $1%s%s",
 				      w1, w2)
 		       : NULL;
@@ -469,8 +472,16 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 		return RAMP_ENOMEM;
 	}
 	if ((rc = db_acquire(db, &c)) == 0) {
-		rc = store_json_rows(c, sql, np, p, ids);
+		rc = db_query(c, &r, sql, np, p);
 		db_release(db, c);
+		if (rc == 0) {
+			*ids = json_array();
+			for (int i = 0; *ids && i < PQntuples(r); i++)
+				json_array_append_new(*ids, json_string(PQgetvalue(r, i, 0)));
+			PQclear(r);
+			if (*ids == NULL)
+				rc = RAMP_ENOMEM;
+		}
 	}
 	arena_free(a);
 	return rc;
@@ -510,6 +521,7 @@ int store_model_stable(struct db *db, const char *model, char *buf, size_t len)
 int store_rollout_assigned(struct db *db, int64_t id, json_t **ids)
 {
 	struct dbconn *c;
+	PGresult *r;
 	char sid[32];
 	int rc;
 
@@ -517,11 +529,16 @@ int store_rollout_assigned(struct db *db, int64_t id, json_t **ids)
 	snprintf(sid, sizeof(sid), "%lld", (long long)id);
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
-	rc = store_json_rows(c, "SELECT to_json(device_id)::text FROM rollout_devices"
-				" WHERE rollout_id = $1::bigint",
-			     1, (const char *const[]){sid}, ids);
+	rc = db_query(c, &r, "SELECT device_id FROM rollout_devices WHERE rollout_id = $1::bigint",
+		      1, (const char *const[]){sid});
 	db_release(db, c);
-	return rc;
+	if (rc)
+		return rc;
+	*ids = json_array();
+	for (int i = 0; *ids && i < PQntuples(r); i++)
+		json_array_append_new(*ids, json_string(PQgetvalue(r, i, 0)));
+	PQclear(r);
+	return *ids ? 0 : RAMP_ENOMEM;
 }
 
 int store_agent_status(struct db *db, const char *device_id, const char *model,

@@ -22,7 +22,11 @@ def policy(metrics, windows=("3s", "3s", "3s"), sizes=(0.05, 0.25, 1.0), min_sam
     names = ["canary", "ramp", "full"]
     stages = [{"name": names[i], "size": z, "validation_window": w}
               for i, (w, z) in enumerate(zip(windows, sizes))]
-    stages[0].update({"metrics": metrics, "min_devices": 3, "min_samples": min_samples})
+    stages[0]["metrics"] = metrics
+    # every stage judges on enough data: a stage that just began must not
+    # decide on its first hundred requests (1 error in 100 is 1%)
+    for st in stages:
+        st.update({"min_devices": 3, "min_samples": min_samples})
     return {"stages": stages, "rollback": {"automatic": True, "on_inconclusive": "extend",
                                            "failure_limit": 1}}
 
