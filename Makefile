@@ -132,6 +132,8 @@ fuzz: $(BUILD)/.deps
 
 bench: all
 	python3 tests/bench.py --build $(BUILD)
+	python3 tests/bench_runner.py --build $(BUILD)
+	python3 tests/bench_rollback.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan
