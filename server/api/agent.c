@@ -29,6 +29,17 @@ void api_agent_desired(struct req *r)
 		http_reply_problem(r, 503, NULL, "starting up, retry shortly");
 		return;
 	}
+	inm = http_header(r, "If-None-Match");
+	if (inm && snapshot_desired_etag(s, r->auth.device_id, r->app->cfg.poll_interval_s, etag) &&
+	    strcmp(inm, etag) == 0) {
+		/* the hot path: nothing changed, nothing built */
+		snapshot_release(s);
+		engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
+		http_add_header(r, "ETag", etag);
+		http_add_header(r, "Cache-Control", "no-cache");
+		http_reply_empty(r, 304);
+		return;
+	}
 	text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
 	if (text == NULL) {
 		/* registered after this snapshot was built: bring it up to date once */
@@ -48,7 +59,6 @@ void api_agent_desired(struct req *r)
 	}
 	http_add_header(r, "ETag", etag);
 	http_add_header(r, "Cache-Control", "no-cache");
-	inm = http_header(r, "If-None-Match");
 	if (inm && strcmp(inm, etag) == 0) {
 		free(text);
 		http_reply_empty(r, 304);

@@ -20,12 +20,19 @@
 #include <string.h>
 #include <time.h>
 
+/* The "models" array of an answer as JSON text, with its hash for ETags. */
+struct snap_answer {
+	const char *text;
+	size_t len;
+	uint64_t hash;
+};
+
 struct snap_device {
 	const char *id;
 	const char *platform;
 	json_t *pins;         /* NULL when none */
 	const char *pins_text;
-	const char *answer;   /* the "models" array as JSON text, shared by its class */
+	const struct snap_answer *answer; /* shared by its class of devices */
 };
 
 /* A device token; it stops working at expires_at (unix s, 0: never) even
@@ -446,6 +453,29 @@ static char *models_text(struct snapshot *s, struct snap_device *d, const char *
 	return out;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+#define FNV_OFFSET 1469598103934665603ULL
+
+static struct snap_answer *answer_of(struct snapshot *s, struct snap_device *d,
+				     const char *server_url)
+{
+	struct snap_answer *a = arena_calloc(s->arena, 1, sizeof(*a));
+
+	if (a == NULL || (a->text = models_text(s, d, server_url)) == NULL)
+		return NULL;
+	a->len = strlen(a->text);
+	a->hash = fnv1a(FNV_OFFSET, a->text, a->len);
+	return a;
+}
+
 struct classes_ctx {
 	struct snapshot *s;
 	const char *server_url;
@@ -470,7 +500,7 @@ static void class_of_device(void *ctx, const char *id, void *val)
 	char key[2048];
 	int n = snprintf(key, sizeof(key), "%s\x1f%s\x1f", d->platform,
 			 d->pins_text ? d->pins_text : "");
-	const char *ans;
+	const struct snap_answer *ans;
 
 	for (size_t i = 0; i < c->nmodels && n > 0 && (size_t)n < sizeof(key); i++) {
 		const struct snap_rollout *r = c->models[i]->rollout;
@@ -481,13 +511,13 @@ static void class_of_device(void *ctx, const char *id, void *val)
 		return;
 	if (n < 0 || (size_t)n >= sizeof(key)) {
 		/* an unusually long pin list: an answer of its own */
-		d->answer = models_text(c->s, d, c->server_url);
+		d->answer = answer_of(c->s, d, c->server_url);
 		c->rc = d->answer ? 0 : RAMP_ENOMEM;
 		return;
 	}
 	ans = strmap_get(c->s->classes, key);
 	if (ans == NULL) {
-		ans = models_text(c->s, d, c->server_url);
+		ans = answer_of(c->s, d, c->server_url);
 		if (ans == NULL || strmap_set(c->s->classes, key, (void *)ans) != 0) {
 			c->rc = RAMP_ENOMEM;
 			return;
@@ -509,33 +539,55 @@ static int build_answers(struct snapshot *s, const char *server_url)
 	return c.rc;
 }
 
-static uint64_t fnv1a(const char *p, size_t n)
+/* The answer is a function of (models text, device id, poll interval):
+ * its ETag hashes those, so a 304 needs no answer built at all. */
+static void etag_of(const struct snap_device *d, const char *device_id, int poll_after_s,
+		    char etag[24])
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = fnv1a(d->answer->hash, device_id, strlen(device_id));
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
+	h = fnv1a(h, (const char *)&poll_after_s, sizeof(poll_after_s));
+	snprintf(etag, 24, "\"%016llx\"", (unsigned long long)h);
+}
+
+bool snapshot_desired_etag(const struct snapshot *s, const char *device_id, int poll_after_s,
+			   char etag[24])
+{
+	const struct snap_device *d = strmap_get(s->devices, device_id);
+
+	if (d == NULL || d->answer == NULL)
+		return false;
+	etag_of(d, device_id, poll_after_s, etag);
+	return true;
 }
 
 char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
 		       size_t *len, char etag[24])
 {
+	static const char head[] = "{\"device_id\":\"", mid[] = "\",\"models\":",
+			  tail[] = ",\"poll_after_s\":";
 	const struct snap_device *d = strmap_get(s->devices, device_id);
-	char *text;
-	int n;
+	size_t idlen, cap, n;
+	char *text, num[16];
+	int nl;
 
 	if (d == NULL || d->answer == NULL)
 		return NULL;
 	/* device ids are [A-Za-z0-9._:-]: nothing to escape */
-	n = asprintf(&text, "{\"device_id\":\"%s\",\"models\":%s,\"poll_after_s\":%d}", device_id,
-		     d->answer, poll_after_s);
-	if (n < 0)
+	idlen = strlen(device_id);
+	nl = snprintf(num, sizeof(num), "%d}", poll_after_s);
+	cap = sizeof(head) + idlen + sizeof(mid) + d->answer->len + sizeof(tail) + (size_t)nl;
+	if ((text = malloc(cap)) == NULL)
 		return NULL;
-	*len = (size_t)n;
-	snprintf(etag, 24, "\"%016llx\"", (unsigned long long)fnv1a(text, (size_t)n));
+	n = 0;
+	memcpy(text + n, head, sizeof(head) - 1), n += sizeof(head) - 1;
+	memcpy(text + n, device_id, idlen), n += idlen;
+	memcpy(text + n, mid, sizeof(mid) - 1), n += sizeof(mid) - 1;
+	memcpy(text + n, d->answer->text, d->answer->len), n += d->answer->len;
+	memcpy(text + n, tail, sizeof(tail) - 1), n += sizeof(tail) - 1;
+	memcpy(text + n, num, (size_t)nl + 1), n += (size_t)nl;
+	*len = n;
+	etag_of(d, device_id, poll_after_s, etag);
 	return text;
 }
 

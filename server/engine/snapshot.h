@@ -39,6 +39,10 @@ void snapshot_shutdown(void);
  * in the snapshot. Built from text precomputed per class of devices. */
 char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
 		       size_t *len, char etag[24]);
+/* The ETag snapshot_desired() would give, without building the answer;
+ * false when the device is not in the snapshot. */
+bool snapshot_desired_etag(const struct snapshot *s, const char *device_id, int poll_after_s,
+			   char etag[24]);
 /* The device a device token (SHA-256 hex) belongs to, or NULL (also once
  * the token has expired). Lives as long as the snapshot. */
 const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex);
