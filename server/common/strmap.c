@@ -19,6 +19,7 @@ struct slot {
 struct strmap {
 	struct slot *slots;
 	size_t cap, n;
+	int borrowed; /* keys are the caller's, not copies */
 };
 
 static uint64_t fnv(const char *s)
@@ -47,11 +48,20 @@ struct strmap *strmap_new(void)
 	return m;
 }
 
+struct strmap *strmap_new_borrowed(void)
+{
+	struct strmap *m = strmap_new();
+
+	if (m)
+		m->borrowed = 1;
+	return m;
+}
+
 void strmap_free(struct strmap *m)
 {
 	if (m == NULL)
 		return;
-	for (size_t i = 0; i < m->cap; i++)
+	for (size_t i = 0; !m->borrowed && i < m->cap; i++)
 		free(m->slots[i].key);
 	free(m->slots);
 	free(m);
@@ -96,7 +106,7 @@ int strmap_set(struct strmap *m, const char *key, void *val)
 		return RAMP_ENOMEM;
 	s = find(m, key, h);
 	if (s->key == NULL) {
-		s->key = strdup(key);
+		s->key = m->borrowed ? (char *)key : strdup(key);
 		if (s->key == NULL)
 			return RAMP_ENOMEM;
 		s->hash = h;

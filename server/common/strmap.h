@@ -12,6 +12,9 @@ struct strmap;
 
 /* A new empty map, or NULL. */
 struct strmap *strmap_new(void);
+/* A map that keeps the caller's key pointers instead of copies: each key must
+ * outlive the map (e.g. live in the same arena). Saves a malloc per entry. */
+struct strmap *strmap_new_borrowed(void);
 /* Frees the map and its key copies (not the values); NULL is a no-op. */
 void strmap_free(struct strmap *m);
 /* Sets key to val (replacing). 0 or RAMP_ENOMEM. */

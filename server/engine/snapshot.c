@@ -40,6 +40,7 @@ struct snap_device {
 struct snap_token {
 	const struct snap_device *device;
 	int64_t expires_at;
+	const char *hash; /* hex; the key of the tokens map */
 };
 
 struct snap_manifest {
@@ -122,7 +123,7 @@ static int on_device(void *ctx, const char *id, const char *platform, const char
 		d->pins_text = arena_strdup(s->arena, pins);
 		json_array_append_new(s->owned, d->pins);
 	}
-	return strmap_set(s->devices, id, d);
+	return strmap_set(s->devices, d->id, d);
 }
 
 static int on_model(void *ctx, const char *name, const char *stable)
@@ -168,7 +169,7 @@ static int on_rollout(void *ctx, int64_t id, const char *model, const char *vers
 	struct snap_model *m = model_of(s, model);
 	char key[32];
 
-	if (r == NULL || m == NULL || (r->assigned = strmap_new()) == NULL)
+	if (r == NULL || m == NULL || (r->assigned = strmap_new_borrowed()) == NULL)
 		return RAMP_ENOMEM;
 	r->id = id;
 	r->version = arena_strdup(s->arena, version);
@@ -193,7 +194,9 @@ static int on_token(void *ctx, const char *hash_hex, const char *device_id, int6
 		return RAMP_ENOMEM;
 	t->device = d;
 	t->expires_at = expires_at;
-	return strmap_set(s->tokens, hash_hex, t);
+	/* the key lives in the arena beside the entry: no malloc per token */
+	return (t->hash = arena_strdup(s->arena, hash_hex)) ? strmap_set(s->tokens, t->hash, t)
+							     : RAMP_ENOMEM;
 }
 
 static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
@@ -201,10 +204,13 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 	struct snapshot *s = ctx;
 	char key[32];
 	struct snap_rollout *r;
+	struct snap_device *d;
 
 	snprintf(key, sizeof(key), "%lld", (long long)rollout_id);
 	r = strmap_get(s->rollouts_by_id, key);
-	return r ? strmap_set(r->assigned, device_id, (void *)1) : 0;
+	d = strmap_get(s->devices, device_id);
+	/* keyed by the device's own id string: a deleted device is no one's */
+	return r && d ? strmap_set(r->assigned, d->id, (void *)1) : 0;
 }
 
 static int build_answers(struct snapshot *s, const char *server_url);
@@ -257,12 +263,12 @@ static int rebuild_locked(struct app *app)
 		return RAMP_ENOMEM;
 	atomic_init(&s->refs, 1);
 	s->arena = arena_new();
-	s->devices = strmap_new();
+	s->devices = strmap_new_borrowed(); /* keys: the devices' ids in the arena */
 	s->manifests = strmap_new();
 	s->models = strmap_new();
 	s->rollouts_by_id = strmap_new();
 	s->owned = json_array();
-	s->tokens = strmap_new();
+	s->tokens = strmap_new_borrowed();
 	s->classes = strmap_new();
 	if (!s->arena || !s->devices || !s->manifests || !s->models || !s->rollouts_by_id ||
 	    !s->owned || !s->tokens || !s->classes) {
