@@ -49,7 +49,6 @@ BEGIN
 	FROM rollouts r WHERE r.id = NEW.rollout_id;
 	INSERT INTO webhook_deliveries (webhook, event_id, event_type, payload)
 	SELECT w.name, NEW.id, NEW.type, body FROM webhooks w WHERE NEW.type = ANY (w.events);
-	PERFORM pg_notify('ramp_webhooks', '');
 	RETURN NULL;
 END
 $$;
