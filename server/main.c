@@ -7,6 +7,7 @@
 #include "app.h"
 #include "common/log.h"
 #include "engine/engine.h"
+#include "engine/webhooks.h"
 #include "http/http.h"
 #include "store/ingest.h"
 #include "store/migrate.h"
@@ -73,8 +74,8 @@ int main(int argc, char **argv)
 			 app.cfg.listen_port);
 	if (ingest_start(&app) != 0)
 		goto out;
-	if (engine_start(&app) != 0)
-		goto out;
+	if (engine_start(&app) != 0 || webhooks_start(&app) != 0)
+		goto out_engine;
 	if (http_start(&app, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
 		goto out_engine;
 	log_info("msg=\"rampd ready\" url=%s data_dir=%s database=%s", app.server_url,
@@ -91,6 +92,7 @@ int main(int argc, char **argv)
 	http_stop();
 	status = 0;
 out_engine:
+	webhooks_stop();
 	engine_stop(&app);
 out:
 	ingest_stop();

@@ -93,5 +93,10 @@ void api_hawkbit_installed(struct req *r);
  * allowlist and certificate checks (then api_enroll) */
 void api_device_token_rotate(struct req *r);
 void api_enroll_guarded(struct req *r);
+/* webhooks.c: signed rollout event notifications (docs/webhooks.md) */
+void api_webhook_put(struct req *r);
+void api_webhook_get(struct req *r);
+void api_webhooks_list(struct req *r);
+void api_webhook_delete(struct req *r);
 
 #endif

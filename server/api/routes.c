@@ -84,5 +84,10 @@ const struct route http_routes[] = {
 	{"GET", "/v1/fleet/summary", api_fleet_summary, ROLES_VIEW, 0, NULL},
 	{"GET", "/", api_ui_index, ROLES_PUBLIC, ROUTE_INLINE, NULL},
 	{"GET", "/ui/{}", api_ui_asset, ROLES_PUBLIC, ROUTE_INLINE, NULL},
+	/* webhooks (webhooks.c) */
+	{"GET", "/v1/webhooks", api_webhooks_list, ROLES_VIEW, 0, NULL},
+	{"PUT", "/v1/webhooks/{}", api_webhook_put, ROLES_OPERATE, 0, NULL},
+	{"GET", "/v1/webhooks/{}", api_webhook_get, ROLES_VIEW, 0, NULL},
+	{"DELETE", "/v1/webhooks/{}", api_webhook_delete, ROLES_OPERATE, 0, NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -1,0 +1,189 @@
+/*
+ * webhooks.c - the delivery thread: every second (or sooner when woken) it
+ * claims up to WEBHOOK_BATCH due deliveries from the outbox
+ * (store_webhook_claim: FOR UPDATE SKIP LOCKED plus a lease, so replicas
+ * never send one twice), POSTs each payload with libcurl (5 s timeouts) and
+ * records the outcome (store_webhook_result: delivered on 2xx, otherwise a
+ * backoff retry). Delivery is at least once: receivers dedupe on
+ * X-Ramp-Delivery.
+ */
+#include "engine/webhooks.h"
+
+#include "common/log.h"
+#include "store/store_webhooks.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define WEBHOOK_BATCH 20
+#define WEBHOOK_TIMEOUT_S 5
+
+static struct {
+	struct app *app;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void webhooks_sign(const char *secret, const char *body, size_t len, char *out, size_t outlen)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t n;
+
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len, mac,
+	     &maclen);
+	n = (size_t)snprintf(out, outlen, "sha256=");
+	for (unsigned int i = 0; i < maclen && n + 2 < outlen; i++)
+		n += (size_t)snprintf(out + n, outlen - n, "%02x", mac[i]);
+}
+
+/* Discards the receiver's answer. */
+static size_t sink(char *p, size_t size, size_t n, void *ctx)
+{
+	return size * n;
+}
+
+/* One POST; 0 with *status on any HTTP answer, -1 with err otherwise. */
+static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
+{
+	const char *body = json_string_value(json_object_get(d, "payload"));
+	const char *secret = json_string_value(json_object_get(d, "secret"));
+	char hdr[3][160], sig[80];
+	struct curl_slist *hs = NULL;
+	CURLcode cc;
+
+	webhooks_sign(secret, body, strlen(body), sig, sizeof(sig));
+	snprintf(hdr[0], sizeof(hdr[0]), "X-Ramp-Event: %s",
+		 json_string_value(json_object_get(d, "type")));
+	snprintf(hdr[1], sizeof(hdr[1]), "X-Ramp-Delivery: %lld",
+		 (long long)json_integer_value(json_object_get(d, "id")));
+	snprintf(hdr[2], sizeof(hdr[2]), "X-Ramp-Signature: %s", sig);
+	hs = curl_slist_append(hs, "Content-Type: application/json");
+	hs = curl_slist_append(hs, "User-Agent: rampd-webhooks");
+	hs = curl_slist_append(hs, "Expect:");
+	for (int i = 0; i < 3; i++)
+		hs = curl_slist_append(hs, hdr[i]);
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, json_string_value(json_object_get(d, "url")));
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)WEBHOOK_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)WEBHOOK_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+	cc = curl_easy_perform(h);
+	curl_slist_free_all(hs);
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+		return -1;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	return 0;
+}
+
+static bool stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&W.mu);
+	s = W.stop;
+	pthread_mutex_unlock(&W.mu);
+	return s;
+}
+
+/* Sends one claimed batch; the number of rows it held. */
+static size_t deliver_batch(CURL *h)
+{
+	json_t *rows = NULL, *d;
+	size_t i, n;
+
+	if (store_webhook_claim(W.app->db, WEBHOOK_BATCH, &rows) != 0)
+		return 0;
+	json_array_foreach(rows, i, d) {
+		char err[256] = "";
+		long st = 0;
+		json_int_t id = json_integer_value(json_object_get(d, "id"));
+		bool ok;
+
+		if (stopping()) { /* shutting down: hand the rest back unsent */
+			store_webhook_release(W.app->db, id);
+			continue;
+		}
+		ok = post(h, d, &st, err, sizeof(err)) == 0 && st >= 200 && st < 300;
+		if (!ok && err[0] == '\0')
+			snprintf(err, sizeof(err), "receiver answered %ld", st);
+		if (!ok)
+			log_warn("msg=\"webhook delivery failed\" delivery=%lld error=\"%s\"",
+				 (long long)id, err);
+		store_webhook_result(W.app->db, id, ok, (int)st, ok ? NULL : err);
+	}
+	n = json_array_size(rows);
+	json_decref(rows);
+	return n;
+}
+
+static void *run(void *arg)
+{
+	CURL *h = curl_easy_init();
+
+	pthread_mutex_lock(&W.mu);
+	while (!W.stop) {
+		struct timespec until;
+		size_t n;
+
+		pthread_mutex_unlock(&W.mu);
+		n = h ? deliver_batch(h) : 0;
+		pthread_mutex_lock(&W.mu);
+		if (n == WEBHOOK_BATCH || W.stop)
+			continue; /* more may be due now */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&W.cv, &W.mu, &until);
+	}
+	pthread_mutex_unlock(&W.mu);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+int webhooks_start(struct app *app)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("msg=\"could not initialise libcurl for webhooks\"");
+		return -1;
+	}
+	W.app = app;
+	W.stop = false;
+	pthread_cond_init(&W.cv, NULL);
+	if (pthread_create(&W.thread, NULL, run, NULL) != 0) {
+		log_error("msg=\"could not start the webhook thread\"");
+		pthread_cond_destroy(&W.cv);
+		curl_global_cleanup();
+		return -1;
+	}
+	W.running = true;
+	return 0;
+}
+
+void webhooks_stop(void)
+{
+	if (!W.running)
+		return;
+	pthread_mutex_lock(&W.mu);
+	W.stop = true;
+	pthread_cond_signal(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+	pthread_join(W.thread, NULL);
+	pthread_cond_destroy(&W.cv);
+	curl_global_cleanup();
+	W.running = false;
+}
