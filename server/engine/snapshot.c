@@ -13,6 +13,7 @@
 #include "domain/sig.h"
 #include "store/store.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -215,6 +216,14 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 
 static int build_answers(struct snapshot *s, const char *server_url);
 static int rebuild_locked(struct app *app);
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_uint_least64_t started_gen;
@@ -252,11 +261,14 @@ int snapshot_rebuild(struct app *app)
 	return rc;
 }
 
+
+
 static int rebuild_locked(struct app *app)
 {
 	struct snapshot *s = calloc(1, sizeof(*s)), *old;
 	struct snapshot_loader l = {s, on_device, on_model, on_manifest, on_rollout, on_assigned,
 				    on_token};
+	double t0;
 	int rc;
 
 	if (s == NULL)
@@ -277,6 +289,7 @@ static int rebuild_locked(struct app *app)
 	}
 	/* numbered when the read begins: see snapshot_started() */
 	s->generation = atomic_fetch_add(&started_gen, 1) + 1;
+	t0 = mono_s();
 	rc = store_snapshot_load(app->db, &l);
 	if (rc == 0)
 		rc = build_answers(s, app->server_url);
@@ -289,6 +302,11 @@ static int rebuild_locked(struct app *app)
 	cur = s;
 	pthread_mutex_unlock(&cur_mu);
 	snapshot_release(old);
+	if (old)
+		malloc_trim(0); /* a big fleet's old picture goes back to the system */
+	if (mono_s() - t0 > 0.5)
+		log_info("msg=\"snapshot rebuilt\" devices=%zu classes=%zu seconds=%.2f",
+			 strmap_size(s->devices), strmap_size(s->classes), mono_s() - t0);
 	return 0;
 }
 
