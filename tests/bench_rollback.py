@@ -30,6 +30,8 @@ for _ in range(600):
     except OSError:
         pass
     time.sleep(0.1)
+import atexit
+atexit.register(lambda: proc.poll() is None and (proc.send_signal(signal.SIGTERM), proc.wait(30)))
 class S: pass
 s = S(); s.admin = c; s.port = port
 ctx = types.SimpleNamespace(tmp=tmp)
