@@ -138,10 +138,10 @@ bench: all
 clean:
 	rm -rf build build-asan
 
-include telemetry.mk
+include tests/tools/telemetry.mk
 include server/ui/ui.mk
 include cli/cli.mk
-include prod.mk
+include server/http/tls.mk
 include sim/sim.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

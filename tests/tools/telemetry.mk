@@ -1,4 +1,4 @@
-# telemetry.mk - included by the Makefile: the telemetry-scan tool that the
+# tests/tools/telemetry.mk - included by the Makefile: the telemetry-scan tool that the
 # integration tests and tests/bench_ingest.py run store_telemetry_scan() with.
 
 TELEMETRY_SCAN := $(BUILD)/tools/telemetry-scan

@@ -1,4 +1,4 @@
-# prod.mk - included by the Makefile: what TLS and device certificates in
+# server/http/tls.mk - included by the Makefile: what TLS and device certificates in
 # rampd need (GnuTLS, which libmicrohttpd serves TLS with), and the
 # yaml-json tool the deploy/ tests parse Kubernetes manifests with.
 
