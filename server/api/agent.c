@@ -41,6 +41,12 @@ void api_agent_desired(struct req *r)
 		return;
 	}
 	text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
+	if (text == NULL && http_defer(r)) {
+		/* not in this snapshot: bringing it up to date reads the database,
+		 * which the MHD thread must not wait on */
+		snapshot_release(s);
+		return;
+	}
 	if (text == NULL) {
 		/* registered after this snapshot was built: bring it up to date once */
 		uint64_t gen = snapshot_started();

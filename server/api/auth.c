@@ -223,6 +223,12 @@ int auth_flush_last_used(struct app *app)
 
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out)
 {
+	return auth_lookup_in(app, token, a, out, true);
+}
+
+int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct auth *out,
+		   bool may_query)
+{
 	unsigned char h[32];
 	char role[16];
 	int64_t expires_at = 0;
@@ -237,6 +243,8 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 		note_used(out->name);
 		return 0;
 	}
+	if (!may_query)
+		return RAMP_EBUSY; /* only the database knows: ask again where waiting is cheap */
 	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id,
 				&expires_at);
 	if (rc == RAMP_ENOTFOUND)

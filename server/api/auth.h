@@ -17,6 +17,10 @@
 
 /* Fills *out for token; RAMP_EAUTH when unknown/expired, RAMP_EUNAVAIL. */
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out);
+/* auth_lookup, or RAMP_EBUSY instead of querying the database when
+ * may_query is false (the MHD threads answering inline routes). */
+int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct auth *out,
+		   bool may_query);
 /* Writes a fresh random token (NUL-terminated) into out[AUTH_TOKEN_LEN + 1]. 0 or RAMP_EINTERNAL. */
 int auth_new_token(char *out);
 /* SHA-256 of the token text. */

@@ -487,7 +487,10 @@ static bool authorize(struct req *r)
 		if (!cert_login(r, peer))
 			return false;
 	} else {
-		rc = auth_lookup(r->app, tok, r->arena, &r->auth);
+		rc = auth_lookup_in(r->app, tok, r->arena, &r->auth, r->in_worker ||
+				    !(r->route->flags & ROUTE_INLINE));
+		if (rc == RAMP_EBUSY && http_defer(r))
+			return false;
 		if (rc == RAMP_EAUTH) {
 			http_add_header(r, "WWW-Authenticate", "Bearer");
 			http_reply_problem(r, 401, "Authorization", "unknown, expired or revoked token");
@@ -544,7 +547,7 @@ static bool dispatch(struct req *r)
 	r->route->handler(r);
 	if (tls_parked)
 		return true; /* its reply is another thread's to write: do not look */
-	if (!r->replied)
+	if (!r->replied && !r->defer)
 		http_reply_problem(r, 500, NULL, "handler gave no answer");
 	return false;
 }
@@ -585,6 +588,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&work_mu);
 		conn = r->conn;
 		r->in_worker = true;
+		r->defer = false;
 		if (!dispatch(r))
 			MHD_resume_connection(conn); /* parked ones are resumed by http_unpark */
 		pthread_mutex_lock(&work_mu);
@@ -609,6 +613,25 @@ static bool enqueue(struct req *r)
 	}
 	pthread_mutex_unlock(&work_mu);
 	return ok;
+}
+
+bool http_defer(struct req *r)
+{
+	if (r->in_worker)
+		return false;
+	r->defer = true;
+	return true;
+}
+
+/* Suspends r and hands it to a worker; MHD calls us again once resumed. */
+static enum MHD_Result run_on_worker(struct MHD_Connection *conn, struct req *r)
+{
+	MHD_suspend_connection(conn);
+	if (enqueue(r))
+		return MHD_YES;
+	MHD_resume_connection(conn);
+	http_reply_problem(r, 503, NULL, "server busy, retry shortly");
+	return queue(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -681,17 +704,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	/* a request resumed by a worker or an unpark comes back with its reply set */
 	if (r->replied)
 		return queue(r);
-	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big) {
-		/* run where waiting is cheap; MHD calls us again once resumed */
-		MHD_suspend_connection(conn);
-		if (enqueue(r))
-			return MHD_YES;
-		MHD_resume_connection(conn);
-		http_reply_problem(r, 503, NULL, "server busy, retry shortly");
-		return queue(r);
-	}
+	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big)
+		return run_on_worker(conn, r);
 	if (dispatch(r))
 		return MHD_YES; /* parked: suspended until http_unpark() */
+	if (r->defer && !r->replied)
+		return run_on_worker(conn, r);
 	return queue(r);
 }
 

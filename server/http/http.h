@@ -89,6 +89,7 @@ struct req {
 	bool queued; /* handed to MHD early (a refused streamed upload) */
 	void *stream; /* for ROUTE_STREAM_BODY handlers, and parked handlers' state */
 	bool in_worker; /* running on the worker pool: already suspended */
+	bool defer;     /* an inline route found it needs the database: rerun on a worker */
 	void (*cleanup)(struct req *r); /* called once when the request ends */
 	bool authorized;
 	bool parked; /* http_park() was called in this handler call */
@@ -103,6 +104,10 @@ extern const struct route http_routes[];
 int http_start(struct app *app, const char *host, int port, int threads);
 void http_stop(void);
 
+/* From a ROUTE_INLINE handler on an MHD thread: give no reply and have the
+ * request run again on the worker pool, where it may wait on the database.
+ * Returns false (do not defer) when already on a worker. */
+bool http_defer(struct req *r);
 /* Query-string argument, or NULL. */
 const char *http_query(struct req *r, const char *key);
 /* Request header, or NULL. */

@@ -348,3 +348,18 @@ def test_token_revoked_on_one_replica_stops_working_on_the_other(ctx):
     status(s1.admin.delete("/v1/tokens/ops"), 204)
     wait_for(lambda: s2.admin.get("/v1/devices", token=tok).status == 401, timeout=3, interval=0.05,
              msg="revocation reaches replica 2")
+
+
+def test_polls_the_snapshot_cannot_answer_are_looked_up_off_the_poll_threads(ctx):
+    s = ctx.server()
+    setup(ctx, s, n=2)
+    # an unknown token is not in memory: answered 401 after a database lookup
+    status(s.admin.get("/v1/agent/desired", token="rmp_not-a-real-token"), 401)
+    # a device registered a moment ago is in no snapshot yet: still answered, with its id
+    tok = status(s.admin.post("/v1/devices", {"id": "fresh-1", "platform": "rpi-arm64"}), 201).json["token"]
+    r = status(s.admin.get("/v1/agent/desired", token=tok), 200)
+    eq(r.json["device_id"], "fresh-1")
+    eq(r.json["models"][0]["version"], "v1")
+    # and the same holds with an If-None-Match that matches nothing
+    r = status(s.admin.get("/v1/agent/desired", token=tok, headers={"If-None-Match": '"x"'}), 200)
+    status(s.admin.get("/v1/agent/desired", token=tok, headers={"If-None-Match": r.header("ETag")}), 304)
