@@ -392,24 +392,32 @@ static int parse_gauges(const json_t *obj, struct telemetry_report *out,
 static int parse_bounds(const json_t *arr, const struct hist_spec *sp,
 			double *bounds, struct ramp_err *err)
 {
-	char f[64];
+	size_t i;
 
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		snprintf(f, sizeof(f), "%s.%s[%zu]", sp->key, sp->bounds_key, i);
-		if (read_number(json_array_get(arr, i), f, &bounds[i], err))
-			return RAMP_EINVAL;
-		if (sp->positive && !(bounds[i] > 0))
-			return ramp_err_set(err, RAMP_EINVAL, f,
-					    "must be greater than 0");
-		if (bounds[i] < 0 || bounds[i] > sp->hi)
-			return ramp_err_set(err, RAMP_EINVAL, f,
-					    "must be between 0 and %g", sp->hi);
-		if (i > 0 && !(bounds[i] > bounds[i - 1]))
-			return ramp_err_set(err, RAMP_EINVAL, f,
-					    "must be greater than %s.%s[%zu]",
-					    sp->key, sp->bounds_key, i - 1);
+	/* the field path is written only for the element that fails: this
+	 * loop runs for every bucket of every report ingested */
+	for (i = 0; i < json_array_size(arr); i++) {
+		if (read_number(json_array_get(arr, i), "", &bounds[i], err))
+			goto bad;
+		if (sp->positive && !(bounds[i] > 0)) {
+			ramp_err_set(err, RAMP_EINVAL, "", "must be greater than 0");
+			goto bad;
+		}
+		if (bounds[i] < 0 || bounds[i] > sp->hi) {
+			ramp_err_set(err, RAMP_EINVAL, "", "must be between 0 and %g", sp->hi);
+			goto bad;
+		}
+		if (i > 0 && !(bounds[i] > bounds[i - 1])) {
+			ramp_err_set(err, RAMP_EINVAL, "", "must be greater than %s.%s[%zu]",
+				     sp->key, sp->bounds_key, i - 1);
+			goto bad;
+		}
 	}
 	return 0;
+bad:
+	if (err)
+		snprintf(err->field, sizeof(err->field), "%s.%s[%zu]", sp->key, sp->bounds_key, i);
+	return RAMP_EINVAL;
 }
 
 static int parse_hist_counts(const json_t *arr, const struct hist_spec *sp,
@@ -425,9 +433,11 @@ static int parse_hist_counts(const json_t *arr, const struct hist_spec *sp,
 				    "must be an array of %zu integers, one more than %s",
 				    nb + 1, sp->bounds_key);
 	for (size_t i = 0; i <= nb; i++) {
-		snprintf(f, sizeof(f), "%s.counts[%zu]", sp->key, i);
-		if (read_int(json_array_get(arr, i), f, 0, &counts[i], err))
+		if (read_int(json_array_get(arr, i), "", 0, &counts[i], err)) {
+			if (err)
+				snprintf(err->field, sizeof(err->field), "%s.counts[%zu]", sp->key, i);
 			return RAMP_EINVAL;
+		}
 	}
 	return 0;
 }
