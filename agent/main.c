@@ -1,18 +1,19 @@
 /*
- * main.c - ramp-agent, the on-device agent for Pi-class devices (DESIGN.md):
- * the shared agent loop (agent/lib/agent.h) with a file-system install.
+ * main.c - ramp-agent, the on-device agent for Pi-class devices (DESIGN.md,
+ * docs/agent.md): the shared agent loop (agent/lib/agent.h) with hooks for
+ * an inference process that runs on its own and reads
+ * <model-dir>/<model>/current/model.
  *
- *   ramp-agent --controller URL --token T --pubkey KEY.pem --model-dir DIR
- *              [--platform P] [--cache DIR] [--name MODEL] [--reload-cmd CMD]
- *              [--poll S] [--telemetry-interval S] [--config FILE]
+ *   ramp-agent [--config FILE] [--key value ...]
  *
- * Verified files live in the cache (by default DIR itself) as sha256-<hex>;
- * DIR/<model> is a symlink to the running one, swapped atomically (a new
- * link renamed over the old), and the previous file is kept for an instant
- * rollback (N+1).  After each swap the reload command runs (sh -c, with
- * RAMP_MODEL, RAMP_VERSION and RAMP_MODEL_PATH set); when it fails the link
- * is put back, the command runs again for the old model, and the version is
- * reported failed.  SIGHUP re-reads the configuration.
+ * FILE defaults to /etc/ramp/agent.conf when it exists.  After the loop
+ * points current at a new version, install runs the reload action (a
+ * signal to the pid in reload-pidfile, and/or reload-cmd under sh -c with
+ * RAMP_MODEL, RAMP_VERSION and RAMP_MODEL_PATH set), then the health check
+ * (health-cmd until it exits 0, or health-url until it answers 2xx, within
+ * health-timeout).  Only then is the version installed; otherwise the loop
+ * points current back and restore runs the reload action for the old one.
+ * SIGHUP re-reads the configuration.
  */
 #include "agent.h"
 
@@ -21,6 +22,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,17 +32,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_VERSION "ramp-agent/1"
-#define MAX_RUNNING 16
+#define AGENT_VERSION "ramp-agent/2"
+#define DEFAULT_CONFIG "/etc/ramp/agent.conf"
+#define MAX_LOADS 16
 
 static struct agent *the_agent;
 
-/* What each model runs, for telemetry. */
+/* The reload time of each model's last install, for its health report. */
 static struct {
-	char label[200];
-	double reload_ms;
-} running[MAX_RUNNING];
-static size_t nrunning;
+	char model[64];
+	double ms;
+} loads[MAX_LOADS];
+static size_t nloads;
+static pthread_mutex_t loads_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_signal(int sig)
 {
@@ -51,143 +56,298 @@ static void on_signal(int sig)
 		agent_stop(the_agent);
 }
 
-static double mono_ms(void)
+static double mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Points DIR/<model> at target with a rename (atomic); 0 or -1 with errno. */
-static int relink(const char *dir, const char *model, const char *target)
+static void sleep_s(double s)
 {
-	char link[PATH_MAX], tmp[PATH_MAX];
-
-	snprintf(link, sizeof(link), "%s/%s", dir, model);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, model);
-	unlink(tmp);
-	if (symlink(target, tmp) != 0)
-		return -1;
-	return rename(tmp, link);
+	struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+	nanosleep(&ts, NULL);
 }
 
-/* Runs the reload command for model at path; its exit status (0 when there is none). */
-static int reload_cmd(const char *cmd, const char *model, const char *version, const char *path)
+/*
+ * Runs cmd under sh -c with the model's variables, waiting at most
+ * timeout_s (then it is killed).  Its exit status, 128+signal, or -1 when
+ * it could not start or timed out (*timed_out set).
+ */
+static int run_cmd(const char *cmd, const char *model, const char *version, const char *path,
+		   double timeout_s, int *timed_out)
 {
-	pid_t pid;
+	double until = mono() + timeout_s;
+	pid_t pid, w;
 	int st = 0;
 
-	if (!cmd[0])
-		return 0;
+	*timed_out = 0;
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
 		setenv("RAMP_MODEL", model, 1);
 		setenv("RAMP_VERSION", version, 1);
 		setenv("RAMP_MODEL_PATH", path, 1);
+		setpgid(0, 0);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	while ((w = waitpid(pid, &st, WNOHANG)) == 0 || (w < 0 && errno == EINTR)) {
+		if (mono() > until) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			*timed_out = 1;
+			return -1;
+		}
+		sleep_s(0.005);
+	}
+	if (w < 0)
+		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static void note_running(const struct desired_model *m, double ms)
+static int signal_named(const char *name)
 {
-	char label[200];
-	size_t i, n = strlen(m->model);
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {{"HUP", SIGHUP}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"INT", SIGINT},
+		    {"TERM", SIGTERM}, {"QUIT", SIGQUIT}, {"CONT", SIGCONT}};
+	char *end;
+	long n;
 
-	snprintf(label, sizeof(label), "%s:%s", m->model, m->version);
-	for (i = 0; i < nrunning; i++)
-		if (strncmp(running[i].label, m->model, n) == 0 && running[i].label[n] == ':')
-			break;
-	if (i == MAX_RUNNING)
-		return;
-	if (i == nrunning)
-		nrunning++;
-	memcpy(running[i].label, label, sizeof(label));
-	running[i].reload_ms = ms;
+	if (strncmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(name, sigs[i].name) == 0)
+			return sigs[i].sig;
+	n = strtol(name, &end, 10);
+	return *name && !*end && n > 0 && n < 65 ? (int)n : -1;
 }
 
-/* Swaps DIR/<model> to the verified file at path and runs the reload command. */
-static int activate(const struct desired_model *m, const char *path, double *ms,
-		    struct ramp_err *err)
+/* Sends reload-signal to the process named by reload-pidfile; 0 or an error. */
+static int signal_pidfile(const struct conf *c, struct ramp_err *err)
 {
-	const struct conf *c = agent_conf(the_agent);
-	char target[PATH_MAX], old[PATH_MAX] = "", link[PATH_MAX];
-	ssize_t n;
-	int st;
-	double t0 = mono_ms();
+	FILE *f = fopen(c->reload_pidfile, "r");
+	long pid = 0;
+	int sig = signal_named(c->reload_signal);
 
-	if (realpath(path, target) == NULL)
-		return ramp_err_set(err, RAMP_EIO, "file", "cannot resolve %s: %s", path, strerror(errno));
-	snprintf(link, sizeof(link), "%s/%s", c->model_dir, m->model);
-	if ((n = readlink(link, old, sizeof(old) - 1)) > 0)
-		old[n] = 0;
-	if (relink(c->model_dir, m->model, target) != 0)
-		return ramp_err_set(err, RAMP_EIO, "model-dir", "cannot link %s: %s", link, strerror(errno));
-	if ((st = reload_cmd(c->reload_cmd, m->model, m->version, link)) != 0) {
-		if (old[0] && relink(c->model_dir, m->model, old) == 0)
-			reload_cmd(c->reload_cmd, m->model, "previous", link);
-		else if (!old[0])
-			unlink(link);
-		return ramp_err_set(err, RAMP_EINVAL, "reload-cmd", "reload command exited with %d", st);
+	if (sig < 0)
+		return ramp_err_set(err, RAMP_EINVAL, "reload-signal", "reload: unknown signal %s",
+				    c->reload_signal);
+	if (f == NULL)
+		return ramp_err_set(err, RAMP_EINVAL, "reload-pidfile", "reload: cannot read %s: %s",
+				    c->reload_pidfile, strerror(errno));
+	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fclose(f);
+		return ramp_err_set(err, RAMP_EINVAL, "reload-pidfile", "reload: %s holds no pid",
+				    c->reload_pidfile);
 	}
-	*ms = mono_ms() - t0;
-	note_running(m, *ms);
-	log_info("msg=\"model swapped in\" model=%s version=%s link=%s", m->model, m->version, link);
+	fclose(f);
+	if (kill((pid_t)pid, sig) != 0)
+		return ramp_err_set(err, RAMP_EINVAL, "reload-pidfile",
+				    "reload: cannot signal pid %ld: %s", pid, strerror(errno));
 	return 0;
+}
+
+/* The reload action: the signal, then the command (either may be unset). */
+static int reload_action(const struct conf *c, const char *model, const char *version,
+			 const char *path, struct ramp_err *err)
+{
+	int st, to;
+
+	if (c->reload_pidfile[0] && signal_pidfile(c, err) != 0)
+		return err->code;
+	if (!c->reload_cmd[0])
+		return 0;
+	st = run_cmd(c->reload_cmd, model, version, path, c->health_timeout_s, &to);
+	if (to)
+		return ramp_err_set(err, RAMP_EINVAL, "reload-cmd",
+				    "reload: command did not finish within %.0f s", c->health_timeout_s);
+	if (st != 0)
+		return ramp_err_set(err, RAMP_EINVAL, "reload-cmd", "reload: command exited with %d",
+				    st);
+	return 0;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *cls)
+{
+	(void)p;
+	(void)cls;
+	return size * n;
+}
+
+/* One GET of the health URL: the HTTP status, or 0 when it could not be reached. */
+static long health_get(const char *url, double timeout_s)
+{
+	CURL *h = curl_easy_init();
+	long code = 0;
+
+	if (h == NULL)
+		return 0;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(fmax(timeout_s, 0.1) * 1000));
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(h);
+	return code;
+}
+
+/*
+ * The health check after a reload: health-cmd until it exits 0, or
+ * health-url until it answers 2xx, tried again (every 0.2 s growing to 2 s)
+ * until health-timeout.  0 when healthy or when no check is configured.
+ */
+static int health_check(const struct conf *c, const char *model, const char *version,
+			const char *path, struct ramp_err *err)
+{
+	double until = mono() + c->health_timeout_s, wait = 0.2;
+	int tries = 0, last = 0, to = 0;
+
+	if (!c->health_cmd[0] && !c->health_url[0])
+		return 0;
+	for (;;) {
+		double left = until - mono();
+		tries++;
+		if (c->health_cmd[0])
+			last = run_cmd(c->health_cmd, model, version, path, fmax(left, 0.1), &to);
+		else
+			last = (int)health_get(c->health_url, fmin(fmax(left, 0.1), 10));
+		if (c->health_cmd[0] ? last == 0 : last >= 200 && last < 300)
+			return 0;
+		if (mono() + wait > until)
+			break;
+		sleep_s(wait);
+		wait = fmin(wait * 2, 2);
+	}
+	if (c->health_cmd[0])
+		return ramp_err_set(err, RAMP_EINVAL, "health-cmd",
+				    "health check: command %s after %d tries in %.0f s",
+				    to ? "timed out" : "failed", tries, c->health_timeout_s);
+	return ramp_err_set(err, RAMP_EINVAL, "health-url",
+			    "health check: %s answered %d after %d tries in %.0f s", c->health_url,
+			    last, tries, c->health_timeout_s);
+}
+
+static void note_load(const char *model, double ms)
+{
+	size_t i;
+
+	pthread_mutex_lock(&loads_lock);
+	for (i = 0; i < nloads && strcmp(loads[i].model, model); i++)
+		;
+	if (i < MAX_LOADS) {
+		if (i == nloads)
+			nloads++;
+		snprintf(loads[i].model, sizeof(loads[i].model), "%s", model);
+		loads[i].ms = ms;
+	}
+	pthread_mutex_unlock(&loads_lock);
 }
 
 static int hook_install(void *cls, const struct desired_model *m, const char *path,
 			double *load_ms, struct ramp_err *err)
 {
-	return activate(m, path, load_ms, err);
+	const struct conf *c = agent_conf(the_agent);
+	double t0 = mono();
+
+	(void)cls;
+	if (reload_action(c, m->model, m->version, path, err) != 0 ||
+	    health_check(c, m->model, m->version, path, err) != 0)
+		return err->code;
+	*load_ms = (mono() - t0) * 1e3;
+	note_load(m->model, *load_ms);
+	log_info("msg=\"model swapped in\" model=%s version=%s path=%s confirm_ms=%.1f", m->model,
+		 m->version, path, *load_ms);
+	return 0;
 }
 
-static int hook_swap_back(void *cls, const struct desired_model *m, struct ramp_err *err)
+static void hook_restore(void *cls, const char *model, const char *old_version, const char *path)
 {
-	char path[PATH_MAX];
-	double ms;
+	struct ramp_err err = {0};
 
-	snprintf(path, sizeof(path), "%s/sha256-%s", agent_conf(the_agent)->cache_dir, m->digest + 7);
-	return activate(m, path, &ms, err);
+	(void)cls;
+	if (reload_action(agent_conf(the_agent), model, old_version, path, &err) != 0)
+		log_error("msg=\"reload for the restored version failed\" model=%s version=%s "
+			  "reason=\"%s\"", model, old_version, err.msg);
 }
 
 /*
- * One health report per running model: the agent does not see the
- * application's requests, so "requests" is left out and rampd counts the
- * report as one sample (API.md: requests defaults to 1).
+ * A health report for each model that runs and sent no inference figures
+ * this interval (rampd counts it as one sample: API.md, requests defaults
+ * to 1), with the last reload's time.
  */
 static void hook_collect(void *cls, json_t *reports)
 {
-	for (size_t i = 0; i < nrunning; i++)
-		json_array_append_new(reports, json_pack("{s:s, s:f}", "model", running[i].label,
-							 "model_load_ms", running[i].reload_ms));
+	(void)cls;
+	pthread_mutex_lock(&loads_lock);
+	for (size_t i = 0; i < nloads; i++) {
+		char label[200];
+		size_t j, n = strlen(loads[i].model);
+		json_t *r;
+		int seen = 0;
+		if (agent_label(the_agent, loads[i].model, label, sizeof(label)) != 0)
+			continue;
+		json_array_foreach(reports, j, r) {
+			const char *l = json_string_value(json_object_get(r, "model"));
+			seen |= l && strncmp(l, loads[i].model, n) == 0 && l[n] == ':';
+		}
+		if (!seen)
+			json_array_append_new(reports, json_pack("{s:s, s:f}", "model", label,
+								 "model_load_ms", loads[i].ms));
+	}
+	pthread_mutex_unlock(&loads_lock);
+}
+
+/* A version found running at start: the inference process reads current itself. */
+static int hook_resume(void *cls, const char *model, const char *version, const char *digest,
+		       const char *path)
+{
+	(void)cls;
+	(void)version;
+	(void)digest;
+	(void)path;
+	note_load(model, 0);
+	return 0;
+}
+
+static int usage(const char *why)
+{
+	fprintf(stderr, "ramp-agent: %s\n"
+			"usage: ramp-agent [--config FILE] [--controller URL] [--token T | --token-file F |\n"
+			"                  --enroll-token T] --pubkey KEY.pem[,KEY2.pem] [--state-dir DIR]\n"
+			"                  [--model-dir DIR] [--platform P] [--reload-cmd CMD] ...\n"
+			"FILE defaults to " DEFAULT_CONFIG "; docs/agent.md lists every key.\n",
+		why);
+	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	struct conf defaults = {.telemetry_s = 30, .max_bytes = (int64_t)4 << 30};
-	struct agent_hooks hooks = {NULL, 0, hook_install, hook_swap_back, hook_collect};
+	struct conf defaults = {.state_dir = "/var/lib/ramp", .telemetry_s = 30, .min_free_mb = 64};
+	struct agent_hooks hooks = {NULL, 0, hook_install, NULL, hook_restore, hook_resume,
+				    hook_collect};
 	struct conf_src src;
 	struct ramp_err err = {0};
 	struct sigaction sa;
+	char other[256] = {0};
 
-	if (conf_args(argc, argv, 1, &src, NULL, &err) != 0 || argc < 2) {
-		fprintf(stderr, "ramp-agent: %s\nusage: ramp-agent --controller URL --token T "
-				"--pubkey KEY.pem --model-dir DIR [--platform P] [--cache DIR]\n"
-				"       [--name MODEL] [--reload-cmd CMD] [--poll S] "
-				"[--telemetry-interval S] [--config FILE]\n",
-			argc < 2 ? "arguments required" : err.msg);
-		return 2;
-	}
+	if (argc > 256 || conf_args(argc, argv, 1, &src, other, &err) != 0)
+		return usage(argc > 256 ? "too many arguments" : err.msg);
+	for (int i = 1; i < argc; i += 2)
+		if (other[i]) {
+			snprintf(err.msg, sizeof(err.msg), "unknown option %s", argv[i]);
+			return usage(err.msg);
+		}
+	if (!src.config_path[0] && access(DEFAULT_CONFIG, R_OK) == 0)
+		snprintf(src.config_path, sizeof(src.config_path), "%s", DEFAULT_CONFIG);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if ((the_agent = agent_new(&defaults, &src, &hooks, AGENT_VERSION, &err)) == NULL ||
-	    !agent_conf(the_agent)->model_dir[0]) {
-		fprintf(stderr, "ramp-agent: %s\n", the_agent ? "model-dir is required" : err.msg);
-		agent_free(the_agent);
+	if ((the_agent = agent_new(&defaults, &src, &hooks, AGENT_VERSION, &err)) == NULL) {
+		fprintf(stderr, "ramp-agent: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
+		curl_global_cleanup();
 		return 2;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -196,6 +356,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	log_info("msg=\"ramp-agent started\" controller=%s model_dir=%s state_dir=%s",
+		 agent_conf(the_agent)->controller, agent_conf(the_agent)->model_dir,
+		 agent_conf(the_agent)->state_dir);
 	agent_run(the_agent);
 	agent_free(the_agent);
 	curl_global_cleanup();

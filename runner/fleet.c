@@ -68,7 +68,7 @@ static int hook_install(void *cls, const struct desired_model *m, const char *pa
 	struct live_model *lm = live_load(path, m->model, m->version, m->digest, &rerr);
 
 	if (lm == NULL)
-		return ramp_err_set(err, RAMP_EINVAL, "model", "%s", rerr.msg);
+		return ramp_err_set(err, RAMP_EINVAL, "model", "load: %s", rerr.msg);
 	*load_ms = lm->load_ms;
 	live_install(lm);
 	log_info("msg=\"model swapped in\" model=%s version=%s load_ms=%.1f", m->model, m->version,
@@ -82,6 +82,30 @@ static int hook_swap_back(void *cls, const struct desired_model *m, struct ramp_
 		return ramp_err_set(err, RAMP_ENOTFOUND, "model", "previous model is not %s",
 				    m->version);
 	log_info("msg=\"previous model swapped back in\" model=%s version=%s", m->model, m->version);
+	return 0;
+}
+
+/* At start: load what the store says ran before, so the runner serves it even offline. */
+static int hook_resume(void *cls, const char *model, const char *version, const char *digest,
+		       const char *path)
+{
+	const struct conf *c = agent_conf(the_agent);
+	struct runner_err rerr = {0};
+	struct live_model *lm = live_acquire();
+
+	(void)cls;
+	if (lm != NULL) { /* one model per runner: the first one found */
+		live_release(lm);
+		return -1;
+	}
+	if (c->model[0] && strcmp(c->model, model) != 0)
+		return -1;
+	if ((lm = live_load(path, model, version, digest, &rerr)) == NULL) {
+		log_warn("msg=\"stored model does not load\" path=%s reason=\"%s\"", path, rerr.msg);
+		return -1;
+	}
+	live_install(lm);
+	log_info("msg=\"serving the stored model\" model=%s version=%s", model, version);
 	return 0;
 }
 
@@ -131,9 +155,10 @@ static int run_local(const char *model, const struct sockaddr_in *sa, unsigned t
 static int run_agent(const struct conf_src *src, const struct sockaddr_in *sa, unsigned threads,
 		     const char *listen)
 {
-	struct conf defaults = {.platform = "cloud-x86-onnx", .cache_dir = "var/runner-cache",
-				.telemetry_s = 10, .max_bytes = (int64_t)4 << 30};
-	struct agent_hooks hooks = {NULL, 1, hook_install, hook_swap_back, hook_collect};
+	struct conf defaults = {.platform = "cloud-x86-onnx", .model_dir = "var/runner-cache",
+				.telemetry_s = 10, .min_free_mb = 64, .max_bytes = (int64_t)4 << 30};
+	struct agent_hooks hooks = {NULL, 1, hook_install, hook_swap_back, NULL, hook_resume,
+				    hook_collect};
 	struct ramp_err err = {0};
 	void *d;
 

@@ -6,11 +6,13 @@
 #include "domain/sig.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Reads a whole small file into a malloc'd NUL-terminated buffer; NULL on failure. */
 static char *slurp(const char *path, size_t max, size_t *len)
@@ -58,66 +60,97 @@ static int set_num(double *dst, const char *key, const char *v, double lo, doubl
 	return 0;
 }
 
-static int set_token_file(struct conf *c, const char *v, struct ramp_err *err)
+/* Reads a secret from a file into dst (trailing white space trimmed). */
+static int set_from_file(char *dst, size_t cap, const char *key, const char *path,
+			 struct ramp_err *err)
 {
-	char *t = slurp(v, sizeof(c->token) - 1, NULL);
+	char *t = slurp(path, cap - 1, NULL);
 	size_t n;
 
 	if (t == NULL)
-		return ramp_err_set(err, RAMP_EINVAL, "token-file", "cannot read token-file %s", v);
+		return ramp_err_set(err, RAMP_EINVAL, key, "cannot read %s %s", key, path);
 	n = strlen(t);
 	while (n > 0 && isspace((unsigned char)t[n - 1]))
 		t[--n] = 0;
-	memcpy(c->token, t, n + 1);
+	memcpy(dst, t, n + 1);
 	free(t);
 	return 0;
+}
+
+#define STR(name, field) {name, offsetof(struct conf, field), sizeof(((struct conf *)0)->field), 0, 0, 0}
+#define NUM(name, field, lo, hi) {name, offsetof(struct conf, field), 0, 1, lo, hi}
+
+/* The keys: strings are copied, numbers range-checked. */
+static const struct key {
+	const char *name;
+	size_t off, cap;
+	int is_num;
+	double lo, hi;
+} keys[] = {
+	STR("controller", controller),
+	STR("state-dir", state_dir),
+	STR("token", token),
+	STR("token-file", token_file),
+	STR("enroll-token", enroll_token),
+	STR("device-id", device_id),
+	STR("labels", labels),
+	STR("cert", tls_cert),
+	STR("key", tls_key),
+	STR("ca", tls_ca),
+	STR("pubkey", pubkey_path),
+	STR("platform", platform),
+	STR("model-dir", model_dir),
+	STR("cache", model_dir),
+	STR("name", model),
+	STR("telemetry-socket", telemetry_socket),
+	STR("reload-cmd", reload_cmd),
+	STR("reload-signal", reload_signal),
+	STR("reload-pidfile", reload_pidfile),
+	STR("health-cmd", health_cmd),
+	STR("health-url", health_url),
+	NUM("poll", poll_s, 0, 86400),
+	NUM("poll-min", poll_min_s, 0.01, 86400),
+	NUM("poll-max", poll_max_s, 0.01, 86400),
+	NUM("telemetry-interval", telemetry_s, 0.05, 86400),
+	NUM("telemetry-buffer", telemetry_buffer, 1, 10000000),
+	NUM("min-free-mb", min_free_mb, 0, 1e9),
+	NUM("health-timeout", health_timeout_s, 0, 86400),
+	{"enroll-token-file", 0, 0, 2, 0, 0},
+	{"max-bytes", 0, 0, 3, 0, 0},
+	{NULL, 0, 0, 0, 0, 0},
+};
+
+static const struct key *key_named(const char *k)
+{
+	for (size_t i = 0; keys[i].name; i++)
+		if (!strcmp(k, keys[i].name))
+			return &keys[i];
+	return NULL;
 }
 
 /* Applies one key; RAMP_ENOTFOUND for a key this module does not know. */
 static int conf_set(struct conf *c, const char *k, const char *v, struct ramp_err *err)
 {
+	const struct key *key = key_named(k);
 	double d;
 
-	if (!strcmp(k, "controller"))
-		return set_str(c->controller, sizeof(c->controller), k, v, err);
-	if (!strcmp(k, "token"))
-		return set_str(c->token, sizeof(c->token), k, v, err);
-	if (!strcmp(k, "token-file"))
-		return set_token_file(c, v, err);
-	if (!strcmp(k, "pubkey"))
-		return set_str(c->pubkey_path, sizeof(c->pubkey_path), k, v, err);
-	if (!strcmp(k, "platform"))
-		return set_str(c->platform, sizeof(c->platform), k, v, err);
-	if (!strcmp(k, "cache"))
-		return set_str(c->cache_dir, sizeof(c->cache_dir), k, v, err);
-	if (!strcmp(k, "name"))
-		return set_str(c->model, sizeof(c->model), k, v, err);
-	if (!strcmp(k, "model-dir"))
-		return set_str(c->model_dir, sizeof(c->model_dir), k, v, err);
-	if (!strcmp(k, "reload-cmd"))
-		return set_str(c->reload_cmd, sizeof(c->reload_cmd), k, v, err);
-	if (!strcmp(k, "poll"))
-		return set_num(&c->poll_s, k, v, 0, 86400, err);
-	if (!strcmp(k, "telemetry-interval"))
-		return set_num(&c->telemetry_s, k, v, 0.05, 86400, err);
-	if (!strcmp(k, "max-bytes")) {
-		if (set_num(&d, k, v, 1, 1e15, err))
-			return err->code;
-		c->max_bytes = (int64_t)d;
-		return 0;
-	}
-	return RAMP_ENOTFOUND;
+	if (key == NULL)
+		return RAMP_ENOTFOUND;
+	if (key->is_num == 0)
+		return set_str((char *)c + key->off, key->cap, k, v, err);
+	if (key->is_num == 1)
+		return set_num((double *)(void *)((char *)c + key->off), k, v, key->lo, key->hi, err);
+	if (key->is_num == 2)
+		return set_from_file(c->enroll_token, sizeof(c->enroll_token), k, v, err);
+	if (set_num(&d, k, v, 1, 1e15, err))
+		return err->code;
+	c->max_bytes = (int64_t)d;
+	return 0;
 }
 
 static int known_key(const char *k)
 {
-	static const char *const keys[] = {"controller", "token", "token-file", "pubkey",
-					   "platform", "cache", "name", "model-dir", "reload-cmd",
-					   "poll", "telemetry-interval", "max-bytes", NULL};
-	for (size_t i = 0; keys[i]; i++)
-		if (!strcmp(k, keys[i]))
-			return 1;
-	return 0;
+	return key_named(k) != NULL;
 }
 
 int conf_args(int argc, char **argv, int first, struct conf_src *src, char *is_other,
@@ -174,28 +207,92 @@ static int load_file(struct conf *c, const char *path, struct ramp_err *err)
 	return rc;
 }
 
+/* Reads and checks the comma-separated key files of c->pubkey_path. */
+static int read_keys(struct conf *c, struct ramp_err *err)
+{
+	char list[sizeof(c->pubkey_path)], *save = NULL, *p;
+
+	memcpy(list, c->pubkey_path, sizeof(list));
+	for (p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		struct ramp_err kerr = {0};
+		size_t n = 0;
+		char *pem;
+		while (isspace((unsigned char)*p))
+			p++;
+		for (char *e = p + strlen(p); e > p && isspace((unsigned char)e[-1]); e--)
+			e[-1] = 0;
+		if (!*p)
+			continue;
+		if (c->npubkeys == CONF_MAX_KEYS)
+			return ramp_err_set(err, RAMP_EINVAL, "pubkey", "at most %d pubkey files",
+					    CONF_MAX_KEYS);
+		if ((pem = slurp(p, SIG_MAX_PEM, &n)) == NULL)
+			return ramp_err_set(err, RAMP_EINVAL, "pubkey", "cannot read pubkey %s", p);
+		c->pubkey_pem[c->npubkeys] = pem;
+		c->pubkey_len[c->npubkeys++] = n;
+		if (sig_key_check(pem, n, NULL, NULL, &kerr) != 0)
+			return ramp_err_set(err, RAMP_EINVAL, "pubkey", "pubkey %s: %s", p, kerr.msg);
+	}
+	if (c->npubkeys == 0)
+		return ramp_err_set(err, RAMP_EINVAL, "pubkey", "pubkey is required");
+	return 0;
+}
+
+/* Joins dir and name into dst (cap bytes); RAMP_EINVAL naming key when it does not fit. */
+static int join(char *dst, size_t cap, const char *dir, const char *name, const char *key,
+		struct ramp_err *err)
+{
+	if ((size_t)snprintf(dst, cap, "%s/%s", dir, name) >= cap)
+		return ramp_err_set(err, RAMP_EINVAL, key, "%s is too long", key);
+	return 0;
+}
+
 static int finish(struct conf *c, struct ramp_err *err)
 {
-	struct ramp_err kerr = {0};
+	char dir[sizeof(c->state_dir)];
 
 	if (!c->controller[0])
 		return ramp_err_set(err, RAMP_EINVAL, "controller", "controller is required");
-	if (!c->token[0])
-		return ramp_err_set(err, RAMP_EINVAL, "token", "token (or token-file) is required");
-	if (!c->pubkey_path[0])
-		return ramp_err_set(err, RAMP_EINVAL, "pubkey", "pubkey is required");
-	if (!c->cache_dir[0] && c->model_dir[0])
-		memcpy(c->cache_dir, c->model_dir, sizeof(c->cache_dir));
-	if (!c->cache_dir[0])
-		return ramp_err_set(err, RAMP_EINVAL, "cache", "cache is required");
-	c->pubkey_pem = slurp(c->pubkey_path, SIG_MAX_PEM, &c->pubkey_len);
-	if (c->pubkey_pem == NULL)
-		return ramp_err_set(err, RAMP_EINVAL, "pubkey", "cannot read pubkey %s",
-				    c->pubkey_path);
-	if (sig_key_check(c->pubkey_pem, c->pubkey_len, NULL, NULL, &kerr) != 0)
-		return ramp_err_set(err, RAMP_EINVAL, "pubkey", "pubkey %s: %s", c->pubkey_path,
-				    kerr.msg);
-	return 0;
+	if (!c->model_dir[0] && !c->state_dir[0])
+		return ramp_err_set(err, RAMP_EINVAL, "model-dir", "model-dir (or state-dir) is required");
+	if (!c->model_dir[0] && join(c->model_dir, sizeof(c->model_dir), c->state_dir, "models",
+				     "model-dir", err))
+		return err->code;
+	if (!c->state_dir[0]) {
+		memcpy(dir, c->model_dir, sizeof(dir));
+		if (join(c->state_dir, sizeof(c->state_dir), dir, ".ramp", "state-dir", err))
+			return err->code;
+	}
+	if (!c->token_file[0] && join(c->token_file, sizeof(c->token_file), c->state_dir,
+				      "device.token", "token-file", err))
+		return err->code;
+	if (!c->token[0] && access(c->token_file, F_OK) == 0 &&
+	    set_from_file(c->token, sizeof(c->token), "token-file", c->token_file, err))
+		return err->code;
+	if (!c->token[0] && !c->enroll_token[0] && !c->tls_cert[0])
+		return ramp_err_set(err, RAMP_EINVAL, "token",
+				    "a device token is required: token, token-file (%s), "
+				    "enroll-token or cert", c->token_file);
+	if (!c->tls_cert[0] != !c->tls_key[0])
+		return ramp_err_set(err, RAMP_EINVAL, c->tls_cert[0] ? "key" : "cert",
+				    "cert and key go together");
+	if (c->poll_min_s <= 0)
+		c->poll_min_s = 1;
+	if (c->poll_max_s <= 0)
+		c->poll_max_s = 300;
+	if (c->poll_max_s < c->poll_min_s)
+		return ramp_err_set(err, RAMP_EINVAL, "poll-max", "poll-max is below poll-min");
+	if (c->telemetry_s <= 0)
+		c->telemetry_s = 30;
+	if (c->telemetry_buffer <= 0)
+		c->telemetry_buffer = 10000;
+	if (c->max_bytes <= 0)
+		c->max_bytes = (int64_t)4 << 30;
+	if (!c->reload_signal[0])
+		memcpy(c->reload_signal, "HUP", 4);
+	if (c->health_timeout_s <= 0)
+		c->health_timeout_s = 30;
+	return read_keys(c, err);
 }
 
 int conf_build(const struct conf *defaults, const struct conf_src *src, struct conf *out,
@@ -204,7 +301,8 @@ int conf_build(const struct conf *defaults, const struct conf_src *src, struct c
 	int rc = 0;
 
 	*out = *defaults;
-	out->pubkey_pem = NULL;
+	out->npubkeys = 0;
+	memset(out->pubkey_pem, 0, sizeof(out->pubkey_pem));
 	if (src->config_path[0])
 		rc = load_file(out, src->config_path, err);
 	for (size_t i = 0; rc == 0 && i < src->n; i++)
@@ -218,7 +316,8 @@ int conf_build(const struct conf *defaults, const struct conf_src *src, struct c
 
 void conf_free(struct conf *c)
 {
-	free(c->pubkey_pem);
-	c->pubkey_pem = NULL;
-	c->pubkey_len = 0;
+	for (size_t i = 0; i < c->npubkeys; i++)
+		free(c->pubkey_pem[i]);
+	memset(c->pubkey_pem, 0, sizeof(c->pubkey_pem));
+	c->npubkeys = 0;
 }

@@ -4,8 +4,12 @@
  * defaults.  Re-reading it (SIGHUP) rebuilds it the same way, so the file
  * may change anything the command line did not set.
  *
- * Keys: controller, token, token-file, pubkey, platform, cache, name, poll,
- * telemetry-interval, max-bytes, model-dir, reload-cmd.
+ * Keys (docs/agent.md has the table): controller, state-dir, token,
+ * token-file, enroll-token, enroll-token-file, device-id, labels, cert, key,
+ * ca, pubkey, platform, model-dir (or cache), name, poll, poll-min, poll-max,
+ * telemetry-interval, telemetry-socket, telemetry-buffer, min-free-mb,
+ * max-bytes, reload-cmd, reload-signal, reload-pidfile, health-cmd,
+ * health-url, health-timeout.
  */
 #ifndef RAMP_AGENT_CONF_H
 #define RAMP_AGENT_CONF_H
@@ -15,22 +19,38 @@
 
 #include "common/err.h"
 
-#define CONF_MAX_PAIRS 32
+#define CONF_MAX_PAIRS 48
+#define CONF_MAX_KEYS 8
 
 struct conf {
 	char controller[512];
+	char state_dir[512];	/* the agent's own files; "" is <model_dir>/.ramp */
 	char token[256];
-	char pubkey_path[512];
-	char *pubkey_pem;	/* the key file's contents, read and checked by conf_build */
-	size_t pubkey_len;
+	char token_file[512];	/* read when token is unset; written by enrollment */
+	char enroll_token[256];	/* with no device token: POST /v1/enroll once */
+	char device_id[129];	/* id to enroll as ("" is the host name) */
+	char labels[1024];	/* "k=v,k=v" to enroll with */
+	char tls_cert[512], tls_key[512], tls_ca[512]; /* client certificate, its key, CA bundle */
+	char pubkey_path[2048];	/* comma-separated PEM files */
+	char *pubkey_pem[CONF_MAX_KEYS]; /* their contents, read and checked by conf_build */
+	size_t pubkey_len[CONF_MAX_KEYS];
+	size_t npubkeys;
 	char platform[64];	/* "" takes the device's platform as the controller says it */
-	char cache_dir[512];
+	char model_dir[512];	/* the model store root (agent/lib/store.h); key model-dir or cache */
 	char model[64];		/* "" serves the first model the controller names */
-	double poll_s;		/* 0: the controller's poll_after_s */
+	double poll_s;		/* fixed interval; 0: the controller's poll_after_s, clamped */
+	double poll_min_s, poll_max_s; /* the clamp, and the offline backoff's range */
 	double telemetry_s;
+	char telemetry_socket[108]; /* Unix socket for inference lines (agent/lib/infer.h) */
+	double telemetry_buffer; /* most reports kept on disk while offline */
+	double min_free_mb;	/* disk that must stay free after a download (the binary's default) */
 	int64_t max_bytes;	/* largest download when the manifest gives no size */
-	char model_dir[512];	/* ramp-agent: where the <model> symlinks live */
 	char reload_cmd[1024];	/* ramp-agent: run after each swap */
+	char reload_signal[16];	/* ramp-agent: ...or this signal to reload_pidfile's process */
+	char reload_pidfile[512];
+	char health_cmd[1024];	/* ramp-agent: after the reload, until it exits 0... */
+	char health_url[512];	/* ...or this URL answers 2xx... */
+	double health_timeout_s; /* ...within this many seconds */
 };
 
 /* The command line's pairs, kept so a reload can apply them again. */
@@ -51,8 +71,13 @@ int conf_args(int argc, char **argv, int first, struct conf_src *src, char *is_o
 
 /*
  * Builds *out: defaults, then src's config file (if any), then src's pairs;
- * reads token-file and pubkey; checks that controller, token and pubkey are
- * set and the key is an ECDSA P-256 or Ed25519 public key.  0 (free with
+ * fills the derived defaults (model-dir <state-dir>/models, state-dir
+ * <model-dir>/.ramp, token-file <state-dir>/device.token, poll bounds 1 and
+ * 300 s, telemetry-buffer 10000, reload-signal HUP,
+ * health-timeout 30 s); reads the token file when no token is set and the
+ * pubkey files; checks that controller, a credential (token, enroll-token or
+ * cert) and pubkey are set and every key is an ECDSA P-256 or Ed25519 public
+ * key.  0 (free with
  * conf_free) or RAMP_EINVAL naming the key, with *out empty.
  */
 int conf_build(const struct conf *defaults, const struct conf_src *src, struct conf *out,

@@ -89,6 +89,25 @@ int ctl_init(struct ctl *c, const char *base, const char *token, const char *age
 	return 0;
 }
 
+void ctl_set_tls(struct ctl *c, const char *cert, const char *key, const char *ca)
+{
+	snprintf(c->cert, sizeof(c->cert), "%s", cert);
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	snprintf(c->ca, sizeof(c->ca), "%s", ca);
+}
+
+void ctl_apply_tls(const struct ctl *c, void *curl, int with_cert)
+{
+	CURL *h = curl;
+
+	if (c->ca[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	if (with_cert && c->cert[0]) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	}
+}
+
 void ctl_free(struct ctl *c)
 {
 	if (c->curl)
@@ -108,7 +127,8 @@ static int perform(struct ctl *c, const char *path, const char *method, const ch
 	snprintf(url, sizeof(url), "%s%s", c->base, path);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
 	snprintf(ua, sizeof(ua), "X-Agent-Version: %s", c->agent_version);
-	hdrs = curl_slist_append(hdrs, auth);
+	if (c->token[0])
+		hdrs = curl_slist_append(hdrs, auth);
 	hdrs = curl_slist_append(hdrs, ua);
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -121,6 +141,7 @@ static int perform(struct ctl *c, const char *path, const char *method, const ch
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	ctl_apply_tls(c, h, 1);
 	if (etag) {
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(h, CURLOPT_HEADERDATA, etag);
@@ -165,13 +186,16 @@ int ctl_desired(struct ctl *c, char etag[128], char **body, size_t *len, struct 
 	return st == 200 ? RAMP_EIO : st;
 }
 
-int ctl_post(struct ctl *c, const char *path, const json_t *body, struct ramp_err *err)
+int ctl_post_answer(struct ctl *c, const char *path, const json_t *body, json_t **answer,
+		    struct ramp_err *err)
 {
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	struct buf b = {0};
 	char *text = json_dumps(body, JSON_COMPACT);
 	int st;
 
+	if (answer)
+		*answer = NULL;
 	if (text == NULL) {
 		curl_slist_free_all(hdrs);
 		return ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
@@ -180,9 +204,16 @@ int ctl_post(struct ctl *c, const char *path, const json_t *body, struct ramp_er
 	if (st >= 300)
 		ramp_err_set(err, RAMP_EIO, "controller", "%s answered %d: %.300s", path, st,
 			     b.p ? b.p : "");
+	if (answer && st > 0 && b.p)
+		*answer = json_loadb(b.p, b.len, 0, NULL);
 	free(text);
 	free(b.p);
 	return st;
+}
+
+int ctl_post(struct ctl *c, const char *path, const json_t *body, struct ramp_err *err)
+{
+	return ctl_post_answer(c, path, body, NULL, err);
 }
 
 int ctl_status(struct ctl *c, const char *model, const char *version, const char *state,

@@ -19,7 +19,8 @@
 
 struct ctl {
 	char base[512];		/* "http://host:port", no trailing slash */
-	char token[256];
+	char token[256];	/* "" sends no Authorization header (certificate alone) */
+	char cert[512], key[512], ca[512]; /* client certificate and key, CA bundle ("" none) */
 	char agent_version[64];
 	void *curl;		/* CURL * */
 	const volatile sig_atomic_t *cancel; /* when not NULL and set, transfers stop */
@@ -28,6 +29,12 @@ struct ctl {
 /* Sets up c; 0 or RAMP_EINVAL (base too long or not http(s)) / RAMP_ENOMEM. */
 int ctl_init(struct ctl *c, const char *base, const char *token, const char *agent_version,
 	     struct ramp_err *err);
+/* Sets the client certificate, its key and the CA bundle for https (any may be ""). */
+void ctl_set_tls(struct ctl *c, const char *cert, const char *key, const char *ca);
+
+/* Applies c's TLS settings to a curl handle (CURL *); with_cert 0 leaves the certificate out. */
+void ctl_apply_tls(const struct ctl *c, void *curl, int with_cert);
+
 /* Frees c's handle; a zeroed c is a no-op. */
 void ctl_free(struct ctl *c);
 
@@ -41,6 +48,10 @@ int ctl_desired(struct ctl *c, char etag[128], char **body, size_t *len, struct 
 
 /* POSTs body (not consumed) as JSON to path; the HTTP status, or RAMP_EIO (err filled). */
 int ctl_post(struct ctl *c, const char *path, const json_t *body, struct ramp_err *err);
+
+/* Like ctl_post, and *answer (may be NULL) is the parsed JSON answer of any status. */
+int ctl_post_answer(struct ctl *c, const char *path, const json_t *body, json_t **answer,
+		    struct ramp_err *err);
 
 /* POST /v1/agent/status {model, version, state, detail?}; the HTTP status or RAMP_EIO. */
 int ctl_status(struct ctl *c, const char *model, const char *version, const char *state,

@@ -19,7 +19,7 @@
 struct sink {
 	int fd;
 	int64_t size, max;
-	int status_seen, restarted, too_big, io_error;
+	int status_seen, restarted, too_big, io_error, no_space;
 	CURL *h;
 };
 
@@ -48,7 +48,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *cls)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return s->io_error = 1, 0;
+			return s->io_error = 1, s->no_space = w < 0 && (errno == ENOSPC || errno == EDQUOT), 0;
 		off += (size_t)w;
 	}
 	s->size += (int64_t)len;
@@ -79,6 +79,8 @@ static CURLcode attempt(const struct fetch_req *req, struct sink *s, long *code)
 		snprintf(range, sizeof(range), "%lld-", (long long)s->size);
 		curl_easy_setopt(s->h, CURLOPT_RANGE, range);
 	}
+	if (req->tls)
+		ctl_apply_tls(req->tls, s->h, req->token != NULL);
 	curl_easy_setopt(s->h, CURLOPT_URL, req->url);
 	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(s->h, CURLOPT_FOLLOWLOCATION, 1L);
@@ -132,6 +134,9 @@ int fetch_resume(const struct fetch_req *req, const char *part, struct fetch_res
 				  (long long)req->max_bytes);
 		unlink(part);
 		s.size = 0;
+	} else if (s.no_space) {
+		rc = ramp_err_set(err, RAMP_EIO, "space", "no space: disk full after %lld bytes of %s",
+				  (long long)s.size, req->url);
 	} else if (s.io_error) {
 		rc = ramp_err_set(err, RAMP_EIO, "cache", "cannot write %s", part);
 	} else if (code != 0 && code != 200 && code != 206) {

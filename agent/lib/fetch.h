@@ -12,10 +12,12 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "ctl.h"
 
 struct fetch_req {
 	const char *url;
 	const char *token;	/* sent as a Bearer token when not NULL */
+	const struct ctl *tls;	/* its CA bundle, and its client certificate when token is set; may be NULL */
 	int64_t max_bytes;	/* the file may not grow past this (the signed size, or a cap) */
 	const volatile sig_atomic_t *cancel; /* stops the transfer when set */
 };
@@ -31,7 +33,8 @@ struct fetch_result {
  * request (a server that ignores Range, answering 200, restarts it).
  * Returns 0 when the server delivered the whole file; RAMP_EIO when the
  * transfer broke off (the part file is kept for the next attempt) or the
- * server answered an error; RAMP_ETOOBIG (part file removed) when the file
+ * server answered an error (err->field "space" when the disk is full);
+ * RAMP_ETOOBIG (part file removed) when the file
  * would grow past max_bytes.  *res is filled either way.
  */
 int fetch_resume(const struct fetch_req *req, const char *part, struct fetch_result *res,

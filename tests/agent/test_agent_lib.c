@@ -273,7 +273,7 @@ static void conf_file_is_read_and_the_command_line_wins(void)
 	CHECK_EQ_STR(c.token, "cli-token");
 	CHECK_EQ_STR(c.platform, "cloud-x86-onnx");
 	CHECK_NEAR(c.poll_s, 2.5, 1e-9);
-	CHECK(c.pubkey_pem != NULL && strstr(c.pubkey_pem, "BEGIN PUBLIC KEY"));
+	CHECK(c.npubkeys == 1 && strstr(c.pubkey_pem[0], "BEGIN PUBLIC KEY"));
 	conf_free(&c);
 	unlink(path);
 }
@@ -285,7 +285,7 @@ static void conf_refuses_unknown_keys_and_private_keys_naming_them(void)
 	const char *text = "controller = http://ramp\ntoken = t\ncolour = blue\n";
 	char *argv[] = {"x", "--config", path, "--pubkey", FIX "ecdsa.key"};
 	struct conf_src src;
-	struct conf defaults = {.cache_dir = "/tmp"}, c;
+	struct conf defaults = {.model_dir = "/tmp"}, c;
 	struct ramp_err err = {0};
 
 	CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));

@@ -117,6 +117,19 @@ def test_runner_swaps_models_20_times_under_load_without_a_failed_request(ctx):
         eq(r.metric("ramp_runner_errors_total"), 0)
 
 
+def versions_stored(r):
+    """The version directories of MODEL in r's store (agent/lib/store.h)."""
+    d = os.path.join(r.cache, MODEL)
+    return sorted(f for f in os.listdir(d) if not f.startswith(".") and f not in ("current", "previous"))
+
+
+def partial(r, data):
+    """Where r keeps a partial download of data (created)."""
+    d = os.path.join(r.cache, MODEL, ".partial")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, digest(data)[7:])
+
+
 def failed_detail(ctx, s, dev, version):
     rows = wait_for(lambda: [x for x in statuses(ctx, s, dev, version) if x[1] == "failed"],
                     msg=f"{version} reported failed")
@@ -159,9 +172,8 @@ def test_runner_refuses_bad_models_with_the_reason_and_keeps_serving(ctx):
             eq(st, 200, version)
             check_answer(body, {"v1"})
             eq(r.version(), "v1")
-        check(not [f for f in os.listdir(r.cache) if f.startswith("sha256-") and
-                   f[7:].split(".")[0] in (digest(truncated)[7:], digest(unsupported)[7:])],
-              "refused files left in the cache")
+        eq(versions_stored(r), ["v1"], "refused versions left in the store")
+        check(not os.listdir(os.path.join(r.cache, MODEL, ".partial")), "partial files left")
         # a refused version is not retried on every poll: one failure each
         polls = r.metric("ramp_runner_agent_polls_total")
         wait_for(lambda: r.metric("ramp_runner_agent_polls_total") > polls + 3, msg="more polls")
@@ -187,7 +199,9 @@ def test_runner_goes_back_to_the_kept_previous_model_without_a_download(ctx):
         eq(last[:2], ("v1", "installed"))
         check("no download" in last[2], last)
         # N+1: the cache holds the running and the previous file, nothing else
-        eq(len([f for f in os.listdir(r.cache) if f.startswith("sha256-")]), 2)
+        eq(versions_stored(r), ["v1", "v2"])
+        eq(os.readlink(os.path.join(r.cache, MODEL, "current")), "v1")
+        eq(os.readlink(os.path.join(r.cache, MODEL, "previous")), "v2")
 
 
 def test_runner_resumes_a_partial_download_with_range(ctx):
@@ -199,7 +213,7 @@ def test_runner_resumes_a_partial_download_with_range(ctx):
         r = Runner(ctx, s, tok, signer.pub)
         r.wait_version("v1")
         half = len(big) // 2
-        with open(os.path.join(r.cache, f"sha256-{digest(big)[7:]}.part"), "wb") as f:
+        with open(partial(r, big), "wb") as f:
             f.write(big[:half])
         set_stable(s, MODEL, "v-mlp")
         r.wait_version("v-mlp")
@@ -294,7 +308,7 @@ def test_runner_restarts_a_partial_file_when_the_server_ignores_range_and_keeps_
         with running(ctx):
             r = Runner(ctx, s, tok, signer.pub)
             r.wait_version("v1")
-            with open(os.path.join(r.cache, f"sha256-{digest(v7)[7:]}.part"), "wb") as f:
+            with open(partial(r, v7), "wb") as f:
                 f.write(b"stale bytes")
             set_stable(s, MODEL, "v7")
             r.wait_version("v7")
