@@ -302,16 +302,15 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 		    int64_t signed_size, const char *part)
 {
 	int same = ctl_same_origin(&a->ctl, e->url);
+	/* the device credentials go only to the controller; the CA bundle applies everywhere */
 	struct fetch_req req = {e->url, same && a->ctl.token[0] ? a->conf.token : NULL,
-				same ? &a->ctl : NULL,
-				signed_size >= 0 ? signed_size : a->conf.max_bytes, &a->stop};
+				&a->ctl, same, signed_size >= 0 ? signed_size : a->conf.max_bytes,
+				&a->stop};
 	struct fetch_result res;
 	struct ramp_err err = {0};
 	char why[600];
 	int rc;
 
-	if (!same && a->ctl.ca[0]) /* the CA bundle, never the certificate, for other hosts */
-		req.tls = &a->ctl, req.token = NULL;
 	report(a, s, e, "downloading", NULL);
 	rc = fetch_resume(&req, part, &res, &err);
 	atomic_fetch_add(&a->counters.downloads, 1);

@@ -80,7 +80,7 @@ static CURLcode attempt(const struct fetch_req *req, struct sink *s, long *code)
 		curl_easy_setopt(s->h, CURLOPT_RANGE, range);
 	}
 	if (req->tls)
-		ctl_apply_tls(req->tls, s->h, req->token != NULL);
+		ctl_apply_tls(req->tls, s->h, req->with_cert);
 	curl_easy_setopt(s->h, CURLOPT_URL, req->url);
 	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(s->h, CURLOPT_FOLLOWLOCATION, 1L);

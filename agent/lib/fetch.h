@@ -17,7 +17,8 @@
 struct fetch_req {
 	const char *url;
 	const char *token;	/* sent as a Bearer token when not NULL */
-	const struct ctl *tls;	/* its CA bundle, and its client certificate when token is set; may be NULL */
+	const struct ctl *tls;	/* its CA bundle (and client certificate with with_cert); may be NULL */
+	int with_cert;
 	int64_t max_bytes;	/* the file may not grow past this (the signed size, or a cap) */
 	const volatile sig_atomic_t *cancel; /* stops the transfer when set */
 };

@@ -30,7 +30,7 @@ class Agent:
 
     def content(self):
         try:
-            with open(os.path.join(self.dir, MODEL), "rb") as f:
+            with open(os.path.join(self.dir, MODEL, "current", "model"), "rb") as f:
                 return f.read()
         except OSError:
             return None
@@ -39,7 +39,8 @@ class Agent:
         wait_for(lambda: self.content() == data, msg=f"model link to {data[:20]!r}")
 
     def files(self):
-        return sorted(f for f in os.listdir(self.dir) if f.startswith("sha256-"))
+        d = os.path.join(self.dir, MODEL)
+        return sorted(f for f in os.listdir(d) if not f.startswith(".") and f not in ("current", "previous"))
 
     def reload_lines(self):
         with open(self.reloads) as f:
@@ -62,7 +63,7 @@ def test_ramp_agent_swaps_a_symlink_runs_the_reload_hook_and_keeps_n_plus_1_file
     a = Agent(ctx, s, tok, signer.pub)
     try:
         a.wait_content(blobs["v1"])
-        check(os.path.islink(os.path.join(a.dir, MODEL)))
+        check(os.path.islink(os.path.join(a.dir, MODEL, "current")))
         for v in ("v2", "v3"):
             set_stable(s, MODEL, v)
             a.wait_content(blobs[v])
@@ -75,10 +76,10 @@ def test_ramp_agent_swaps_a_symlink_runs_the_reload_hook_and_keeps_n_plus_1_file
         set_stable(s, MODEL, "v-hook-fails")
         rows = wait_for(lambda: [x for x in statuses(ctx, s, dev, "v-hook-fails") if x[1] == "failed"],
                         msg="v-hook-fails reported failed")
-        check("reload command exited with 1" in rows[0][2], rows)
+        check("reload: command exited with 1; previous version v2 restored" in rows[0][2], rows)
         eq(a.content(), blobs["v2"])  # the link was put back
         lines = a.reload_lines()
-        eq([x[1] for x in lines], ["v1", "v2", "v3", "v2", "v-hook-fails", "previous"])
+        eq([x[1] for x in lines], ["v1", "v2", "v3", "v2", "v-hook-fails", "v2"])
         eq(lines[-1][2:], ["weights", "of", "v2"])  # the hook ran again on the old model
         wait_for(lambda: ctx.psql(s, "SELECT count(*) FROM telemetry WHERE device_id = "
                                      f"'{dev}' AND model_load_ms IS NOT NULL HAVING count(*) > 0"),
