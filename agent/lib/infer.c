@@ -105,6 +105,8 @@ static int parse_field(char *tok, struct infer_line *out, struct ramp_err *err)
 		return ramp_err_set(err, RAMP_EINVAL, "line", "expected <field>=<number>, not \"%.32s\"",
 				    tok);
 	*eq = '\0';
+	if (tok[0] == '\0')
+		return ramp_err_set(err, RAMP_EINVAL, "line", "has a value with no field name");
 	while (f < F_N && strcmp(infer_fields[f].name, tok) != 0)
 		f++;
 	if (f == F_N)

@@ -294,7 +294,8 @@ static int scan_names(struct spool *sp, struct ramp_err *err)
 			sp->next = seq + 1;
 	}
 	closedir(d);
-	qsort(sp->b, sp->nb, sizeof(sp->b[0]), cmp_seq);
+	if (sp->nb > 1)
+		qsort(sp->b, sp->nb, sizeof(sp->b[0]), cmp_seq);
 	return 0;
 }
 

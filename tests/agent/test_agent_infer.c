@@ -198,6 +198,7 @@ static void parse_refuses_each_malformed_line_naming_the_token(void)
 	CHECK_REFUSED("resnet exceptions=1.5", "exceptions");
 	CHECK_REFUSED("resnet timeouts=1e20", "timeouts");
 	CHECK_REFUSED("resnet npu_pct=3 junk", "line");
+	CHECK_REFUSED("resnet =5", "line");
 	CHECK_REFUSED("m a b c d e f g h i", "line");
 	memset(longline, 'a', sizeof(longline));
 	memcpy(longline, "m 1 ok ", 7);
