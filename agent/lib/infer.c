@@ -36,6 +36,7 @@
 
 enum { F_NPU, F_LOAD, F_EXC, F_OOM, F_TIMEOUT, F_N };
 
+/* clang-format off */
 static const struct {
 	const char *name;
 	int whole; /* a count: whole numbers, summed */
@@ -47,6 +48,7 @@ static const struct {
 	[F_OOM] = {"oom_kills", 1, INFER_COUNT_MAX},
 	[F_TIMEOUT] = {"timeouts", 1, INFER_COUNT_MAX},
 };
+/* clang-format on */
 
 /* ---- the line parser (pure) ---- */
 
@@ -89,7 +91,8 @@ static int parse_request(char **tok, size_t nt, struct infer_line *out, struct r
 		return ramp_err_set(err, RAMP_EINVAL, "outcome", "must be ok or error");
 	if (nt == 4 && (parse_number(tok[3], &out->confidence) != 0 || out->confidence < 0 ||
 			out->confidence > 1))
-		return ramp_err_set(err, RAMP_EINVAL, "confidence", "must be a number between 0 and 1");
+		return ramp_err_set(err, RAMP_EINVAL, "confidence",
+				    "must be a number between 0 and 1");
 	out->kind = INFER_REQUEST;
 	return 0;
 }
@@ -102,9 +105,11 @@ static int parse_field(char *tok, struct infer_line *out, struct ramp_err *err)
 	double v;
 
 	if (eq == NULL)
-		return ramp_err_set(err, RAMP_EINVAL, "line", "expected <field>=<number>, not \"%.32s\"",
-				    tok);
+		return ramp_err_set(err, RAMP_EINVAL, "line",
+				    "expected <field>=<number>, not \"%.32s\"", tok);
 	*eq = '\0';
+	if (tok[0] == '\0')
+		return ramp_err_set(err, RAMP_EINVAL, "line", "has a value with no field name");
 	while (f < F_N && strcmp(infer_fields[f].name, tok) != 0)
 		f++;
 	if (f == F_N)
@@ -118,7 +123,8 @@ static int parse_field(char *tok, struct infer_line *out, struct ramp_err *err)
 		return ramp_err_set(err, RAMP_EINVAL, tok,
 				    "must be a finite number greater than or equal to 0");
 	if (v > infer_fields[f].hi)
-		return ramp_err_set(err, RAMP_EINVAL, tok, "must be at most %.17g", infer_fields[f].hi);
+		return ramp_err_set(err, RAMP_EINVAL, tok, "must be at most %.17g",
+				    infer_fields[f].hi);
 	if (infer_fields[f].whole && v != trunc(v))
 		return ramp_err_set(err, RAMP_EINVAL, tok, "must be a whole number");
 	snprintf(out->field[out->nfields], sizeof(out->field[0]), "%s", tok);
@@ -151,7 +157,8 @@ int infer_parse_line(const char *line, size_t n, struct infer_line *out, struct 
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
 	if (n > INFER_LINE_MAX)
-		return ramp_err_set(err, RAMP_EINVAL, "line", "is longer than %d bytes", INFER_LINE_MAX);
+		return ramp_err_set(err, RAMP_EINVAL, "line", "is longer than %d bytes",
+				    INFER_LINE_MAX);
 	if (memchr(line, '\0', n) != NULL || memchr(line, '\n', n) != NULL)
 		return ramp_err_set(err, RAMP_EINVAL, "line", "contains a NUL byte or a newline");
 	memcpy(buf, line, n);
@@ -162,7 +169,8 @@ int infer_parse_line(const char *line, size_t n, struct infer_line *out, struct 
 	if (nt == 0)
 		return ramp_err_set(err, RAMP_EINVAL, "line", "is empty");
 	if (!valid_model(tok[0]))
-		return ramp_err_set(err, RAMP_EINVAL, "model", "must match [a-z0-9][a-z0-9._-]{0,62}");
+		return ramp_err_set(err, RAMP_EINVAL, "model",
+				    "must match [a-z0-9][a-z0-9._-]{0,62}");
 	snprintf(out->model, sizeof(out->model), "%s", tok[0]);
 	if (nt < 2 || strchr(tok[1], '=') == NULL)
 		return parse_request(tok, nt, out, err);
@@ -299,7 +307,7 @@ static void client_feed(struct infer *in, struct infer_client *c, const char *p,
 	}
 }
 
-/* Reads what client i sent; -1 once it is gone (an unterminated last line is dropped). */
+/* Reads what client c sent; -1 once it is gone (an unterminated last line is dropped). */
 static int client_read(struct infer *in, struct infer_client *c)
 {
 	char chunk[4096];
@@ -323,6 +331,11 @@ static void client_remove(struct infer *in, size_t i)
 	in->clients[i] = in->clients[--in->nclients];
 }
 
+static int out_of_descriptors(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
 /* Accepts one connection; -1 when out of descriptors (the caller backs off). */
 static int accept_one(struct infer *in)
 {
@@ -330,7 +343,7 @@ static int accept_one(struct infer *in)
 	struct infer_client *c;
 
 	if (fd < 0)
-		return errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM ? -1 : 0;
+		return out_of_descriptors(errno) ? -1 : 0;
 	if (in->nclients == INFER_CLIENTS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
 		close(fd);
 		return 0;
@@ -379,24 +392,27 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa, struct ra
 	struct stat st;
 	int fd, rc;
 
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0
-				       : ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not stat %s: %s",
-						      path, strerror(errno));
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not stat %s: %s",
+				    path, strerror(errno));
+	}
 	if (!S_ISSOCK(st.st_mode))
-		return ramp_err_set(err, RAMP_EINVAL, "telemetry-socket", "%s exists and is not a socket",
-				    path);
+		return ramp_err_set(err, RAMP_EINVAL, "telemetry-socket",
+				    "%s exists and is not a socket", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return ramp_err_set(err, RAMP_EIO, "telemetry-socket", "socket: %s", strerror(errno));
+		return ramp_err_set(err, RAMP_EIO, "telemetry-socket", "socket: %s",
+				    strerror(errno));
 	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	close(fd);
 	if (rc == 0)
 		return ramp_err_set(err, RAMP_EINVAL, "telemetry-socket",
 				    "%s is in use by another listener", path);
 	if (errno != ECONNREFUSED || unlink(path) != 0)
-		return ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not replace %s: %s", path,
-				    strerror(errno));
+		return ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not replace %s: %s",
+				    path, strerror(errno));
 	return 0;
 }
 
@@ -417,8 +433,8 @@ static int listen_at(struct infer *in, const struct sockaddr_un *sa, struct ramp
 		return -1;
 	}
 	if (chmod(in->path, 0666) != 0 || listen(fd, 64) != 0 || stat(in->path, &st) != 0) {
-		ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not listen on %s: %s", in->path,
-			     strerror(errno));
+		ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not listen on %s: %s",
+			     in->path, strerror(errno));
 		close(fd);
 		unlink(in->path);
 		return -1;
@@ -447,8 +463,8 @@ struct infer *infer_open(const char *path, struct ramp_err *err)
 	struct infer *in;
 
 	if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof(sa.sun_path)) {
-		ramp_err_set(err, RAMP_EINVAL, "telemetry-socket", "must be a path shorter than %zu bytes",
-			     sizeof(sa.sun_path));
+		ramp_err_set(err, RAMP_EINVAL, "telemetry-socket",
+			     "must be a path shorter than %zu bytes", sizeof(sa.sun_path));
 		return NULL;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -467,7 +483,8 @@ struct infer *infer_open(const char *path, struct ramp_err *err)
 	}
 	pthread_mutex_init(&in->lock, NULL);
 	if (start_thread(in) != 0) {
-		ramp_err_set(err, RAMP_EIO, "telemetry-socket", "could not start the listener thread");
+		ramp_err_set(err, RAMP_EIO, "telemetry-socket",
+			     "could not start the listener thread");
 		pthread_mutex_destroy(&in->lock);
 		goto fail_bound;
 	}
@@ -489,8 +506,12 @@ fail:
 /* m's report under label, or NULL on out of memory. */
 static json_t *model_report(struct infer_model *m, const char *label)
 {
-	json_t *r = m->has_requests ? stats_take(&m->st, label) : json_pack("{s:s}", "model", label);
+	json_t *r;
 
+	if (m->has_requests)
+		r = stats_take(&m->st, label);
+	else
+		r = json_pack("{s:s}", "model", label);
 	if (r == NULL)
 		return NULL;
 	if (m->npu_n)
@@ -499,7 +520,8 @@ static json_t *model_report(struct infer_model *m, const char *label)
 		json_object_set_new(r, "model_load_ms", json_real(m->load_ms));
 	for (int f = F_EXC; f < F_N; f++)
 		if (m->has_count[f])
-			json_object_set_new(r, infer_fields[f].name, json_integer((json_int_t)m->count[f]));
+			json_object_set_new(r, infer_fields[f].name,
+					    json_integer((json_int_t)m->count[f]));
 	return r;
 }
 

@@ -87,7 +87,8 @@ void infer_take(struct infer *in, json_t *reports,
  */
 unsigned long infer_dropped(const struct infer *in);
 
-/* Stops the thread, closes the clients and the listener, unlinks the socket (if still ours), frees in.  NULL is a no-op. */
+/* Stops the thread, closes the clients and the listener, unlinks the socket (if still ours), frees
+ * in.  NULL is a no-op. */
 void infer_close(struct infer *in);
 
 #endif

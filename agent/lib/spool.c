@@ -78,8 +78,8 @@ static int mkdir_p(const char *dir, struct ramp_err *err)
 			continue;
 		path[i] = '\0';
 		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return ramp_err_set(err, RAMP_EIO, "state-dir", "could not create %s: %s", path,
-					    strerror(errno));
+			return ramp_err_set(err, RAMP_EIO, "state-dir", "could not create %s: %s",
+					    path, strerror(errno));
 		path[i] = i == len ? '\0' : '/';
 	}
 	return 0;
@@ -254,8 +254,12 @@ static int trim(struct spool *sp)
 {
 	while (sp->count > sp->max) {
 		size_t excess = sp->count - sp->max;
-		int rc = excess >= sp->b[0].n ? discard(sp, 0) : shrink_oldest(sp, sp->b[0].n - excess);
+		int rc;
 
+		if (excess >= sp->b[0].n)
+			rc = discard(sp, 0);
+		else
+			rc = shrink_oldest(sp, sp->b[0].n - excess);
 		if (rc != 0)
 			return rc;
 	}
@@ -294,7 +298,8 @@ static int scan_names(struct spool *sp, struct ramp_err *err)
 			sp->next = seq + 1;
 	}
 	closedir(d);
-	qsort(sp->b, sp->nb, sizeof(sp->b[0]), cmp_seq);
+	if (sp->nb > 1)
+		qsort(sp->b, sp->nb, sizeof(sp->b[0]), cmp_seq);
 	return 0;
 }
 
@@ -322,7 +327,8 @@ struct spool *spool_open(const char *dir, size_t max_reports, struct ramp_err *e
 	struct spool *sp;
 
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) + SPOOL_NAME_LEN + 2 > PATH_MAX) {
-		ramp_err_set(err, RAMP_EINVAL, "state-dir", "telemetry spool path is empty or too long");
+		ramp_err_set(err, RAMP_EINVAL, "state-dir",
+			     "telemetry spool path is empty or too long");
 		return NULL;
 	}
 	if (mkdir_p(dir, err) != 0)
@@ -339,8 +345,8 @@ struct spool *spool_open(const char *dir, size_t max_reports, struct ramp_err *e
 		goto fail;
 	size_batches(sp);
 	if (trim(sp) != 0) {
-		ramp_err_set(err, RAMP_EIO, "state-dir", "could not trim %s to %zu reports: %s", dir,
-			     max_reports, strerror(errno));
+		ramp_err_set(err, RAMP_EIO, "state-dir", "could not trim %s to %zu reports: %s",
+			     dir, max_reports, strerror(errno));
 		goto fail;
 	}
 	return sp;

@@ -59,7 +59,7 @@ static int push(struct spool *sp, int first, int n)
 	return rc;
 }
 
-/* The "i" of every report in the oldest batch, written to out as "2,3,"; the batch is then dropped. */
+/* Writes the oldest batch's "i" values to out ("2,3,"), then drops the batch. */
 static void pop(struct spool *sp, char *out, size_t cap)
 {
 	uint64_t id = 0;
