@@ -109,12 +109,22 @@ void mstore_file(const char *root, const char *model, const char *version, char 
 	snprintf(out, cap, "%s/%s/%s/model", root, model, version);
 }
 
+/* io_err for a failed commit step, with its temporary directory removed after errno is read. */
+static int commit_fail(struct ramp_err *err, const char *what, const char *path, const char *tmp)
+{
+	int rc = io_err(err, what, path);
+
+	rm_rf(tmp);
+	return rc;
+}
+
 int mstore_commit(const char *root, const char *model, const char *version, const char *part,
 		  const json_t *meta, struct ramp_err *err)
 {
 	char mdir[PATH_MAX], tmp[PATH_MAX + 200], file[PATH_MAX + 216], dst[PATH_MAX + 200],
 		old[PATH_MAX + 200];
 	struct stat st;
+	int moved = 0;
 
 	snprintf(mdir, sizeof(mdir), "%s/%s", root, model);
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", mdir, version);
@@ -124,24 +134,27 @@ int mstore_commit(const char *root, const char *model, const char *version, cons
 	if (mstore_mkdir_p(tmp, 0755) != 0)
 		return io_err(err, "create", tmp);
 	if (fsync_path(part) != 0)
-		return io_err(err, "sync", part);
+		return commit_fail(err, "sync", part, tmp);
 	snprintf(file, sizeof(file), "%s/model", tmp);
 	if (rename(part, file) != 0)
-		return io_err(err, "move", part);
+		return commit_fail(err, "move", part, tmp);
 	chmod(file, 0444);
 	snprintf(file, sizeof(file), "%s/manifest.json", tmp);
 	if (json_dump_file(meta, file, JSON_INDENT(1) | JSON_SORT_KEYS) != 0 ||
-	    fsync_path(file) != 0 || fsync_path(tmp) != 0) {
-		rm_rf(tmp);
-		return io_err(err, "write", file);
-	}
+	    fsync_path(file) != 0 || fsync_path(tmp) != 0)
+		return commit_fail(err, "write", file, tmp);
 	if (lstat(dst, &st) == 0) {
 		rm_rf(old);
 		if (rename(dst, old) != 0)
-			return io_err(err, "replace", dst);
+			return commit_fail(err, "replace", dst, tmp);
+		moved = 1;
 	}
-	if (rename(tmp, dst) != 0)
-		return io_err(err, "install", dst);
+	if (rename(tmp, dst) != 0) {
+		int rc = commit_fail(err, "install", dst, tmp);
+		if (moved)
+			rename(old, dst);	/* the version that was there, back */
+		return rc;
+	}
 	rm_rf(old);
 	return fsync_path(mdir) != 0 ? io_err(err, "sync", mdir) : 0;
 }
@@ -168,7 +181,7 @@ static int meta_digest(const char *vdir, char *digest, size_t cap)
 int mstore_link(const char *root, const char *model, const char *link, char *version,
 		char *digest, size_t digest_cap)
 {
-	char path[PATH_MAX], target[PATH_MAX], file[PATH_MAX + 16];
+	char path[PATH_MAX], target[PATH_MAX], file[PATH_MAX + 16], scratch[80];
 	struct stat st;
 	ssize_t n;
 
@@ -182,11 +195,10 @@ int mstore_link(const char *root, const char *model, const char *link, char *ver
 	snprintf(file, sizeof(file), "%s/%s/%s/model", root, model, target);
 	if (stat(file, &st) != 0 || !S_ISREG(st.st_mode))
 		return RAMP_ENOTFOUND;
-	if (digest) {
-		snprintf(file, sizeof(file), "%s/%s/%s", root, model, target);
-		if (meta_digest(file, digest, digest_cap) != 0)
-			return RAMP_ENOTFOUND;
-	}
+	snprintf(file, sizeof(file), "%s/%s/%s", root, model, target);
+	if (digest ? meta_digest(file, digest, digest_cap) != 0
+		   : meta_digest(file, scratch, sizeof(scratch)) != 0)
+		return RAMP_ENOTFOUND;
 	memcpy(version, target, (size_t)n + 1);
 	return 0;
 }
@@ -254,20 +266,24 @@ int mstore_pending(const char *root, const char *model, const char *old, struct 
 
 int mstore_pending_get(const char *root, const char *model, char old[MSTORE_VERSION_MAX])
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], text[MSTORE_VERSION_MAX + 8];
 	FILE *f;
 	size_t n;
 
 	snprintf(path, sizeof(path), "%s/%s/.pending", root, model);
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
-	if (fgets(old, MSTORE_VERSION_MAX, f) == NULL)
-		old[0] = 0;
+	/* the whole file is the name: longer content is refused, not cut to a name */
+	n = fread(text, 1, sizeof(text), f);
 	fclose(f);
-	n = strlen(old);
-	while (n > 0 && isspace((unsigned char)old[n - 1]))
-		old[--n] = 0;
-	if (n && !mstore_name_ok(old))
+	if (n == sizeof(text))
+		n = 0;
+	text[n] = 0;
+	while (n > 0 && isspace((unsigned char)text[n - 1]))
+		text[--n] = 0;
+	if (mstore_name_ok(text))
+		memcpy(old, text, n + 1);
+	else
 		old[0] = 0;
 	return 1;
 }
@@ -311,13 +327,15 @@ void mstore_models(const char *root, void (*fn)(void *cls, const char *model), v
 {
 	DIR *d = opendir(root);
 	struct dirent *de;
+	struct stat st;
 	char names[64][64];
 	size_t n = 0;
 
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL && n < 64)
-		if (mstore_name_ok(de->d_name) && strlen(de->d_name) < sizeof(names[0]))
+		if (mstore_name_ok(de->d_name) && strlen(de->d_name) < sizeof(names[0]) &&
+		    fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode))
 			memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
 	closedir(d);
 	for (size_t i = 0; i < n; i++)

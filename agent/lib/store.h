@@ -45,7 +45,8 @@ void mstore_file(const char *root, const char *model, const char *version, char 
  * with meta written beside it as manifest.json, built in a temporary
  * directory that is renamed into place (an existing version directory is
  * replaced).  0, or RAMP_EIO with the reason ("no space: ..." with
- * err->field "space" when the disk is full).
+ * err->field "space" when the disk is full); on failure no temporary
+ * directory is left and an existing version directory is as it was.
  */
 int mstore_commit(const char *root, const char *model, const char *version, const char *part,
 		  const json_t *meta, struct ramp_err *err);
@@ -69,7 +70,10 @@ int mstore_point(const char *root, const char *model, const char *link, const ch
 /* Writes (old: the version current names now, "" for none) or, with NULL, removes .pending. */
 int mstore_pending(const char *root, const char *model, const char *old, struct ramp_err *err);
 
-/* 1 with the version in old when a swap was left unconfirmed, else 0. */
+/*
+ * 1 with the version in old when a swap was left unconfirmed, else 0.  old is
+ * "" when .pending holds no version or anything but one valid name.
+ */
 int mstore_pending_get(const char *root, const char *model, char old[MSTORE_VERSION_MAX]);
 
 /*
@@ -79,7 +83,7 @@ int mstore_pending_get(const char *root, const char *model, char old[MSTORE_VERS
 void mstore_prune(const char *root, const char *model, const char *keep1, const char *keep2,
 		  const char *keep_digest);
 
-/* Calls fn for each model directory under root (names that pass mstore_name_ok). */
+/* Calls fn for each directory under root whose name passes mstore_name_ok (at most 64). */
 void mstore_models(const char *root, void (*fn)(void *cls, const char *model), void *cls);
 
 /* mkdir -p path with mode; 0 or -1 with errno. */

@@ -14,7 +14,10 @@
 #include "../unit/unit.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <sys/stat.h>
 
 #define FIX "tests/unit/fixtures/sig/"
 #define CLOUD_DIGEST "sha256:1a3c5e7f9b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a"
@@ -302,6 +305,323 @@ static void conf_refuses_unknown_keys_and_private_keys_naming_them(void)
 	unlink(path);
 }
 
+static char confdir[64];
+
+/* A fresh directory for one conf case. */
+static const char *conf_scratch(void)
+{
+	snprintf(confdir, sizeof(confdir), "/tmp/ramp-conf-XXXXXX");
+	if (mkdtemp(confdir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	return confdir;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void conf_scratch_done(void)
+{
+	nftw(confdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes text to dir/name, and that path into path. */
+static void conf_put(const char *dir, const char *name, const char *text, char *path, size_t cap)
+{
+	FILE *f;
+
+	snprintf(path, cap, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+		fprintf(stderr, "  cannot write %s\n", path);
+		exit(1);
+	}
+}
+
+/* conf_build from no defaults and the NULL-terminated "--key", "value" pairs. */
+static int conf_from(struct conf *c, struct ramp_err *err, ...)
+{
+	char *argv[2 * CONF_MAX_PAIRS + 1] = {"ramp-agent"};
+	struct conf defaults = {0};
+	struct conf_src src;
+	int argc = 1, rc;
+	va_list ap;
+	char *a;
+
+	va_start(ap, err);
+	while ((a = va_arg(ap, char *)) != NULL && argc < (int)(sizeof(argv) / sizeof(argv[0])))
+		argv[argc++] = a;
+	va_end(ap);
+	memset(err, 0, sizeof(*err));
+	if ((rc = conf_args(argc, argv, 1, &src, NULL, err)) != 0)
+		return rc;
+	return conf_build(&defaults, &src, c, err);
+}
+
+static void conf_derives_model_dir_token_file_and_defaults_from_state_dir(void)
+{
+	const char *dir = conf_scratch();
+	char want[600];
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp:8080", "--state-dir", dir,
+			       "--enroll-token", "enr", "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.state_dir, dir);
+	snprintf(want, sizeof(want), "%s/models", dir);
+	CHECK_EQ_STR(c.model_dir, want);
+	snprintf(want, sizeof(want), "%s/device.token", dir);
+	CHECK_EQ_STR(c.token_file, want);
+	CHECK_EQ_STR(c.token, "");
+	CHECK_NEAR(c.poll_s, 0, 0);
+	CHECK_NEAR(c.poll_min_s, 1, 0);
+	CHECK_NEAR(c.poll_max_s, 300, 0);
+	CHECK_NEAR(c.telemetry_s, 30, 0);
+	CHECK_NEAR(c.telemetry_buffer, 10000, 0);
+	CHECK_EQ_INT(c.max_bytes, (int64_t)4 << 30);
+	CHECK_EQ_STR(c.reload_signal, "HUP");
+	CHECK_NEAR(c.health_timeout_s, 30, 0);
+	conf_free(&c);
+	conf_scratch_done();
+}
+
+static void conf_derives_state_dir_and_token_file_from_model_dir(void)
+{
+	const char *dir = conf_scratch();
+	char want[600];
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--model-dir", dir,
+			       "--enroll-token", "enr", "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.model_dir, dir);
+	snprintf(want, sizeof(want), "%s/.ramp", dir);
+	CHECK_EQ_STR(c.state_dir, want);
+	snprintf(want, sizeof(want), "%s/.ramp/device.token", dir);
+	CHECK_EQ_STR(c.token_file, want);
+	conf_free(&c);
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--enroll-token", "enr",
+			       "--pubkey", FIX "ecdsa.pub", NULL), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "model-dir");
+	conf_scratch_done();
+}
+
+static void conf_takes_cache_as_another_name_for_model_dir(void)
+{
+	const char *dir = conf_scratch();
+	char want[600];
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--cache", dir,
+			       "--enroll-token", "enr", "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.model_dir, dir);
+	snprintf(want, sizeof(want), "%s/.ramp", dir);
+	CHECK_EQ_STR(c.state_dir, want);
+	conf_free(&c);
+	conf_scratch_done();
+}
+
+static void conf_reads_the_device_token_from_an_existing_token_file(void)
+{
+	const char *dir = conf_scratch();
+	char path[600], other[600];
+	struct conf c;
+	struct ramp_err err;
+
+	conf_put(dir, "device.token", "dev-token-1\n", path, sizeof(path));
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.token, "dev-token-1");
+	conf_free(&c);
+	/* an explicit token-file, and a literal token that wins over it */
+	conf_put(dir, "other.token", "dev-token-2 \r\n", other, sizeof(other));
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token-file", other, "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.token, "dev-token-2");
+	CHECK_EQ_STR(c.token_file, other);
+	conf_free(&c);
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token", "literal", "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.token, "literal");
+	conf_free(&c);
+	conf_scratch_done();
+}
+
+static void conf_accepts_an_enroll_token_alone_as_the_credential(void)
+{
+	const char *dir = conf_scratch();
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--enroll-token", "enr-1", "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.enroll_token, "enr-1");
+	CHECK_EQ_STR(c.token, "");
+	CHECK_EQ_STR(c.tls_cert, "");
+	conf_free(&c);
+	conf_scratch_done();
+}
+
+static void conf_reads_and_trims_the_enroll_token_file(void)
+{
+	const char *dir = conf_scratch();
+	char path[600], missing[600];
+	struct conf c;
+	struct ramp_err err;
+
+	conf_put(dir, "enroll.token", "enr-from-file\r\n\n  \n", path, sizeof(path));
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--enroll-token-file", path, "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.enroll_token, "enr-from-file");
+	conf_free(&c);
+	snprintf(missing, sizeof(missing), "%s/none.token", dir);
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--enroll-token-file", missing, "--pubkey", FIX "ecdsa.pub", NULL),
+		     RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "enroll-token-file");
+	CHECK(strstr(err.msg, missing) != NULL);
+	conf_scratch_done();
+}
+
+static void conf_refuses_a_cert_without_its_key_naming_key(void)
+{
+	const char *dir = conf_scratch();
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "https://ramp", "--state-dir", dir,
+			       "--cert", "/etc/ramp/device.crt", "--pubkey", FIX "ecdsa.pub", NULL),
+		     RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "key");
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "https://ramp", "--state-dir", dir,
+			       "--token", "t", "--key", "/etc/ramp/device.key", "--pubkey",
+			       FIX "ecdsa.pub", NULL), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "cert");
+	/* cert and key together are a credential without any token */
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "https://ramp", "--state-dir", dir,
+			       "--cert", "/etc/ramp/device.crt", "--key", "/etc/ramp/device.key",
+			       "--pubkey", FIX "ecdsa.pub", NULL), 0);
+	CHECK_EQ_STR(c.token, "");
+	conf_free(&c);
+	conf_scratch_done();
+}
+
+static void conf_refuses_no_credential_at_all_naming_token(void)
+{
+	const char *dir = conf_scratch();
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--pubkey", FIX "ecdsa.pub", NULL), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "token");
+	CHECK(strstr(err.msg, "device.token") != NULL);
+	CHECK_EQ_INT(c.npubkeys, 0);
+	conf_scratch_done();
+}
+
+static void conf_reads_every_key_of_a_pubkey_list(void)
+{
+	const char *dir = conf_scratch();
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token", "t", "--pubkey", FIX "ecdsa.pub, " FIX "ed25519.pub",
+			       NULL), 0);
+	CHECK_EQ_INT(c.npubkeys, 2);
+	if (c.npubkeys == 2) {
+		CHECK(strstr(c.pubkey_pem[0], "BEGIN PUBLIC KEY") != NULL);
+		CHECK(strstr(c.pubkey_pem[1], "BEGIN PUBLIC KEY") != NULL);
+		CHECK(strcmp(c.pubkey_pem[0], c.pubkey_pem[1]) != 0);
+		CHECK_EQ_INT(c.pubkey_len[1], strlen(c.pubkey_pem[1]));
+	}
+	conf_free(&c);
+	CHECK_EQ_INT(c.npubkeys, 0);
+	conf_scratch_done();
+}
+
+static void conf_refuses_a_pubkey_list_with_a_missing_file_naming_pubkey(void)
+{
+	const char *dir = conf_scratch();
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token", "t", "--pubkey", FIX "ecdsa.pub," FIX "absent.pub",
+			       NULL), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "pubkey");
+	CHECK(strstr(err.msg, "absent.pub") != NULL);
+	CHECK_EQ_INT(c.npubkeys, 0);
+	CHECK(c.pubkey_pem[0] == NULL);
+	conf_scratch_done();
+}
+
+static void conf_refuses_poll_max_below_poll_min(void)
+{
+	const char *dir = conf_scratch();
+	struct conf c;
+	struct ramp_err err;
+
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token", "t", "--pubkey", FIX "ecdsa.pub", "--poll-min", "10",
+			       "--poll-max", "5", NULL), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "poll-max");
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token", "t", "--pubkey", FIX "ecdsa.pub", "--poll-min", "5",
+			       "--poll-max", "5", NULL), 0);
+	CHECK_NEAR(c.poll_min_s, 5, 0);
+	CHECK_NEAR(c.poll_max_s, 5, 0);
+	conf_free(&c);
+	conf_scratch_done();
+}
+
+static void conf_refuses_a_number_out_of_range_naming_the_key(void)
+{
+	const char *dir = conf_scratch();
+	static const char *const bad[][2] = {
+		{"poll", "-1"},
+		{"poll", "abc"},
+		{"poll-min", "0"},
+		{"poll-max", "1e9"},
+		{"telemetry-interval", "0"},
+		{"telemetry-buffer", "0"},
+		{"min-free-mb", "-5"},
+		{"health-timeout", "86401"},
+		{"max-bytes", "0"},
+		{"max-bytes", "12x"},
+	};
+	struct conf c;
+	struct ramp_err err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "--%s", bad[i][0]);
+		CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+				       "--token", "t", "--pubkey", FIX "ecdsa.pub", key, bad[i][1],
+				       NULL), RAMP_EINVAL);
+		if (strcmp(err.field, bad[i][0]) != 0) {
+			fprintf(stderr, "  --%s %s: field \"%s\"\n", bad[i][0], bad[i][1],
+				err.field);
+			CHECK(0);
+		}
+	}
+	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--state-dir", dir,
+			       "--token", "t", "--pubkey", FIX "ecdsa.pub", "--max-bytes", "1048576",
+			       "--telemetry-buffer", "5", NULL), 0);
+	CHECK_EQ_INT(c.max_bytes, 1048576);
+	CHECK_NEAR(c.telemetry_buffer, 5, 0);
+	conf_free(&c);
+	conf_scratch_done();
+}
+
 static const struct unit_case cases[] = {
 	UNIT(desired_reads_entries_and_finds_one_by_model_and_platform),
 	UNIT(desired_refuses_a_bad_digest_naming_the_entry),
@@ -313,6 +633,18 @@ static const struct unit_case cases[] = {
 	UNIT(stats_errors_never_exceed_requests_under_concurrent_takes),
 	UNIT(conf_file_is_read_and_the_command_line_wins),
 	UNIT(conf_refuses_unknown_keys_and_private_keys_naming_them),
+	UNIT(conf_derives_model_dir_token_file_and_defaults_from_state_dir),
+	UNIT(conf_derives_state_dir_and_token_file_from_model_dir),
+	UNIT(conf_takes_cache_as_another_name_for_model_dir),
+	UNIT(conf_reads_the_device_token_from_an_existing_token_file),
+	UNIT(conf_accepts_an_enroll_token_alone_as_the_credential),
+	UNIT(conf_reads_and_trims_the_enroll_token_file),
+	UNIT(conf_refuses_a_cert_without_its_key_naming_key),
+	UNIT(conf_refuses_no_credential_at_all_naming_token),
+	UNIT(conf_reads_every_key_of_a_pubkey_list),
+	UNIT(conf_refuses_a_pubkey_list_with_a_missing_file_naming_pubkey),
+	UNIT(conf_refuses_poll_max_below_poll_min),
+	UNIT(conf_refuses_a_number_out_of_range_naming_the_key),
 	{0},
 };
 
