@@ -809,21 +809,24 @@ static int post(struct reporter *rp, json_t *reports)
 {
 	struct agent *a = rp->a;
 	struct ramp_err err = {0};
-	char base[512], token[256];
+	char base[512], token[256], cert[512], key[512], ca[512];
 	json_t *body;
 	int st;
 
 	pthread_mutex_lock(&a->lock);
 	snprintf(base, sizeof(base), "%s", a->conf.controller);
 	snprintf(token, sizeof(token), "%s", a->conf.token);
+	snprintf(cert, sizeof(cert), "%s", a->conf.tls_cert);
+	snprintf(key, sizeof(key), "%s", a->conf.tls_key);
+	snprintf(ca, sizeof(ca), "%s", a->conf.tls_ca);
 	pthread_mutex_unlock(&a->lock);
-	if (strcmp(base, rp->ctl.base) || strcmp(token, rp->ctl.token) || rp->ctl.curl == NULL) {
+	/* a new client after SIGHUP changed any of them (a renewed certificate under a new name) */
+	if (strcmp(base, rp->ctl.base) || strcmp(token, rp->ctl.token) || strcmp(cert, rp->ctl.cert) ||
+	    strcmp(key, rp->ctl.key) || strcmp(ca, rp->ctl.ca) || rp->ctl.curl == NULL) {
 		ctl_free(&rp->ctl);
 		if (ctl_init(&rp->ctl, base, token, a->version, &err))
 			return 0;
-		pthread_mutex_lock(&a->lock);
-		ctl_set_tls(&rp->ctl, a->conf.tls_cert, a->conf.tls_key, a->conf.tls_ca);
-		pthread_mutex_unlock(&a->lock);
+		ctl_set_tls(&rp->ctl, cert, key, ca);
 	}
 	body = json_pack("{s:O}", "reports", reports);
 	st = body ? ctl_post(&rp->ctl, "/v1/telemetry", body, &err) : RAMP_ENOMEM;

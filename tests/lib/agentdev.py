@@ -844,3 +844,77 @@ def send_lines(sock_path, lines):
 def free_mb(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize // (1 << 20)
+
+
+class HealthServer:
+    """An inference process's health endpoint for health-url: GET / answers from what
+    current/model holds and from the reloads the reload log (reload_cmd's) shows so far.
+    A version in fail never gets a 2xx (503); any other answers 503 to the first
+    `warmup` GETs after each reload and 200 from then on. Each GET is kept as
+    (time before the answer is sent, version in current/model, reloads seen, status)."""
+
+    def __init__(self, ctx, current_model, reload_log, warmup=0, fail=()):
+        self.current_model = current_model
+        self.reload_log = reload_log
+        self.warmup = warmup
+        self.fail = set(fail)
+        self.lock = threading.Lock()
+        self.log = []
+        self.reloads_seen = 0
+        self.since_reload = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                code, body = owner._answer()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+        _register(ctx, self)
+
+    def __repr__(self):
+        return f"<health server {self.srv.server_address[1]}>"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.srv.server_address[1]}/healthz"
+
+    def _answer(self):
+        try:
+            with open(self.current_model, "rb") as f:
+                version = f.readline().split()[-1].decode()
+        except (OSError, IndexError):
+            version = "-"
+        with self.lock:
+            reloads = len(reload_lines(self.reload_log))
+            if reloads != self.reloads_seen:
+                self.reloads_seen, self.since_reload = reloads, 0
+            self.since_reload += 1
+            ok = version not in self.fail and self.since_reload > self.warmup
+            code = 200 if ok else 503
+            self.log.append((time.time(), version, reloads, code))
+        return code, (b"ok\n" if ok else b"loading\n")
+
+    def gets(self, version=None):
+        """[(time, version, reloads seen, status)] of the GETs (of one version's file)."""
+        with self.lock:
+            return [g for g in self.log if version is None or g[1] == version]
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
