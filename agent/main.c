@@ -179,7 +179,7 @@ static size_t discard(char *p, size_t size, size_t n, void *cls)
 }
 
 /* One GET of the health URL: the HTTP status, or 0 when it could not be reached. */
-static long health_get(const char *url, double timeout_s)
+static long health_get(const char *url, const char *ca, double timeout_s)
 {
 	CURL *h = curl_easy_init();
 	long code = 0;
@@ -187,6 +187,8 @@ static long health_get(const char *url, double timeout_s)
 	if (h == NULL)
 		return 0;
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (ca[0]) /* the configured CA bundle, as for the controller */
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(fmax(timeout_s, 0.1) * 1000));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
@@ -215,7 +217,7 @@ static int health_check(const struct conf *c, const char *model, const char *ver
 		if (c->health_cmd[0])
 			last = run_cmd(c->health_cmd, model, version, path, fmax(left, 0.1), &to);
 		else
-			last = (int)health_get(c->health_url, fmin(fmax(left, 0.1), 10));
+			last = (int)health_get(c->health_url, c->tls_ca, fmin(fmax(left, 0.1), 10));
 		if (c->health_cmd[0] ? last == 0 : last >= 200 && last < 300)
 			return 0;
 		if (mono() + wait > until)

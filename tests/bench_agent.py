@@ -8,7 +8,7 @@ moves to a new version (full update: poll, signature, download, sha256,
 store, swap, reload, health check, `installed` posted) and then back to the
 one before (rollback through the cache: no download).  Each time is from the
 PUT of the stable version to the `installed` status in rampd.  The anchor
-is curl fetching the same artifact from the same rampd once, so the ratio
+is curl fetching the same artifact from the same rampd into a file, so the ratio
 says what the agent adds to the transfer itself.
 
   python3 tests/bench_agent.py [--build build] [--mib 64] [--rounds 3]
@@ -118,8 +118,8 @@ url = f"{s.url}/v1/artifacts/sha256:{hashlib.sha256(blobs[versions[1]]).hexdiges
 curl_t = []
 for _ in range(a.rounds):
     t = time.perf_counter()
-    subprocess.run(["curl", "-sf", "-o", "/dev/null", "-H", f"Authorization: Bearer {tok}", url],
-                   check=True)
+    subprocess.run(["curl", "-sf", "-o", os.path.join(tmp, "curl.out"), "-H",
+                    f"Authorization: Bearer {tok}", url], check=True)
     curl_t.append(time.perf_counter() - t)
 
 updates, rollbacks = [], []
@@ -136,6 +136,6 @@ print(f"agent   full update ({a.mib} MiB, download+verify+swap+reload+health): "
       f"median {med(updates):.3f} s  (runs: {', '.join(f'{t:.3f}' for t in updates)})")
 print(f"agent   rollback through the cache (no download): "
       f"median {med(rollbacks) * 1e3:.1f} ms  (runs: {', '.join(f'{t * 1e3:.1f}' for t in rollbacks)})")
-print(f"anchor  curl GET of the same artifact from rampd: median {med(curl_t):.3f} s")
+print(f"anchor  curl GET of the same artifact from rampd into a file: median {med(curl_t):.3f} s")
 print(f"ratio   update / curl transfer: {med(updates) / med(curl_t):.2f}x; "
       f"downloads by the agent: {downloads} for {1 + a.rounds} versions")
