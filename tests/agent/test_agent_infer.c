@@ -9,6 +9,7 @@
 #include "infer.h"
 
 #include "../unit/unit.h"
+#include "scratch.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,24 +18,12 @@
 #include <sys/un.h>
 #include <time.h>
 
-static char tmpdir[64];
 static char sock_path[128];
 
 static const char *scratch_socket(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ramp-infer-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(sock_path, sizeof(sock_path), "%s/infer.sock", tmpdir);
+	snprintf(sock_path, sizeof(sock_path), "%s/infer.sock", scratch("infer"));
 	return sock_path;
-}
-
-static void scratch_done(void)
-{
-	unlink(sock_path);
-	rmdir(tmpdir);
 }
 
 static int parse(const char *line, struct infer_line *l, struct ramp_err *err)

@@ -12,6 +12,7 @@
 #include "domain/sig.h"
 
 #include "../unit/unit.h"
+#include "scratch.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -305,31 +306,6 @@ static void conf_refuses_unknown_keys_and_private_keys_naming_them(void)
 	unlink(path);
 }
 
-static char confdir[64];
-
-/* A fresh directory for one conf case. */
-static const char *conf_scratch(void)
-{
-	snprintf(confdir, sizeof(confdir), "/tmp/ramp-conf-XXXXXX");
-	if (mkdtemp(confdir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	return confdir;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void conf_scratch_done(void)
-{
-	nftw(confdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Writes text to dir/name, and that path into path. */
 static void conf_put(const char *dir, const char *name, const char *text, char *path, size_t cap)
@@ -365,7 +341,7 @@ static int conf_from(struct conf *c, struct ramp_err *err, ...)
 
 static void conf_derives_model_dir_token_file_and_defaults_from_state_dir(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	char want[600];
 	struct conf c;
 	struct ramp_err err;
@@ -387,12 +363,12 @@ static void conf_derives_model_dir_token_file_and_defaults_from_state_dir(void)
 	CHECK_EQ_STR(c.reload_signal, "HUP");
 	CHECK_NEAR(c.health_timeout_s, 30, 0);
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_derives_state_dir_and_token_file_from_model_dir(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	char want[600];
 	struct conf c;
 	struct ramp_err err;
@@ -408,12 +384,12 @@ static void conf_derives_state_dir_and_token_file_from_model_dir(void)
 	CHECK_EQ_INT(conf_from(&c, &err, "--controller", "http://ramp", "--enroll-token", "enr",
 			       "--pubkey", FIX "ecdsa.pub", NULL), RAMP_EINVAL);
 	CHECK_EQ_STR(err.field, "model-dir");
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_takes_cache_as_another_name_for_model_dir(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	char want[600];
 	struct conf c;
 	struct ramp_err err;
@@ -424,12 +400,12 @@ static void conf_takes_cache_as_another_name_for_model_dir(void)
 	snprintf(want, sizeof(want), "%s/.ramp", dir);
 	CHECK_EQ_STR(c.state_dir, want);
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_reads_the_device_token_from_an_existing_token_file(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	char path[600], other[600];
 	struct conf c;
 	struct ramp_err err;
@@ -450,12 +426,12 @@ static void conf_reads_the_device_token_from_an_existing_token_file(void)
 			       "--token", "literal", "--pubkey", FIX "ecdsa.pub", NULL), 0);
 	CHECK_EQ_STR(c.token, "literal");
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_accepts_an_enroll_token_alone_as_the_credential(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	struct conf c;
 	struct ramp_err err;
 
@@ -465,12 +441,12 @@ static void conf_accepts_an_enroll_token_alone_as_the_credential(void)
 	CHECK_EQ_STR(c.token, "");
 	CHECK_EQ_STR(c.tls_cert, "");
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_reads_and_trims_the_enroll_token_file(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	char path[600], missing[600];
 	struct conf c;
 	struct ramp_err err;
@@ -486,12 +462,12 @@ static void conf_reads_and_trims_the_enroll_token_file(void)
 		     RAMP_EINVAL);
 	CHECK_EQ_STR(err.field, "enroll-token-file");
 	CHECK(strstr(err.msg, missing) != NULL);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_refuses_a_cert_without_its_key_naming_key(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	struct conf c;
 	struct ramp_err err;
 
@@ -509,12 +485,12 @@ static void conf_refuses_a_cert_without_its_key_naming_key(void)
 			       "--pubkey", FIX "ecdsa.pub", NULL), 0);
 	CHECK_EQ_STR(c.token, "");
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_refuses_no_credential_at_all_naming_token(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	struct conf c;
 	struct ramp_err err;
 
@@ -523,12 +499,12 @@ static void conf_refuses_no_credential_at_all_naming_token(void)
 	CHECK_EQ_STR(err.field, "token");
 	CHECK(strstr(err.msg, "device.token") != NULL);
 	CHECK_EQ_INT(c.npubkeys, 0);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_reads_every_key_of_a_pubkey_list(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	struct conf c;
 	struct ramp_err err;
 
@@ -544,12 +520,12 @@ static void conf_reads_every_key_of_a_pubkey_list(void)
 	}
 	conf_free(&c);
 	CHECK_EQ_INT(c.npubkeys, 0);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_refuses_a_pubkey_list_with_a_missing_file_naming_pubkey(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	struct conf c;
 	struct ramp_err err;
 
@@ -560,12 +536,12 @@ static void conf_refuses_a_pubkey_list_with_a_missing_file_naming_pubkey(void)
 	CHECK(strstr(err.msg, "absent.pub") != NULL);
 	CHECK_EQ_INT(c.npubkeys, 0);
 	CHECK(c.pubkey_pem[0] == NULL);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_refuses_poll_max_below_poll_min(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	struct conf c;
 	struct ramp_err err;
 
@@ -579,12 +555,12 @@ static void conf_refuses_poll_max_below_poll_min(void)
 	CHECK_NEAR(c.poll_min_s, 5, 0);
 	CHECK_NEAR(c.poll_max_s, 5, 0);
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static void conf_refuses_a_number_out_of_range_naming_the_key(void)
 {
-	const char *dir = conf_scratch();
+	const char *dir = scratch("conf");
 	static const char *const bad[][2] = {
 		{"poll", "-1"},
 		{"poll", "abc"},
@@ -619,7 +595,7 @@ static void conf_refuses_a_number_out_of_range_naming_the_key(void)
 	CHECK_EQ_INT(c.max_bytes, 1048576);
 	CHECK_NEAR(c.telemetry_buffer, 5, 0);
 	conf_free(&c);
-	conf_scratch_done();
+	scratch_done();
 }
 
 static const struct unit_case cases[] = {

@@ -8,6 +8,7 @@
 #include "spool.h"
 
 #include "../unit/unit.h"
+#include "scratch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,30 +16,6 @@
 #include <limits.h>
 #include <sys/stat.h>
 
-static char tmpdir[64];
-
-static const char *scratch(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ramp-spool-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	return tmpdir;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void scratch_done(void)
-{
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* A batch of n reports numbered from first. */
 static json_t *batch(int first, int n)
@@ -103,7 +80,7 @@ static size_t on_disk(const char *dir, size_t *files)
 
 static void spool_holds_exactly_the_bound_dropping_the_oldest_reports(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct ramp_err err = {0};
 	struct spool *sp = spool_open(dir, 10, &err);
 	size_t files;
@@ -132,7 +109,7 @@ static void spool_holds_exactly_the_bound_dropping_the_oldest_reports(void)
 
 static void spool_removes_whole_old_batches_when_a_new_one_needs_their_room(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 5, NULL);
 	size_t files;
 	char got[256];
@@ -151,7 +128,7 @@ static void spool_removes_whole_old_batches_when_a_new_one_needs_their_room(void
 
 static void spool_carries_count_order_and_sequence_across_a_reopen(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 100, NULL);
 	uint64_t first = 0, second = 0;
 	json_t *a;
@@ -187,7 +164,7 @@ static void spool_carries_count_order_and_sequence_across_a_reopen(void)
 
 static void spool_reopened_with_a_smaller_bound_trims_the_oldest(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 100, NULL);
 	size_t files;
 	char got[256];
@@ -207,7 +184,7 @@ static void spool_reopened_with_a_smaller_bound_trims_the_oldest(void)
 
 static void spool_keeps_only_the_newest_reports_of_an_oversize_batch(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 3, NULL);
 	size_t files;
 	char got[256];
@@ -225,7 +202,7 @@ static void spool_keeps_only_the_newest_reports_of_an_oversize_batch(void)
 
 static void spool_deletes_and_skips_a_corrupt_batch_on_peek(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 100, NULL);
 	uint64_t id = 0;
 	json_t *a;
@@ -252,7 +229,7 @@ static void spool_deletes_and_skips_a_corrupt_batch_on_peek(void)
 
 static void spool_open_deletes_corrupt_and_temporary_files_it_finds(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 100, NULL);
 	char path[PATH_MAX], tmp[PATH_MAX], got[256];
 	uint64_t id = 0;
@@ -288,7 +265,7 @@ static void spool_open_deletes_corrupt_and_temporary_files_it_finds(void)
 
 static void spool_drop_removes_only_the_named_batch(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 100, NULL);
 	uint64_t oldest = 0;
 	json_t *a;
@@ -313,7 +290,7 @@ static void spool_drop_removes_only_the_named_batch(void)
 
 static void spool_stores_nothing_for_an_empty_batch_and_refuses_a_non_array(void)
 {
-	const char *dir = scratch();
+	const char *dir = scratch("spool");
 	struct spool *sp = spool_open(dir, 100, NULL);
 	json_t *empty = json_array(), *obj = json_object();
 	size_t files;
@@ -335,7 +312,7 @@ static void spool_open_makes_missing_directories_private(void)
 	struct stat st;
 	struct spool *sp;
 
-	snprintf(dir, sizeof(dir), "%s/state/telemetry", scratch());
+	snprintf(dir, sizeof(dir), "%s/state/telemetry", scratch("spool"));
 	sp = spool_open(dir, 10, NULL);
 	CHECK(sp != NULL);
 	CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode));
@@ -353,7 +330,7 @@ static void spool_open_fails_naming_the_state_dir_when_it_is_a_file(void)
 	struct ramp_err err = {0};
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/file", scratch());
+	snprintf(dir, sizeof(dir), "%s/file", scratch("spool"));
 	f = fopen(dir, "w");
 	fclose(f);
 	CHECK(spool_open(dir, 10, &err) == NULL);

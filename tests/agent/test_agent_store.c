@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include "../unit/unit.h"
+#include "scratch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,30 +21,6 @@
 #define HEX1 "1111111111111111111111111111111111111111111111111111111111111111"
 #define HEX2 "2222222222222222222222222222222222222222222222222222222222222222"
 
-static char tmpdir[64];
-
-static const char *scratch(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ramp-store-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	return tmpdir;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void scratch_done(void)
-{
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Writes text to root/rel, or to root itself for rel ""; exits on failure. */
 static void put(const char *root, const char *rel, const char *text)
@@ -160,7 +137,7 @@ static void name_ok_takes_one_safe_path_part_of_1_to_128_characters(void)
 
 static void partial_creates_its_directory_and_names_the_file_by_the_digest_hex(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char out[PATH_MAX], want[PATH_MAX], small[16];
 	struct ramp_err err = {0};
 	struct stat st;
@@ -182,7 +159,7 @@ static void partial_creates_its_directory_and_names_the_file_by_the_digest_hex(v
 
 static void commit_moves_the_part_into_a_read_only_model_with_its_manifest(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char part[PATH_MAX], file[PATH_MAX], buf[64];
 	struct ramp_err err = {0};
 	struct stat st;
@@ -213,7 +190,7 @@ static void commit_moves_the_part_into_a_read_only_model_with_its_manifest(void)
 
 static void commit_replaces_an_existing_version_dir_whole(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char buf[64];
 	struct ramp_err err = {0};
 
@@ -231,7 +208,7 @@ static void commit_replaces_an_existing_version_dir_whole(void)
 
 static void commit_of_a_missing_part_fails_and_leaves_nothing_half_made(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char part[PATH_MAX], buf[64];
 	struct ramp_err err = {0};
 	json_t *meta = json_pack("{s:s}", "digest", D2);
@@ -259,7 +236,7 @@ static void commit_of_a_missing_part_fails_and_leaves_nothing_half_made(void)
 
 static void point_writes_a_relative_link_replaces_it_and_removes_it_for_empty(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char path[PATH_MAX], target[PATH_MAX];
 	struct ramp_err err = {0};
 	ssize_t n;
@@ -292,7 +269,7 @@ static void point_writes_a_relative_link_replaces_it_and_removes_it_for_empty(vo
 
 static void link_returns_the_version_and_its_manifest_digest(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char version[MSTORE_VERSION_MAX], digest[80];
 	struct ramp_err err = {0};
 
@@ -313,7 +290,7 @@ static void link_returns_the_version_and_its_manifest_digest(void)
 
 static void link_is_not_found_when_missing_or_dangling(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char version[MSTORE_VERSION_MAX] = "stale", digest[80];
 	struct ramp_err err = {0};
 
@@ -331,7 +308,7 @@ static void link_is_not_found_when_missing_or_dangling(void)
 
 static void link_is_not_found_for_a_version_dir_without_model_or_manifest(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char version[MSTORE_VERSION_MAX], digest[80];
 	struct ramp_err err = {0};
 
@@ -363,7 +340,7 @@ static void link_is_not_found_for_a_version_dir_without_model_or_manifest(void)
 
 static void link_is_not_found_for_a_target_that_is_not_a_version_name(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char version[MSTORE_VERSION_MAX], digest[80], path[PATH_MAX], abs[PATH_MAX];
 
 	/* a complete version directory outside the model: ../x from m is root/x */
@@ -386,7 +363,7 @@ static void link_is_not_found_for_a_target_that_is_not_a_version_name(void)
 
 static void has_needs_a_complete_version_with_that_digest(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char path[PATH_MAX];
 	struct ramp_err err = {0};
 
@@ -404,7 +381,7 @@ static void has_needs_a_complete_version_with_that_digest(void)
 
 static void pending_is_written_read_back_and_removed(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char old[MSTORE_VERSION_MAX] = "stale";
 	struct ramp_err err = {0};
 
@@ -425,7 +402,7 @@ static void pending_is_written_read_back_and_removed(void)
 
 static void pending_with_garbage_content_reads_as_no_old_version(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	const char *garbage[] = {"", "\n", "../etc\n", ".hidden\n", "a b\n", "v1/../x",
 				 "\x01\x02\xff\n", "v1\nv2\n"};
 	char old[MSTORE_VERSION_MAX], toolong[300];
@@ -454,7 +431,7 @@ static void pending_with_garbage_content_reads_as_no_old_version(void)
 
 static void prune_keeps_the_named_versions_links_and_the_kept_partial(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char part[PATH_MAX];
 	struct ramp_err err = {0};
 
@@ -521,7 +498,7 @@ static int saw(const struct seen *s, const char *name)
 
 static void models_lists_only_model_directories_with_valid_names(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char path[PATH_MAX];
 	struct seen s = {0};
 
@@ -545,7 +522,7 @@ static void models_lists_only_model_directories_with_valid_names(void)
 
 static void mkdir_p_creates_nested_directories_and_accepts_existing_ones(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char path[PATH_MAX];
 	struct stat st;
 
@@ -562,7 +539,7 @@ static void mkdir_p_creates_nested_directories_and_accepts_existing_ones(void)
 
 static void size_is_the_file_length_or_zero_when_missing(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char path[PATH_MAX];
 
 	put(root, "f", "12345");
@@ -575,7 +552,7 @@ static void size_is_the_file_length_or_zero_when_missing(void)
 
 static void free_mb_is_positive_for_a_directory_and_minus_one_when_missing(void)
 {
-	const char *root = scratch();
+	const char *root = scratch("store");
 	char path[PATH_MAX];
 
 	CHECK(mstore_free_mb(root) > 0);
