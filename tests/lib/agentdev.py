@@ -39,6 +39,15 @@ def _register(ctx, obj):
     ctx.agentdev.append(obj)
 
 
+def _serve(ctx, obj, handler):
+    """Starts obj.srv, a threading HTTP server on a free loopback port, closed with the test."""
+    obj.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    obj.srv.daemon_threads = True
+    obj.thread = threading.Thread(target=obj.srv.serve_forever, daemon=True)
+    obj.thread.start()
+    _register(ctx, obj)
+
+
 def _close_all(ctx):
     bad = []
     for obj in reversed(getattr(ctx, "agentdev", [])):
@@ -457,11 +466,7 @@ class ArtifactServer:
                 except OSError:
                     pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.srv.daemon_threads = True
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-        _register(ctx, self)
+        _serve(ctx, self, Handler)
 
     def __repr__(self):
         return f"<artifact server {self.srv.server_address[1]}>"
@@ -881,11 +886,7 @@ class HealthServer:
                 except OSError:
                     pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.srv.daemon_threads = True
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-        _register(ctx, self)
+        _serve(ctx, self, Handler)
 
     def __repr__(self):
         return f"<health server {self.srv.server_address[1]}>"
