@@ -250,10 +250,11 @@ static int shrink_oldest(struct spool *sp, size_t keep)
 }
 
 /* Drops the oldest reports until count <= max.  0 or RAMP_EIO. */
-static int trim(struct spool *sp)
+/* Drops the oldest reports until at most limit remain. */
+static int trim_to(struct spool *sp, size_t limit)
 {
-	while (sp->count > sp->max) {
-		size_t excess = sp->count - sp->max;
+	while (sp->count > limit) {
+		size_t excess = sp->count - limit;
 		int rc;
 
 		if (excess >= sp->b[0].n)
@@ -264,6 +265,11 @@ static int trim(struct spool *sp)
 			return rc;
 	}
 	return 0;
+}
+
+static int trim(struct spool *sp)
+{
+	return trim_to(sp, sp->max);
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -370,6 +376,11 @@ int spool_push(struct spool *sp, const json_t *reports)
 		if (kept == NULL)
 			return RAMP_ENOMEM;
 		n = sp->max;
+	}
+	/* room first, so the files never hold more than the bound, not even for a moment */
+	if ((rc = trim_to(sp, sp->max - n)) != 0) {
+		json_decref(kept);
+		return rc;
 	}
 	rc = write_batch(sp, sp->next, kept ? kept : reports);
 	json_decref(kept);

@@ -34,14 +34,15 @@ struct spool;
 struct spool *spool_open(const char *dir, size_t max_reports, struct ramp_err *err);
 
 /*
- * Appends a batch, reports a JSON array of report objects (not consumed), as
- * a new file, then drops the oldest reports until at most max_reports are
- * held: whole old files are removed, and the oldest remaining one is
- * rewritten with its newest reports when only part of it must go.  A batch
- * larger than max_reports keeps only its newest max_reports.  An empty array
- * stores nothing.  0, RAMP_EINVAL when reports is not an array, RAMP_ENOMEM,
- * or RAMP_EIO (nothing of the batch is held; older batches are untouched
- * unless trimming them failed).
+ * Appends a batch, reports a JSON array of report objects (not consumed):
+ * first drops the oldest reports until the batch fits within max_reports
+ * (whole old files are removed, and the oldest remaining one is rewritten
+ * with its newest reports when only part of it must go), then writes the
+ * batch as a new file, so the directory never holds more than max_reports.
+ * A batch larger than max_reports keeps only its newest max_reports.  An
+ * empty array stores nothing.  0, RAMP_EINVAL when reports is not an array,
+ * RAMP_ENOMEM, or RAMP_EIO (nothing of the batch is held; older reports may
+ * have made room for it already).
  */
 int spool_push(struct spool *sp, const json_t *reports);
 

@@ -21,7 +21,7 @@ import os
 import signal
 import ssl
 
-from agentdev import (PLATFORM, AgentProc, ArtifactServer, HealthServer, access_statuses,
+from agentdev import (PLATFORM, AgentProc, DeviceEnv, ArtifactServer, HealthServer, access_statuses,
                       base_conf, blob, device_session, hexdigest, reload_cmd, reload_lines,
                       status_rows, until, wait_polls, wait_status)
 from fleet import Signer, enroll
@@ -273,27 +273,8 @@ def test_agent_enrolls_over_mtls_with_its_certificate_and_labels(ctx):
 
 # --- health-url ---
 
-class Env:
-    """Plain rampd, a signer, one registered device and an artifact server with v1 and v2."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.s = ctx.server(env={"RAMP_ACCESS_LOG": "1"})
-        self.signer = Signer(ctx, self.s)
-        self.dev, self.tok = next(iter(enroll(self.s, 1, platform=PLATFORM, prefix="pi").items()))
-        self.arts = ArtifactServer(ctx)
-        self.blobs = {}
-        for v in ("v1", "v2"):
-            self.blobs[v] = blob(v)
-            publish(self.s, self.signer, MODEL, v, self.blobs[v], platform=PLATFORM,
-                    url=self.arts.add(v, self.blobs[v]))
-        set_stable(self.s, MODEL, "v1")
-
-    def rows(self):
-        return status_rows(self.ctx, self.s, self.dev)
-
-    def wait(self, version, state, after=0, agent=None):
-        return wait_status(self.ctx, self.s, self.dev, version, state, after, agent)
+class Env(DeviceEnv):
+    """DeviceEnv (plain rampd, v1 and v2, v1 stable) with an agent checked by a HealthServer."""
 
     def agent(self, warmup=0, fail=(), timeout=30):
         """An agent whose reload-cmd logs to reloads.log and whose health-url is a HealthServer."""

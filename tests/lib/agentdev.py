@@ -26,6 +26,8 @@ import threading
 import time
 
 from ramp import check
+from fleet import Signer, enroll
+from runners import publish, set_stable
 
 PLATFORM = "rpi-arm64"
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -919,3 +921,34 @@ class HealthServer:
     def close(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+class DeviceEnv:
+    """rampd (access log on), a signer, one enrolled device and an artifact server with versions."""
+
+    def __init__(self, ctx, versions=("v1", "v2"), stable="v1", sizes=None, scripts=None):
+        self.ctx = ctx
+        self.s = ctx.server(env={"RAMP_ACCESS_LOG": "1"})
+        self.signer = Signer(ctx, self.s)
+        self.dev, self.tok = next(iter(enroll(self.s, 1, platform=PLATFORM, prefix="pi").items()))
+        self.arts = ArtifactServer(ctx)
+        self.blobs = {}
+        self.texts = {}
+        for v in versions:
+            self.add(v, blob(v, (sizes or {}).get(v, 64 * 1024)), (scripts or {}).get(v, ()))
+        if stable:
+            set_stable(self.s, "ocr", stable)
+
+    def add(self, version, data, script=()):
+        self.blobs[version] = data
+        self.texts[version] = publish(self.s, self.signer, "ocr", version, data, platform=PLATFORM,
+                                      url=self.arts.add(version, data, script))
+
+    def conf(self, controller=None, pubkey=None, **extra):
+        return base_conf(controller or self.s.url, self.tok, pubkey or self.signer.pub, **extra)
+
+    def rows(self):
+        return status_rows(self.ctx, self.s, self.dev)
+
+    def wait(self, version, state, after=0, agent=None, timeout=30):
+        return wait_status(self.ctx, self.s, self.dev, version, state, after, agent, timeout)
