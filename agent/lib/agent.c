@@ -299,7 +299,7 @@ static int space_check(const struct agent *a, const struct desired_model *e, int
 
 /* Downloads e into its partial file; 0 when the whole file is there. */
 static int download(struct agent *a, struct slot *s, const struct desired_model *e,
-		    int64_t signed_size, const char *part)
+		    int64_t signed_size, const char *part, struct fetch_result *res_out)
 {
 	int same = ctl_same_origin(&a->ctl, e->url);
 	/* the device credentials go only to the controller; the CA bundle applies everywhere */
@@ -317,6 +317,7 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 	atomic_fetch_add(&a->counters.download_bytes, (unsigned long)(res.bytes - res.resumed_from));
 	if (res.resumed_from > 0)
 		atomic_fetch_add(&a->counters.resumes, 1);
+	*res_out = res;
 	if (rc == 0)
 		return 0;
 	if (strcmp(err.field, "space") == 0)
@@ -401,10 +402,11 @@ static int activate(struct agent *a, struct slot *s, const struct desired_model 
 static void install_new(struct agent *a, struct slot *s, const struct desired_model *e)
 {
 	struct verify_signed sv;
+	struct fetch_result got = {0};
 	struct ramp_err err = {0};
 	char file[PATH_MAX], part[PATH_MAX], why[800];
 	double load_ms = 0;
-	int cached;
+	int cached, rc;
 	json_t *meta;
 
 	if (verify_any(a, e, &sv, &err)) {
@@ -422,11 +424,15 @@ static void install_new(struct agent *a, struct slot *s, const struct desired_mo
 			postpone(a, s, e, why, 1);
 			return;
 		}
-		if (download(a, s, e, sv.size, part) != 0)
+		if (download(a, s, e, sv.size, part, &got) != 0)
 			return;
 	}
 	report(a, s, e, "verifying", cached ? "file already in the store" : NULL);
-	if (verify_file(cached ? file : part, sv.digest, sv.size, &err) != 0) {
+	if (!cached && got.hashed) /* hashed as it was written */
+		rc = verify_digest(got.sha256, got.bytes, sv.digest, sv.size, &err);
+	else
+		rc = verify_file(cached ? file : part, sv.digest, sv.size, &err);
+	if (rc != 0) {
 		if (!cached)
 			unlink(part);
 		if (err.code == RAMP_EIO)

@@ -9,6 +9,7 @@
 #include "fetch.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +22,41 @@ struct sink {
 	int64_t size, max;
 	int status_seen, restarted, too_big, io_error, no_space;
 	CURL *h;
+	EVP_MD_CTX *md;		/* SHA-256 of the part file's bytes so far */
+	int md_ok;
 };
+
+/* Starts the digest over (an empty part file). */
+static void md_restart(struct sink *s)
+{
+	s->md_ok = s->md && EVP_DigestInit_ex(s->md, EVP_sha256(), NULL);
+}
+
+/* Digests the bytes already in part (a resumed download); md_ok 0 on a read error. */
+static void md_prefix(struct sink *s, const char *part)
+{
+	unsigned char buf[1 << 16];
+	int64_t left = s->size;
+	int fd;
+
+	md_restart(s);
+	if (!s->md_ok || left == 0)
+		return;
+	if ((fd = open(part, O_RDONLY | O_CLOEXEC)) < 0) {
+		s->md_ok = 0;
+		return;
+	}
+	while (left > 0 && s->md_ok) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || !EVP_DigestUpdate(s->md, buf, (size_t)n))
+			s->md_ok = 0;
+		else
+			left -= n;
+	}
+	close(fd);
+}
 
 static size_t on_data(char *data, size_t size, size_t n, void *cls)
 {
@@ -37,6 +72,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *cls)
 				return s->io_error = 1, 0;
 			s->size = 0;
 			s->restarted = 1;
+			md_restart(s);
 		} else if (code != 200 && code != 206) {
 			return 0; /* an error body is not file content */
 		}
@@ -52,6 +88,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *cls)
 		off += (size_t)w;
 	}
 	s->size += (int64_t)len;
+	if (s->md_ok && !EVP_DigestUpdate(s->md, data, len))
+		s->md_ok = 0;
 	return len;
 }
 
@@ -117,12 +155,15 @@ int fetch_resume(const struct fetch_req *req, const char *part, struct fetch_res
 				    strerror(errno));
 	s.size = fstat(s.fd, &st) == 0 ? (int64_t)st.st_size : 0;
 	res->resumed_from = s.size;
+	s.md = EVP_MD_CTX_new();
+	md_prefix(&s, part);
 	cc = attempt(req, &s, &code);
 	if (code == 416 && s.size > 0) { /* nothing past our bytes: the part file is stale */
 		if (ftruncate(s.fd, 0) == 0) {
 			s.size = 0;
 			s.status_seen = 0;
 			res->resumed_from = 0;
+			md_restart(&s);
 			cc = attempt(req, &s, &code);
 		}
 	}
@@ -146,6 +187,16 @@ int fetch_resume(const struct fetch_req *req, const char *part, struct fetch_res
 				  (long long)s.size, curl_easy_strerror(cc));
 	}
 	res->bytes = s.size;
+	if (rc == 0 && s.md_ok) {
+		unsigned char md[32];
+		unsigned int mdlen = 0;
+		if (EVP_DigestFinal_ex(s.md, md, &mdlen) && mdlen == 32) {
+			for (unsigned i = 0; i < 32; i++)
+				snprintf(res->sha256 + 2 * i, 3, "%02x", md[i]);
+			res->hashed = 1;
+		}
+	}
+	EVP_MD_CTX_free(s.md);
 	close(s.fd);
 	return rc;
 }

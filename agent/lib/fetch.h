@@ -2,8 +2,9 @@
  * fetch.h - resumable downloads for agents: bytes go to a ".part" file and a
  * later attempt asks for the rest with Range (API.md: artifacts answer 206).
  *
- * Nothing here decides whether the bytes are good; verify.h does, on the
- * whole file.  The caller renames the part file once it verifies.
+ * Nothing here decides whether the bytes are good; verify.h does.  The
+ * SHA-256 of the whole file is computed while it is written (a resumed
+ * prefix is read once at the start), so the caller need not read it again.  The caller renames the part file once it verifies.
  */
 #ifndef RAMP_AGENT_FETCH_H
 #define RAMP_AGENT_FETCH_H
@@ -27,6 +28,8 @@ struct fetch_result {
 	int64_t bytes;		/* size of the part file afterwards */
 	int64_t resumed_from;	/* bytes already there when this attempt started */
 	int http_status;
+	int hashed;		/* sha256 holds the whole part file's digest (when 0 is returned) */
+	char sha256[65];	/* hex, hashed while the bytes were written (and the resumed prefix read) */
 };
 
 /*

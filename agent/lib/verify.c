@@ -101,13 +101,9 @@ out:
 	return rc;
 }
 
-int verify_file(const char *path, const char *digest, int64_t size, struct ramp_err *err)
+int verify_digest(const char *hex, int64_t bytes, const char *digest, int64_t size,
+		  struct ramp_err *err)
 {
-	char hex[65];
-	int64_t bytes;
-
-	if (verify_file_sha256(path, hex, &bytes) != 0)
-		return ramp_err_set(err, RAMP_EIO, "file", "cannot read %s", path);
 	if (size >= 0 && bytes < size)
 		return ramp_err_set(err, RAMP_EINVAL, "file", "file is truncated: %lld of %lld bytes",
 				    (long long)bytes, (long long)size);
@@ -120,4 +116,14 @@ int verify_file(const char *path, const char *digest, int64_t size, struct ramp_
 				    "digest mismatch: file is sha256:%s, signed manifest says %s", hex,
 				    digest);
 	return 0;
+}
+
+int verify_file(const char *path, const char *digest, int64_t size, struct ramp_err *err)
+{
+	char hex[65];
+	int64_t bytes;
+
+	if (verify_file_sha256(path, hex, &bytes) != 0)
+		return ramp_err_set(err, RAMP_EIO, "file", "cannot read %s", path);
+	return verify_digest(hex, bytes, digest, size, err);
 }

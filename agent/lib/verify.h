@@ -44,4 +44,11 @@ int verify_file_sha256(const char *path, char hex[65], int64_t *bytes);
  */
 int verify_file(const char *path, const char *digest, int64_t size, struct ramp_err *err);
 
+/*
+ * The checks of verify_file on a digest already computed: hex (64 hex
+ * digits) and bytes of a file against the signed digest and size.
+ */
+int verify_digest(const char *hex, int64_t bytes, const char *digest, int64_t size,
+		  struct ramp_err *err);
+
 #endif
