@@ -337,6 +337,10 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	char other[256] = {0};
 
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage("the on-device agent of ramp");
+		return 0;
+	}
 	if (argc > 256 || conf_args(argc, argv, 1, &src, other, &err) != 0)
 		return usage(argc > 256 ? "too many arguments" : err.msg);
 	for (int i = 1; i < argc; i += 2)
