@@ -114,7 +114,7 @@ static const struct key {
 	NUM("telemetry-interval", telemetry_s, 0.05, 86400),
 	NUM("telemetry-buffer", telemetry_buffer, 1, 10000000),
 	NUM("min-free-mb", min_free_mb, 0, 1e9),
-	NUM("health-timeout", health_timeout_s, 0, 86400),
+	NUM("health-timeout", health_timeout_s, 0.1, 86400),
 	{"enroll-token-file", 0, 0, 2, 0, 0},
 	{"max-bytes", 0, 0, 3, 0, 0},
 	{NULL, 0, 0, 0, 0, 0},
@@ -160,7 +160,9 @@ int conf_args(int argc, char **argv, int first, struct conf_src *src, char *is_o
 	memset(src, 0, sizeof(*src));
 	for (int i = first; i < argc; i += 2) {
 		const char *k = argv[i] + 2;
-		if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc)
+		if (strncmp(argv[i], "--", 2) != 0)
+			return ramp_err_set(err, RAMP_EINVAL, argv[i], "unexpected argument %s", argv[i]);
+		if (i + 1 >= argc)
 			return ramp_err_set(err, RAMP_EINVAL, argv[i], "%s needs a value", argv[i]);
 		if (!strcmp(k, "config")) {
 			if (set_str(src->config_path, sizeof(src->config_path), k, argv[i + 1], err))
@@ -168,7 +170,10 @@ int conf_args(int argc, char **argv, int first, struct conf_src *src, char *is_o
 		} else if (!known_key(k)) {
 			if (is_other)
 				is_other[i] = 1;
-		} else if (src->n < CONF_MAX_PAIRS) {
+		} else if (src->n == CONF_MAX_PAIRS) {
+			return ramp_err_set(err, RAMP_EINVAL, argv[i], "more than %d options",
+					    CONF_MAX_PAIRS);
+		} else {
 			src->key[src->n] = (char *)k;
 			src->val[src->n++] = argv[i + 1];
 		}
