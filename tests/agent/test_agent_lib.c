@@ -598,7 +598,22 @@ static void conf_refuses_a_number_out_of_range_naming_the_key(void)
 	scratch_done();
 }
 
+static void conf_args_refuses_a_stray_word_and_a_missing_value(void)
+{
+	char *stray[] = {"x", "--token", "t", "foo"};
+	char *dangling[] = {"x", "--token"};
+	struct conf_src src;
+	struct ramp_err err = {0};
+
+	CHECK_EQ_INT(conf_args(4, stray, 1, &src, NULL, &err), RAMP_EINVAL);
+	CHECK(strstr(err.msg, "unexpected argument foo") != NULL);
+	ramp_err_clear(&err);
+	CHECK_EQ_INT(conf_args(2, dangling, 1, &src, NULL, &err), RAMP_EINVAL);
+	CHECK(strstr(err.msg, "--token needs a value") != NULL);
+}
+
 static const struct unit_case cases[] = {
+	UNIT(conf_args_refuses_a_stray_word_and_a_missing_value),
 	UNIT(desired_reads_entries_and_finds_one_by_model_and_platform),
 	UNIT(desired_refuses_a_bad_digest_naming_the_entry),
 	UNIT(verify_accepts_the_signed_manifest_and_returns_its_digest),
