@@ -495,3 +495,37 @@ def test_agent_refuses_to_start_without_its_explicit_config_file(ctx):
                        capture_output=True, text=True, timeout=30)
     check(p.returncode != 0, f"exit {p.returncode}: {p.stdout} {p.stderr}")
     check("none.conf" in p.stderr, f"the error names the file: {p.stderr!r}")
+
+
+def test_two_models_on_one_device_are_stored_swapped_and_rolled_back_independently(ctx):
+    with device_session(ctx):
+        e = DeviceEnv(ctx, versions=("v1", "v2"))
+        det = {v: blob(v, 32 * 1024) for v in ("d1", "d2")}
+        for v, data in det.items():
+            publish(e.s, e.signer, "det", v, data, platform=PLATFORM, url=e.arts.add(v, data))
+        set_stable(e.s, "det", "d1")
+        log = os.path.join(ctx.tmp, "reloads.log")
+        a = AgentProc(ctx, e.conf(reload_cmd=reload_cmd(ctx, log)))
+        ocr, dst = a.store(MODEL), a.store("det")
+        e.wait("v1", "installed", agent=a)
+        e.wait("d1", "installed", agent=a)
+        eq((ocr.read(), dst.read()), (e.blobs["v1"], det["d1"]))
+
+        # one model moves; the other's store, links and process are left alone
+        n = len(e.rows())
+        set_stable(e.s, "det", "d2")
+        e.wait("d2", "installed", after=n, agent=a)
+        eq((dst.current(), dst.previous()), ("d2", "d1"))
+        eq((ocr.current(), ocr.previous(), ocr.versions()), ("v1", None, ["v1"]))
+        eq([x[:2] for x in reload_lines(log)][-1], ["det", "d2"])
+        eq(sorted(x[0] for x in reload_lines(log)), ["det", "det", "ocr"])
+
+        n = len(e.rows())
+        set_stable(e.s, MODEL, "v2")
+        e.wait("v2", "installed", after=n, agent=a)
+        set_stable(e.s, "det", "d1")  # det back through its cache, ocr stays on v2
+        row = e.wait("d1", "installed", after=n, agent=a)
+        check("no download" in row[2], row)
+        eq((ocr.current(), dst.current()), ("v2", "d1"))
+        eq((ocr.read(), dst.read()), (e.blobs["v2"], det["d1"]))
+        eq((e.arts.count("d1"), e.arts.count("d2"), e.arts.count("v2")), (1, 1, 1))
