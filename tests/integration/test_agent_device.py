@@ -529,3 +529,37 @@ def test_two_models_on_one_device_are_stored_swapped_and_rolled_back_independent
         eq((ocr.current(), dst.current()), ("v2", "d1"))
         eq((ocr.read(), dst.read()), (e.blobs["v2"], det["d1"]))
         eq((e.arts.count("d1"), e.arts.count("d2"), e.arts.count("v2")), (1, 1, 1))
+
+
+def test_a_canary_that_errors_on_the_device_is_rolled_back_by_rampd_from_the_agents_cache(ctx):
+    """The whole loop on one device: a rollout puts v2 on it, the inference process reports
+    errors for v2 over the telemetry socket, rampd's analysis breaks the error-rate SLO and
+    rolls back, and the agent goes back to v1 from its store without a download."""
+    with device_session(ctx):
+        e = DeviceEnv(ctx, versions=("v1", "v2"))
+        sock = os.path.join(ctx.tmp, "tele.sock")
+        log = os.path.join(ctx.tmp, "reloads.log")
+        a = AgentProc(ctx, e.conf(telemetry_socket=sock, reload_cmd=reload_cmd(ctx, log)))
+        st = a.store(MODEL)
+        e.wait("v1", "installed", agent=a)
+        policy = {"stages": [{"name": "canary", "size": 1.0, "validation_window": "1h",
+                              "min_samples": 5, "metrics": [{"name": "error_rate", "threshold": "< 5%"}]}]}
+        n = len(e.rows())
+        ro = status(e.s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2", "policy": policy}),
+                    201).json
+        e.wait("v2", "installed", after=n, agent=a)
+        eq(st.current(), "v2")
+        a.wait(lambda: os.path.exists(sock), "the telemetry socket")
+        n = len(e.rows())
+        t0 = time.time()
+        send_lines(sock, ["ocr 20 error"] * 10)
+        row = e.wait("v1", "installed", after=n, agent=a, timeout=60)
+        check("no download" in row[2], row)
+        e.wait("v2", "rolled_back", after=n, agent=a)
+        print(f"    errors sent -> v1 installed again on the device: {row[3] - t0:.2f}s", flush=True)
+        r = status(e.s.admin.get(f"/v1/rollouts/{ro['id']}"), 200).json
+        eq(r["state"], "rolled_back")
+        check(any(ev["type"] == "breach" for ev in r["events"]), r["events"])
+        eq((st.current(), st.previous(), st.read()), ("v1", "v2", e.blobs["v1"]))
+        eq((e.arts.count("v1"), e.arts.count("v2")), (1, 1))
+        eq([x[1] for x in reload_lines(log)], ["v1", "v2", "v1"])
