@@ -34,6 +34,8 @@
 #include "verify.h"
 
 #include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -703,10 +705,29 @@ static int write_token(const char *path, const char *token, struct ramp_err *err
 	return 0;
 }
 
+/* The common name of the certificate at path into id (the id rampd reads from it); 0 or -1. */
+static int cert_cn(const char *path, char *id, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+	int n = -1;
+
+	if (f == NULL)
+		return -1;
+	if ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, id, (int)cap);
+		X509_free(x);
+	}
+	fclose(f);
+	return n > 0 ? 0 : -1;
+}
+
 /*
- * POST /v1/enroll with the enroll token: 0 with the device token in
- * a->conf.token (and on disk), 1 to try again later, -1 on a refusal that
- * waiting will not change (logged).
+ * POST /v1/enroll with the enroll token, or with the client certificate
+ * alone (rampd lets a certificate enroll the id it names): 0 with the device
+ * token in a->conf.token (and on disk), or, for a certificate alone, 0 when
+ * the device is registered already (it goes on with the certificate); 1 to
+ * try again later; -1 on a refusal that waiting will not change (logged).
  */
 static int enroll_once(struct agent *a)
 {
@@ -720,8 +741,12 @@ static int enroll_once(struct agent *a)
 		log_error("msg=\"enrollment impossible\" reason=\"labels must be k=v,k=v\"");
 		return -1;
 	}
+	int cert_only = !a->conf.enroll_token[0];
+
 	if (a->conf.device_id[0])
 		snprintf(id, sizeof(id), "%s", a->conf.device_id);
+	else if (a->conf.tls_cert[0] && cert_cn(a->conf.tls_cert, id, sizeof(id)) == 0)
+		;
 	else if (gethostname(id, sizeof(id)) != 0)
 		snprintf(id, sizeof(id), "device");
 	id[sizeof(id) - 1] = 0;
@@ -749,17 +774,30 @@ static int enroll_once(struct agent *a)
 		return 0;
 	}
 	json_decref(ans);
+	if (cert_only && st > 0 && st < 500 && st != 429) {
+		/* 409: registered already; otherwise rampd may still take the certificate on its routes */
+		if (st == 409)
+			log_info("msg=\"registered already: going on with the certificate alone\" device=%s",
+				 id);
+		else
+			log_error("msg=\"enrollment by certificate refused: going on with the certificate "
+				  "alone\" device=%s status=%d reason=\"%s\"", id, st, err.msg);
+		return 0;
+	}
 	log_error("msg=\"enrollment failed\" device=%s status=%d reason=\"%s\"", id, st, err.msg);
 	return st > 0 && st < 500 && st != 429 ? -1 : 1;
 }
 
-/* Enrolls when there is no device token yet; keeps trying (with backoff) until stopped. */
+/*
+ * Enrolls when there is no device token yet, with the enroll token or the
+ * client certificate; keeps trying (with backoff) until it is done or stopped.
+ */
 static void enroll(struct agent *a)
 {
 	double delay = a->conf.poll_min_s;
 	int rc;
 
-	if (a->conf.token[0] || !a->conf.enroll_token[0])
+	if (a->conf.token[0] || (!a->conf.enroll_token[0] && !a->conf.tls_cert[0]))
 		return;
 	while (!a->stop && (rc = enroll_once(a)) != 0) {
 		if (rc < 0)

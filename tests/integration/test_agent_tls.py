@@ -271,6 +271,32 @@ def test_agent_enrolls_over_mtls_with_its_certificate_and_labels(ctx):
            "registered once, by the enrollment")
 
 
+def test_agent_with_only_a_factory_certificate_enrolls_itself_as_the_id_it_names(ctx):
+    """Zero-touch: no token and no enroll token, only a certificate whose CN is the device's
+    id. The agent enrolls that id with its labels (audit actor cert:<id>), keeps the device
+    token 0600, installs; a second agent for a registered device goes on with its certificate."""
+    with device_session(ctx):
+        e = MTLSEnv(ctx, env={"RAMP_ENROLL_REQUIRE_CERT": "1"})
+        dev = "pi-tpm-9"
+        a = AgentProc(ctx, e.conf(e.device_cert(dev), labels="site=wh9"))
+        tokfile = os.path.join(a.state_dir, "device.token")
+        a.wait(lambda: os.path.exists(tokfile), "device.token written")
+        eq(oct(os.stat(tokfile).st_mode & 0o777), oct(0o600))
+        wait_status(ctx, e.s, dev, "v1", "installed", agent=a)
+        d = status(e.s.admin.get(f"/v1/devices/{dev}"), 200).json
+        eq((d["labels"].get("site"), d.get("platform")), ("wh9", PLATFORM), f"{d}")
+        audit = status(e.s.admin.get("/v1/audit"), 200).json["items"]
+        eq([x["actor"] for x in audit if x["action"] == "device.register"], [f"cert:{dev}"])
+        eq(a.stop(), 0)
+        os.unlink(tokfile)  # the token lost: registered already (409), the certificate goes on
+        b = a.start()
+        b.wait(lambda: "registered already" in b.tail(), "the 409 taken as registered")
+        n = len(status_rows(ctx, e.s, dev))
+        set_stable(e.s, MODEL, "v2")
+        wait_status(ctx, e.s, dev, "v2", "installed", after=n, agent=b)
+        check(not os.path.exists(tokfile), "no token file without an enrollment")
+
+
 # --- health-url ---
 
 class Env(DeviceEnv):
