@@ -353,7 +353,7 @@ enum how { FRESH, CACHED, BACK };
 static int activate(struct agent *a, struct slot *s, const struct desired_model *e,
 		    enum how how, double *load_ms, char *why, size_t cap)
 {
-	struct mark old = s->running;
+	struct mark old = s->running, now;
 	struct ramp_err err = {0};
 	char path[PATH_MAX];
 	int rc = -1;
@@ -391,11 +391,8 @@ static int activate(struct agent *a, struct slot *s, const struct desired_model 
 		mstore_point(root(a), e->model, "previous", "", &err);
 	}
 	mstore_pending(root(a), e->model, NULL, &err);
-	{
-		struct mark now;
-		mark_set(&now, e);
-		set_running(a, s, &now);
-	}
+	mark_set(&now, e);
+	set_running(a, s, &now);
 	mstore_prune(root(a), e->model, e->version, s->prev.version, NULL);
 	return 0;
 }
