@@ -293,9 +293,13 @@ def test_kill9_mid_stage_resumes_with_the_same_devices(ctx):
     s.start()
     fleet = Fleet(s, tokens, "ocr")
     wait_for(lambda: rollout(s, rid)["stage"]["name"] == "ramp", timeout=30, msg="promoted after restart")
+    # the promotion is in the database first; the poll answers follow with the next snapshot
+    want = stage_members(rid, list(tokens), 0.5) | before
+    wait_for(lambda: {d for d in tokens if fleet.desired(d)["version"] == "v2"} == want, timeout=30,
+             msg="the ramp stage's members answered v2")
     after = {d for d in tokens if fleet.desired(d)["version"] == "v2"}
     check(before <= after, "sticky membership survives kill -9")
-    eq(after, stage_members(rid, list(tokens), 0.5) | before)
+    eq(after, want)
     status(s.admin.post(f"/v1/rollouts/{rid}/promote"), 200)
     wait_for(lambda: rollout(s, rid)["state"] == "succeeded", timeout=30, msg="completes")
     fleet.close()
