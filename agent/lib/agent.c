@@ -300,12 +300,37 @@ static int space_check(const struct agent *a, const struct desired_model *e, int
 }
 
 /* Downloads e into its partial file; 0 when the whole file is there. */
+/*
+ * Where to fetch url from: rampd's own artifact store (a path under
+ * /v1/artifacts/, or a relative URL) is fetched from the controller this
+ * agent was configured with, whatever host name rampd put in the answer
+ * (RAMP_PUBLIC_URL may name a front the device does not reach); the
+ * content is checked against the signed digest either way.  Other URLs as
+ * they are.
+ */
+static const char *fetch_url(const struct agent *a, const char *url, char *buf, size_t cap)
+{
+	const char *path = url;
+
+	if (url[0] != '/') {
+		const char *p = strstr(url, "://");
+		path = p ? strchr(p + 3, '/') : NULL;
+		if (path == NULL || strncmp(path, "/v1/artifacts/", 14) != 0)
+			return url;
+	}
+	if ((size_t)snprintf(buf, cap, "%s%s", a->ctl.base, path) >= cap)
+		return url;
+	return buf;
+}
+
 static int download(struct agent *a, struct slot *s, const struct desired_model *e,
 		    int64_t signed_size, const char *part, struct fetch_result *res_out)
 {
-	int same = ctl_same_origin(&a->ctl, e->url);
+	char ubuf[2048];
+	const char *url = fetch_url(a, e->url, ubuf, sizeof(ubuf));
+	int same = ctl_same_origin(&a->ctl, url);
 	/* the device credentials go only to the controller; the CA bundle applies everywhere */
-	struct fetch_req req = {e->url, same && a->ctl.token[0] ? a->conf.token : NULL,
+	struct fetch_req req = {url, same && a->ctl.token[0] ? a->conf.token : NULL,
 				&a->ctl, same, signed_size >= 0 ? signed_size : a->conf.max_bytes,
 				&a->stop};
 	struct fetch_result res;
@@ -325,7 +350,7 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 	if (strcmp(err.field, "space") == 0)
 		snprintf(why, sizeof(why), "%s", err.msg);
 	else
-		snprintf(why, sizeof(why), "download %.300s: %.280s", e->url, err.msg);
+		snprintf(why, sizeof(why), "download %.300s: %.280s", url, err.msg);
 	if (rc == RAMP_ETOOBIG)
 		refuse(a, s, e, why);
 	else

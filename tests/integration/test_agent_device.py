@@ -563,3 +563,21 @@ def test_a_canary_that_errors_on_the_device_is_rolled_back_by_rampd_from_the_age
         eq((st.current(), st.previous(), st.read()), ("v1", "v2", e.blobs["v1"]))
         eq((e.arts.count("v1"), e.arts.count("v2")), (1, 1))
         eq([x[1] for x in reload_lines(log)], ["v1", "v2", "v1"])
+
+
+def test_artifacts_in_rampds_store_come_from_the_configured_controller(ctx):
+    """rampd names its artifacts under RAMP_PUBLIC_URL (a front this device does not reach);
+    the agent fetches /v1/artifacts/... from the controller it was configured with, with its
+    token, and the digest check still decides."""
+    with device_session(ctx):
+        s = ctx.server(env={"RAMP_ACCESS_LOG": "1", "RAMP_PUBLIC_URL": "http://ramp.invalid:9"})
+        signer = Signer(ctx, s)
+        dev, tok = next(iter(enroll(s, 1, platform=PLATFORM, prefix="pi").items()))
+        data = blob("v1", 48 * 1024)
+        publish(s, signer, MODEL, "v1", data, stable=True, platform=PLATFORM)
+        a = AgentProc(ctx, base_conf(s.url, tok, signer.pub))
+        wait_status(ctx, s, dev, "v1", "installed", agent=a)
+        url = Client(s.port, tok).get("/v1/agent/desired").json["models"][0]["url"]
+        check(url.startswith("http://ramp.invalid:9/v1/artifacts/sha256:"), url)
+        eq(a.store(MODEL).read(), data)
+        eq(access_statuses(s, f"/v1/artifacts/sha256:{hexdigest(data)}"), [201, 200], "the upload, one download")
