@@ -347,8 +347,10 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 	*res_out = res;
 	if (rc == 0)
 		return 0;
-	if (strcmp(err.field, "space") == 0)
+	if (strcmp(err.field, "space") == 0) { /* give the disk back to the device */
 		snprintf(why, sizeof(why), "%s", err.msg);
+		unlink(part);
+	}
 	else
 		snprintf(why, sizeof(why), "download %.300s: %.280s", url, err.msg);
 	if (rc == RAMP_ETOOBIG)

@@ -20,7 +20,7 @@ from agentdev import (PLATFORM, AgentProc, DeviceEnv, ArtifactServer, FakeInfere
                       health_lines, hexdigest, reload_cmd, reload_lines, send_lines, spool,
                       spool_all_timestamps, status_rows, wait_polls, wait_status)
 from fleet import Signer, enroll
-from ramp import Client, check, eq, status
+from ramp import Client, Skip, check, eq, status
 from runners import publish, set_stable
 
 MODEL = "ocr"
@@ -581,3 +581,34 @@ def test_artifacts_in_rampds_store_come_from_the_configured_controller(ctx):
         check(url.startswith("http://ramp.invalid:9/v1/artifacts/sha256:"), url)
         eq(a.store(MODEL).read(), data)
         eq(access_statuses(s, f"/v1/artifacts/sha256:{hexdigest(data)}"), [201, 200], "the upload, one download")
+
+
+def test_a_disk_that_fills_during_the_download_is_reported_no_space(ctx):
+    """A manifest without a size cannot be checked before the download: on a 1 MiB file
+    system a 3 MiB file fills the disk, the version is `failed` "no space: ...", nothing
+    partial stays, and current keeps running."""
+    small = os.path.join(ctx.tmp, "small")
+    os.makedirs(small)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
+                                           capture_output=True).returncode != 0:
+        raise Skip("mounting a small tmpfs needs root")
+    try:
+        with device_session(ctx):
+            e = DeviceEnv(ctx, versions=("v1",), sizes={"v1": 16 * 1024})
+            big = blob("v2", 3 << 20)
+            publish(e.s, e.signer, MODEL, "v2", big, platform=PLATFORM, size=None,
+                    url=e.arts.add("v2", big))
+            a = AgentProc(ctx, e.conf(model_dir=small, min_free_mb=0))
+            st = a.store(MODEL)
+            e.wait("v1", "installed", agent=a)
+            n = len(e.rows())
+            set_stable(e.s, MODEL, "v2")
+            row = e.wait("v2", "failed", after=n, agent=a)
+            check(row[2].startswith("no space"), row)
+            eq(st.partials(), {}, "the partial file is removed: the disk is the device's again")
+            sv = os.statvfs(small)
+            check(sv.f_bavail * sv.f_frsize > 512 * 1024, "the space is given back")
+            eq((st.current(), st.read()), ("v1", e.blobs["v1"]))
+            eq(st.versions(), ["v1"])
+    finally:
+        subprocess.run(["umount", "-l", small], capture_output=True)
