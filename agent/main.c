@@ -16,10 +16,12 @@
  * SIGHUP re-reads the configuration.
  */
 #include "agent.h"
+#include "store.h"
 
 #include "common/log.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -316,12 +318,77 @@ static int hook_resume(void *cls, const char *model, const char *version, const 
 	return 0;
 }
 
+/* --status: one model's store, as the agent left it. */
+static void status_model(void *cls, const char *model)
+{
+	const struct conf *c = cls;
+	char cur[MSTORE_VERSION_MAX], prev[MSTORE_VERSION_MAX], old[MSTORE_VERSION_MAX];
+	char digest[80], dir[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	if (mstore_link(c->model_dir, model, "current", cur, digest, sizeof(digest)) != 0)
+		snprintf(cur, sizeof(cur), "none"), digest[0] = 0;
+	if (mstore_link(c->model_dir, model, "previous", prev, NULL, 0) != 0)
+		snprintf(prev, sizeof(prev), "none");
+	printf("model %s: current %s%s%s%s, previous %s\n", model, cur, digest[0] ? " (" : "",
+	       digest, digest[0] ? ")" : "", prev);
+	if (mstore_pending_get(c->model_dir, model, old))
+		printf("model %s: a swap is not confirmed yet (from %s)\n", model, old[0] ? old : "none");
+	snprintf(dir, sizeof(dir), "%s/%s/.partial", c->model_dir, model);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		printf("model %s: partial download sha256:%.12s..., %.1f MiB so far\n", model,
+		       de->d_name, (double)mstore_size(path) / (1024.0 * 1024.0));
+	}
+	closedir(d);
+}
+
+/* --status: what this device runs and holds, read from its files (the agent may be running). */
+static int print_status(const struct conf *c)
+{
+	char path[PATH_MAX], id[129] = "";
+	struct dirent *de;
+	size_t batches = 0;
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/device.id", c->state_dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(id, sizeof(id), f))
+			id[strcspn(id, "\r\n")] = 0;
+		fclose(f);
+	}
+	printf("device %s, controller %s\n", id[0] ? id : "(not seen by the controller yet)",
+	       c->controller);
+	printf("credential: %s\n", c->token[0] ? (access(c->token_file, F_OK) == 0 ? c->token_file
+								     : "token in the configuration")
+			       : c->enroll_token[0] ? "none yet: enrolls with the enroll token"
+						    : "client certificate alone");
+	printf("model store %s, %.0f MiB free\n", c->model_dir, mstore_free_mb(c->model_dir));
+	mstore_models(c->model_dir, status_model, (void *)c);
+	snprintf(path, sizeof(path), "%s/telemetry", c->state_dir);
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			batches += de->d_name[0] != '.' && strstr(de->d_name, ".json") != NULL;
+		closedir(d);
+	}
+	printf("telemetry waiting to be sent: %zu batch%s in %s\n", batches, batches == 1 ? "" : "es",
+	       path);
+	return 0;
+}
+
 static int usage(const char *why)
 {
 	fprintf(stderr, "ramp-agent: %s\n"
 			"usage: ramp-agent [--config FILE] [--controller URL] [--token T | --token-file F |\n"
 			"                  --enroll-token T] --pubkey KEY.pem[,KEY2.pem] [--state-dir DIR]\n"
-			"                  [--model-dir DIR] [--platform P] [--reload-cmd CMD] ...\n"
+			"                  [--model-dir DIR] [--platform P] [--reload-cmd CMD] ... [--status]\n"
+			"--status prints what the device runs and holds, and exits.\n"
 			"FILE defaults to " DEFAULT_CONFIG "; docs/agent.md lists every key.\n",
 		why);
 	return 2;
@@ -336,9 +403,33 @@ int main(int argc, char **argv)
 	struct ramp_err err = {0};
 	struct sigaction sa;
 	char other[256] = {0};
+	int status = 0;
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage("the on-device agent of ramp");
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) { /* --status: a flag, so taken out before the pairs */
+		if (strcmp(argv[i], "--status") != 0)
+			continue;
+		memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(argv[0]));
+		argc--;
+		status = 1;
+		break;
+	}
+	if (status) {
+		struct conf c;
+		if (conf_args(argc, argv, 1, &src, NULL, &err) != 0)
+			return usage(err.msg);
+		if (!src.config_path[0] && access(DEFAULT_CONFIG, R_OK) == 0)
+			snprintf(src.config_path, sizeof(src.config_path), "%s", DEFAULT_CONFIG);
+		if (conf_build(&defaults, &src, &c, &err) != 0) {
+			fprintf(stderr, "ramp-agent: %s%s%s\n", err.field, err.field[0] ? ": " : "",
+				err.msg);
+			return 2;
+		}
+		print_status(&c);
+		conf_free(&c);
 		return 0;
 	}
 	if (argc > 256 || conf_args(argc, argv, 1, &src, other, &err) != 0)

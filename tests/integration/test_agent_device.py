@@ -612,3 +612,20 @@ def test_a_disk_that_fills_during_the_download_is_reported_no_space(ctx):
             eq(st.versions(), ["v1"])
     finally:
         subprocess.run(["umount", "-l", small], capture_output=True)
+
+
+def test_status_prints_what_the_device_runs_holds_and_has_not_sent(ctx):
+    with device_session(ctx):
+        e = DeviceEnv(ctx, versions=("v1", "v2"))
+        a = AgentProc(ctx, e.conf())
+        e.wait("v1", "installed", agent=a)
+        n = len(e.rows())
+        set_stable(e.s, MODEL, "v2")
+        e.wait("v2", "installed", after=n, agent=a)
+        p = subprocess.run([*a.args(), "--status"], capture_output=True, text=True, timeout=30)
+        eq(p.returncode, 0, p.stderr)
+        out = p.stdout
+        check(f"device {e.dev}, controller {e.s.url}" in out, out)
+        check(f"model {MODEL}: current v2 (sha256:{hexdigest(e.blobs['v2'])}), previous v1" in out, out)
+        check("telemetry waiting to be sent:" in out and "not confirmed" not in out, out)
+        check(a.alive(), "the running agent is left alone")
