@@ -54,6 +54,18 @@ int store_json_one(struct dbconn *c, const char *sql, int n, const char *const *
 	return rc;
 }
 
+int store_write_one(struct dbconn *c, const char *sql, int n, const char *const *p, json_t **out,
+		    const char *actor, const char *action, const char *target, json_t *detail)
+{
+	int rc = store_json_one(c, sql, n, p, out);
+
+	if (rc == 0)
+		rc = store_audit(c, actor, action, target, detail);
+	if (rc == 0)
+		rc = db_commit(c);
+	return rc;
+}
+
 int store_audit(struct dbconn *c, const char *actor, const char *action,
 		const char *target, json_t *detail)
 {

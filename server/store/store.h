@@ -48,6 +48,13 @@ int store_delete(struct db *db, const char *actor, const char *sql, const char *
 /* Appends an audit entry inside the caller's transaction. */
 int store_audit(struct dbconn *c, const char *actor, const char *action,
 		const char *target, json_t *detail /* borrowed, may be NULL */);
+/*
+ * The shape of most writes, in c's open transaction: one JSON row of sql
+ * into *out, its audit entry (detail borrowed, may be NULL), the commit.
+ * 0, or the first step's error (the caller releases c, which rolls back).
+ */
+int store_write_one(struct dbconn *c, const char *sql, int n, const char *const *p, json_t **out,
+		    const char *actor, const char *action, const char *target, json_t *detail);
 /* Builds " AND (...)" SQL for sel over devices d, appending values to params
  * (numbered from *np+1). Strings live in the arena. */
 char *store_selector_sql(const struct selector *sel, struct arena *a,

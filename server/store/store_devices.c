@@ -215,17 +215,13 @@ int store_cohort_put(struct db *db, const char *actor, const char *name,
 		goto out;
 	*created = PQntuples(r) == 0;
 	PQclear(r);
-	rc = store_json_one(c,
-			    "INSERT INTO cohorts (name, selector) VALUES ($1, $2)"
-			    " ON CONFLICT (name) DO UPDATE SET selector = EXCLUDED.selector,"
-			    " updated_at = now() RETURNING " COHORT_JSON,
-			    2, p, out);
 	detail = json_pack("{s:s}", "selector", selector);
-	if (rc == 0)
-		rc = store_audit(c, actor, "cohort.put", name, detail);
+	rc = store_write_one(c,
+			     "INSERT INTO cohorts (name, selector) VALUES ($1, $2)"
+			     " ON CONFLICT (name) DO UPDATE SET selector = EXCLUDED.selector,"
+			     " updated_at = now() RETURNING " COHORT_JSON,
+			     2, p, out, actor, "cohort.put", name, detail);
 	json_decref(detail);
-	if (rc == 0)
-		rc = db_commit(c);
 out:
 	db_release(db, c);
 	return rc;

@@ -60,17 +60,13 @@ int store_key_put(struct db *db, const char *actor, const char *id, const char *
 				    out);
 		goto out;
 	}
-	rc = store_json_one(c,
-			    "INSERT INTO signing_keys"
-			    " (id, public_key, alg, fingerprint, created_by)"
-			    " VALUES ($1, $2, $3, $4, $5) RETURNING " KEY_JSON,
-			    5, p, out);
 	detail = json_pack("{s:s, s:s+}", "alg", alg, "fingerprint", "sha256:", fingerprint);
-	if (rc == 0)
-		rc = store_audit(c, actor, "key.put", id, detail);
+	rc = store_write_one(c,
+			     "INSERT INTO signing_keys"
+			     " (id, public_key, alg, fingerprint, created_by)"
+			     " VALUES ($1, $2, $3, $4, $5) RETURNING " KEY_JSON,
+			     5, p, out, actor, "key.put", id, detail);
 	json_decref(detail);
-	if (rc == 0)
-		rc = db_commit(c);
 	if (rc == RAMP_ECONFLICT) /* a concurrent PUT of the same id won */
 		ramp_err_set(err, rc, "key_id", "key %s was created concurrently; retry", id);
 out:

@@ -39,15 +39,11 @@ int store_policy_put(struct db *db, const char *actor, const char *name, json_t 
 		goto out;
 	*created = PQntuples(r) == 0;
 	PQclear(r);
-	rc = store_json_one(c,
-			    "INSERT INTO policies (name, doc, source) VALUES ($1, $2::jsonb, $3)"
-			    " ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc,"
-			    " source = EXCLUDED.source, updated_at = now() RETURNING " POLICY_JSON,
-			    3, p, out);
-	if (rc == 0)
-		rc = store_audit(c, actor, "policy.put", name, NULL);
-	if (rc == 0)
-		rc = db_commit(c);
+	rc = store_write_one(c,
+			     "INSERT INTO policies (name, doc, source) VALUES ($1, $2::jsonb, $3)"
+			     " ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc,"
+			     " source = EXCLUDED.source, updated_at = now() RETURNING " POLICY_JSON,
+			     3, p, out, actor, "policy.put", name, NULL);
 out:
 	db_release(db, c);
 out_free:

@@ -94,16 +94,12 @@ int store_token_create(struct db *db, const char *actor, const char *name,
 		return rc;
 	if ((rc = db_begin(c)) != 0)
 		goto out;
-	rc = store_json_one(c,
-			    "INSERT INTO tokens (name, role, hash, expires_at) VALUES ($1, $2, $3::bytea,"
-			    " now() + make_interval(secs => $4::bigint)) RETURNING " TOKEN_JSON,
-			    4, p, out);
 	detail = json_pack("{s:s}", "role", role);
-	if (rc == 0)
-		rc = store_audit(c, actor, "token.create", name, detail);
+	rc = store_write_one(c,
+			     "INSERT INTO tokens (name, role, hash, expires_at) VALUES ($1, $2, $3::bytea,"
+			     " now() + make_interval(secs => $4::bigint)) RETURNING " TOKEN_JSON,
+			     4, p, out, actor, "token.create", name, detail);
 	json_decref(detail);
-	if (rc == 0)
-		rc = db_commit(c);
 out:
 	db_release(db, c);
 	return rc;
