@@ -47,11 +47,29 @@ static int open_database(void)
 	return 0;
 }
 
+/* The admin token is printed once, when it was just generated; otherwise
+ * where it is, so journald and pod logs never carry it. */
+static void print_banner(const char *token, int generated)
+{
+	printf("rampd listening on %s\n", app.server_url);
+	if (generated)
+		printf("admin token (generated, shown once): %s\n"
+		       "try: curl -H \"Authorization: Bearer %s\" %s/v1/devices\n",
+		       token, token, app.server_url);
+	else if (app.cfg.admin_token[0])
+		printf("admin token: %s\n", token);
+	else
+		printf("admin token: in %s\n"
+		       "try: curl -H \"Authorization: Bearer $(cat %s)\" %s/v1/devices\n",
+		       token, token, app.server_url);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t set;
 	char token[300];
-	int sig = 0, status = 1;
+	int sig = 0, status = 1, generated = 0;
 
 	if (config_load(&app.cfg, argc, argv) != 0)
 		return 2;
@@ -66,7 +84,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (open_database() != 0 || auth_bootstrap(&app, token, sizeof(token)) != 0)
+	if (open_database() != 0 || auth_bootstrap(&app, token, sizeof(token), &generated) != 0)
 		goto out;
 	if (app.cfg.public_url[0])
 		snprintf(app.server_url, sizeof(app.server_url), "%s", app.cfg.public_url);
@@ -84,9 +102,7 @@ int main(int argc, char **argv)
 		goto out_engine;
 	log_info("msg=\"rampd ready\" url=%s data_dir=%s database=%s", app.server_url,
 		 app.cfg.data_dir, app.cfg.database_url[0] ? "external" : "embedded");
-	printf("rampd listening on %s\nadmin token: %s\n", app.server_url, token);
-	printf("try: curl -H \"Authorization: Bearer %s\" %s/v1/devices\n", token, app.server_url);
-	fflush(stdout);
+	print_banner(token, generated);
 	do {
 		if (sigwait(&set, &sig) != 0)
 			break;

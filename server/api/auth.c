@@ -11,6 +11,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -292,12 +293,13 @@ static int write_token_file(const char *path, const char *tok)
 	return close(fd);
 }
 
-int auth_bootstrap(struct app *app, char *shown, size_t shown_len)
+int auth_bootstrap(struct app *app, char *shown, size_t shown_len, int *generated)
 {
-	char tok[300], path[4200];
+	char tok[300], path[4200], abs[PATH_MAX];
 	unsigned char h[32];
 	int rc;
 
+	*generated = 0;
 	snprintf(path, sizeof(path), "%s/admin.token", app->cfg.data_dir);
 	if (app->cfg.admin_token[0]) {
 		snprintf(tok, sizeof(tok), "%s", app->cfg.admin_token);
@@ -308,6 +310,7 @@ int auth_bootstrap(struct app *app, char *shown, size_t shown_len)
 			return -1;
 		}
 		log_info("msg=\"generated admin token\" path=%s", path);
+		*generated = 1;
 	}
 	auth_hash(tok, h);
 	rc = store_token_bootstrap(app->db, h);
@@ -315,6 +318,12 @@ int auth_bootstrap(struct app *app, char *shown, size_t shown_len)
 		log_error("msg=\"could not install admin token\" error=\"%s\"", ramp_strerror(rc));
 		return -1;
 	}
-	snprintf(shown, shown_len, "%s", tok);
+	/* the token itself only when nobody has seen it yet: logs outlive it */
+	if (*generated)
+		snprintf(shown, shown_len, "%s", tok);
+	else if (app->cfg.admin_token[0])
+		snprintf(shown, shown_len, "from RAMP_ADMIN_TOKEN");
+	else
+		snprintf(shown, shown_len, "%s", realpath(path, abs) ? abs : path);
 	return 0;
 }
