@@ -28,14 +28,24 @@ SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/store/*.c \
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 
-COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/version.o
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 -include agent/agent.mk
 -include runner/runner.mk
 
-.PHONY: all build-all deps run test check-asan fuzz bench clean unit
+.PHONY: all build-all deps run test check-asan fuzz bench clean unit FORCE
+
+# What `--version` and ramp_build_info say: the version is `git describe
+# --tags` when a tag is there, else BASE_VERSION (so an untagged checkout or
+# an unpacked tarball still says which release it is near); the commit is
+# `git rev-parse --short HEAD`, "unknown" outside a git checkout. version.c
+# is rewritten only when they change: a new commit costs one tiny compile
+# and the links.
+BASE_VERSION := 0.3.0
+GIT_COMMIT   := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
+GIT_VERSION  := $(or $(patsubst v%,%,$(shell git describe --tags 2>/dev/null)),$(BASE_VERSION))
 
 # Packages first, in a make of their own: the build's pkg-config flags and
 # generated sources (onnx.proto) must be looked at after they exist.
@@ -100,6 +110,17 @@ $(BUILD)/obj/gen/schema.o: $(BUILD)/gen/schema.c
 	@mkdir -p $(@D)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/version.c: FORCE
+	@mkdir -p $(@D)
+	@printf '#include "common/version.h"\nconst char ramp_version[] = "%s";\nconst char ramp_commit[] = "%s";\n' \
+	  '$(GIT_VERSION)' '$(GIT_COMMIT)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/obj/gen/version.o: $(BUILD)/gen/version.c
+	@mkdir -p $(@D)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS) $(BUILD)/obj/gen/schema.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

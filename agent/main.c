@@ -19,6 +19,7 @@
 #include "store.h"
 
 #include "common/log.h"
+#include "common/version.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -388,7 +389,7 @@ static int usage(const char *why)
 			"usage: ramp-agent [--config FILE] [--controller URL] [--token T | --token-file F |\n"
 			"                  --enroll-token T] --pubkey KEY.pem[,KEY2.pem] [--state-dir DIR]\n"
 			"                  [--model-dir DIR] [--platform P] [--reload-cmd CMD] ... [--status]\n"
-			"--status prints what the device runs and holds, and exits.\n"
+			"--status prints what the device runs and holds, and exits; --version its version.\n"
 			"FILE defaults to " DEFAULT_CONFIG "; docs/agent.md lists every key.\n",
 		why);
 	return 2;
@@ -405,6 +406,8 @@ int main(int argc, char **argv)
 	char other[256] = {0};
 	int status = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return version_print("ramp-agent");
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage("the on-device agent of ramp");
 		return 0;

@@ -11,6 +11,7 @@
  * stderr; the exit codes are in client.h and docs/rampctl.md.
  */
 #include "cmd.h"
+#include "common/version.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 
 static const char usage[] =
 	"usage: rampctl [--server URL] [--token T] [-o table|json|id] COMMAND\n"
+	"       rampctl --version\n"
 	"\n"
 	"Rollouts:\n"
 	"  rollouts list [--state active|all] [--model M]\n"
@@ -544,6 +546,8 @@ int main(int argc, char **argv)
 	const char *out;
 	int rc;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return version_print("rampctl");
 	if ((rc = parse_args(argc, argv, &a)) != 0)
 		return rc;
 	if (arg_has(&a, "--help") || arg_has(&a, "-h") || a.npos == 0 ||

@@ -10,6 +10,8 @@
 #include "runner.h"
 #include "testdir.h"
 
+#include "common/version.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -18,7 +20,8 @@ int runner_bench_main(int argc, char **argv);
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ramp-runner ops\n"
+	fprintf(stderr, "usage: ramp-runner --version\n"
+			"       ramp-runner ops\n"
 			"       ramp-runner test DIR\n"
 			"       ramp-runner bench FILE [N]\n"
 			"       ramp-runner --model FILE --listen ADDR:PORT\n"
@@ -28,6 +31,8 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return version_print("ramp-runner");
 	if (argc == 2 && strcmp(argv[1], "ops") == 0) {
 		for (const char *const *o = runner_ops(); *o; o++)
 			printf("%s\n", *o);

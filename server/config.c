@@ -157,6 +157,7 @@ static void usage(void)
 		"             [--admin-token tok] [--eval-interval dur] [--poll-interval dur]\n"
 		"             [--telemetry-retention dur] [--http-threads n] [--db-pool n]\n"
 		"             [--artifact-max bytes]\n"
+		"       rampd --version\n"
 		"every flag has an environment twin: --data-dir is RAMP_DATA_DIR, and so on\n");
 }
 

@@ -5,6 +5,7 @@
  */
 #include "api/auth.h"
 #include "app.h"
+#include "common/version.h"
 #include "common/log.h"
 #include "engine/engine.h"
 #include "engine/webhooks.h"
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
 	char token[300];
 	int sig = 0, status = 1, generated = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return version_print("rampd");
 	if (config_load(&app.cfg, argc, argv) != 0)
 		return 2;
 	/* dozens of threads each growing a malloc arena of their own cost far

@@ -10,6 +10,7 @@
  * the flood failed, 2 on bad flags.
  */
 #include "sim.h"
+#include "common/version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -110,7 +111,8 @@ static const char usage[] =
 	"  --progress S            progress line every S seconds, 0 off (default 1)\n"
 	"  --json                  print the summary as JSON on stdout\n"
 	"  --quiet                 no progress line\n"
-	"  --seed N                random seed (default 1)\n";
+	"  --seed N                random seed (default 1)\n"
+	"  --version               print the version and commit, and exit\n";
 
 enum {
 	O_SERVER = 256, O_TOKEN, O_DEVICES, O_PREFIX, O_PLATFORMS, O_LABELS, O_FAULT, O_POLL,
@@ -343,6 +345,8 @@ int main(int argc, char **argv)
 	static struct sim s;
 	int rc = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return version_print("ramp-sim");
 	if (parse_args(&s, argc, argv) != 0)
 		return 2;
 	if (setup(&s) != 0) {

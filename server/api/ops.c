@@ -2,6 +2,7 @@
  * ops.c - /healthz, /readyz and /metrics: no token needed.
  */
 #include "api/api.h"
+#include "common/version.h"
 #include "engine/engine.h"
 
 #include "store/ingest.h"
@@ -58,9 +59,13 @@ void api_metrics(struct req *r)
 			   "# HELP ramp_db_up Whether the database answered the last borrow.\n"
 			   "# TYPE ramp_db_up gauge\n"
 			   "ramp_db_up %d\n"
+			   "# HELP ramp_build_info The version and git commit rampd was built from.\n"
+			   "# TYPE ramp_build_info gauge\n"
+			   "ramp_build_info{version=\"%s\",commit=\"%s\"} 1\n"
 			   "%s%s%s",
 			   http ? http : "", s.size, s.in_use, (unsigned long long)s.acquired,
 			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up,
+			   ramp_version, ramp_commit,
 			   ingest ? ingest : "", rollouts ? rollouts : "", limits ? limits : "");
 	if (out == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
