@@ -21,6 +21,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* In a child: become the cluster owner (postgres when we are root). 0 or -1. */
+static int drop_to_owner(void)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0)
+		return 0;
+	pw = getpwnam("postgres");
+	if (pw == NULL || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
+		return -1;
+	return 0;
+}
+
+/* The name of the user initdb and postgres run as, into out. */
+static void owner_name(char *out, size_t len)
+{
+	struct passwd *pw = getuid() == 0 ? getpwnam("postgres") : getpwuid(getuid());
+
+	snprintf(out, len, "%s", pw ? pw->pw_name : getuid() == 0 ? "postgres" : "this user");
+}
+
 /* Runs argv as the cluster owner; returns the exit status, or -1. Output goes to logpath (or stderr). */
 static int run_as_owner(char *const argv[], const char *logpath)
 {
@@ -39,12 +61,8 @@ static int run_as_owner(char *const argv[], const char *logpath)
 				close(fd);
 			}
 		}
-		if (getuid() == 0) {
-			struct passwd *pw = getpwnam("postgres");
-			if (pw == NULL || setgroups(0, NULL) != 0 ||
-			    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-				_exit(126);
-		}
+		if (drop_to_owner() != 0)
+			_exit(126);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -52,6 +70,143 @@ static int run_as_owner(char *const argv[], const char *logpath)
 		if (errno != EINTR)
 			return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* In a child running as the owner: walks path from "/" and reports on fd the
+ * first directory it cannot search (or, for path itself, read and write) as
+ * "<what> <errno> <dir>". Exits 0 when every step is allowed. */
+static void walk_as_owner(const char *path, int fd)
+{
+	char p[4200], msg[4300];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p))
+		_exit(0);
+	memcpy(p, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		static const int want[] = {X_OK, R_OK, W_OK};
+		static const char *const what[] = {"search", "read", "write"};
+		char c = p[i];
+		if (c != '/' && c != '\0')
+			continue;
+		p[i] = '\0';
+		for (int k = 0; k < (c ? 1 : 3); k++) {
+			if (access(p, want[k]) == 0)
+				continue;
+			int len = snprintf(msg, sizeof(msg), "%s %d %s", what[k], errno, p);
+			if (write(fd, msg, (size_t)len) < 0)
+				_exit(2);
+			_exit(1);
+		}
+		p[i] = c;
+	}
+	_exit(0);
+}
+
+/* Why the cluster owner cannot use dir (or one above it), as a sentence into
+ * why: "/tmp/tmp.x is not searchable by postgres (mode 0700, owner root)".
+ * 0 when nothing on the way is in the way (why is then empty). */
+static int explain_reach(const char *dir, char *why, size_t len)
+{
+	char buf[4400] = "", user[64], what[16], owner[64];
+	int fds[2], status, err = 0, off = 0;
+	ssize_t got;
+	pid_t pid;
+	struct stat st;
+
+	why[0] = '\0';
+	if (pipe(fds) != 0)
+		return 0;
+	if ((pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return 0;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (drop_to_owner() != 0)
+			_exit(126);
+		walk_as_owner(dir, fds[1]);
+	}
+	close(fds[1]);
+	while ((got = read(fds[0], buf + off, sizeof(buf) - 1 - (size_t)off)) > 0)
+		off += (int)got;
+	buf[off] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (sscanf(buf, "%15s %d %n", what, &err, &off) < 2 || buf[0] == '\0')
+		return 0;
+	owner_name(user, sizeof(user));
+	if (err == ENOENT) {
+		snprintf(why, len, "%s does not exist", buf + off);
+	} else if (err == EACCES && stat(buf + off, &st) == 0) {
+		struct passwd *pw = getpwuid(st.st_uid);
+		if (pw)
+			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "%u", (unsigned)st.st_uid);
+		snprintf(why, len, "%s is not %sable by %s (mode %04o, owner %s)", buf + off,
+			 what, user, (unsigned)(st.st_mode & 07777), owner);
+	} else {
+		snprintf(why, len, "%s is not %sable by %s: %s", buf + off, what, user,
+			 strerror(err));
+	}
+	return -1;
+}
+
+/* Logs the last n non-empty lines of a tool's log (initdb's, postgres's). */
+static void log_tail(const char *tool, const char *path, int n)
+{
+	char buf[4096], *lines[64];
+	int nl = 0;
+	size_t got;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return;
+	if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (long)sizeof(buf) - 1)
+		fseek(f, -(long)sizeof(buf) + 1, SEEK_END);
+	else
+		rewind(f);
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (l[strspn(l, " \t\r")] == '\0')
+			continue;
+		if (nl == 64)
+			memmove(lines, lines + 1, sizeof(lines[0]) * (size_t)--nl);
+		lines[nl++] = l;
+	}
+	for (int i = nl > n ? nl - n : 0; i < nl; i++) {
+		char *l = lines[i];
+		size_t tl = strlen(tool);
+		if (strncmp(l, tool, tl) == 0 && l[tl] == ':') /* "initdb: error: ..." */
+			l += tl + 1 + (l[tl + 1] == ' ');
+		for (char *q = l; *q; q++)
+			if (*q == '"' || *q == '\r')
+				*q = '\'';
+		log_error("msg=\"%s: %s\"", tool, l);
+	}
+}
+
+/* After initdb or pg_ctl failed: what the tool said, and why the owner cannot
+ * use the data directory when that is the cause. */
+static void explain_failure(const struct pgembed *e, const char *tool, const char *logpath)
+{
+	char why[4600], user[64], data_dir[4096];
+	size_t n = strlen(e->pgdir);
+
+	log_tail(tool, logpath, 3);
+	if (explain_reach(e->pgdir, why, sizeof(why)) == 0)
+		return;
+	snprintf(data_dir, sizeof(data_dir), "%.*s", (int)(n > 3 ? n - 3 : n), e->pgdir);
+	owner_name(user, sizeof(user));
+	log_error("msg=\"could not use data directory %s: %s\" user=%s hint=\"the embedded "
+		  "postgresql runs as %s: let it through (chmod o+x on the directories above) or "
+		  "set RAMP_DATA_DIR to a directory it can reach\"",
+		  data_dir, why, user, user);
 }
 
 static int find_bindir(char *out, size_t len)
@@ -170,11 +325,13 @@ static int initdb_if_needed(struct pgembed *e)
 	snprintf(initdb, sizeof(initdb), "%s/initdb", e->bindir);
 	snprintf(log, sizeof(log), "%s.initdb.log", e->pgdir);
 	log_info("msg=\"initializing embedded postgresql\" dir=%s", e->pgdir);
+	unlink(log); /* so its tail is this run's */
 	{
 		char *argv[] = {initdb, "-D", e->pgdir, "-U", "ramp", "-A", "trust",
 				"-E", "UTF8", "--no-locale", NULL};
 		if (run_as_owner(argv, log) != 0) {
-			log_error("msg=\"initdb failed\" dir=%s", e->pgdir);
+			log_error("msg=\"initdb failed\" dir=%s log=%s", e->pgdir, log);
+			explain_failure(e, "initdb", log);
 			return -1;
 		}
 	}
@@ -259,6 +416,7 @@ int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
 			log_info("msg=\"starting embedded postgresql\" dir=%s", e->pgdir);
 			if (run_as_owner(start, "/dev/null") != 0) {
 				log_error("msg=\"pg_ctl start failed\" log=%s", logfile);
+				explain_failure(e, "postgres", logfile);
 				return -1;
 			}
 		}

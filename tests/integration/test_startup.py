@@ -6,7 +6,9 @@ import os
 import re
 import subprocess
 
-from ramp import ROOT, check, eq, status, wait_for
+import tempfile
+
+from ramp import ROOT, Server, Skip, check, eq, status, wait_for
 
 
 def banner(s, n=1):
@@ -77,3 +79,48 @@ def test_metrics_carry_build_info(ctx):
     i = lines.index(want)
     check(lines[i - 2].startswith("# HELP ramp_build_info "), lines[i - 2:i])
     eq(lines[i - 1], "# TYPE ramp_build_info gauge")
+
+
+def exited(s, timeout=120):
+    """rampd's exit status once it has exited by itself."""
+    wait_for(lambda: s.proc.poll() is not None, timeout=timeout, msg="rampd to exit")
+    return s.proc.returncode
+
+
+def test_data_dir_postgres_cannot_reach_is_named_with_the_reason(ctx):
+    if os.getuid() != 0:
+        raise Skip("only root runs the embedded postgresql as another user")
+    private = tempfile.mkdtemp(dir=ctx.tmp)  # 0700, like mktemp -d
+    data_dir = os.path.join(private, "var")
+    os.makedirs(data_dir)
+    s = Server(ctx, None, data_dir=data_dir)
+    ctx.servers.append(s)
+    s.start(wait_ready=False)
+    check(exited(s) != 0, s.log())
+    log = s.log()
+    want = (f"could not use data directory {data_dir}: {private} is not searchable by "
+            f"postgres (mode 0700, owner root)")
+    check(want in log, log)
+    # what initdb itself said, and where its whole log is
+    check(re.search(r'msg="initdb: error: could not access directory .*Permission denied"', log), log)
+    check(f"log={data_dir}/pg.initdb.log" in log, log)
+    # let postgres through and the same directory works
+    os.chmod(private, 0o711)
+    s.start()
+    status(s.admin.get("/v1/devices"), 200)
+
+
+def test_initdb_failing_shows_its_last_lines(ctx):
+    fake = tempfile.mkdtemp(dir=ctx.tmp)
+    os.chmod(fake, 0o755)
+    with open(os.path.join(fake, "initdb"), "w") as f:
+        f.write("#!/bin/sh\necho 'initdb: warning: something early'\n"
+                "echo 'initdb: error: the disk caught fire'\nexit 1\n")
+    os.chmod(os.path.join(fake, "initdb"), 0o755)
+    s = ctx.server(embedded=True, start=False, env={"RAMP_PG_BINDIR": fake})
+    s.start(wait_ready=False)
+    check(exited(s) != 0, s.log())
+    log = s.log()
+    check('msg="initdb: error: the disk caught fire"' in log, log)
+    check('msg="initdb: warning: something early"' in log, log)
+    check("could not use data directory" not in log, log)  # nothing in the way: no such claim
