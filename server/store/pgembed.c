@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -370,6 +372,130 @@ out:
 	return rc;
 }
 
+/* The pid postmaster.pid (or another lock file) names; 0 when there is none. */
+static long lockfile_pid(const char *path)
+{
+	char line[64] = "";
+	FILE *f = fopen(path, "r");
+	long pid;
+	char *end;
+
+	if (f == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	pid = strtol(line, &end, 10);
+	return end != line && pid > 0 ? pid : 0;
+}
+
+/* Why pid cannot be a postmaster serving pgdir, or NULL when it may be one. */
+static const char *not_our_postmaster(long pid, const char *pgdir)
+{
+	char path[64], buf[4200];
+	FILE *f;
+	ssize_t n;
+
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return "its process is gone";
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+		char *paren;
+		fclose(f);
+		buf[got] = '\0';
+		paren = strrchr(buf, ')');
+		if (paren && (paren[2] == 'Z' || paren[2] == 'X'))
+			return "its process is a zombie";
+	}
+	/* a postmaster works in its data directory */
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
+	if ((n = readlink(path, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		return strcmp(buf, pgdir) == 0 ? NULL : "its pid belongs to another process";
+	}
+	return NULL;
+}
+
+/* Removes the socket's lock file when the pid it names is no postmaster of
+ * ours (postgres would take a zombie for a live one and refuse to start). */
+static void clear_socket_lock(const struct pgembed *e)
+{
+	char path[4300];
+	long pid;
+
+	snprintf(path, sizeof(path), "%s/.s.PGSQL.5432.lock", e->pgdir);
+	if ((pid = lockfile_pid(path)) != 0 && not_our_postmaster(pid, e->pgdir))
+		unlink(path);
+}
+
+/* Removes postmaster.pid, which names pid, known to be no postmaster of ours. */
+static void clear_lock_files(const struct pgembed *e, long pid, const char *why)
+{
+	char path[4300];
+
+	log_warn("msg=\"removing stale postmaster.pid: %s\" pid=%ld dir=%s", why, pid, e->pgdir);
+	snprintf(path, sizeof(path), "%s/postmaster.pid", e->pgdir);
+	if (unlink(path) != 0 && errno != ENOENT)
+		log_warn("msg=\"could not remove %s\" error=\"%s\"", path, strerror(errno));
+	clear_socket_lock(e);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * pg_ctl says a postmaster runs here. Adopt it once it answers (it may be
+ * starting up or recovering); if the pid it left is gone, a zombie or
+ * someone else's, clear the stale lock files so it can be started afresh; a
+ * postmaster of ours that refuses connections for 60 s is killed (it is
+ * our own embedded cluster, and shared memory still in use keeps a new one
+ * from starting over live backends). 0 to adopt, 1 to start the cluster.
+ */
+static int adopt_or_clear(const struct pgembed *e)
+{
+	char conninfo[4300], path[4300];
+	double deadline = now_s() + 60, kill_deadline = 0;
+	int said = 0;
+
+	snprintf(conninfo, sizeof(conninfo), "host=%s dbname=postgres user=ramp connect_timeout=5",
+		 e->pgdir);
+	snprintf(path, sizeof(path), "%s/postmaster.pid", e->pgdir);
+	for (;;) {
+		long pid = lockfile_pid(path);
+		const char *why;
+		PGPing ping = PQping(conninfo);
+
+		if (ping == PQPING_OK)
+			return 0;
+		if (ping == PQPING_REJECT && kill_deadline == 0)
+			deadline = now_s() + 60; /* starting up or recovering: it is working */
+		if (pid == 0)
+			return 1; /* it stopped meanwhile */
+		if ((why = not_our_postmaster(pid, e->pgdir)) != NULL) {
+			clear_lock_files(e, pid, why);
+			return 1;
+		}
+		if (!said++)
+			log_info("msg=\"waiting for the running embedded postgresql to answer\" pid=%ld", pid);
+		if (kill_deadline == 0 && now_s() > deadline) {
+			log_warn("msg=\"embedded postgresql runs but has not answered for 60 s: killing it\" pid=%ld",
+				 pid);
+			kill((pid_t)pid, SIGKILL);
+			kill_deadline = now_s() + 30;
+		} else if (kill_deadline && now_s() > kill_deadline) {
+			clear_lock_files(e, pid, "it outlived SIGKILL");
+			return 1;
+		}
+		usleep(100 * 1000);
+	}
+}
+
 int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
 {
 	char pg_ctl[4200], logfile[4200], sock[4300];
@@ -408,12 +534,15 @@ int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
 		char *status[] = {pg_ctl, "status", "-D", e->pgdir, NULL};
 		char *start[] = {pg_ctl, "start", "-w", "-t", "120", "-D", e->pgdir,
 				 "-l", logfile, NULL};
+		/* "running" may be a zombie or a pid taken by another process after a
+		 * kill -9: postgres would refuse to start over that lock file */
 		int rc = run_as_owner(status, "/dev/null");
-		if (rc == 0) {
+		if (rc == 0 && adopt_or_clear(e) == 0) {
 			log_info("msg=\"adopting running embedded postgresql\" dir=%s", e->pgdir);
 		} else {
-			/* a stale postmaster.pid from a killed cluster is handled by postgres itself */
+			/* a lock file naming a dead pid is handled by postgres itself */
 			log_info("msg=\"starting embedded postgresql\" dir=%s", e->pgdir);
+			clear_socket_lock(e);
 			if (run_as_owner(start, "/dev/null") != 0) {
 				log_error("msg=\"pg_ctl start failed\" log=%s", logfile);
 				explain_failure(e, "postgres", logfile);

@@ -4,11 +4,12 @@ data directory the database user cannot reach, and a restart after a crash
 that left a postmaster.pid behind."""
 import os
 import re
+import signal
 import subprocess
-
+import sys
 import tempfile
 
-from ramp import ROOT, Server, Skip, check, eq, status, wait_for
+from ramp import ROOT, Server, Skip, _as_owner, check, eq, status, wait_for
 
 
 def banner(s, n=1):
@@ -124,3 +125,83 @@ def test_initdb_failing_shows_its_last_lines(ctx):
     check('msg="initdb: error: the disk caught fire"' in log, log)
     check('msg="initdb: warning: something early"' in log, log)
     check("could not use data directory" not in log, log)  # nothing in the way: no such claim
+
+
+# Runs rampd as its child and, as a child subreaper, inherits the postmaster
+# pg_ctl leaves behind; it never reaps, so a killed postmaster stays a zombie
+# (as under a container's PID 1 that does not reap, or a slow init).
+REAPER = r"""
+import ctypes, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+log = open(sys.argv[1], "ab")
+p = subprocess.Popen(sys.argv[2:], stdout=log, stderr=log)
+print(p.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def postmaster_pid(s):
+    with open(os.path.join(s.data_dir, "pg", "postmaster.pid")) as f:
+        return int(f.readline())
+
+
+def test_restart_after_kill9_while_the_postmaster_is_a_zombie(ctx):
+    s = Server(ctx, None)
+    ctx.servers.append(s)
+    reaper = subprocess.Popen([sys.executable, "-c", REAPER, s.log_path, ctx.rampd], env=s.env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        rampd = int(reaper.stdout.readline())
+        wait_for(lambda: _ready(s), timeout=120, msg="first rampd ready")
+        status(s.admin.post("/v1/devices", {"id": "z1", "platform": "x"}), 201)
+        pm = postmaster_pid(s)
+        os.kill(rampd, signal.SIGKILL)
+        os.kill(pm, signal.SIGKILL)
+        wait_for(lambda: proc_state(pm) == "Z", timeout=30, msg="the postmaster a zombie")
+        # pg_ctl status calls it running; it refuses connections; rampd starts anyway
+        s.start(timeout=120)
+        status(s.admin.get("/v1/devices/z1"), 200)
+        check("stale postmaster.pid" in s.log(), s.log())
+        eq(s.stop(), 0, s.log())
+    finally:
+        reaper.stdin.close()
+        reaper.wait(30)
+
+
+def test_restart_when_postmaster_pid_names_another_live_process(ctx):
+    s = ctx.server(embedded=True)
+    status(s.admin.post("/v1/devices", {"id": "p1", "platform": "x"}), 201)
+    pm = postmaster_pid(s)
+    s.kill9()
+    os.kill(pm, signal.SIGKILL)
+    wait_for(lambda: proc_state(pm) in (None, "Z"), timeout=30, msg="the postmaster gone")
+    # the pid is taken by a process of the cluster's owner that is no postgres
+    other = subprocess.Popen(["sleep", "600"], preexec_fn=_as_owner())
+    try:
+        path = os.path.join(s.data_dir, "pg", "postmaster.pid")
+        with open(path) as f:
+            lines = f.read().split("\n")
+        lines[0] = str(other.pid)
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+        s.start(timeout=120)
+        status(s.admin.get("/v1/devices/p1"), 200)
+        eq(other.poll(), None)  # not ours to kill
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _ready(s):
+    try:
+        return s.client(token=None).get("/readyz").status == 200
+    except OSError:
+        return False
