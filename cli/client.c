@@ -61,6 +61,38 @@ static void read_config(char *server, size_t scap, char *token, size_t tcap)
 	fclose(f);
 }
 
+/* True for http(s)://127.x, localhost or [::1]: a server on this machine. */
+static bool is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+
+	if (h == NULL)
+		return false;
+	h += 3;
+	return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 ||
+	       (strncmp(h, "localhost", 9) == 0 && strchr(":/", h[9]) != NULL);
+}
+
+/* The admin token a local rampd wrote (make run: ./var/admin.token), for a
+ * server on this machine when no token was given; never sent elsewhere. */
+static void read_local_admin_token(struct client *c)
+{
+	const char *dir = getenv("RAMP_DATA_DIR");
+	char line[512];
+	FILE *f;
+
+	snprintf(c->token_file, sizeof(c->token_file), "%s/admin.token", dir && *dir ? dir : "./var");
+	if (!is_loopback(c->server) || (f = fopen(c->token_file, "r")) == NULL) {
+		c->token_file[0] = '\0';
+		return;
+	}
+	if (fgets(line, sizeof(line), f))
+		copy(c->token, sizeof(c->token), trim(line));
+	fclose(f);
+	if (c->token[0] == '\0')
+		c->token_file[0] = '\0';
+}
+
 int client_init(struct client *c, const char *server, const char *token)
 {
 	const char *env;
@@ -83,6 +115,8 @@ int client_init(struct client *c, const char *server, const char *token)
 	n = strlen(c->server);
 	while (n > 0 && c->server[n - 1] == '/')
 		c->server[--n] = '\0';
+	if (c->token[0] == '\0')
+		read_local_admin_token(c);
 	if (strncmp(c->server, "http://", 7) && strncmp(c->server, "https://", 8)) {
 		fprintf(stderr, "rampctl: server must be an http:// or https:// URL, not \"%s\"\n",
 			c->server);
@@ -214,7 +248,23 @@ int client_put_file(struct client *c, const char *path, const char *file, struct
 	return rc;
 }
 
-int client_problem(const struct resp *r)
+/* After a 401: where the token came from, or where to get one. */
+static void token_hint(const struct client *c)
+{
+	const char *dir = getenv("RAMP_DATA_DIR");
+
+	if (c->token_file[0])
+		fprintf(stderr, "rampctl: the token was read from %s (the admin token of a local "
+				"rampd); set RAMP_TOKEN or --token for another\n",
+			c->token_file);
+	else if (c->token[0] == '\0')
+		fprintf(stderr, "rampctl: no token: set RAMP_TOKEN or --token (or \"token = ...\" in "
+				"~/.config/ramp/config); the admin token of a local rampd is in "
+				"%s/admin.token\n",
+			dir && *dir ? dir : "./var");
+}
+
+int client_problem(const struct client *c, const struct resp *r)
 {
 	const char *title = json_string_value(json_object_get(r->json, "title"));
 	const char *detail = json_string_value(json_object_get(r->json, "detail"));
@@ -230,6 +280,8 @@ int client_problem(const struct resp *r)
 			fprintf(stderr, " (field %s)", field);
 		fputc('\n', stderr);
 	}
+	if (r->status == 401)
+		token_hint(c);
 	return r->status >= 400 && r->status < 500 ? EXIT_REFUSED : EXIT_SERVER;
 }
 
@@ -247,7 +299,7 @@ int client_json(struct client *c, const char *method, const char *path, json_t *
 		return rc;
 	if (r->status >= 200 && r->status < 300)
 		return 0;
-	rc = client_problem(r);
+	rc = client_problem(c, r);
 	resp_free(r);
 	return rc;
 }

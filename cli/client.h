@@ -1,7 +1,8 @@
 /*
  * client.h - rampctl's side of the HTTP API: where the server is and which
  * token to send (flags, then RAMP_SERVER/RAMP_URL and RAMP_TOKEN, then
- * ~/.config/ramp/config), one libcurl handle reused across requests, and the
+ * ~/.config/ramp/config, then - for a server on this machine only - a local
+ * rampd's ./var/admin.token), one libcurl handle reused across requests, and the
  * exit codes every command shares (documented in docs/rampctl.md).
  */
 #ifndef RAMPCTL_CLIENT_H
@@ -24,6 +25,7 @@ enum {
 struct client {
 	char server[1024]; /* base URL without a trailing slash */
 	char token[512];
+	char token_file[1024]; /* the local admin token file the token came from, or "" */
 	void *curl;        /* CURL * */
 	bool json_out;     /* -o json */
 	bool id_out;       /* -o id: rollout create prints the new id alone */
@@ -54,9 +56,10 @@ int client_put_file(struct client *c, const char *path, const char *file, struct
  * EXIT_SERVER (5xx, unreachable) returned. */
 int client_json(struct client *c, const char *method, const char *path, json_t *body,
 		struct resp *r);
-/* Prints r's problem (status, title, detail, field) as one line on stderr;
- * answers EXIT_REFUSED or EXIT_SERVER. */
-int client_problem(const struct resp *r);
+/* Prints r's problem (status, title, detail, field) as one line on stderr
+ * (after a 401, a second line: where the token came from or where to get
+ * one); answers EXIT_REFUSED or EXIT_SERVER. */
+int client_problem(const struct client *c, const struct resp *r);
 void resp_free(struct resp *r);
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer; NULL (errno set). */

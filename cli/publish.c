@@ -60,7 +60,7 @@ static int upload_artifacts(struct client *c, const char *text, size_t len, cons
 		if ((rc = client_put_file(c, path, file, &r)) != 0)
 			break;
 		if (r.status != 200 && r.status != 201)
-			rc = client_problem(&r);
+			rc = client_problem(c, &r);
 		else if (!c->json_out)
 			printf("artifact %s %s (%s)\n", m.variants[i].file,
 			       r.status == 201 ? "uploaded" : "already stored", m.variants[i].digest);

@@ -20,7 +20,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: rampctl [--server URL] [--token T] [-o table|json|id] COMMAND\n"
+	"usage: rampctl [--server URL] [--token T] [-o table|json|id | --json] COMMAND\n"
 	"       rampctl --version\n"
 	"\n"
 	"Rollouts:\n"
@@ -34,7 +34,7 @@ static const char usage[] =
 	"Policies, fleet, artifacts:\n"
 	"  policy apply NAME -f FILE.yaml      policy get NAME      policies list\n"
 	"  devices list [--selector S]         device get ID\n"
-	"  device register --id ID --platform P [--label k=v ...]\n"
+	"  device register --id ID --platform P [--label k=v ...]  (prints the device token)\n"
 	"  cohort apply NAME --selector S      cohorts list\n"
 	"  key add ID -f PUBLIC.pem\n"
 	"  manifest post --file M.yaml (--signature SIG.b64 | --key PRIVATE.pem) [--key-id ID]\n"
@@ -42,14 +42,16 @@ static const char usage[] =
 	"  token create NAME --role ROLE       whoami\n"
 	"\n"
 	"The server and token come from --server/--token, else RAMP_SERVER (or RAMP_URL)\n"
-	"and RAMP_TOKEN, else ~/.config/ramp/config (\"server = URL\", \"token = T\").\n"
+	"and RAMP_TOKEN, else ~/.config/ramp/config (\"server = URL\", \"token = T\"), else\n"
+	"for a server on this machine the admin token of a local rampd, ./var/admin.token\n"
+	"(make run writes it; $RAMP_DATA_DIR/admin.token when that is set).\n"
 	"\n"
 	"Exit codes: 0 done; 1 the watched rollout ended rolled_back or aborted;\n"
 	"2 usage error; 3 the server refused the request (4xx, its detail is printed);\n"
 	"4 server unreachable or failing (5xx); 5 a local file or key could not be used;\n"
 	"6 watch --timeout passed before the rollout ended.\n";
 
-static const char *const bool_flags[] = {"--full", "--help", "-h", NULL};
+static const char *const bool_flags[] = {"--full", "--help", "-h", "--json", NULL};
 
 int usage_error(const char *fmt, ...)
 {
@@ -272,7 +274,7 @@ static int cmd_policy_apply(struct client *c, const struct args *a)
 	if (rc)
 		return rc;
 	if (r.status != 200 && r.status != 201) {
-		rc = client_problem(&r);
+		rc = client_problem(c, &r);
 		resp_free(&r);
 		return rc;
 	}
@@ -388,7 +390,6 @@ static int cmd_device_register(struct client *c, const struct args *a)
 	const char *id = arg_get(a, "--id", NULL), *platform = arg_get(a, "--platform", NULL);
 	json_t *labels = json_object(), *body;
 	struct resp r;
-	char msg[400];
 	int rc;
 
 	if (id == NULL && a->npos > 0)
@@ -413,9 +414,10 @@ static int cmd_device_register(struct client *c, const struct args *a)
 	json_decref(body);
 	if (rc)
 		return rc;
-	snprintf(msg, sizeof(msg), "device %s registered; its token (shown once): %s", id,
-		 json_string_value(json_object_get(r.json, "token")));
-	return cmd_done(c, &r, msg);
+	/* the token alone on stdout (shown once), so DT=$(rampctl device register ...) works */
+	if (!c->json_out)
+		printf("%s\n", json_string_value(json_object_get(r.json, "token")));
+	return cmd_done(c, &r, NULL);
 }
 
 static int cmd_cohort_apply(struct client *c, const struct args *a)
@@ -459,6 +461,110 @@ static int cmd_token_create(struct client *c, const struct args *a)
 
 /* ---------- dispatch ---------- */
 
+/* Every noun (with its aliases) and its verbs, for suggestions; run() is
+ * what dispatches them. */
+static const struct {
+	const char *nouns, *verbs;
+} commands[] = {
+	{"rollout rollouts ro",
+	 "list ls get status create start watch pause resume approve promote rollback abort"},
+	{"policy policies", "apply get list ls"},
+	{"device devices", "list ls register add create get"},
+	{"cohort cohorts", "apply list ls"},
+	{"key keys", "add apply"},
+	{"manifest manifests", "post push"},
+	{"token tokens", "create"},
+	{"whoami", ""},
+	{"help", ""},
+};
+
+/* Levenshtein distance with adjacent transpositions, capped at 9. */
+static int edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int d[33][33];
+
+	if (la > 32 || lb > 32)
+		return 9;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			int cost = a[i - 1] != b[j - 1], v = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[la][lb] > 9 ? 9 : d[la][lb];
+}
+
+/* The word of the space-separated list nearest to w (at most 2 edits, and
+ * fewer than w has letters) into out; false when none is near. */
+static bool nearest(const char *w, const char *list, char *out, size_t cap)
+{
+	int best = 3;
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		char word[33];
+		int dist;
+		snprintf(word, sizeof(word), "%.*s", (int)n, p);
+		dist = edit_distance(w, word);
+		if (dist < best && dist < (int)strlen(w)) {
+			best = dist;
+			snprintf(out, cap, "%s", word);
+		}
+		p += n + (p[n] == ' ');
+	}
+	return best < 3;
+}
+
+/* True when w is one of the space-separated words of list. */
+static bool in_list(const char *w, const char *list)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = list; *p; p += strcspn(p, " "), p += *p == ' ')
+		if (strncmp(p, w, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* The usage error for a command run() does not know, with the nearest one. */
+static int unknown_command(const char *noun, const char *verb)
+{
+	char nouns[256] = "", guess[40];
+
+	if (noun == NULL)
+		return usage_error("no command");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const char *vs = commands[i].verbs;
+		if (!in_list(noun, commands[i].nouns)) {
+			if (strlen(nouns) + strlen(commands[i].nouns) + 2 < sizeof(nouns))
+				strcat(strcat(nouns, nouns[0] ? " " : ""), commands[i].nouns);
+			continue;
+		}
+		if (verb == NULL)
+			return usage_error("%s needs one of: %s", noun, vs);
+		if (nearest(verb, vs, guess, sizeof(guess)))
+			return usage_error("unknown command '%s %s'; did you mean '%s %s'?", noun, verb,
+					   noun, guess);
+		return usage_error("unknown command '%s %s'; %s takes %s", noun, verb, noun, vs);
+	}
+	if (nearest(noun, nouns, guess, sizeof(guess)))
+		return usage_error("unknown command '%s'; did you mean '%s%s%s'?", noun, guess,
+				   verb ? " " : "", verb ? verb : "");
+	return usage_error("unknown command '%s'", noun);
+}
+
 static bool is(const char *s, const char *a, const char *b, const char *c3)
 {
 	return s && ((a && strcmp(s, a) == 0) || (b && strcmp(s, b) == 0) ||
@@ -473,7 +579,7 @@ static void shift(struct args *a, int n)
 	a->pos[a->npos] = NULL;
 }
 
-static int rollout_cmd(struct client *c, const char *verb, struct args *a)
+static int rollout_cmd(struct client *c, const char *noun, const char *verb, struct args *a)
 {
 	if (is(verb, "list", "ls", NULL))
 		return cmd_rollouts_list(c, a);
@@ -485,7 +591,7 @@ static int rollout_cmd(struct client *c, const char *verb, struct args *a)
 		return cmd_rollout_watch(c, a);
 	if (is(verb, "pause", "resume", "approve") || is(verb, "promote", "rollback", "abort"))
 		return cmd_rollout_verb(c, verb, a);
-	return usage_error("unknown rollout command \"%s\"", verb ? verb : "");
+	return unknown_command(noun, verb);
 }
 
 static int run(struct client *c, struct args *a)
@@ -502,7 +608,7 @@ static int run(struct client *c, struct args *a)
 	}
 	shift(a, a->npos >= 2 ? 2 : a->npos);
 	if (is(noun, "rollout", "rollouts", "ro"))
-		return rollout_cmd(c, verb, a);
+		return rollout_cmd(c, noun, verb, a);
 	if (is(noun, "policy", "policies", NULL)) {
 		static const char *const k[] = {"name", "created_at", "updated_at"};
 		static const char *const hd[] = {"NAME", "CREATED", "UPDATED"};
@@ -535,8 +641,7 @@ static int run(struct client *c, struct args *a)
 		return cmd_manifest_post(c, a);
 	if (is(noun, "token", "tokens", NULL) && is(verb, "create", NULL, NULL))
 		return cmd_token_create(c, a);
-	return usage_error("unknown command \"%s%s%s\"", noun ? noun : "", verb ? " " : "",
-			   verb ? verb : "");
+	return unknown_command(noun, verb);
 }
 
 int main(int argc, char **argv)
@@ -560,7 +665,7 @@ int main(int argc, char **argv)
 		return usage_error("-o takes json, table or id");
 	if ((rc = client_init(&c, arg_get(&a, "--server", NULL), arg_get(&a, "--token", NULL))) != 0)
 		return rc;
-	c.json_out = out && strcmp(out, "json") == 0;
+	c.json_out = (out && strcmp(out, "json") == 0) || arg_has(&a, "--json");
 	c.id_out = out && strcmp(out, "id") == 0;
 	rc = run(&c, &a);
 	client_close(&c);

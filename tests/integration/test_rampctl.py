@@ -5,11 +5,12 @@ manifest with its artifacts, start a rollout and wait on it."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import threading
 
 from fleet import Fleet, Signer, enroll, publish
-from ramp import ROOT, check, eq, status
+from ramp import ROOT, Client, check, eq, status
 
 POLICY_YAML = """\
 stages:
@@ -31,15 +32,16 @@ rollback:
 """
 
 
-def rampctl(ctx, s, *args, token=..., env=None, check_rc=None):
+def rampctl(ctx, s, *args, token=..., env=None, check_rc=None, cwd=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
     e["HOME"] = ctx.tmp
     if s is not None:
         e["RAMP_SERVER"] = s.url
-        e["RAMP_TOKEN"] = s.admin_token if token is ... else token
+        if token is not None:
+            e["RAMP_TOKEN"] = s.admin_token if token is ... else token
     e.update(env or {})
     p = subprocess.run([os.path.join(ctx.build, "rampctl"), *args], env=e, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, cwd=cwd or ctx.tmp)
     if check_rc is not None:
         eq(p.returncode, check_rc, f"rampctl {' '.join(args)}: {p.stdout} {p.stderr}")
     return p
@@ -145,8 +147,13 @@ def test_rampctl_commands_tables_json_and_exit_codes(ctx):
     # devices
     out = rampctl(ctx, s, "device", "register", "--id", "pi-1", "--platform", "rpi-arm64",
                   "--label", "site=wh-3", "--label", "age_days=400", check_rc=0).stdout
-    check("device pi-1 registered" in out and "rmp_" in out, out)
-    rampctl(ctx, s, "devices", "add", "--id", "pi-2", "--platform", "rpi-arm64", check_rc=0)
+    # the bare token, so DT=$(rampctl device register ...) captures it; it works as pi-1's
+    check(re.fullmatch(r"rmp_\S+\n", out), out)
+    status(Client(s.port, out.strip()).get("/v1/agent/desired"), 200)
+    rec = json.loads(rampctl(ctx, s, "devices", "add", "--id", "pi-2", "--platform", "rpi-arm64",
+                             "--json", check_rc=0).stdout)
+    eq(rec["id"], "pi-2")  # the server's whole answer: {"id", "token"}
+    check(rec["token"].startswith("rmp_"), rec)
     out = rampctl(ctx, s, "devices", "list", "--selector", "site=wh-3", check_rc=0).stdout
     lines = out.strip().splitlines()
     check(lines[0].split()[:2] == ["ID", "PLATFORM"] and len(lines) == 2 and "pi-1" in lines[1], out)
@@ -218,3 +225,43 @@ def test_rampctl_reads_server_and_token_from_config_and_ramp_url(ctx):
     rampctl(ctx, None, "whoami", "--token", s.admin_token, env={"RAMP_TOKEN": "rmp_wrong"}, check_rc=0)
     os.remove(os.path.join(ctx.tmp, ".config", "ramp", "config"))
     rampctl(ctx, None, "whoami", env={"RAMP_URL": s.url, "RAMP_TOKEN": s.admin_token}, check_rc=0)
+
+
+def test_rampctl_without_a_token_says_where_to_get_one(ctx):
+    s = ctx.server()
+    p = rampctl(ctx, s, "whoami", token=None, check_rc=3)
+    lines = p.stderr.strip().splitlines()
+    check(lines[0].startswith("rampctl: 401"), p.stderr)
+    eq(lines[1], "rampctl: no token: set RAMP_TOKEN or --token (or \"token = ...\" in "
+       "~/.config/ramp/config); the admin token of a local rampd is in ./var/admin.token")
+    # make run writes var/admin.token beside the checkout: rampctl run there uses it
+    os.makedirs(os.path.join(ctx.tmp, "var"))
+    write(ctx, "var/admin.token", s.admin_token + "\n")
+    eq(rampctl(ctx, s, "whoami", token=None, check_rc=0).stdout.strip(), "admin (admin)")
+    # a token given wins over the file; a stale file says where the token came from
+    rampctl(ctx, s, "whoami", token="rmp_wrong", check_rc=3)
+    write(ctx, "var/admin.token", "rmp_stale\n")
+    p = rampctl(ctx, s, "whoami", token=None, check_rc=3)
+    check("the token was read from ./var/admin.token" in p.stderr, p.stderr)
+    # RAMP_DATA_DIR names where a local rampd keeps it
+    os.makedirs(os.path.join(ctx.tmp, "data"))
+    write(ctx, "data/admin.token", s.admin_token + "\n")
+    rampctl(ctx, s, "whoami", token=None, env={"RAMP_DATA_DIR": os.path.join(ctx.tmp, "data")},
+            check_rc=0)
+    # only for a server on this machine (localhost counts; another host's never gets it)
+    rampctl(ctx, s, "whoami", "--server", f"http://localhost:{s.port}", token=None, check_rc=0,
+            env={"RAMP_DATA_DIR": os.path.join(ctx.tmp, "data")})
+
+
+def test_rampctl_unknown_command_suggests_the_nearest(ctx):
+    for args, want in ((["rollot"], "unknown command 'rollot'; did you mean 'rollout'?"),
+                       (["rollout", "stauts", "1"],
+                        "unknown command 'rollout stauts'; did you mean 'rollout status'?"),
+                       (["devices", "regster"],
+                        "unknown command 'devices regster'; did you mean 'devices register'?"),
+                       (["whoam"], "unknown command 'whoam'; did you mean 'whoami'?"),
+                       (["frobnicate"], "unknown command 'frobnicate' (see rampctl --help)")):
+        p = rampctl(ctx, None, *args, check_rc=2)
+        eq(p.stdout, "")
+        check(p.stderr.startswith("rampctl: " + want), p.stderr)
+    check("did you mean" not in rampctl(ctx, None, "frobnicate", check_rc=2).stderr)
