@@ -87,7 +87,7 @@ static void walk_as_owner(const char *path, int fd)
 	memcpy(p, path, n + 1);
 	for (size_t i = 1; i <= n; i++) {
 		static const int want[] = {X_OK, R_OK, W_OK};
-		static const char *const what[] = {"search", "read", "write"};
+		static const char *const what[] = {"searchable", "readable", "writable"};
 		char c = p[i];
 		if (c != '/' && c != '\0')
 			continue;
@@ -105,10 +105,11 @@ static void walk_as_owner(const char *path, int fd)
 	_exit(0);
 }
 
-/* Why the cluster owner cannot use dir (or one above it), as a sentence into
- * why: "/tmp/tmp.x is not searchable by postgres (mode 0700, owner root)".
- * 0 when nothing on the way is in the way (why is then empty). */
-static int explain_reach(const char *dir, char *why, size_t len)
+/* Why the cluster owner (as_owner) or rampd itself cannot use dir (or one
+ * above it), as a sentence into why: "/tmp/tmp.x is not searchable by
+ * postgres (mode 0700, owner root)". 0 when nothing on the way is in the
+ * way (why is then empty). */
+static int explain_reach(const char *dir, int as_owner, char *why, size_t len)
 {
 	char buf[4400] = "", user[64], what[16], owner[64];
 	int fds[2], status, err = 0, off = 0;
@@ -126,7 +127,7 @@ static int explain_reach(const char *dir, char *why, size_t len)
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		if (drop_to_owner() != 0)
+		if (as_owner && drop_to_owner() != 0)
 			_exit(126);
 		walk_as_owner(dir, fds[1]);
 	}
@@ -139,7 +140,12 @@ static int explain_reach(const char *dir, char *why, size_t len)
 		;
 	if (sscanf(buf, "%15s %d %n", what, &err, &off) < 2 || buf[0] == '\0')
 		return 0;
-	owner_name(user, sizeof(user));
+	if (as_owner) {
+		owner_name(user, sizeof(user));
+	} else {
+		struct passwd *me = getpwuid(getuid());
+		snprintf(user, sizeof(user), "%s", me ? me->pw_name : "rampd");
+	}
 	if (err == ENOENT) {
 		snprintf(why, len, "%s does not exist", buf + off);
 	} else if (err == EACCES && stat(buf + off, &st) == 0) {
@@ -148,10 +154,10 @@ static int explain_reach(const char *dir, char *why, size_t len)
 			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
 		else
 			snprintf(owner, sizeof(owner), "%u", (unsigned)st.st_uid);
-		snprintf(why, len, "%s is not %sable by %s (mode %04o, owner %s)", buf + off,
+		snprintf(why, len, "%s is not %s by %s (mode %04o, owner %s)", buf + off,
 			 what, user, (unsigned)(st.st_mode & 07777), owner);
 	} else {
-		snprintf(why, len, "%s is not %sable by %s: %s", buf + off, what, user,
+		snprintf(why, len, "%s is not %s by %s: %s", buf + off, what, user,
 			 strerror(err));
 	}
 	return -1;
@@ -201,7 +207,7 @@ static void explain_failure(const struct pgembed *e, const char *tool, const cha
 	size_t n = strlen(e->pgdir);
 
 	log_tail(tool, logpath, 3);
-	if (explain_reach(e->pgdir, why, sizeof(why)) == 0)
+	if (explain_reach(e->pgdir, 1, why, sizeof(why)) == 0)
 		return;
 	snprintf(data_dir, sizeof(data_dir), "%.*s", (int)(n > 3 ? n - 3 : n), e->pgdir);
 	owner_name(user, sizeof(user));
@@ -248,18 +254,36 @@ static int find_bindir(char *out, size_t len)
 	return 0;
 }
 
+/* Logs why dir could not be made (err from mkdir), naming the directory in
+ * the way when permissions are the reason. */
+static void log_mkdir_failure(const char *what, const char *dir, int err)
+{
+	char parent[4200], why[4600];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		slash[slash == parent] = '\0';
+	if ((err == EACCES || err == ENOENT) && explain_reach(parent, 0, why, sizeof(why)) != 0)
+		log_error("msg=\"could not create %s %s: %s\"", what, dir, why);
+	else
+		log_error("msg=\"could not create %s %s: %s\"", what, dir, strerror(err));
+}
+
 /* As root, the data dir must be traversable by postgres and pg owned by it. */
 static int prepare_dirs(struct pgembed *e, const char *data_dir)
 {
 	struct passwd *pw = NULL;
 
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-		log_error("msg=\"could not create data directory\" dir=%s error=\"%s\"",
-			  data_dir, strerror(errno));
+		log_mkdir_failure("data directory", data_dir, errno);
 		return -1;
 	}
 	if (mkdir(e->pgdir, 0700) != 0 && errno != EEXIST) {
-		log_error("msg=\"could not create %s\" error=\"%s\"", e->pgdir, strerror(errno));
+		log_mkdir_failure("the cluster's directory", e->pgdir, errno);
 		return -1;
 	}
 	if (getuid() != 0)
@@ -511,7 +535,7 @@ int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
 		char abs[PATH_MAX];
 		if (realpath(data_dir, abs) == NULL &&
 		    (mkdir(data_dir, 0700) != 0 || realpath(data_dir, abs) == NULL)) {
-			log_error("msg=\"could not use data directory\" dir=%s", data_dir);
+			log_mkdir_failure("data directory", data_dir, errno);
 			return -1;
 		}
 		if (strlen(abs) > 200) {

@@ -3,6 +3,7 @@ generated), --version on every binary and ramp_build_info on /metrics, a
 data directory the database user cannot reach, and a restart after a crash
 that left a postmaster.pid behind."""
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -57,7 +58,7 @@ def version_of(ctx, name):
 
 def test_every_binary_prints_its_version_and_commit(ctx):
     got = {name: version_of(ctx, name) for name in BINARIES}
-    eq(len(set(got.values())), 1, got)  # one build, one version
+    eq(len(set(got.values())), 1, f"{got}: one build, one version (built by make?)")
     version, commit = got["rampd"]
     inside_git = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=ROOT,
                                 capture_output=True).returncode == 0
@@ -205,3 +206,28 @@ def _ready(s):
         return s.client(token=None).get("/readyz").status == 200
     except OSError:
         return False
+
+
+def test_data_dir_that_cannot_be_made_names_the_directory_in_the_way(ctx):
+    parent = tempfile.mkdtemp(dir=ctx.tmp)
+    os.chmod(parent, 0o555)  # not writable, by an ordinary user at least
+    data_dir = os.path.join(parent, "var")
+    user, drop = pwd.getpwuid(os.getuid()).pw_name, None
+    if os.getuid() == 0:  # root writes anywhere: be an ordinary user
+        nobody = pwd.getpwnam("nobody")
+        user, owner = "nobody", "root"
+
+        def drop():
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+    else:
+        owner = user
+    env = Server(ctx, None, data_dir=ctx.tmp).env()
+    env["RAMP_DATA_DIR"] = data_dir
+    p = subprocess.run([ctx.rampd], env=env, preexec_fn=drop, capture_output=True, text=True,
+                       timeout=120, cwd="/")
+    check(p.returncode != 0, p.stderr)
+    want = (f"could not create data directory {data_dir}: {parent} is not writable by {user} "
+            f"(mode 0555, owner {owner})")
+    check(want in p.stderr, p.stderr)
