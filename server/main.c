@@ -5,8 +5,8 @@
  */
 #include "api/auth.h"
 #include "app.h"
-#include "common/version.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "engine/engine.h"
 #include "engine/webhooks.h"
 #include "http/http.h"
