@@ -28,7 +28,10 @@ SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/store/*.c \
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 
-COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/version.o
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+# the version strings: linked by the five binaries only, so a new commit
+# relinks those and nothing else
+VERSION_OBJ := $(BUILD)/obj/gen/version.o
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -122,7 +125,7 @@ $(BUILD)/obj/gen/version.o: $(BUILD)/gen/version.c
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS) $(BUILD)/obj/gen/schema.o
+$(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS) $(VERSION_OBJ) $(BUILD)/obj/gen/schema.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)

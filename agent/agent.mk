@@ -14,7 +14,7 @@ ALL_EXTRA += $(BUILD)/ramp-agent $(AGENT_TESTS)
 $(AGENT_LIB_OBJS) $(BUILD)/obj/agent/main.o $(AGENT_TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/agent/%.o): \
 	CFLAGS += -Iagent/lib
 
-$(BUILD)/ramp-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB_OBJS) $(COMMON_OBJS)
+$(BUILD)/ramp-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB_OBJS) $(COMMON_OBJS) $(VERSION_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 $(BUILD)/tests/test_agent_%: $(BUILD)/obj/tests/agent/test_agent_%.o $(AGENT_LIB_OBJS) $(COMMON_OBJS)

@@ -8,5 +8,5 @@ RAMPCTL_OBJS := $(RAMPCTL_SRCS:%.c=$(BUILD)/obj/%.o)
 
 build-all: $(BUILD)/rampctl
 
-$(BUILD)/rampctl: $(RAMPCTL_OBJS) $(COMMON_OBJS)
+$(BUILD)/rampctl: $(RAMPCTL_OBJS) $(COMMON_OBJS) $(VERSION_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

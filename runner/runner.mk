@@ -37,7 +37,7 @@ $(RUNNER_OBJS) $(BUILD)/obj/runner/main.o $(RUNNER_TESTS:$(BUILD)/tests/%=$(BUIL
 $(RUNNER_OBJS) $(BUILD)/obj/runner/main.o $(RUNNER_TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/runner/%.o): \
 	| $(BUILD)/gen/onnx.pb-c.h
 
-$(BUILD)/ramp-runner: $(BUILD)/obj/runner/main.o $(RUNNER_OBJS) $(RUNNER_LINK)
+$(BUILD)/ramp-runner: $(BUILD)/obj/runner/main.o $(RUNNER_OBJS) $(RUNNER_LINK) $(VERSION_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 
 $(BUILD)/tests/test_runner_%: $(BUILD)/obj/tests/runner/test_runner_%.o $(RUNNER_OBJS) $(RUNNER_LINK)

@@ -7,7 +7,7 @@ SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o)
 
 build-all: $(RAMP_SIM)
 
-$(RAMP_SIM): $(SIM_OBJS) $(BUILD)/obj/gen/version.o
+$(RAMP_SIM): $(SIM_OBJS) $(VERSION_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # the spec parsers and report generator are unit-tested on their own
