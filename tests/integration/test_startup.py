@@ -231,3 +231,25 @@ def test_data_dir_that_cannot_be_made_names_the_directory_in_the_way(ctx):
     want = (f"could not create data directory {data_dir}: {parent} is not writable by {user} "
             f"(mode 0555, owner {owner})")
     check(want in p.stderr, p.stderr)
+
+
+def test_version_file_is_rewritten_only_when_the_commit_changes(ctx):
+    build = os.path.join(ctx.tmp, "b")
+    target = os.path.join(build, "gen", "version.c")
+
+    def make(*extra):
+        p = subprocess.run(["make", "--no-print-directory", "-C", ROOT, f"BUILD={build}", *extra,
+                            target], capture_output=True, text=True, timeout=120)
+        eq(p.returncode, 0, p.stdout + p.stderr)
+        with open(target) as f:
+            return f.read(), os.stat(target).st_mtime_ns
+    text, mtime = make()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True)
+    want = head.stdout.strip() if head.returncode == 0 else "unknown"
+    check(f'ramp_commit[] = "{want}";' in text, text)
+    # the same commit: untouched, so nothing that links it is rebuilt
+    eq(make(), (text, mtime))
+    # another commit: rewritten, so what embeds it is rebuilt
+    text2, _ = make("GIT_COMMIT=abc1234")
+    check('ramp_commit[] = "abc1234";' in text2, text2)
