@@ -40,8 +40,25 @@ async function press(page, verb) {
 
 async function signIn(page, token) {
 	await page.goto(url + '/');
+	await signedOutView(page);
 	await page.locator('#signin-token').fill(token);
 	await page.locator('#signin-submit').click();
+}
+
+// Only the sign-in form shows while signed out: the nav and "Sign out" take
+// no room and do not render (computed display, no bounding box), whatever the
+// stylesheet says about their layout.
+async function signedOutView(page) {
+	await page.locator('#signin-token').waitFor({ timeout: T });
+	for (const sel of ['#nav', '#who', '#signout', 'a[data-nav="fleet"]']) {
+		const el = page.locator(sel);
+		const display = await el.evaluate((e) => getComputedStyle(e).display);
+		const parentShown = await el.evaluate((e) => e.checkVisibility());
+		expect(!parentShown, `${sel} not rendered while signed out (display ${display})`);
+		expect(await el.boundingBox() === null, `${sel} has no box while signed out`);
+	}
+	expect(await page.locator('#signin-token').isVisible(), 'the token field while signed out');
+	expect(await page.locator('#signin-submit').isVisible(), 'the sign-in button while signed out');
 }
 
 async function main() {
@@ -62,6 +79,13 @@ async function main() {
 	try {
 		const page = ctx.pages()[0] || await ctx.newPage();
 		watch(page);
+
+		// a first-time visitor sees only the sign-in form
+		await page.goto(url + '/');
+		await page.locator('#signin-token').waitFor({ timeout: T });
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-signin.png` });
+		await signedOutView(page);
+		step('signed-out-view');
 
 		// a wrong token is refused on the sign-in page
 		await signIn(page, 'rmp_not-a-token');
@@ -155,11 +179,17 @@ async function main() {
 		await phone.screenshot({ path: `${env.SHOTS}/dashboard-fleet.png`, fullPage: true });
 		step('viewer');
 		await phone.locator('#signout').click();
-		await phone.locator('#signin-token').waitFor({ timeout: T });
+		await signedOutView(phone);
 		expect(await phone.evaluate(() => sessionStorage.getItem('ramp.token')) === null,
 			'sign out forgets the token');
+		await phone.screenshot({ path: `${env.SHOTS}/dashboard-signin-phone.png` });
 		expect(problems.length === 0, `no page errors or CSP violations: ${problems.join('; ')}`);
 		step('done');
+	} catch (e) {
+		// what the page showed when an expectation failed
+		for (const [i, p] of ctx.pages().entries())
+			await p.screenshot({ path: `${env.SHOTS}/dashboard-failed-${i}.png`, fullPage: true }).catch(() => {});
+		throw e;
 	} finally {
 		await ctx.close();
 	}
