@@ -515,8 +515,9 @@ function viewRollout(main, id) {
 function viewFleet(main) {
 	const sum = h('div', { id: 'fleet-summary' }, h('p', { class: 'muted' }, 'Loading…'));
 	const cohorts = h('div', { class: 'panel', id: 'cohorts' });
-	const sel = h('input', { id: 'device-selector', placeholder: 'label selector, e.g. site=wh-3,platform=rpi-arm64',
-		'aria-label': 'label selector' });
+	/* the placeholder stays short enough for a phone; the syntax is spelled out below */
+	const sel = h('input', { id: 'device-selector', class: 'grow', placeholder: 'e.g. site=wh-3,age_days>=365',
+		'aria-label': 'label selector', 'aria-describedby': 'selector-help' });
 	const devs = h('div', { class: 'table-wrap', id: 'devices' });
 	const more = h('button', { type: 'button', id: 'devices-more', hidden: true }, 'More');
 	let after = null, rows = [];
@@ -545,8 +546,10 @@ function viewFleet(main) {
 	more.addEventListener('click', () => loadDevices(false));
 	const form = h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); loadDevices(true); } },
 		sel, h('button', { type: 'submit' }, 'Filter'));
+	const help = h('div', { class: 'legend', id: 'selector-help' },
+		'Label selector: k=v, k!=v, k in (a,b), k notin (a,b), k, !k, k>=N; a comma means AND.');
 	replace(main, h('h1', {}, 'Fleet'), h('br'), sum, cohorts,
-		h('div', { class: 'panel' }, h('h2', {}, 'Devices'), form, h('br'), devs, more));
+		h('div', { class: 'panel' }, h('h2', {}, 'Devices'), form, help, h('br'), devs, more));
 	loadDevices(true);
 	let last = '';
 	return {

@@ -61,6 +61,24 @@ async function signedOutView(page) {
 	expect(await page.locator('#signin-submit').isVisible(), 'the sign-in button while signed out');
 }
 
+// The selector field shows its whole placeholder. An input's scrollWidth
+// ignores the placeholder, so the placeholder's text is put in as the value
+// (same font, same box) for the measurement, then taken out again.
+async function placeholderFits(page) {
+	const sel = page.locator('#device-selector');
+	await sel.waitFor({ timeout: T });
+	const m = await sel.evaluate((e) => {
+		const r = { value: e.value, ph: e.placeholder };
+		e.value = e.placeholder;
+		r.sw = e.scrollWidth;
+		r.cw = e.clientWidth;
+		e.value = r.value;
+		return r;
+	});
+	expect(m.value === '' && m.ph.length > 0, 'an empty selector field with a placeholder');
+	expect(m.sw <= m.cw, `the placeholder "${m.ph}" fits its field (scrollWidth ${m.sw} > clientWidth ${m.cw})`);
+}
+
 async function main() {
 	const ctx = await chromium.launchPersistentContext(env.USER_DATA_DIR, {
 		executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -177,6 +195,7 @@ async function main() {
 		await phone.locator('#devices tr[data-device]').first().waitFor({ timeout: T });
 		await phone.locator('#fleet-summary tr[data-platform="rpi-arm64"]').waitFor({ timeout: T });
 		await phone.screenshot({ path: `${env.SHOTS}/dashboard-fleet.png`, fullPage: true });
+		await placeholderFits(phone);
 		step('viewer');
 		await phone.locator('#signout').click();
 		await signedOutView(phone);
