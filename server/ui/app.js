@@ -230,38 +230,72 @@ function stageText(ro) {
 	return `${st.name || '?'} ${pct(st.size || 0)} (${(st.index || 0) + 1}/${n || '?'})`;
 }
 
+const LIST_MAX = 100; /* cards shown: the newest that match the filter */
+const STATES = ['progressing', 'paused', 'awaiting_approval', 'succeeded', 'rolled_back', 'aborted'];
+
+/* Every rollout, newest first, whatever its state: a rollout that just
+ * rolled back is what a user comes to look at. The filter (state, model) is
+ * applied here, on the one list the API pages through. */
 function viewRollouts(main) {
-	const filter = h('select', { id: 'rollouts-filter', 'aria-label': 'which rollouts' },
-		h('option', { value: 'active' }, 'Active'), h('option', { value: 'all' }, 'All rollouts'));
-	filter.value = sessionStorage.getItem('ramp.filter') || 'active';
+	const stateSel = h('select', { id: 'rollouts-state', 'aria-label': 'state' },
+		h('option', { value: 'all' }, 'All states'), h('option', { value: 'active' }, 'Active'),
+		STATES.map((st) => h('option', { value: st }, st.replace('_', ' '))));
+	const modelSel = h('select', { id: 'rollouts-model', 'aria-label': 'model' },
+		h('option', { value: '' }, 'All models'));
+	stateSel.value = sessionStorage.getItem('ramp.list.state') || 'all';
+	if (!stateSel.value) stateSel.value = 'all';
+	let wantModel = sessionStorage.getItem('ramp.list.model') || '';
 	const list = h('div', { class: 'cards', id: 'rollouts' }, h('p', { class: 'muted' }, 'Loading…'));
-	filter.addEventListener('change', () => {
-		sessionStorage.setItem('ramp.filter', filter.value);
-		v.refresh();
-	});
-	replace(main, h('div', { class: 'row spread' }, h('h1', {}, 'Rollouts'), filter), h('br'), list);
-	let last = '';
+	const note = h('p', { class: 'muted legend', id: 'rollouts-note' });
+	const changed = () => {
+		wantModel = modelSel.value;
+		sessionStorage.setItem('ramp.list.state', stateSel.value);
+		sessionStorage.setItem('ramp.list.model', wantModel);
+		last = '';
+		v.refresh().catch((e) => flash(e.message));
+	};
+	stateSel.addEventListener('change', changed);
+	modelSel.addEventListener('change', changed);
+	replace(main, h('div', { class: 'row spread' }, h('h1', {}, 'Rollouts'),
+		h('div', { class: 'row', id: 'rollouts-filter' }, stateSel, modelSel)), note, list);
+	let last = '', models = '';
 	const v = {
 		async refresh() {
 			const items = [];
 			let after = null;
 			do {
-				const q = `/v1/rollouts?state=${filter.value}&limit=1000` + (after ? `&after=${after}` : '');
+				const q = '/v1/rollouts?state=all&limit=1000' + (after ? `&after=${after}` : '');
 				const page = await api('GET', q);
 				items.push(...page.items);
 				after = page.next;
 			} while (after && items.length < 5000);
 			items.sort((a, b) => b.id - a.id);
-			const key = JSON.stringify(items.map((r) => [r.id, r.state, r.stage, r.devices]));
+			const names = [...new Set(items.map((r) => r.model))].sort();
+			if (wantModel && !names.includes(wantModel)) names.push(wantModel);
+			if (JSON.stringify(names) !== models) {
+				models = JSON.stringify(names);
+				replace(modelSel, h('option', { value: '' }, 'All models'),
+					names.map((m) => h('option', { value: m }, m)));
+				modelSel.value = wantModel;
+			}
+			const st = stateSel.value;
+			const match = items.filter((r) => (st === 'all' || r.state === st ||
+				(st === 'active' && ACTIVE.includes(r.state))) && (!wantModel || r.model === wantModel));
+			const shown = match.slice(0, LIST_MAX);
+			const key = JSON.stringify([items.length, shown.map((r) => [r.id, r.state, r.stage, r.devices])]);
 			if (key === last) return;
 			last = key;
-			if (!items.length) {
-				replace(list, h('div', { class: 'panel muted' },
-					'No rollouts yet. Start one with rampctl rollout create or POST /v1/rollouts.'));
+			note.textContent = match.length > shown.length
+				? `The newest ${shown.length} of ${match.length} matching rollouts.`
+				: `${match.length} of ${items.length} rollouts.`;
+			if (!shown.length) {
+				replace(list, h('div', { class: 'panel muted', id: 'rollouts-empty' }, items.length
+					? 'No rollout matches this filter.'
+					: 'No rollouts yet. Start one with rampctl rollout create or POST /v1/rollouts.'));
 				return;
 			}
-			replace(list, items.map((ro) => h('a', { class: 'card', href: `#/rollouts/${ro.id}`,
-				'data-rollout': ro.id },
+			replace(list, shown.map((ro) => h('a', { class: 'card', href: `#/rollouts/${ro.id}`,
+				'data-rollout': ro.id, 'data-state': ro.state },
 			h('span', { class: 'id mono' }, '#' + ro.id),
 			h('span', {}, h('div', { class: 'model' }, ro.model),
 				h('div', { class: 'mono muted' }, `${ro.baseline_version || '∅'} → ${ro.version}`)),

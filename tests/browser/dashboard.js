@@ -182,8 +182,24 @@ async function main() {
 		await phone.setViewportSize({ width: 390, height: 844 });
 		await signIn(phone, env.RAMP_VIEWER_TOKEN);
 		await phone.locator('#rollouts').waitFor({ timeout: T });
-		await phone.selectOption('#rollouts-filter', 'all');
-		await phone.locator(`#rollouts a[data-rollout="${rid}"]`).click();
+		// the default list shows rollouts of every state: the one that just rolled back is there
+		const ended = phone.locator(`#rollouts a[data-rollout="${rid}"]`);
+		await ended.waitFor({ timeout: 10000 });
+		expect(await ended.getAttribute('data-state') === 'rolled_back', 'the rolled-back rollout listed');
+		await phone.screenshot({ path: `${env.SHOTS}/dashboard-list-phone.png`, fullPage: true });
+		// filtered by state and by model
+		await phone.selectOption('#rollouts-state', 'progressing');
+		await phone.locator('#rollouts-empty').waitFor({ timeout: T });
+		expect(await ended.count() === 0, 'a progressing-only list hides it');
+		await phone.selectOption('#rollouts-state', 'rolled_back');
+		await ended.waitFor({ timeout: T });
+		await phone.selectOption('#rollouts-model', 'invoice-ocr');
+		await ended.waitFor({ timeout: T });
+		expect(await phone.locator('#rollouts a[data-rollout]').count() === 1, 'one rolled-back invoice-ocr rollout');
+		await phone.screenshot({ path: `${env.SHOTS}/dashboard-list-filtered.png`, fullPage: true });
+		await phone.selectOption('#rollouts-state', 'all');
+		await phone.selectOption('#rollouts-model', '');
+		await ended.click();
 		await stateIs(phone, 'rolled_back');
 		await phone.locator('#actions-note').waitFor({ timeout: T });
 		expect(await phone.locator('button[data-verb]').count() === 0, 'no verb buttons for a viewer');
