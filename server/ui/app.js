@@ -359,25 +359,46 @@ function actions(ro, onDone) {
 	}));
 }
 
+/* The names of the stages that began, from the stage_started events. */
+function stagesStarted(ro) {
+	const out = new Set();
+	for (const e of ro.events || []) {
+		const m = e.type === 'stage_started' && /^stage (\S+) started/.exec(e.detail || '');
+		if (m) out.add(m[1]);
+	}
+	return out;
+}
+
+/* One stage's status: [class, status, note]. A rollout that ended early
+ * never reached its later stages: they say so, never "pending"; stages
+ * that a promotion to 100% jumped over say "skipped". */
+function stageStatus(ro, i, started) {
+	const cur = ro.stage.index, name = (ro.policy_spec.stages[i] || {}).name;
+	const ended = !ACTIVE.includes(ro.state);
+	if (i < cur)
+		return started.size && !started.has(name) ? ['skipped', 'skipped', 'skipped (promoted past)']
+			: ['done', 'passed', 'passed'];
+	if (i > cur)
+		return ended ? ['skipped', 'not_reached', 'not reached'] : ['', 'pending', 'pending'];
+	if (ro.state === 'succeeded') return ['done', 'passed', 'passed'];
+	if (ro.state === 'rolled_back') return ['failed', 'rolled_back', 'rolled back here'];
+	if (ro.state === 'aborted') return ['failed', 'aborted', 'aborted here'];
+	if (ro.state === 'progressing') {
+		const left = (Date.parse(ro.stage.window_ends_at) - Date.now()) / 1000;
+		return ['current', 'current', left > 0 ? `window ends in ${fmtDuration(left)}` : 'window ended, evaluating'];
+	}
+	return ['current', 'current', ro.state.replace('_', ' ')];
+}
+
 function ladder(ro) {
 	const stages = (ro.policy_spec || {}).stages || [];
-	const cur = ro.stage.index;
-	const ended = !ACTIVE.includes(ro.state);
+	const started = stagesStarted(ro);
 	return h('ol', { class: 'ladder', id: 'ladder' }, stages.map((s, i) => {
-		let cls = i < cur ? 'done' : i === cur ? 'current' : '';
-		let note = i < cur ? 'passed' : i === cur ? '' : 'pending';
-		if (i === cur) {
-			if (ro.state === 'succeeded') { cls = 'done'; note = 'passed'; }
-			else if (ended) { cls = 'failed'; note = ro.state.replace('_', ' '); }
-			else if (ro.state === 'progressing') {
-				const left = (Date.parse(ro.stage.window_ends_at) - Date.now()) / 1000;
-				note = left > 0 ? `window ends in ${fmtDuration(left)}` : 'window ended, evaluating';
-			} else note = ro.state.replace('_', ' ');
-		}
-		return h('li', { class: cls, 'data-stage': s.name },
+		const [cls, status, note] = stageStatus(ro, i, started);
+		return h('li', { class: cls, 'data-stage': s.name, 'data-status': status },
 			h('span', { class: 'size' }, pct(s.size)),
 			h('div', { class: 'name' }, s.name),
-			h('div', { class: 'note' }, note),
+			h('div', { class: 'note status' }, note),
 			h('div', { class: 'note' }, `window ${fmtDuration(s.validation_window || 0)}` +
 				(s.approval ? ' · approval' : '') + (s.cohort ? ` · cohort ${s.cohort}` : '')));
 	}));
@@ -531,7 +552,7 @@ function viewRollout(main, id) {
 					h('span', {}, `by ${ro.created_by}, ${ago(ro.created_at)}`)),
 				h('br'), progress(ro.devices)));
 			put('act', act, [ro.state, state.who.role], () => [h('h2', {}, 'Actions'), actions(ro, () => v.refresh())]);
-			put('lad', lad, [ro.state, ro.stage, Math.floor(Date.now() / 10000)],
+			put('lad', lad, [ro.state, ro.stage, ro.events.length, Math.floor(Date.now() / 10000)],
 				() => [h('h2', {}, 'Stages'), ladder(ro)]);
 			put('ana', ana, ro.analysis, () => [h('h2', {}, 'Analysis'), analysisTables(ro)]);
 			put('charts', charts, [er.items.length, p95.items.length, er.items.at(-1), p95.items.at(-1), ro.stage.index],

@@ -155,6 +155,12 @@ async function main() {
 		await page.locator('#events tr[data-event="breach"]').waitFor({ timeout: T });
 		await page.locator('#events tr[data-event="rolled_back"]').waitFor({ timeout: T });
 		await page.locator('#ladder li.failed[data-stage="ramp"]').waitFor({ timeout: T });
+		// honest stage states: where it broke, and what it never reached (never "pending")
+		const ladderText = async (st) => page.locator(`#ladder li[data-stage="${st}"] .note`).first().textContent();
+		expect(await ladderText('canary') === 'passed', `canary passed, got ${await ladderText('canary')}`);
+		expect(await ladderText('ramp') === 'rolled back here', `ramp rolled back here, got ${await ladderText('ramp')}`);
+		expect(await ladderText('full') === 'not reached', `full not reached, got ${await ladderText('full')}`);
+		expect(!/pending/.test(await page.locator('#ladder').textContent()), 'no stage pending once rolled back');
 		// the fault triples latency: p95 breaches its 2x-baseline threshold
 		const p95 = page.locator('#analysis tr[data-metric="inference_latency_p95"][data-stage="1"]');
 		await p95.locator('.result-fail').waitFor({ timeout: T });
