@@ -62,11 +62,21 @@ const RATIO = ['error_rate', 'install_failure_rate'];
 const MILLIS = ['inference_latency_p50', 'inference_latency_p95', 'inference_latency_p99',
 	'model_load_time_ms'];
 
+const SUFFIX = { cpu_pct: '%', mem_pct: '%', npu_pct: '%', temperature_c: ' °C', disk_free_mb: ' MB',
+	requests_per_second: '/s' };
+const TITLES = { error_rate: 'Error rate', inference_latency_p50: 'Latency p50',
+	inference_latency_p95: 'Latency p95', inference_latency_p99: 'Latency p99',
+	requests_per_second: 'Requests per second', model_load_time_ms: 'Model load time',
+	install_failure_rate: 'Install failure rate', confidence_mean: 'Confidence (mean)',
+	confidence_shift: 'Confidence shift (KL)', cpu_pct: 'CPU', mem_pct: 'Memory',
+	temperature_c: 'Temperature', disk_free_mb: 'Disk free', npu_pct: 'NPU' };
+
 function fmtMetric(metric, v) {
 	if (v === null || v === undefined || Number.isNaN(v)) return '—';
 	if (RATIO.includes(metric)) return (v * 100).toFixed(v < 0.001 && v > 0 ? 3 : 2) + '%';
 	if (MILLIS.includes(metric)) return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + ' ms';
-	return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+	const n = v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+	return n + (SUFFIX[metric] || '');
 }
 
 function fmtDuration(s) {
@@ -440,37 +450,128 @@ function analysisTables(ro) {
 		h('tbody', {}, out)));
 }
 
-/* An absolute threshold ("< 1%", "<= 150ms") in the metric's base units, or null. */
-function thresholdValue(metric, text) {
-	const m = /^\s*[<>]=?\s*([0-9.]+)\s*(ms|s|%)?\s*$/.exec(text || '');
-	if (!m) return null;
-	let v = parseFloat(m[1]);
-	if (m[2] === '%' && RATIO.includes(metric)) v /= 100;
-	if (m[2] === 's') v *= 1000;
-	return v;
+/* A threshold's text ("< 1%", "< 2x baseline", "< baseline + 5") as a rule:
+ * {kind: 'absolute'|'factor'|'offset', v} in the metric's base units (the
+ * grammar of server/domain/threshold.c), or null when it does not parse. */
+function parseThreshold(metric, text) {
+	const unit = (u) => (u === '%' && RATIO.includes(metric) ? 0.01 : u === 's' ? 1000 : 1);
+	const t = (text || '').trim();
+	let m = /^[<>]=?\s*(-?[0-9.]+)\s*x\s*baseline$/.exec(t);
+	if (m) return { kind: 'factor', v: parseFloat(m[1]) };
+	m = /^[<>]=?\s*baseline\s*([+-])\s*([0-9.]+)\s*(ms|s|%)?$/.exec(t);
+	if (m) return { kind: 'offset', v: (m[1] === '-' ? -1 : 1) * parseFloat(m[2]) * unit(m[3]) };
+	m = /^[<>]=?\s*(-?[0-9.]+)\s*(ms|s|%)?$/.exec(t);
+	if (m) return { kind: 'absolute', v: parseFloat(m[1]) * unit(m[2]) };
+	return null;
 }
 
-function chart(metric, title, items, threshold) {
-	const W = 560, H = 220, L = 58, R = 12, T = 12, B = 26;
+/* The limit a rule sets, given the baseline value the engine compared with. */
+function limitOf(rule, baseline) {
+	if (!rule) return null;
+	if (rule.kind === 'absolute') return rule.v;
+	if (baseline === null || baseline === undefined || !Number.isFinite(baseline)) return null;
+	return rule.kind === 'factor' ? rule.v * baseline : baseline + rule.v;
+}
+
+/* The metrics stage i gates on: [{name, threshold}] (a stage without a
+ * metrics list inherits the previous stage's, as the policy parser does). */
+function stageMetrics(ro, i) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	for (let k = Math.min(i, stages.length - 1); k >= 0; k--)
+		if (Array.isArray(stages[k].metrics)) return stages[k].metrics;
+	return [];
+}
+
+/* Every metric a chart is drawn for: the current stage's first, then those
+ * of the other stages in policy order, then any the analysis shows that the
+ * policy does not name. */
+function chartMetrics(ro) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	const order = [ro.stage.index, ...stages.map((_, i) => i).filter((i) => i !== ro.stage.index)];
+	const out = [];
+	for (const i of order)
+		for (const m of stageMetrics(ro, i))
+			if (!out.includes(m.name)) out.push(m.name);
+	for (const a of ro.analysis || [])
+		if (!out.includes(a.metric)) out.push(a.metric);
+	return out;
+}
+
+/* "canary < 150ms · ramp < 150ms": which stages gate on metric, and how. */
+function gateText(ro, metric) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	const parts = [];
+	stages.forEach((st, i) => {
+		const m = stageMetrics(ro, i).find((x) => x.name === metric);
+		if (m) parts.push(`${st.name} ${m.threshold}`);
+	});
+	return parts.length ? 'gate: ' + parts.join(' · ') : 'not a gate of this policy';
+}
+
+/* The threshold over time, as [[{t, v}...], ...] runs: one limit per canary
+ * evaluation, from the threshold of that evaluation's stage and the baseline
+ * value the engine used (so "2x baseline" is drawn where it really was). */
+function thresholdRuns(ro, metric, pts) {
+	const runs = [];
+	let run = null, stage = null;
+	for (const p of pts) {
+		if (p.arm !== 'canary') continue;
+		const m = stageMetrics(ro, p.stage).find((x) => x.name === metric);
+		const v = m ? limitOf(parseThreshold(metric, m.threshold), p.baseline) : null;
+		if (v === null || p.stage !== stage) {
+			run = null;
+			stage = p.stage;
+		}
+		if (v === null) continue;
+		if (!run) runs.push(run = []);
+		run.push({ t: p.t, v });
+	}
+	return runs;
+}
+
+/* [t0, t1]: the time every chart of a rollout spans, so they line up. */
+function timeSpan(hist) {
+	const ts = [...hist.values()].flat().filter((p) => p.value !== null && p.value !== undefined)
+		.map((p) => Date.parse(p.at));
+	return ts.length ? [Math.min(...ts), Math.max(...ts)] : null;
+}
+
+function chart(ro, metric, items, span) {
+	const W = 560, H = 220, L = 62, R = 12, T = 12, B = 26;
 	const pts = items.filter((p) => p.value !== null && p.value !== undefined)
-		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage }));
-	const box = h('div', { class: 'panel chart', 'data-chart': metric },
+		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage, baseline: p.baseline }));
+	const cur = stageMetrics(ro, ro.stage.index).find((x) => x.name === metric);
+	const rules = ((ro.policy_spec || {}).stages || []).map((_, i) =>
+		(stageMetrics(ro, i).find((x) => x.name === metric) || {}).threshold).filter(Boolean)
+		.map((t) => parseThreshold(metric, t)).filter(Boolean);
+	const relative = rules.some((r) => r.kind !== 'absolute');
+	const title = TITLES[metric] || metric;
+	const box = h('div', { class: 'panel chart', 'data-chart': metric, 'data-gated': cur ? 'current' : 'other' },
 		h('div', { class: 'row spread' }, h('h2', {}, title),
 			h('span', { class: 'legend' }, h('span', { class: 'swatch canary' }), 'canary',
 				h('span', { class: 'swatch baseline' }), 'baseline',
-				threshold !== null ? [h('span', { class: 'swatch threshold' }), 'threshold'] : null)));
+				rules.length ? [h('span', { class: 'swatch threshold' }),
+					relative ? 'threshold (from baseline)' : 'threshold'] : null)),
+		h('div', { class: 'legend mono' }, gateText(ro, metric)));
 	if (!pts.length) {
-		box.append(h('p', { class: 'muted' }, 'No data yet for ' + metric + '.'));
+		box.append(h('p', { class: 'muted nodata' }, `No evaluation has data for ${metric} yet: ` +
+			'it appears once the canary devices report it.'));
 		return box;
 	}
-	const t0 = Math.min(...pts.map((p) => p.t)), t1 = Math.max(...pts.map((p) => p.t), t0 + 1000);
-	let vmax = Math.max(...pts.map((p) => p.v), threshold || 0);
-	vmax = vmax > 0 ? vmax * 1.15 : 1;
+	const runs = thresholdRuns(ro, metric, pts);
+	const lims = runs.flat().map((p) => p.v);
+	const t0 = span ? span[0] : Math.min(...pts.map((p) => p.t));
+	const t1 = Math.max(span ? span[1] : 0, ...pts.map((p) => p.t), t0 + 1000);
+	const vals = [...pts.map((p) => p.v), ...lims];
+	let vmax = Math.max(...vals, 0), vmin = Math.min(...vals, 0);
+	vmax = vmax > vmin ? vmax + (vmax - vmin) * 0.15 : vmin + 1;
 	const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
-	const y = (v) => T + (H - T - B) * (1 - v / vmax);
-	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}: canary and baseline over time` });
+	const y = (v) => T + (H - T - B) * (1 - (v - vmin) / (vmax - vmin));
+	const line = (s) => s.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join(' ');
+	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img',
+		'aria-label': `${title}: canary and baseline over time` });
 	for (let i = 0; i <= 4; i++) {
-		const v = vmax * i / 4;
+		const v = vmin + (vmax - vmin) * i / 4;
 		g.append(svg('line', { class: i ? 'grid' : 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
 			svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtMetric(metric, v)));
 	}
@@ -484,13 +585,15 @@ function chart(metric, title, items, threshold) {
 		}
 		prev = p.stage;
 	}
-	if (threshold !== null)
-		g.append(svg('line', { class: 'threshold', x1: L, x2: W - R, y1: y(threshold), y2: y(threshold) }));
+	for (const r of runs) {
+		const d = r.length > 1 ? line(r) : `M${x(r[0].t) - 4} ${y(r[0].v)} L${x(r[0].t) + 4} ${y(r[0].v)}`;
+		g.append(svg('path', { class: 'threshold', d, 'data-kind': relative ? 'relative' : 'absolute',
+			'data-points': r.length }));
+	}
 	for (const arm of ['baseline', 'canary']) {
 		const s = pts.filter((p) => p.arm === arm);
 		if (!s.length) continue;
-		const d = s.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join(' ');
-		g.append(svg('path', { class: arm, d, 'data-arm': arm, 'data-points': s.length }));
+		g.append(svg('path', { class: arm, d: line(s), 'data-arm': arm, 'data-points': s.length }));
 		if (s.length === 1) g.append(svg('circle', { class: arm, cx: x(s[0].t), cy: y(s[0].v), r: 3 }));
 	}
 	box.append(g);
@@ -506,14 +609,6 @@ function eventLog(ro) {
 			h('td', {}, e.detail))))));
 }
 
-function thresholdOf(ro, metric) {
-	const stages = (ro.policy_spec || {}).stages || [];
-	for (let i = Math.min(ro.stage.index, stages.length - 1); i >= 0; i--)
-		for (const m of stages[i].metrics || [])
-			if (m.name === metric) return thresholdValue(metric, m.threshold);
-	return null;
-}
-
 function viewRollout(main, id) {
 	const head = h('div', { id: 'rollout-head' }, h('p', { class: 'muted' }, 'Loading…'));
 	const act = h('div', { class: 'panel' });
@@ -523,16 +618,19 @@ function viewRollout(main, id) {
 	const evs = h('div', { class: 'panel' });
 	replace(main, h('p', {}, h('a', { href: '#/rollouts' }, '← Rollouts')), head, act, lad, ana, charts,
 		h('br'), evs);
-	let last = {}, ro = null, er = null, p95 = null, evaluated;
+	let last = {}, ro = null, hist = null, fetched = '';
 	const v = {
 		async refresh() {
 			ro = await api('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
-			/* the history only grows when the engine evaluates */
-			if (er === null || ro.last_evaluated_at !== evaluated) {
-				[er, p95] = await Promise.all([
-					api('GET', `/v1/rollouts/${ro.id}/history?metric=error_rate`),
-					api('GET', `/v1/rollouts/${ro.id}/history?metric=inference_latency_p95`)]);
-				evaluated = ro.last_evaluated_at;
+			/* one series per metric the policy gates on; the history only
+			 * grows when the engine evaluates, so it is fetched again then */
+			const metrics = chartMetrics(ro);
+			const want = JSON.stringify([metrics, ro.last_evaluated_at]);
+			if (want !== fetched) {
+				const got = await Promise.all(metrics.map((m) =>
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=${encodeURIComponent(m)}`)));
+				hist = new Map(metrics.map((m, i) => [m, got[i].items]));
+				fetched = want;
 			}
 			const put = (key, el, val, fn) => {
 				const k = JSON.stringify(val);
@@ -555,10 +653,9 @@ function viewRollout(main, id) {
 			put('lad', lad, [ro.state, ro.stage, ro.events.length, Math.floor(Date.now() / 10000)],
 				() => [h('h2', {}, 'Stages'), ladder(ro)]);
 			put('ana', ana, ro.analysis, () => [h('h2', {}, 'Analysis'), analysisTables(ro)]);
-			put('charts', charts, [er.items.length, p95.items.length, er.items.at(-1), p95.items.at(-1), ro.stage.index],
-				() => [chart('error_rate', 'Error rate', er.items, thresholdOf(ro, 'error_rate')),
-					chart('inference_latency_p95', 'Latency p95', p95.items,
-						thresholdOf(ro, 'inference_latency_p95'))]);
+			put('charts', charts, [fetched, ro.stage.index],
+				() => hist.size ? [...hist].map(([m, items]) => chart(ro, m, items, timeSpan(hist)))
+					: h('p', { class: 'panel muted' }, 'This policy gates on no metric: nothing to chart.'));
 			put('evs', evs, ro.events, () => [h('h2', {}, 'Events'), eventLog(ro)]);
 		},
 	};

@@ -172,12 +172,27 @@ async function main() {
 		const erc = await er.locator('td[data-arm="canary"]').textContent();
 		expect(/^[0-9.]+%$/.test(erc) && erc !== '0.00%', `canary error rate above zero, got ${erc}`);
 		expect(await er.locator('td[data-arm="baseline"]').textContent() === '0.00%', 'baseline error rate 0.00%');
-		for (const m of ['error_rate', 'inference_latency_p95'])
+		// a chart for every metric any stage gates on, the current stage's first, each with
+		// both arms and its threshold: absolute as a level, relative drawn from the baseline
+		const charted = await page.locator('#charts [data-chart]').evaluateAll((els) =>
+			els.map((e) => e.dataset.chart));
+		expect(JSON.stringify(charted) === JSON.stringify(['error_rate', 'inference_latency_p95',
+			'temperature_c', 'inference_latency_p50', 'cpu_pct']), `charts follow the policy, got ${charted}`);
+		const kinds = { error_rate: 'absolute', inference_latency_p50: 'absolute', cpu_pct: 'absolute',
+			inference_latency_p95: 'relative', temperature_c: 'relative' };
+		for (const [m, kind] of Object.entries(kinds)) {
 			for (const arm of ['canary', 'baseline']) {
 				const p = page.locator(`[data-chart="${m}"] path[data-arm="${arm}"]`);
 				await p.waitFor({ state: 'attached', timeout: T });
-				expect(Number(await p.getAttribute('data-points')) >= 2, `${m} ${arm} chart has points`);
+				// the ramp's own gate has only the few evaluations before the breach
+				const min = m === 'temperature_c' ? 1 : 2;
+				expect(Number(await p.getAttribute('data-points')) >= min, `${m} ${arm} chart has points`);
 			}
+			const th = page.locator(`[data-chart="${m}"] path.threshold`);
+			expect(await th.count() >= 1, `${m} chart draws its threshold`);
+			expect(await th.first().getAttribute('data-kind') === kind, `${m} threshold is ${kind}`);
+			expect(await page.locator(`[data-chart="${m}"] .nodata`).count() === 0, `${m} has data`);
+		}
 		expect(await page.locator('#actions button').count() === 0, 'no actions once rolled back');
 		step('rolled-back');
 		await page.screenshot({ path: `${env.SHOTS}/dashboard.png`, fullPage: true });

@@ -51,16 +51,41 @@ def ensure_playwright(build):
     return os.path.join(build, "node_modules")
 
 
+# The canary gates like the seed policy (p50 and error rate, absolute) plus a
+# relative p95 and a system metric; the ramp gates on other metrics (a
+# baseline-relative temperature among them), so the charts must follow every
+# stage's metrics, not a fixed pair.
 POLICY = {
     "stages": [
         {"name": "canary", "size": 0.25, "validation_window": "5s", "min_devices": 2,
+         "metrics": [{"name": "inference_latency_p50", "threshold": "< 150ms"},
+                     {"name": "error_rate", "threshold": "< 2%"},
+                     {"name": "inference_latency_p95", "threshold": "< 2x baseline"},
+                     {"name": "cpu_pct", "threshold": "< 90"}]},
+        {"name": "ramp", "size": 0.5, "validation_window": "1h",
          "metrics": [{"name": "error_rate", "threshold": "< 2%"},
-                     {"name": "inference_latency_p95", "threshold": "< 2x baseline"}]},
-        {"name": "ramp", "size": 0.5, "validation_window": "1h"},
+                     {"name": "inference_latency_p95", "threshold": "< 2x baseline"},
+                     {"name": "temperature_c", "threshold": "< baseline + 15"}]},
         {"name": "full", "size": 1.0, "validation_window": "1h"},
     ],
     "rollback": {"automatic": True, "on_inconclusive": "extend", "failure_limit": 1},
 }
+
+
+class SystemFleet(Fleet):
+    """The fleet, its reports also carrying system metrics (CPU, temperature)."""
+
+    def report(self, versions_bad=()):
+        now = time.time()
+        reports = [{"device_id": dev, "model": f"{self.model}:{v}", "timestamp": now,
+                    "requests": 100, "errors": 10 if v in versions_bad else 0,
+                    "latency_ms": 150.0 if v in versions_bad else 50.0,
+                    "cpu_pct": 41.5 + (i % 5), "temperature_c": 55.0 + (i % 3)}
+                   for i, (dev, v) in enumerate(sorted(self.running.items()))]
+        for i in range(0, len(reports), 1000):
+            r = self.gateway.post("/v1/telemetry", {"reports": reports[i:i + 1000]})
+            check(r.status == 202, f"telemetry: {r}")
+        return len(reports)
 
 
 class Player(threading.Thread):
@@ -100,7 +125,7 @@ def test_dashboard_in_chromium_follows_a_rollout_through_pause_and_rollback(ctx)
     tokens = enroll(s, 40, prefix="pi-wh")
     op = status(s.admin.post("/v1/tokens", {"name": "ops-alice", "role": "operator"}), 201).json["token"]
     viewer = status(s.admin.post("/v1/tokens", {"name": "viewer-bob", "role": "viewer"}), 201).json["token"]
-    fleet = Fleet(s, tokens, "invoice-ocr")
+    fleet = SystemFleet(s, tokens, "invoice-ocr")
     player = Player(fleet)
     player.start()
     env = dict(os.environ, NODE_PATH=node_path, RAMP_URL=s.url, RAMP_TOKEN=op,
