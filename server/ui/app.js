@@ -664,6 +664,29 @@ function viewRollout(main, id) {
 
 /* ---------- fleet ---------- */
 
+const DEVICE_STATES = { installed: 'ok', failed: 'bad', rolled_back: 'bad', downloading: 'info',
+	verifying: 'info', deferred: 'info' };
+
+/* One model on one device: version, install state and, when the server
+ * reports them (detail, detail_at, failures, stuck: newer servers do), the
+ * last failure reason as plain text and a "stuck" badge. Anything missing or
+ * of another type is left out, never shown as "undefined". */
+function deviceModel(m, x) {
+	const o = x && typeof x === 'object' ? x : {};
+	const str = (v) => (typeof v === 'string' && v !== '' ? v : null);
+	const st = str(o.state) || 'unknown';
+	const detail = str(o.detail), at = str(o.detail_at);
+	const failures = Number.isFinite(o.failures) && o.failures > 0 ? o.failures : 0;
+	return h('div', { class: 'dev-model', 'data-model': m, 'data-state': st },
+		h('span', { class: 'mono' }, `${m} ${str(o.version) || '?'} `),
+		h('span', { class: 'dev-state result-' + (DEVICE_STATES[st] || 'info') }, st),
+		o.stuck === true ? h('span', { class: 'badge stuck', title: str(o.since) ? `since ${o.since}` : null },
+			'stuck') : null,
+		failures ? h('span', { class: 'muted failures' }, ` · ${failures} failure${failures > 1 ? 's' : ''}`) : null,
+		detail ? h('div', { class: 'detail', title: at || null }, detail, at ? h('span', { class: 'muted' },
+			` (${ago(at)})`) : null) : null);
+}
+
 function viewFleet(main) {
 	const sum = h('div', { id: 'fleet-summary' }, h('p', { class: 'muted' }, 'Loading…'));
 	const cohorts = h('div', { class: 'panel', id: 'cohorts' });
@@ -690,14 +713,14 @@ function viewFleet(main) {
 			h('th', {}, 'Models'), h('th', { class: 'hide-sm' }, 'Labels'), h('th', {}, 'Last seen'))),
 		h('tbody', {}, rows.map((d) => h('tr', { 'data-device': d.id },
 			h('td', { class: 'mono' }, d.id), h('td', {}, d.platform),
-			h('td', {}, Object.entries(d.models || {}).map(([m, x]) =>
-				h('div', { class: 'mono' }, `${m} ${x.version} `, h('span', { class: 'muted' }, x.state)))),
+			h('td', {}, Object.entries(d.models && typeof d.models === 'object' ? d.models : {})
+				.map(([m, x]) => deviceModel(m, x))),
 			h('td', { class: 'mono hide-sm' }, Object.entries(d.labels || {}).map(([k, x]) => `${k}=${x}`).join(', ')),
 			h('td', { title: d.last_seen || '' }, ago(d.last_seen)))))));
 	};
 	more.addEventListener('click', () => loadDevices(false));
 	const form = h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); loadDevices(true); } },
-		sel, h('button', { type: 'submit' }, 'Filter'));
+		sel, h('button', { type: 'submit', id: 'devices-filter' }, 'Filter'));
 	const help = h('div', { class: 'legend', id: 'selector-help' },
 		'Label selector: k=v, k!=v, k in (a,b), k notin (a,b), k, !k, k>=N; a comma means AND.');
 	replace(main, h('h1', {}, 'Fleet'), h('br'), sum, cohorts,

@@ -197,6 +197,42 @@ async function main() {
 		step('rolled-back');
 		await page.screenshot({ path: `${env.SHOTS}/dashboard.png`, fullPage: true });
 
+		// the fleet's devices: each model's install state; the failure reason and "stuck"
+		// only where the server reports them (today it does not: nothing shows, no "undefined")
+		await page.locator('a[data-nav="fleet"]').click();
+		const cell = page.locator('#devices tr[data-device] [data-model="invoice-ocr"]');
+		await cell.first().waitFor({ timeout: T });
+		expect(await cell.count() === Number(env.RAMP_DEVICES), 'every device shows its model');
+		expect(await page.locator('#devices [data-model][data-state="installed"] .dev-state').first()
+			.textContent() === 'installed', 'the install state shown');
+		expect(await page.locator('#devices .stuck, #devices .detail').count() === 0,
+			'no stuck badge or reason without the fields');
+		expect(!/undefined|null|NaN/.test(await page.locator('#devices').textContent()),
+			'no undefined, null or NaN in the device table');
+		await placeholderFits(page);
+		// with the fields the device API is gaining: a reason (as text, never markup) and a badge
+		const reason = '<img src=x id=injected> no space left on device (needs 812 MB)';
+		await page.route(/\/v1\/devices\?/, async (route) => {
+			const r = await route.fetch();
+			const j = await r.json();
+			Object.assign(j.items[0].models['invoice-ocr'], { state: 'failed', detail: reason,
+				detail_at: new Date(Date.now() - 120000).toISOString(), since: new Date().toISOString(),
+				failures: 3, stuck: true });
+			await route.fulfill({ response: r, json: j });
+		});
+		await page.locator('#device-selector').fill('platform=rpi-arm64');
+		await page.locator('#devices-filter').click();
+		const bad = page.locator('#devices tr[data-device] [data-model="invoice-ocr"][data-state="failed"]');
+		await bad.waitFor({ timeout: T });
+		expect(await bad.locator('.detail').textContent() === reason + ' (2m ago)',
+			`the reason as text, got ${await bad.locator('.detail').textContent()}`);
+		expect(await page.locator('#injected').count() === 0, 'the reason is not markup');
+		expect(await bad.locator('.stuck').isVisible(), 'the stuck badge');
+		expect(await bad.locator('.failures').textContent() === ' · 3 failures', 'the failure count');
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-fleet-devices.png`, fullPage: true });
+		await page.unroute(/\/v1\/devices\?/);
+		step('devices');
+
 		// a viewer, on a phone: the same page without buttons, and the fleet page
 		const phone = await ctx.newPage();
 		watch(phone);
