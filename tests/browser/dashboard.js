@@ -233,6 +233,22 @@ async function main() {
 		await page.unroute(/\/v1\/devices\?/);
 		step('devices');
 
+		// the second rollout (started by the test on "devices"), aborted at its canary
+		await page.locator('a[data-nav="rollouts"]').click();
+		const second = page.locator('#rollouts a[data-rollout][data-state="progressing"]');
+		await second.waitFor({ timeout: T });
+		await second.click();
+		await stateIs(page, 'progressing');
+		await press(page, 'abort');
+		await stateIs(page, 'aborted');
+		await page.locator('#ladder li.failed[data-stage="canary"]').waitFor({ timeout: T });
+		expect(await ladderText('canary') === 'aborted here', `canary aborted here, got ${await ladderText('canary')}`);
+		for (const st of ['ramp', 'full'])
+			expect(await ladderText(st) === 'not reached', `${st} not reached, got ${await ladderText(st)}`);
+		await page.locator('#charts .panel.muted').waitFor({ timeout: T });
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-aborted.png`, fullPage: true });
+		step('aborted');
+
 		// a viewer, on a phone: the same page without buttons, and the fleet page
 		const phone = await ctx.newPage();
 		watch(phone);
@@ -253,6 +269,7 @@ async function main() {
 		await phone.selectOption('#rollouts-model', 'invoice-ocr');
 		await ended.waitFor({ timeout: T });
 		expect(await phone.locator('#rollouts a[data-rollout]').count() === 1, 'one rolled-back invoice-ocr rollout');
+		expect(await phone.locator('#rollouts-note').textContent() === '1 of 2 rollouts.', 'the filter counts');
 		await phone.screenshot({ path: `${env.SHOTS}/dashboard-list-filtered.png`, fullPage: true });
 		await phone.selectOption('#rollouts-state', 'all');
 		await phone.selectOption('#rollouts-model', '');

@@ -72,6 +72,12 @@ POLICY = {
 }
 
 
+# no gate and a long window: it waits at the canary until the browser aborts it
+QUIET = {"stages": [{"name": "canary", "size": 0.25, "validation_window": "1h"},
+                    {"name": "ramp", "size": 0.5, "validation_window": "1h"},
+                    {"name": "full", "size": 1.0, "validation_window": "1h"}]}
+
+
 class SystemFleet(Fleet):
     """The fleet, its reports also carrying system metrics (CPU, temperature)."""
 
@@ -148,6 +154,10 @@ def test_dashboard_in_chromium_follows_a_rollout_through_pause_and_rollback(ctx)
                 player.phase = "healthy"
             elif line.strip() == "step resumed":
                 player.phase = "faulty"
+            elif line.strip() == "step devices":
+                # a second rollout, for the browser to abort at its first stage
+                status(s.admin.post("/v1/rollouts", {"model": "invoice-ocr", "version": "v2",
+                                                     "policy": QUIET}), 201)
         err = proc.stderr.read()
         proc.wait()
     finally:
