@@ -239,12 +239,15 @@ async function main() {
 		await second.waitFor({ timeout: T });
 		await second.click();
 		await stateIs(page, 'progressing');
+		// promoted to 100% from the canary, then aborted: the ramp was jumped over
+		await press(page, 'promote-full');
+		await page.locator('#stage-name', { hasText: 'full' }).waitFor({ timeout: T });
 		await press(page, 'abort');
 		await stateIs(page, 'aborted');
-		await page.locator('#ladder li.failed[data-stage="canary"]').waitFor({ timeout: T });
-		expect(await ladderText('canary') === 'aborted here', `canary aborted here, got ${await ladderText('canary')}`);
-		for (const st of ['ramp', 'full'])
-			expect(await ladderText(st) === 'not reached', `${st} not reached, got ${await ladderText(st)}`);
+		await page.locator('#ladder li.failed[data-stage="full"]').waitFor({ timeout: T });
+		expect(await ladderText('canary') === 'passed', `canary passed, got ${await ladderText('canary')}`);
+		expect(await ladderText('ramp') === 'skipped (promoted past)', `ramp skipped, got ${await ladderText('ramp')}`);
+		expect(await ladderText('full') === 'aborted here', `full aborted here, got ${await ladderText('full')}`);
 		await page.locator('#charts .panel.muted').waitFor({ timeout: T });
 		await page.screenshot({ path: `${env.SHOTS}/dashboard-aborted.png`, fullPage: true });
 		step('aborted');
