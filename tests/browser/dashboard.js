@@ -3,10 +3,15 @@
 // starts the server and plays the fleet. Each milestone is printed as
 // "step <name>" on stdout: the Python side waits on some of them (it starts
 // healthy telemetry after "seen-canary" and injects the fault after
-// "resumed"). Any failed expectation throws, and the exit status is 1.
+// "resumed", and starts a second rollout after "devices"). Any failed
+// expectation throws, screenshots every open page (dashboard-failed-<n>.png)
+// and the exit status is 1.
 //
 // The rollout is started by the Python side on "signed-in", so the page
-// shows it arriving in the list.
+// shows it arriving in the list. The device failure fields the device API
+// is gaining (models.<m>.detail, stuck, ...) are tested by rewriting its
+// answers in the browser (page.route), so the test holds with or without
+// them on the server.
 //
 // Environment: RAMP_URL, RAMP_TOKEN (operator), RAMP_VIEWER_TOKEN,
 // RAMP_DEVICES (fleet size), SHOTS (screenshot dir), USER_DATA_DIR (fresh),

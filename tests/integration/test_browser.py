@@ -1,9 +1,12 @@
 """The dashboard in a real browser: Debian's chromium, headless, driven by
 playwright-core (tests/browser/dashboard.js) against a running rampd while
-this test plays a fleet (tests/lib/fleet.py). It signs in, watches a
-rollout advance, pauses and resumes it, sees the automatic rollback after a
-fault, checks a viewer on a phone gets no buttons, and leaves screenshots in
-the build directory (dashboard.png and friends).
+this test plays a fleet (tests/lib/fleet.py). It checks the signed-out
+view, signs in, watches a rollout advance, pauses and resumes it, sees the
+automatic rollback after a fault (the ladder, a chart per gated metric),
+reads the fleet's devices, promotes and aborts a second rollout, checks a
+viewer on a phone gets no buttons and finds the ended rollouts in the list,
+and leaves screenshots in the build directory (docs/dashboard.md lists
+them).
 
 chromium is installed with apt-get when missing and we are root; the npm
 package goes to <build>/node_modules once and is reused. Without chromium,
@@ -168,6 +171,8 @@ def test_dashboard_in_chromium_follows_a_rollout_through_pause_and_rollback(ctx)
     check(proc.returncode == 0, f"browser run failed after {steps}:\n{err[-3000:]}")
     check(player.error is None, f"fleet: {player.error!r}")
     check(steps[-1] == "step done", steps)
-    for shot in ("dashboard.png", "dashboard-progressing.png", "dashboard-phone.png"):
+    for shot in ("dashboard.png", "dashboard-progressing.png", "dashboard-phone.png",
+                 "dashboard-signin.png", "dashboard-fleet-devices.png", "dashboard-aborted.png",
+                 "dashboard-list-phone.png"):
         path = os.path.join(ctx.build, shot)
         check(os.path.getsize(path) > 10000 and os.path.getmtime(path) > time.time() - 600, path)
