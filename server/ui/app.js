@@ -536,8 +536,14 @@ function timeSpan(hist) {
 	return ts.length ? [Math.min(...ts), Math.max(...ts)] : null;
 }
 
+/* A round step (1, 2, 2.5 or 5 times a power of ten) of at least raw. */
+function niceStep(raw) {
+	const p = Math.pow(10, Math.floor(Math.log10(raw)));
+	return [1, 2, 2.5, 5, 10].map((k) => k * p).find((k) => k >= raw * 0.999);
+}
+
 function chart(ro, metric, items, span) {
-	const W = 560, H = 220, L = 62, R = 12, T = 12, B = 26;
+	const W = 560, H = 220, R = 12, T = 12, B = 26;
 	const pts = items.filter((p) => p.value !== null && p.value !== undefined)
 		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage, baseline: p.baseline }));
 	const cur = stageMetrics(ro, ro.stage.index).find((x) => x.name === metric);
@@ -563,18 +569,25 @@ function chart(ro, metric, items, span) {
 	const t0 = span ? span[0] : Math.min(...pts.map((p) => p.t));
 	const t1 = Math.max(span ? span[1] : 0, ...pts.map((p) => p.t), t0 + 1000);
 	const vals = [...pts.map((p) => p.v), ...lims];
-	let vmax = Math.max(...vals, 0), vmin = Math.min(...vals, 0);
-	vmax = vmax > vmin ? vmax + (vmax - vmin) * 0.15 : vmin + 1;
+	const hi = Math.max(...vals, 0), lo = Math.min(...vals, 0);
+	/* four round steps from a round floor, with headroom above the highest */
+	const step = niceStep((hi > lo ? hi - lo : Math.abs(hi) || (RATIO.includes(metric) ? 0.01 : 1)) / 4);
+	const vmin = Math.floor(lo / step) * step;
+	const n = Math.max(2, Math.round((Math.ceil((hi + (hi - lo) * 0.05) / step) * step - vmin) / step));
+	const vmax = vmin + n * step;
+	const ticks = Array.from({ length: n + 1 }, (_, i) => vmin + i * step);
+	const labels = ticks.map((v) => fmtMetric(metric, v));
+	/* room for the longest tick label at the phone's larger tick font */
+	const L = Math.min(120, 12 + 9.6 * Math.max(...labels.map((l) => l.length)));
 	const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
 	const y = (v) => T + (H - T - B) * (1 - (v - vmin) / (vmax - vmin));
 	const line = (s) => s.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join(' ');
 	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img',
 		'aria-label': `${title}: canary and baseline over time` });
-	for (let i = 0; i <= 4; i++) {
-		const v = vmin + (vmax - vmin) * i / 4;
+	ticks.forEach((v, i) => {
 		g.append(svg('line', { class: i ? 'grid' : 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
-			svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtMetric(metric, v)));
-	}
+			svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, labels[i]));
+	});
 	g.append(svg('text', { class: 'tick', x: L, y: H - 6 }, clock(t0)),
 		svg('text', { class: 'tick', x: W - R, y: H - 6, 'text-anchor': 'end' }, clock(t1)));
 	let prev = null;

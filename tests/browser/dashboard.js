@@ -288,6 +288,7 @@ async function main() {
 		const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
 		expect(wide <= 390, `the page fits a phone's width (scrollWidth ${wide})`);
 		await phone.screenshot({ path: `${env.SHOTS}/dashboard-phone.png`, fullPage: true });
+		await phone.locator('#charts').screenshot({ path: `${env.SHOTS}/dashboard-charts-phone.png` });
 		await phone.locator('a[data-nav="fleet"]').click();
 		await phone.locator('#fleet-total', { hasText: env.RAMP_DEVICES }).waitFor({ timeout: T });
 		await phone.locator('#devices tr[data-device]').first().waitFor({ timeout: T });
