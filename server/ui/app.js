@@ -369,25 +369,34 @@ function actions(ro, onDone) {
 	}));
 }
 
-/* The names of the stages that began, from the stage_started events. */
-function stagesStarted(ro) {
-	const out = new Set();
+/* What the events say about the stages: the names of those that began
+ * (stage_started) and, for stages left by a person's decision rather than
+ * a passed window, how they were left (promoted events). */
+function stageHistory(ro) {
+	const started = new Set(), left = new Map();
 	for (const e of ro.events || []) {
-		const m = e.type === 'stage_started' && /^stage (\S+) started/.exec(e.detail || '');
-		if (m) out.add(m[1]);
+		const d = e.detail || '';
+		let m;
+		if (e.type === 'stage_started' && (m = /^stage (\S+) started/.exec(d))) started.add(m[1]);
+		else if (e.type === 'promoted' && (m = /^promoted to full by .*: from stage (\S+) to /.exec(d)))
+			left.set(m[1], 'promoted to 100%');
+		else if (e.type === 'promoted' && (m = /^promoted by .*: stage (\S+) ended early/.exec(d)))
+			left.set(m[1], 'promoted early');
+		else if (e.type === 'promoted' && (m = /^stage (\S+) approved;/.exec(d)))
+			left.set(m[1], 'passed, approved');
 	}
-	return out;
+	return { started, left };
 }
 
 /* One stage's status: [class, status, note]. A rollout that ended early
  * never reached its later stages: they say so, never "pending"; stages
  * that a promotion to 100% jumped over say "skipped". */
-function stageStatus(ro, i, started) {
+function stageStatus(ro, i, hist) {
 	const cur = ro.stage.index, name = (ro.policy_spec.stages[i] || {}).name;
 	const ended = !ACTIVE.includes(ro.state);
 	if (i < cur)
-		return started.size && !started.has(name) ? ['skipped', 'skipped', 'skipped (promoted past)']
-			: ['done', 'passed', 'passed'];
+		return hist.started.size && !hist.started.has(name) ? ['skipped', 'skipped', 'skipped (promoted past)']
+			: ['done', 'passed', hist.left.get(name) || 'passed'];
 	if (i > cur)
 		return ended ? ['skipped', 'not_reached', 'not reached'] : ['', 'pending', 'pending'];
 	if (ro.state === 'succeeded') return ['done', 'passed', 'passed'];
@@ -402,9 +411,9 @@ function stageStatus(ro, i, started) {
 
 function ladder(ro) {
 	const stages = (ro.policy_spec || {}).stages || [];
-	const started = stagesStarted(ro);
+	const hist = stageHistory(ro);
 	return h('ol', { class: 'ladder', id: 'ladder' }, stages.map((s, i) => {
-		const [cls, status, note] = stageStatus(ro, i, started);
+		const [cls, status, note] = stageStatus(ro, i, hist);
 		return h('li', { class: cls, 'data-stage': s.name, 'data-status': status },
 			h('span', { class: 'size' }, pct(s.size)),
 			h('div', { class: 'name' }, s.name),

@@ -250,7 +250,7 @@ async function main() {
 		await press(page, 'abort');
 		await stateIs(page, 'aborted');
 		await page.locator('#ladder li.failed[data-stage="full"]').waitFor({ timeout: T });
-		expect(await ladderText('canary') === 'passed', `canary passed, got ${await ladderText('canary')}`);
+		expect(await ladderText('canary') === 'promoted to 100%', `canary promoted, got ${await ladderText('canary')}`);
 		expect(await ladderText('ramp') === 'skipped (promoted past)', `ramp skipped, got ${await ladderText('ramp')}`);
 		expect(await ladderText('full') === 'aborted here', `full aborted here, got ${await ladderText('full')}`);
 		await page.locator('#charts .panel.muted').waitFor({ timeout: T });
