@@ -526,13 +526,14 @@ function thresholdRuns(ro, metric, pts) {
 	for (const p of pts) {
 		if (p.arm !== 'canary') continue;
 		const m = stageMetrics(ro, p.stage).find((x) => x.name === metric);
-		const v = m ? limitOf(parseThreshold(metric, m.threshold), p.baseline) : null;
+		const rule = m ? parseThreshold(metric, m.threshold) : null;
+		const v = limitOf(rule, p.baseline);
 		if (v === null || p.stage !== stage) {
 			run = null;
 			stage = p.stage;
 		}
 		if (v === null) continue;
-		if (!run) runs.push(run = []);
+		if (!run) runs.push(run = Object.assign([], { kind: rule.kind === 'absolute' ? 'absolute' : 'relative' }));
 		run.push({ t: p.t, v });
 	}
 	return runs;
@@ -540,7 +541,7 @@ function thresholdRuns(ro, metric, pts) {
 
 /* [t0, t1]: the time every chart of a rollout spans, so they line up. */
 function timeSpan(hist) {
-	const ts = [...hist.values()].flat().filter((p) => p.value !== null && p.value !== undefined)
+	const ts = [...hist.values()].flat().filter((p) => p).filter((p) => p.value !== null && p.value !== undefined)
 		.map((p) => Date.parse(p.at));
 	return ts.length ? [Math.min(...ts), Math.max(...ts)] : null;
 }
@@ -553,7 +554,7 @@ function niceStep(raw) {
 
 function chart(ro, metric, items, span) {
 	const W = 560, H = 220, R = 12, T = 12, B = 26;
-	const pts = items.filter((p) => p.value !== null && p.value !== undefined)
+	const pts = (items || []).filter((p) => p.value !== null && p.value !== undefined)
 		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage, baseline: p.baseline }));
 	const cur = stageMetrics(ro, ro.stage.index).find((x) => x.name === metric);
 	const rules = ((ro.policy_spec || {}).stages || []).map((_, i) =>
@@ -568,6 +569,10 @@ function chart(ro, metric, items, span) {
 				rules.length ? [h('span', { class: 'swatch threshold' }),
 					relative ? 'threshold (from baseline)' : 'threshold'] : null)),
 		h('div', { class: 'legend mono' }, gateText(ro, metric)));
+	if (!items) {
+		box.append(h('p', { class: 'muted nodata' }, `The server keeps no history for ${metric}.`));
+		return box;
+	}
 	if (!pts.length) {
 		box.append(h('p', { class: 'muted nodata' }, `No evaluation has data for ${metric} yet: ` +
 			'it appears once the canary devices report it.'));
@@ -609,8 +614,7 @@ function chart(ro, metric, items, span) {
 	}
 	for (const r of runs) {
 		const d = r.length > 1 ? line(r) : `M${x(r[0].t) - 4} ${y(r[0].v)} L${x(r[0].t) + 4} ${y(r[0].v)}`;
-		g.append(svg('path', { class: 'threshold', d, 'data-kind': relative ? 'relative' : 'absolute',
-			'data-points': r.length }));
+		g.append(svg('path', { class: 'threshold', d, 'data-kind': r.kind, 'data-points': r.length }));
 	}
 	for (const arm of ['baseline', 'canary']) {
 		const s = pts.filter((p) => p.arm === arm);
@@ -649,9 +653,12 @@ function viewRollout(main, id) {
 			const metrics = chartMetrics(ro);
 			const want = JSON.stringify([metrics, ro.last_evaluated_at]);
 			if (want !== fetched) {
+				/* a metric the history refuses (400: a name this server
+				 * does not chart) gets a note, not a failed page */
 				const got = await Promise.all(metrics.map((m) =>
-					api('GET', `/v1/rollouts/${ro.id}/history?metric=${encodeURIComponent(m)}`)));
-				hist = new Map(metrics.map((m, i) => [m, got[i].items]));
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=${encodeURIComponent(m)}`)
+						.then((r) => r.items, (e) => { if (e.status === 400) return null; throw e; })));
+				hist = new Map(metrics.map((m, i) => [m, got[i]]));
 				fetched = want;
 			}
 			const put = (key, el, val, fn) => {
@@ -672,7 +679,7 @@ function viewRollout(main, id) {
 					h('span', {}, `by ${ro.created_by}, ${ago(ro.created_at)}`)),
 				h('br'), progress(ro.devices)));
 			put('act', act, [ro.state, state.who.role], () => [h('h2', {}, 'Actions'), actions(ro, () => v.refresh())]);
-			put('lad', lad, [ro.state, ro.stage, ro.events.length, Math.floor(Date.now() / 10000)],
+			put('lad', lad, [ro.state, ro.stage, (ro.events || []).length, Math.floor(Date.now() / 10000)],
 				() => [h('h2', {}, 'Stages'), ladder(ro)]);
 			put('ana', ana, ro.analysis, () => [h('h2', {}, 'Analysis'), analysisTables(ro)]);
 			put('charts', charts, [fetched, ro.stage.index],
