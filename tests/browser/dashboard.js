@@ -201,6 +201,9 @@ async function main() {
 		expect(await page.locator('#actions button').count() === 0, 'no actions once rolled back');
 		step('rolled-back');
 		await page.screenshot({ path: `${env.SHOTS}/dashboard.png`, fullPage: true });
+		await page.emulateMedia({ colorScheme: 'dark' });
+		await page.screenshot({ path: `${env.SHOTS}/dashboard-dark.png`, fullPage: true });
+		await page.emulateMedia({ colorScheme: 'light' });
 
 		// the fleet's devices: each model's install state; the failure reason and "stuck"
 		// only where the server reports them (today it does not: nothing shows, no "undefined")
