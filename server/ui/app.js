@@ -62,11 +62,21 @@ const RATIO = ['error_rate', 'install_failure_rate'];
 const MILLIS = ['inference_latency_p50', 'inference_latency_p95', 'inference_latency_p99',
 	'model_load_time_ms'];
 
+const SUFFIX = { cpu_pct: '%', mem_pct: '%', npu_pct: '%', temperature_c: ' °C', disk_free_mb: ' MB',
+	requests_per_second: '/s' };
+const TITLES = { error_rate: 'Error rate', inference_latency_p50: 'Latency p50',
+	inference_latency_p95: 'Latency p95', inference_latency_p99: 'Latency p99',
+	requests_per_second: 'Requests per second', model_load_time_ms: 'Model load time',
+	install_failure_rate: 'Install failure rate', confidence_mean: 'Confidence (mean)',
+	confidence_shift: 'Confidence shift (KL)', cpu_pct: 'CPU', mem_pct: 'Memory',
+	temperature_c: 'Temperature', disk_free_mb: 'Disk free', npu_pct: 'NPU' };
+
 function fmtMetric(metric, v) {
 	if (v === null || v === undefined || Number.isNaN(v)) return '—';
 	if (RATIO.includes(metric)) return (v * 100).toFixed(v < 0.001 && v > 0 ? 3 : 2) + '%';
 	if (MILLIS.includes(metric)) return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + ' ms';
-	return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+	const n = v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+	return n + (SUFFIX[metric] || '');
 }
 
 function fmtDuration(s) {
@@ -230,38 +240,72 @@ function stageText(ro) {
 	return `${st.name || '?'} ${pct(st.size || 0)} (${(st.index || 0) + 1}/${n || '?'})`;
 }
 
+const LIST_MAX = 100; /* cards shown: the newest that match the filter */
+const STATES = ['progressing', 'paused', 'awaiting_approval', 'succeeded', 'rolled_back', 'aborted'];
+
+/* Every rollout, newest first, whatever its state: a rollout that just
+ * rolled back is what a user comes to look at. The filter (state, model) is
+ * applied here, on the one list the API pages through. */
 function viewRollouts(main) {
-	const filter = h('select', { id: 'rollouts-filter', 'aria-label': 'which rollouts' },
-		h('option', { value: 'active' }, 'Active'), h('option', { value: 'all' }, 'All rollouts'));
-	filter.value = sessionStorage.getItem('ramp.filter') || 'active';
+	const stateSel = h('select', { id: 'rollouts-state', 'aria-label': 'state' },
+		h('option', { value: 'all' }, 'All states'), h('option', { value: 'active' }, 'Active'),
+		STATES.map((st) => h('option', { value: st }, st.replace('_', ' '))));
+	const modelSel = h('select', { id: 'rollouts-model', 'aria-label': 'model' },
+		h('option', { value: '' }, 'All models'));
+	stateSel.value = sessionStorage.getItem('ramp.list.state') || 'all';
+	if (!stateSel.value) stateSel.value = 'all';
+	let wantModel = sessionStorage.getItem('ramp.list.model') || '';
 	const list = h('div', { class: 'cards', id: 'rollouts' }, h('p', { class: 'muted' }, 'Loading…'));
-	filter.addEventListener('change', () => {
-		sessionStorage.setItem('ramp.filter', filter.value);
-		v.refresh();
-	});
-	replace(main, h('div', { class: 'row spread' }, h('h1', {}, 'Rollouts'), filter), h('br'), list);
-	let last = '';
+	const note = h('p', { class: 'muted legend', id: 'rollouts-note' });
+	const changed = () => {
+		wantModel = modelSel.value;
+		sessionStorage.setItem('ramp.list.state', stateSel.value);
+		sessionStorage.setItem('ramp.list.model', wantModel);
+		last = '';
+		v.refresh().catch((e) => flash(e.message));
+	};
+	stateSel.addEventListener('change', changed);
+	modelSel.addEventListener('change', changed);
+	replace(main, h('div', { class: 'row spread' }, h('h1', {}, 'Rollouts'),
+		h('div', { class: 'row', id: 'rollouts-filter' }, stateSel, modelSel)), note, list);
+	let last = '', models = '';
 	const v = {
 		async refresh() {
 			const items = [];
 			let after = null;
 			do {
-				const q = `/v1/rollouts?state=${filter.value}&limit=1000` + (after ? `&after=${after}` : '');
+				const q = '/v1/rollouts?state=all&limit=1000' + (after ? `&after=${after}` : '');
 				const page = await api('GET', q);
 				items.push(...page.items);
 				after = page.next;
 			} while (after && items.length < 5000);
 			items.sort((a, b) => b.id - a.id);
-			const key = JSON.stringify(items.map((r) => [r.id, r.state, r.stage, r.devices]));
+			const names = [...new Set(items.map((r) => r.model))].sort();
+			if (wantModel && !names.includes(wantModel)) names.push(wantModel);
+			if (JSON.stringify(names) !== models) {
+				models = JSON.stringify(names);
+				replace(modelSel, h('option', { value: '' }, 'All models'),
+					names.map((m) => h('option', { value: m }, m)));
+				modelSel.value = wantModel;
+			}
+			const st = stateSel.value;
+			const match = items.filter((r) => (st === 'all' || r.state === st ||
+				(st === 'active' && ACTIVE.includes(r.state))) && (!wantModel || r.model === wantModel));
+			const shown = match.slice(0, LIST_MAX);
+			const key = JSON.stringify([items.length, shown.map((r) => [r.id, r.state, r.stage, r.devices])]);
 			if (key === last) return;
 			last = key;
-			if (!items.length) {
-				replace(list, h('div', { class: 'panel muted' },
-					'No rollouts yet. Start one with rampctl rollout create or POST /v1/rollouts.'));
+			note.textContent = match.length > shown.length
+				? `The newest ${shown.length} of ${match.length} matching rollouts.`
+				: `${match.length} of ${items.length} rollouts.`;
+			if (!shown.length) {
+				replace(list, h('div', { class: 'panel muted', id: 'rollouts-empty' }, items.length
+					? 'No rollout matches this filter.'
+					: 'No rollouts yet. Start one with rampctl rollout create or POST /v1/rollouts.'));
 				return;
 			}
-			replace(list, items.map((ro) => h('a', { class: 'card', href: `#/rollouts/${ro.id}`,
-				'data-rollout': ro.id },
+			replace(list, shown.map((ro) => h('a', { class: 'card', href: `#/rollouts/${ro.id}`,
+				'data-rollout': ro.id, 'data-state': ro.state },
 			h('span', { class: 'id mono' }, '#' + ro.id),
 			h('span', {}, h('div', { class: 'model' }, ro.model),
 				h('div', { class: 'mono muted' }, `${ro.baseline_version || '∅'} → ${ro.version}`)),
@@ -325,25 +369,55 @@ function actions(ro, onDone) {
 	}));
 }
 
+/* What the events say about the stages: the names of those that began
+ * (stage_started) and, for stages left by a person's decision rather than
+ * a passed window, how they were left (promoted events). */
+function stageHistory(ro) {
+	const started = new Set(), left = new Map();
+	for (const e of ro.events || []) {
+		const d = e.detail || '';
+		let m;
+		if (e.type === 'stage_started' && (m = /^stage (\S+) started/.exec(d))) started.add(m[1]);
+		else if (e.type === 'promoted' && (m = /^promoted to full by .*: from stage (\S+) to /.exec(d)))
+			left.set(m[1], 'promoted to 100%');
+		else if (e.type === 'promoted' && (m = /^promoted by .*: stage (\S+) ended early/.exec(d)))
+			left.set(m[1], 'promoted early');
+		else if (e.type === 'promoted' && (m = /^stage (\S+) approved;/.exec(d)))
+			left.set(m[1], 'passed, approved');
+	}
+	return { started, left };
+}
+
+/* One stage's status: [class, status, note]. A rollout that ended early
+ * never reached its later stages: they say so, never "pending"; stages
+ * that a promotion to 100% jumped over say "skipped". */
+function stageStatus(ro, i, hist) {
+	const cur = ro.stage.index, name = (ro.policy_spec.stages[i] || {}).name;
+	const ended = !ACTIVE.includes(ro.state);
+	if (i < cur)
+		return hist.started.size && !hist.started.has(name) ? ['skipped', 'skipped', 'skipped (promoted past)']
+			: ['done', 'passed', hist.left.get(name) || 'passed'];
+	if (i > cur)
+		return ended ? ['skipped', 'not_reached', 'not reached'] : ['', 'pending', 'pending'];
+	if (ro.state === 'succeeded') return ['done', 'passed', 'passed'];
+	if (ro.state === 'rolled_back') return ['failed', 'rolled_back', 'rolled back here'];
+	if (ro.state === 'aborted') return ['failed', 'aborted', 'aborted here'];
+	if (ro.state === 'progressing') {
+		const left = (Date.parse(ro.stage.window_ends_at) - Date.now()) / 1000;
+		return ['current', 'current', left > 0 ? `window ends in ${fmtDuration(left)}` : 'window ended, evaluating'];
+	}
+	return ['current', 'current', ro.state.replace('_', ' ')];
+}
+
 function ladder(ro) {
 	const stages = (ro.policy_spec || {}).stages || [];
-	const cur = ro.stage.index;
-	const ended = !ACTIVE.includes(ro.state);
+	const hist = stageHistory(ro);
 	return h('ol', { class: 'ladder', id: 'ladder' }, stages.map((s, i) => {
-		let cls = i < cur ? 'done' : i === cur ? 'current' : '';
-		let note = i < cur ? 'passed' : i === cur ? '' : 'pending';
-		if (i === cur) {
-			if (ro.state === 'succeeded') { cls = 'done'; note = 'passed'; }
-			else if (ended) { cls = 'failed'; note = ro.state.replace('_', ' '); }
-			else if (ro.state === 'progressing') {
-				const left = (Date.parse(ro.stage.window_ends_at) - Date.now()) / 1000;
-				note = left > 0 ? `window ends in ${fmtDuration(left)}` : 'window ended, evaluating';
-			} else note = ro.state.replace('_', ' ');
-		}
-		return h('li', { class: cls, 'data-stage': s.name },
+		const [cls, status, note] = stageStatus(ro, i, hist);
+		return h('li', { class: cls, 'data-stage': s.name, 'data-status': status },
 			h('span', { class: 'size' }, pct(s.size)),
 			h('div', { class: 'name' }, s.name),
-			h('div', { class: 'note' }, note),
+			h('div', { class: 'note status' }, note),
 			h('div', { class: 'note' }, `window ${fmtDuration(s.validation_window || 0)}` +
 				(s.approval ? ' · approval' : '') + (s.cohort ? ` · cohort ${s.cohort}` : '')));
 	}));
@@ -385,40 +459,149 @@ function analysisTables(ro) {
 		h('tbody', {}, out)));
 }
 
-/* An absolute threshold ("< 1%", "<= 150ms") in the metric's base units, or null. */
-function thresholdValue(metric, text) {
-	const m = /^\s*[<>]=?\s*([0-9.]+)\s*(ms|s|%)?\s*$/.exec(text || '');
-	if (!m) return null;
-	let v = parseFloat(m[1]);
-	if (m[2] === '%' && RATIO.includes(metric)) v /= 100;
-	if (m[2] === 's') v *= 1000;
-	return v;
+/* A threshold's text ("< 1%", "< 2x baseline", "< baseline + 5") as a rule:
+ * {kind: 'absolute'|'factor'|'offset', v} in the metric's base units (the
+ * grammar of server/domain/threshold.c), or null when it does not parse. */
+function parseThreshold(metric, text) {
+	const unit = (u) => (u === '%' && RATIO.includes(metric) ? 0.01 : u === 's' ? 1000 : 1);
+	const t = (text || '').trim();
+	let m = /^[<>]=?\s*(-?[0-9.]+)\s*x\s*baseline$/.exec(t);
+	if (m) return { kind: 'factor', v: parseFloat(m[1]) };
+	m = /^[<>]=?\s*baseline\s*([+-])\s*([0-9.]+)\s*(ms|s|%)?$/.exec(t);
+	if (m) return { kind: 'offset', v: (m[1] === '-' ? -1 : 1) * parseFloat(m[2]) * unit(m[3]) };
+	m = /^[<>]=?\s*(-?[0-9.]+)\s*(ms|s|%)?$/.exec(t);
+	if (m) return { kind: 'absolute', v: parseFloat(m[1]) * unit(m[2]) };
+	return null;
 }
 
-function chart(metric, title, items, threshold) {
-	const W = 560, H = 220, L = 58, R = 12, T = 12, B = 26;
-	const pts = items.filter((p) => p.value !== null && p.value !== undefined)
-		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage }));
-	const box = h('div', { class: 'panel chart', 'data-chart': metric },
+/* The limit a rule sets, given the baseline value the engine compared with. */
+function limitOf(rule, baseline) {
+	if (!rule) return null;
+	if (rule.kind === 'absolute') return rule.v;
+	if (baseline === null || baseline === undefined || !Number.isFinite(baseline)) return null;
+	return rule.kind === 'factor' ? rule.v * baseline : baseline + rule.v;
+}
+
+/* The metrics stage i gates on: [{name, threshold}] (a stage without a
+ * metrics list inherits the previous stage's, as the policy parser does). */
+function stageMetrics(ro, i) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	for (let k = Math.min(i, stages.length - 1); k >= 0; k--)
+		if (Array.isArray(stages[k].metrics)) return stages[k].metrics;
+	return [];
+}
+
+/* Every metric a chart is drawn for: the current stage's first, then those
+ * of the other stages in policy order, then any the analysis shows that the
+ * policy does not name. */
+function chartMetrics(ro) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	const order = [ro.stage.index, ...stages.map((_, i) => i).filter((i) => i !== ro.stage.index)];
+	const out = [];
+	for (const i of order)
+		for (const m of stageMetrics(ro, i))
+			if (!out.includes(m.name)) out.push(m.name);
+	for (const a of ro.analysis || [])
+		if (!out.includes(a.metric)) out.push(a.metric);
+	return out;
+}
+
+/* "canary < 150ms · ramp < 150ms": which stages gate on metric, and how. */
+function gateText(ro, metric) {
+	const stages = (ro.policy_spec || {}).stages || [];
+	const parts = [];
+	stages.forEach((st, i) => {
+		const m = stageMetrics(ro, i).find((x) => x.name === metric);
+		if (m) parts.push(`${st.name} ${m.threshold}`);
+	});
+	return parts.length ? 'gate: ' + parts.join(' · ') : 'not a gate of this policy';
+}
+
+/* The threshold over time, as [[{t, v}...], ...] runs: one limit per canary
+ * evaluation, from the threshold of that evaluation's stage and the baseline
+ * value the engine used (so "2x baseline" is drawn where it really was). */
+function thresholdRuns(ro, metric, pts) {
+	const runs = [];
+	let run = null, stage = null;
+	for (const p of pts) {
+		if (p.arm !== 'canary') continue;
+		const m = stageMetrics(ro, p.stage).find((x) => x.name === metric);
+		const rule = m ? parseThreshold(metric, m.threshold) : null;
+		const v = limitOf(rule, p.baseline);
+		if (v === null || p.stage !== stage) {
+			run = null;
+			stage = p.stage;
+		}
+		if (v === null) continue;
+		if (!run) runs.push(run = Object.assign([], { kind: rule.kind === 'absolute' ? 'absolute' : 'relative' }));
+		run.push({ t: p.t, v });
+	}
+	return runs;
+}
+
+/* [t0, t1]: the time every chart of a rollout spans, so they line up. */
+function timeSpan(hist) {
+	const ts = [...hist.values()].flat().filter((p) => p).filter((p) => p.value !== null && p.value !== undefined)
+		.map((p) => Date.parse(p.at));
+	return ts.length ? [Math.min(...ts), Math.max(...ts)] : null;
+}
+
+/* A round step (1, 2, 2.5 or 5 times a power of ten) of at least raw. */
+function niceStep(raw) {
+	const p = Math.pow(10, Math.floor(Math.log10(raw)));
+	return [1, 2, 2.5, 5, 10].map((k) => k * p).find((k) => k >= raw * 0.999);
+}
+
+function chart(ro, metric, items, span) {
+	const W = 560, H = 220, R = 12, T = 12, B = 26;
+	const pts = (items || []).filter((p) => p.value !== null && p.value !== undefined)
+		.map((p) => ({ t: Date.parse(p.at), v: p.value, arm: p.arm, stage: p.stage, baseline: p.baseline }));
+	const cur = stageMetrics(ro, ro.stage.index).find((x) => x.name === metric);
+	const rules = ((ro.policy_spec || {}).stages || []).map((_, i) =>
+		(stageMetrics(ro, i).find((x) => x.name === metric) || {}).threshold).filter(Boolean)
+		.map((t) => parseThreshold(metric, t)).filter(Boolean);
+	const relative = rules.some((r) => r.kind !== 'absolute');
+	const title = TITLES[metric] || metric;
+	const box = h('div', { class: 'panel chart', 'data-chart': metric, 'data-gated': cur ? 'current' : 'other' },
 		h('div', { class: 'row spread' }, h('h2', {}, title),
 			h('span', { class: 'legend' }, h('span', { class: 'swatch canary' }), 'canary',
 				h('span', { class: 'swatch baseline' }), 'baseline',
-				threshold !== null ? [h('span', { class: 'swatch threshold' }), 'threshold'] : null)));
-	if (!pts.length) {
-		box.append(h('p', { class: 'muted' }, 'No data yet for ' + metric + '.'));
+				rules.length ? [h('span', { class: 'swatch threshold' }),
+					relative ? 'threshold (from baseline)' : 'threshold'] : null)),
+		h('div', { class: 'legend mono' }, gateText(ro, metric)));
+	if (!items) {
+		box.append(h('p', { class: 'muted nodata' }, `The server keeps no history for ${metric}.`));
 		return box;
 	}
-	const t0 = Math.min(...pts.map((p) => p.t)), t1 = Math.max(...pts.map((p) => p.t), t0 + 1000);
-	let vmax = Math.max(...pts.map((p) => p.v), threshold || 0);
-	vmax = vmax > 0 ? vmax * 1.15 : 1;
-	const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
-	const y = (v) => T + (H - T - B) * (1 - v / vmax);
-	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}: canary and baseline over time` });
-	for (let i = 0; i <= 4; i++) {
-		const v = vmax * i / 4;
-		g.append(svg('line', { class: i ? 'grid' : 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
-			svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtMetric(metric, v)));
+	if (!pts.length) {
+		box.append(h('p', { class: 'muted nodata' }, `No evaluation has data for ${metric} yet: ` +
+			'it appears once the canary devices report it.'));
+		return box;
 	}
+	const runs = thresholdRuns(ro, metric, pts);
+	const lims = runs.flat().map((p) => p.v);
+	const t0 = span ? span[0] : Math.min(...pts.map((p) => p.t));
+	const t1 = Math.max(span ? span[1] : 0, ...pts.map((p) => p.t), t0 + 1000);
+	const vals = [...pts.map((p) => p.v), ...lims];
+	const hi = Math.max(...vals, 0), lo = Math.min(...vals, 0);
+	/* four round steps from a round floor, with headroom above the highest */
+	const step = niceStep((hi > lo ? hi - lo : Math.abs(hi) || (RATIO.includes(metric) ? 0.01 : 1)) / 4);
+	const vmin = Math.floor(lo / step) * step;
+	const n = Math.max(2, Math.round((Math.ceil((hi + (hi - lo) * 0.05) / step) * step - vmin) / step));
+	const vmax = vmin + n * step;
+	const ticks = Array.from({ length: n + 1 }, (_, i) => vmin + i * step);
+	const labels = ticks.map((v) => fmtMetric(metric, v));
+	/* room for the longest tick label at the phone's larger tick font */
+	const L = Math.min(120, 12 + 9.6 * Math.max(...labels.map((l) => l.length)));
+	const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+	const y = (v) => T + (H - T - B) * (1 - (v - vmin) / (vmax - vmin));
+	const line = (s) => s.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join(' ');
+	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img',
+		'aria-label': `${title}: canary and baseline over time` });
+	ticks.forEach((v, i) => {
+		g.append(svg('line', { class: i ? 'grid' : 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
+			svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, labels[i]));
+	});
 	g.append(svg('text', { class: 'tick', x: L, y: H - 6 }, clock(t0)),
 		svg('text', { class: 'tick', x: W - R, y: H - 6, 'text-anchor': 'end' }, clock(t1)));
 	let prev = null;
@@ -429,13 +612,14 @@ function chart(metric, title, items, threshold) {
 		}
 		prev = p.stage;
 	}
-	if (threshold !== null)
-		g.append(svg('line', { class: 'threshold', x1: L, x2: W - R, y1: y(threshold), y2: y(threshold) }));
+	for (const r of runs) {
+		const d = r.length > 1 ? line(r) : `M${x(r[0].t) - 4} ${y(r[0].v)} L${x(r[0].t) + 4} ${y(r[0].v)}`;
+		g.append(svg('path', { class: 'threshold', d, 'data-kind': r.kind, 'data-points': r.length }));
+	}
 	for (const arm of ['baseline', 'canary']) {
 		const s = pts.filter((p) => p.arm === arm);
 		if (!s.length) continue;
-		const d = s.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join(' ');
-		g.append(svg('path', { class: arm, d, 'data-arm': arm, 'data-points': s.length }));
+		g.append(svg('path', { class: arm, d: line(s), 'data-arm': arm, 'data-points': s.length }));
 		if (s.length === 1) g.append(svg('circle', { class: arm, cx: x(s[0].t), cy: y(s[0].v), r: 3 }));
 	}
 	box.append(g);
@@ -451,14 +635,6 @@ function eventLog(ro) {
 			h('td', {}, e.detail))))));
 }
 
-function thresholdOf(ro, metric) {
-	const stages = (ro.policy_spec || {}).stages || [];
-	for (let i = Math.min(ro.stage.index, stages.length - 1); i >= 0; i--)
-		for (const m of stages[i].metrics || [])
-			if (m.name === metric) return thresholdValue(metric, m.threshold);
-	return null;
-}
-
 function viewRollout(main, id) {
 	const head = h('div', { id: 'rollout-head' }, h('p', { class: 'muted' }, 'Loading…'));
 	const act = h('div', { class: 'panel' });
@@ -468,16 +644,22 @@ function viewRollout(main, id) {
 	const evs = h('div', { class: 'panel' });
 	replace(main, h('p', {}, h('a', { href: '#/rollouts' }, '← Rollouts')), head, act, lad, ana, charts,
 		h('br'), evs);
-	let last = {}, ro = null, er = null, p95 = null, evaluated;
+	let last = {}, ro = null, hist = null, fetched = '';
 	const v = {
 		async refresh() {
 			ro = await api('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
-			/* the history only grows when the engine evaluates */
-			if (er === null || ro.last_evaluated_at !== evaluated) {
-				[er, p95] = await Promise.all([
-					api('GET', `/v1/rollouts/${ro.id}/history?metric=error_rate`),
-					api('GET', `/v1/rollouts/${ro.id}/history?metric=inference_latency_p95`)]);
-				evaluated = ro.last_evaluated_at;
+			/* one series per metric the policy gates on; the history only
+			 * grows when the engine evaluates, so it is fetched again then */
+			const metrics = chartMetrics(ro);
+			const want = JSON.stringify([metrics, ro.last_evaluated_at]);
+			if (want !== fetched) {
+				/* a metric the history refuses (400: a name this server
+				 * does not chart) gets a note, not a failed page */
+				const got = await Promise.all(metrics.map((m) =>
+					api('GET', `/v1/rollouts/${ro.id}/history?metric=${encodeURIComponent(m)}`)
+						.then((r) => r.items, (e) => { if (e.status === 400) return null; throw e; })));
+				hist = new Map(metrics.map((m, i) => [m, got[i]]));
+				fetched = want;
 			}
 			const put = (key, el, val, fn) => {
 				const k = JSON.stringify(val);
@@ -497,13 +679,12 @@ function viewRollout(main, id) {
 					h('span', {}, `by ${ro.created_by}, ${ago(ro.created_at)}`)),
 				h('br'), progress(ro.devices)));
 			put('act', act, [ro.state, state.who.role], () => [h('h2', {}, 'Actions'), actions(ro, () => v.refresh())]);
-			put('lad', lad, [ro.state, ro.stage, Math.floor(Date.now() / 10000)],
+			put('lad', lad, [ro.state, ro.stage, (ro.events || []).length, Math.floor(Date.now() / 10000)],
 				() => [h('h2', {}, 'Stages'), ladder(ro)]);
 			put('ana', ana, ro.analysis, () => [h('h2', {}, 'Analysis'), analysisTables(ro)]);
-			put('charts', charts, [er.items.length, p95.items.length, er.items.at(-1), p95.items.at(-1), ro.stage.index],
-				() => [chart('error_rate', 'Error rate', er.items, thresholdOf(ro, 'error_rate')),
-					chart('inference_latency_p95', 'Latency p95', p95.items,
-						thresholdOf(ro, 'inference_latency_p95'))]);
+			put('charts', charts, [fetched, ro.stage.index],
+				() => hist.size ? [...hist].map(([m, items]) => chart(ro, m, items, timeSpan(hist)))
+					: h('p', { class: 'panel muted' }, 'This policy gates on no metric: nothing to chart.'));
 			put('evs', evs, ro.events, () => [h('h2', {}, 'Events'), eventLog(ro)]);
 		},
 	};
@@ -512,11 +693,35 @@ function viewRollout(main, id) {
 
 /* ---------- fleet ---------- */
 
+const DEVICE_STATES = { installed: 'ok', failed: 'bad', rolled_back: 'bad', downloading: 'info',
+	verifying: 'info', deferred: 'info' };
+
+/* One model on one device: version, install state and, when the server
+ * reports them (detail, detail_at, failures, stuck: newer servers do), the
+ * last failure reason as plain text and a "stuck" badge. Anything missing or
+ * of another type is left out, never shown as "undefined". */
+function deviceModel(m, x) {
+	const o = x && typeof x === 'object' ? x : {};
+	const str = (v) => (typeof v === 'string' && v !== '' ? v : null);
+	const st = str(o.state) || 'unknown';
+	const detail = str(o.detail), at = str(o.detail_at);
+	const failures = Number.isFinite(o.failures) && o.failures > 0 ? o.failures : 0;
+	return h('div', { class: 'dev-model', 'data-model': m, 'data-state': st },
+		h('span', { class: 'mono' }, `${m} ${str(o.version) || '?'} `),
+		h('span', { class: 'dev-state result-' + (DEVICE_STATES[st] || 'info') }, st),
+		o.stuck === true ? h('span', { class: 'badge stuck', title: str(o.since) ? `since ${o.since}` : null },
+			'stuck') : null,
+		failures ? h('span', { class: 'muted failures' }, ` · ${failures} failure${failures > 1 ? 's' : ''}`) : null,
+		detail ? h('div', { class: 'detail', title: at || null }, detail, at ? h('span', { class: 'muted' },
+			` (${ago(at)})`) : null) : null);
+}
+
 function viewFleet(main) {
 	const sum = h('div', { id: 'fleet-summary' }, h('p', { class: 'muted' }, 'Loading…'));
 	const cohorts = h('div', { class: 'panel', id: 'cohorts' });
-	const sel = h('input', { id: 'device-selector', placeholder: 'label selector, e.g. site=wh-3,platform=rpi-arm64',
-		'aria-label': 'label selector' });
+	/* the placeholder stays short enough for a phone; the syntax is spelled out below */
+	const sel = h('input', { id: 'device-selector', class: 'grow', placeholder: 'e.g. site=wh-3,age_days>=365',
+		'aria-label': 'label selector', 'aria-describedby': 'selector-help' });
 	const devs = h('div', { class: 'table-wrap', id: 'devices' });
 	const more = h('button', { type: 'button', id: 'devices-more', hidden: true }, 'More');
 	let after = null, rows = [];
@@ -537,16 +742,18 @@ function viewFleet(main) {
 			h('th', {}, 'Models'), h('th', { class: 'hide-sm' }, 'Labels'), h('th', {}, 'Last seen'))),
 		h('tbody', {}, rows.map((d) => h('tr', { 'data-device': d.id },
 			h('td', { class: 'mono' }, d.id), h('td', {}, d.platform),
-			h('td', {}, Object.entries(d.models || {}).map(([m, x]) =>
-				h('div', { class: 'mono' }, `${m} ${x.version} `, h('span', { class: 'muted' }, x.state)))),
+			h('td', {}, Object.entries(d.models && typeof d.models === 'object' ? d.models : {})
+				.map(([m, x]) => deviceModel(m, x))),
 			h('td', { class: 'mono hide-sm' }, Object.entries(d.labels || {}).map(([k, x]) => `${k}=${x}`).join(', ')),
 			h('td', { title: d.last_seen || '' }, ago(d.last_seen)))))));
 	};
 	more.addEventListener('click', () => loadDevices(false));
 	const form = h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); loadDevices(true); } },
-		sel, h('button', { type: 'submit' }, 'Filter'));
+		sel, h('button', { type: 'submit', id: 'devices-filter' }, 'Filter'));
+	const help = h('div', { class: 'legend', id: 'selector-help' },
+		'Label selector: k=v, k!=v, k in (a,b), k notin (a,b), k, !k, k>=N; a comma means AND.');
 	replace(main, h('h1', {}, 'Fleet'), h('br'), sum, cohorts,
-		h('div', { class: 'panel' }, h('h2', {}, 'Devices'), form, h('br'), devs, more));
+		h('div', { class: 'panel' }, h('h2', {}, 'Devices'), form, help, h('br'), devs, more));
 	loadDevices(true);
 	let last = '';
 	return {

@@ -1,9 +1,12 @@
 """The dashboard in a real browser: Debian's chromium, headless, driven by
 playwright-core (tests/browser/dashboard.js) against a running rampd while
-this test plays a fleet (tests/lib/fleet.py). It signs in, watches a
-rollout advance, pauses and resumes it, sees the automatic rollback after a
-fault, checks a viewer on a phone gets no buttons, and leaves screenshots in
-the build directory (dashboard.png and friends).
+this test plays a fleet (tests/lib/fleet.py). It checks the signed-out
+view, signs in, watches a rollout advance, pauses and resumes it, sees the
+automatic rollback after a fault (the ladder, a chart per gated metric),
+reads the fleet's devices, promotes and aborts a second rollout, checks a
+viewer on a phone gets no buttons and finds the ended rollouts in the list,
+and leaves screenshots in the build directory (docs/dashboard.md lists
+them).
 
 chromium is installed with apt-get when missing and we are root; the npm
 package goes to <build>/node_modules once and is reused. Without chromium,
@@ -51,16 +54,47 @@ def ensure_playwright(build):
     return os.path.join(build, "node_modules")
 
 
+# The canary gates like the seed policy (p50 and error rate, absolute) plus a
+# relative p95 and a system metric; the ramp gates on other metrics (a
+# baseline-relative temperature among them), so the charts must follow every
+# stage's metrics, not a fixed pair.
 POLICY = {
     "stages": [
         {"name": "canary", "size": 0.25, "validation_window": "5s", "min_devices": 2,
+         "metrics": [{"name": "inference_latency_p50", "threshold": "< 150ms"},
+                     {"name": "error_rate", "threshold": "< 2%"},
+                     {"name": "inference_latency_p95", "threshold": "< 2x baseline"},
+                     {"name": "cpu_pct", "threshold": "< 90"}]},
+        {"name": "ramp", "size": 0.5, "validation_window": "1h",
          "metrics": [{"name": "error_rate", "threshold": "< 2%"},
-                     {"name": "inference_latency_p95", "threshold": "< 2x baseline"}]},
-        {"name": "ramp", "size": 0.5, "validation_window": "1h"},
+                     {"name": "inference_latency_p95", "threshold": "< 2x baseline"},
+                     {"name": "temperature_c", "threshold": "< baseline + 15"}]},
         {"name": "full", "size": 1.0, "validation_window": "1h"},
     ],
     "rollback": {"automatic": True, "on_inconclusive": "extend", "failure_limit": 1},
 }
+
+
+# no gate and a long window: it waits at the canary until the browser aborts it
+QUIET = {"stages": [{"name": "canary", "size": 0.25, "validation_window": "1h"},
+                    {"name": "ramp", "size": 0.5, "validation_window": "1h"},
+                    {"name": "full", "size": 1.0, "validation_window": "1h"}]}
+
+
+class SystemFleet(Fleet):
+    """The fleet, its reports also carrying system metrics (CPU, temperature)."""
+
+    def report(self, versions_bad=()):
+        now = time.time()
+        reports = [{"device_id": dev, "model": f"{self.model}:{v}", "timestamp": now,
+                    "requests": 100, "errors": 10 if v in versions_bad else 0,
+                    "latency_ms": 150.0 if v in versions_bad else 50.0,
+                    "cpu_pct": 41.5 + (i % 5), "temperature_c": 55.0 + (i % 3)}
+                   for i, (dev, v) in enumerate(sorted(self.running.items()))]
+        for i in range(0, len(reports), 1000):
+            r = self.gateway.post("/v1/telemetry", {"reports": reports[i:i + 1000]})
+            check(r.status == 202, f"telemetry: {r}")
+        return len(reports)
 
 
 class Player(threading.Thread):
@@ -100,7 +134,7 @@ def test_dashboard_in_chromium_follows_a_rollout_through_pause_and_rollback(ctx)
     tokens = enroll(s, 40, prefix="pi-wh")
     op = status(s.admin.post("/v1/tokens", {"name": "ops-alice", "role": "operator"}), 201).json["token"]
     viewer = status(s.admin.post("/v1/tokens", {"name": "viewer-bob", "role": "viewer"}), 201).json["token"]
-    fleet = Fleet(s, tokens, "invoice-ocr")
+    fleet = SystemFleet(s, tokens, "invoice-ocr")
     player = Player(fleet)
     player.start()
     env = dict(os.environ, NODE_PATH=node_path, RAMP_URL=s.url, RAMP_TOKEN=op,
@@ -123,6 +157,10 @@ def test_dashboard_in_chromium_follows_a_rollout_through_pause_and_rollback(ctx)
                 player.phase = "healthy"
             elif line.strip() == "step resumed":
                 player.phase = "faulty"
+            elif line.strip() == "step devices":
+                # a second rollout, for the browser to abort at its first stage
+                status(s.admin.post("/v1/rollouts", {"model": "invoice-ocr", "version": "v2",
+                                                     "policy": QUIET}), 201)
         err = proc.stderr.read()
         proc.wait()
     finally:
@@ -133,6 +171,8 @@ def test_dashboard_in_chromium_follows_a_rollout_through_pause_and_rollback(ctx)
     check(proc.returncode == 0, f"browser run failed after {steps}:\n{err[-3000:]}")
     check(player.error is None, f"fleet: {player.error!r}")
     check(steps[-1] == "step done", steps)
-    for shot in ("dashboard.png", "dashboard-progressing.png", "dashboard-phone.png"):
+    for shot in ("dashboard.png", "dashboard-progressing.png", "dashboard-phone.png",
+                 "dashboard-signin.png", "dashboard-fleet-devices.png", "dashboard-aborted.png",
+                 "dashboard-list-phone.png"):
         path = os.path.join(ctx.build, shot)
         check(os.path.getsize(path) > 10000 and os.path.getmtime(path) > time.time() - 600, path)

@@ -1,10 +1,11 @@
 """What the dashboard stands on: GET /v1/whoami, a rollout's analysis
 history (filled by the trigger of schema/005), the fleet summary, and the
 dashboard's files served from the binary with a strict CSP."""
+import os
 import re
 
 from fleet import Fleet, Signer, enroll, publish, rollout
-from ramp import check, eq, status, wait_for
+from ramp import ROOT, check, eq, status, wait_for
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'")
@@ -159,3 +160,35 @@ def test_dashboard_files_are_served_from_the_binary_with_csp_and_types(ctx):
     status(c.post("/", {}), 405)
     # the API still wants tokens
     status(c.get("/v1/rollouts"), 401)
+
+
+def test_history_charts_every_metric_the_seed_policy_gates_on(ctx):
+    """The dashboard draws a chart per metric in policy_spec; under the seed
+    policy (p50 and error rate) both series must fill, p50 included."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    tokens = enroll(s, 20)
+    with open(os.path.join(ROOT, "policies", "seed.yaml"), "rb") as f:
+        status(s.admin.request("PUT", "/v1/policies/seed", raw=f.read(), ctype="application/yaml"), 201)
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": "seed"}), 201).json["id"]
+    spec = rollout(s, rid)["policy_spec"]
+    gated = [m["name"] for m in spec["stages"][0]["metrics"]]
+    eq(sorted(gated), ["error_rate", "inference_latency_p50"])
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+
+    def filled():
+        fleet.report()
+        got = {m: status(s.admin.get(f"/v1/rollouts/{rid}/history?metric={m}"), 200).json["items"]
+               for m in gated}
+        # an evaluation before the reports arrive has rows without values: wait for values
+        return all({"canary", "baseline"} <= {p["arm"] for p in v if p["value"] is not None}
+                   for v in got.values()) and got
+    got = wait_for(filled, timeout=40, interval=0.5, msg="history for every gated metric")
+    fleet.close()
+    p50 = [p for p in got["inference_latency_p50"] if p["arm"] == "canary" and p["value"] is not None]
+    check(p50 and p50[-1]["value"] == 50.0 and p50[-1]["stage"] == 0, got["inference_latency_p50"][-4:])
+    er = [p for p in got["error_rate"] if p["arm"] == "canary" and p["value"] is not None]
+    check(er and er[-1]["value"] == 0.0, got["error_rate"][-4:])
