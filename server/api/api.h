@@ -8,13 +8,24 @@
 #include "http/http.h"
 #include "store/store.h"
 
-/* Reads ?limit= (default 100, max 1000); replies 400 and returns -1 when bad. */
-int api_limit(struct req *r);
+/* What a list's ?after= cursor is: a name, a device id, or a sequence
+ * number (rollout ids, manifest rows, audit seq). */
+enum api_cursor { API_CURSOR_NAME, API_CURSOR_DEVICE, API_CURSOR_SEQ };
+/* A list request's paging: limit (1..1000, default 100); after NULL on the
+ * first page, else the cursor (seq holds it parsed for API_CURSOR_SEQ). */
+struct api_page {
+	int limit;
+	const char *after;
+	int64_t seq;
+};
+/* The one reader of ?limit= and ?after= for every list route: 0 with *out
+ * filled, or -1 after a 400 naming "limit" or "after". */
+int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out);
 /* Replies 200 {"items": [...], "next": cursor|null}; takes the page. */
 void api_reply_page(struct req *r, struct page *p);
 /* The API name syntax [a-z0-9][a-z0-9._-]{0,62}. */
 bool api_name_valid(const char *s);
-/* Device ids [A-Za-z0-9._:-]{1,128}. */
+/* Device ids (domain/device_id.h): [A-Za-z0-9._:-]{1,128}, not "." or "..". */
 bool api_device_id_valid(const char *s);
 
 /* ops.c */

@@ -5,6 +5,7 @@
 #include "api/api.h"
 
 #include "api/auth.h"
+#include "domain/device_id.h"
 #include "domain/selector.h"
 #include "engine/notify.h"
 
@@ -68,7 +69,7 @@ static int check_device(json_t *d, const char *prefix, struct ramp_err *err)
 	snprintf(field, sizeof(field), "%s%sid", prefix, *prefix ? "." : "");
 	if (!api_device_id_valid(json_string_value(json_object_get(d, "id"))))
 		return ramp_err_set(err, RAMP_EINVAL, field,
-				    "id is required and must match [A-Za-z0-9._:-]{1,128}");
+				    "id is required and must match " DEVICE_ID_RULE);
 	snprintf(field, sizeof(field), "%s%splatform", prefix, *prefix ? "." : "");
 	if (!api_name_valid(json_string_value(json_object_get(d, "platform"))))
 		return ramp_err_set(err, RAMP_EINVAL, field,
@@ -207,11 +208,12 @@ static void list_devices(struct req *r, const char *seltext)
 {
 	struct selector *sel;
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0 || query_selector(r, seltext, &sel) != 0)
+	if (api_page_args(r, API_CURSOR_DEVICE, &pa) != 0 || query_selector(r, seltext, &sel) != 0)
 		return;
-	rc = store_devices_list(r->app->db, sel, limit, http_query(r, "after"), &p);
+	rc = store_devices_list(r->app->db, sel, pa.limit, pa.after, &p);
 	selector_free(sel);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
@@ -375,11 +377,12 @@ void api_cohort_get(struct req *r)
 void api_cohorts_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_cohort_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_cohort_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;

@@ -80,11 +80,12 @@ void api_policy_get(struct req *r)
 void api_policies_list(struct req *r)
 {
 	struct page pg;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_policy_list(r->app->db, limit, http_query(r, "after"), &pg);
+	rc = store_policy_list(r->app->db, pa.limit, pa.after, &pg);
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -246,16 +247,17 @@ void api_rollouts_list(struct req *r)
 {
 	const char *state = http_query(r, "state");
 	struct page pg;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_SEQ, &pa) != 0)
 		return;
 	if (state && strcmp(state, "active") && strcmp(state, "all")) {
 		http_reply_problem(r, 400, "state", "state must be active or all");
 		return;
 	}
 	rc = store_rollout_list(r->app->db, state && strcmp(state, "active") == 0,
-				http_query(r, "model"), limit, http_query(r, "after"), &pg);
+				http_query(r, "model"), pa.limit, pa.after, &pg);
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else

@@ -153,11 +153,12 @@ void api_webhook_get(struct req *r)
 void api_webhooks_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_webhook_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_webhook_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else
