@@ -84,6 +84,13 @@ void api_artifact_get(struct req *r);
 /* Fills each variant's null "url" in a manifest record with this server's
  * artifact URL (<server_url>/v1/artifacts/<digest>). */
 void api_manifest_urls(const struct app *app, json_t *record);
+/* 0 when every variant of manifest (model, version) can be fetched: it has
+ * a url, or its digest is in this server's artifact store. RAMP_EINVAL
+ * with err (field "variants[i].digest") naming the first that cannot; 0
+ * when the manifest is missing, expired or unsigned (the caller's own
+ * checks answer those). */
+int api_manifest_reachable(struct req *r, const char *model, const char *version,
+			   struct ramp_err *err);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
 /* dash.c: whoami, analysis history, fleet summary, the dashboard's files */

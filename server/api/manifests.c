@@ -338,6 +338,10 @@ void api_model_stable(struct req *r)
 	ramp_err_clear(&err);
 	if ((version = body_version(r, body)) == NULL)
 		goto out;
+	if ((rc = api_manifest_reachable(r, r->params[0], version, &err)) != 0) {
+		http_reply_err(r, rc, &err);
+		goto out;
+	}
 	rc = store_model_set_stable(r->app->db, r->auth.name, r->params[0], version, &changed,
 				    &out, &err);
 	if (rc) {

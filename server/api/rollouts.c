@@ -207,6 +207,9 @@ void api_rollouts_create(struct req *r)
 	if (rc == 0)
 		rc = check_cohorts(r, p, &err);
 	if (rc == 0)
+		rc = api_manifest_reachable(r, json_string_value(json_object_get(body, "model")),
+					    json_string_value(json_object_get(body, "version")), &err);
+	if (rc == 0)
 		rc = rollouts_create(r->app, r->auth.name,
 				     json_string_value(json_object_get(body, "model")),
 				     json_string_value(json_object_get(body, "version")), pname, p,
