@@ -23,6 +23,9 @@ struct api_page {
 int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out);
 /* Replies 200 {"items": [...], "next": cursor|null}; takes the page. */
 void api_reply_page(struct req *r, struct page *p);
+/* Seconds in downloading/verifying after which a device's model is "stuck":
+ * max(10 x RAMP_POLL_INTERVAL, 600) (docs/api.md). */
+int api_stuck_after_s(const struct app *app);
 /* The API name syntax [a-z0-9][a-z0-9._-]{0,62}. */
 bool api_name_valid(const char *s);
 /* Device ids (domain/device_id.h): [A-Za-z0-9._:-]{1,128}, not "." or "..". */

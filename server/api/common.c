@@ -82,6 +82,13 @@ void api_reply_page(struct req *r, struct page *p)
 	http_reply_json(r, 200, j);
 }
 
+int api_stuck_after_s(const struct app *app)
+{
+	int s = 10 * app->cfg.poll_interval_s;
+
+	return s > 600 ? s : 600;
+}
+
 bool api_name_valid(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;

@@ -171,7 +171,7 @@ static int check_cohorts(struct req *r, const struct policy *p, struct ramp_err 
 static void reply_rollout(struct req *r, int status, int64_t id)
 {
 	json_t *out = NULL;
-	int rc = store_rollout_get_json(r->app->db, id, &out);
+	int rc = store_rollout_get_json(r->app->db, id, api_stuck_after_s(r->app), &out);
 
 	if (rc == RAMP_ENOTFOUND)
 		http_reply_problem(r, 404, "id", "no rollout %lld", (long long)id);
