@@ -89,11 +89,11 @@ static bool headers_ok(struct req *r, json_t *h)
 	}
 	json_object_foreach(h, k, v) {
 		size_t n = strlen(k);
-		bool name_ok = n >= 1 && n <= 64 && !header_reserved(k);
+		bool ok = n >= 1 && n <= 64 && !header_reserved(k);
 
-		for (size_t i = 0; name_ok && i < n; i++)
-			name_ok = header_name_char(k[i]);
-		if (!name_ok) {
+		for (size_t i = 0; ok && i < n; i++)
+			ok = header_name_char(k[i]);
+		if (!ok) {
 			http_reply_problem(r, 422, "headers", "headers: %.64s is not a header name"
 					   " rampd may send (a token of up to 64 characters, not"
 					   " Content-Type, Host, X-Ramp-* and the like)", k);
@@ -101,10 +101,10 @@ static bool headers_ok(struct req *r, json_t *h)
 		}
 		s = json_string_value(v);
 		n = s ? strlen(s) : 0;
-		name_ok = s && n >= 1 && n <= WEBHOOK_HEADER_VALUE_MAX && n == json_string_length(v);
-		for (size_t i = 0; name_ok && i < n; i++)
-			name_ok = (s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t';
-		if (!name_ok) {
+		ok = s && n >= 1 && n <= WEBHOOK_HEADER_VALUE_MAX && n == json_string_length(v);
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t';
+		if (!ok) {
 			http_reply_problem(r, 422, "headers", "headers.%.64s must be 1 to %d printable"
 					   " ASCII characters on one line", k, WEBHOOK_HEADER_VALUE_MAX);
 			return false;
