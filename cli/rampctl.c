@@ -33,7 +33,7 @@ static const char usage[] =
 	"  rollout watch ID [--interval S] [--timeout S]\n"
 	"Policies, fleet, artifacts:\n"
 	"  policy apply NAME -f FILE.yaml      policy get NAME      policies list\n"
-	"  devices list [--selector S]         device get ID\n"
+	"  devices list [--selector S] [--stuck]  device get ID\n"
 	"  device register --id ID --platform P [--label k=v ...]  (prints the device token)\n"
 	"  cohort apply NAME --selector S      cohorts list\n"
 	"  key add ID -f PUBLIC.pem\n"
@@ -51,7 +51,7 @@ static const char usage[] =
 	"4 server unreachable or failing (5xx); 5 a local file or key could not be used;\n"
 	"6 watch --timeout passed before the rollout ended.\n";
 
-static const char *const bool_flags[] = {"--full", "--help", "-h", "--json", NULL};
+static const char *const bool_flags[] = {"--full", "--stuck", "--help", "-h", "--json", NULL};
 
 int usage_error(const char *fmt, ...)
 {
@@ -301,7 +301,8 @@ static int cmd_get(struct client *c, const char *what, const char *id)
 	return 0;
 }
 
-/* Labels as "k=v,k=v"; models as "model=version(state)". */
+/* Labels as "k=v,k=v"; models as "model=version(state)", or
+ * "model=version(state,stuck)" for a stuck one (docs/api.md). */
 static const char *object_text(json_t *o, char *buf, size_t cap)
 {
 	const char *k;
@@ -313,9 +314,10 @@ static const char *object_text(json_t *o, char *buf, size_t cap)
 		char tmp[64];
 		int w;
 		if (json_is_object(v))
-			w = snprintf(buf + n, cap - n, "%s%s=%s(%s)", n ? "," : "", k,
+			w = snprintf(buf + n, cap - n, "%s%s=%s(%s%s)", n ? "," : "", k,
 				     json_string_value(json_object_get(v, "version")),
-				     json_string_value(json_object_get(v, "state")));
+				     json_string_value(json_object_get(v, "state")),
+				     json_is_true(json_object_get(v, "stuck")) ? ",stuck" : "");
 		else
 			w = snprintf(buf + n, cap - n, "%s%s=%s", n ? "," : "", k,
 				     scalar(v, tmp, sizeof(tmp)));
@@ -377,9 +379,11 @@ static int cmd_devices_list(struct client *c, const struct args *a)
 	static const char *const heads[] = {"ID", "PLATFORM", "MODELS", "LABELS", "LAST SEEN"};
 	const char *sel = arg_get(a, "--selector", "-l");
 	char path[1200], *e = sel ? url_escape(c, sel) : NULL;
+	bool stuck = arg_has(a, "--stuck");
 	int rc;
 
-	snprintf(path, sizeof(path), "/v1/devices%s%s", e ? "?selector=" : "", e ? e : "");
+	snprintf(path, sizeof(path), "/v1/devices%s%s%s", stuck ? "?stuck=true" : "",
+		 e ? (stuck ? "&selector=" : "?selector=") : "", e ? e : "");
 	free(e);
 	rc = cmd_list(c, path, 5, keys, heads);
 	return rc;

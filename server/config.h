@@ -37,6 +37,7 @@ struct config {
 	char enroll_allowlist[PATH_MAX];
 	int enroll_require_cert;
 	int conn_timeout_s, header_timeout_s, max_connections;
+	int webhook_allow_private;    /* webhooks may target loopback/private/link-local */
 	struct config_rate {
 		double per_s, burst; /* per_s 0: unlimited */
 	} rate[7];                   /* by role bit index (ROLE_ADMIN = 0 ...) */

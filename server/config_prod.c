@@ -19,7 +19,8 @@ const char *const config_prod_settings[] = {
 	"RAMP_PLAIN_LISTEN", "RAMP_PUBLIC_URL", "RAMP_DEVICE_AUTH", "RAMP_ENROLL_ALLOWLIST",
 	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT",
 	"RAMP_MAX_CONNECTIONS", "RAMP_RATE_ADMIN", "RAMP_RATE_OPERATOR", "RAMP_RATE_VIEWER",
-	"RAMP_RATE_CI", "RAMP_RATE_ENROLL", "RAMP_RATE_INGEST", "RAMP_RATE_DEVICE", NULL,
+	"RAMP_RATE_CI", "RAMP_RATE_ENROLL", "RAMP_RATE_INGEST", "RAMP_RATE_DEVICE",
+	"RAMP_WEBHOOK_ALLOW_PRIVATE", NULL,
 };
 
 /* role names in ROLE_* bit order (http.h) */
@@ -168,6 +169,8 @@ int config_prod_set(struct config *c, const char *name, const char *v)
 		return set_path(c->enroll_allowlist, sizeof(c->enroll_allowlist), v);
 	if (strcmp(name, "RAMP_ENROLL_REQUIRE_CERT") == 0)
 		return parse_bool(v, &c->enroll_require_cert);
+	if (strcmp(name, "RAMP_WEBHOOK_ALLOW_PRIVATE") == 0)
+		return parse_bool(v, &c->webhook_allow_private);
 	if (strcmp(name, "RAMP_CONN_TIMEOUT") == 0 || strcmp(name, "RAMP_HEADER_TIMEOUT") == 0) {
 		if (units_parse_duration(v, &s) != 0 || s < 1 || s > 3600)
 			return -1;

@@ -38,7 +38,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from fleet import Signer, manifest_text  # noqa: E402
+from fleet import Signer, manifest_text, upload_artifacts  # noqa: E402
 from ramp import Client, free_port  # noqa: E402
 
 LUA = os.path.join(HERE, "bench", "desired.lua")
@@ -290,6 +290,7 @@ class Bench:
         for m, versions in (("ocr", ("v1", "v2")), ("det", ("v1",))):
             for v in versions:
                 text = manifest_text(m, v, ("rpi-arm64", "cloud-x86-onnx"))
+                upload_artifacts(self.r, m, v, ("rpi-arm64", "cloud-x86-onnx"))
                 r = self.r.admin.post("/v1/manifests", {"manifest": text, "key_id": self.signer.key_id,
                                                         "signature": self.signer.sign(text)})
                 assert r.status == 201, r
@@ -403,6 +404,7 @@ class Bench:
         self.brk_version += 1
         v = f"v{self.brk_version}"
         text = manifest_text("det", v, ("rpi-arm64", "cloud-x86-onnx"))
+        upload_artifacts(self.r, "det", v, ("rpi-arm64", "cloud-x86-onnx"))
         self.r.admin.post("/v1/manifests", {"manifest": text, "key_id": self.signer.key_id,
                                             "signature": self.signer.sign(text)})
         pol = {"stages": [{"name": "canary", "size": 0.1, "validation_window": "1h",

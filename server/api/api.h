@@ -8,13 +8,27 @@
 #include "http/http.h"
 #include "store/store.h"
 
-/* Reads ?limit= (default 100, max 1000); replies 400 and returns -1 when bad. */
-int api_limit(struct req *r);
+/* What a list's ?after= cursor is: a name, a device id, or a sequence
+ * number (rollout ids, manifest rows, audit seq). */
+enum api_cursor { API_CURSOR_NAME, API_CURSOR_DEVICE, API_CURSOR_SEQ };
+/* A list request's paging: limit (1..1000, default 100); after NULL on the
+ * first page, else the cursor (seq holds it parsed for API_CURSOR_SEQ). */
+struct api_page {
+	int limit;
+	const char *after;
+	int64_t seq;
+};
+/* The one reader of ?limit= and ?after= for every list route: 0 with *out
+ * filled, or -1 after a 400 naming "limit" or "after". */
+int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out);
 /* Replies 200 {"items": [...], "next": cursor|null}; takes the page. */
 void api_reply_page(struct req *r, struct page *p);
+/* Seconds in downloading/verifying after which a device's model is "stuck":
+ * max(10 x RAMP_POLL_INTERVAL, 600) (docs/api.md). */
+int api_stuck_after_s(const struct app *app);
 /* The API name syntax [a-z0-9][a-z0-9._-]{0,62}. */
 bool api_name_valid(const char *s);
-/* Device ids [A-Za-z0-9._:-]{1,128}. */
+/* Device ids (domain/device_id.h): [A-Za-z0-9._:-]{1,128}, not "." or "..". */
 bool api_device_id_valid(const char *s);
 
 /* ops.c */
@@ -73,6 +87,13 @@ void api_artifact_get(struct req *r);
 /* Fills each variant's null "url" in a manifest record with this server's
  * artifact URL (<server_url>/v1/artifacts/<digest>). */
 void api_manifest_urls(const struct app *app, json_t *record);
+/* 0 when every variant of manifest (model, version) can be fetched: it has
+ * a url, or its digest is in this server's artifact store. RAMP_EINVAL
+ * with err (field "variants[i].digest") naming the first that cannot; 0
+ * when the manifest is missing, expired or unsigned (the caller's own
+ * checks answer those). */
+int api_manifest_reachable(struct req *r, const char *model, const char *version,
+			   struct ramp_err *err);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
 /* dash.c: whoami, analysis history, fleet summary, the dashboard's files */

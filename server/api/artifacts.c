@@ -355,3 +355,46 @@ void api_artifact_get(struct req *r)
 	}
 	serve(r, fd, (uint64_t)st.st_size, etag);
 }
+
+/* True when the artifact store holds sha256:<hex> (a regular file). */
+static bool artifact_stored(const struct app *app, const char *hex)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s/artifacts/sha256/%.2s/%s", app->cfg.data_dir, hex,
+			 hex);
+
+	return n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int api_manifest_reachable(struct req *r, const char *model, const char *version,
+			   struct ramp_err *err)
+{
+	json_t *rec = NULL, *v;
+	size_t i;
+	int rc = store_manifest_signable(r->app->db, model, version, &rec);
+
+	/* no such manifest, expired, no valid signature: the caller's own
+	 * path answers those, in its words */
+	if (rc == RAMP_ENOTFOUND || rc == RAMP_EINVAL)
+		return 0;
+	if (rc)
+		return rc;
+	json_array_foreach(json_object_get(rec, "variants"), i, v) {
+		const char *d = json_string_value(json_object_get(v, "digest"));
+
+		if (json_string_value(json_object_get(v, "url")) != NULL || d == NULL)
+			continue;
+		if (strncmp(d, "sha256:", 7) == 0 && artifact_stored(r->app, d + 7))
+			continue;
+		rc = ramp_err_set(err, RAMP_EINVAL, "", "variant %s of %s %s points at nothing: it has"
+				  " no url and %.80s is not in the artifact store; upload it with"
+				  " PUT /v1/artifacts/%.80s or give the variant a url",
+				  json_string_value(json_object_get(v, "platform")), model, version,
+				  d, d);
+		snprintf(err->field, sizeof(err->field), "variants[%zu].digest", i);
+		break;
+	}
+	json_decref(rec);
+	return rc;
+}

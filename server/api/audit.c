@@ -3,28 +3,16 @@
  */
 #include "api/api.h"
 
-#include <errno.h>
-#include <stdlib.h>
 
 void api_audit_list(struct req *r)
 {
-	const char *a = http_query(r, "after");
-	int limit = api_limit(r), rc;
-	long long after = 0;
+	struct api_page pa;
 	struct page p;
-	char *end;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_SEQ, &pa) != 0)
 		return;
-	if (a) {
-		errno = 0;
-		after = strtoll(a, &end, 10);
-		if (errno || *end || end == a || after < 0) {
-			http_reply_problem(r, 400, "after", "after must be an entry's seq");
-			return;
-		}
-	}
-	rc = store_audit_list(r->app->db, after, limit, &p);
+	rc = store_audit_list(r->app->db, pa.seq, pa.limit, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;

@@ -2,12 +2,14 @@
  * common.c - helpers shared by the API handlers.
  */
 #include "api/api.h"
+#include "domain/device_id.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-int api_limit(struct req *r)
+/* ?limit=: default 100, 1..1000; -1 (after a 400) when bad. */
+static int page_limit(struct req *r)
 {
 	const char *v = http_query(r, "limit");
 	char *end;
@@ -24,6 +26,51 @@ int api_limit(struct req *r)
 	return (int)n;
 }
 
+/* A sequence cursor: decimal digits only, 1..INT64_MAX. */
+static bool seq_valid(const char *s, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || *end || n < 1)
+		return false;
+	*out = n;
+	return true;
+}
+
+int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out)
+{
+	const char *a = http_query(r, "after");
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->limit = page_limit(r)) < 0)
+		return -1;
+	if (a == NULL)
+		return 0;
+	switch (kind) {
+	case API_CURSOR_NAME:
+		ok = api_name_valid(a);
+		break;
+	case API_CURSOR_DEVICE:
+		ok = api_device_id_valid(a);
+		break;
+	default:
+		ok = seq_valid(a, &out->seq);
+		break;
+	}
+	if (!ok) {
+		http_reply_problem(r, 400, "after", "after must be a cursor from a page's \"next\"");
+		return -1;
+	}
+	out->after = a;
+	return 0;
+}
+
 void api_reply_page(struct req *r, struct page *p)
 {
 	json_t *j = json_object();
@@ -33,6 +80,13 @@ void api_reply_page(struct req *r, struct page *p)
 	p->items = NULL;
 	page_free(p);
 	http_reply_json(r, 200, j);
+}
+
+int api_stuck_after_s(const struct app *app)
+{
+	int s = 10 * app->cfg.poll_interval_s;
+
+	return s > 600 ? s : 600;
 }
 
 bool api_name_valid(const char *s)
@@ -52,14 +106,5 @@ bool api_name_valid(const char *s)
 
 bool api_device_id_valid(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
-		      s[i] == ':' || s[i] == '-'))
-			return false;
-	return true;
+	return s != NULL && device_id_valid(s, strlen(s));
 }

@@ -5,6 +5,7 @@
 #include "api/api.h"
 
 #include "api/auth.h"
+#include "domain/device_id.h"
 #include "domain/selector.h"
 #include "engine/notify.h"
 
@@ -68,7 +69,7 @@ static int check_device(json_t *d, const char *prefix, struct ramp_err *err)
 	snprintf(field, sizeof(field), "%s%sid", prefix, *prefix ? "." : "");
 	if (!api_device_id_valid(json_string_value(json_object_get(d, "id"))))
 		return ramp_err_set(err, RAMP_EINVAL, field,
-				    "id is required and must match [A-Za-z0-9._:-]{1,128}");
+				    "id is required and must match " DEVICE_ID_RULE);
 	snprintf(field, sizeof(field), "%s%splatform", prefix, *prefix ? "." : "");
 	if (!api_name_valid(json_string_value(json_object_get(d, "platform"))))
 		return ramp_err_set(err, RAMP_EINVAL, field,
@@ -206,12 +207,23 @@ static int query_selector(struct req *r, const char *text, struct selector **sel
 static void list_devices(struct req *r, const char *seltext)
 {
 	struct selector *sel;
+	struct device_view view = {api_stuck_after_s(r->app), -1};
+	const char *stuck = http_query(r, "stuck");
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0 || query_selector(r, seltext, &sel) != 0)
+	if (api_page_args(r, API_CURSOR_DEVICE, &pa) != 0)
 		return;
-	rc = store_devices_list(r->app->db, sel, limit, http_query(r, "after"), &p);
+	if (stuck && strcmp(stuck, "true") != 0 && strcmp(stuck, "false") != 0) {
+		http_reply_problem(r, 400, "stuck", "stuck must be true or false");
+		return;
+	}
+	if (stuck)
+		view.stuck = strcmp(stuck, "true") == 0;
+	if (query_selector(r, seltext, &sel) != 0)
+		return;
+	rc = store_devices_list(r->app->db, sel, pa.limit, pa.after, &view, &p);
 	selector_free(sel);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
@@ -228,7 +240,7 @@ void api_devices_list(struct req *r)
 void api_device_get(struct req *r)
 {
 	json_t *d = NULL;
-	int rc = store_device_get(r->app->db, r->params[0], &d);
+	int rc = store_device_get(r->app->db, r->params[0], api_stuck_after_s(r->app), &d);
 
 	if (rc == RAMP_ENOTFOUND)
 		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
@@ -284,7 +296,8 @@ void api_device_patch(struct req *r)
 	ramp_err_clear(&err);
 	rc = check_patch(body, &err);
 	if (rc == 0)
-		rc = store_device_patch(r->app->db, r->auth.name, r->params[0], body, &out);
+		rc = store_device_patch(r->app->db, r->auth.name, r->params[0], body,
+					 api_stuck_after_s(r->app), &out);
 	if (rc == RAMP_ENOTFOUND)
 		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
 	else if (rc)
@@ -375,11 +388,12 @@ void api_cohort_get(struct req *r)
 void api_cohorts_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_cohort_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_cohort_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;

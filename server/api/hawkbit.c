@@ -15,6 +15,7 @@
 #include "api/hawkbit.h"
 
 #include "api/auth.h"
+#include "domain/device_id.h"
 #include "common/log.h"
 #include "domain/ddi.h"
 #include "engine/engine.h"
@@ -146,7 +147,7 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 	}
 	if (!api_device_id_valid(h->device)) {
 		http_reply_problem(r, 404, "controllerId",
-				   "controller ids match [A-Za-z0-9._:-]{1,128}");
+				   "controller ids match " DEVICE_ID_RULE);
 		return false;
 	}
 	rc = load_desired(r->app, h->device, &h->models, h->etag);

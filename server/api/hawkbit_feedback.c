@@ -171,7 +171,8 @@ void api_hawkbit_config(struct req *r)
 	}
 	patch = config_patch(h.device, data, mode && strcmp(mode, "remove") == 0);
 	if (json_object_size(patch))
-		rc = store_device_patch(r->app->db, r->auth.name, h.device, patch, &out);
+		rc = store_device_patch(r->app->db, r->auth.name, h.device, patch,
+					 api_stuck_after_s(r->app), &out);
 	if (rc == 0 && json_object_size(patch))
 		snapshot_changed(r->app);
 	if (rc == 0)

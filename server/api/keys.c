@@ -86,11 +86,12 @@ void api_key_get(struct req *r)
 void api_keys_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_key_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_key_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;

@@ -257,13 +257,12 @@ out:
 
 void api_manifests_list(struct req *r)
 {
-	const char *model = http_query(r, "model"), *after = http_query(r, "after");
-	int64_t cursor = 0;
+	const char *model = http_query(r, "model");
+	struct api_page pa;
 	struct page p;
-	char *end;
-	int limit = api_limit(r), rc;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_SEQ, &pa) != 0)
 		return;
 	if (model && *model == '\0')
 		model = NULL;
@@ -271,15 +270,7 @@ void api_manifests_list(struct req *r)
 		http_reply_problem(r, 400, "model", "model must match [a-z0-9][a-z0-9._-]{0,62}");
 		return;
 	}
-	if (after && *after) {
-		errno = 0;
-		cursor = strtoll(after, &end, 10);
-		if (errno || *end || cursor < 1) {
-			http_reply_problem(r, 400, "after", "after must be a cursor from \"next\"");
-			return;
-		}
-	}
-	rc = store_manifest_list(r->app->db, model, limit, cursor, &p);
+	rc = store_manifest_list(r->app->db, model, pa.limit, pa.seq, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;
@@ -347,6 +338,10 @@ void api_model_stable(struct req *r)
 	ramp_err_clear(&err);
 	if ((version = body_version(r, body)) == NULL)
 		goto out;
+	if ((rc = api_manifest_reachable(r, r->params[0], version, &err)) != 0) {
+		http_reply_err(r, rc, &err);
+		goto out;
+	}
 	rc = store_model_set_stable(r->app->db, r->auth.name, r->params[0], version, &changed,
 				    &out, &err);
 	if (rc) {
@@ -380,11 +375,12 @@ void api_model_get(struct req *r)
 void api_models_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_model_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_model_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;

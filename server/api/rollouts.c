@@ -80,11 +80,12 @@ void api_policy_get(struct req *r)
 void api_policies_list(struct req *r)
 {
 	struct page pg;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_policy_list(r->app->db, limit, http_query(r, "after"), &pg);
+	rc = store_policy_list(r->app->db, pa.limit, pa.after, &pg);
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -170,7 +171,7 @@ static int check_cohorts(struct req *r, const struct policy *p, struct ramp_err 
 static void reply_rollout(struct req *r, int status, int64_t id)
 {
 	json_t *out = NULL;
-	int rc = store_rollout_get_json(r->app->db, id, &out);
+	int rc = store_rollout_get_json(r->app->db, id, api_stuck_after_s(r->app), &out);
 
 	if (rc == RAMP_ENOTFOUND)
 		http_reply_problem(r, 404, "id", "no rollout %lld", (long long)id);
@@ -205,6 +206,9 @@ void api_rollouts_create(struct req *r)
 		rc = RAMP_EINVAL;
 	if (rc == 0)
 		rc = check_cohorts(r, p, &err);
+	if (rc == 0)
+		rc = api_manifest_reachable(r, json_string_value(json_object_get(body, "model")),
+					    json_string_value(json_object_get(body, "version")), &err);
 	if (rc == 0)
 		rc = rollouts_create(r->app, r->auth.name,
 				     json_string_value(json_object_get(body, "model")),
@@ -246,16 +250,17 @@ void api_rollouts_list(struct req *r)
 {
 	const char *state = http_query(r, "state");
 	struct page pg;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_SEQ, &pa) != 0)
 		return;
 	if (state && strcmp(state, "active") && strcmp(state, "all")) {
 		http_reply_problem(r, 400, "state", "state must be active or all");
 		return;
 	}
 	rc = store_rollout_list(r->app->db, state && strcmp(state, "active") == 0,
-				http_query(r, "model"), limit, http_query(r, "after"), &pg);
+				http_query(r, "model"), pa.limit, pa.after, &pg);
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else

@@ -69,11 +69,12 @@ out:
 void api_tokens_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_token_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_token_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc) {
 		http_reply_err(r, rc, NULL);
 		return;

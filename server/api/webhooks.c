@@ -5,11 +5,14 @@
  */
 #include "api/api.h"
 
+#include "domain/url.h"
 #include "store/store_webhooks.h"
 
 #include <string.h>
+#include <strings.h>
 
-#define WEBHOOK_URL_MAX 2048
+#define WEBHOOK_HEADERS_MAX 8
+#define WEBHOOK_HEADER_VALUE_MAX 4096
 #define WEBHOOK_SECRET_MIN 16
 #define WEBHOOK_SECRET_MAX 256
 
@@ -26,24 +29,87 @@ static bool event_known(const char *s)
 	return false;
 }
 
-static bool url_ok(const char *u)
+/* Replies 422 naming "url" and returns false unless u parses (domain/url.c)
+ * and, without RAMP_WEBHOOK_ALLOW_PRIVATE, names no loopback, private or
+ * link-local address (names that resolve to one are refused at delivery). */
+static bool url_ok(struct req *r, json_t *u)
 {
-	const char *host;
-	size_t n = strlen(u);
+	struct ramp_err err;
+	struct url url;
 
-	if (n > WEBHOOK_URL_MAX)
+	if (!json_is_string(u) || strlen(json_string_value(u)) != json_string_length(u)) {
+		http_reply_problem(r, 422, "url", "url must be an http:// or https:// URL");
 		return false;
-	if (strncmp(u, "http://", 7) == 0)
-		host = u + 7;
-	else if (strncmp(u, "https://", 8) == 0)
-		host = u + 8;
-	else
+	}
+	if (url_parse(json_string_value(u), &url, &err) != 0) {
+		http_reply_problem(r, 422, "url", "%s", err.msg);
 		return false;
-	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
+	}
+	if (!r->app->cfg.webhook_allow_private && url_host_private(&url)) {
+		http_reply_problem(r, 422, "url",
+				   "url names a loopback, private or link-local address (%.64s);"
+				   " rampd is started with RAMP_WEBHOOK_ALLOW_PRIVATE=1 to allow that",
+				   url.host);
 		return false;
-	for (const char *p = u; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+	}
+	return true;
+}
+
+static bool header_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Headers rampd sets itself on every delivery. */
+static bool header_reserved(const char *k)
+{
+	static const char *const own[] = {"content-type", "content-length", "host", "user-agent",
+					  "expect", "transfer-encoding", "connection", NULL};
+
+	for (int i = 0; own[i]; i++)
+		if (strcasecmp(k, own[i]) == 0)
+			return true;
+	return strncasecmp(k, "x-ramp-", 7) == 0;
+}
+
+/* Replies 422 and returns false unless h (may be NULL) is an object of at
+ * most WEBHOOK_HEADERS_MAX header names to single-line values. */
+static bool headers_ok(struct req *r, json_t *h)
+{
+	const char *k, *s;
+	json_t *v;
+
+	if (h == NULL)
+		return true;
+	if (!json_is_object(h) || json_object_size(h) > WEBHOOK_HEADERS_MAX) {
+		http_reply_problem(r, 422, "headers", "headers must be an object of at most %d"
+				   " header names to values", WEBHOOK_HEADERS_MAX);
+		return false;
+	}
+	json_object_foreach(h, k, v) {
+		size_t n = strlen(k);
+		bool ok = n >= 1 && n <= 64 && !header_reserved(k);
+
+		for (size_t i = 0; ok && i < n; i++)
+			ok = header_name_char(k[i]);
+		if (!ok) {
+			http_reply_problem(r, 422, "headers", "headers: %.64s is not a header name"
+					   " rampd may send (a token of up to 64 characters, not"
+					   " Content-Type, Host, X-Ramp-* and the like)", k);
 			return false;
+		}
+		s = json_string_value(v);
+		n = s ? strlen(s) : 0;
+		ok = s && n >= 1 && n <= WEBHOOK_HEADER_VALUE_MAX && n == json_string_length(v);
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t';
+		if (!ok) {
+			http_reply_problem(r, 422, "headers", "headers.%.64s must be 1 to %d printable"
+					   " ASCII characters on one line", k, WEBHOOK_HEADER_VALUE_MAX);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -83,21 +149,19 @@ static bool body_ok(struct req *r, json_t *body)
 	json_t *v;
 
 	if (!json_is_object(body)) {
-		http_reply_problem(r, 422, NULL, "body must be {\"url\", \"events\", \"secret\"}");
+		http_reply_problem(r, 422, NULL,
+				   "body must be {\"url\", \"events\", \"secret\", \"headers\"?}");
 		return false;
 	}
 	json_object_foreach(body, k, v) {
-		if (strcmp(k, "url") != 0 && strcmp(k, "events") != 0 && strcmp(k, "secret") != 0) {
+		if (strcmp(k, "url") != 0 && strcmp(k, "events") != 0 && strcmp(k, "secret") != 0 &&
+		    strcmp(k, "headers") != 0) {
 			http_reply_problem(r, 422, k, "unknown field");
 			return false;
 		}
 	}
-	v = json_object_get(body, "url");
-	if (!json_is_string(v) || !url_ok(json_string_value(v))) {
-		http_reply_problem(r, 422, "url", "url must be an http:// or https:// URL of at most %d"
-				   " characters without spaces", WEBHOOK_URL_MAX);
+	if (!url_ok(r, json_object_get(body, "url")))
 		return false;
-	}
 	if (!events_ok(r, json_object_get(body, "events")))
 		return false;
 	v = json_object_get(body, "secret");
@@ -108,7 +172,7 @@ static bool body_ok(struct req *r, json_t *body)
 				   WEBHOOK_SECRET_MIN, WEBHOOK_SECRET_MAX);
 		return false;
 	}
-	return true;
+	return headers_ok(r, json_object_get(body, "headers"));
 }
 
 void api_webhook_put(struct req *r)
@@ -127,8 +191,8 @@ void api_webhook_put(struct req *r)
 		rc = store_webhook_put(r->app->db, r->auth.name, r->params[0],
 				       json_string_value(json_object_get(body, "url")),
 				       json_object_get(body, "events"),
-				       json_string_value(json_object_get(body, "secret")), &created,
-				       &out);
+				       json_string_value(json_object_get(body, "secret")),
+				       json_object_get(body, "headers"), &created, &out);
 		if (rc)
 			http_reply_err(r, rc, NULL);
 		else
@@ -153,11 +217,12 @@ void api_webhook_get(struct req *r)
 void api_webhooks_list(struct req *r)
 {
 	struct page p;
-	int limit = api_limit(r), rc;
+	struct api_page pa;
+	int rc;
 
-	if (limit < 0)
+	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
-	rc = store_webhook_list(r->app->db, limit, http_query(r, "after"), &p);
+	rc = store_webhook_list(r->app->db, pa.limit, pa.after, &p);
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else

@@ -8,6 +8,7 @@
  * 2^53 so that sums over many reports stay exact and cannot overflow quickly.
  */
 #include "domain/telemetry.h"
+#include "domain/device_id.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -149,11 +150,6 @@ static bool is_alnum(char c)
 	return is_lower_or_digit(c) || (c >= 'A' && c <= 'Z');
 }
 
-static bool is_device_char(char c)
-{
-	return is_alnum(c) || c == '.' || c == '_' || c == ':' || c == '-';
-}
-
 static bool is_name_char(char c)
 {
 	return is_lower_or_digit(c) || c == '.' || c == '_' || c == '-';
@@ -198,10 +194,8 @@ static int parse_device_id(const json_t *obj, struct telemetry_report *out,
 
 	if (required_string(obj, "device_id", &s, &n, err))
 		return RAMP_EINVAL;
-	if (!matches(s, n, sizeof(out->device_id) - 1, is_device_char,
-		     is_device_char))
-		return ramp_err_set(err, RAMP_EINVAL, "device_id",
-				    "must match [A-Za-z0-9._:-]{1,128}");
+	if (n > sizeof(out->device_id) - 1 || !device_id_valid(s, n))
+		return ramp_err_set(err, RAMP_EINVAL, "device_id", "must match " DEVICE_ID_RULE);
 	memcpy(out->device_id, s, n);
 	out->device_id[n] = '\0';
 	return 0;

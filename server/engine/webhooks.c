@@ -5,17 +5,24 @@
  * never send one twice), POSTs each payload with libcurl (5 s timeouts) and
  * records the outcome (store_webhook_result: delivered on 2xx, otherwise a
  * backoff retry). Delivery is at least once: receivers dedupe on
- * X-Ramp-Delivery.
+ * X-Ramp-Delivery. Every address curl is about to connect to is checked
+ * (open_guarded): without RAMP_WEBHOOK_ALLOW_PRIVATE a name that resolves
+ * to loopback, private or link-local space is refused there, whatever it
+ * resolved to when the webhook was created.
  */
 #include "engine/webhooks.h"
 
 #include "common/log.h"
+#include "domain/url.h"
 #include "store/store_webhooks.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +58,46 @@ static size_t sink(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+struct guard {
+	bool allow_private;
+	bool refused;
+	char addr[INET6_ADDRSTRLEN];
+};
+
+/* CURLOPT_OPENSOCKETFUNCTION: a socket only for a public address. */
+static curl_socket_t open_guarded(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct guard *g = ctx;
+	const void *ip = NULL;
+
+	(void)purpose;
+	if (a->family == AF_INET)
+		ip = &((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr;
+	else if (a->family == AF_INET6)
+		ip = &((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr;
+	if (!g->allow_private && (ip == NULL || url_addr_private(a->family, ip))) {
+		g->refused = true;
+		if (ip == NULL || inet_ntop(a->family, ip, g->addr, sizeof(g->addr)) == NULL)
+			snprintf(g->addr, sizeof(g->addr), "?");
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+/* The webhook's own headers ("Name: value"), appended to hs. */
+static struct curl_slist *add_headers(struct curl_slist *hs, json_t *headers)
+{
+	const char *k;
+	json_t *v;
+	char line[4200];
+
+	json_object_foreach(headers, k, v) {
+		snprintf(line, sizeof(line), "%s: %s", k, json_string_value(v));
+		hs = curl_slist_append(hs, line);
+	}
+	return hs;
+}
+
 /* One POST; 0 with *status on any HTTP answer, -1 with err otherwise. */
 static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 {
@@ -58,6 +105,7 @@ static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 	const char *secret = json_string_value(json_object_get(d, "secret"));
 	char hdr[3][160], sig[80];
 	struct curl_slist *hs = NULL;
+	struct guard g = {.allow_private = W.app->cfg.webhook_allow_private != 0};
 	CURLcode cc;
 
 	webhooks_sign(secret, body, strlen(body), sig, sizeof(sig));
@@ -71,7 +119,10 @@ static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 	hs = curl_slist_append(hs, "Expect:");
 	for (int i = 0; i < 3; i++)
 		hs = curl_slist_append(hs, hdr[i]);
+	hs = add_headers(hs, json_object_get(d, "headers"));
 	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_guarded);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &g);
 	curl_easy_setopt(h, CURLOPT_URL, json_string_value(json_object_get(d, "url")));
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
@@ -83,6 +134,12 @@ static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
 	cc = curl_easy_perform(h);
 	curl_slist_free_all(hs);
+	if (cc != CURLE_OK && g.refused) {
+		snprintf(err, errlen,
+			 "refused to connect to %s: a loopback, private or link-local address"
+			 " (RAMP_WEBHOOK_ALLOW_PRIVATE=1 allows it)", g.addr);
+		return -1;
+	}
 	if (cc != CURLE_OK) {
 		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
 		return -1;

@@ -79,13 +79,23 @@ int store_tokens_used(struct db *db, json_t *names);
  * nothing; on a duplicate, RAMP_ECONFLICT with the id in err. */
 int store_devices_create(struct db *db, const char *actor, json_t *devices,
 			 struct ramp_err *err);
-int store_device_get(struct db *db, const char *id, json_t **out);
+/* How device records are shown and filtered: a model entry is "stuck"
+ * (schema/010) when downloading/verifying for over stuck_after_s seconds or
+ * failed 3 times in a row; stuck: -1 every device, 1 only stuck ones, 0
+ * only the others. */
+struct device_view {
+	int stuck_after_s;
+	int stuck;
+};
+/* The device record; its models entries carry version, state, since,
+ * detail, detail_at, failures and stuck. RAMP_ENOTFOUND. */
+int store_device_get(struct db *db, const char *id, int stuck_after_s, json_t **out);
 int store_devices_list(struct db *db, const struct selector *sel, int limit,
-		       const char *after, struct page *out);
+		       const char *after, const struct device_view *view, struct page *out);
 int store_devices_count(struct db *db, const struct selector *sel, int64_t *n);
 /* Applies {labels?, platform?, pins?} (already validated). */
 int store_device_patch(struct db *db, const char *actor, const char *id, json_t *patch,
-		       json_t **out);
+		       int stuck_after_s, json_t **out);
 int store_device_delete(struct db *db, const char *actor, const char *id);
 /* Gives device id a new token (hash_hex: SHA-256 of it) named
  * 'device:<id>:<n>'; its older tokens stop working grace_s from now (at
@@ -175,7 +185,7 @@ int store_rollout_insert(struct db *db, const char *actor, const char *model,
 int store_rollout_load(struct db *db, int64_t id, struct rollout_row *out);
 /* RAMP_ECONFLICT when rev moved on (another writer won). */
 int store_rollout_write(struct db *db, const struct rollout_write *w);
-int store_rollout_get_json(struct db *db, int64_t id, json_t **out);
+int store_rollout_get_json(struct db *db, int64_t id, int stuck_after_s, json_t **out);
 int store_rollout_list(struct db *db, bool active_only, const char *model, int limit,
 		       const char *after, struct page *out);
 /* Ids of active rollouts, oldest first, as a JSON array of integers. */

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEVICE_JSON                                                            \
-	"json_build_object('id', d.id, 'platform', d.platform, 'labels', d.labels," \
-	" 'pins', d.pins, 'models', d.models, 'agent_version', d.agent_version,"  \
-	" 'last_seen', d.last_seen, 'created_at', d.created_at)::text"
+/* b: the parameter holding the stuck bound in seconds (schema/010) */
+#define DEVICE_JSON(b)                                                                   \
+	"json_build_object('id', d.id, 'platform', d.platform, 'labels', d.labels,"        \
+	" 'pins', d.pins, 'models', device_models_shown(d.models, " b "::int),"           \
+	" 'agent_version', d.agent_version, 'last_seen', d.last_seen,"                    \
+	" 'created_at', d.created_at)::text"
 
 #define MAXP 200
 
@@ -81,29 +83,45 @@ out_free:
 	return rc;
 }
 
-int store_device_get(struct db *db, const char *id, json_t **out)
+int store_device_get(struct db *db, const char *id, int stuck_after_s, json_t **out)
 {
-	return store_get(db, "SELECT " DEVICE_JSON " FROM devices d WHERE d.id = $1", id, out);
+	struct dbconn *c;
+	char b[16];
+	const char *p[2] = {id, b};
+	int rc;
+
+	snprintf(b, sizeof(b), "%d", stuck_after_s);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c, "SELECT " DEVICE_JSON("$2") " FROM devices d WHERE d.id = $1", 2, p,
+			    out);
+	db_release(db, c);
+	return rc;
 }
 
 int store_devices_list(struct db *db, const struct selector *sel, int limit,
-		       const char *after, struct page *out)
+		       const char *after, const struct device_view *view, struct page *out)
 {
 	struct arena *a = arena_new();
 	const char *p[MAXP];
-	int np = 2, rc;
-	char lim[16], *where, *sql;
+	int np = 3, rc;
+	char lim[16], bound[16], *where, *sql;
 	struct dbconn *c;
 
 	memset(out, 0, sizeof(*out));
 	if (a == NULL)
 		return RAMP_ENOMEM;
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	snprintf(bound, sizeof(bound), "%d", view->stuck_after_s);
 	p[0] = after ? after : "";
 	p[1] = lim;
+	p[2] = bound;
 	where = store_selector_sql(sel, a, p, &np, MAXP);
-	sql = where ? arena_printf(a, "SELECT " DEVICE_JSON " FROM devices d WHERE d.id > $1%s"
-				      " ORDER BY d.id LIMIT $2::int", where)
+	sql = where ? arena_printf(a, "SELECT " DEVICE_JSON("$3") " FROM devices d WHERE d.id > $1%s%s"
+				      " ORDER BY d.id LIMIT $2::int", where,
+				   view->stuck < 0 ? ""
+				   : view->stuck ? " AND device_stuck(d.models, $3::int)"
+						 : " AND NOT device_stuck(d.models, $3::int)")
 		    : NULL;
 	if (sql == NULL) {
 		arena_free(a);
@@ -149,15 +167,16 @@ int store_devices_count(struct db *db, const struct selector *sel, int64_t *n)
 }
 
 int store_device_patch(struct db *db, const char *actor, const char *id, json_t *patch,
-		       json_t **out)
+		       int stuck_after_s, json_t **out)
 {
 	struct dbconn *c;
-	char *doc = json_dumps(patch, JSON_COMPACT);
-	const char *p[2] = {id, doc};
+	char *doc = json_dumps(patch, JSON_COMPACT), b[16];
+	const char *p[3] = {id, doc, b};
 	int rc;
 
 	if (doc == NULL)
 		return RAMP_ENOMEM;
+	snprintf(b, sizeof(b), "%d", stuck_after_s);
 	if ((rc = db_acquire(db, &c)) != 0)
 		goto out_free;
 	if ((rc = db_begin(c)) != 0)
@@ -168,8 +187,8 @@ int store_device_patch(struct db *db, const char *actor, const char *id, json_t 
 			    " platform = coalesce($2::jsonb->>'platform', d.platform),"
 			    " pins = jsonb_strip_nulls(d.pins || coalesce($2::jsonb->'pins', '{}')),"
 			    " updated_at = now()"
-			    " WHERE d.id = $1 RETURNING " DEVICE_JSON,
-			    2, p, out);
+			    " WHERE d.id = $1 RETURNING " DEVICE_JSON("$3"),
+			    3, p, out);
 	if (rc == 0)
 		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
 	if (rc == 0)

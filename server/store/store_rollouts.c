@@ -360,15 +360,16 @@ out:
 	" 'created_by', r.created_by, 'created_at', r.created_at, 'updated_at', r.updated_at," \
 	" 'finished_at', r.finished_at, 'last_evaluated_at', r.last_evaluated_at"
 
-int store_rollout_get_json(struct db *db, int64_t id, json_t **out)
+int store_rollout_get_json(struct db *db, int64_t id, int stuck_after_s, json_t **out)
 {
 	struct dbconn *c;
-	char sid[32];
-	const char *p[1] = {sid};
-	json_t *a = NULL, *e = NULL;
+	char sid[32], b[16];
+	const char *p[2] = {sid, b};
+	json_t *a = NULL, *e = NULL, *stuck = NULL;
 	int rc;
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	snprintf(b, sizeof(b), "%d", stuck_after_s);
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
 	rc = store_json_one(c, "SELECT " ROLLOUT_JSON ")::text FROM rollouts r WHERE r.id = $1::bigint",
@@ -386,13 +387,24 @@ int store_rollout_get_json(struct db *db, int64_t id, json_t **out)
 				     "SELECT json_build_object('at', at, 'type', type, 'detail', detail)::text"
 				     " FROM rollout_events WHERE rollout_id = $1::bigint ORDER BY id",
 				     1, p, &e);
+	/* assigned devices stuck on this rollout's version (schema/010) */
+	if (rc == 0)
+		rc = store_json_one(c,
+				    "SELECT count(*)::text FROM rollouts r JOIN rollout_devices rd"
+				    " ON rd.rollout_id = r.id JOIN devices d ON d.id = rd.device_id"
+				    " WHERE r.id = $1::bigint AND d.models->r.model->>'version' = r.version"
+				    " AND device_model_stuck(d.models->r.model, $2::int)",
+				    2, p, &stuck);
 	db_release(db, c);
 	if (rc == 0) {
 		json_object_set_new(*out, "analysis", a);
 		json_object_set_new(*out, "events", e);
+		json_object_set(json_object_get(*out, "devices"), "stuck", stuck);
+		json_decref(stuck);
 	} else {
 		json_decref(a);
 		json_decref(e);
+		json_decref(stuck);
 	}
 	return rc;
 }
@@ -553,9 +565,9 @@ int store_agent_status(struct db *db, const char *device_id, const char *model,
 	if (rc == 0)
 		rc = db_query(c, NULL,
 			      "UPDATE devices SET models = models || jsonb_build_object($2::text,"
-			      " jsonb_build_object('version', $3::text, 'state', $4::text, 'at', now()))"
+			      " device_model_report(models->$2::text, $3, $4, $5))"
 			      " WHERE id = $1",
-			      4, p);
+			      5, p);
 	if (rc == 0)
 		rc = db_commit(c);
 out:

@@ -11,42 +11,54 @@
 
 #define HOOK_JSON                                                                          \
 	"json_build_object('name', w.name, 'url', w.url, 'events', to_json(w.events),"     \
+	" 'header_names', (SELECT coalesce(json_agg(k ORDER BY k), '[]'::json)"            \
+	"  FROM jsonb_object_keys(w.headers) k),"                                          \
 	" 'created_by', w.created_by, 'created_at', w.created_at,"                         \
 	" 'updated_at', w.updated_at)"
 
 int store_webhook_put(struct db *db, const char *actor, const char *name, const char *url,
-		      json_t *events, const char *secret, bool *created, json_t **out)
+		      json_t *events, const char *secret, json_t *headers, bool *created,
+		      json_t **out)
 {
 	char *ev = json_dumps(events, JSON_COMPACT);
-	const char *p[5] = {name, url, ev, secret, actor ? actor : "system"};
+	char *hd = headers ? json_dumps(headers, JSON_COMPACT) : strdup("{}");
+	const char *p[6] = {name, url, ev, secret, actor ? actor : "system", hd};
 	struct dbconn *c;
 	json_t *detail = NULL, *hook;
 	int rc;
 
 	*out = NULL;
-	if (ev == NULL)
+	if (ev == NULL || hd == NULL) {
+		free(ev);
+		free(hd);
 		return RAMP_ENOMEM;
+	}
 	if ((rc = db_acquire(db, &c)) != 0)
 		goto done;
 	if ((rc = db_begin(c)) != 0)
 		goto out;
 	/* xmax = 0 only for a freshly inserted row: tells created from replaced */
 	rc = store_json_one(c,
-			    "WITH w AS (INSERT INTO webhooks (name, url, events, secret, created_by)"
-			    " SELECT $1, $2, array(SELECT jsonb_array_elements_text($3::jsonb)), $4, $5"
+			    "WITH w AS (INSERT INTO webhooks (name, url, events, secret, created_by,"
+			    " headers)"
+			    " SELECT $1, $2, array(SELECT jsonb_array_elements_text($3::jsonb)), $4, $5,"
+			    " $6::jsonb"
 			    " ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url,"
-			    " events = EXCLUDED.events, secret = EXCLUDED.secret, updated_at = now()"
+			    " events = EXCLUDED.events, secret = EXCLUDED.secret,"
+			    " headers = EXCLUDED.headers, updated_at = now()"
 			    " RETURNING *, xmax = 0 AS fresh)"
 			    " SELECT json_build_object('hook', " HOOK_JSON ", 'fresh', w.fresh)::text"
 			    " FROM w",
-			    5, p, out);
+			    6, p, out);
 	if (rc)
 		goto out;
 	*created = json_is_true(json_object_get(*out, "fresh"));
 	hook = json_incref(json_object_get(*out, "hook"));
 	json_decref(*out);
 	*out = hook;
-	detail = json_pack("{s:s, s:O}", "url", url, "events", events);
+	/* header values are credentials: the audit log names them only */
+	detail = json_pack("{s:s, s:O, s:O}", "url", url, "events", events, "header_names",
+			   json_object_get(hook, "header_names"));
 	rc = store_audit(c, actor, *created ? "webhook.create" : "webhook.update", name, detail);
 	if (rc == 0)
 		rc = db_commit(c);
@@ -59,6 +71,7 @@ out:
 	db_release(db, c);
 done:
 	free(ev);
+	free(hd);
 	return rc;
 }
 
@@ -108,7 +121,7 @@ int store_webhook_claim(struct db *db, int limit, json_t **out)
 			     " SET next_at = now() + make_interval(secs => $2::int)"
 			     " FROM due WHERE d.id = due.id RETURNING d.*)"
 			     " SELECT json_build_object('id', c.id, 'type', c.event_type, 'url', w.url,"
-			     " 'secret', w.secret, 'payload', c.payload::text)::text"
+			     " 'secret', w.secret, 'headers', w.headers, 'payload', c.payload::text)::text"
 			     " FROM claimed c JOIN webhooks w ON w.name = c.webhook ORDER BY c.id",
 			     2, p, out);
 	db_release(db, c);

@@ -13,9 +13,11 @@
 #define WEBHOOK_LEASE_S 600 /* a claimed row is due again after this (a lost sender) */
 
 /* Creates or replaces webhook name (input already validated; events is a
- * JSON array of strings, borrowed); *out is the webhook without its secret. */
+ * JSON array of strings, headers an object of strings or NULL, both
+ * borrowed); *out is the webhook without its secret or header values. */
 int store_webhook_put(struct db *db, const char *actor, const char *name, const char *url,
-		      json_t *events, const char *secret, bool *created, json_t **out);
+		      json_t *events, const char *secret, json_t *headers, bool *created,
+		      json_t **out);
 /* The webhook with its 20 most recent deliveries; RAMP_ENOTFOUND. */
 int store_webhook_get(struct db *db, const char *name, json_t **out);
 int store_webhook_list(struct db *db, int limit, const char *after, struct page *out);
@@ -24,7 +26,8 @@ int store_webhook_delete(struct db *db, const char *actor, const char *name);
 
 /* Claims up to limit due deliveries (FOR UPDATE SKIP LOCKED, then leased
  * for WEBHOOK_LEASE_S so no other replica sends them meanwhile). *out: an
- * array of {id, type, url, secret, payload (the exact body, text)}. */
+ * array of {id, type, url, secret, headers {name: value}, payload (the
+ * exact body, text)}. */
 int store_webhook_claim(struct db *db, int limit, json_t **out);
 /* Records one attempt: delivered, or attempts+1 with next_at after a
  * backoff of 1 s, 2 s, 4 s ... capped at 5 min, given up after

@@ -164,6 +164,11 @@ def test_a_failed_install_counts_and_is_not_offered_again(ctx):
     eq((meta["ramp.rollout"], meta["ramp.stage"]), (str(rid), "canary"))
     status(dev.feedback(aid, "closed", "failure", ["ERROR : Compatible SW not found"]), 200)
     eq(agent_states(ctx, s, dev.controller)[-1], ["v2", "failed", "ERROR : Compatible SW not found"])
+    # the reason is kept on the device record, as for ramp-agent's reports
+    m = status(s.admin.get(f"/v1/devices/{dev.controller}"), 200).json["models"][MODEL]
+    eq((m["version"], m["state"], m["detail"], m["failures"], m["stuck"]),
+       ("v2", "failed", "ERROR : Compatible SW not found", 1, False))
+    check(m["detail_at"], m)
     ls = links(dev.poll())
     check("deploymentBase" not in ls and "cancelAction" not in ls, ls)
     wait_for(lambda: status(s.admin.get(f"/v1/rollouts/{rid}"), 200).json["state"] == "rolled_back",

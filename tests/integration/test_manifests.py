@@ -57,6 +57,15 @@ def manifest(name="invoice-ocr", version="1.0.0", expires=None, platforms=("rpi-
     return "\n".join(lines) + "\n"
 
 
+def upload(s, name="invoice-ocr", version="1.0.0", platforms=("rpi-arm64",)):
+    """Stores the artifacts manifest() names, so the version may become stable."""
+    for p in platforms:
+        data = f"{name}{version}{p}".encode()
+        r = s.admin.request("PUT", f"/v1/artifacts/sha256:{hashlib.sha256(data).hexdigest()}",
+                            raw=data, ctype="application/octet-stream")
+        check(r.status in (200, 201), f"artifact upload: {r}")
+
+
 def add_key(s, key_id, pem, expect=201):
     return status(s.admin.put(f"/v1/keys/{key_id}", {"public_key": pem}), expect)
 
@@ -185,6 +194,7 @@ def test_revoked_key_refuses_posts_and_stable_until_resigned(ctx):
     add_key(s, "ci-2025", old_pub)
     text = manifest()
     status(post(s.admin, text, sign(ctx, old, text), "ci-2025"), 201)
+    upload(s)
     status(s.admin.delete("/v1/keys/ci-2025"), 204)
     k = status(s.admin.get("/v1/keys/ci-2025"), 200).json
     check(k["revoked_at"] is not None, "revoked_at is set")
@@ -338,6 +348,7 @@ def test_roles_ci_posts_viewer_reads_only_admin_manages_keys(ctx):
         status(s.admin.get("/v1/models/invoice-ocr/versions/1.0.0", token=tok[role]), 200)
     status(s.admin.get("/v1/manifests", token=tok["ingest"]), 403)
     stable = {"version": "1.0.0"}
+    upload(s)
     for role in ["ci", "viewer"]:
         eq(s.admin.put("/v1/models/invoice-ocr/stable", stable, token=tok[role]).status, 403)
     status(s.admin.put("/v1/models/invoice-ocr/stable", stable, token=tok["operator"]), 200)
@@ -352,6 +363,7 @@ def test_stable_version_needs_a_usable_manifest(ctx):
     for v in ["1.0.0", "1.1.0"]:
         text = manifest(version=v)
         status(post(s.admin, text, sign(ctx, key, text), "ci"), 201)
+        upload(s, version=v)
     text = manifest(name="other")
     status(post(s.admin, text, sign(ctx, key, text), "ci"), 201)
     status(s.admin.put("/v1/models/invoice-ocr/stable", {"version": "9.9.9"}), 404)

@@ -10,6 +10,8 @@ from fleet import Fleet, Signer, enroll, publish, rollout
 from ramp import check, eq, status, wait_for
 
 SECRET = "s3cret-for-the-tests-0123"
+# the receivers below listen on loopback, which rampd refuses by default
+PRIVATE_OK = {"RAMP_WEBHOOK_ALLOW_PRIVATE": "1"}
 
 
 class Receiver:
@@ -55,7 +57,7 @@ def signed(headers, body, secret=SECRET):
 
 
 def test_subscribed_rollout_events_arrive_signed_with_their_payload(ctx):
-    s = ctx.server()
+    s = ctx.server(env=PRIVATE_OK)
     rx = Receiver()
     try:
         hook = {"url": rx.url, "events": ["breach", "rolled_back", "succeeded"], "secret": SECRET}
@@ -124,7 +126,7 @@ def test_subscribed_rollout_events_arrive_signed_with_their_payload(ctx):
 
 
 def test_a_failing_receiver_is_retried_until_delivered(ctx):
-    s = ctx.server()
+    s = ctx.server(env=PRIVATE_OK)
     rx = Receiver(fail=2)
     try:
         status(s.admin.put("/v1/webhooks/flaky", {"url": rx.url, "events": ["created"],
@@ -200,3 +202,167 @@ def test_bad_webhooks_are_422_store_nothing_and_viewers_cannot_write(ctx):
     acts = [a["action"] for a in audit if a["target"] == "w1"]
     eq(acts, ["webhook.create", "webhook.update", "webhook.delete"])
     check(SECRET not in json.dumps(audit))
+
+
+def test_webhook_urls_are_parsed_strictly_and_nothing_bad_is_stored(ctx):
+    s = ctx.server()
+    good = {"url": "https://hooks.example.com/ramp", "events": ["paused"], "secret": SECRET}
+    bad_urls = [
+        "http://user:pw@hooks.example.com/x",      # credentials belong in headers
+        "https://token@hooks.example.com/x",
+        "https://hooks.example.com:99999/x",       # port out of range
+        "https://hooks.example.com:0/x",
+        "https://hooks.example.com:/x",
+        "https://hooks.example.com:8o/x",
+        "https://hooks.example.com/a b",            # spaces and markup anywhere
+        "https://hooks.example.com/<script>",
+        'https://hooks.example.com/"x"',
+        "https://hooks.example.com/x\ty",
+        "https://hooks.example.com/\u00e9",
+        "https://hooks.example.com/x#frag",
+        "https://hooks..example.com:443/%",
+        "https://hooks.example.com\\@evil.example/",
+        "https://[::1/x",
+        "https://[zz::1]/x",
+        "https:///x",
+        "https://:443/x",
+        "HTTPS://hooks.example.com/x",
+        "https://" + "a" * 2100,
+    ]
+    for u in bad_urls:
+        r = status(s.admin.put("/v1/webhooks/w1", {**good, "url": u}), 422, u)
+        eq(r.header("Content-Type"), "application/problem+json")
+        eq(r.json["field"], "url", u)
+    r = status(s.admin.put("/v1/webhooks/w1", {**good, "url": "http://u:hunter2@hooks.example.com/"}), 422)
+    check("headers" in r.json["detail"], r.json)
+    eq(ctx.psql(s, "SELECT count(*) FROM webhooks")[0][0], "0")
+    audit = status(s.admin.get("/v1/audit?limit=1000"), 200).json["items"]
+    check("hunter2" not in str(audit), audit)
+    for u in ("https://hooks.example.com:8443/x?a=1&b=%20", "http://hooks.example.com",
+              "https://[2001:db8::1]:443/x", "https://93.184.216.34/x", "https://HOOKS.example.com/x"):
+        r = s.admin.put("/v1/webhooks/w1", {**good, "url": u})
+        check(r.status in (200, 201), f"{u}: {r}")
+        eq(r.json["url"], u)
+
+
+def test_loopback_private_and_link_local_targets_are_refused_unless_allowed(ctx):
+    s = ctx.server()
+    good = {"url": "https://hooks.example.com/ramp", "events": ["paused"], "secret": SECRET}
+    private = ["http://127.0.0.1:8080/x", "http://127.1.2.3/x", "http://127.1/x", "http://2130706433/x",
+               "http://0x7f.1/x", "http://[::1]/x", "http://10.1.2.3/x", "http://172.16.0.1/x",
+               "http://172.31.255.255/x", "http://192.168.1.1/x", "http://169.254.169.254/latest/",
+               "http://[fe80::1]/x", "http://[fd00::1]/x", "http://[fc00::1]/x", "http://0.0.0.0/x",
+               "http://[::]/x", "http://[::ffff:127.0.0.1]/x", "http://localhost:9/x",
+               "http://LOCALHOST/x", "http://api.localhost/x"]
+    for u in private:
+        r = status(s.admin.put("/v1/webhooks/w1", {**good, "url": u}), 422, u)
+        eq(r.json["field"], "url", u)
+        check("RAMP_WEBHOOK_ALLOW_PRIVATE" in r.json["detail"], r.json)
+    eq(ctx.psql(s, "SELECT count(*) FROM webhooks")[0][0], "0")
+    # public neighbours of those ranges are fine
+    for u in ("http://172.32.0.1/x", "http://11.0.0.1/x", "http://[2001:db8::1]/x",
+              "http://192.169.0.1/x", "http://localhost.example.com/x"):
+        r = s.admin.put("/v1/webhooks/w1", {**good, "url": u})
+        check(r.status in (200, 201), f"{u}: {r}")
+    # with the setting, the same loopback URL is accepted
+    s2 = ctx.server(env=PRIVATE_OK)
+    status(s2.admin.put("/v1/webhooks/w1", {**good, "url": private[0]}), 201)
+
+
+def test_a_name_resolving_to_loopback_is_refused_at_delivery(ctx):
+    # names /etc/hosts maps to loopback (besides localhost, refused by name)
+    names = []
+    for line in open("/etc/hosts"):
+        f = line.split("#")[0].split()
+        if len(f) >= 2 and (f[0].startswith("127.") or f[0] == "::1"):
+            names += [n for n in f[1:] if "localhost" not in n.lower()]
+    if not names:
+        from ramp import Skip
+        raise Skip("no loopback name besides localhost in /etc/hosts")
+    s = ctx.server()
+    rx = Receiver()
+    try:
+        port = rx.url.rsplit(":", 1)[1]
+        url = f"http://{names[0]}:{port}"
+        status(s.admin.put("/v1/webhooks/local", {"url": url, "events": ["created"],
+                                                   "secret": SECRET}), 201)
+        signer = Signer(ctx, s)
+        publish(s, signer, "ocr", "v1", stable=True)
+        publish(s, signer, "ocr", "v2")
+        enroll(s, 2)
+        pol = {"stages": [{"name": "all", "size": 1.0, "validation_window": "1h"}]}
+        status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201)
+
+        def tried():
+            ds = status(s.admin.get("/v1/webhooks/local"), 200).json["deliveries"]
+            return ds and ds[0]["attempts"] >= 1 and ds[0]
+        d = wait_for(tried, timeout=30, interval=0.3, msg="attempted")
+        check(d["delivered_at"] is None, d)
+        check("RAMP_WEBHOOK_ALLOW_PRIVATE" in (d["last_error"] or ""), d)
+        eq(rx.events(), [])
+    finally:
+        rx.close()
+
+
+def test_secret_headers_are_sent_but_never_shown(ctx):
+    s = ctx.server(env=PRIVATE_OK)
+    rx = Receiver()
+    try:
+        token = "Bearer very-secret-receiver-token"
+        hook = {"url": rx.url, "events": ["created"], "secret": SECRET,
+                "headers": {"Authorization": token, "X-Team": "ml-platform"}}
+        r = status(s.admin.put("/v1/webhooks/auth", hook), 201).json
+        eq(r["header_names"], ["Authorization", "X-Team"])
+        check(token not in str(r), r)
+        for body, why in [
+            ({**hook, "headers": []}, "not an object"),
+            ({**hook, "headers": {"Bad Name": "x"}}, "space in a name"),
+            ({**hook, "headers": {"X-A": "a\r\nX-Injected: 1"}}, "CRLF in a value"),
+            ({**hook, "headers": {"X-A": ""}}, "empty value"),
+            ({**hook, "headers": {"X-A": 7}}, "not a string"),
+            ({**hook, "headers": {"Content-Type": "text/plain"}}, "rampd's own header"),
+            ({**hook, "headers": {"X-Ramp-Signature": "x"}}, "rampd's own header"),
+            ({**hook, "headers": {f"X-{i}": "v" for i in range(9)}}, "too many"),
+        ]:
+            r = status(s.admin.put("/v1/webhooks/auth2", body), 422, why)
+            eq(r.json["field"], "headers", why)
+        status(s.admin.get("/v1/webhooks/auth2"), 404)
+        viewer = status(s.admin.post("/v1/tokens", {"name": "v", "role": "viewer"}), 201).json["token"]
+        v = s.client(token=viewer)
+        check(token not in status(v.get("/v1/webhooks"), 200).body.decode())
+        got = status(v.get("/v1/webhooks/auth"), 200)
+        check(token not in got.body.decode())
+        eq(got.json["header_names"], ["Authorization", "X-Team"])
+        audit = status(s.admin.get("/v1/audit?limit=1000"), 200).json["items"]
+        check("very-secret-receiver-token" not in str(audit), audit)
+        check(any(a["action"] == "webhook.create" and a["target"] == "auth" for a in audit), audit)
+        signer = Signer(ctx, s)
+        publish(s, signer, "ocr", "v1", stable=True)
+        publish(s, signer, "ocr", "v2")
+        enroll(s, 2)
+        pol = {"stages": [{"name": "all", "size": 1.0, "validation_window": "1h"}]}
+        status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201)
+        wait_for(lambda: rx.events(), timeout=30, msg="delivery")
+        h, body = rx.events()[0]
+        eq(h.get("Authorization"), token)
+        eq(h.get("X-Team"), "ml-platform")
+        check(signed(h, body), h)
+    finally:
+        rx.close()
+
+
+def test_schema_009_moves_stored_url_credentials_into_headers(ctx):
+    import os
+    s = ctx.server()
+    ctx.psql(s, "INSERT INTO webhooks (name, url, events, secret, created_by) VALUES"
+                " ('old', 'https://bot:hunter2@hooks.example.com/x', '{paused}', 'x', 'admin'),"
+                " ('plain', 'https://hooks.example.com/y@z', '{paused}', 'x', 'admin')")
+    sql = open(os.path.join(os.path.dirname(__file__), "..", "..", "schema",
+                            "009_webhook_headers.sql")).read()
+    ctx.psql(s, sql[sql.index("UPDATE webhooks"):])
+    w = status(s.admin.get("/v1/webhooks/old"), 200).json
+    eq(w["url"], "https://hooks.example.com/x")
+    eq(w["header_names"], ["Authorization"])
+    eq(ctx.psql(s, "SELECT headers->>'Authorization' FROM webhooks WHERE name = 'old'")[0][0],
+       "Basic Ym90Omh1bnRlcjI=")
+    eq(status(s.admin.get("/v1/webhooks/plain"), 200).json["url"], "https://hooks.example.com/y@z")

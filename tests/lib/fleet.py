@@ -52,7 +52,19 @@ def manifest_text(model, version, platforms):
     return "\n".join(lines) + "\n"
 
 
-def publish(server, signer, model, version, platforms=("rpi-arm64",), stable=False):
+def upload_artifacts(server, model, version, platforms=("rpi-arm64",)):
+    """Stores each variant's artifact (the bytes manifest_text's digests are of),
+    so the version may be made stable or rolled out."""
+    for p in platforms:
+        data = f"{model}-{version}-{p}".encode()
+        r = server.admin.request("PUT", f"/v1/artifacts/sha256:{hashlib.sha256(data).hexdigest()}",
+                                 raw=data, ctype="application/octet-stream")
+        check(r.status in (200, 201), f"artifact upload: {r}")
+
+
+def publish(server, signer, model, version, platforms=("rpi-arm64",), stable=False, artifacts=True):
+    if artifacts:
+        upload_artifacts(server, model, version, platforms)
     text = manifest_text(model, version, platforms)
     r = server.admin.post("/v1/manifests", {"manifest": text, "signature": signer.sign(text),
                                             "key_id": signer.key_id})

@@ -2,6 +2,7 @@
  * rejected, and which field each rejection names. JSON in these tests is
  * written with single quotes for readability; tj() turns them into double. */
 #include "domain/telemetry.h"
+#include "domain/device_id.h"
 #include "common/err.h"
 #include "unit.h"
 
@@ -450,6 +451,23 @@ static void telemetry_rejects_bad_device_ids(void)
 	CHECK_EQ_STR(e.field, "device_id");
 }
 
+static void telemetry_rejects_dot_and_dot_dot_device_ids(void)
+{
+	struct telemetry_report r;
+	struct ramp_err e;
+
+	CHECK_EQ_INT(parse_text("{'device_id':'.','model':'m:1'}", NOW, &r, &e), RAMP_EINVAL);
+	CHECK_EQ_STR(e.field, "device_id");
+	CHECK_EQ_INT(parse_text("{'device_id':'..','model':'m:1'}", NOW, &r, &e), RAMP_EINVAL);
+	CHECK_EQ_STR(e.field, "device_id");
+	CHECK_EQ_INT(parse_text("{'device_id':'...','model':'m:1'}", NOW, &r, &e), 0);
+	CHECK_EQ_INT(parse_text("{'device_id':'.a','model':'m:1'}", NOW, &r, &e), 0);
+	CHECK(device_id_valid("a..b", 4));
+	CHECK(!device_id_valid("..", 2));
+	CHECK(!device_id_valid(".", 1));
+	CHECK(!device_id_valid("a\0b", 3));
+}
+
 static const struct unit_case cases[] = {
 	UNIT(telemetry_accepts_seed_report),
 	UNIT(telemetry_reads_every_field_of_a_rich_report),
@@ -470,6 +488,7 @@ static const struct unit_case cases[] = {
 	UNIT(telemetry_rejects_gauges_out_of_range),
 	UNIT(telemetry_rejects_bad_model_strings),
 	UNIT(telemetry_rejects_bad_device_ids),
+	UNIT(telemetry_rejects_dot_and_dot_dot_device_ids),
 	{0},
 };
 UNIT_MAIN(cases)
