@@ -183,9 +183,11 @@ int config_prod_set(struct config *c, const char *name, const char *v)
 	return -2;
 }
 
+/* 127.x.x.x, ::1 and the name localhost (which rampd binds as 127.0.0.1). */
 static int loopback(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
 }
 
 int config_prod_check(const struct config *c)

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_ROUTES 128
 static const int status_codes[] = {200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
@@ -808,25 +809,67 @@ static int load_tls(const struct config *cfg)
 
 #define OPT(o, v, p) (ops[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
 
-/* One daemon on host:port; TLS when with_tls. NULL when it cannot listen. */
+/* host as a socket address: an IPv4 or IPv6 literal, or "localhost"
+ * (127.0.0.1: no resolver at start-up). False when it is neither. */
+static bool listen_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return true;
+	}
+	return false;
+}
+
+/* Why the address cannot be bound (MHD does not say): binds it once more. */
+static const char *bind_error(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1, err = 0;
+
+	if (fd < 0)
+		return strerror(errno);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0)
+		err = errno;
+	close(fd);
+	return err ? strerror(err) : "unknown error";
+}
+
+/* One daemon on host:port; TLS when with_tls. NULL (logged) when it cannot
+ * listen. No SO_REUSEPORT: a port in use is an error, not a shared port. */
 static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int port,
 				       int threads, bool with_tls)
 {
 	const struct config *cfg = &app->cfg;
 	struct MHD_OptionItem ops[24];
-	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG;
 	int n = 0;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-		log_error("msg=\"listen address must be an IPv4 address\" host=%s", host);
+	if (!listen_addr(host, port, &ss, &sslen)) {
+		log_error("msg=\"listen address must be an IPv4 or IPv6 address or localhost\" host=%s",
+			  host);
 		return NULL;
 	}
-	OPT(MHD_OPTION_SOCK_ADDR, 0, &sin);
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
 	OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, app);
 	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, app);
@@ -835,7 +878,6 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 	/* the real limit is conns_accept(); MHD splits its own across threads */
 	OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections * threads + 16, NULL);
 	OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
-	OPT(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
 	if (with_tls) {
 		flags |= MHD_USE_TLS;
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, tls_pem[0]);
@@ -846,8 +888,13 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, tls_pem[2]);
 	}
 	OPT(MHD_OPTION_END, 0, NULL);
-	return MHD_start_daemon(flags, (uint16_t)port, on_accept, app, on_request, app,
-				MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	d = MHD_start_daemon(flags, (uint16_t)port, on_accept, app, on_request, app,
+			     MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	if (d == NULL)
+		log_error("msg=\"could not listen\" addr=%s%s%s:%d tls=%d error=\"%s\"",
+			  ss.ss_family == AF_INET6 ? "[" : "", host,
+			  ss.ss_family == AF_INET6 ? "]" : "", port, with_tls, bind_error(&ss, sslen));
+	return d;
 }
 
 int http_start(struct app *app, const char *host, int port, int threads)
@@ -863,17 +910,12 @@ int http_start(struct app *app, const char *host, int port, int threads)
 	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s) != 0)
 		return -1;
 	daemons_[0] = start_daemon(app, host, port, threads, tls_pem[0] != NULL);
-	if (daemons_[0] == NULL) {
-		log_error("msg=\"could not listen\" addr=%s:%d tls=%d", host, port, tls_pem[0] != NULL);
+	if (daemons_[0] == NULL)
 		return -1;
-	}
 	if (cfg->plain_port) {
 		daemons_[1] = start_daemon(app, cfg->plain_host, cfg->plain_port, 1, false);
-		if (daemons_[1] == NULL) {
-			log_error("msg=\"could not listen\" addr=%s:%d tls=0", cfg->plain_host,
-				  cfg->plain_port);
+		if (daemons_[1] == NULL)
 			return -1;
-		}
 	}
 	return 0;
 }
