@@ -37,6 +37,8 @@ struct config {
 	char enroll_allowlist[PATH_MAX];
 	int enroll_require_cert;
 	int conn_timeout_s, header_timeout_s, max_connections;
+	int body_timeout_s; /* RAMP_BODY_TIMEOUT: a request body's total time */
+	int body_min_rate;  /* RAMP_BODY_MIN_RATE: bytes/s a body must keep up */
 	struct config_rate {
 		double per_s, burst; /* per_s 0: unlimited */
 	} rate[7];                   /* by role bit index (ROLE_ADMIN = 0 ...) */

@@ -17,7 +17,8 @@
 const char *const config_prod_settings[] = {
 	"RAMP_TLS_CERT", "RAMP_TLS_KEY", "RAMP_TLS_CLIENT_CA", "RAMP_ALLOW_PLAINTEXT",
 	"RAMP_PLAIN_LISTEN", "RAMP_PUBLIC_URL", "RAMP_DEVICE_AUTH", "RAMP_ENROLL_ALLOWLIST",
-	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT",
+	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT", "RAMP_BODY_TIMEOUT",
+	"RAMP_BODY_MIN_RATE",
 	"RAMP_MAX_CONNECTIONS", "RAMP_RATE_ADMIN", "RAMP_RATE_OPERATOR", "RAMP_RATE_VIEWER",
 	"RAMP_RATE_CI", "RAMP_RATE_ENROLL", "RAMP_RATE_INGEST", "RAMP_RATE_DEVICE", NULL,
 };
@@ -31,6 +32,8 @@ void config_prod_defaults(struct config *c)
 	c->device_auth = CONFIG_DEVICE_AUTH_TOKEN;
 	c->conn_timeout_s = 60;
 	c->header_timeout_s = 30;
+	c->body_timeout_s = 60;
+	c->body_min_rate = 1024;
 	c->max_connections = 10000;
 	/* generous: a device polls every poll_interval; tests and benchmarks
 	 * never come near these. 0 is unlimited (admin, ingest gateways). */
@@ -174,6 +177,14 @@ int config_prod_set(struct config *c, const char *name, const char *v)
 		*(name[5] == 'C' ? &c->conn_timeout_s : &c->header_timeout_s) = (int)s;
 		return 0;
 	}
+	if (strcmp(name, "RAMP_BODY_TIMEOUT") == 0) {
+		if (units_parse_duration(v, &s) != 0 || s < 1 || s > 3600)
+			return -1;
+		c->body_timeout_s = (int)s;
+		return 0;
+	}
+	if (strcmp(name, "RAMP_BODY_MIN_RATE") == 0)
+		return parse_count(v, 0, 1000000000, &c->body_min_rate);
 	if (strcmp(name, "RAMP_MAX_CONNECTIONS") == 0)
 		return parse_count(v, 1, 1000000, &c->max_connections);
 	if (strncmp(name, "RAMP_RATE_", 10) == 0)

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "engine/snapshot.h"
 #include "http/conns.h"
+#include "http/gate.h"
 #include "http/ratelimit.h"
 #include "http/tls.h"
 
@@ -70,49 +71,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Matches path against pattern, filling params; true on a match. */
-static bool match(const char *pattern, const char *path, struct req *r)
-{
-	const char *p = pattern, *s = path;
-	int n = 0;
-
-	while (*p && *s) {
-		if (p[0] == '{' && p[1] == '}') {
-			const char *end = strchr(s, '/');
-			size_t len = end ? (size_t)(end - s) : strlen(s);
-			if (len == 0 || n >= HTTP_MAX_PARAMS)
-				return false;
-			r->params[n++] = arena_strndup(r->arena, s, len);
-			p += 2;
-			s += len;
-			continue;
-		}
-		if (*p != *s)
-			return false;
-		p++;
-		s++;
-	}
-	if (*p || *s)
-		return false;
-	r->nparams = n;
-	return true;
-}
-
-/* Finds the route; *method_ok false means the path exists under another method. */
-static int find_route(struct req *r, bool *path_known)
-{
-	*path_known = false;
-	for (int i = 0; http_routes[i].method; i++) {
-		if (!match(http_routes[i].pattern, r->path, r))
-			continue;
-		*path_known = true;
-		if (strcmp(http_routes[i].method, r->method) == 0 ||
-		    (strcmp(r->method, "HEAD") == 0 && strcmp(http_routes[i].method, "GET") == 0))
-			return i;
-	}
-	return -1;
 }
 
 const char *http_query(struct req *r, const char *key)
@@ -333,30 +291,6 @@ static enum MHD_Result queue(struct req *r)
 	return ret;
 }
 
-/* The credential in an Authorization header: "Bearer <token>", or hawkBit's
- * DDI schemes "TargetToken <device token>" and "GatewayToken <ingest or
- * admin token>". *only is the roles the scheme admits; NULL when absent. */
-static const char *credential(const char *h, int *only)
-{
-	static const struct {
-		const char *scheme;
-		size_t len;
-		int roles;
-	} schemes[] = {
-		{"Bearer ", 7, ROLES_ANY},
-		{"TargetToken ", 12, ROLE_DEVICE},
-		{"GatewayToken ", 13, ROLE_INGEST | ROLE_ADMIN},
-	};
-
-	for (size_t i = 0; h && i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		if (strncasecmp(h, schemes[i].scheme, schemes[i].len) == 0 &&
-		    h[schemes[i].len] != '\0') {
-			*only = schemes[i].roles;
-			return h + schemes[i].len;
-		}
-	return NULL;
-}
-
 static struct conn *conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -484,12 +418,12 @@ static bool authorize(struct req *r)
 		return true;
 	peer = http_peer(r);
 	h = http_header(r, "Authorization");
-	if ((tok = credential(h, &only)) == NULL) {
+	if ((tok = gate_credential(h, &only)) == NULL) {
 		if (!cert_login(r, peer))
 			return false;
 	} else {
-		rc = auth_lookup_in(r->app, tok, r->arena, &r->auth, r->in_worker ||
-				    !(r->route->flags & ROUTE_INLINE));
+		/* on an MHD thread only what memory knows; a worker asks the database */
+		rc = auth_lookup_in(r->app, tok, r->arena, &r->auth, r->in_worker);
 		if (rc == RAMP_EBUSY && http_defer(r))
 			return false;
 		if (rc == RAMP_EAUTH) {
@@ -520,22 +454,13 @@ static bool authorize(struct req *r)
 	return rate_check(r);
 }
 
-/* Runs the request's handler; true when the handler parked it. */
+/* Runs the request's handler; true when the handler parked it. The gate
+ * found the route and authorized the request when its headers came in. */
 static bool dispatch(struct req *r)
 {
-	bool known;
-
-	if (r->route_index < 0) {
-		r->route_index = find_route(r, &known);
-		if (r->route_index < 0) {
-			if (known)
-				http_reply_problem(r, 405, NULL, "method %s not allowed on %s",
-						   r->method, r->path);
-			else
-				http_reply_problem(r, 404, NULL, "no such resource: %s", r->path);
-			return false;
-		}
-		r->route = &http_routes[r->route_index];
+	if (r->route == NULL) {
+		http_reply_problem(r, 404, NULL, "no such resource");
+		return false;
 	}
 	if (r->body_too_big) {
 		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
@@ -551,23 +476,6 @@ static bool dispatch(struct req *r)
 	if (!r->replied && !r->defer)
 		http_reply_problem(r, 500, NULL, "handler gave no answer");
 	return false;
-}
-
-/* Streamed uploads are authorized and prechecked (on_chunk(r, NULL, 0)) as
- * soon as the headers are in. A refusal goes out at once to a client that
- * waits for "100 Continue"; any other client's body is read and dropped and
- * the refusal goes out at the end, keeping the connection. */
-static enum MHD_Result stream_begin(struct req *r)
-{
-	const char *expect = http_header(r, "Expect");
-
-	r->authorized = authorize(r);
-	if (r->authorized && !r->replied)
-		r->route->on_chunk(r, NULL, 0);
-	if (!r->replied || expect == NULL || strcasecmp(expect, "100-continue") != 0)
-		return MHD_YES;
-	r->queued = true;
-	return queue(r);
 }
 
 static void *worker_main(void *arg)
@@ -590,8 +498,15 @@ static void *worker_main(void *arg)
 		conn = r->conn;
 		r->in_worker = true;
 		r->defer = false;
-		if (!dispatch(r))
+		if (r->gating) {
+			/* the token is not in memory: the database decides, then the
+			 * gate goes on on the MHD thread (on_request) */
+			r->authorized = authorize(r);
+			r->in_worker = false;
+			MHD_resume_connection(conn);
+		} else if (!dispatch(r)) {
 			MHD_resume_connection(conn); /* parked ones are resumed by http_unpark */
+		}
 		pthread_mutex_lock(&work_mu);
 		if (--in_flight == 0)
 			pthread_cond_broadcast(&idle_cv);
@@ -635,6 +550,130 @@ static enum MHD_Result run_on_worker(struct MHD_Connection *conn, struct req *r)
 	return queue(r);
 }
 
+/* A refused request: with no body, or a small one from a client not
+ * waiting for "100 Continue", the answer goes out at the end (the body is
+ * read and dropped, never stored) and the connection stays; otherwise at
+ * once, and libmicrohttpd closes the connection after it. */
+static enum MHD_Result refuse(struct req *r)
+{
+	const char *expect = http_header(r, "Expect");
+
+	if (r->body_declared == 0)
+		return MHD_YES;
+	if (r->body_declared > 0 &&
+	    r->body_declared <= (r->authorized ? HTTP_DRAIN_AUTHED_MAX : HTTP_DRAIN_MAX) &&
+	    (expect == NULL || strcasecmp(expect, "100-continue") != 0)) {
+		conns_body_begin(conn_of(r->conn), true);
+		return MHD_YES;
+	}
+	r->queued = true;
+	return queue(r);
+}
+
+/* Authorized (or public): the declared length against the route's cap, a
+ * streamed upload's own check of its headers (on_chunk(r, NULL, 0)), then
+ * the body may come, against its deadline. */
+static enum MHD_Result admit(struct req *r)
+{
+	if (!gate_within_cap(r->route, r->body_declared)) {
+		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
+		return refuse(r);
+	}
+	if (r->authorized && (r->route->flags & ROUTE_STREAM_BODY))
+		r->route->on_chunk(r, NULL, 0);
+	if (r->replied)
+		return refuse(r);
+	if (r->body_declared != 0)
+		conns_body_begin(conn_of(r->conn), !(r->route->flags & ROUTE_STREAM_BODY));
+	return MHD_YES;
+}
+
+static enum MHD_Result add_kv(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+	struct http_header_kv *h = cls;
+	size_t *n = (size_t *)(h + GATE_MAX_HEADERS + 1);
+
+	if (*n <= GATE_MAX_HEADERS)
+		h[*n] = (struct http_header_kv){k, v ? v : ""};
+	(*n)++;
+	return MHD_YES;
+}
+
+/* The headers are in, no body byte is read: target, framing, route,
+ * declared length, then the token (gate.h). Anything refused here costs
+ * the request's arena and libmicrohttpd's buffer, nothing more. */
+static enum MHD_Result gate(struct req *r)
+{
+	struct {
+		struct http_header_kv h[GATE_MAX_HEADERS + 1];
+		size_t n;
+	} hs = {.n = 0};
+	struct gate_verdict v;
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_kv, hs.h);
+	if (!gate_check(http_routes, r, conns_target_error(conn_of(r->conn)), hs.h,
+			hs.n > GATE_MAX_HEADERS ? GATE_MAX_HEADERS + 1 : hs.n, &v)) {
+		r->body_declared = v.body_len;
+		if (v.status == 400 || v.status == 431)
+			r->body_declared = GATE_CHUNKED; /* framing not to be trusted */
+		http_reply_problem(r, v.status, v.field, "%s", v.detail);
+		return refuse(r);
+	}
+	r->body_declared = v.body_len;
+	if (r->route->roles == ROLES_PUBLIC)
+		return admit(r);
+	r->authorized = authorize(r);
+	if (r->authorized || r->replied || !r->defer)
+		return admit(r);
+	/* the token is not in memory: a worker asks the database, MHD calls
+	 * again (still before the body) once it resumes the connection */
+	r->defer = false;
+	r->gating = true;
+	MHD_suspend_connection(r->conn);
+	if (enqueue(r))
+		return MHD_YES;
+	MHD_resume_connection(r->conn);
+	r->gating = false;
+	http_reply_problem(r, 503, NULL, "server busy, retry shortly");
+	return refuse(r);
+}
+
+/* A body chunk: streamed to its handler, dropped when the request is
+ * refused already, else collected up to HTTP_MAX_BODY. */
+static enum MHD_Result take_chunk(struct req *r, const char *upload, size_t n)
+{
+	conns_body_progress(conn_of(r->conn), n);
+	if (r->replied)
+		return MHD_YES;
+	if (r->route->flags & ROUTE_STREAM_BODY) {
+		r->route->on_chunk(r, upload, n);
+		return MHD_YES;
+	}
+	if (r->body_too_big)
+		return MHD_YES;
+	if (r->body_len + n > HTTP_MAX_BODY) {
+		r->body_too_big = true; /* chunked: no length to refuse at the gate */
+		return MHD_YES;
+	}
+	if (r->body_len + n + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+		char *nb;
+		while (cap < r->body_len + n + 1)
+			cap *= 2;
+		nb = arena_alloc(r->arena, cap);
+		if (nb == NULL)
+			return MHD_NO;
+		if (r->body_len)
+			memcpy(nb, r->body, r->body_len);
+		r->body = nb;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, upload, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -644,7 +683,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 	if (r == NULL) {
 		struct arena *a = arena_new();
-		bool known;
 		if (a == NULL || (r = arena_calloc(a, 1, sizeof(*r))) == NULL) {
 			arena_free(a);
 			return MHD_NO;
@@ -655,54 +693,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->method = method;
 		r->path = url;
 		r->started = now_s();
-		r->route_index = find_route(r, &known);
-		if (r->route_index >= 0)
-			r->route = &http_routes[r->route_index];
+		r->route_index = -1;
 		*con_cls = r;
 		conns_headers_done(conn_of(conn));
-		if (r->route && (r->route->flags & ROUTE_STREAM_BODY))
-			return stream_begin(r);
-		return MHD_YES;
+		return gate(r);
+	}
+	if (r->gating) {
+		/* resumed by the worker that looked the token up */
+		r->gating = false;
+		return r->authorized || !r->replied ? admit(r) : refuse(r);
 	}
 	if (r->queued) {
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (r->route && (r->route->flags & ROUTE_STREAM_BODY)) {
-			/* streamed bodies are authorized before the first byte lands */
-			if (!r->authorized && !r->replied)
-				r->authorized = authorize(r);
-			if (r->authorized && !r->replied)
-				r->route->on_chunk(r, upload, *upload_size);
-		} else if (!r->body_too_big) {
-			if (r->body_len + *upload_size > HTTP_MAX_BODY) {
-				r->body_too_big = true;
-			} else {
-				if (r->body_len + *upload_size + 1 > r->body_cap) {
-					size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
-					char *nb;
-					while (cap < r->body_len + *upload_size + 1)
-						cap *= 2;
-					nb = arena_alloc(r->arena, cap);
-					if (nb == NULL)
-						return MHD_NO;
-					if (r->body_len)
-						memcpy(nb, r->body, r->body_len);
-					r->body = nb;
-					r->body_cap = cap;
-				}
-				memcpy(r->body + r->body_len, upload, *upload_size);
-				r->body_len += *upload_size;
-				r->body[r->body_len] = '\0';
-			}
-		}
+		enum MHD_Result rc = take_chunk(r, upload, *upload_size);
 		*upload_size = 0;
-		return MHD_YES;
+		return rc;
 	}
+	conns_body_done(conn_of(conn));
 	if (r->body == NULL)
 		r->body = "";
-	/* a request resumed by a worker or an unpark comes back with its reply set */
+	/* a refused request, or one resumed by a worker or an unpark, has its reply set */
 	if (r->replied)
 		return queue(r);
 	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big)
@@ -722,6 +735,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r == NULL)
 		return;
+	conns_body_done(conn_of(conn));
 	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
 		atomic_fetch_add(&request_timeouts, 1);
 	dur = now_s() - r->started;
@@ -778,9 +792,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	*socket_context = conns_open(fd ? fd->connect_fd : -1, session);
 }
 
+/* The target as sent, before libmicrohttpd decodes it (%00 would cut it
+ * short, %2F would look like a slash): gate_target() judges it here. */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	conns_request_line(conn_of(c));
+	conns_request_line(conn_of(c), gate_target(uri));
 	return NULL;
 }
 
@@ -907,7 +923,8 @@ int http_start(struct app *app, const char *host, int port, int threads)
 	}
 	app_ = app;
 	ratelimit_init(cfg->rate);
-	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s) != 0)
+	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s, cfg->body_timeout_s,
+						 cfg->body_min_rate) != 0)
 		return -1;
 	daemons_[0] = start_daemon(app, host, port, threads, tls_pem[0] != NULL);
 	if (daemons_[0] == NULL)
