@@ -47,6 +47,8 @@ static bool dot_segment(const char *s, size_t len)
 	return dots == 1 || dots == 2;
 }
 
+const char gate_target_too_long[] = "the request target is longer than 8192 bytes";
+
 const char *gate_target(const char *raw)
 {
 	const char *p, *seg;
@@ -54,6 +56,8 @@ const char *gate_target(const char *raw)
 
 	if (raw == NULL || raw[0] != '/')
 		return "the request target must be an absolute path";
+	if (strnlen(raw, GATE_MAX_TARGET + 1) > GATE_MAX_TARGET)
+		return gate_target_too_long;
 	seg = raw + 1;
 	for (p = raw; *p; p++) {
 		int c = escaped(p);
@@ -230,13 +234,16 @@ bool gate_check(const struct route *table, struct req *r, const char *target_why
 		const struct http_header_kv *h, size_t n, struct gate_verdict *v)
 {
 	const char *why;
+	size_t bytes = 0;
 	bool known;
 
 	memset(v, 0, sizeof(*v));
 	if (target_why != NULL)
-		return refuse(v, 400, NULL, target_why);
-	if (n > GATE_MAX_HEADERS)
-		return refuse(v, 431, NULL, "more than 100 header fields");
+		return refuse(v, target_why == gate_target_too_long ? 414 : 400, NULL, target_why);
+	for (size_t i = 0; i < n && i < GATE_MAX_HEADERS; i++)
+		bytes += strlen(h[i].k) + strlen(h[i].v) + 4;
+	if (n > GATE_MAX_HEADERS || bytes > GATE_MAX_HEADER_BYTES)
+		return refuse(v, 431, NULL, "more than 100 header fields or 16384 bytes of them");
 	if (gate_framing(h, n, &v->body_len, &why) != 0)
 		return refuse(v, 400, NULL, why);
 	r->route_index = gate_route(table, r, &known);

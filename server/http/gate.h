@@ -16,6 +16,11 @@
 #include <stddef.h>
 
 #define GATE_MAX_HEADERS 100
+/* below libmicrohttpd's own limits (its 32 KiB buffer), which answer in
+ * HTML: rampd answers these in problem+json first */
+#define GATE_MAX_TARGET 8192
+#define GATE_MAX_HEADER_BYTES 16384
+extern const char gate_target_too_long[]; /* gate_target()'s 414 reason */
 #define GATE_CHUNKED (-1LL)
 
 struct gate_verdict {

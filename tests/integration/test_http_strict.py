@@ -250,3 +250,16 @@ def test_ambiguous_framing_is_refused(ctx):
 def test_bare_lf_and_obsolete_folding(ctx):
     raise Skip("libmicrohttpd 0.9.75 turns bare LF into a line end and joins folded lines "
                "before any callback sees the request (docs/security.md)")
+
+
+# -- finding 6: errors rampd answers before libmicrohttpd would -------------
+
+def test_long_target_and_large_headers_are_problem_json(ctx):
+    s = ctx.server()
+    _problem(_raw(s.port, b"GET /v1/devices/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"), 414)
+    big = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 1000) for i in range(20))
+    _problem(_raw(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n"), 431)
+    many = b"".join(b"X-H-%d: 1\r\n" % i for i in range(150))
+    _problem(_raw(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"), 431)
+    # and the server goes on
+    status(Client(s.port).get("/healthz"), 200)
