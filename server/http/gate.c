@@ -222,6 +222,25 @@ const char *gate_credential(const char *h, int *only)
 	return NULL;
 }
 
+int gate_authz(const struct route *rt, int role, int only)
+{
+	if ((role & only) == 0)
+		return 401;
+	if ((rt->roles & role) == 0)
+		return 403;
+	return 0;
+}
+
+enum gate_body gate_body_kind(const char *ct)
+{
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) == 0)
+		return GATE_BODY_JSON;
+	if (strncasecmp(ct, "application/yaml", 16) == 0 || strncasecmp(ct, "text/yaml", 9) == 0 ||
+	    strncasecmp(ct, "application/x-yaml", 18) == 0)
+		return GATE_BODY_YAML;
+	return GATE_BODY_OTHER;
+}
+
 static bool refuse(struct gate_verdict *v, int status, const char *field, const char *detail)
 {
 	v->status = status;

@@ -51,6 +51,15 @@ const char *gate_credential(const char *h, int *only);
 bool gate_check(const struct route *table, struct req *r, const char *target_why,
 		const struct http_header_kv *h, size_t n, struct gate_verdict *v);
 
+/* The role decision for a looked-up credential: 0 when role (one ROLE_*
+ * bit) may call rt with a credential of a scheme admitting only; 401 when
+ * the scheme does not admit the role, 403 when the route does not. */
+int gate_authz(const struct route *rt, int role, int only);
+
+enum gate_body { GATE_BODY_JSON, GATE_BODY_YAML, GATE_BODY_OTHER };
+/* What a Content-Type value (NULL: none, taken as JSON) declares. */
+enum gate_body gate_body_kind(const char *ctype);
+
 /* False when a declared body is over the route's cap (1 MiB; streamed
  * uploads check their own). */
 bool gate_within_cap(const struct route *rt, long long body_len);

@@ -211,19 +211,15 @@ void http_reply_err(struct req *r, int code, const struct ramp_err *e)
 
 bool http_body_is_yaml(struct req *r)
 {
-	const char *ct = http_header(r, "Content-Type");
-
-	return ct && (strncasecmp(ct, "application/yaml", 16) == 0 ||
-		      strncasecmp(ct, "text/yaml", 9) == 0 ||
-		      strncasecmp(ct, "application/x-yaml", 18) == 0);
+	return gate_body_kind(http_header(r, "Content-Type")) == GATE_BODY_YAML;
 }
 
 bool http_check_ctype(struct req *r, bool yaml_ok)
 {
 	const char *ct = http_header(r, "Content-Type");
+	enum gate_body kind = gate_body_kind(ct);
 
-	if (ct == NULL || strncasecmp(ct, "application/json", 16) == 0 ||
-	    (yaml_ok && http_body_is_yaml(r)))
+	if (kind == GATE_BODY_JSON || (yaml_ok && kind == GATE_BODY_YAML))
 		return true;
 	http_reply_problem(r, 415, "Content-Type",
 			   "unsupported content type \"%.64s\"; send application/json%s", ct,
@@ -435,7 +431,7 @@ static bool authorize(struct req *r)
 			http_reply_err(r, rc, NULL);
 			return false;
 		}
-		if ((r->auth.role & only) == 0) {
+		if (gate_authz(r->route, r->auth.role, only) == 401) {
 			http_add_header(r, "WWW-Authenticate", "Bearer");
 			http_reply_problem(r, 401, "Authorization", "%s",
 					   only == ROLE_DEVICE
@@ -446,7 +442,7 @@ static bool authorize(struct req *r)
 		if (r->auth.role == ROLE_DEVICE && !device_cert_check(r, peer))
 			return false;
 	}
-	if ((r->route->roles & r->auth.role) == 0) {
+	if (gate_authz(r->route, r->auth.role, ROLES_ANY) == 403) {
 		http_reply_problem(r, 403, NULL, "role %s may not %s %s",
 				   auth_role_name(r->auth.role), r->method, r->route->pattern);
 		return false;
