@@ -584,14 +584,18 @@ static enum MHD_Result admit(struct req *r)
 	return MHD_YES;
 }
 
+struct kv_list {
+	struct http_header_kv h[GATE_MAX_HEADERS + 1];
+	size_t n; /* may pass GATE_MAX_HEADERS + 1: counted, not kept */
+};
+
 static enum MHD_Result add_kv(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 {
-	struct http_header_kv *h = cls;
-	size_t *n = (size_t *)(h + GATE_MAX_HEADERS + 1);
+	struct kv_list *l = cls;
 
-	if (*n <= GATE_MAX_HEADERS)
-		h[*n] = (struct http_header_kv){k, v ? v : ""};
-	(*n)++;
+	if (l->n <= GATE_MAX_HEADERS)
+		l->h[l->n] = (struct http_header_kv){k, v ? v : ""};
+	l->n++;
 	return MHD_YES;
 }
 
@@ -600,13 +604,10 @@ static enum MHD_Result add_kv(void *cls, enum MHD_ValueKind kind, const char *k,
  * the request's arena and libmicrohttpd's buffer, nothing more. */
 static enum MHD_Result gate(struct req *r)
 {
-	struct {
-		struct http_header_kv h[GATE_MAX_HEADERS + 1];
-		size_t n;
-	} hs = {.n = 0};
+	struct kv_list hs = {.n = 0};
 	struct gate_verdict v;
 
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_kv, hs.h);
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_kv, &hs);
 	if (!gate_check(http_routes, r, conns_target_error(conn_of(r->conn)), hs.h,
 			hs.n > GATE_MAX_HEADERS ? GATE_MAX_HEADERS + 1 : hs.n, &v)) {
 		r->body_declared = v.body_len;
@@ -619,8 +620,8 @@ static enum MHD_Result gate(struct req *r)
 	if (r->route->roles == ROLES_PUBLIC)
 		return admit(r);
 	r->authorized = authorize(r);
-	if (r->authorized || r->replied || !r->defer)
-		return admit(r);
+	if (r->authorized || !r->defer)
+		return r->authorized ? admit(r) : refuse(r);
 	/* the token is not in memory: a worker asks the database, MHD calls
 	 * again (still before the body) once it resumes the connection */
 	r->defer = false;
@@ -697,7 +698,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	if (r->gating) {
 		/* resumed by the worker that looked the token up */
 		r->gating = false;
-		return r->authorized || !r->replied ? admit(r) : refuse(r);
+		return r->authorized ? admit(r) : refuse(r);
 	}
 	if (r->queued) {
 		*upload_size = 0;
