@@ -108,6 +108,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# the request gate is pure too, though it lives with the HTTP code
+$(BUILD)/tests/test_gate: $(BUILD)/obj/tests/unit/test_gate.o $(COMMON_OBJS) \
+			  $(BUILD)/obj/server/http/gate.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 unit: $(UNIT_BINS)
 
 run: all
