@@ -3,12 +3,13 @@
  * replies and per-route figures.
  *
  * libmicrohttpd 0.9.75 closes the connection when a response is queued on
- * the first call of the access handler, so the first call only sets up the
- * request and returns MHD_YES; the reply is queued on the last call (upload
- * finished), which keeps HTTP/1.1 keep-alive working. The one exception is a
- * streamed upload refused before its body (bad token, too large) from a
- * client waiting for "100 Continue": its answer is queued on the first call,
- * so the body is never sent, and the connection closes after the answer.
+ * the first call of the access handler, so the first call only judges the
+ * request (intake.c: the gate and the token, before any body byte) and
+ * returns MHD_YES; the reply is queued on the last call (upload finished),
+ * which keeps HTTP/1.1 keep-alive working. A refusal of a request with a
+ * large or unknown body, or from a client waiting for "100 Continue", is
+ * queued on the first call, so the body is never read, and the connection
+ * closes after the answer.
  *
  * TLS (RAMP_TLS_CERT/KEY) is libmicrohttpd's own, over GnuTLS; a second,
  * plain daemon serves RAMP_PLAIN_LISTEN when asked for. Connections are
@@ -22,6 +23,7 @@
 #include "engine/snapshot.h"
 #include "http/conns.h"
 #include "http/gate.h"
+#include "http/intake.h"
 #include "http/ratelimit.h"
 #include "http/tls.h"
 
@@ -263,7 +265,7 @@ static void count(struct req *r, double dur)
 	atomic_fetch_add(&lat_sum_us, (unsigned long)(dur * 1e6));
 }
 
-static enum MHD_Result queue(struct req *r)
+enum MHD_Result http_queue(struct req *r)
 {
 	struct MHD_Response *resp = r->mhd_response;
 	enum MHD_Result ret;
@@ -287,7 +289,7 @@ static enum MHD_Result queue(struct req *r)
 	return ret;
 }
 
-static struct conn *conn_of(struct MHD_Connection *c)
+struct conn *http_conn(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -297,7 +299,7 @@ static struct conn *conn_of(struct MHD_Connection *c)
 
 const struct tls_peer *http_peer(struct req *r)
 {
-	return conns_peer(conn_of(r->conn));
+	return conns_peer(http_conn(r->conn));
 }
 
 static void set_auth(struct req *r, int role, const char *prefix, const char *id)
@@ -404,7 +406,7 @@ static bool rate_check(struct req *r)
 
 /* Bearer token or client certificate -> r->auth, then the role and the
  * rate limit; replies 401/403/429/503 and returns false when denied. */
-static bool authorize(struct req *r)
+bool http_authorize(struct req *r)
 {
 	const struct tls_peer *peer;
 	const char *h, *tok;
@@ -462,7 +464,7 @@ static bool dispatch(struct req *r)
 		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
 		return false;
 	}
-	if (!r->authorized && !authorize(r))
+	if (!r->authorized && !http_authorize(r))
 		return false;
 	r->authorized = true;
 	tls_parked = false;
@@ -497,7 +499,7 @@ static void *worker_main(void *arg)
 		if (r->gating) {
 			/* the token is not in memory: the database decides, then the
 			 * gate goes on on the MHD thread (on_request) */
-			r->authorized = authorize(r);
+			r->authorized = http_authorize(r);
 			r->in_worker = false;
 			MHD_resume_connection(conn);
 		} else if (!dispatch(r)) {
@@ -511,7 +513,7 @@ static void *worker_main(void *arg)
 }
 
 /* Hands r to a worker; false when the queue is full (the caller answers 503). */
-static bool enqueue(struct req *r)
+bool http_enqueue(struct req *r)
 {
 	bool ok = false;
 
@@ -539,136 +541,11 @@ bool http_defer(struct req *r)
 static enum MHD_Result run_on_worker(struct MHD_Connection *conn, struct req *r)
 {
 	MHD_suspend_connection(conn);
-	if (enqueue(r))
+	if (http_enqueue(r))
 		return MHD_YES;
 	MHD_resume_connection(conn);
 	http_reply_problem(r, 503, NULL, "server busy, retry shortly");
-	return queue(r);
-}
-
-/* A refused request: with no body, or a small one from a client not
- * waiting for "100 Continue", the answer goes out at the end (the body is
- * read and dropped, never stored) and the connection stays; otherwise at
- * once, and libmicrohttpd closes the connection after it. */
-static enum MHD_Result refuse(struct req *r)
-{
-	const char *expect = http_header(r, "Expect");
-
-	if (r->body_declared == 0)
-		return MHD_YES;
-	if (r->body_declared > 0 &&
-	    r->body_declared <= (r->authorized ? HTTP_DRAIN_AUTHED_MAX : HTTP_DRAIN_MAX) &&
-	    (expect == NULL || strcasecmp(expect, "100-continue") != 0)) {
-		conns_body_begin(conn_of(r->conn), true);
-		return MHD_YES;
-	}
-	r->queued = true;
-	return queue(r);
-}
-
-/* Authorized (or public): the declared length against the route's cap, a
- * streamed upload's own check of its headers (on_chunk(r, NULL, 0)), then
- * the body may come, against its deadline. */
-static enum MHD_Result admit(struct req *r)
-{
-	if (!gate_within_cap(r->route, r->body_declared)) {
-		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
-		return refuse(r);
-	}
-	if (r->authorized && (r->route->flags & ROUTE_STREAM_BODY))
-		r->route->on_chunk(r, NULL, 0);
-	if (r->replied)
-		return refuse(r);
-	if (r->body_declared != 0)
-		conns_body_begin(conn_of(r->conn), !(r->route->flags & ROUTE_STREAM_BODY));
-	return MHD_YES;
-}
-
-struct kv_list {
-	struct http_header_kv h[GATE_MAX_HEADERS + 1];
-	size_t n; /* may pass GATE_MAX_HEADERS + 1: counted, not kept */
-};
-
-static enum MHD_Result add_kv(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
-{
-	struct kv_list *l = cls;
-
-	if (l->n <= GATE_MAX_HEADERS)
-		l->h[l->n] = (struct http_header_kv){k, v ? v : ""};
-	l->n++;
-	return MHD_YES;
-}
-
-/* The headers are in, no body byte is read: target, framing, route,
- * declared length, then the token (gate.h). Anything refused here costs
- * the request's arena and libmicrohttpd's buffer, nothing more. */
-static enum MHD_Result gate(struct req *r)
-{
-	struct kv_list hs = {.n = 0};
-	struct gate_verdict v;
-
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_kv, &hs);
-	if (!gate_check(http_routes, r, conns_target_error(conn_of(r->conn)), hs.h,
-			hs.n > GATE_MAX_HEADERS ? GATE_MAX_HEADERS + 1 : hs.n, &v)) {
-		r->body_declared = v.body_len;
-		if (v.status == 400 || v.status == 431)
-			r->body_declared = GATE_CHUNKED; /* framing not to be trusted */
-		http_reply_problem(r, v.status, v.field, "%s", v.detail);
-		return refuse(r);
-	}
-	r->body_declared = v.body_len;
-	if (r->route->roles == ROLES_PUBLIC)
-		return admit(r);
-	r->authorized = authorize(r);
-	if (r->authorized || !r->defer)
-		return r->authorized ? admit(r) : refuse(r);
-	/* the token is not in memory: a worker asks the database, MHD calls
-	 * again (still before the body) once it resumes the connection */
-	r->defer = false;
-	r->gating = true;
-	MHD_suspend_connection(r->conn);
-	if (enqueue(r))
-		return MHD_YES;
-	MHD_resume_connection(r->conn);
-	r->gating = false;
-	http_reply_problem(r, 503, NULL, "server busy, retry shortly");
-	return refuse(r);
-}
-
-/* A body chunk: streamed to its handler, dropped when the request is
- * refused already, else collected up to HTTP_MAX_BODY. */
-static enum MHD_Result take_chunk(struct req *r, const char *upload, size_t n)
-{
-	conns_body_progress(conn_of(r->conn), n);
-	if (r->replied)
-		return MHD_YES;
-	if (r->route->flags & ROUTE_STREAM_BODY) {
-		r->route->on_chunk(r, upload, n);
-		return MHD_YES;
-	}
-	if (r->body_too_big)
-		return MHD_YES;
-	if (r->body_len + n > HTTP_MAX_BODY) {
-		r->body_too_big = true; /* chunked: no length to refuse at the gate */
-		return MHD_YES;
-	}
-	if (r->body_len + n + 1 > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
-		char *nb;
-		while (cap < r->body_len + n + 1)
-			cap *= 2;
-		nb = arena_alloc(r->arena, cap);
-		if (nb == NULL)
-			return MHD_NO;
-		if (r->body_len)
-			memcpy(nb, r->body, r->body_len);
-		r->body = nb;
-		r->body_cap = cap;
-	}
-	memcpy(r->body + r->body_len, upload, n);
-	r->body_len += n;
-	r->body[r->body_len] = '\0';
-	return MHD_YES;
+	return http_queue(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -692,36 +569,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->started = now_s();
 		r->route_index = -1;
 		*con_cls = r;
-		conns_headers_done(conn_of(conn));
-		return gate(r);
+		conns_headers_done(http_conn(conn));
+		return intake_headers(r);
 	}
 	if (r->gating) {
 		/* resumed by the worker that looked the token up */
 		r->gating = false;
-		return r->authorized ? admit(r) : refuse(r);
+		return intake_resumed(r);
 	}
 	if (r->queued) {
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		enum MHD_Result rc = take_chunk(r, upload, *upload_size);
+		enum MHD_Result rc = intake_chunk(r, upload, *upload_size);
 		*upload_size = 0;
 		return rc;
 	}
-	conns_body_done(conn_of(conn));
+	conns_body_done(http_conn(conn));
 	if (r->body == NULL)
 		r->body = "";
 	/* a refused request, or one resumed by a worker or an unpark, has its reply set */
 	if (r->replied)
-		return queue(r);
+		return http_queue(r);
 	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big)
 		return run_on_worker(conn, r);
 	if (dispatch(r))
 		return MHD_YES; /* parked: suspended until http_unpark() */
 	if (r->defer && !r->replied)
 		return run_on_worker(conn, r);
-	return queue(r);
+	return http_queue(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -732,7 +609,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r == NULL)
 		return;
-	conns_body_done(conn_of(conn));
+	conns_body_done(http_conn(conn));
 	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
 		atomic_fetch_add(&request_timeouts, 1);
 	dur = now_s() - r->started;
@@ -793,7 +670,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * short, %2F would look like a slash): gate_target() judges it here. */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	conns_request_line(conn_of(c), gate_target(uri));
+	conns_request_line(http_conn(c), gate_target(uri));
 	return NULL;
 }
 
