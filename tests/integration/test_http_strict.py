@@ -263,3 +263,51 @@ def test_long_target_and_large_headers_are_problem_json(ctx):
     _problem(_raw(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"), 431)
     # and the server goes on
     status(Client(s.port).get("/healthz"), 200)
+
+
+def test_body_after_the_headers_while_the_token_is_looked_up(ctx):
+    """A token only the database knows is looked up on a worker while the
+    connection waits, before its body; a body that comes after a pause is
+    then read as usual."""
+    s = ctx.server()
+    tok = status(s.admin.post("/v1/tokens", {"name": "ops", "role": "operator"}), 201).json["token"]
+    s.restart()  # nothing cached: the first use goes to the database
+    for i in range(3):
+        body = json.dumps({"id": f"late-{i}", "platform": "rpi"}).encode()
+        sock = _conn(s.port)
+        sock.sendall(f"POST /v1/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                     .encode())
+        time.sleep(0.3)  # pacing the client: the body comes well after the headers
+        sock.sendall(body)
+        eq(_read_response(sock)[0], 201)
+        sock.close()
+    eq(_devices(ctx, s), 3)
+
+
+def test_body_after_the_headers_over_tls_while_the_token_is_looked_up(ctx):
+    import ssl
+    from pki import PKI, TLSClient, start_tls_server
+    ca = PKI(ctx.tmp, "ca")
+    s = start_tls_server(ctx, ca)
+    tok = status(s.tls_admin.post("/v1/tokens", {"name": "ops", "role": "operator"}),
+                 201).json["token"]
+    s.stop()
+    s.start(wait_ready=False)  # the same rampd again: nothing cached
+
+    def ready():
+        try:
+            return TLSClient(s.port, ca.cert).get("/readyz").status == 200
+        except (OSError, ssl.SSLError):
+            return False
+    wait_for(ready, timeout=60, msg="ready over TLS")
+    tls = ssl.create_default_context(cafile=ca.cert)
+    body = json.dumps({"id": "late-tls", "platform": "rpi"}).encode()
+    with socket.create_connection(("127.0.0.1", s.port), timeout=15) as raw:
+        with tls.wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(f"POST /v1/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n"
+                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                         .encode())
+            time.sleep(0.3)  # pacing the client: the body comes well after the headers
+            sock.sendall(body)
+            eq(_read_response(sock)[0], 201)
