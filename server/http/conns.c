@@ -4,6 +4,10 @@
  * request), a sweeper thread that cuts off clients whose headers are
  * overdue, and the figures /metrics shows.
  *
+ * A body being read has its start time, its byte count and a generation
+ * (atomics written by the MHD thread); the sweeper keeps each
+ * connection's rate window itself, so no lock is taken per chunk.
+ *
  * A connection's deadline is one atomic: the time its wait for headers
  * began (the accept, for the first request, which covers the TLS
  * handshake; the request line for later ones), 0 while no wait runs. The

@@ -3,7 +3,10 @@
  * (RAMP_MAX_CONNECTIONS refuses the rest at accept), a deadline for a
  * request's headers (RAMP_HEADER_TIMEOUT: a client that trickles its
  * headers, or never finishes its TLS handshake, is cut off), and the client
- * certificate each TLS connection showed, inspected once per connection.
+ * certificate each TLS connection showed, inspected once per connection,
+ * and a deadline and a minimum rate for a request's body
+ * (RAMP_BODY_TIMEOUT, RAMP_BODY_MIN_RATE), so that a client trickling a
+ * body is cut off too.
  *
  * libmicrohttpd's own idle timeout (RAMP_CONN_TIMEOUT) covers silent
  * clients; the header deadline covers slow ones, which an idle timeout
