@@ -61,8 +61,8 @@ const char *gate_target(const char *raw)
 	seg = raw + 1;
 	for (p = raw; *p; p++) {
 		int c = escaped(p);
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return "the request target holds a control character";
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return "the request target holds a space or a control character";
 		if (c == 0)
 			return "the request target holds an encoded NUL (%00)";
 		if (in_query)

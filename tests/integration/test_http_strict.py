@@ -201,7 +201,8 @@ def test_encoded_nul_slash_and_dot_segments_are_refused(ctx):
     check("NUL" in p["detail"], p)
     for target in ("/v1/devices/a%2Fb", "/v1/devices/a%2fb", "/v1/devices/a%5Cb",
                    "/v1/./devices", "/v1/devices/..", "/v1/x/../devices", "/v1/%2e%2e/devices",
-                   "/v1/devices/%2E", "/v1/devices/.%2e/x", "/v1/devices?limit=1%00"):
+                   "/v1/devices/%2E", "/v1/devices/.%2e/x", "/v1/devices?limit=1%00",
+                   "/v1/devices/a b"):
         _problem(_raw(s.port, f"GET {target} HTTP/1.1\r\nHost: x\r\n"
                               f"Authorization: Bearer {gw}\r\n\r\n".encode()), 400)
     # nothing registered, and ids with dots are still fine

@@ -23,7 +23,7 @@ static void gate_target_refuses_nul_encoded_slashes_and_dot_segments(void)
 		"/DEFAULT/controller/v1/a%00b", "/v1/devices/a%2Fb", "/v1/devices/a%2fb",
 		"/v1/devices/a%5cb", "/v1/./devices", "/v1/devices/..", "/v1/x/../devices",
 		"/v1/%2e%2e/devices", "/v1/devices/%2E", "/v1/devices/.%2E", "/..",
-		"/v1/devices?after=a%00", "/v1/devices/\x01", "*", "http://x/v1", "",
+		"/v1/devices?after=a%00", "/v1/devices/\x01", "/v1/devices/a b", "*", "http://x/v1", "",
 	};
 	static const char *good[] = {
 		"/", "/v1/devices", "/v1/devices/a.b", "/v1/devices/a..b", "/v1/devices/...",
