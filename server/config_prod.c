@@ -73,16 +73,28 @@ static int parse_count(const char *v, long min, long max, int *out)
 	return 0;
 }
 
+/* "host:port" or "[v6]:port" (brackets dropped), as RAMP_LISTEN. */
 static int parse_hostport(const char *v, char *host, size_t hostlen, int *port)
 {
-	const char *colon = strrchr(v, ':');
+	const char *colon = strrchr(v, ':'), *h = v;
+	size_t hlen;
 	int p;
 
-	if (colon == NULL || (size_t)(colon - v) >= hostlen ||
-	    parse_count(colon + 1, 1, 65535, &p) != 0)
+	if (colon == NULL || parse_count(colon + 1, 1, 65535, &p) != 0)
 		return -1;
-	memcpy(host, v, (size_t)(colon - v));
-	host[colon - v] = '\0';
+	hlen = (size_t)(colon - v);
+	if (v[0] == '[') {
+		if (hlen < 3 || v[hlen - 1] != ']')
+			return -1;
+		h = v + 1;
+		hlen -= 2;
+	} else if (memchr(v, ':', hlen)) {
+		return -1;
+	}
+	if (hlen >= hostlen)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
 		snprintf(host, hostlen, "0.0.0.0");
 	*port = p;

@@ -979,6 +979,17 @@ char *http_limits_metrics_text(struct arena *a)
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
 		buf_printf(&buf, &len, &cap, "ramp_rate_limited_total{role=\"%s\"} %llu\n", roles[i],
 			   (unsigned long long)refused[i]);
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_http_body_timeout_seconds Time a request has for its body (RAMP_BODY_TIMEOUT).\n"
+		   "# TYPE ramp_http_body_timeout_seconds gauge\n"
+		   "ramp_http_body_timeout_seconds %d\n"
+		   "# HELP ramp_http_body_min_rate_bytes Bytes a second a body must keep up (RAMP_BODY_MIN_RATE).\n"
+		   "# TYPE ramp_http_body_min_rate_bytes gauge\n"
+		   "ramp_http_body_min_rate_bytes %d\n"
+		   "# HELP ramp_http_body_timeouts_total Connections cut off for a body overdue or too slow.\n"
+		   "# TYPE ramp_http_body_timeouts_total counter\n"
+		   "ramp_http_body_timeouts_total %llu\n",
+		   cs.body_timeout_s, cs.body_min_rate, (unsigned long long)cs.body_timeouts);
 	out = arena_strndup(a, buf, len);
 	free(buf);
 	return out;

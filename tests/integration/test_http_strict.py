@@ -154,6 +154,10 @@ def test_slow_anonymous_body_is_cut_off_at_the_body_deadline(ctx):
     took = time.time() - start
     check(cut, "a body trickled in past the deadline is cut off")
     check(took < 3 + 10, f"cut after {took:.1f}s")
+    text = status(Client(s.port).get("/metrics"), 200).body.decode()
+    check("ramp_http_body_timeout_seconds 3\n" in text, text)
+    wait_for(lambda: "ramp_http_body_timeouts_total 1\n" in
+             Client(s.port).get("/metrics").body.decode(), timeout=10, msg="counted")
     # the server still serves
     status(Client(s.port).get("/healthz"), 200)
 
