@@ -11,20 +11,34 @@
 #include <string.h>
 #include <unistd.h>
 
+/* "host:port", "[v6]:port" or ":port" / "*:port" (all IPv4 addresses); the
+ * brackets of an IPv6 literal are dropped from listen_host. */
 static int parse_listen(struct config *c, const char *v)
 {
-	const char *colon = strrchr(v, ':');
+	const char *colon = strrchr(v, ':'), *host = v;
+	size_t hlen;
 	char *end;
 	long port;
 
-	if (colon == NULL || (size_t)(colon - v) >= sizeof(c->listen_host))
+	if (colon == NULL)
+		return -1;
+	hlen = (size_t)(colon - v);
+	if (v[0] == '[') {
+		if (hlen < 3 || v[hlen - 1] != ']')
+			return -1;
+		host = v + 1;
+		hlen -= 2;
+	} else if (memchr(v, ':', hlen)) {
+		return -1; /* an IPv6 literal needs its brackets */
+	}
+	if (hlen >= sizeof(c->listen_host))
 		return -1;
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || port < 0 || port > 65535)
+	if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
 		return -1;
-	memcpy(c->listen_host, v, (size_t)(colon - v));
-	c->listen_host[colon - v] = '\0';
+	memcpy(c->listen_host, host, hlen);
+	c->listen_host[hlen] = '\0';
 	if (c->listen_host[0] == '\0' || strcmp(c->listen_host, "*") == 0)
 		snprintf(c->listen_host, sizeof(c->listen_host), "0.0.0.0");
 	c->listen_port = (int)port;

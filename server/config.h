@@ -38,6 +38,8 @@ struct config {
 	int enroll_require_cert;
 	int conn_timeout_s, header_timeout_s, max_connections;
 	int webhook_allow_private;    /* webhooks may target loopback/private/link-local */
+	int body_timeout_s; /* RAMP_BODY_TIMEOUT: a request body's total time */
+	int body_min_rate;  /* RAMP_BODY_MIN_RATE: bytes/s a body must keep up */
 	struct config_rate {
 		double per_s, burst; /* per_s 0: unlimited */
 	} rate[7];                   /* by role bit index (ROLE_ADMIN = 0 ...) */

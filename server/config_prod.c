@@ -17,7 +17,8 @@
 const char *const config_prod_settings[] = {
 	"RAMP_TLS_CERT", "RAMP_TLS_KEY", "RAMP_TLS_CLIENT_CA", "RAMP_ALLOW_PLAINTEXT",
 	"RAMP_PLAIN_LISTEN", "RAMP_PUBLIC_URL", "RAMP_DEVICE_AUTH", "RAMP_ENROLL_ALLOWLIST",
-	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT",
+	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT", "RAMP_BODY_TIMEOUT",
+	"RAMP_BODY_MIN_RATE",
 	"RAMP_MAX_CONNECTIONS", "RAMP_RATE_ADMIN", "RAMP_RATE_OPERATOR", "RAMP_RATE_VIEWER",
 	"RAMP_RATE_CI", "RAMP_RATE_ENROLL", "RAMP_RATE_INGEST", "RAMP_RATE_DEVICE",
 	"RAMP_WEBHOOK_ALLOW_PRIVATE", NULL,
@@ -32,6 +33,8 @@ void config_prod_defaults(struct config *c)
 	c->device_auth = CONFIG_DEVICE_AUTH_TOKEN;
 	c->conn_timeout_s = 60;
 	c->header_timeout_s = 30;
+	c->body_timeout_s = 60;
+	c->body_min_rate = 1024;
 	c->max_connections = 10000;
 	/* generous: a device polls every poll_interval; tests and benchmarks
 	 * never come near these. 0 is unlimited (admin, ingest gateways). */
@@ -71,16 +74,28 @@ static int parse_count(const char *v, long min, long max, int *out)
 	return 0;
 }
 
+/* "host:port" or "[v6]:port" (brackets dropped), as RAMP_LISTEN. */
 static int parse_hostport(const char *v, char *host, size_t hostlen, int *port)
 {
-	const char *colon = strrchr(v, ':');
+	const char *colon = strrchr(v, ':'), *h = v;
+	size_t hlen;
 	int p;
 
-	if (colon == NULL || (size_t)(colon - v) >= hostlen ||
-	    parse_count(colon + 1, 1, 65535, &p) != 0)
+	if (colon == NULL || parse_count(colon + 1, 1, 65535, &p) != 0)
 		return -1;
-	memcpy(host, v, (size_t)(colon - v));
-	host[colon - v] = '\0';
+	hlen = (size_t)(colon - v);
+	if (v[0] == '[') {
+		if (hlen < 3 || v[hlen - 1] != ']')
+			return -1;
+		h = v + 1;
+		hlen -= 2;
+	} else if (memchr(v, ':', hlen)) {
+		return -1;
+	}
+	if (hlen >= hostlen)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
 		snprintf(host, hostlen, "0.0.0.0");
 	*port = p;
@@ -177,6 +192,14 @@ int config_prod_set(struct config *c, const char *name, const char *v)
 		*(name[5] == 'C' ? &c->conn_timeout_s : &c->header_timeout_s) = (int)s;
 		return 0;
 	}
+	if (strcmp(name, "RAMP_BODY_TIMEOUT") == 0) {
+		if (units_parse_duration(v, &s) != 0 || s < 1 || s > 3600)
+			return -1;
+		c->body_timeout_s = (int)s;
+		return 0;
+	}
+	if (strcmp(name, "RAMP_BODY_MIN_RATE") == 0)
+		return parse_count(v, 0, 1000000000, &c->body_min_rate);
 	if (strcmp(name, "RAMP_MAX_CONNECTIONS") == 0)
 		return parse_count(v, 1, 1000000, &c->max_connections);
 	if (strncmp(name, "RAMP_RATE_", 10) == 0)
@@ -186,9 +209,11 @@ int config_prod_set(struct config *c, const char *name, const char *v)
 	return -2;
 }
 
+/* 127.x.x.x, ::1 and the name localhost (which rampd binds as 127.0.0.1). */
 static int loopback(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
 }
 
 int config_prod_check(const struct config *c)

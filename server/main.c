@@ -91,12 +91,15 @@ int main(int argc, char **argv)
 		goto out;
 	if (app.cfg.public_url[0])
 		snprintf(app.server_url, sizeof(app.server_url), "%s", app.cfg.public_url);
-	else
-		snprintf(app.server_url, sizeof(app.server_url), "%s://%s:%d",
-			 app.cfg.tls_cert[0] ? "https" : "http",
-			 strcmp(app.cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1"
-								 : app.cfg.listen_host,
+	else {
+		const char *h = app.cfg.listen_host;
+		bool v6 = strchr(h, ':') != NULL;
+		if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+			h = v6 ? "::1" : "127.0.0.1";
+		snprintf(app.server_url, sizeof(app.server_url), "%s://%s%s%s:%d",
+			 app.cfg.tls_cert[0] ? "https" : "http", v6 ? "[" : "", h, v6 ? "]" : "",
 			 app.cfg.listen_port);
+	}
 	if (ingest_start(&app) != 0)
 		goto out;
 	if (engine_start(&app) != 0 || webhooks_start(&app) != 0)

@@ -97,7 +97,7 @@ static void reply_asset(struct req *r, const char *name)
 		if (strcmp(ui_assets[i].name, name) == 0)
 			a = &ui_assets[i];
 	if (a == NULL) {
-		http_reply_problem(r, 404, NULL, "no such resource: %s", r->path);
+		http_reply_problem(r, 404, NULL, "no such resource"); /* no echo of the path */
 		return;
 	}
 	copy = malloc(a->len ? a->len : 1);

@@ -4,6 +4,10 @@
  * request), a sweeper thread that cuts off clients whose headers are
  * overdue, and the figures /metrics shows.
  *
+ * A body being read has its start time, its byte count and a generation
+ * (atomics written by the MHD thread); the sweeper keeps each
+ * connection's rate window itself, so no lock is taken per chunk.
+ *
  * A connection's deadline is one atomic: the time its wait for headers
  * began (the accept, for the first request, which covers the TLS
  * handshake; the request line for later ones), 0 while no wait runs. The
@@ -31,6 +35,15 @@ struct conn {
 	int fd;
 	void *tls;
 	atomic_llong wait_since_ms; /* 0: not waiting for headers */
+	const char *target_why;     /* the gate's verdict on the request target */
+	/* the body being read: since 0 when none; a new generation per body */
+	atomic_llong body_since_ms;
+	atomic_bool body_deadline;
+	atomic_ullong body_bytes;
+	atomic_uint body_gen;
+	unsigned win_gen; /* the sweeper's own: the rate window of body win_gen */
+	long long win_start_ms;
+	unsigned long long win_bytes;
 	struct tls_peer peer;       /* state TLS_PEER_UNKNOWN until looked at */
 };
 
@@ -39,10 +52,10 @@ static struct stripe {
 	struct conn *head;
 } stripes[STRIPES];
 
-static atomic_ullong n_open, n_total, n_refused, n_header_timeouts;
+static atomic_ullong n_open, n_total, n_refused, n_header_timeouts, n_body_timeouts;
 static atomic_ullong n_certs_valid, n_certs_untrusted;
 static atomic_uint next_stripe;
-static int max_conns = 10000, header_timeout_ms;
+static int max_conns = 10000, header_timeout_ms, body_timeout_ms, body_min_rate;
 
 static pthread_t sweeper;
 static bool sweeper_running;
@@ -57,13 +70,47 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* True when c's body is overdue: past the total deadline, or slower than
+ * the minimum rate over the last window. Only the sweeper calls it. */
+static bool body_overdue(struct conn *c, long long now)
+{
+	long long since = atomic_load(&c->body_since_ms);
+	unsigned gen = atomic_load(&c->body_gen);
+	unsigned long long bytes = atomic_load(&c->body_bytes);
+
+	if (since == 0)
+		return false;
+	if (gen != c->win_gen) {
+		c->win_gen = gen;
+		c->win_start_ms = since;
+		c->win_bytes = 0;
+	}
+	if (body_timeout_ms > 0 && atomic_load(&c->body_deadline) &&
+	    now - since > body_timeout_ms)
+		return true;
+	if (body_min_rate <= 0 || now - c->win_start_ms < CONNS_RATE_WINDOW_S * 1000)
+		return false;
+	if ((bytes - c->win_bytes) * 1000 < (unsigned long long)body_min_rate *
+						   (unsigned long long)(now - c->win_start_ms))
+		return true;
+	c->win_start_ms = now;
+	c->win_bytes = bytes;
+	return false;
+}
+
 static void sweep_once(long long now)
 {
 	for (int i = 0; i < STRIPES; i++) {
 		pthread_mutex_lock(&stripes[i].mu);
 		for (struct conn *c = stripes[i].head; c; c = c->next) {
 			long long since = atomic_load(&c->wait_since_ms);
-			if (since == 0 || now - since <= header_timeout_ms)
+			if (body_overdue(c, now)) {
+				atomic_store(&c->body_since_ms, 0);
+				shutdown(c->fd, SHUT_RDWR);
+				atomic_fetch_add(&n_body_timeouts, 1);
+				continue;
+			}
+			if (since == 0 || header_timeout_ms <= 0 || now - since <= header_timeout_ms)
 				continue;
 			if (!atomic_compare_exchange_strong(&c->wait_since_ms, &since, 0))
 				continue;
@@ -97,7 +144,8 @@ static void *sweeper_main(void *arg)
 	return NULL;
 }
 
-int conns_start(int max_connections, int header_timeout_s)
+int conns_start(int max_connections, int header_timeout_s, int body_timeout_s,
+		int min_rate)
 {
 	for (int i = 0; i < STRIPES; i++) {
 		pthread_mutex_init(&stripes[i].mu, NULL);
@@ -105,8 +153,10 @@ int conns_start(int max_connections, int header_timeout_s)
 	}
 	max_conns = max_connections;
 	header_timeout_ms = header_timeout_s * 1000;
+	body_timeout_ms = body_timeout_s * 1000;
+	body_min_rate = min_rate;
 	stopping = false;
-	if (header_timeout_ms <= 0)
+	if (header_timeout_ms <= 0 && body_timeout_ms <= 0 && body_min_rate <= 0)
 		return 0;
 	if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0) {
 		log_error("msg=\"could not start the connection sweeper\"");
@@ -179,12 +229,42 @@ void conns_close(struct conn *c)
 	free(c);
 }
 
-void conns_request_line(struct conn *c)
+void conns_request_line(struct conn *c, const char *target_why)
 {
 	long long zero = 0;
 
-	if (c && header_timeout_ms > 0)
+	if (c == NULL)
+		return;
+	c->target_why = target_why;
+	if (header_timeout_ms > 0)
 		atomic_compare_exchange_strong(&c->wait_since_ms, &zero, now_ms());
+}
+
+const char *conns_target_error(struct conn *c)
+{
+	return c ? c->target_why : "the connection's state could not be kept";
+}
+
+void conns_body_begin(struct conn *c, bool with_deadline)
+{
+	if (c == NULL)
+		return;
+	atomic_store(&c->body_bytes, 0);
+	atomic_store(&c->body_deadline, with_deadline);
+	atomic_fetch_add(&c->body_gen, 1);
+	atomic_store(&c->body_since_ms, now_ms());
+}
+
+void conns_body_progress(struct conn *c, size_t n)
+{
+	if (c)
+		atomic_fetch_add(&c->body_bytes, n);
+}
+
+void conns_body_done(struct conn *c)
+{
+	if (c)
+		atomic_store(&c->body_since_ms, 0);
 }
 
 void conns_headers_done(struct conn *c)
@@ -219,4 +299,7 @@ void conns_stats(struct conns_stats *out)
 	out->certs_untrusted = atomic_load(&n_certs_untrusted);
 	out->max_connections = max_conns;
 	out->header_timeout_s = header_timeout_ms / 1000;
+	out->body_timeouts = atomic_load(&n_body_timeouts);
+	out->body_timeout_s = body_timeout_ms / 1000;
+	out->body_min_rate = body_min_rate;
 }

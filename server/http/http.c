@@ -3,12 +3,13 @@
  * replies and per-route figures.
  *
  * libmicrohttpd 0.9.75 closes the connection when a response is queued on
- * the first call of the access handler, so the first call only sets up the
- * request and returns MHD_YES; the reply is queued on the last call (upload
- * finished), which keeps HTTP/1.1 keep-alive working. The one exception is a
- * streamed upload refused before its body (bad token, too large) from a
- * client waiting for "100 Continue": its answer is queued on the first call,
- * so the body is never sent, and the connection closes after the answer.
+ * the first call of the access handler, so the first call only judges the
+ * request (intake.c: the gate and the token, before any body byte) and
+ * returns MHD_YES; the reply is queued on the last call (upload finished),
+ * which keeps HTTP/1.1 keep-alive working. A refusal of a request with a
+ * large or unknown body, or from a client waiting for "100 Continue", is
+ * queued on the first call, so the body is never read, and the connection
+ * closes after the answer.
  *
  * TLS (RAMP_TLS_CERT/KEY) is libmicrohttpd's own, over GnuTLS; a second,
  * plain daemon serves RAMP_PLAIN_LISTEN when asked for. Connections are
@@ -21,6 +22,8 @@
 #include "common/log.h"
 #include "engine/snapshot.h"
 #include "http/conns.h"
+#include "http/gate.h"
+#include "http/intake.h"
 #include "http/ratelimit.h"
 #include "http/tls.h"
 
@@ -37,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_ROUTES 128
 static const int status_codes[] = {200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
@@ -69,49 +73,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Matches path against pattern, filling params; true on a match. */
-static bool match(const char *pattern, const char *path, struct req *r)
-{
-	const char *p = pattern, *s = path;
-	int n = 0;
-
-	while (*p && *s) {
-		if (p[0] == '{' && p[1] == '}') {
-			const char *end = strchr(s, '/');
-			size_t len = end ? (size_t)(end - s) : strlen(s);
-			if (len == 0 || n >= HTTP_MAX_PARAMS)
-				return false;
-			r->params[n++] = arena_strndup(r->arena, s, len);
-			p += 2;
-			s += len;
-			continue;
-		}
-		if (*p != *s)
-			return false;
-		p++;
-		s++;
-	}
-	if (*p || *s)
-		return false;
-	r->nparams = n;
-	return true;
-}
-
-/* Finds the route; *method_ok false means the path exists under another method. */
-static int find_route(struct req *r, bool *path_known)
-{
-	*path_known = false;
-	for (int i = 0; http_routes[i].method; i++) {
-		if (!match(http_routes[i].pattern, r->path, r))
-			continue;
-		*path_known = true;
-		if (strcmp(http_routes[i].method, r->method) == 0 ||
-		    (strcmp(r->method, "HEAD") == 0 && strcmp(http_routes[i].method, "GET") == 0))
-			return i;
-	}
-	return -1;
 }
 
 const char *http_query(struct req *r, const char *key)
@@ -252,19 +213,15 @@ void http_reply_err(struct req *r, int code, const struct ramp_err *e)
 
 bool http_body_is_yaml(struct req *r)
 {
-	const char *ct = http_header(r, "Content-Type");
-
-	return ct && (strncasecmp(ct, "application/yaml", 16) == 0 ||
-		      strncasecmp(ct, "text/yaml", 9) == 0 ||
-		      strncasecmp(ct, "application/x-yaml", 18) == 0);
+	return gate_body_kind(http_header(r, "Content-Type")) == GATE_BODY_YAML;
 }
 
 bool http_check_ctype(struct req *r, bool yaml_ok)
 {
 	const char *ct = http_header(r, "Content-Type");
+	enum gate_body kind = gate_body_kind(ct);
 
-	if (ct == NULL || strncasecmp(ct, "application/json", 16) == 0 ||
-	    (yaml_ok && http_body_is_yaml(r)))
+	if (kind == GATE_BODY_JSON || (yaml_ok && kind == GATE_BODY_YAML))
 		return true;
 	http_reply_problem(r, 415, "Content-Type",
 			   "unsupported content type \"%.64s\"; send application/json%s", ct,
@@ -308,7 +265,7 @@ static void count(struct req *r, double dur)
 	atomic_fetch_add(&lat_sum_us, (unsigned long)(dur * 1e6));
 }
 
-static enum MHD_Result queue(struct req *r)
+enum MHD_Result http_queue(struct req *r)
 {
 	struct MHD_Response *resp = r->mhd_response;
 	enum MHD_Result ret;
@@ -332,31 +289,7 @@ static enum MHD_Result queue(struct req *r)
 	return ret;
 }
 
-/* The credential in an Authorization header: "Bearer <token>", or hawkBit's
- * DDI schemes "TargetToken <device token>" and "GatewayToken <ingest or
- * admin token>". *only is the roles the scheme admits; NULL when absent. */
-static const char *credential(const char *h, int *only)
-{
-	static const struct {
-		const char *scheme;
-		size_t len;
-		int roles;
-	} schemes[] = {
-		{"Bearer ", 7, ROLES_ANY},
-		{"TargetToken ", 12, ROLE_DEVICE},
-		{"GatewayToken ", 13, ROLE_INGEST | ROLE_ADMIN},
-	};
-
-	for (size_t i = 0; h && i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		if (strncasecmp(h, schemes[i].scheme, schemes[i].len) == 0 &&
-		    h[schemes[i].len] != '\0') {
-			*only = schemes[i].roles;
-			return h + schemes[i].len;
-		}
-	return NULL;
-}
-
-static struct conn *conn_of(struct MHD_Connection *c)
+struct conn *http_conn(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -366,7 +299,7 @@ static struct conn *conn_of(struct MHD_Connection *c)
 
 const struct tls_peer *http_peer(struct req *r)
 {
-	return conns_peer(conn_of(r->conn));
+	return conns_peer(http_conn(r->conn));
 }
 
 static void set_auth(struct req *r, int role, const char *prefix, const char *id)
@@ -473,7 +406,7 @@ static bool rate_check(struct req *r)
 
 /* Bearer token or client certificate -> r->auth, then the role and the
  * rate limit; replies 401/403/429/503 and returns false when denied. */
-static bool authorize(struct req *r)
+bool http_authorize(struct req *r)
 {
 	const struct tls_peer *peer;
 	const char *h, *tok;
@@ -483,12 +416,12 @@ static bool authorize(struct req *r)
 		return true;
 	peer = http_peer(r);
 	h = http_header(r, "Authorization");
-	if ((tok = credential(h, &only)) == NULL) {
+	if ((tok = gate_credential(h, &only)) == NULL) {
 		if (!cert_login(r, peer))
 			return false;
 	} else {
-		rc = auth_lookup_in(r->app, tok, r->arena, &r->auth, r->in_worker ||
-				    !(r->route->flags & ROUTE_INLINE));
+		/* on an MHD thread only what memory knows; a worker asks the database */
+		rc = auth_lookup_in(r->app, tok, r->arena, &r->auth, r->in_worker);
 		if (rc == RAMP_EBUSY && http_defer(r))
 			return false;
 		if (rc == RAMP_EAUTH) {
@@ -500,7 +433,7 @@ static bool authorize(struct req *r)
 			http_reply_err(r, rc, NULL);
 			return false;
 		}
-		if ((r->auth.role & only) == 0) {
+		if (gate_authz(r->route, r->auth.role, only) == 401) {
 			http_add_header(r, "WWW-Authenticate", "Bearer");
 			http_reply_problem(r, 401, "Authorization", "%s",
 					   only == ROLE_DEVICE
@@ -511,7 +444,7 @@ static bool authorize(struct req *r)
 		if (r->auth.role == ROLE_DEVICE && !device_cert_check(r, peer))
 			return false;
 	}
-	if ((r->route->roles & r->auth.role) == 0) {
+	if (gate_authz(r->route, r->auth.role, ROLES_ANY) == 403) {
 		http_reply_problem(r, 403, NULL, "role %s may not %s %s",
 				   auth_role_name(r->auth.role), r->method, r->route->pattern);
 		return false;
@@ -519,28 +452,19 @@ static bool authorize(struct req *r)
 	return rate_check(r);
 }
 
-/* Runs the request's handler; true when the handler parked it. */
+/* Runs the request's handler; true when the handler parked it. The gate
+ * found the route and authorized the request when its headers came in. */
 static bool dispatch(struct req *r)
 {
-	bool known;
-
-	if (r->route_index < 0) {
-		r->route_index = find_route(r, &known);
-		if (r->route_index < 0) {
-			if (known)
-				http_reply_problem(r, 405, NULL, "method %s not allowed on %s",
-						   r->method, r->path);
-			else
-				http_reply_problem(r, 404, NULL, "no such resource: %s", r->path);
-			return false;
-		}
-		r->route = &http_routes[r->route_index];
+	if (r->route == NULL) {
+		http_reply_problem(r, 404, NULL, "no such resource");
+		return false;
 	}
 	if (r->body_too_big) {
 		http_reply_problem(r, 413, NULL, "request body exceeds %d bytes", HTTP_MAX_BODY);
 		return false;
 	}
-	if (!r->authorized && !authorize(r))
+	if (!r->authorized && !http_authorize(r))
 		return false;
 	r->authorized = true;
 	tls_parked = false;
@@ -550,23 +474,6 @@ static bool dispatch(struct req *r)
 	if (!r->replied && !r->defer)
 		http_reply_problem(r, 500, NULL, "handler gave no answer");
 	return false;
-}
-
-/* Streamed uploads are authorized and prechecked (on_chunk(r, NULL, 0)) as
- * soon as the headers are in. A refusal goes out at once to a client that
- * waits for "100 Continue"; any other client's body is read and dropped and
- * the refusal goes out at the end, keeping the connection. */
-static enum MHD_Result stream_begin(struct req *r)
-{
-	const char *expect = http_header(r, "Expect");
-
-	r->authorized = authorize(r);
-	if (r->authorized && !r->replied)
-		r->route->on_chunk(r, NULL, 0);
-	if (!r->replied || expect == NULL || strcasecmp(expect, "100-continue") != 0)
-		return MHD_YES;
-	r->queued = true;
-	return queue(r);
 }
 
 static void *worker_main(void *arg)
@@ -589,8 +496,15 @@ static void *worker_main(void *arg)
 		conn = r->conn;
 		r->in_worker = true;
 		r->defer = false;
-		if (!dispatch(r))
+		if (r->gating) {
+			/* the token is not in memory: the database decides, then the
+			 * gate goes on on the MHD thread (on_request) */
+			r->authorized = http_authorize(r);
+			r->in_worker = false;
+			MHD_resume_connection(conn);
+		} else if (!dispatch(r)) {
 			MHD_resume_connection(conn); /* parked ones are resumed by http_unpark */
+		}
 		pthread_mutex_lock(&work_mu);
 		if (--in_flight == 0)
 			pthread_cond_broadcast(&idle_cv);
@@ -599,7 +513,7 @@ static void *worker_main(void *arg)
 }
 
 /* Hands r to a worker; false when the queue is full (the caller answers 503). */
-static bool enqueue(struct req *r)
+bool http_enqueue(struct req *r)
 {
 	bool ok = false;
 
@@ -627,11 +541,11 @@ bool http_defer(struct req *r)
 static enum MHD_Result run_on_worker(struct MHD_Connection *conn, struct req *r)
 {
 	MHD_suspend_connection(conn);
-	if (enqueue(r))
+	if (http_enqueue(r))
 		return MHD_YES;
 	MHD_resume_connection(conn);
 	http_reply_problem(r, 503, NULL, "server busy, retry shortly");
-	return queue(r);
+	return http_queue(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -643,7 +557,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 	if (r == NULL) {
 		struct arena *a = arena_new();
-		bool known;
 		if (a == NULL || (r = arena_calloc(a, 1, sizeof(*r))) == NULL) {
 			arena_free(a);
 			return MHD_NO;
@@ -654,63 +567,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->method = method;
 		r->path = url;
 		r->started = now_s();
-		r->route_index = find_route(r, &known);
-		if (r->route_index >= 0)
-			r->route = &http_routes[r->route_index];
+		r->route_index = -1;
 		*con_cls = r;
-		conns_headers_done(conn_of(conn));
-		if (r->route && (r->route->flags & ROUTE_STREAM_BODY))
-			return stream_begin(r);
-		return MHD_YES;
+		conns_headers_done(http_conn(conn));
+		return intake_headers(r);
+	}
+	if (r->gating) {
+		/* resumed by the worker that looked the token up */
+		r->gating = false;
+		return intake_resumed(r);
 	}
 	if (r->queued) {
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (r->route && (r->route->flags & ROUTE_STREAM_BODY)) {
-			/* streamed bodies are authorized before the first byte lands */
-			if (!r->authorized && !r->replied)
-				r->authorized = authorize(r);
-			if (r->authorized && !r->replied)
-				r->route->on_chunk(r, upload, *upload_size);
-		} else if (!r->body_too_big) {
-			if (r->body_len + *upload_size > HTTP_MAX_BODY) {
-				r->body_too_big = true;
-			} else {
-				if (r->body_len + *upload_size + 1 > r->body_cap) {
-					size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
-					char *nb;
-					while (cap < r->body_len + *upload_size + 1)
-						cap *= 2;
-					nb = arena_alloc(r->arena, cap);
-					if (nb == NULL)
-						return MHD_NO;
-					if (r->body_len)
-						memcpy(nb, r->body, r->body_len);
-					r->body = nb;
-					r->body_cap = cap;
-				}
-				memcpy(r->body + r->body_len, upload, *upload_size);
-				r->body_len += *upload_size;
-				r->body[r->body_len] = '\0';
-			}
-		}
+		enum MHD_Result rc = intake_chunk(r, upload, *upload_size);
 		*upload_size = 0;
-		return MHD_YES;
+		return rc;
 	}
+	conns_body_done(http_conn(conn));
 	if (r->body == NULL)
 		r->body = "";
-	/* a request resumed by a worker or an unpark comes back with its reply set */
+	/* a refused request, or one resumed by a worker or an unpark, has its reply set */
 	if (r->replied)
-		return queue(r);
+		return http_queue(r);
 	if (r->route && !(r->route->flags & ROUTE_INLINE) && !r->body_too_big)
 		return run_on_worker(conn, r);
 	if (dispatch(r))
 		return MHD_YES; /* parked: suspended until http_unpark() */
 	if (r->defer && !r->replied)
 		return run_on_worker(conn, r);
-	return queue(r);
+	return http_queue(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -721,6 +609,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r == NULL)
 		return;
+	conns_body_done(http_conn(conn));
 	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
 		atomic_fetch_add(&request_timeouts, 1);
 	dur = now_s() - r->started;
@@ -777,9 +666,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	*socket_context = conns_open(fd ? fd->connect_fd : -1, session);
 }
 
+/* The target as sent, before libmicrohttpd decodes it (%00 would cut it
+ * short, %2F would look like a slash): gate_target() judges it here. */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	conns_request_line(conn_of(c));
+	conns_request_line(http_conn(c), gate_target(uri));
 	return NULL;
 }
 
@@ -808,25 +699,67 @@ static int load_tls(const struct config *cfg)
 
 #define OPT(o, v, p) (ops[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
 
-/* One daemon on host:port; TLS when with_tls. NULL when it cannot listen. */
+/* host as a socket address: an IPv4 or IPv6 literal, or "localhost"
+ * (127.0.0.1: no resolver at start-up). False when it is neither. */
+static bool listen_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return true;
+	}
+	return false;
+}
+
+/* Why the address cannot be bound (MHD does not say): binds it once more. */
+static const char *bind_error(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1, err = 0;
+
+	if (fd < 0)
+		return strerror(errno);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0)
+		err = errno;
+	close(fd);
+	return err ? strerror(err) : "unknown error";
+}
+
+/* One daemon on host:port; TLS when with_tls. NULL (logged) when it cannot
+ * listen. No SO_REUSEPORT: a port in use is an error, not a shared port. */
 static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int port,
 				       int threads, bool with_tls)
 {
 	const struct config *cfg = &app->cfg;
 	struct MHD_OptionItem ops[24];
-	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG;
 	int n = 0;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-		log_error("msg=\"listen address must be an IPv4 address\" host=%s", host);
+	if (!listen_addr(host, port, &ss, &sslen)) {
+		log_error("msg=\"listen address must be an IPv4 or IPv6 address or localhost\" host=%s",
+			  host);
 		return NULL;
 	}
-	OPT(MHD_OPTION_SOCK_ADDR, 0, &sin);
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
 	OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, app);
 	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, app);
@@ -835,7 +768,6 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 	/* the real limit is conns_accept(); MHD splits its own across threads */
 	OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections * threads + 16, NULL);
 	OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
-	OPT(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
 	if (with_tls) {
 		flags |= MHD_USE_TLS;
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, tls_pem[0]);
@@ -846,8 +778,13 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, tls_pem[2]);
 	}
 	OPT(MHD_OPTION_END, 0, NULL);
-	return MHD_start_daemon(flags, (uint16_t)port, on_accept, app, on_request, app,
-				MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	d = MHD_start_daemon(flags, (uint16_t)port, on_accept, app, on_request, app,
+			     MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	if (d == NULL)
+		log_error("msg=\"could not listen\" addr=%s%s%s:%d tls=%d error=\"%s\"",
+			  ss.ss_family == AF_INET6 ? "[" : "", host,
+			  ss.ss_family == AF_INET6 ? "]" : "", port, with_tls, bind_error(&ss, sslen));
+	return d;
 }
 
 int http_start(struct app *app, const char *host, int port, int threads)
@@ -860,20 +797,16 @@ int http_start(struct app *app, const char *host, int port, int threads)
 	}
 	app_ = app;
 	ratelimit_init(cfg->rate);
-	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s) != 0)
+	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s, cfg->body_timeout_s,
+						 cfg->body_min_rate) != 0)
 		return -1;
 	daemons_[0] = start_daemon(app, host, port, threads, tls_pem[0] != NULL);
-	if (daemons_[0] == NULL) {
-		log_error("msg=\"could not listen\" addr=%s:%d tls=%d", host, port, tls_pem[0] != NULL);
+	if (daemons_[0] == NULL)
 		return -1;
-	}
 	if (cfg->plain_port) {
 		daemons_[1] = start_daemon(app, cfg->plain_host, cfg->plain_port, 1, false);
-		if (daemons_[1] == NULL) {
-			log_error("msg=\"could not listen\" addr=%s:%d tls=0", cfg->plain_host,
-				  cfg->plain_port);
+		if (daemons_[1] == NULL)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -1046,6 +979,17 @@ char *http_limits_metrics_text(struct arena *a)
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
 		buf_printf(&buf, &len, &cap, "ramp_rate_limited_total{role=\"%s\"} %llu\n", roles[i],
 			   (unsigned long long)refused[i]);
+	buf_printf(&buf, &len, &cap,
+		   "# HELP ramp_http_body_timeout_seconds Time a request has for its body (RAMP_BODY_TIMEOUT).\n"
+		   "# TYPE ramp_http_body_timeout_seconds gauge\n"
+		   "ramp_http_body_timeout_seconds %d\n"
+		   "# HELP ramp_http_body_min_rate_bytes Bytes a second a body must keep up (RAMP_BODY_MIN_RATE).\n"
+		   "# TYPE ramp_http_body_min_rate_bytes gauge\n"
+		   "ramp_http_body_min_rate_bytes %d\n"
+		   "# HELP ramp_http_body_timeouts_total Connections cut off for a body overdue or too slow.\n"
+		   "# TYPE ramp_http_body_timeouts_total counter\n"
+		   "ramp_http_body_timeouts_total %llu\n",
+		   cs.body_timeout_s, cs.body_min_rate, (unsigned long long)cs.body_timeouts);
 	out = arena_strndup(a, buf, len);
 	free(buf);
 	return out;

@@ -34,6 +34,12 @@ enum {
 #define ROLES_ANY 0x7f
 
 #define HTTP_MAX_BODY (1024 * 1024)
+/* a refused request's body up to this (an authorized client's, refused for
+ * its size or by its handler's precheck: up to HTTP_DRAIN_AUTHED_MAX) is
+ * read and dropped, so that a client that sends before it reads gets its
+ * answer; larger ones are answered at once and the connection closed */
+#define HTTP_DRAIN_MAX (64 * 1024)
+#define HTTP_DRAIN_AUTHED_MAX (16LL * 1024 * 1024)
 #define HTTP_MAX_PARAMS 4
 
 struct auth {
@@ -92,6 +98,8 @@ struct req {
 	bool defer;     /* an inline route found it needs the database: rerun on a worker */
 	void (*cleanup)(struct req *r); /* called once when the request ends */
 	bool authorized;
+	bool gating;             /* suspended while a worker looks the token up */
+	long long body_declared; /* by the headers: 0 none, -1 chunked, else bytes */
 	bool parked; /* http_park() was called in this handler call */
 	void *mhd_response; /* prebuilt (files) */
 	double started;

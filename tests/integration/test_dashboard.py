@@ -156,7 +156,8 @@ def test_dashboard_files_are_served_from_the_binary_with_csp_and_types(ctx):
     head = status(c.request("HEAD", "/ui/app.js"), 200)
     eq(head.header("Content-Type"), "text/javascript; charset=utf-8")
     eq(status(c.get("/ui/nope.js"), 404).header("Content-Type"), "application/problem+json")
-    status(c.get("/ui/../main.c"), 404)
+    # a dot segment is refused before any route is looked at (docs/security.md)
+    eq(status(c.get("/ui/../main.c"), 400).header("Content-Type"), "application/problem+json")
     status(c.post("/", {}), 405)
     # the API still wants tokens
     status(c.get("/v1/rollouts"), 401)

@@ -139,6 +139,35 @@ static void settings_are_checked_together(void)
 	CHECK_EQ_INT(set(&c, "RAMP_CONN_TIMEOUT", "2m"), 0);
 	CHECK_EQ_INT(c.conn_timeout_s, 120);
 	CHECK_EQ_INT(set(&c, "RAMP_MAX_CONNECTIONS", "0"), -1);
+	CHECK_EQ_INT(set(&c, "RAMP_BODY_TIMEOUT", "0"), -1);
+	CHECK_EQ_INT(set(&c, "RAMP_BODY_TIMEOUT", "90s"), 0);
+	CHECK_EQ_INT(c.body_timeout_s, 90);
+	CHECK_EQ_INT(set(&c, "RAMP_BODY_MIN_RATE", "0"), 0);
+	CHECK_EQ_INT(set(&c, "RAMP_BODY_MIN_RATE", "-1"), -1);
+	CHECK_EQ_INT(set(&c, "RAMP_BODY_MIN_RATE", "4096"), 0);
+	CHECK_EQ_INT(c.body_min_rate, 4096);
+}
+
+static void loopback_names_and_ipv6_are_plain_http_footing(void)
+{
+	static const char *loop[] = {"127.0.0.1", "127.1.2.3", "localhost", "::1"};
+	static const char *off[] = {"0.0.0.0", "::", "10.0.0.1", "fe80::1", "localhost.example"};
+	struct config c = {0};
+
+	config_prod_defaults(&c);
+	for (size_t i = 0; i < sizeof(loop) / sizeof(loop[0]); i++) {
+		snprintf(c.listen_host, sizeof(c.listen_host), "%s", loop[i]);
+		CHECK_EQ_INT(config_prod_check(&c), 0);
+	}
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		snprintf(c.listen_host, sizeof(c.listen_host), "%s", off[i]);
+		CHECK_EQ_INT(config_prod_check(&c), -1);
+	}
+	CHECK_EQ_INT(set(&c, "RAMP_PLAIN_LISTEN", "[::1]:8081"), 0);
+	CHECK_EQ_STR(c.plain_host, "::1");
+	CHECK_EQ_INT(c.plain_port, 8081);
+	CHECK_EQ_INT(set(&c, "RAMP_PLAIN_LISTEN", "::1:8081"), -1);
+	CHECK_EQ_INT(set(&c, "RAMP_PLAIN_LISTEN", "[::1:8081"), -1);
 }
 
 static const struct unit_case cases[] = {
@@ -149,6 +178,7 @@ static const struct unit_case cases[] = {
 	UNIT(many_tokens_keep_their_own_state),
 	UNIT(rates_parse_with_units_and_bursts),
 	UNIT(settings_are_checked_together),
+	UNIT(loopback_names_and_ipv6_are_plain_http_footing),
 	{0},
 };
 
