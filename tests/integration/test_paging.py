@@ -66,11 +66,18 @@ def test_every_list_route_refuses_bad_cursors_and_limits_and_follows_next(ctx):
             r = s.admin.get(_q(path, "after=" + cursor))
             eq(r.status, 400, f"{path} after={cursor!r}: {r}")
             eq(r.header("Content-Type"), "application/problem+json", path)
-            eq(r.json["field"], "after", f"{path} after={cursor!r}")
+            if "%00" in cursor:
+                # refused by the HTTP layer before any handler reads the query
+                check("NUL" in r.json["detail"], f"{path} after={cursor!r}: {r.json}")
+            else:
+                eq(r.json["field"], "after", f"{path} after={cursor!r}")
         for lim in BAD_LIMIT:
             r = s.admin.get(_q(path, "limit=" + lim))
             eq(r.status, 400, f"{path} limit={lim!r}: {r}")
-            eq(r.json["field"], "limit", f"{path} limit={lim!r}")
+            if "%00" in lim:
+                check("NUL" in r.json["detail"], f"{path} limit={lim!r}: {r.json}")
+            else:
+                eq(r.json["field"], "limit", f"{path} limit={lim!r}")
         # the whole list, then page by page with limit=2 following next
         whole = status(s.admin.get(_q(path, "limit=1000")), 200).json
         check(len(whole["items"]) >= 3, f"{path}: {whole}")
