@@ -65,10 +65,14 @@ $(BUILD)/.deps:
 
 deps: $(BUILD)/.deps
 
-# What some tests drive for real (a browser, SWUpdate, promtool, nginx):
-# installed in one go before the suite when root, so parallel tests never
-# race for the dpkg lock. A test whose tool is still missing skips.
-TEST_DEB_PKGS := chromium swupdate prometheus nginx-light
+# What the tests drive for real: curl (deploy/ci-publish.sh and the README
+# walkthrough), jq (the walkthrough), a browser and what drives it (chromium,
+# nodejs, npm for playwright-core), SWUpdate, promtool (prometheus), nginx,
+# systemd-analyze (systemd). Installed in one go before the suite when root,
+# so parallel tests never race for the dpkg lock; on a fresh Debian 12 this
+# is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
+# still missing skips.
+TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd
 $(BUILD)/.test-deps: | $(BUILD)/.deps
 	@missing=""; for p in $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
