@@ -145,6 +145,7 @@ def test_error_rate_breach_rolls_back_before_the_window_ends(ctx):
     ro = rollout(s, rid)
     breach = [e for e in ro["events"] if e["type"] == "breach"]
     check(breach and "error_rate" in breach[0]["detail"], ro["events"])
+    check("(baseline 0;" in breach[0]["detail"], breach[0]["detail"])
     check(any(e["type"] == "rolled_back" for e in ro["events"]))
     fail = [a for a in ro["analysis"] if a["metric"] == "error_rate" and a["arm"] == "canary"]
     eq(fail[0]["result"], "fail")
