@@ -114,7 +114,25 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 
 unit: $(UNIT_BINS)
 
-run: all
+# what the README walkthrough uses beside rampctl, for `make run`'s users
+RUN_DEB_PKGS := curl jq openssl
+$(BUILD)/.run-deps: | $(BUILD)/.deps
+	@missing=""; for p in $(RUN_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing for the README walkthrough:$$missing"; \
+	    (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
+	     (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || exit 1; \
+	  else \
+	    echo "the README walkthrough also needs:$$missing; run:"; \
+	    echo "  sudo apt-get install -y$$missing"; \
+	  fi; \
+	fi
+	@touch $@
+
+run: all $(BUILD)/.run-deps
 	@mkdir -p var
 	RAMP_DATA_DIR=$${RAMP_DATA_DIR:-$(CURDIR)/var} $(BUILD)/rampd
 
