@@ -3,6 +3,8 @@ sticky membership, automatic rollback, operator verbs, restarts, and two
 replicas on one database."""
 import json
 import os
+import shutil
+import subprocess
 import time
 
 from fleet import Fleet, Signer, enroll, publish, rollout, stage_members
@@ -342,6 +344,18 @@ def test_metrics_export_active_rollout_gauges(ctx):
     check(f'ramp_rollout_stage_index{{rollout="{rid}",model="ocr",version="v2"}} 0' in text)
     check(f'ramp_rollout_state{{rollout="{rid}",model="ocr",state="progressing"}} 1' in text)
     check(f'ramp_rollout_assigned_devices{{rollout="{rid}",model="ocr"}} 10' in text)
+    # the evaluation loop's own figures (docs/api.md, Operations)
+    vals = {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in text.splitlines()
+            if ln.startswith("ramp_evaluation")}
+    check(vals["ramp_evaluations_total"] >= 1, vals)
+    check(vals["ramp_evaluation_rollouts_total"] >= 1, vals)
+    eq(vals["ramp_evaluation_errors_total"], 0.0)
+    eq(vals["ramp_evaluation_duration_seconds_count"], vals["ramp_evaluations_total"])
+    check(vals["ramp_evaluation_duration_seconds_sum"] >= vals["ramp_evaluation_last_duration_seconds"] > 0, vals)
+    check(abs(vals["ramp_evaluation_last_timestamp_seconds"] - time.time()) < 30, vals)
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+        eq(p.returncode, 0, (p.stdout + p.stderr).decode())
     fleet.close()
 
 
