@@ -141,7 +141,10 @@ def main():
                     print(f"    skipped: {r[3]}", flush=True)
     finally:
         if run:
-            run.cluster.stop()
+            try:
+                run.cluster.stop()
+            except OSError:
+                traceback.print_exc()
             shutil.rmtree(run.tmp, ignore_errors=True)
     for r in results:
         if r[0] == "fail" and r[2] == 0 and r[3]:

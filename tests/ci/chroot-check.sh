@@ -25,6 +25,7 @@ commit=$(git -C "$repo" rev-parse --verify "$rev^{commit}")
 command -v debootstrap >/dev/null || { echo "chroot-check.sh: apt-get install debootstrap" >&2; exit 2; }
 
 root=$(mktemp -d /var/tmp/ramp-chroot.XXXXXX)
+chmod 755 "$root" # it becomes /: every user must get through it
 log=${LOG:-$root.log}
 start=$(date +%s)
 
