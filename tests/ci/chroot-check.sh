@@ -51,6 +51,10 @@ debootstrap --variant=minbase bookworm "$root" "$mirror" >"$log" 2>&1 ||
 	{ tail -20 "$log"; exit 1; }
 
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# what the installer writes on a real machine, and debootstrap does not
+[ -s "$root/etc/hosts" ] ||
+	printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' \
+		"$(hostname)" >"$root/etc/hosts"
 # a chroot has no init: packages must not start their services in it (they
 # would share this machine's network and outlive the check)
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
