@@ -15,6 +15,10 @@
 # the tree afterwards (under /var/tmp), LOG (default <tree>.log).
 set -eu
 
+# all in one function, so the shell has read the whole script before it
+# runs any of it (editing the file meanwhile cannot derail a run)
+main() {
+
 rev=${1:-HEAD}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,8 +73,16 @@ mount -t tmpfs -o mode=1777 shm "$root/dev/shm"
 in_root() {
 	chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		DEBIAN_FRONTEND=noninteractive "$@"
+		DEBIAN_FRONTEND=noninteractive \
+		${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt} "$@"
 }
+
+# this machine's own extra certificate authorities (a TLS-inspecting proxy,
+# say), so the chroot reaches what this machine reaches (npm's registry)
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+	mkdir -p "$root/usr/local/share/ca-certificates"
+	cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 
 # what the README asks for on a fresh machine, nothing more
 in_root sh -c 'apt-get update && apt-get install -y build-essential git ca-certificates' >>"$log" 2>&1 ||
@@ -84,9 +96,12 @@ rc=0
 in_root sh -c 'cd /root/ramp && make test' >>"$log" 2>&1 || rc=$?
 
 elapsed=$(($(date +%s) - start))
-grep -E '^(FAIL|skip) ' "$log" || true
-grep -E '^    skipped: ' "$log" || true
+grep -E '^FAIL ' "$log" || true
+grep -E -A1 '^skip ' "$log" | grep -v '^--$' || true
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -1)
 echo "chroot-check: ${summary:-no summary line (make test exited $rc; see $log)}"
 printf 'chroot-check: elapsed %dm%02ds, make test exit %d\n' $((elapsed / 60)) $((elapsed % 60)) "$rc"
 [ "$rc" = 0 ] && [ -n "$summary" ]
+}
+
+main "$@"
