@@ -65,11 +65,16 @@ static pthread_mutex_t gauges_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *gauges_text;
 static uint64_t gauges_ms;
 
-static uint64_t mono_ms(void)
+static uint64_t mono_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t mono_ms(void)
+{
+	return mono_us() / 1000;
 }
 
 static void rebuild(struct engine *e)
@@ -139,13 +144,6 @@ static bool is_leader(struct engine *e)
  * time spent, and when the last pass ended. */
 static atomic_ullong eval_passes, eval_rollouts, eval_errors, eval_usec_sum, eval_last_usec;
 static atomic_llong eval_last_at_ms;
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void evaluate_all(struct engine *e)
 {
