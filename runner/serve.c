@@ -284,19 +284,20 @@ static void metrics_agent(FILE *f)
 	if (S.agent == NULL)
 		return;
 	c = agent_counters(S.agent);
-	counter(f, "ramp_runner_agent_polls_total", "Polls of the controller.", atomic_load(&c->polls));
+	counter(f, "ramp_runner_agent_polls_total", "Polls of the controller.",
+		atomic_load(&c->polls));
 	counter(f, "ramp_runner_agent_downloads_total", "Model files downloaded.",
 		atomic_load(&c->downloads));
 	counter(f, "ramp_runner_agent_download_bytes_total", "Bytes downloaded.",
 		atomic_load(&c->download_bytes));
-	counter(f, "ramp_runner_agent_resumed_downloads_total", "Downloads resumed with a Range request.",
-		atomic_load(&c->resumes));
+	counter(f, "ramp_runner_agent_resumed_downloads_total",
+		"Downloads resumed with a Range request.", atomic_load(&c->resumes));
 	counter(f, "ramp_runner_agent_installs_total", "Model versions installed.",
 		atomic_load(&c->installs));
-	counter(f, "ramp_runner_agent_swaps_back_total", "Instant rollbacks to the previous version.",
-		atomic_load(&c->swaps_back));
-	counter(f, "ramp_runner_agent_failures_total", "Failed downloads, verifications or installs.",
-		atomic_load(&c->failures));
+	counter(f, "ramp_runner_agent_swaps_back_total",
+		"Instant rollbacks to the previous version.", atomic_load(&c->swaps_back));
+	counter(f, "ramp_runner_agent_failures_total",
+		"Failed downloads, verifications or installs.", atomic_load(&c->failures));
 	counter(f, "ramp_runner_agent_telemetry_reports_total", "Telemetry reports sent.",
 		atomic_load(&c->telemetry_reports));
 }
@@ -317,13 +318,15 @@ static char *metrics_text(void)
 		atomic_load(&S.requests));
 	counter(f, "ramp_runner_errors_total", "Inference requests that failed.",
 		atomic_load(&S.errors));
-	fprintf(f, "# HELP ramp_runner_model_load_seconds How long the current model took to load.\n"
-		   "# TYPE ramp_runner_model_load_seconds gauge\n"
-		   "ramp_runner_model_load_seconds %.6f\n",
+	fprintf(f,
+		"# HELP ramp_runner_model_load_seconds How long the current model took to load.\n"
+		"# TYPE ramp_runner_model_load_seconds gauge\n"
+		"ramp_runner_model_load_seconds %.6f\n",
 		lm ? lm->load_ms / 1e3 : 0.0);
 	counter(f, "ramp_runner_model_swaps_total", "Models swapped in (the first load counts).",
 		live_swaps());
-	fprintf(f, "# HELP ramp_runner_model_info The model being served (name is empty without a controller).\n"
+	fprintf(f, "# HELP ramp_runner_model_info The model being served (name is empty without a "
+		   "controller).\n"
 		   "# TYPE ramp_runner_model_info gauge\n");
 	if (lm)
 		fprintf(f, "ramp_runner_model_info{name=\"%s\",version=\"%s\"} 1\n", lm->name,

@@ -356,34 +356,36 @@ char *engine_metrics_text(struct arena *a)
 
 	pthread_mutex_lock(&gauges_mu);
 	out = arena_printf(
-		a,
-		"# HELP ramp_evaluations_total Evaluation passes this replica ran as the evaluator.\n"
-		"# TYPE ramp_evaluations_total counter\n"
-		"ramp_evaluations_total %llu\n"
-		"# HELP ramp_evaluation_rollouts_total Active rollouts evaluated, summed over passes.\n"
-		"# TYPE ramp_evaluation_rollouts_total counter\n"
-		"ramp_evaluation_rollouts_total %llu\n"
-		"# HELP ramp_evaluation_errors_total Evaluations that failed (logged as evaluation failed).\n"
-		"# TYPE ramp_evaluation_errors_total counter\n"
-		"ramp_evaluation_errors_total %llu\n"
-		"# HELP ramp_evaluation_duration_seconds Time spent in evaluation passes.\n"
-		"# TYPE ramp_evaluation_duration_seconds summary\n"
-		"ramp_evaluation_duration_seconds_sum %.6f\n"
-		"ramp_evaluation_duration_seconds_count %llu\n"
-		"# HELP ramp_evaluation_last_duration_seconds How long the last evaluation pass took.\n"
-		"# TYPE ramp_evaluation_last_duration_seconds gauge\n"
-		"ramp_evaluation_last_duration_seconds %.6f\n"
-		"# HELP ramp_evaluation_last_timestamp_seconds When the last evaluation pass ended (Unix time; 0: none yet).\n"
-		"# TYPE ramp_evaluation_last_timestamp_seconds gauge\n"
-		"ramp_evaluation_last_timestamp_seconds %.3f\n"
-		"%s",
-		(unsigned long long)atomic_load(&eval_passes),
-		(unsigned long long)atomic_load(&eval_rollouts),
-		(unsigned long long)atomic_load(&eval_errors),
-		(double)atomic_load(&eval_usec_sum) / 1e6,
-		(unsigned long long)atomic_load(&eval_passes),
-		(double)atomic_load(&eval_last_usec) / 1e6,
-		(double)atomic_load(&eval_last_at_ms) / 1e3, gauges_text ? gauges_text : "");
+	    a,
+	    "# HELP ramp_evaluations_total Evaluation passes this replica ran as the evaluator.\n"
+	    "# TYPE ramp_evaluations_total counter\n"
+	    "ramp_evaluations_total %llu\n"
+	    "# HELP ramp_evaluation_rollouts_total Active rollouts evaluated, summed over passes.\n"
+	    "# TYPE ramp_evaluation_rollouts_total counter\n"
+	    "ramp_evaluation_rollouts_total %llu\n"
+	    "# HELP ramp_evaluation_errors_total Evaluations that failed (logged as evaluation "
+	    "failed).\n"
+	    "# TYPE ramp_evaluation_errors_total counter\n"
+	    "ramp_evaluation_errors_total %llu\n"
+	    "# HELP ramp_evaluation_duration_seconds Time spent in evaluation passes.\n"
+	    "# TYPE ramp_evaluation_duration_seconds summary\n"
+	    "ramp_evaluation_duration_seconds_sum %.6f\n"
+	    "ramp_evaluation_duration_seconds_count %llu\n"
+	    "# HELP ramp_evaluation_last_duration_seconds How long the last evaluation pass took.\n"
+	    "# TYPE ramp_evaluation_last_duration_seconds gauge\n"
+	    "ramp_evaluation_last_duration_seconds %.6f\n"
+	    "# HELP ramp_evaluation_last_timestamp_seconds When the last evaluation pass ended "
+	    "(Unix time; 0: none yet).\n"
+	    "# TYPE ramp_evaluation_last_timestamp_seconds gauge\n"
+	    "ramp_evaluation_last_timestamp_seconds %.3f\n"
+	    "%s",
+	    (unsigned long long)atomic_load(&eval_passes),
+	    (unsigned long long)atomic_load(&eval_rollouts),
+	    (unsigned long long)atomic_load(&eval_errors),
+	    (double)atomic_load(&eval_usec_sum) / 1e6,
+	    (unsigned long long)atomic_load(&eval_passes),
+	    (double)atomic_load(&eval_last_usec) / 1e6, (double)atomic_load(&eval_last_at_ms) / 1e3,
+	    gauges_text ? gauges_text : "");
 	pthread_mutex_unlock(&gauges_mu);
 	return out;
 }

@@ -126,7 +126,8 @@ int main(void)
 	printf("# %d excluded variants (docs/runner.md), %d tests use operators the runner does not claim\n",
 	       t.skipped, t.unclaimed);
 	if (!t.pass && !t.fail)
-		printf("FAIL conformance: no ONNX backend test ran (is libonnx-testdata at %s?)\n", root);
+		printf("FAIL conformance: no ONNX backend test ran (is libonnx-testdata at %s?)\n",
+		       root);
 	printf("%d passed, %d failed\n", t.pass, t.fail);
 	return t.fail || !t.pass ? 1 : 0;
 }
