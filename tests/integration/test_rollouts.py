@@ -327,6 +327,26 @@ def test_two_replicas_one_evaluates_both_answer(ctx):
     f2.close()
 
 
+def test_a_breach_without_baseline_data_says_so(ctx):
+    """Only the canary reports: the breach event says "baseline: no data", never "nan"."""
+    s = ctx.server()
+    signer, tokens = setup(ctx, s, n=10)
+    pol = fast_policy(windows=("1h", "1h", "1h"), sizes=(0.5, 0.75, 1.0),
+                      metrics=[{"name": "error_rate", "threshold": "< 1%"}])
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+    fleet.running = {d: v for d, v in fleet.running.items() if v == "v2"}
+
+    def breach():
+        fleet.report(versions_bad=("v2",))
+        return [e for e in rollout(s, rid)["events"] if e["type"] == "breach"]
+    ev = wait_for(breach, timeout=30, interval=0.5, msg="breach")
+    check("error_rate 0.1 breaches < 1% (baseline: no data;" in ev[0]["detail"], ev[0]["detail"])
+    check("nan" not in json.dumps(rollout(s, rid)["events"]).lower(), rollout(s, rid)["events"])
+    fleet.close()
+
+
 def test_metrics_export_active_rollout_gauges(ctx):
     s = ctx.server()
     signer, tokens = setup(ctx, s, n=20)
