@@ -78,10 +78,14 @@ $(BUILD)/.deps:
 
 deps: $(BUILD)/.deps
 
-# What some tests drive for real (a browser, SWUpdate, promtool, nginx):
-# installed in one go before the suite when root, so parallel tests never
-# race for the dpkg lock. A test whose tool is still missing skips.
-TEST_DEB_PKGS := chromium swupdate prometheus nginx-light
+# What the tests drive for real: curl (deploy/ci-publish.sh and the README
+# walkthrough), jq (the walkthrough), a browser and what drives it (chromium,
+# nodejs, npm for playwright-core), SWUpdate, promtool (prometheus), nginx,
+# systemd-analyze (systemd). Installed in one go before the suite when root,
+# so parallel tests never race for the dpkg lock; on a fresh Debian 12 this
+# is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
+# still missing skips.
+TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd
 $(BUILD)/.test-deps: | $(BUILD)/.deps
 	@missing=""; for p in $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -140,7 +144,24 @@ $(BUILD)/tests/test_gate: $(BUILD)/obj/tests/unit/test_gate.o $(COMMON_OBJS) \
 
 unit: $(UNIT_BINS)
 
-run: all
+# what the README walkthrough uses beside rampctl, for `make run`'s users
+RUN_DEB_PKGS := curl jq openssl
+$(BUILD)/.run-deps: | $(BUILD)/.deps
+	@missing=""; for p in $(RUN_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing for the README walkthrough:$$missing"; \
+	    (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
+	     (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || exit 1; \
+	  else \
+	    echo "the README walkthrough also needs:$$missing; run:"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 0; \
+	  fi; \
+	fi; touch $@
+
+run: all $(BUILD)/.run-deps
 	@mkdir -p var
 	RAMP_DATA_DIR=$${RAMP_DATA_DIR:-$(CURDIR)/var} $(BUILD)/rampd
 

@@ -186,12 +186,10 @@ static json_t *top_json(const struct runner_tensor *t, double *confidence)
 	return json_pack("{s:i, s:f}", "class", (int)best, "confidence", *confidence);
 }
 
+/* {"name", "version"}, always both: the name is "" without a controller */
 static json_t *model_json(const struct live_model *lm)
 {
-	json_t *m = json_pack("{s:s}", "version", lm->version);
-	if (lm->name[0])
-		json_object_set_new(m, "name", json_string(lm->name));
-	return m;
+	return json_pack("{s:s, s:s}", "name", lm->name, "version", lm->version);
 }
 
 /* Parses the request's inputs for lm; 0, or -1 with why (in[] freed by the caller). */
@@ -274,6 +272,11 @@ static enum MHD_Result infer(struct MHD_Connection *conn, const struct body *b, 
 	return rc;
 }
 
+static void counter(FILE *f, const char *name, const char *help, unsigned long v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+}
+
 static void metrics_agent(FILE *f)
 {
 	struct agent_counters *c;
@@ -281,15 +284,22 @@ static void metrics_agent(FILE *f)
 	if (S.agent == NULL)
 		return;
 	c = agent_counters(S.agent);
-	fprintf(f,
-		"ramp_runner_agent_polls_total %lu\nramp_runner_agent_downloads_total %lu\n"
-		"ramp_runner_agent_download_bytes_total %lu\n"
-		"ramp_runner_agent_resumed_downloads_total %lu\n"
-		"ramp_runner_agent_installs_total %lu\nramp_runner_agent_swaps_back_total %lu\n"
-		"ramp_runner_agent_failures_total %lu\nramp_runner_agent_telemetry_reports_total %lu\n",
-		atomic_load(&c->polls), atomic_load(&c->downloads), atomic_load(&c->download_bytes),
-		atomic_load(&c->resumes), atomic_load(&c->installs), atomic_load(&c->swaps_back),
-		atomic_load(&c->failures), atomic_load(&c->telemetry_reports));
+	counter(f, "ramp_runner_agent_polls_total", "Polls of the controller.",
+		atomic_load(&c->polls));
+	counter(f, "ramp_runner_agent_downloads_total", "Model files downloaded.",
+		atomic_load(&c->downloads));
+	counter(f, "ramp_runner_agent_download_bytes_total", "Bytes downloaded.",
+		atomic_load(&c->download_bytes));
+	counter(f, "ramp_runner_agent_resumed_downloads_total",
+		"Downloads resumed with a Range request.", atomic_load(&c->resumes));
+	counter(f, "ramp_runner_agent_installs_total", "Model versions installed.",
+		atomic_load(&c->installs));
+	counter(f, "ramp_runner_agent_swaps_back_total",
+		"Instant rollbacks to the previous version.", atomic_load(&c->swaps_back));
+	counter(f, "ramp_runner_agent_failures_total",
+		"Failed downloads, verifications or installs.", atomic_load(&c->failures));
+	counter(f, "ramp_runner_agent_telemetry_reports_total", "Telemetry reports sent.",
+		atomic_load(&c->telemetry_reports));
 }
 
 static char *metrics_text(void)
@@ -304,13 +314,25 @@ static char *metrics_text(void)
 		live_release(lm);
 		return NULL;
 	}
-	fprintf(f, "ramp_runner_requests_total %lu\nramp_runner_errors_total %lu\n",
-		atomic_load(&S.requests), atomic_load(&S.errors));
-	fprintf(f, "ramp_runner_model_load_seconds %.6f\nramp_runner_model_swaps_total %lu\n",
-		lm ? lm->load_ms / 1e3 : 0.0, live_swaps());
+	counter(f, "ramp_runner_requests_total", "Inference requests answered.",
+		atomic_load(&S.requests));
+	counter(f, "ramp_runner_errors_total", "Inference requests that failed.",
+		atomic_load(&S.errors));
+	fprintf(f,
+		"# HELP ramp_runner_model_load_seconds How long the current model took to load.\n"
+		"# TYPE ramp_runner_model_load_seconds gauge\n"
+		"ramp_runner_model_load_seconds %.6f\n",
+		lm ? lm->load_ms / 1e3 : 0.0);
+	counter(f, "ramp_runner_model_swaps_total", "Models swapped in (the first load counts).",
+		live_swaps());
+	fprintf(f, "# HELP ramp_runner_model_info The model being served (name is empty without a "
+		   "controller).\n"
+		   "# TYPE ramp_runner_model_info gauge\n");
 	if (lm)
 		fprintf(f, "ramp_runner_model_info{name=\"%s\",version=\"%s\"} 1\n", lm->name,
 			lm->version);
+	fprintf(f, "# HELP ramp_runner_latency_seconds Inference latency.\n"
+		   "# TYPE ramp_runner_latency_seconds histogram\n");
 	for (size_t i = 0; i <= NBUCKETS; i++) {
 		cum += atomic_load(&S.buckets[i]);
 		if (i < NBUCKETS)

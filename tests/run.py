@@ -3,6 +3,9 @@
 real PostgreSQL this script starts (one cluster, a database per test, made
 from a migrated template), in parallel. The last line is
 "N passed, N failed, N skipped"; the exit status is non-zero on any failure.
+Running nothing is a failure too: a unit binary that prints no "ok"/"FAIL"
+line, an integration module without a test function, a filter that matches
+nothing.
 
   python3 tests/run.py [--build build] [-j 4] [filter]
 """
@@ -46,25 +49,31 @@ def run_unit(build, flt, results):
                 results.append(("fail", f"{name}:{line[5:]}", 0, p.stderr[-3000:]))
         if p.returncode != 0 and not any(r[0] == "fail" and r[1].startswith(name) for r in results):
             results.append(("fail", name, 0, p.stdout[-2000:] + p.stderr[-2000:]))
-        for r in results:
-            if r[1].startswith(name):
-                pass
+        if not any(r[1].startswith(name + ":") for r in results) and \
+                not any(r[0] == "fail" and r[1] == name for r in results):
+            results.append(("fail", name, 0, "ran no test case (no 'ok'/'FAIL' line)\n"
+                            + p.stdout[-2000:] + p.stderr[-2000:]))
         print(f"unit {name}: {sum(1 for r in results if r[1].startswith(name + ':') and r[0] == 'pass')} passed", flush=True)
 
 
-def discover(flt):
+def discover(flt, results, directory=os.path.join(HERE, "integration")):
+    """The integration tests matching flt. A module that defines no test
+    function is a failure in results: it would otherwise pass by running
+    nothing."""
     tests = []
-    for path in sorted(glob.glob(os.path.join(HERE, "integration", "test_*.py"))):
+    for path in sorted(glob.glob(os.path.join(directory, "test_*.py"))):
         mod_name = os.path.splitext(os.path.basename(path))[0]
         spec = importlib.util.spec_from_file_location(mod_name, path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-        for attr in dir(mod):
-            if attr.startswith("test_") and callable(getattr(mod, attr)):
-                full = f"{mod_name}.{attr}"
-                if flt and flt not in full:
-                    continue
-                tests.append((full, getattr(mod, attr)))
+        found = [a for a in dir(mod) if a.startswith("test_") and callable(getattr(mod, a))]
+        if not found and (not flt or flt in mod_name):
+            results.append(("fail", mod_name, 0, f"{path} defines no test_* function"))
+        for attr in found:
+            full = f"{mod_name}.{attr}"
+            if flt and flt not in full:
+                continue
+            tests.append((full, getattr(mod, attr)))
     return tests
 
 
@@ -108,7 +117,7 @@ def main():
     results = []
     t0 = time.time()
     run_unit(a.build, a.filter, results)
-    tests = discover(a.filter)
+    tests = discover(a.filter, results)
     run = None
     if tests:
         run = Run(a.build)
@@ -132,7 +141,10 @@ def main():
                     print(f"    skipped: {r[3]}", flush=True)
     finally:
         if run:
-            run.cluster.stop()
+            try:
+                run.cluster.stop()
+            except OSError:
+                traceback.print_exc()
             shutil.rmtree(run.tmp, ignore_errors=True)
     for r in results:
         if r[0] == "fail" and r[2] == 0 and r[3]:
@@ -141,6 +153,9 @@ def main():
     f = sum(1 for r in results if r[0] == "fail")
     s = sum(1 for r in results if r[0] == "skip")
     print(f"# {time.time() - t0:.0f}s")
+    if not results:
+        f = 1
+        print(f"FAIL {a.filter!r} matches no unit or integration test")
     print(f"{p} passed, {f} failed, {s} skipped")
     sys.exit(1 if f or p == 0 else 0)
 

@@ -197,12 +197,18 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 		all_decisive &= e.decisive;
 		all_pass &= e.decisive && e.result == 1;
 		if (e.decisive && e.result == 0 && !any_fail) {
+			char base[64];
 			any_fail = true;
+			/* an absolute threshold needs no baseline: say there was none
+			 * rather than print "nan" */
+			if (e.have_baseline && !isnan(e.baseline))
+				snprintf(base, sizeof(base), "baseline %.6g", e.baseline);
+			else
+				snprintf(base, sizeof(base), "baseline: no data");
 			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s %.6g breaches %s%s (baseline %.6g; %lld samples, %lld devices)",
-				 metric_name(pm->metric), e.canary.value, pm->text, e.note,
-				 e.have_baseline ? e.baseline : NAN, (long long)e.canary.samples,
-				 (long long)e.canary.devices);
+				 "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
+				 metric_name(pm->metric), e.canary.value, pm->text, e.note, base,
+				 (long long)e.canary.samples, (long long)e.canary.devices);
 		} else if (!all_pass && out->verdict.detail[0] == '\0' && !any_fail) {
 			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
 				 "%s: %s (%lld samples, %lld devices%s)", metric_name(pm->metric),

@@ -65,11 +65,16 @@ static pthread_mutex_t gauges_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *gauges_text;
 static uint64_t gauges_ms;
 
-static uint64_t mono_ms(void)
+static uint64_t mono_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t mono_ms(void)
+{
+	return mono_us() / 1000;
 }
 
 static void rebuild(struct engine *e)
@@ -134,25 +139,44 @@ static bool is_leader(struct engine *e)
 	return true;
 }
 
+/* The evaluation loop's own figures for /metrics (engine_metrics_text):
+ * passes this replica ran as the evaluator, rollouts evaluated, failures,
+ * time spent, and when the last pass ended. */
+static atomic_ullong eval_passes, eval_rollouts, eval_errors, eval_usec_sum, eval_last_usec;
+static atomic_llong eval_last_at_ms;
+
 static void evaluate_all(struct engine *e)
 {
 	json_t *ids = NULL, *v;
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
+	uint64_t t0 = mono_us(), took;
+	struct timespec wall;
 
 	e->last_eval_ms = mono_ms();
 	if (!is_leader(e))
 		return;
-	if (store_rollouts_active(e->app->db, &ids) != 0)
+	if (store_rollouts_active(e->app->db, &ids) != 0) {
+		atomic_fetch_add(&eval_errors, 1);
 		return;
+	}
 	json_array_foreach(ids, i, v) {
 		int64_t id = json_integer_value(v);
 		int rc = rollouts_evaluate(e->app, id, now);
-		if (rc && rc != RAMP_ECONFLICT)
+		atomic_fetch_add(&eval_rollouts, 1);
+		if (rc && rc != RAMP_ECONFLICT) {
+			atomic_fetch_add(&eval_errors, 1);
 			log_warn("msg=\"evaluation failed\" rollout=%lld error=\"%s\"",
 				 (long long)id, ramp_strerror(rc));
+		}
 	}
 	json_decref(ids);
+	took = mono_us() - t0;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	atomic_fetch_add(&eval_usec_sum, took);
+	atomic_store(&eval_last_usec, took);
+	atomic_store(&eval_last_at_ms, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+	atomic_fetch_add(&eval_passes, 1);
 }
 
 struct seen_json {
@@ -331,7 +355,37 @@ char *engine_metrics_text(struct arena *a)
 	char *out;
 
 	pthread_mutex_lock(&gauges_mu);
-	out = arena_strdup(a, gauges_text ? gauges_text : "");
+	out = arena_printf(
+	    a,
+	    "# HELP ramp_evaluations_total Evaluation passes this replica ran as the evaluator.\n"
+	    "# TYPE ramp_evaluations_total counter\n"
+	    "ramp_evaluations_total %llu\n"
+	    "# HELP ramp_evaluation_rollouts_total Active rollouts evaluated, summed over passes.\n"
+	    "# TYPE ramp_evaluation_rollouts_total counter\n"
+	    "ramp_evaluation_rollouts_total %llu\n"
+	    "# HELP ramp_evaluation_errors_total Evaluations that failed (logged as evaluation "
+	    "failed).\n"
+	    "# TYPE ramp_evaluation_errors_total counter\n"
+	    "ramp_evaluation_errors_total %llu\n"
+	    "# HELP ramp_evaluation_duration_seconds Time spent in evaluation passes.\n"
+	    "# TYPE ramp_evaluation_duration_seconds summary\n"
+	    "ramp_evaluation_duration_seconds_sum %.6f\n"
+	    "ramp_evaluation_duration_seconds_count %llu\n"
+	    "# HELP ramp_evaluation_last_duration_seconds How long the last evaluation pass took.\n"
+	    "# TYPE ramp_evaluation_last_duration_seconds gauge\n"
+	    "ramp_evaluation_last_duration_seconds %.6f\n"
+	    "# HELP ramp_evaluation_last_timestamp_seconds When the last evaluation pass ended "
+	    "(Unix time; 0: none yet).\n"
+	    "# TYPE ramp_evaluation_last_timestamp_seconds gauge\n"
+	    "ramp_evaluation_last_timestamp_seconds %.3f\n"
+	    "%s",
+	    (unsigned long long)atomic_load(&eval_passes),
+	    (unsigned long long)atomic_load(&eval_rollouts),
+	    (unsigned long long)atomic_load(&eval_errors),
+	    (double)atomic_load(&eval_usec_sum) / 1e6,
+	    (unsigned long long)atomic_load(&eval_passes),
+	    (double)atomic_load(&eval_last_usec) / 1e6, (double)atomic_load(&eval_last_at_ms) / 1e3,
+	    gauges_text ? gauges_text : "");
 	pthread_mutex_unlock(&gauges_mu);
 	return out;
 }

@@ -23,7 +23,8 @@ from fleet import Fleet, Signer, enroll, publish
 from ramp import ROOT, Skip, check, status
 
 CHROMIUM = "/usr/bin/chromium"
-PLAYWRIGHT = "playwright-core@1"
+# the last line that runs on Debian 12's Node.js 18 (1.62 wants Node 20)
+PLAYWRIGHT = "playwright-core@1.61"
 _setup_lock = threading.Lock()
 
 

@@ -3,6 +3,8 @@ sticky membership, automatic rollback, operator verbs, restarts, and two
 replicas on one database."""
 import json
 import os
+import shutil
+import subprocess
 import time
 
 from fleet import Fleet, Signer, enroll, publish, rollout, stage_members
@@ -145,6 +147,7 @@ def test_error_rate_breach_rolls_back_before_the_window_ends(ctx):
     ro = rollout(s, rid)
     breach = [e for e in ro["events"] if e["type"] == "breach"]
     check(breach and "error_rate" in breach[0]["detail"], ro["events"])
+    check("(baseline 0;" in breach[0]["detail"], breach[0]["detail"])
     check(any(e["type"] == "rolled_back" for e in ro["events"]))
     fail = [a for a in ro["analysis"] if a["metric"] == "error_rate" and a["arm"] == "canary"]
     eq(fail[0]["result"], "fail")
@@ -324,6 +327,26 @@ def test_two_replicas_one_evaluates_both_answer(ctx):
     f2.close()
 
 
+def test_a_breach_without_baseline_data_says_so(ctx):
+    """Only the canary reports: the breach event says "baseline: no data", never "nan"."""
+    s = ctx.server()
+    signer, tokens = setup(ctx, s, n=10)
+    pol = fast_policy(windows=("1h", "1h", "1h"), sizes=(0.5, 0.75, 1.0),
+                      metrics=[{"name": "error_rate", "threshold": "< 1%"}])
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+    fleet.running = {d: v for d, v in fleet.running.items() if v == "v2"}
+
+    def breach():
+        fleet.report(versions_bad=("v2",))
+        return [e for e in rollout(s, rid)["events"] if e["type"] == "breach"]
+    ev = wait_for(breach, timeout=30, interval=0.5, msg="breach")
+    check("error_rate 0.1 breaches < 1% (baseline: no data;" in ev[0]["detail"], ev[0]["detail"])
+    check("nan" not in json.dumps(rollout(s, rid)["events"]).lower(), rollout(s, rid)["events"])
+    fleet.close()
+
+
 def test_metrics_export_active_rollout_gauges(ctx):
     s = ctx.server()
     signer, tokens = setup(ctx, s, n=20)
@@ -341,6 +364,18 @@ def test_metrics_export_active_rollout_gauges(ctx):
     check(f'ramp_rollout_stage_index{{rollout="{rid}",model="ocr",version="v2"}} 0' in text)
     check(f'ramp_rollout_state{{rollout="{rid}",model="ocr",state="progressing"}} 1' in text)
     check(f'ramp_rollout_assigned_devices{{rollout="{rid}",model="ocr"}} 10' in text)
+    # the evaluation loop's own figures (docs/api.md, Operations)
+    vals = {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in text.splitlines()
+            if ln.startswith("ramp_evaluation")}
+    check(vals["ramp_evaluations_total"] >= 1, vals)
+    check(vals["ramp_evaluation_rollouts_total"] >= 1, vals)
+    eq(vals["ramp_evaluation_errors_total"], 0.0)
+    eq(vals["ramp_evaluation_duration_seconds_count"], vals["ramp_evaluations_total"])
+    check(vals["ramp_evaluation_duration_seconds_sum"] >= vals["ramp_evaluation_last_duration_seconds"] > 0, vals)
+    check(abs(vals["ramp_evaluation_last_timestamp_seconds"] - time.time()) < 30, vals)
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+        eq(p.returncode, 0, (p.stdout + p.stderr).decode())
     fleet.close()
 
 

@@ -13,8 +13,8 @@ import threading
 
 from fleet import Signer, enroll
 from ramp import check, eq, status, wait_for
-from runners import (PLATFORM, Runner, affine_out, build_model, digest, publish, set_stable,
-                     running, statuses, upload)
+from runners import (PLATFORM, Runner, affine_out, build_model, check_exposition, digest, publish,
+                     set_stable, running, statuses, upload)
 
 MODEL = "scorer"
 
@@ -49,6 +49,11 @@ def test_runner_installs_the_signed_model_and_reports_status_and_telemetry(ctx):
         eq(st, 200)
         check_answer(body, {"v1"})
         eq(body["model"]["name"], MODEL)
+        st, hz = r.get("/healthz")
+        eq(json.loads(hz), {"status": "ok", "model": {"name": MODEL, "version": "v1"}})
+        st, m = r.get("/metrics")
+        check_exposition(m)
+        check(b"# TYPE ramp_runner_agent_polls_total counter" in m, m)
         eq([x[1] for x in statuses(ctx, s, dev)], ["downloading", "verifying", "installed"])
         eq(status(s.admin.get(f"/v1/devices/{dev}"), 200).json["models"][MODEL]["state"], "installed")
         rows = wait_for(lambda: ctx.psql(s, "SELECT sum(requests), max(model_load_ms) >= 0,"

@@ -8,6 +8,7 @@ import os
 import subprocess
 
 from ramp import Skip, check, eq, free_port, wait_for
+from runners import check_exposition
 
 MODEL = "/usr/share/libonnx-testdata/data/node/test_softmax_example/model.onnx"
 
@@ -83,5 +84,28 @@ def test_runner_refuses_bad_tensors_with_400_naming_the_input(ctx):
         eq(st, 200)
         check(b"ramp_runner_requests_total 4\n" in m, m)
         check(b"ramp_runner_errors_total 4\n" in m, m)
+    finally:
+        r.stop()
+
+
+def test_runner_healthz_and_metrics_have_their_documented_shape(ctx):
+    """docs/runner.md: /healthz is {"status": "ok", "model": {"name", "version"}}
+    (the name is empty without a controller); /metrics is Prometheus text with
+    # HELP and # TYPE for every family."""
+    r = Runner(ctx, MODEL)
+    try:
+        st, body = r.get("/healthz")
+        eq(st, 200)
+        eq(json.loads(body), {"status": "ok", "model": {"name": "", "version": MODEL}})
+        st, body = r.infer({"x": [[-1, 0, 1]]})
+        eq(body["model"], {"name": "", "version": MODEL})
+        st, m = r.get("/metrics")
+        eq(st, 200)
+        check_exposition(m)
+        text = m.decode()
+        for line in ("# TYPE ramp_runner_requests_total counter",
+                     "# TYPE ramp_runner_latency_seconds histogram",
+                     f'ramp_runner_model_info{{name="",version="{MODEL}"}} 1'):
+            check(line in text, line)
     finally:
         r.stop()

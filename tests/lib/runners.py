@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -18,6 +19,29 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS_PY = os.path.join(HERE, "..", "runner", "models.py")
 PLATFORM = "cloud-x86-onnx"
 DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def check_exposition(text):
+    """Every sample's family has # HELP and # TYPE; promtool (the prometheus
+    package, which make test installs) agrees when it is there."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    typed, helped = {}, set()
+    for ln in text.splitlines():
+        if ln.startswith("# TYPE "):
+            _, _, name, kind = ln.split(" ", 3)
+            typed[name] = kind
+        elif ln.startswith("# HELP "):
+            helped.add(ln.split(" ")[2])
+    for ln in text.splitlines():
+        if not ln or ln.startswith("#"):
+            continue
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", ln).group(0)
+        fam = next((f for f in (name, re.sub(r"_(bucket|sum|count)$", "", name)) if f in typed), None)
+        check(fam is not None and fam in helped, f"no # HELP/# TYPE for {ln}")
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+        check(p.returncode == 0, (p.stdout + p.stderr).decode())
 
 
 def build_model(ctx, kind, *args):

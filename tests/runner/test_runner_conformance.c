@@ -5,7 +5,8 @@
  * Every test whose operators the runner all claims is run, except the
  * variants listed in excluded[] (each also listed in docs/runner.md, with
  * the reason).  Prints "ok NAME" / "FAIL NAME: why" per test and
- * "N passed, N failed" last; with no testdata installed, "0 passed, 0 failed".
+ * "N passed, N failed" last.  No testdata (or none that runs) is a failure,
+ * not a quiet "0 passed": the build installs libonnx-testdata.
  * RUNNER_ONNX_TESTDATA overrides the data directory.
  */
 #include "runner.h"
@@ -124,6 +125,9 @@ int main(void)
 		printf("# no ONNX backend tests at %s (install libonnx-testdata)\n", root);
 	printf("# %d excluded variants (docs/runner.md), %d tests use operators the runner does not claim\n",
 	       t.skipped, t.unclaimed);
+	if (!t.pass && !t.fail)
+		printf("FAIL conformance: no ONNX backend test ran (is libonnx-testdata at %s?)\n",
+		       root);
 	printf("%d passed, %d failed\n", t.pass, t.fail);
-	return t.fail ? 1 : 0;
+	return t.fail || !t.pass ? 1 : 0;
 }
