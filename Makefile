@@ -162,8 +162,8 @@ $(BUILD)/.run-deps: | $(BUILD)/.deps
 	fi; touch $@
 
 run: all $(BUILD)/.run-deps
-	@mkdir -p var
-	RAMP_DATA_DIR=$${RAMP_DATA_DIR:-$(CURDIR)/var} $(BUILD)/rampd
+	@d=$${RAMP_DATA_DIR:-$$(deploy/local-data-dir.sh "$(CURDIR)")} && \
+	  echo "RAMP_DATA_DIR=$$d $(BUILD)/rampd" && RAMP_DATA_DIR=$$d exec $(BUILD)/rampd
 
 test: all $(BUILD)/.test-deps
 	python3 tests/run.py --build $(BUILD)

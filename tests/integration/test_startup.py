@@ -253,3 +253,33 @@ def test_version_file_is_rewritten_only_when_the_commit_changes(ctx):
     # another commit: rewritten, so what embeds it is rebuilt
     text2, _ = make("GIT_COMMIT=abc1234")
     check('ramp_commit[] = "abc1234";' in text2, text2)
+
+
+def test_make_run_from_a_checkout_postgres_cannot_reach_uses_a_reachable_data_dir(ctx):
+    """make run as root from /root/ramp (or anything mktemp -d made): the data
+    goes where postgres can reach it, ./var links there, and rampd starts."""
+    if os.getuid() != 0:
+        raise Skip("only root runs the embedded postgresql as another user")
+    checkout = tempfile.mkdtemp(dir=ctx.tmp)  # 0700, like /root
+    fallback = os.path.join(ctx.tmp, "ramp-dev")
+    script = os.path.join(ROOT, "deploy", "local-data-dir.sh")
+    env = dict(os.environ, RAMP_LOCAL_FALLBACK=fallback)
+    os.makedirs(os.path.join(checkout, "var"))  # what an earlier failed start left
+    p = subprocess.run([script, checkout], env=env, capture_output=True, text=True, timeout=60)
+    eq(p.returncode, 0, p.stderr)
+    eq(p.stdout.strip(), fallback, p.stderr)
+    check("postgres cannot reach" in p.stderr, p.stderr)
+    eq(os.path.realpath(os.path.join(checkout, "var")), fallback)
+    s = Server(ctx, None, data_dir=p.stdout.strip())
+    ctx.servers.append(s)
+    s.start()
+    status(s.admin.get("/v1/devices"), 200)
+    # the next make run keeps the link and the data
+    p = subprocess.run([script, checkout], env=env, capture_output=True, text=True, timeout=60)
+    eq((p.returncode, p.stdout.strip(), p.stderr), (0, fallback, ""))
+    # a checkout postgres can reach keeps ./var in place
+    os.chmod(checkout, 0o755)
+    other = tempfile.mkdtemp(dir=checkout)
+    os.chmod(other, 0o755)
+    p = subprocess.run([script, other], env=env, capture_output=True, text=True, timeout=60)
+    eq((p.returncode, p.stdout.strip()), (0, os.path.join(other, "var")), p.stderr)
