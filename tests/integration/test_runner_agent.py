@@ -274,8 +274,14 @@ def test_rampd_rolls_a_model_out_to_two_runners_and_rolls_it_back(ctx):
                                      " WHERE version = 'v2' HAVING count(DISTINCT device_id) = 2"),
                  msg="telemetry from both runners on v2")
         status(s.admin.post(f"/v1/rollouts/{ro['id']}/rollback"), 200)
-        for r in runners:
+        for r, d in zip(runners, devs):
             r.wait_version("v1")
+            # the runner serves v1 as soon as the swap is live; the agent counts
+            # the swap and then reports it, so once rampd holds that report the
+            # counters are final
+            wait_for(lambda: statuses(ctx, s, d)[-1][:2] == ("v1", "installed") and
+                     statuses(ctx, s, d)[-1][2].startswith("kept previous version back"),
+                     msg=f"{d} reported the swap back: {statuses(ctx, s, d)[-3:]}")
             eq(r.metric("ramp_runner_agent_downloads_total"), 2)  # back without a download
             eq(r.metric("ramp_runner_agent_swaps_back_total"), 1)
             check_answer(r.infer()[1], {"v1"})
