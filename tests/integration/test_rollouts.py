@@ -121,6 +121,33 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     fleet.close()
 
 
+def test_install_outcomes_count_for_the_whole_stage_not_only_the_sliding_window(ctx):
+    """A device installs once per stage. The evaluation that ends a 2 s window
+    comes here seconds after the installs (as on a busy machine, or after an
+    extension): the installs still count. They used to be read over the
+    sliding window only: 0 samples, inconclusive, and no later window could
+    ever see them again."""
+    s = ctx.server(env={"RAMP_EVAL_INTERVAL": "6"})
+    _, tokens = setup(ctx, s, n=20)
+    pol = {"stages": [{"name": "canary", "size": 0.2, "validation_window": "2s", "min_devices": 3,
+                       "metrics": [{"name": "install_failure_rate", "threshold": "< 5%"}]},
+                      {"name": "full", "size": 1.0, "validation_window": "1h"}],
+           "rollback": {"on_inconclusive": "pause"}}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all(), {"v1": 16, "v2": 4})  # the canary's four report 'installed' now
+    ro = wait_for(lambda: rollout(s, rid)["stage"]["index"] == 1 or rollout(s, rid)["state"] != "progressing"
+                  and rollout(s, rid), timeout=60, msg="the canary stage decided")
+    ro = rollout(s, rid)
+    types = [e["type"] for e in ro["events"]]
+    eq((ro["state"], ro["stage"]["name"]), ("progressing", "full"), types)
+    check("inconclusive" not in types, ro["events"])
+    row = [a for a in ro["analysis"] if a["metric"] == "install_failure_rate" and a["arm"] == "canary"
+           and a["stage"] == 0]
+    eq([(a["value"], a["samples"], a["devices"], a["result"]) for a in row], [(0.0, 4, 4, "pass")])
+    fleet.close()
+
+
 def test_error_rate_breach_rolls_back_before_the_window_ends(ctx):
     s = ctx.server()
     signer, tokens = setup(ctx, s, n=100)
