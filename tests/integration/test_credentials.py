@@ -197,6 +197,13 @@ def test_a_deleted_devices_token_is_refused_in_the_very_next_request(ctx):
         status(c.post("/v1/agent/status", {"model": "ocr", "version": "v1", "state": "installed"}), 401)
         eq(rows_of(ctx, s, dev), 1)
         c.close()
+    # the same id registered again: its new token works at once
+    tok = status(s.admin.post("/v1/devices", {"id": "pi-0", "platform": "rpi"}), 201).json["token"]
+    c = Client(s.port, tok)
+    status(c.post("/v1/telemetry", report("pi-0")), 202)
+    status(c.get("/v1/agent/desired"), 200)
+    eq(rows_of(ctx, s, "pi-0"), 2)
+    c.close()
 
 
 def test_a_device_deleted_while_it_reports_in_a_tight_loop_stores_nothing_after(ctx):
