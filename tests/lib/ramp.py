@@ -420,6 +420,33 @@ def wait_for(fn, timeout=30, interval=0.1, msg="condition"):
     raise AssertionError(f"timed out waiting for {msg} (last: {last!r})")
 
 
+def spawn_listening(make_args, log, healthy, refused=b"cannot listen", tries=5, timeout=30):
+    """Starts make_args(port) on a port from free_port(), with its output to
+    the file log, and returns (proc, port) once healthy(port) is true and the
+    process holds that port's listening socket itself (not another process
+    that took the port between free_port() and the bind). When it exits
+    because it could not listen (its output says `refused`), starts it again
+    on another port."""
+    for attempt in range(tries):
+        port = free_port()
+        log.flush()
+        at = log.tell()
+        p = subprocess.Popen(make_args(port), stdout=log, stderr=log)
+
+        def up():
+            if p.poll() is not None:
+                return "exited"
+            return healthy(port) and listens_on(p.pid, port) and "up"
+        if wait_for(up, timeout=timeout, msg=f"{make_args(port)[0]} on port {port}") == "up":
+            return p, port
+        with open(log.name, "rb") as f:
+            f.seek(at)
+            text = f.read()
+        if refused not in text or attempt == tries - 1:
+            raise AssertionError(f"exited with {p.returncode}: {text[-3000:].decode(errors='replace')}")
+    raise AssertionError("unreachable")
+
+
 def parallel(n, fn):
     """Runs fn(i) for i in range(n) in threads; re-raises the first error."""
     errs = []
