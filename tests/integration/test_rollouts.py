@@ -78,6 +78,11 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     # a slow test machine may not report within a 2 s window: extend, don't pause
     pol = fast_policy(windows=("3s", "3s", "2s"), metrics=[{"name": "error_rate", "threshold": "< 5%"}],
                       rollback={"on_inconclusive": "extend"})
+    # canary and ramp pass their gates and then wait for approval, which the
+    # loop below gives once it has checked the stage's membership: a busy
+    # machine's loop (200 polls a turn) could otherwise miss a 3 s stage
+    for st in pol["stages"][:2]:
+        st["approval"] = True
     r = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201)
     rid = r.json["id"]
     eq(r.json["baseline_version"], "v1")
@@ -88,7 +93,7 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     deadline = time.time() + 60
     while time.time() < deadline:
         ro = rollout(s, rid)
-        if ro["state"] != "progressing":
+        if ro["state"] not in ("progressing", "awaiting_approval"):
             break
         counts = fleet.poll_all()
         idx = ro["stage"]["index"]
@@ -105,13 +110,15 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
                 seen_stages[idx] = len(expect)
             check(size)
         fleet.report()
+        if ro["state"] == "awaiting_approval" and idx in seen_stages:
+            status(s.admin.post(f"/v1/rollouts/{rid}/approve"), 200)
         time.sleep(0.3)
     ro = rollout(s, rid)
     eq(ro["state"], "succeeded", json.dumps(ro["events"]))
     eq(seen_stages.get(0), 10)
     eq(seen_stages.get(1), 50)
     types = [e["type"] for e in ro["events"]]
-    for t in ("created", "stage_started", "promoted", "succeeded"):
+    for t in ("created", "stage_started", "awaiting_approval", "approved", "promoted", "succeeded"):
         check(t in types, f"{t} in {types}")
     check(any(a["metric"] == "error_rate" and a["result"] == "pass" for a in ro["analysis"]), ro["analysis"])
     # the new version is stable: every device is told v2, with no rollout
