@@ -317,15 +317,24 @@ def test_kill9_mid_stage_resumes_with_the_same_devices(ctx):
     s = ctx.server(embedded=True)
     signer, tokens = setup(ctx, s, n=60)
     pol = fast_policy(windows=("4s", "1h", "1s"), sizes=(0.1, 0.5, 1.0))
+    # the canary holds for approval once its window is over: on a busy
+    # machine the 120 requests below took longer than the window, and the
+    # rollout had left the canary before the test looked at it
+    pol["stages"][0]["approval"] = True
     rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
     fleet = Fleet(s, tokens, "ocr")
     fleet.poll_all(install=False)
     before = {d for d in tokens if fleet.desired(d)["version"] == "v2"}
     eq(len(before), 6)
+    eq(rollout(s, rid)["stage"]["name"], "canary")
     fleet.close()
     s.kill9()
     s.start()
     fleet = Fleet(s, tokens, "ocr")
+    # the window's end survives the restart: the canary's window is judged
+    wait_for(lambda: rollout(s, rid)["state"] == "awaiting_approval", timeout=30,
+             msg="the canary's window judged after restart")
+    status(s.admin.post(f"/v1/rollouts/{rid}/approve"), 200)
     wait_for(lambda: rollout(s, rid)["stage"]["name"] == "ramp", timeout=30, msg="promoted after restart")
     # the promotion is in the database first; the poll answers follow with the next snapshot
     want = stage_members(rid, list(tokens), 0.5) | before
