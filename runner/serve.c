@@ -449,7 +449,7 @@ void *serve_start(const struct sockaddr_in *sa, unsigned threads, struct agent *
 				handle, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
 				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
 				completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+				MHD_OPTION_END); /* no SO_REUSEPORT: a taken port fails */
 }
 
 void serve_stop(void *daemon)

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ struct centry {
 };
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Bumped by every auth_cache_clear(): a lookup that read the database
+ * before a clear must not put its (maybe revoked) answer back after it. */
+static atomic_uint_least64_t cache_gen;
 
 /* Names of (non-device) tokens used since the last flush: last_used is
  * written in one statement a second, not once per request. */
@@ -100,6 +104,7 @@ static void centry_free(struct centry *e)
 void auth_cache_clear(void)
 {
 	pthread_mutex_lock(&cache_mu);
+	atomic_fetch_add(&cache_gen, 1);
 	for (size_t i = 0; i < CACHE_BUCKETS; i++) {
 		struct centry *e = cache[i], *next;
 		for (; e; e = next) {
@@ -134,7 +139,8 @@ static bool cache_get(const unsigned char h[32], struct arena *a, struct auth *o
 	return hit;
 }
 
-static void cache_put(const unsigned char h[32], const struct auth *in, int64_t expires_at)
+static void cache_put(const unsigned char h[32], const struct auth *in, int64_t expires_at,
+		      uint64_t gen)
 {
 	size_t b = ((size_t)h[0] << 8 | h[1]) % CACHE_BUCKETS;
 	struct centry *e = calloc(1, sizeof(*e)), **pp;
@@ -152,6 +158,11 @@ static void cache_put(const unsigned char h[32], const struct auth *in, int64_t 
 		return;
 	}
 	pthread_mutex_lock(&cache_mu);
+	if (atomic_load(&cache_gen) != gen) { /* cleared since the query began */
+		pthread_mutex_unlock(&cache_mu);
+		centry_free(e);
+		return;
+	}
 	/* drop the same token's older entry and anything stale in this bucket */
 	for (pp = &cache[b]; *pp;) {
 		struct centry *x = *pp;
@@ -167,8 +178,10 @@ static void cache_put(const unsigned char h[32], const struct auth *in, int64_t 
 	pthread_mutex_unlock(&cache_mu);
 }
 
-/* Device tokens are answered from the agent snapshot: no lock, no query. */
-static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct auth *out)
+/* Device tokens are answered from the agent snapshot: no lock, no query.
+ * *gen: the generation of the snapshot that answered. */
+static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct auth *out,
+			   uint64_t *gen)
 {
 	static const char hexd[] = "0123456789abcdef";
 	struct snapshot *s = snapshot_acquire();
@@ -183,6 +196,7 @@ static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct a
 	}
 	hx[64] = '\0';
 	dev = snapshot_device_for_token(s, hx);
+	*gen = snapshot_generation(s);
 	if (dev) {
 		out->role = ROLE_DEVICE;
 		out->device_id = arena_strdup(a, dev);
@@ -222,6 +236,165 @@ int auth_flush_last_used(struct app *app)
 	return rc;
 }
 
+/* --- revocations on this replica ---
+ * An entry lives from auth_revoke_begin() until no path can let the
+ * credential through any more: while the delete is pending every lookup
+ * refuses it; once committed the database and the (cleared) cache say so,
+ * and the entry overrules only snapshots built before the commit; it goes
+ * when a newer snapshot is current and telemetry authenticated before it
+ * can no longer be on its way to the writer (REVOKED_KEEP_MS). */
+#define REVOKED_KEEP_MS (300 * 1000)
+
+struct revoked {
+	struct revoked *next;
+	uint64_t seq;      /* the epoch this revocation began */
+	uint64_t snap_gen; /* once committed: snapshots up to it predate it */
+	bool pending;
+	int64_t done_ms;
+	char *device_id, *name; /* what is revoked; either may be NULL */
+};
+
+static pthread_mutex_t rev_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct revoked *revoked;
+static int64_t pruned_ms; /* rev_mu */
+static atomic_int nrevoked;
+static atomic_uint_least64_t epoch_ctr = 1;
+
+uint64_t auth_epoch(void)
+{
+	return atomic_load(&epoch_ctr);
+}
+
+static void revoked_free(struct revoked *e)
+{
+	free(e->device_id);
+	free(e->name);
+	free(e);
+}
+
+/* Drops entries nothing can need any more; rev_mu held. */
+static void revoked_prune(void)
+{
+	struct snapshot *s = snapshot_acquire();
+	uint64_t cur = s ? snapshot_generation(s) : 0;
+	int64_t now = mono_ms();
+
+	snapshot_release(s);
+	pruned_ms = now;
+	for (struct revoked **pp = &revoked; *pp;) {
+		struct revoked *e = *pp;
+		if (!e->pending && cur > e->snap_gen && now - e->done_ms > REVOKED_KEEP_MS) {
+			*pp = e->next;
+			revoked_free(e);
+			atomic_fetch_sub(&nrevoked, 1);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+uint64_t auth_revoke_begin(const char *device_id, const char *name)
+{
+	struct revoked *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || (device_id && (e->device_id = strdup(device_id)) == NULL) ||
+	    (name && (e->name = strdup(name)) == NULL)) {
+		if (e)
+			revoked_free(e);
+		return 0;
+	}
+	e->pending = true;
+	pthread_mutex_lock(&rev_mu);
+	revoked_prune();
+	/* numbered and listed under one lock: a lookup that read the old epoch
+	 * is caught by the seq check, one that read the new one sees the entry */
+	e->seq = atomic_fetch_add(&epoch_ctr, 1) + 1;
+	e->next = revoked;
+	revoked = e;
+	atomic_fetch_add(&nrevoked, 1);
+	pthread_mutex_unlock(&rev_mu);
+	return e->seq;
+}
+
+static struct revoked *revoked_find(uint64_t seq)
+{
+	for (struct revoked *e = revoked; e; e = e->next)
+		if (e->seq == seq)
+			return e;
+	return NULL;
+}
+
+void auth_revoke_done(uint64_t handle)
+{
+	struct revoked *e;
+
+	pthread_mutex_lock(&rev_mu);
+	if ((e = revoked_find(handle)) != NULL) {
+		e->pending = false;
+		e->done_ms = mono_ms();
+		/* a snapshot numbered later begins reading after the commit */
+		e->snap_gen = snapshot_started();
+	}
+	pthread_mutex_unlock(&rev_mu);
+	auth_cache_clear();
+}
+
+void auth_revoke_cancel(uint64_t handle)
+{
+	pthread_mutex_lock(&rev_mu);
+	for (struct revoked **pp = &revoked; *pp; pp = &(*pp)->next) {
+		if ((*pp)->seq == handle) {
+			struct revoked *e = *pp;
+			*pp = e->next;
+			revoked_free(e);
+			atomic_fetch_sub(&nrevoked, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rev_mu);
+}
+
+static bool same(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* True when a lookup's answer must be refused: its device or token is being
+ * revoked, or (snap_gen != 0) it came from a snapshot built before its
+ * device's deletion committed. */
+static bool refused_now(const struct auth *out, uint64_t snap_gen)
+{
+	bool hit = false;
+
+	if (atomic_load(&nrevoked) == 0)
+		return false;
+	pthread_mutex_lock(&rev_mu);
+	if (mono_ms() - pruned_ms > 1000)
+		revoked_prune(); /* so the fast path above comes back */
+	for (struct revoked *e = revoked; e && !hit; e = e->next) {
+		bool dev = same(e->device_id, out->device_id);
+		if (dev || same(e->name, out->name))
+			hit = e->pending || (dev && snap_gen && snap_gen <= e->snap_gen);
+	}
+	pthread_mutex_unlock(&rev_mu);
+	return hit;
+}
+
+bool auth_revoked_since(const struct auth *a, const char *device_id)
+{
+	bool hit = false;
+
+	if (atomic_load(&nrevoked) == 0)
+		return false;
+	pthread_mutex_lock(&rev_mu);
+	for (struct revoked *e = revoked; e && !hit; e = e->next)
+		hit = e->seq > a->epoch &&
+		      (same(e->device_id, a->device_id) || same(e->device_id, device_id) ||
+		       same(e->name, a->name));
+	pthread_mutex_unlock(&rev_mu);
+	return hit;
+}
+
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out)
 {
 	return auth_lookup_in(app, token, a, out, true);
@@ -233,19 +406,26 @@ int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct a
 	unsigned char h[32];
 	char role[16];
 	int64_t expires_at = 0;
+	uint64_t gen = 0;
 	int rc;
 
 	if (strlen(token) > 256)
 		return RAMP_EAUTH;
+	/* before anything is looked at: what this request stores later is
+	 * refused if a revocation numbered after this began meanwhile */
+	out->epoch = auth_epoch();
 	auth_hash(token, h);
-	if (snapshot_lookup(h, a, out))
-		return 0;
+	if (snapshot_lookup(h, a, out, &gen))
+		return refused_now(out, gen) ? RAMP_EAUTH : 0;
 	if (cache_get(h, a, out)) {
+		if (refused_now(out, 0))
+			return RAMP_EAUTH;
 		note_used(out->name);
 		return 0;
 	}
 	if (!may_query)
 		return RAMP_EBUSY; /* only the database knows: ask again where waiting is cheap */
+	gen = atomic_load(&cache_gen);
 	rc = store_token_lookup(app->db, h, a, role, sizeof(role), &out->name, &out->device_id,
 				&expires_at);
 	if (rc == RAMP_ENOTFOUND)
@@ -257,7 +437,9 @@ int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct a
 	if (out->role == ROLE_DEVICE && out->device_id &&
 	    (out->name = arena_printf(a, "device:%s", out->device_id)) == NULL)
 		return RAMP_ENOMEM;
-	cache_put(h, out, expires_at);
+	cache_put(h, out, expires_at, gen);
+	if (refused_now(out, 0))
+		return RAMP_EAUTH;
 	if (out->role != ROLE_DEVICE)
 		note_used(out->name);
 	return 0;

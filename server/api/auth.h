@@ -4,6 +4,13 @@
  * bits, shown once, stored only as SHA-256 hashes. Lookups are cached for a
  * short time (AUTH_CACHE_TTL_MS) so the agent poll does not query the
  * database per request; revocation in this process clears the cache at once.
+ *
+ * Revoking on this replica takes effect before its 2xx: the handler calls
+ * auth_revoke_begin() before the database write (from then on the credential
+ * or device is refused whatever the snapshot or the cache still hold),
+ * ingest_barrier() so no telemetry authenticated earlier commits after the
+ * delete, then auth_revoke_done() (or _cancel()) after it. Other replicas
+ * follow on NOTIFY ramp_changed.
  */
 #ifndef RAMP_AUTH_H
 #define RAMP_AUTH_H
@@ -27,8 +34,26 @@ int auth_new_token(char *out);
 void auth_hash(const char *token, unsigned char out[32]);
 /* Writes last_used for the tokens used since the last call (engine, 1/s). */
 int auth_flush_last_used(struct app *app);
-/* Forgets every cached lookup (after a revocation or a device deletion). */
+/* Forgets every cached lookup (after a revocation or a device deletion);
+ * a lookup that began before the call does not put its answer back. */
 void auth_cache_clear(void);
+
+/* Refuses, from now on, every token of device_id (a device being deleted)
+ * or the token named name (a token being revoked); either may be NULL.
+ * Returns a handle for _done()/_cancel(), 0 when out of memory (then the
+ * write must not go ahead). */
+uint64_t auth_revoke_begin(const char *device_id, const char *name);
+/* The database write committed: the database now says so, the cache is
+ * cleared, and only snapshots built before now are still overruled. */
+void auth_revoke_done(uint64_t handle);
+/* The write did not happen (not found, database error): forget it. */
+void auth_revoke_cancel(uint64_t handle);
+/* The revocation counter; struct auth.epoch holds its value at lookup. */
+uint64_t auth_epoch(void);
+/* True when a was authenticated (a->epoch) before a revocation that covers
+ * it or, when device_id is not NULL, before device_id was deleted: what it
+ * is about to store must not be stored. Cheap when nothing was revoked. */
+bool auth_revoked_since(const struct auth *a, const char *device_id);
 /* "admin", "operator", ...; "unknown" for anything else. */
 const char *auth_role_name(int role);
 /* ROLE_* bit for a name, or 0. */

@@ -64,6 +64,7 @@ void api_device_token_rotate(struct req *r)
 {
 	char tok[AUTH_TOKEN_LEN + 1], hx[65];
 	unsigned char h[32];
+	uint64_t rv = 0;
 	int64_t grace;
 	json_t *out = NULL;
 	int rc;
@@ -81,15 +82,25 @@ void api_device_token_rotate(struct req *r)
 	auth_hash(tok, h);
 	for (int b = 0; b < 32; b++)
 		snprintf(hx + b * 2, 3, "%02x", h[b]);
+	/* without grace the old tokens die now: refused before the write, and
+	 * after it in any snapshot built before it, even if the rebuild below
+	 * fails (the new token is answered from the database until then) */
+	if (grace == 0 && (rv = auth_revoke_begin(r->params[0], NULL)) == 0) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
 	rc = store_device_token_rotate(r->app->db, r->auth.name, r->params[0], hx, grace, &out);
-	if (rc == RAMP_ENOTFOUND) {
-		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
-		return;
-	}
 	if (rc) {
-		http_reply_err(r, rc, NULL);
+		if (rv)
+			auth_revoke_cancel(rv);
+		if (rc == RAMP_ENOTFOUND)
+			http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+		else
+			http_reply_err(r, rc, NULL);
 		return;
 	}
+	if (rv)
+		auth_revoke_done(rv);
 	refresh_now(r->app);
 	json_object_set_new(out, "token", json_string(tok));
 	http_reply_json(r, 201, out);

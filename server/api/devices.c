@@ -8,6 +8,7 @@
 #include "domain/device_id.h"
 #include "domain/selector.h"
 #include "engine/notify.h"
+#include "store/ingest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,19 +310,28 @@ void api_device_patch(struct req *r)
 	json_decref(body);
 }
 
+/* The device's tokens stop working on this replica before the 204, and no
+ * telemetry authenticated before the delete is stored after it (auth.h). */
 void api_device_delete(struct req *r)
 {
-	int rc = store_device_delete(r->app->db, r->auth.name, r->params[0]);
+	uint64_t rv = auth_revoke_begin(r->params[0], NULL);
+	int rc;
 
-	if (rc == RAMP_ENOTFOUND) {
-		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+	if (rv == 0) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}
+	ingest_barrier();
+	rc = store_device_delete(r->app->db, r->auth.name, r->params[0]);
 	if (rc) {
-		http_reply_err(r, rc, NULL);
+		auth_revoke_cancel(rv);
+		if (rc == RAMP_ENOTFOUND)
+			http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+		else
+			http_reply_err(r, rc, NULL);
 		return;
 	}
-	auth_cache_clear();
+	auth_revoke_done(rv);
 	snapshot_changed(r->app);
 	http_reply_empty(r, 204);
 }

@@ -9,6 +9,8 @@
  */
 #include "api/api.h"
 
+#include "api/auth.h"
+
 #include "domain/telemetry.h"
 #include "engine/engine.h"
 #include "store/ingest.h"
@@ -249,13 +251,36 @@ static void reply_unavailable(struct req *r, int rc)
 				   "telemetry could not be committed; nothing stored, retry later");
 }
 
+/* The writer's last look before the COPY: a token revoked, or a device
+ * deleted, after this request was authenticated stores nothing (the delete
+ * waits in ingest_barrier() for groups already taken). */
+static int admit(struct ingest_batch *ib)
+{
+	struct batch *b = ib->ctx;
+	const struct auth *a = &b->r->auth;
+
+	if (auth_revoked_since(a, NULL))
+		return RAMP_EAUTH;
+	for (size_t i = 0; a->role != ROLE_DEVICE && i < b->n; i++)
+		if (b->v[i].why == WHY_OK && auth_revoked_since(a, b->v[i].device_id))
+			return RAMP_ECONFLICT;
+	return 0;
+}
+
 /* The writer thread's answer once the rows are committed (or not). */
 static void on_committed(struct ingest_batch *ib, int rc)
 {
 	struct batch *b = ib->ctx;
 	struct req *r = b->r;
 
-	if (rc == 0) {
+	if (rc == RAMP_EAUTH) {
+		http_add_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_problem(r, 401, "Authorization", "unknown, expired or revoked token");
+	} else if (rc == RAMP_ECONFLICT) {
+		http_reply_problem(r, 503, "device_id",
+				   "a device of this batch was deleted while it was being stored;"
+				   " nothing stored, retry");
+	} else if (rc == 0) {
 		/* fresh numbers: let the engine judge them now, not at its next tick */
 		engine_wake(r->app);
 		http_reply_json(r, 202,
@@ -283,6 +308,7 @@ static void commit_and_reply(struct req *r, struct batch *b)
 	b->ib.len = b->buf.len;
 	b->ib.nrows = (int)b->accepted;
 	b->ib.done = on_committed;
+	b->ib.admit = admit;
 	b->ib.ctx = b;
 	/* parked first: the writer may answer before ingest_enqueue returns */
 	http_park(r);

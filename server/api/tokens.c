@@ -6,6 +6,7 @@
 
 #include "api/auth.h"
 #include "domain/units.h"
+#include "store/ingest.h"
 
 #include <string.h>
 
@@ -84,6 +85,7 @@ void api_tokens_list(struct req *r)
 
 void api_tokens_delete(struct req *r)
 {
+	uint64_t rv;
 	int rc;
 
 	if (strcmp(r->params[0], "admin") == 0) {
@@ -91,15 +93,22 @@ void api_tokens_delete(struct req *r)
 				   "the bootstrap admin token is set by RAMP_ADMIN_TOKEN; change it there");
 		return;
 	}
+	/* refused from now on, cached or not, and its telemetry on the way
+	 * to the writer is not stored (auth.h) */
+	if ((rv = auth_revoke_begin(NULL, r->params[0])) == 0) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
+	ingest_barrier();
 	rc = store_token_delete(r->app->db, r->auth.name, r->params[0]);
-	if (rc == RAMP_ENOTFOUND) {
-		http_reply_problem(r, 404, "name", "no token named %s", r->params[0]);
-		return;
-	}
 	if (rc) {
-		http_reply_err(r, rc, NULL);
+		auth_revoke_cancel(rv);
+		if (rc == RAMP_ENOTFOUND)
+			http_reply_problem(r, 404, "name", "no token named %s", r->params[0]);
+		else
+			http_reply_err(r, rc, NULL);
 		return;
 	}
-	auth_cache_clear();
+	auth_revoke_done(rv);
 	http_reply_empty(r, 204);
 }

@@ -3,7 +3,8 @@
  *
  * A metric is decisive once its own data meets the stage's min_devices and
  * min_samples (install_failure_rate counts install outcomes instead of
- * requests). One decisive failure makes the verdict FAIL at once; PASS
+ * requests: each assigned device's latest outcome since the stage began,
+ * where telemetry is read over the sliding window). One decisive failure makes the verdict FAIL at once; PASS
  * needs every metric decisive and passing; anything else is INCONCLUSIVE.
  */
 #include "engine/analysis.h"
@@ -150,7 +151,11 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 
 	if (rc)
 		return rc;
-	rc = store_install_outcomes(app->db, row->model, row->version, from, to, &outcomes);
+	/* a device installs once per stage: its outcome counts for the whole
+	 * stage, not only while it is inside the sliding window (a late or
+	 * extended evaluation would otherwise never see it again) */
+	rc = store_install_outcomes(app->db, row->model, row->version,
+				    (double)row->stage_started_at, to, &outcomes);
 	json_array_foreach(outcomes, i, o) {
 		const char *dev = json_string_value(json_object_get(o, "device_id"));
 		if (rc == 0 && strmap_get(s->assigned, dev))

@@ -768,6 +768,9 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 	/* the real limit is conns_accept(); MHD splits its own across threads */
 	OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections * threads + 16, NULL);
 	OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
+	/* no SO_REUSEPORT: a second rampd on a taken port must fail to listen,
+	 * not share the port and take a random half of its connections (MHD
+	 * still sets SO_REUSEADDR, so a restart binds at once) */
 	if (with_tls) {
 		flags |= MHD_USE_TLS;
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, tls_pem[0]);

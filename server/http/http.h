@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
 	ROLE_ADMIN = 1 << 0,
@@ -46,6 +47,7 @@ struct auth {
 	int role;              /* one ROLE_* bit */
 	const char *name;      /* token name, the actor in the audit log */
 	const char *device_id; /* for ROLE_DEVICE */
+	uint64_t epoch;        /* auth_epoch() when the lookup began */
 };
 
 struct req;

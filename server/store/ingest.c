@@ -30,8 +30,9 @@
 
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t work, maint;
+	pthread_cond_t work, maint, group_done;
 	struct ingest_batch *head, *tail;
+	uint64_t groups_taken, groups_done; /* ingest_barrier() waits on these */
 	long queued_rows, cap;
 	bool started, stopping, maint_started;
 	pthread_t writer, maint_thread;
@@ -39,7 +40,9 @@ static struct {
 	char *conninfo;
 	struct app *app;
 	time_t last_warn;
-} ing = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
+} ing = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	 .work = PTHREAD_COND_INITIALIZER,
+	 .group_done = PTHREAD_COND_INITIALIZER};
 
 /* --- figures --- */
 
@@ -231,9 +234,41 @@ static void finish_group(struct ingest_batch *g)
 	}
 }
 
+/* Takes the batches admit() refuses out of g into *refused (their rc set);
+ * returns what is left to commit. */
+static struct ingest_batch *admit_group(struct ingest_batch *g, struct ingest_batch **refused)
+{
+	struct ingest_batch **pp = &g, *b;
+
+	*refused = NULL;
+	while ((b = *pp) != NULL) {
+		int rc = b->admit ? b->admit(b) : 0;
+		if (rc == 0) {
+			pp = &b->next;
+			continue;
+		}
+		*pp = b->next;
+		b->rc = rc;
+		b->next = *refused;
+		*refused = b;
+	}
+	return g;
+}
+
+void ingest_barrier(void)
+{
+	uint64_t target;
+
+	pthread_mutex_lock(&ing.mu);
+	target = ing.groups_taken;
+	while (ing.started && ing.groups_done < target)
+		pthread_cond_wait(&ing.group_done, &ing.mu);
+	pthread_mutex_unlock(&ing.mu);
+}
+
 static void *writer_main(void *arg)
 {
-	struct ingest_batch *g;
+	struct ingest_batch *g, *refused, *next;
 
 	(void)arg;
 	pthread_mutex_lock(&ing.mu);
@@ -244,10 +279,23 @@ static void *writer_main(void *arg)
 			break;
 		g = ing.head;
 		ing.head = ing.tail = NULL;
+		ing.groups_taken++;
 		pthread_mutex_unlock(&ing.mu);
-		commit_group(g);
-		finish_group(g);
+		g = admit_group(g, &refused);
+		if (g) {
+			commit_group(g);
+			finish_group(g);
+		}
+		for (; refused; refused = next) {
+			next = refused->next;
+			pthread_mutex_lock(&ing.mu);
+			ing.queued_rows -= refused->nrows;
+			pthread_mutex_unlock(&ing.mu);
+			refused->done(refused, refused->rc);
+		}
 		pthread_mutex_lock(&ing.mu);
+		ing.groups_done++;
+		pthread_cond_broadcast(&ing.group_done);
 	}
 	pthread_mutex_unlock(&ing.mu);
 	if (ing.pg)

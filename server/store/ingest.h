@@ -4,7 +4,8 @@
  * HTTP handlers format their accepted reports as COPY text rows
  * (ingest_format_row), park their request and hand the rows over with
  * ingest_enqueue(); the writer thread calls the batch's done() once the
- * COPY that carried them has committed (or failed). The writer takes
+ * COPY that carried them has committed (or failed, or admit() refused
+ * them). The writer takes
  * everything queued at once, so many concurrent requests share one COPY and
  * one commit (docs/internals/ingest.md). The queue is bounded in rows
  * (RAMP_INGEST_QUEUE, default 200,000): a batch that does not fit is
@@ -71,6 +72,10 @@ struct ingest_batch {
 	int nrows;
 	ingest_done_fn done;
 	void *ctx;
+	/* Optional, run on the writer thread when it takes the batch, before
+	 * its COPY: non-zero (a RAMP_E* code) and the batch is not stored, and
+	 * done() gets that code. Must not block. */
+	int (*admit)(struct ingest_batch *b);
 	/* the writer's */
 	int rc;
 	struct ingest_batch *next;
@@ -80,6 +85,12 @@ struct ingest_batch {
  * RAMP_EBUSY when the queue is full, RAMP_EUNAVAIL when the writer is
  * stopped: then nothing is queued and done() is never called. */
 int ingest_enqueue(struct ingest_batch *b);
+
+/* Returns once the group the writer is committing (if any) is done. A
+ * batch the writer takes after this call runs its admit() after the call:
+ * revoke a credential, call this, then delete, and nothing authenticated
+ * before the revocation commits after the delete. */
+void ingest_barrier(void);
 
 /* Counts reports a handler rejected; reason is a label value
  * ("invalid", "wrong_device", "unknown_device"). */

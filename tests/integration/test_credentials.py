@@ -2,6 +2,7 @@
 with a grace period the operator chooses, and signing keys rotated (add
 the new key, re-sign, revoke the old) with rollouts of manifests that only
 the revoked key signed refused."""
+import threading
 import time
 
 from fleet import Signer, manifest_text, publish
@@ -127,3 +128,159 @@ def test_signing_key_rotation_refuses_rollouts_signed_only_by_the_revoked_key(ct
     m = wait_for(answer, timeout=20, msg="the rollout's version")
     eq(m["key_id"], "ci-2027")
     eq(m["version"], "v2")
+
+
+# --- revocation takes effect before the 2xx (issue 16) ---
+
+NO_LIMIT = {"RAMP_RATE_DEVICE": "off", "RAMP_RATE_VIEWER": "off"}  # tight loops are the point
+
+
+def report(dev):
+    return {"device_id": dev, "model": "ocr:v1", "latency_ms": 10, "timestamp": time.time()}
+
+
+def rows_of(ctx, s, dev):
+    return int(ctx.psql(s, f"SELECT count(*) FROM telemetry WHERE device_id = '{dev}'")[0][0])
+
+
+class Hammer:
+    """Sends one request after another from its own thread, on its own
+    keep-alive connection, until stopped; keeps (sent, answered, status)
+    on one monotonic clock."""
+
+    def __init__(self, port, token, method, path, body=None):
+        self.c = Client(port, token)
+        self.method, self.path, self.body = method, path, body
+        self.log = []
+        self.stop_at = None
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while self.stop_at is None or time.monotonic() < self.stop_at:
+            sent = time.monotonic()
+            try:
+                st = self.c.request(self.method, self.path, self.body).status
+            except OSError:
+                st = 0
+                self.c.close()
+            self.log.append((sent, time.monotonic(), st))
+
+    def wait_for(self, st, n=1):
+        wait_for(lambda: sum(1 for x in self.log if x[2] == st) >= n, timeout=30,
+                 msg=f"{n} answers {st} ({self.log[-3:]})")
+
+    def finish(self, more_s=0.5):
+        """Goes on a little past now, then stops and returns the log."""
+        self.stop_at = time.monotonic() + more_s
+        self.t.join(60)
+        self.c.close()
+        return self.log
+
+
+def after(log, t):
+    """Statuses of the requests sent after t."""
+    return [st for sent, _, st in log if sent > t]
+
+
+def test_a_deleted_devices_token_is_refused_in_the_very_next_request(ctx):
+    s = ctx.server(env=NO_LIMIT)
+    for i in range(10):
+        dev = f"pi-{i}"
+        tok = status(s.admin.post("/v1/devices", {"id": dev, "platform": "rpi"}), 201).json["token"]
+        c = Client(s.port, tok)
+        status(c.get("/v1/agent/desired"), 200)  # in the snapshot, which answers device tokens
+        status(c.post("/v1/telemetry", report(dev)), 202)
+        status(s.admin.delete(f"/v1/devices/{dev}"), 204)
+        status(c.post("/v1/telemetry", report(dev)), 401)
+        status(c.get("/v1/agent/desired"), 401)
+        status(c.post("/v1/agent/status", {"model": "ocr", "version": "v1", "state": "installed"}), 401)
+        eq(rows_of(ctx, s, dev), 1)
+        c.close()
+    # the same id registered again: its new token works at once
+    tok = status(s.admin.post("/v1/devices", {"id": "pi-0", "platform": "rpi"}), 201).json["token"]
+    c = Client(s.port, tok)
+    status(c.post("/v1/telemetry", report("pi-0")), 202)
+    status(c.get("/v1/agent/desired"), 200)
+    eq(rows_of(ctx, s, "pi-0"), 2)
+    c.close()
+
+
+def test_a_device_deleted_while_it_reports_in_a_tight_loop_stores_nothing_after(ctx):
+    s = ctx.server(env=NO_LIMIT)
+    for i in range(5):
+        dev = f"pi-{i}"
+        tok = status(s.admin.post("/v1/devices", {"id": dev, "platform": "rpi"}), 201).json["token"]
+        h = Hammer(s.port, tok, "POST", "/v1/telemetry", report(dev))
+        h.wait_for(202, 20)
+        status(s.admin.delete(f"/v1/devices/{dev}"), 204)
+        answered = time.monotonic()
+        stored = rows_of(ctx, s, dev)
+        h.wait_for(401, 20)
+        log = h.finish()
+        late = after(log, answered)
+        check(late and set(late) == {401}, f"sent after the 204: {sorted(set(late))}")
+        eq(rows_of(ctx, s, dev), stored, "nothing stored after the delete was answered")
+        eq(stored, sum(1 for x in log if x[2] == 202), "every stored row was answered 202")
+        check(set(st for _, _, st in log) <= {202, 401}, sorted(set(st for _, _, st in log)))
+
+
+def test_a_device_deleted_while_a_gateway_reports_for_it_stores_nothing_after(ctx):
+    s = ctx.server(env=NO_LIMIT)
+    gw = status(s.admin.post("/v1/tokens", {"name": "gw", "role": "ingest"}), 201).json["token"]
+    for i in range(5):
+        dev = f"pi-{i}"
+        status(s.admin.post("/v1/devices", {"id": dev, "platform": "rpi"}), 201)
+        h = Hammer(s.port, gw, "POST", "/v1/telemetry", report(dev))
+        h.wait_for(202, 20)
+        status(s.admin.delete(f"/v1/devices/{dev}"), 204)
+        answered = time.monotonic()
+        stored = rows_of(ctx, s, dev)
+        h.wait_for(400, 20)
+        log = h.finish()
+        late = after(log, answered)
+        check(late and set(late) == {400}, f"sent after the 204: {sorted(set(late))}")
+        eq(rows_of(ctx, s, dev), stored, "nothing stored after the delete was answered")
+        eq(stored, sum(1 for x in log if x[2] == 202), "every stored row was answered 202")
+        # in flight across the delete: 400 (unknown by then) or 503 (refused at the writer)
+        check(set(st for _, _, st in log) <= {202, 400, 503}, sorted(set(st for _, _, st in log)))
+
+
+def test_a_token_revoked_while_it_is_used_in_a_tight_loop_is_refused_once_answered(ctx):
+    s = ctx.server(env=NO_LIMIT)
+    status(s.admin.post("/v1/devices", {"id": "pi-1", "platform": "rpi"}), 201)
+    for i in range(5):
+        tok = status(s.admin.post("/v1/tokens", {"name": f"gw-{i}", "role": "ingest"}), 201).json["token"]
+        rd = status(s.admin.post("/v1/tokens", {"name": f"ro-{i}", "role": "viewer"}), 201).json["token"]
+        before = rows_of(ctx, s, "pi-1")
+        hs = [Hammer(s.port, tok, "POST", "/v1/telemetry", report("pi-1")),
+              Hammer(s.port, rd, "GET", "/v1/devices")]
+        hs[0].wait_for(202, 20)
+        hs[1].wait_for(200, 20)
+        status(s.admin.delete(f"/v1/tokens/gw-{i}"), 204)
+        status(s.admin.delete(f"/v1/tokens/ro-{i}"), 204)
+        answered = time.monotonic()
+        stored = rows_of(ctx, s, "pi-1")
+        for h in hs:
+            h.wait_for(401, 20)
+        logs = [h.finish() for h in hs]
+        for log in logs:
+            late = after(log, answered)
+            check(late and set(late) == {401}, f"sent after the 204: {sorted(set(late))}")
+        eq(rows_of(ctx, s, "pi-1"), stored, "nothing stored after the revocation was answered")
+        eq(stored - before, sum(1 for x in logs[0] if x[2] == 202), "every stored row was answered 202")
+
+
+def test_a_device_token_rotated_while_it_is_used_is_refused_once_answered(ctx):
+    s = ctx.server(env=NO_LIMIT)
+    for i in range(5):
+        dev = f"pi-{i}"
+        tok = status(s.admin.post("/v1/devices", {"id": dev, "platform": "rpi"}), 201).json["token"]
+        h = Hammer(s.port, tok, "GET", "/v1/agent/desired")
+        h.wait_for(200, 20)
+        new = status(s.admin.post(f"/v1/devices/{dev}/token"), 201).json["token"]
+        answered = time.monotonic()
+        status(Client(s.port, new).get("/v1/agent/desired"), 200)
+        h.wait_for(401, 20)
+        late = after(h.finish(), answered)
+        check(late and set(late) == {401}, f"sent after the 201: {sorted(set(late))}")

@@ -63,7 +63,11 @@ def test_history_keeps_every_evaluation_oldest_first_and_is_bounded(ctx):
     check(len(items) > 2)
     p95 = status(s.admin.get(f"/v1/rollouts/{rid}/history?metric=inference_latency_p95"), 200).json["items"]
     check(any(p["arm"] == "canary" and p["value"] == 50.0 for p in p95), p95[-4:])
-    # bounded: the newest 2,000 of more rows, and ?limit= takes fewer
+    # bounded: the newest 2,000 of more rows, and ?limit= takes fewer. The
+    # engine appends a row per arm every second while the rollout is active;
+    # once the abort is answered no evaluation can write any more (writes are
+    # guarded by the rollout's rev), so the rows added below are the newest.
+    status(s.admin.post(f"/v1/rollouts/{rid}/abort"), 200)
     ctx.psql(s, f"INSERT INTO rollout_analysis_history (rollout_id, stage, metric, arm, value, samples,"
                 f" result, at) SELECT {rid}, 0, 'error_rate', 'canary', g, 1, 'pass',"
                 f" now() + g * interval '1 second' FROM generate_series(1, 2500) g")

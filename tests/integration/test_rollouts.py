@@ -80,6 +80,11 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     # a slow test machine may not report within a 2 s window: extend, don't pause
     pol = fast_policy(windows=("3s", "3s", "2s"), metrics=[{"name": "error_rate", "threshold": "< 5%"}],
                       rollback={"on_inconclusive": "extend"})
+    # canary and ramp pass their gates and then wait for approval, which the
+    # loop below gives once it has checked the stage's membership: a busy
+    # machine's loop (200 polls a turn) could otherwise miss a 3 s stage
+    for st in pol["stages"][:2]:
+        st["approval"] = True
     r = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201)
     rid = r.json["id"]
     eq(r.json["baseline_version"], "v1")
@@ -90,7 +95,7 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     deadline = time.time() + 60
     while time.time() < deadline:
         ro = rollout(s, rid)
-        if ro["state"] != "progressing":
+        if ro["state"] not in ("progressing", "awaiting_approval"):
             break
         counts = fleet.poll_all()
         idx = ro["stage"]["index"]
@@ -107,19 +112,48 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
                 seen_stages[idx] = len(expect)
             check(size)
         fleet.report()
+        if ro["state"] == "awaiting_approval" and idx in seen_stages:
+            status(s.admin.post(f"/v1/rollouts/{rid}/approve"), 200)
         time.sleep(0.3)
     ro = rollout(s, rid)
     eq(ro["state"], "succeeded", json.dumps(ro["events"]))
     eq(seen_stages.get(0), 10)
     eq(seen_stages.get(1), 50)
     types = [e["type"] for e in ro["events"]]
-    for t in ("created", "stage_started", "promoted", "succeeded"):
+    for t in ("created", "stage_started", "awaiting_approval", "approved", "promoted", "succeeded"):
         check(t in types, f"{t} in {types}")
     check(any(a["metric"] == "error_rate" and a["result"] == "pass" for a in ro["analysis"]), ro["analysis"])
     # the new version is stable: every device is told v2, with no rollout
     wait_for(lambda: fleet.poll_all() == {"v2": 200}, timeout=10, msg="everyone on v2")
     m = fleet.desired(ids[0])
     eq(m["rollout"], None)
+    fleet.close()
+
+
+def test_install_outcomes_count_for_the_whole_stage_not_only_the_sliding_window(ctx):
+    """A device installs once per stage. The evaluation that ends a 2 s window
+    comes here seconds after the installs (as on a busy machine, or after an
+    extension): the installs still count. They used to be read over the
+    sliding window only: 0 samples, inconclusive, and no later window could
+    ever see them again."""
+    s = ctx.server(env={"RAMP_EVAL_INTERVAL": "6"})
+    _, tokens = setup(ctx, s, n=20)
+    pol = {"stages": [{"name": "canary", "size": 0.2, "validation_window": "2s", "min_devices": 3,
+                       "metrics": [{"name": "install_failure_rate", "threshold": "< 5%"}]},
+                      {"name": "full", "size": 1.0, "validation_window": "1h"}],
+           "rollback": {"on_inconclusive": "pause"}}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all(), {"v1": 16, "v2": 4})  # the canary's four report 'installed' now
+    ro = wait_for(lambda: rollout(s, rid)["stage"]["index"] == 1 or rollout(s, rid)["state"] != "progressing"
+                  and rollout(s, rid), timeout=60, msg="the canary stage decided")
+    ro = rollout(s, rid)
+    types = [e["type"] for e in ro["events"]]
+    eq((ro["state"], ro["stage"]["name"]), ("progressing", "full"), types)
+    check("inconclusive" not in types, ro["events"])
+    row = [a for a in ro["analysis"] if a["metric"] == "install_failure_rate" and a["arm"] == "canary"
+           and a["stage"] == 0]
+    eq([(a["value"], a["samples"], a["devices"], a["result"]) for a in row], [(0.0, 4, 4, "pass")])
     fleet.close()
 
 
@@ -286,15 +320,24 @@ def test_kill9_mid_stage_resumes_with_the_same_devices(ctx):
     s = ctx.server(embedded=True)
     signer, tokens = setup(ctx, s, n=60)
     pol = fast_policy(windows=("4s", "1h", "1s"), sizes=(0.1, 0.5, 1.0))
+    # the canary holds for approval once its window is over: on a busy
+    # machine the 120 requests below took longer than the window, and the
+    # rollout had left the canary before the test looked at it
+    pol["stages"][0]["approval"] = True
     rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
     fleet = Fleet(s, tokens, "ocr")
     fleet.poll_all(install=False)
     before = {d for d in tokens if fleet.desired(d)["version"] == "v2"}
     eq(len(before), 6)
+    eq(rollout(s, rid)["stage"]["name"], "canary")
     fleet.close()
     s.kill9()
     s.start()
     fleet = Fleet(s, tokens, "ocr")
+    # the window's end survives the restart: the canary's window is judged
+    wait_for(lambda: rollout(s, rid)["state"] == "awaiting_approval", timeout=30,
+             msg="the canary's window judged after restart")
+    status(s.admin.post(f"/v1/rollouts/{rid}/approve"), 200)
     wait_for(lambda: rollout(s, rid)["stage"]["name"] == "ramp", timeout=30, msg="promoted after restart")
     # the promotion is in the database first; the poll answers follow with the next snapshot
     want = stage_members(rid, list(tokens), 0.5) | before

@@ -190,6 +190,25 @@ def test_runner_refuses_bad_models_with_the_reason_and_keeps_serving(ctx):
         eq(r.version(), "v1")
 
 
+def wait_installed(ctx, s, dev, version):
+    """The runner serves a new model from inside the agent's install step;
+    the agent then finishes it (links, pruning the store, including partial
+    downloads) and reports 'installed'. A test that puts files into the
+    store waits for that report, or the prune may take them away."""
+    wait_for(lambda: statuses(ctx, s, dev)[-1:] and statuses(ctx, s, dev)[-1][:2] == (version, "installed"),
+             msg=f"{dev} reported {version} installed: {statuses(ctx, s, dev)[-3:]}")
+
+
+def wait_swap_reported(ctx, s, dev, version="v1"):
+    """The runner serves the kept version as soon as the swap is live; the
+    agent counts the swap and only then reports it: once rampd holds that
+    report, the agent's counters are final."""
+    def reported():
+        last = statuses(ctx, s, dev)[-1]
+        return last[:2] == (version, "installed") and "kept previous version back" in last[2]
+    wait_for(reported, msg=f"{dev} reported the swap back: {statuses(ctx, s, dev)[-3:]}")
+
+
 def test_runner_goes_back_to_the_kept_previous_model_without_a_download(ctx):
     s, signer, tokens, _ = setup(ctx)
     dev, tok = next(iter(tokens.items()))
@@ -201,6 +220,7 @@ def test_runner_goes_back_to_the_kept_previous_model_without_a_download(ctx):
         eq(r.metric("ramp_runner_agent_downloads_total"), 2)
         set_stable(s, MODEL, "v1")
         r.wait_version("v1")
+        wait_swap_reported(ctx, s, dev)
         eq(r.metric("ramp_runner_agent_downloads_total"), 2)
         eq(r.metric("ramp_runner_agent_swaps_back_total"), 1)
         last = statuses(ctx, s, dev)[-1]
@@ -220,6 +240,7 @@ def test_runner_resumes_a_partial_download_with_range(ctx):
     with running(ctx):
         r = Runner(ctx, s, tok, signer.pub)
         r.wait_version("v1")
+        wait_installed(ctx, s, dev, "v1")
         half = len(big) // 2
         with open(partial(r, big), "wb") as f:
             f.write(big[:half])
@@ -279,8 +300,9 @@ def test_rampd_rolls_a_model_out_to_two_runners_and_rolls_it_back(ctx):
                                      " WHERE version = 'v2' HAVING count(DISTINCT device_id) = 2"),
                  msg="telemetry from both runners on v2")
         status(s.admin.post(f"/v1/rollouts/{ro['id']}/rollback"), 200)
-        for r in runners:
+        for r, d in zip(runners, devs):
             r.wait_version("v1")
+            wait_swap_reported(ctx, s, d)
             eq(r.metric("ramp_runner_agent_downloads_total"), 2)  # back without a download
             eq(r.metric("ramp_runner_agent_swaps_back_total"), 1)
             check_answer(r.infer()[1], {"v1"})
@@ -316,6 +338,7 @@ def test_runner_restarts_a_partial_file_when_the_server_ignores_range_and_keeps_
         with running(ctx):
             r = Runner(ctx, s, tok, signer.pub)
             r.wait_version("v1")
+            wait_installed(ctx, s, dev, "v1")
             with open(partial(r, v7), "wb") as f:
                 f.write(b"stale bytes")
             set_stable(s, MODEL, "v7")

@@ -5,9 +5,8 @@ Debian's libonnx-testdata."""
 import http.client
 import json
 import os
-import subprocess
 
-from ramp import Skip, check, eq, free_port, wait_for
+from ramp import Skip, check, eq, spawn_listening
 from runners import check_exposition
 
 MODEL = "/usr/share/libonnx-testdata/data/node/test_softmax_example/model.onnx"
@@ -17,13 +16,14 @@ class Runner:
     def __init__(self, ctx, model):
         if not os.path.exists(model):
             raise Skip("libonnx-testdata is not installed")
-        self.port = free_port()
         self.log = open(os.path.join(ctx.tmp, "runner.log"), "w")
-        self.p = subprocess.Popen([os.path.join(ctx.build, "ramp-runner"), "--model", model,
-                                   "--listen", f"127.0.0.1:{self.port}"],
-                                  stdout=self.log, stderr=self.log)
-        wait_for(lambda: self.p.poll() is None and self.get("/healthz")[0] == 200,
-                 msg="ramp-runner healthz")
+
+        def make_args(port):
+            self.port = port
+            return [os.path.join(ctx.build, "ramp-runner"), "--model", model,
+                    "--listen", f"127.0.0.1:{port}"]
+        self.p, self.port = spawn_listening(make_args, self.log,
+                                            lambda port: self.get("/healthz")[0] == 200)
 
     def request(self, method, path, body=None):
         try:

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import time
+import uuid
 
 from ramp import Client, check, eq, status
 
@@ -103,7 +104,7 @@ class Fleet:
         self.clients = {}
         self.running = {}  # device -> version it installed
         self.etags = {}
-        r = status(server.admin.post("/v1/tokens", {"name": f"gw-{int(time.time()*1000)%100000}",
+        r = status(server.admin.post("/v1/tokens", {"name": f"gw-{uuid.uuid4().hex[:12]}",
                                                      "role": "ingest"}), 201)
         self.gateway = Client(server.port, r.json["token"])
 

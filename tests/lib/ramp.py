@@ -60,6 +60,32 @@ def free_port():
     return port
 
 
+class PortTaken(AssertionError):
+    """Our rampd could not listen: someone else holds its port."""
+
+
+def listens_on(pid, port):
+    """True when process pid holds the listening TCP socket on port."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    cols = line.split()
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(cols[9])
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    except OSError:
+        return False
+    return False
+
+
 class Cluster:
     """One PostgreSQL cluster for the whole run, reached over a Unix socket."""
 
@@ -225,26 +251,52 @@ class Server:
         return e
 
     def start(self, wait_ready=True, timeout=60):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.ctx.rampd], env=self.env(), stdout=log,
-                                     stderr=log, cwd=ROOT)
-        log.close()
-        if wait_ready:
-            self.wait_ready(timeout)
+        """Starts rampd; with wait_ready, returns once this process answers
+        /readyz. Another run's rampd may take the port free_port() gave us
+        between that call and our bind (tests run in parallel, other runs
+        beside us): ours then exits with "could not listen", and we start it
+        again on another port."""
+        for attempt in range(5):
+            log_at = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([self.ctx.rampd], env=self.env(), stdout=log,
+                                         stderr=log, cwd=ROOT)
+            log.close()
+            if not wait_ready:
+                return self
+            try:
+                self.wait_ready(timeout)
+                return self
+            except PortTaken:
+                if attempt == 4 or "RAMP_LISTEN" in self.extra_env:
+                    raise AssertionError(f"rampd could not listen:\n{self.log()}")
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_at)
+                    if b"could not listen" not in f.read():
+                        raise
+                self.port = free_port()
+                self.admin.close()
+                self.admin = Client(self.port, self.admin.token)
         return self
 
     def wait_ready(self, timeout=60):
+        """Waits until this process (not whoever else holds the port) answers
+        /readyz with 200."""
         deadline = time.time() + timeout
         c = Client(self.port)
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                c.close()
+                if b"could not listen" in self.log().encode():
+                    raise PortTaken(self.port)
                 raise AssertionError(f"rampd exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if c.get("/readyz", token=None).status == 200:
+                if c.get("/readyz", token=None).status == 200 and listens_on(self.proc.pid, self.port):
                     c.close()
                     return
             except OSError:
                 pass
+            c.close()  # a fresh connection each time: the listener may change hands
             time.sleep(0.05)
         raise AssertionError(f"rampd not ready after {timeout}s:\n{self.log()}")
 
@@ -366,6 +418,33 @@ def wait_for(fn, timeout=30, interval=0.1, msg="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {msg} (last: {last!r})")
+
+
+def spawn_listening(make_args, log, healthy, refused=b"cannot listen", tries=5, timeout=30):
+    """Starts make_args(port) on a port from free_port(), with its output to
+    the file log, and returns (proc, port) once healthy(port) is true and the
+    process holds that port's listening socket itself (not another process
+    that took the port between free_port() and the bind). When it exits
+    because it could not listen (its output says `refused`), starts it again
+    on another port."""
+    for attempt in range(tries):
+        port = free_port()
+        log.flush()
+        at = log.tell()
+        p = subprocess.Popen(make_args(port), stdout=log, stderr=log)
+
+        def up():
+            if p.poll() is not None:
+                return "exited"
+            return healthy(port) and listens_on(p.pid, port) and "up"
+        if wait_for(up, timeout=timeout, msg=f"{make_args(port)[0]} on port {port}") == "up":
+            return p, port
+        with open(log.name, "rb") as f:
+            f.seek(at)
+            text = f.read()
+        if refused not in text or attempt == tries - 1:
+            raise AssertionError(f"exited with {p.returncode}: {text[-3000:].decode(errors='replace')}")
+    raise AssertionError("unreachable")
 
 
 def parallel(n, fn):

@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 
-from ramp import Skip, check, free_port, status, wait_for
+from ramp import Skip, check, spawn_listening, status, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS_PY = os.path.join(HERE, "..", "runner", "models.py")
@@ -106,22 +106,23 @@ class Runner:
 
     def __init__(self, ctx, server, token, pubkey, name="r", extra=(), config=None):
         self.ctx = ctx
-        self.port = free_port()
         self.cache = os.path.join(ctx.tmp, f"cache-{name}")
         self.log_path = os.path.join(ctx.tmp, f"runner-{name}.log")
-        self.args = [os.path.join(ctx.build, "ramp-runner"), "--listen", f"127.0.0.1:{self.port}",
-                     "--threads", "4"]
+        args = ["--threads", "4"]
         if config:
-            self.args += ["--config", config]
+            args += ["--config", config]
         else:
-            self.args += ["--controller", server.url, "--token", token, "--pubkey", pubkey,
-                          "--cache", self.cache, "--poll", "0.2", "--telemetry-interval", "0.5"]
-        self.args += list(extra)
+            args += ["--controller", server.url, "--token", token, "--pubkey", pubkey,
+                     "--cache", self.cache, "--poll", "0.2", "--telemetry-interval", "0.5"]
+        args += list(extra)
         self.log = open(self.log_path, "w")
-        self.p = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
+
+        def make_args(port):
+            self.port = port
+            self.args = [os.path.join(ctx.build, "ramp-runner"), "--listen", f"127.0.0.1:{port}"] + args
+            return self.args
+        self.p, self.port = spawn_listening(make_args, self.log, lambda port: self.get("/healthz")[0] == 200)
         ctx.runners = getattr(ctx, "runners", []) + [self]
-        wait_for(lambda: self.p.poll() is None and self.get("/healthz")[0] == 200,
-                 msg=f"ramp-runner {name} healthz: {self.tail()}")
 
     def tail(self, n=3000):
         try:
