@@ -19,10 +19,12 @@ def test_a_port_in_use_is_an_error_naming_the_address(ctx):
     check(_exit_code(second) != 0, "a second rampd on a port in use exits non-zero")
     log = second.log()
     check(f"127.0.0.1:{first.port}" in log and "in use" in log, log)
-    # the first one still answers every request on its port, with its token
-    c = first.client()
+    # the first one still answers every new connection on its port, with its
+    # token (with SO_REUSEPORT the kernel spread them over both)
     for _ in range(20):
+        c = first.client()
         status(c.get("/v1/devices"), 200)
+        c.close()
 
 
 def _get6(port, path, token):
