@@ -167,7 +167,10 @@ static int apply(struct agent *a, struct conf *c, struct ramp_err *err)
 	return 0;
 }
 
-/* SIGHUP: re-read the configuration; on error keep the old one.  Refusals are forgotten. */
+/*
+ * SIGHUP: re-read the configuration; on error keep the old one.  Refusals
+ * and retry backoffs are forgotten, and the next poll asks without an ETag.
+ */
 static void reload(struct agent *a)
 {
 	struct ramp_err err = {0};
