@@ -5,8 +5,8 @@
  * the token written 0600 to token-file, and the device id rampd answers
  * polls with, kept in <state-dir>/device.id so telemetry gathered offline
  * after a restart carries it.  Runs on the loop's thread: at start and
- * after each SIGHUP, before the poll.  a->device_id is written under
- * a->lock, since the telemetry thread reads it.
+ * after each SIGHUP, before the poll.  a->device_id and a->conf.token are
+ * written under a->lock, since the telemetry thread reads them.
  */
 #include "agent_int.h"
 
@@ -166,7 +166,9 @@ static int enroll_once(struct agent *a)
 			log_error("msg=\"enrolled, but the token was not saved\" reason=\"%s\"", err.msg);
 			return -1;
 		}
+		pthread_mutex_lock(&a->lock); /* after SIGHUP the telemetry thread reads conf */
 		snprintf(a->conf.token, sizeof(a->conf.token), "%s", token);
+		pthread_mutex_unlock(&a->lock);
 		snprintf(a->ctl.token, sizeof(a->ctl.token), "%s", token);
 		log_info("msg=\"enrolled\" device=%s token_file=%s", id, a->conf.token_file);
 		return 0;
