@@ -120,6 +120,35 @@ static int cert_cn(const char *path, char *id, size_t cap)
 	return n > 0 ? 0 : -1;
 }
 
+/* The id to enroll as: device-id, else the certificate's common name, else the host name. */
+static void enroll_id(const struct agent *a, char *id, size_t cap)
+{
+	if (a->conf.device_id[0])
+		snprintf(id, cap, "%s", a->conf.device_id);
+	else if (a->conf.tls_cert[0] && cert_cn(a->conf.tls_cert, id, cap) == 0)
+		;
+	else if (gethostname(id, cap) != 0)
+		snprintf(id, cap, "device");
+	id[cap - 1] = 0;
+}
+
+/* Keeps an enrollment's device token in token-file, conf and the loop's client; 0, or -1 (logged). */
+static int keep_token(struct agent *a, const char *id, const char *token)
+{
+	struct ramp_err err = {0};
+
+	if (write_token(a->conf.token_file, token, &err) != 0) {
+		log_error("msg=\"enrolled, but the token was not saved\" reason=\"%s\"", err.msg);
+		return -1;
+	}
+	pthread_mutex_lock(&a->lock); /* after SIGHUP the telemetry thread reads conf */
+	snprintf(a->conf.token, sizeof(a->conf.token), "%s", token);
+	pthread_mutex_unlock(&a->lock);
+	snprintf(a->ctl.token, sizeof(a->ctl.token), "%s", token);
+	log_info("msg=\"enrolled\" device=%s token_file=%s", id, a->conf.token_file);
+	return 0;
+}
+
 /*
  * POST /v1/enroll with the enroll token, or with the client certificate
  * alone (rampd lets a certificate enroll the id it names): 0 with the device
@@ -141,13 +170,7 @@ static int enroll_once(struct agent *a)
 	}
 	int cert_only = !a->conf.enroll_token[0];
 
-	if (a->conf.device_id[0])
-		snprintf(id, sizeof(id), "%s", a->conf.device_id);
-	else if (a->conf.tls_cert[0] && cert_cn(a->conf.tls_cert, id, sizeof(id)) == 0)
-		;
-	else if (gethostname(id, sizeof(id)) != 0)
-		snprintf(id, sizeof(id), "device");
-	id[sizeof(id) - 1] = 0;
+	enroll_id(a, id, sizeof(id));
 	body = json_pack("{s:s, s:s, s:o}", "id", id, "platform", a->conf.platform, "labels", labels);
 	if (body == NULL || ctl_init(&c, a->conf.controller, a->conf.enroll_token, a->version,
 				     &err) != 0) {
@@ -162,16 +185,7 @@ static int enroll_once(struct agent *a)
 	if (st == 201 && json_string_value(json_object_get(ans, "token"))) {
 		snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(ans, "token")));
 		json_decref(ans);
-		if (write_token(a->conf.token_file, token, &err) != 0) {
-			log_error("msg=\"enrolled, but the token was not saved\" reason=\"%s\"", err.msg);
-			return -1;
-		}
-		pthread_mutex_lock(&a->lock); /* after SIGHUP the telemetry thread reads conf */
-		snprintf(a->conf.token, sizeof(a->conf.token), "%s", token);
-		pthread_mutex_unlock(&a->lock);
-		snprintf(a->ctl.token, sizeof(a->ctl.token), "%s", token);
-		log_info("msg=\"enrolled\" device=%s token_file=%s", id, a->conf.token_file);
-		return 0;
+		return keep_token(a, id, token);
 	}
 	json_decref(ans);
 	if (cert_only && st > 0 && st < 500 && st != 429) {

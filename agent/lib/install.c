@@ -331,6 +331,71 @@ static int activate(struct agent *a, struct slot *s, const struct desired_model 
 	return 0;
 }
 
+/* Downloads e's file into its partial file (part); 0, or -1 after e was postponed or refused. */
+static int fetch_part(struct agent *a, struct slot *s, const struct desired_model *e,
+		      const struct verify_signed *sv, char *part, size_t cap, struct fetch_result *got)
+{
+	struct ramp_err err = {0};
+	char why[800];
+
+	if (mstore_partial(root(a), e->model, sv->digest, part, cap, &err) != 0) {
+		postpone(a, s, e, err.msg, 1);
+		return -1;
+	}
+	if (space_check(a, e, sv->size, part, why, sizeof(why)) != 0) {
+		postpone(a, s, e, why, 1);
+		return -1;
+	}
+	return download(a, s, e, sv->size, part, got) != 0 ? -1 : 0;
+}
+
+/*
+ * Checks the file at path against the signed digest and size: got is the
+ * download that wrote it, NULL for a file already in the store.  0, or -1
+ * after a downloaded file went and e was postponed or refused.
+ */
+static int check_file(struct agent *a, struct slot *s, const struct desired_model *e,
+		      const struct verify_signed *sv, const char *path,
+		      const struct fetch_result *got)
+{
+	struct ramp_err err = {0};
+	int rc;
+
+	report(a, s, e, "verifying", got ? NULL : "file already in the store");
+	if (got && got->hashed) /* hashed as it was written */
+		rc = verify_digest(got->sha256, got->bytes, sv->digest, sv->size, &err);
+	else
+		rc = verify_file(path, sv->digest, sv->size, &err);
+	if (rc == 0)
+		return 0;
+	if (got)
+		unlink(path);
+	if (err.code == RAMP_EIO)
+		postpone(a, s, e, err.msg, 1);
+	else
+		refuse(a, s, e, err.msg);
+	mstore_prune(root(a), e->model, s->running.version, s->prev.version, NULL);
+	return -1;
+}
+
+/* Moves the checked part into <version>/ with its manifest.json; 0, or -1 after e was postponed. */
+static int commit_part(struct agent *a, struct slot *s, const struct desired_model *e,
+		       const struct verify_signed *sv, const char *part)
+{
+	struct ramp_err err = {0};
+	char why[800];
+	json_t *meta = meta_for(e, sv->size >= 0 ? sv->size : mstore_size(part));
+
+	if (meta == NULL || mstore_commit(root(a), e->model, e->version, part, meta, &err)) {
+		snprintf(why, sizeof(why), "%s", meta ? err.msg : "out of memory");
+		json_decref(meta);
+		postpone(a, s, e, why, 1);
+		return -1;
+	}
+	json_decref(meta);
+	return 0;
+}
+
 /* Verifies, downloads when needed, checks the file and installs e. */
 static void install_new(struct agent *a, struct slot *s, const struct desired_model *e)
 {
@@ -339,8 +404,7 @@ static void install_new(struct agent *a, struct slot *s, const struct desired_mo
 	struct ramp_err err = {0};
 	char file[PATH_MAX], part[PATH_MAX], why[800];
 	double load_ms = 0;
-	int cached, rc;
-	json_t *meta;
+	int cached;
 
 	if (verify_any(a, e, &sv, &err)) {
 		refuse(a, s, e, err.msg);
@@ -348,43 +412,12 @@ static void install_new(struct agent *a, struct slot *s, const struct desired_mo
 	}
 	mstore_file(root(a), e->model, e->version, file, sizeof(file));
 	cached = mstore_has(root(a), e->model, e->version, sv.digest);
-	if (!cached) {
-		if (mstore_partial(root(a), e->model, sv.digest, part, sizeof(part), &err) != 0) {
-			postpone(a, s, e, err.msg, 1);
-			return;
-		}
-		if (space_check(a, e, sv.size, part, why, sizeof(why)) != 0) {
-			postpone(a, s, e, why, 1);
-			return;
-		}
-		if (download(a, s, e, sv.size, part, &got) != 0)
-			return;
-	}
-	report(a, s, e, "verifying", cached ? "file already in the store" : NULL);
-	if (!cached && got.hashed) /* hashed as it was written */
-		rc = verify_digest(got.sha256, got.bytes, sv.digest, sv.size, &err);
-	else
-		rc = verify_file(cached ? file : part, sv.digest, sv.size, &err);
-	if (rc != 0) {
-		if (!cached)
-			unlink(part);
-		if (err.code == RAMP_EIO)
-			postpone(a, s, e, err.msg, 1);
-		else
-			refuse(a, s, e, err.msg);
-		mstore_prune(root(a), e->model, s->running.version, s->prev.version, NULL);
+	if (!cached && fetch_part(a, s, e, &sv, part, sizeof(part), &got) != 0)
 		return;
-	}
-	if (!cached) {
-		meta = meta_for(e, sv.size >= 0 ? sv.size : mstore_size(part));
-		if (meta == NULL || mstore_commit(root(a), e->model, e->version, part, meta, &err)) {
-			snprintf(why, sizeof(why), "%s", meta ? err.msg : "out of memory");
-			json_decref(meta);
-			postpone(a, s, e, why, 1);
-			return;
-		}
-		json_decref(meta);
-	}
+	if (check_file(a, s, e, &sv, cached ? file : part, cached ? NULL : &got) != 0)
+		return;
+	if (!cached && commit_part(a, s, e, &sv, part) != 0)
+		return;
 	if (activate(a, s, e, cached ? CACHED : FRESH, &load_ms, why, sizeof(why)) != 0) {
 		refuse(a, s, e, why);
 		mstore_prune(root(a), e->model, s->running.version, s->prev.version, NULL);
