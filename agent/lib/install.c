@@ -7,7 +7,7 @@
  *   running already ─────────────────────────────> nothing
  *   refused before ──────────────────────────────> nothing (until SIGHUP)
  *   retry not due yet ───────────────────────────> nothing
- *   kept previous ──> current -> it, swap_back or install hook
+ *   kept previous, still stored ──> current -> it, swap_back or install hook
  *                 ──> installed "kept previous version back from the cache,
  *                     no download" (+ rolled_back for the version left)
  *   otherwise: manifest signature ─> space check ─> downloading ─> verifying
