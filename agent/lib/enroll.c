@@ -132,7 +132,7 @@ static void enroll_id(const struct agent *a, char *id, size_t cap)
 	id[cap - 1] = 0;
 }
 
-/* Keeps an enrollment's device token in token-file, conf and the loop's client; 0, or -1 (logged). */
+/* Keeps an enrollment's device token: token-file, conf, the loop's client; 0, or -1 (logged). */
 static int keep_token(struct agent *a, const char *id, const char *token)
 {
 	struct ramp_err err = {0};
