@@ -6,10 +6,10 @@ clients for a certificate from a second CA (RAMP_TLS_CLIENT_CA) under
 RAMP_DEVICE_AUTH=cert, where a certificate alone authenticates a registered
 device. The agent gets `cert`, `key` and `ca` and no device token; the
 artifacts are uploaded to rampd, so the download goes to rampd over the same
-mutual TLS. The agent enrolls only with an enroll token (agent.c enroll()),
-so a device with nothing but a certificate is registered by an operator
-first; enrollment over mTLS is tested with an enroll token plus the
-certificate under RAMP_ENROLL_REQUIRE_CERT=1.
+mutual TLS. Enrollment (agent/lib/enroll.c) is tested three ways: a
+device registered by an operator first goes on with the certificate alone;
+an enroll token plus the certificate under RAMP_ENROLL_REQUIRE_CERT=1; and a
+factory certificate alone, which enrolls the id its common name gives.
 
 health-url: a small HTTP server stands in for the inference process's health
 endpoint and answers from the version current/model holds and the reloads

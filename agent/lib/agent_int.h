@@ -1,0 +1,118 @@
+/*
+ * agent_int.h - what the agent library's own files share behind agent.h;
+ * nothing outside agent/lib includes it.  agent.c runs the loop and owns
+ * struct agent; install.c takes one desired entry to the running version;
+ * enroll.c gets the device its token and keeps its id; reporter.c is the
+ * telemetry thread.  Everything here runs on the loop's thread (agent_run's
+ * caller) but reporter.c's thread, which reads conf, device_id and the
+ * slots only under a->lock: the loop writes those under it.
+ */
+#ifndef RAMP_AGENT_AGENT_INT_H
+#define RAMP_AGENT_AGENT_INT_H
+
+#include "agent.h"
+#include "ctl.h"
+#include "store.h"
+#include "sysinfo.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#define AGENT_MAX_MODELS 16
+#define AGENT_MAX_REFUSED 8
+
+struct mark {
+	char version[MSTORE_VERSION_MAX];
+	char digest[72];
+};
+
+/* A status report the controller did not take, sent again after the next good poll. */
+struct unsent {
+	char version[MSTORE_VERSION_MAX];
+	char state[16];
+	char detail[600];
+};
+
+/* What the loop knows of one model (install.c). */
+struct slot {
+	char model[64];
+	struct mark running, prev;	/* running is written under the agent's lock */
+	struct mark refused[AGENT_MAX_REFUSED];
+	size_t nrefused;
+	struct mark retry;	/* a transient failure of this version... */
+	double retry_at, backoff; /* ...is retried at retry_at */
+	struct unsent unsent;
+};
+
+struct agent {
+	struct conf defaults, conf;
+	struct conf_src src;
+	struct agent_hooks hooks;
+	char version[64];
+	struct ctl ctl;		/* the loop's controller client */
+	char etag[128];
+	struct desired desired;
+	struct slot slots[AGENT_MAX_MODELS];
+	size_t nslots;
+	pthread_mutex_t lock;	/* conf (for the reporter), device_id, nslots, slots' running */
+	char device_id[129];
+	volatile sig_atomic_t stop, reload;
+	struct agent_counters counters;
+	char last_poll_err[256];
+	int poll_fails;		/* polls in a row that did not reach the controller */
+	unsigned rng;		/* jitter's rand_r state: the loop's thread only */
+};
+
+/* agent.c: clocks and waits */
+
+/* Seconds since the epoch (CLOCK_REALTIME). */
+double agent__now_wall(void);
+/* Seconds on CLOCK_MONOTONIC, for deadlines. */
+double agent__now_mono(void);
+/* delay scaled into [delay/2, delay) with a->rng; the loop's thread only. */
+double agent__jitter(struct agent *a, double delay);
+/* Sleeps up to secs; wakes early on stop, and on reload when wake_on_reload. */
+void agent__nap(struct agent *a, double secs, int wake_on_reload);
+
+/* install.c: one desired entry, on the loop's thread */
+
+/* Acts on e: nothing, back to the kept previous version, or a fresh install; reports each step. */
+void install_reconcile(struct agent *a, const struct desired_model *e);
+/* Posts again the statuses the controller did not take; after a poll that reached it. */
+void install_report_unsent(struct agent *a);
+/* mstore_models callback at start (cls the agent): undoes an unconfirmed swap, reads what runs. */
+void install_recover(void *cls, const char *model);
+
+/* enroll.c: the device's identity, on the loop's thread */
+
+/* Enrolls when there is no device token yet; returns when done, stopped or asked to reload. */
+void enroll_run(struct agent *a);
+/* Reads <state-dir>/device.id into a->device_id; nothing when there is none. */
+void enroll_recall_device(struct agent *a);
+/* Makes id the device id and, when it changed, writes it to <state-dir>/device.id. */
+void enroll_remember_device(struct agent *a, const char *id);
+
+/* reporter.c: the telemetry thread */
+
+struct spool;
+struct infer;
+
+struct reporter {
+	struct agent *a;
+	struct ctl ctl;		/* the thread's own controller client */
+	struct spool *spool;	/* NULL: telemetry is not buffered */
+	struct infer *infer;	/* NULL: no telemetry socket */
+	struct sysinfo_cpu cpu;
+	char sock[sizeof(((struct conf *)0)->telemetry_socket)];
+	pthread_t th;
+	int started;
+};
+
+/* Zeroes rp for a and opens the spool; a spool that does not open is logged, not an error. */
+void reporter_open(struct reporter *rp, struct agent *a);
+/* Starts the telemetry thread; 0, or -1 (logged) when it did not start. */
+int reporter_start(struct reporter *rp);
+/* After agent_stop: joins the thread if it started, frees the client, closes the spool. */
+void reporter_close(struct reporter *rp);
+
+#endif
