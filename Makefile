@@ -23,7 +23,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS       = $(PKG_LIBS) -lcurl -lm -pthread
 
 COMMON_SRCS := $(wildcard server/common/*.c) $(wildcard server/domain/*.c)
-SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/store/*.c \
+SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/auth/*.c \
+                 server/snapshot/*.c server/store/*.c \
                  server/engine/*.c server/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)

@@ -3,7 +3,7 @@
  * RAMP_DATABASE_URL), migrate, install the admin token, serve HTTP, run the
  * engine, and shut everything down in reverse on SIGTERM/SIGINT.
  */
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "app.h"
 #include "common/log.h"
 #include "common/version.h"

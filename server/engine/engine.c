@@ -10,12 +10,12 @@
  */
 #include "engine/engine.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "engine/notify.h"
 #include "engine/rollouts.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "store/store.h"
 
 #include <libpq-fe.h>

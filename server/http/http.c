@@ -18,9 +18,9 @@
  */
 #include "http/http.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "common/log.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "http/conns.h"
 #include "http/gate.h"
 #include "http/intake.h"
