@@ -11,27 +11,13 @@
 #define RAMP_HTTP_H
 
 #include "app.h"
+#include "auth/roles.h"
 #include "common/arena.h"
 #include "common/err.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-enum {
-	ROLE_ADMIN = 1 << 0,
-	ROLE_OPERATOR = 1 << 1,
-	ROLE_VIEWER = 1 << 2,
-	ROLE_CI = 1 << 3,
-	ROLE_ENROLL = 1 << 4,
-	ROLE_INGEST = 1 << 5,
-	ROLE_DEVICE = 1 << 6,
-};
-#define ROLES_PUBLIC 0
-#define ROLES_ADMIN (ROLE_ADMIN)
-#define ROLES_OPERATE (ROLE_ADMIN | ROLE_OPERATOR)
-#define ROLES_VIEW (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)
-#define ROLES_ANY 0x7f
 
 #define HTTP_MAX_BODY (1024 * 1024)
 /* a refused request's body up to this (an authorized client's, refused for
@@ -41,12 +27,6 @@ enum {
 #define HTTP_DRAIN_MAX (64 * 1024)
 #define HTTP_DRAIN_AUTHED_MAX (16LL * 1024 * 1024)
 #define HTTP_MAX_PARAMS 4
-
-struct auth {
-	int role;              /* one ROLE_* bit */
-	const char *name;      /* token name, the actor in the audit log */
-	const char *device_id; /* for ROLE_DEVICE */
-};
 
 struct req;
 typedef void (*http_handler)(struct req *r);
