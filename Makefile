@@ -139,7 +139,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 
 # the request gate is pure too, though it lives with the HTTP code
 $(BUILD)/tests/test_gate: $(BUILD)/obj/tests/unit/test_gate.o $(COMMON_OBJS) \
-			  $(BUILD)/obj/server/http/gate.o
+			  $(BUILD)/obj/server/http/gate.o $(BUILD)/obj/server/http/route.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -177,11 +177,15 @@ check-asan:
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined
 # fuzz_request runs the real route table; it stops before any handler, so
 # the handlers it names stay unresolved at link time
-FUZZ_REQUEST_EXTRA := server/http/gate.c server/api/routes.c -Wl,--unresolved-symbols=ignore-all
+FUZZ_REQUEST_EXTRA := server/http/gate.c server/http/route.c server/api/routes.c \
+		      -Wl,--unresolved-symbols=ignore-all
+# fuzz_route matches patterns and paths alone
+FUZZ_ROUTE_EXTRA := server/http/route.c
 fuzz: $(BUILD)/.deps
 	@mkdir -p $(BUILD)/fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  extra=""; [ $$n = fuzz_request ] && extra="$(FUZZ_REQUEST_EXTRA)"; \
+	  [ $$n = fuzz_route ] && extra="$(FUZZ_ROUTE_EXTRA)"; \
 	  echo "clang $$n"; \
 	  clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(COMMON_SRCS) $$extra $(PKG_LIBS) -lm || exit 1; \
 	done
