@@ -143,6 +143,13 @@ $(BUILD)/tests/test_gate: $(BUILD)/obj/tests/unit/test_gate.o $(COMMON_OBJS) \
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# replies too: problem+json without a daemon
+$(BUILD)/tests/test_reply: $(BUILD)/obj/tests/unit/test_reply.o $(COMMON_OBJS) \
+			   $(BUILD)/obj/server/http/reply.o $(BUILD)/obj/server/http/gate.o \
+			   $(BUILD)/obj/server/http/route.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 unit: $(UNIT_BINS)
 
 # what the README walkthrough uses beside rampctl, for `make run`'s users

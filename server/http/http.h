@@ -105,6 +105,11 @@ const char *http_header(struct req *r, const char *key);
 void http_reply_json(struct req *r, int status, json_t *body);
 void http_reply_problem(struct req *r, int status, const char *field,
 			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* http_reply_problem with more members beside type, title, status, detail
+ * and field: extra (a JSON object, taken; NULL for none), e.g. the reasons
+ * of every rejected item. */
+void http_reply_problem_with(struct req *r, int status, const char *field, json_t *extra,
+			     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_reply_empty(struct req *r, int status);
 void http_reply_text(struct req *r, int status, const char *ctype, char *body, size_t len);
 /* Maps a RAMP_E* code (and a parser's field/message) onto a problem reply. */
