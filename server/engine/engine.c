@@ -5,7 +5,9 @@
  *  - the snapshot: rebuilt when this replica changed something
  *    (snapshot_changed) or another one did (LISTEN ramp_changed), and every
  *    30 s as a safety net;
- *  - batched last_seen writes for polling devices.
+ *  - batched last_seen writes for polling devices (and tokens' last_used),
+ *    once a second, and the rollout gauges of /metrics every 5 s.
+ * The advisory lock and LISTEN sessions are store/leader.c's.
  * HTTP threads talk to it only through uv_async_send and small locked queues.
  */
 #include "engine/engine.h"
@@ -56,8 +58,6 @@ struct engine {
 	uint64_t last_build_ms, last_eval_ms;
 	struct seen_stripe seen[SEEN_STRIPES];
 };
-
-static struct engine *the_engine;
 
 /* Per-rollout gauges for /metrics, refreshed by every replica's loop. */
 static pthread_mutex_t gauges_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -444,10 +444,8 @@ int engine_start(struct app *app)
 	uv_timer_start(&e->eval, on_eval, every, every);
 	uv_timer_start(&e->house, on_house, 1000, 1000);
 	app->engine = e;
-	the_engine = e;
 	if (pthread_create(&e->thread, NULL, run, e) != 0) {
 		app->engine = NULL;
-		the_engine = NULL;
 		uv_loop_close(&e->loop);
 		free(e);
 		return -1;
@@ -471,7 +469,6 @@ void engine_stop(struct app *app)
 		pthread_mutex_destroy(&e->seen[i].mu);
 		strmap_free(e->seen[i].map);
 	}
-	the_engine = NULL;
 	app->engine = NULL;
 	free(e);
 	snapshot_shutdown();
