@@ -48,6 +48,7 @@
 
 static struct MHD_Daemon *daemons_[2]; /* the listener, and the plain one if any */
 static char *tls_pem[3];               /* certificate, key, client CA */
+static const struct route *routes_;    /* api/routes.c, via http_start() */
 
 static double now_s(void)
 {
@@ -346,7 +347,13 @@ static struct MHD_Daemon *start_daemon(struct app *app, const char *host, int po
 	return d;
 }
 
-int http_start(struct app *app, const char *host, int port, int threads)
+const struct route *http_table(void)
+{
+	return routes_;
+}
+
+int http_start(struct app *app, const struct route *routes, const char *host, int port,
+	       int threads)
 {
 	const struct config *cfg = &app->cfg;
 
@@ -354,11 +361,12 @@ int http_start(struct app *app, const char *host, int port, int threads)
 		log_error("msg=\"could not start worker threads\"");
 		return -1;
 	}
+	routes_ = routes;
 	ratelimit_init(cfg->rate);
 	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s, cfg->body_timeout_s,
 						 cfg->body_min_rate) != 0)
 		return -1;
-	http_metrics_start(cfg->conn_timeout_s, tls_pem[0] != NULL);
+	http_metrics_start(cfg->conn_timeout_s, tls_pem[0] != NULL, routes);
 	daemons_[0] = start_daemon(app, host, port, threads, tls_pem[0] != NULL);
 	if (daemons_[0] == NULL)
 		return -1;

@@ -85,11 +85,11 @@ struct req {
 	double started;
 };
 
-/* The route table (server/api/routes.c), ending with a {NULL} entry. */
-extern const struct route http_routes[];
-
-/* Starts the listener on host:port with a thread pool; 0 or -1 (logged). */
-int http_start(struct app *app, const char *host, int port, int threads);
+/* Starts the listener on host:port with a thread pool, serving routes (a
+ * table ending with a {NULL} entry that outlives http_stop(); api/ hands in
+ * its own). 0 or -1 (logged). */
+int http_start(struct app *app, const struct route *routes, const char *host, int port,
+	       int threads);
 void http_stop(void);
 
 /* From a ROUTE_INLINE handler on an MHD thread: give no reply and have the

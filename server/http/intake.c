@@ -79,7 +79,7 @@ enum MHD_Result intake_headers(struct req *r)
 	struct gate_verdict v;
 
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_kv, &hs);
-	if (!gate_check(http_routes, r, conns_target_error(http_conn(r->conn)), hs.h,
+	if (!gate_check(http_table(), r, conns_target_error(http_conn(r->conn)), hs.h,
 			hs.n > GATE_MAX_HEADERS ? GATE_MAX_HEADERS + 1 : hs.n, &v)) {
 		r->body_declared = v.body_len;
 		if (v.status == 400 || v.status == 431)

@@ -26,6 +26,7 @@ enum MHD_Result intake_chunk(struct req *r, const char *data, size_t n);
 /* From http.c. */
 /* http.c */
 struct conn *http_conn(struct MHD_Connection *c); /* conns.c's record of c */
+const struct route *http_table(void);              /* the routes http_start() got */
 /* Runs r's handler (404, 413 or the authorization first, when still due);
  * true when the handler parked r, whose reply is then another thread's. */
 bool http_dispatch(struct req *r);

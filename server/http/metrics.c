@@ -29,9 +29,11 @@ static atomic_ulong lat_sum_us;
 static atomic_ulong request_timeouts;
 static int idle_timeout_s; /* RAMP_CONN_TIMEOUT, for the gauge */
 static int tls_enabled;
+static const struct route *routes_; /* what http_start() serves */
 
-void http_metrics_start(int conn_timeout_s, bool tls)
+void http_metrics_start(int conn_timeout_s, bool tls, const struct route *routes)
 {
+	routes_ = routes;
 	idle_timeout_s = conn_timeout_s;
 	tls_enabled = tls;
 }
@@ -98,13 +100,13 @@ char *http_metrics_text(struct arena *a)
 	buf_printf(&buf, &len, &cap,
 		   "# HELP ramp_http_requests_total HTTP requests answered, by route and status.\n"
 		   "# TYPE ramp_http_requests_total counter\n");
-	for (int i = 0; http_routes[i].method && i < MAX_ROUTES; i++)
+	for (int i = 0; routes_ && routes_[i].method && i < MAX_ROUTES; i++)
 		for (size_t s = 0; s <= NSTATUS; s++) {
 			unsigned long v = atomic_load(&route_status[i][s]);
 			if (v)
 				buf_printf(&buf, &len, &cap,
 					   "ramp_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} %lu\n",
-					   http_routes[i].method, http_routes[i].pattern,
+					   routes_[i].method, routes_[i].pattern,
 					   s < NSTATUS ? status_codes[s] : 0, v);
 		}
 	buf_printf(&buf, &len, &cap,

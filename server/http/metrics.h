@@ -10,8 +10,9 @@
 
 #include <stdbool.h>
 
-/* The settings the gauges show; called by http_start(). */
-void http_metrics_start(int conn_timeout_s, bool tls);
+/* The settings the gauges show and the routes counted; called by
+ * http_start(). */
+void http_metrics_start(int conn_timeout_s, bool tls, const struct route *routes);
 /* Counts a finished request: its route and status, and how long it took (s). */
 void http_metrics_count(const struct req *r, double dur);
 /* Counts a request ended by the idle timeout. */
