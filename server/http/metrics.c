@@ -3,7 +3,8 @@
  * requests by route and status, the latency histogram, and the
  * connection, timeout, TLS and rate-limit figures of docs/security.md.
  * Counted on the MHD threads as each request completes (atomics, no
- * lock); the text is written by the worker that answers GET /metrics.
+ * lock); the text is written on the MHD thread that answers GET /metrics
+ * (an inline route). Sits under api/ops.c, which serves it.
  */
 #include "http/metrics.h"
 
