@@ -23,7 +23,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS       = $(PKG_LIBS) -lcurl -lm -pthread
 
 COMMON_SRCS := $(wildcard server/common/*.c) $(wildcard server/domain/*.c)
-SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/store/*.c \
+SERVER_SRCS := $(wildcard server/http/*.c server/api/*.c server/auth/*.c \
+                 server/snapshot/*.c server/store/*.c \
                  server/engine/*.c server/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
@@ -138,7 +139,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 
 # the request gate is pure too, though it lives with the HTTP code
 $(BUILD)/tests/test_gate: $(BUILD)/obj/tests/unit/test_gate.o $(COMMON_OBJS) \
-			  $(BUILD)/obj/server/http/gate.o
+			  $(BUILD)/obj/server/http/gate.o $(BUILD)/obj/server/http/route.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# replies too: problem+json without a daemon
+$(BUILD)/tests/test_reply: $(BUILD)/obj/tests/unit/test_reply.o $(COMMON_OBJS) \
+			   $(BUILD)/obj/server/http/reply.o $(BUILD)/obj/server/http/gate.o \
+			   $(BUILD)/obj/server/http/route.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -176,11 +184,15 @@ check-asan:
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined
 # fuzz_request runs the real route table; it stops before any handler, so
 # the handlers it names stay unresolved at link time
-FUZZ_REQUEST_EXTRA := server/http/gate.c server/api/routes.c -Wl,--unresolved-symbols=ignore-all
+FUZZ_REQUEST_EXTRA := server/http/gate.c server/http/route.c server/api/routes.c \
+		      -Wl,--unresolved-symbols=ignore-all
+# fuzz_route matches patterns and paths alone
+FUZZ_ROUTE_EXTRA := server/http/route.c
 fuzz: $(BUILD)/.deps
 	@mkdir -p $(BUILD)/fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  extra=""; [ $$n = fuzz_request ] && extra="$(FUZZ_REQUEST_EXTRA)"; \
+	  [ $$n = fuzz_route ] && extra="$(FUZZ_ROUTE_EXTRA)"; \
 	  echo "clang $$n"; \
 	  clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(COMMON_SRCS) $$extra $(PKG_LIBS) -lm || exit 1; \
 	done

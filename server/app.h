@@ -1,6 +1,7 @@
 /*
  * app.h - the process-wide context handed to every handler: settings,
- * the database pool, and the figures /metrics exports. One per rampd.
+ * the database pool, the engine (NULL until it runs) and the URL devices
+ * reach us by. One per rampd, filled by main.c before anything starts.
  */
 #ifndef RAMP_APP_H
 #define RAMP_APP_H
@@ -8,18 +9,13 @@
 #include "config.h"
 #include "store/db.h"
 
-#include <stdatomic.h>
-
 struct engine;
-struct snapshot;
 
 struct app {
 	struct config cfg;
 	struct db *db;
 	struct engine *engine;
-	struct snapshot *snap;
 	char server_url[128]; /* how devices reach us, for artifact URLs */
-	atomic_int ready;     /* schema current at last check */
 };
 
 #endif

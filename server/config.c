@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "domain/units.h"
+#include "store/ingest.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -143,6 +144,8 @@ static int config_set(struct config *c, const char *name, const char *v)
 		return parse_int(v, 1, 1024, &c->workers);
 	if (strcmp(name, "RAMP_DB_POOL") == 0)
 		return parse_int(v, 1, 256, &c->db_pool_size);
+	if (strcmp(name, "RAMP_INGEST_QUEUE") == 0)
+		return parse_int(v, 1, 10000000, &c->ingest_queue);
 	if (strcmp(name, "RAMP_PG_BINDIR") == 0)
 		return snprintf(c->pg_bindir, sizeof(c->pg_bindir), "%s", v) <
 		       (int)sizeof(c->pg_bindir) ? 0 : -1;
@@ -160,8 +163,8 @@ static int config_set(struct config *c, const char *name, const char *v)
 static const char *const settings[] = {
 	"RAMP_LISTEN", "RAMP_DATABASE_URL", "RAMP_DATA_DIR", "RAMP_ADMIN_TOKEN",
 	"RAMP_EVAL_INTERVAL", "RAMP_POLL_INTERVAL", "RAMP_TELEMETRY_RETENTION",
-	"RAMP_HTTP_THREADS", "RAMP_WORKERS", "RAMP_DB_POOL", "RAMP_PG_BINDIR", "RAMP_ACCESS_LOG",
-	"RAMP_ARTIFACT_MAX", "RAMP_HAWKBIT_TENANT", "RAMP_HAWKBIT_PLATFORM",
+	"RAMP_HTTP_THREADS", "RAMP_WORKERS", "RAMP_DB_POOL", "RAMP_INGEST_QUEUE", "RAMP_PG_BINDIR",
+	"RAMP_ACCESS_LOG", "RAMP_ARTIFACT_MAX", "RAMP_HAWKBIT_TENANT", "RAMP_HAWKBIT_PLATFORM",
 };
 
 static void usage(void)
@@ -199,6 +202,7 @@ int config_load(struct config *c, int argc, char **argv)
 	}
 	c->workers = 32;
 	c->db_pool_size = 16;
+	c->ingest_queue = INGEST_QUEUE_DEFAULT;
 	c->telemetry_retention_s = 14 * 86400;
 	c->artifact_max = (int64_t)2 << 30;
 	snprintf(c->hawkbit_tenant, sizeof(c->hawkbit_tenant), "DEFAULT");

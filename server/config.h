@@ -19,6 +19,7 @@ struct config {
 	int http_threads;
 	int workers;
 	int db_pool_size;
+	int ingest_queue; /* telemetry rows queued or committing before 503 */
 	int64_t telemetry_retention_s;
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */
 	int access_log;

@@ -3,7 +3,8 @@
  * RAMP_DATABASE_URL), migrate, install the admin token, serve HTTP, run the
  * engine, and shut everything down in reverse on SIGTERM/SIGINT.
  */
-#include "api/auth.h"
+#include "api/api.h"
+#include "auth/auth.h"
 #include "app.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (engine_start(&app) != 0 || webhooks_start(&app) != 0)
 		goto out_engine;
-	if (http_start(&app, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
+	if (http_start(&app, api_routes, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
 		goto out_engine;
 	log_info("msg=\"rampd ready\" url=%s data_dir=%s database=%s", app.server_url,
 		 app.cfg.data_dir, app.cfg.database_url[0] ? "external" : "embedded");

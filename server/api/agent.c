@@ -7,7 +7,7 @@
 
 #include "engine/engine.h"
 #include "engine/notify.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,6 +8,10 @@
 #include "http/http.h"
 #include "store/store.h"
 
+/* The route table (routes.c), ending with a {NULL} entry: what
+ * http_start() serves. */
+extern const struct route api_routes[];
+
 /* What a list's ?after= cursor is: a name, a device id, or a sequence
  * number (rollout ids, manifest rows, audit seq). */
 enum api_cursor { API_CURSOR_NAME, API_CURSOR_DEVICE, API_CURSOR_SEQ };

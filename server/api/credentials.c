@@ -7,11 +7,11 @@
  */
 #include "api/api.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "common/log.h"
 #include "domain/units.h"
 #include "engine/notify.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "http/tls.h"
 
 #include <errno.h>

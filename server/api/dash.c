@@ -7,7 +7,7 @@
  */
 #include "api/api.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "domain/metric.h"
 #include "store/store_dash.h"
 #include "ui/assets.h"

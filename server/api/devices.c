@@ -4,7 +4,7 @@
  */
 #include "api/api.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "domain/device_id.h"
 #include "domain/selector.h"
 #include "engine/notify.h"

@@ -14,13 +14,13 @@
  */
 #include "api/hawkbit.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "domain/device_id.h"
 #include "common/log.h"
 #include "domain/ddi.h"
 #include "engine/engine.h"
 #include "engine/notify.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "store/store_hawkbit.h"
 
 #include <errno.h>

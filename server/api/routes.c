@@ -4,7 +4,7 @@
  */
 #include "api/api.h"
 
-const struct route http_routes[] = {
+const struct route api_routes[] = {
 	{"GET", "/healthz", api_healthz, ROLES_PUBLIC, ROUTE_NO_METRICS | ROUTE_INLINE, NULL},
 	{"GET", "/readyz", api_readyz, ROLES_PUBLIC, ROUTE_NO_METRICS, NULL},
 	{"GET", "/metrics", api_metrics, ROLES_PUBLIC, ROUTE_NO_METRICS | ROUTE_INLINE, NULL},

@@ -9,7 +9,7 @@
  */
 #include "api/api.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 
 #include "domain/telemetry.h"
 #include "engine/engine.h"

@@ -4,7 +4,7 @@
  */
 #include "api/api.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "domain/units.h"
 #include "store/ingest.h"
 

@@ -5,20 +5,22 @@
  *  - the snapshot: rebuilt when this replica changed something
  *    (snapshot_changed) or another one did (LISTEN ramp_changed), and every
  *    30 s as a safety net;
- *  - batched last_seen writes for polling devices.
+ *  - batched last_seen writes for polling devices (and tokens' last_used),
+ *    once a second, and the rollout gauges of /metrics every 5 s.
+ * The advisory lock and LISTEN sessions are store/leader.c's.
  * HTTP threads talk to it only through uv_async_send and small locked queues.
  */
 #include "engine/engine.h"
 
-#include "api/auth.h"
+#include "auth/auth.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "engine/notify.h"
 #include "engine/rollouts.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
+#include "store/leader.h"
 #include "store/store.h"
 
-#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -28,7 +30,6 @@
 #include <time.h>
 #include <uv.h>
 
-#define LEADER_LOCK "7261" "6d70" "6c65" "6164" /* "rampleader" */
 #define SAFETY_REBUILD_MS 30000
 
 /* Polls noted for the batched last_seen write: striped so pollers rarely
@@ -50,15 +51,13 @@ struct engine {
 	uv_timer_t eval, house, soon;
 	bool soon_armed;
 	uv_poll_t listen_poll;
-	PGconn *leader, *listener;
+	struct store_session *leader, *listener; /* store/leader.h */
 	bool listening;
 	pthread_t thread;
 	atomic_int dirty, eval_soon;
 	uint64_t last_build_ms, last_eval_ms;
 	struct seen_stripe seen[SEEN_STRIPES];
 };
-
-static struct engine *the_engine;
 
 /* Per-rollout gauges for /metrics, refreshed by every replica's loop. */
 static pthread_mutex_t gauges_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -91,54 +90,6 @@ static void rebuild(struct engine *e)
 	e->last_build_ms = mono_ms();
 }
 
-/* A separate connection, so a session lock and LISTEN outlive pool churn. */
-static PGconn *own_conn(struct engine *e)
-{
-	PGconn *c = PQconnectdb(db_conninfo(e->app->db));
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-static bool is_leader(struct engine *e)
-{
-	PGresult *r;
-	bool got;
-
-	if (e->leader && PQstatus(e->leader) != CONNECTION_OK) {
-		PQfinish(e->leader);
-		e->leader = NULL;
-		log_warn("msg=\"lost the leader connection\"");
-	}
-	if (e->leader) {
-		/* still alive? the lock lives as long as the session */
-		r = PQexec(e->leader, "SELECT 1");
-		got = PQresultStatus(r) == PGRES_TUPLES_OK;
-		PQclear(r);
-		if (got)
-			return true;
-		PQfinish(e->leader);
-		e->leader = NULL;
-		return false;
-	}
-	e->leader = own_conn(e);
-	if (e->leader == NULL)
-		return false;
-	r = PQexec(e->leader, "SELECT pg_try_advisory_lock(x'" LEADER_LOCK "'::bigint)");
-	got = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	if (!got) {
-		PQfinish(e->leader);
-		e->leader = NULL;
-		return false;
-	}
-	log_info("msg=\"this replica now evaluates rollouts\"");
-	return true;
-}
-
 /* The evaluation loop's own figures for /metrics (engine_metrics_text):
  * passes this replica ran as the evaluator, rollouts evaluated, failures,
  * time spent, and when the last pass ended. */
@@ -154,7 +105,7 @@ static void evaluate_all(struct engine *e)
 	struct timespec wall;
 
 	e->last_eval_ms = mono_ms();
-	if (!is_leader(e))
+	if (!store_leader_hold(e->app->db, &e->leader))
 		return;
 	if (store_rollouts_active(e->app->db, &ids) != 0) {
 		atomic_fetch_add(&eval_errors, 1);
@@ -220,19 +171,13 @@ static void on_listen(uv_poll_t *h, int status, int events);
 
 static void start_listening(struct engine *e)
 {
-	PGresult *r;
-
 	if (e->listening)
 		return;
-	if (e->listener)
-		PQfinish(e->listener);
-	e->listener = own_conn(e);
+	store_session_close(e->listener);
+	e->listener = store_listen_changes(e->app->db);
 	if (e->listener == NULL)
 		return;
-	r = PQexec(e->listener, "LISTEN ramp_changed");
-	PQclear(r);
-	PQsetnonblocking(e->listener, 1);
-	uv_poll_init(&e->loop, &e->listen_poll, PQsocket(e->listener));
+	uv_poll_init(&e->loop, &e->listen_poll, store_session_fd(e->listener));
 	e->listen_poll.data = e;
 	uv_poll_start(&e->listen_poll, UV_READABLE, on_listen);
 	e->listening = true;
@@ -247,19 +192,14 @@ static void stop_listening_cb(uv_handle_t *h)
 static void on_listen(uv_poll_t *h, int status, int events)
 {
 	struct engine *e = h->data;
-	PGnotify *n;
-	int got = 0;
+	int got;
 
 	(void)events;
-	if (status < 0 || !PQconsumeInput(e->listener)) {
+	if (status < 0 || (got = store_listen_drain(e->listener)) < 0) {
 		uv_poll_stop(&e->listen_poll);
 		uv_close((uv_handle_t *)&e->listen_poll, stop_listening_cb);
 		e->listening = false;
 		return;
-	}
-	while ((n = PQnotifies(e->listener)) != NULL) {
-		got = 1;
-		PQfreemem(n);
 	}
 	if (got) {
 		auth_cache_clear(); /* a token may have been revoked elsewhere */
@@ -504,10 +444,8 @@ int engine_start(struct app *app)
 	uv_timer_start(&e->eval, on_eval, every, every);
 	uv_timer_start(&e->house, on_house, 1000, 1000);
 	app->engine = e;
-	the_engine = e;
 	if (pthread_create(&e->thread, NULL, run, e) != 0) {
 		app->engine = NULL;
-		the_engine = NULL;
 		uv_loop_close(&e->loop);
 		free(e);
 		return -1;
@@ -525,15 +463,12 @@ void engine_stop(struct app *app)
 	pthread_join(e->thread, NULL);
 	uv_loop_close(&e->loop);
 	flush_seen(e);
-	if (e->leader)
-		PQfinish(e->leader);
-	if (e->listener)
-		PQfinish(e->listener);
+	store_session_close(e->leader);
+	store_session_close(e->listener);
 	for (int i = 0; i < SEEN_STRIPES; i++) {
 		pthread_mutex_destroy(&e->seen[i].mu);
 		strmap_free(e->seen[i].map);
 	}
-	the_engine = NULL;
 	app->engine = NULL;
 	free(e);
 	snapshot_shutdown();

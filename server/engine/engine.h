@@ -1,7 +1,10 @@
 /*
- * engine.h - the background loop (libuv): evaluation timer, telemetry
- * flush, snapshot refresh. Runs in its own thread; HTTP threads wake it
- * with engine_wake().
+ * engine.h - the background loop (libuv): the evaluation timer (the leader
+ * replica only), snapshot rebuilds (local changes, LISTEN, a 30 s safety
+ * net), and once a second the batched last_seen and token last_used writes
+ * and the rollout gauges (every 5 s). Runs in its own thread; HTTP threads
+ * wake it with engine_wake() and snapshot_changed(). Telemetry is committed
+ * by store/ingest.c's writer, not here.
  */
 #ifndef RAMP_ENGINE_H
 #define RAMP_ENGINE_H
@@ -13,7 +16,8 @@
 int engine_start(struct app *app);
 /* Stops the loop and joins its thread; safe when never started. */
 void engine_stop(struct app *app);
-/* Asks the loop to run an evaluation soon (thread-safe; at most once a second). */
+/* Asks the loop to run an evaluation soon (thread-safe): at once, or when
+ * 200 ms have passed since the last one (EARLY_GAP_MS, engine.c). */
 void engine_wake(struct app *app);
 /* Prometheus gauges of the active rollouts (refreshed every 5 s), copied into a. */
 char *engine_metrics_text(struct arena *a);

@@ -13,7 +13,7 @@
 #include "domain/selector.h"
 #include "engine/analysis.h"
 #include "engine/notify.h"
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "store/store.h"
 
 #include <stdlib.h>

@@ -5,6 +5,8 @@
  */
 #include "http/gate.h"
 
+#include "http/route.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -159,48 +161,6 @@ int gate_framing(const struct http_header_kv *h, size_t n, long long *body_len,
 	return 0;
 }
 
-/* Matches path against pattern, filling r's params; true on a match. */
-static bool match(const char *pattern, const char *path, struct req *r)
-{
-	const char *p = pattern, *s = path;
-	int n = 0;
-
-	while (*p && *s) {
-		if (p[0] == '{' && p[1] == '}') {
-			const char *end = strchr(s, '/');
-			size_t len = end ? (size_t)(end - s) : strlen(s);
-			if (len == 0 || n >= HTTP_MAX_PARAMS)
-				return false;
-			r->params[n++] = arena_strndup(r->arena, s, len);
-			p += 2;
-			s += len;
-			continue;
-		}
-		if (*p != *s)
-			return false;
-		p++;
-		s++;
-	}
-	if (*p || *s)
-		return false;
-	r->nparams = n;
-	return true;
-}
-
-int gate_route(const struct route *table, struct req *r, bool *path_known)
-{
-	*path_known = false;
-	for (int i = 0; table[i].method; i++) {
-		if (!match(table[i].pattern, r->path, r))
-			continue;
-		*path_known = true;
-		if (strcmp(table[i].method, r->method) == 0 ||
-		    (strcmp(r->method, "HEAD") == 0 && strcmp(table[i].method, "GET") == 0))
-			return i;
-	}
-	return -1;
-}
-
 const char *gate_credential(const char *h, int *only)
 {
 	static const struct {
@@ -265,7 +225,7 @@ bool gate_check(const struct route *table, struct req *r, const char *target_why
 		return refuse(v, 431, NULL, "more than 100 header fields or 16384 bytes of them");
 	if (gate_framing(h, n, &v->body_len, &why) != 0)
 		return refuse(v, 400, NULL, why);
-	r->route_index = gate_route(table, r, &known);
+	r->route_index = http_route_find(table, r, &known);
 	if (r->route_index < 0)
 		return refuse(v, known ? 405 : 404, NULL,
 			      known ? "method not allowed on this resource" : "no such resource");

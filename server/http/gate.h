@@ -39,9 +39,6 @@ bool gate_header_name(const char *name, size_t len);
  * *why set (400). */
 int gate_framing(const struct http_header_kv *h, size_t n, long long *body_len,
 		 const char **why);
-/* Finds r->path under r->method in table: the route's index (params set
- * in r), or -1 with *path_known telling whether another method has it. */
-int gate_route(const struct route *table, struct req *r, bool *path_known);
 /* The credential in an Authorization header value ("Bearer", "TargetToken",
  * "GatewayToken"); *only is the roles its scheme admits. NULL if none. */
 const char *gate_credential(const char *h, int *only);

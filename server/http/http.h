@@ -11,6 +11,7 @@
 #define RAMP_HTTP_H
 
 #include "app.h"
+#include "auth/roles.h"
 #include "common/arena.h"
 #include "common/err.h"
 
@@ -18,21 +19,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-enum {
-	ROLE_ADMIN = 1 << 0,
-	ROLE_OPERATOR = 1 << 1,
-	ROLE_VIEWER = 1 << 2,
-	ROLE_CI = 1 << 3,
-	ROLE_ENROLL = 1 << 4,
-	ROLE_INGEST = 1 << 5,
-	ROLE_DEVICE = 1 << 6,
-};
-#define ROLES_PUBLIC 0
-#define ROLES_ADMIN (ROLE_ADMIN)
-#define ROLES_OPERATE (ROLE_ADMIN | ROLE_OPERATOR)
-#define ROLES_VIEW (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)
-#define ROLES_ANY 0x7f
 
 #define HTTP_MAX_BODY (1024 * 1024)
 /* a refused request's body up to this (an authorized client's, refused for
@@ -42,13 +28,6 @@ enum {
 #define HTTP_DRAIN_MAX (64 * 1024)
 #define HTTP_DRAIN_AUTHED_MAX (16LL * 1024 * 1024)
 #define HTTP_MAX_PARAMS 4
-
-struct auth {
-	int role;              /* one ROLE_* bit */
-	const char *name;      /* token name, the actor in the audit log */
-	const char *device_id; /* for ROLE_DEVICE */
-	uint64_t epoch;        /* auth_epoch() when the lookup began */
-};
 
 struct req;
 typedef void (*http_handler)(struct req *r);
@@ -107,11 +86,11 @@ struct req {
 	double started;
 };
 
-/* The route table (server/api/routes.c), ending with a {NULL} entry. */
-extern const struct route http_routes[];
-
-/* Starts the listener on host:port with a thread pool; 0 or -1 (logged). */
-int http_start(struct app *app, const char *host, int port, int threads);
+/* Starts the listener on host:port with a thread pool, serving routes (a
+ * table ending with a {NULL} entry that outlives http_stop(); api/ hands in
+ * its own). 0 or -1 (logged). */
+int http_start(struct app *app, const struct route *routes, const char *host, int port,
+	       int threads);
 void http_stop(void);
 
 /* From a ROUTE_INLINE handler on an MHD thread: give no reply and have the
@@ -127,6 +106,11 @@ const char *http_header(struct req *r, const char *key);
 void http_reply_json(struct req *r, int status, json_t *body);
 void http_reply_problem(struct req *r, int status, const char *field,
 			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* http_reply_problem with more members beside type, title, status, detail
+ * and field: extra (a JSON object, taken; NULL for none), e.g. the reasons
+ * of every rejected item. */
+void http_reply_problem_with(struct req *r, int status, const char *field, json_t *extra,
+			     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_reply_empty(struct req *r, int status);
 void http_reply_text(struct req *r, int status, const char *ctype, char *body, size_t len);
 /* Maps a RAMP_E* code (and a parser's field/message) onto a problem reply. */

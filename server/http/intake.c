@@ -8,8 +8,11 @@
  */
 #include "http/intake.h"
 
+#include "http/authz.h"
 #include "http/conns.h"
 #include "http/gate.h"
+#include "http/reply.h"
+#include "http/workers.h"
 
 #include <string.h>
 #include <strings.h>
@@ -31,7 +34,7 @@ static enum MHD_Result refuse(struct req *r)
 		return MHD_YES;
 	}
 	r->queued = true;
-	return http_queue(r);
+	return http_reply_send(r);
 }
 
 /* Authorized (or public): the declared length against the route's cap, a
@@ -76,7 +79,7 @@ enum MHD_Result intake_headers(struct req *r)
 	struct gate_verdict v;
 
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_kv, &hs);
-	if (!gate_check(http_routes, r, conns_target_error(http_conn(r->conn)), hs.h,
+	if (!gate_check(http_table(), r, conns_target_error(http_conn(r->conn)), hs.h,
 			hs.n > GATE_MAX_HEADERS ? GATE_MAX_HEADERS + 1 : hs.n, &v)) {
 		r->body_declared = v.body_len;
 		if (v.status == 400 || v.status == 431)
@@ -95,7 +98,7 @@ enum MHD_Result intake_headers(struct req *r)
 	r->defer = false;
 	r->gating = true;
 	MHD_suspend_connection(r->conn);
-	if (http_enqueue(r))
+	if (http_workers_submit(r))
 		return MHD_YES;
 	MHD_resume_connection(r->conn);
 	r->gating = false;

@@ -24,9 +24,11 @@ enum MHD_Result intake_resumed(struct req *r);
 enum MHD_Result intake_chunk(struct req *r, const char *data, size_t n);
 
 /* From http.c. */
-enum MHD_Result http_queue(struct req *r);     /* hands r's reply to MHD */
-bool http_authorize(struct req *r);            /* token, role, rate; replies when false */
-bool http_enqueue(struct req *r);              /* to a worker; false when full */
+/* http.c */
 struct conn *http_conn(struct MHD_Connection *c); /* conns.c's record of c */
+const struct route *http_table(void);              /* the routes http_start() got */
+/* Runs r's handler (404, 413 or the authorization first, when still due);
+ * true when the handler parked r, whose reply is then another thread's. */
+bool http_dispatch(struct req *r);
 
 #endif

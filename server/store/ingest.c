@@ -382,35 +382,12 @@ static void *maint_main(void *arg)
 	return NULL;
 }
 
-/* RAMP_INGEST_QUEUE: rows the queue may hold, 1 to 10,000,000. */
-static int queue_cap(long *out)
-{
-	const char *v = getenv("RAMP_INGEST_QUEUE");
-	char *end;
-	long n;
-
-	*out = INGEST_QUEUE_DEFAULT;
-	if (v == NULL || *v == '\0')
-		return 0;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || *end || end == v || n < 1 || n > 10000000) {
-		log_error(
-		    "msg=\"invalid RAMP_INGEST_QUEUE: rows must be 1 to 10000000\" value=\"%s\"",
-		    v);
-		return -1;
-	}
-	*out = n;
-	return 0;
-}
-
 int ingest_start(struct app *app)
 {
 	pthread_condattr_t ca;
 	size_t n;
 
-	if (queue_cap(&ing.cap) != 0)
-		return -1;
+	ing.cap = app->cfg.ingest_queue; /* RAMP_INGEST_QUEUE, read by config.c */
 	n = strlen(db_conninfo(app->db)) + 64;
 	ing.conninfo = malloc(n);
 	if (ing.conninfo == NULL)

@@ -11,6 +11,7 @@
  * refusal is a 4xx with a detail that is static text; a request that
  * passes has a route and no %00, encoded slash or dot segment.
  */
+#include "api/api.h"
 #include "domain/ddi.h"
 #include "domain/manifest.h"
 #include "domain/policy.h"
@@ -148,7 +149,7 @@ static void request(struct arena *a, const char *req, size_t len)
 	r->method = method;
 	q = strchr(target, '?');
 	r->path = decode(a, target, q ? (size_t)(q - target) : strlen(target));
-	if (!gate_check(http_routes, r, gate_target(target), h, n, &v)) {
+	if (!gate_check(api_routes, r, gate_target(target), h, n, &v)) {
 		check_refusal(&v);
 		return;
 	}

@@ -31,6 +31,19 @@ def test_health_and_ready_need_no_token(ctx):
     status(c.get("/v1/devices"), 401)
 
 
+def test_metrics_count_requests_by_route_and_status(ctx):
+    """The route table http_start() was handed names the counters."""
+    s = ctx.server()
+    status(s.admin.get("/v1/devices"), 200)
+    status(s.client(token=None).get("/v1/devices"), 401)
+    text = status(s.client(token=None).get("/metrics"), 200).body.decode()
+    check('ramp_http_requests_total{method="GET",route="/v1/devices",code="200"} ' in text, text)
+    check('ramp_http_requests_total{method="GET",route="/v1/devices",code="401"} ' in text, text)
+    check('ramp_http_request_duration_seconds_bucket{le="+Inf"} ' in text, text)
+    check("ramp_http_connections_open " in text and "ramp_tls_enabled 0" in text, text)
+    check('ramp_rate_limited_total{role="device"} 0' in text, text)
+
+
 def test_roles_against_route_groups(ctx):
     s = ctx.server()
     toks = {r: mk_token(s, f"t-{r}", r) for r in ["operator", "viewer", "ci", "enroll", "ingest"]}

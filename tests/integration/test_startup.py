@@ -283,3 +283,14 @@ def test_make_run_from_a_checkout_postgres_cannot_reach_uses_a_reachable_data_di
     os.chmod(other, 0o755)
     p = subprocess.run([script, other], env=env, capture_output=True, text=True, timeout=60)
     eq((p.returncode, p.stdout.strip()), (0, os.path.join(other, "var")), p.stderr)
+
+
+def test_ingest_queue_out_of_range_is_refused_at_start(ctx):
+    """RAMP_INGEST_QUEUE is read with the other settings, before anything starts."""
+    with tempfile.TemporaryDirectory() as d:
+        for v in ("0", "10000001", "many"):
+            p = subprocess.run([os.path.join(ctx.build, "rampd")], capture_output=True, text=True,
+                               timeout=30, env={"PATH": os.environ.get("PATH", ""),
+                                                "RAMP_DATA_DIR": d, "RAMP_INGEST_QUEUE": v})
+            check(p.returncode != 0, f"RAMP_INGEST_QUEUE={v} started: {p.stdout} {p.stderr}")
+            check(f"invalid RAMP_INGEST_QUEUE: {v}" in p.stderr, p.stderr)

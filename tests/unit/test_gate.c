@@ -1,5 +1,6 @@
 /* test_gate.c - what a request must pass before its body is read (http/gate.c). */
 #include "http/gate.h"
+#include "http/route.h"
 #include "unit.h"
 
 #include <string.h>
@@ -129,11 +130,36 @@ static void gate_credential_and_roles(void)
 	CHECK_EQ_INT(gate_body_kind("text/plain"), GATE_BODY_OTHER);
 }
 
+static void route_match_takes_one_nonempty_segment_per_hole(void)
+{
+	struct arena *a = arena_new();
+	const char *p[HTTP_MAX_PARAMS];
+	int n = -1;
+
+	CHECK(http_route_match("/v1/devices/{}", "/v1/devices/pi-1", a, p, &n));
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_STR(p[0], "pi-1");
+	CHECK(http_route_match("/v1/rollouts/{}/stages/{}/approve", "/v1/rollouts/7/stages/2/approve",
+			       a, p, &n));
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_STR(p[1], "2");
+	n = -1;
+	CHECK(!http_route_match("/v1/devices/{}", "/v1/devices/", a, p, &n));
+	CHECK(!http_route_match("/v1/devices/{}", "/v1/devices/a/b", a, p, &n));
+	CHECK(!http_route_match("/v1/devices/{}", "/v1/devices", a, p, &n));
+	CHECK(!http_route_match("/{}/{}/{}/{}/{}", "/a/b/c/d/e", a, p, &n));
+	CHECK_EQ_INT(n, -1);
+	CHECK(http_route_match("/healthz", "/healthz", a, p, &n));
+	CHECK_EQ_INT(n, 0);
+	arena_free(a);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(gate_target_refuses_nul_encoded_slashes_and_dot_segments),
 	UNIT(gate_framing_takes_one_length_or_chunked_alone),
 	UNIT(gate_check_finds_routes_and_does_not_echo_paths),
 	UNIT(gate_credential_and_roles),
+	UNIT(route_match_takes_one_nonempty_segment_per_hole),
 	{0},
 };
 UNIT_MAIN(cases)

@@ -17,7 +17,7 @@
 
 #include "app.h"
 #include "common/arena.h"
-#include "http/http.h"
+#include "auth/roles.h"
 
 #define AUTH_CACHE_TTL_MS 5000
 #define AUTH_TOKEN_LEN 36 /* "rmp_" + 32 base64url chars */

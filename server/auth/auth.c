@@ -2,12 +2,12 @@
  * auth.c - token lookup with a small time-bounded cache in front of the
  * tokens table.
  */
-#include "api/auth.h"
+#include "auth/auth.h"
 
 #include "common/log.h"
 
 #include <jansson.h>
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "store/store.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
  * it owns, so freeing it is one walk. The current pointer is swapped under
  * a mutex; readers take a reference and never see a half-built snapshot.
  */
-#include "engine/snapshot.h"
+#include "snapshot/snapshot.h"
 
 #include "common/arena.h"
 #include "common/log.h"
