@@ -9,7 +9,7 @@
 # `make test` there as root and prints the summary line and the elapsed time.
 # Everything else the build and the tests use must come from `make test`
 # itself; that is what this checks. Not part of `make test`: it downloads a
-# Debian and takes a while (about an hour on two cores).
+# Debian and takes a while (about ten minutes on two cores with a near mirror).
 #
 # Environment: MIRROR (default http://deb.debian.org/debian), KEEP=1 keeps
 # the tree afterwards (under /var/tmp), LOG (default <tree>.log).
