@@ -48,30 +48,35 @@ static bool all_digits(const char *s)
 	return true;
 }
 
-/* Core-schema number, or NULL when the text is not one (or not finite). */
-static json_t *resolve_number(const char *v)
+/* Whether the text is a core-schema number (finite); if so *num is its
+ * value, NULL when out of memory. */
+static bool resolve_number(const char *v, json_t **num)
 {
 	const char *p = v + (*v == '-' || *v == '+');
 	size_t n = units_scan_number(p);
 	char *end;
 
 	if (n == 0 || p[n] != '\0')
-		return NULL;
+		return false;
 	if (all_digits(p)) {
 		long long i;
 
 		errno = 0;
 		i = strtoll(v, &end, 10);
-		if (errno == 0 && *end == '\0')
-			return json_integer(i);
+		if (errno == 0 && *end == '\0') {
+			*num = json_integer(i);
+			return true;
+		}
 	}
 	errno = 0;
 	double d = strtod(v, &end);
 	if (*end != '\0' || !isfinite(d))
-		return NULL;
-	return json_real(d);
+		return false;
+	*num = json_real(d);
+	return true;
 }
 
+/* The scalar as a jansson value, NULL when out of memory. */
 static json_t *resolve_scalar(const yaml_event_t *ev)
 {
 	const char *v = (const char *)ev->data.scalar.value;
@@ -90,8 +95,7 @@ static json_t *resolve_scalar(const yaml_event_t *ev)
 		return json_true();
 	if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
 		return json_false();
-	num = resolve_number(v);
-	return num ? num : json_stringn(v, len);
+	return resolve_number(v, &num) ? num : json_stringn(v, len);
 }
 
 static int register_anchor(struct builder *b, const char *anchor,
@@ -189,9 +193,8 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
 	json_t *v = resolve_scalar(ev);
 	int rc;
 
-	if (v == NULL)
-		return fail_at(b, RAMP_EMALFORMED, &ev->start_mark,
-			       "scalar is not valid utf-8");
+	if (v == NULL) /* libyaml has checked the utf-8 already */
+		return RAMP_ENOMEM;
 	rc = register_anchor(b, (const char *)ev->data.scalar.anchor, v);
 	if (rc < 0) {
 		json_decref(v);
