@@ -147,8 +147,8 @@ static int yconv_scalar(struct yconv *c, const yaml_event_t *ev)
 		return yconv_key(c, ev);
 	v = json_stringn((const char *)ev->data.scalar.value,
 			 ev->data.scalar.length);
-	if (v == NULL)
-		return yconv_fail(c, ev, "scalar is not valid utf-8");
+	if (v == NULL) /* libyaml has checked the utf-8 already */
+		return RAMP_ENOMEM;
 	if (tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 	    plain_add(c->tree, v) != 0) {
 		json_decref(v);
@@ -225,6 +225,10 @@ static int yaml_text_parse(const char *data, size_t len, struct yamltree *t,
 				     len);
 	while (rc == 0 && !done) {
 		if (!yaml_parser_parse(&c.parser, &ev)) {
+			if (c.parser.error == YAML_MEMORY_ERROR) {
+				rc = RAMP_ENOMEM;
+				break;
+			}
 			rc = ramp_err_set(err, RAMP_EMALFORMED, "",
 					  "yaml: %s at line %lu column %lu",
 					  c.parser.problem ? c.parser.problem
@@ -255,6 +259,10 @@ static int json_text_parse(const char *data, size_t len, json_t **out,
 	json_error_t je;
 
 	*out = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	/* jansson leaves the text empty when it cannot allocate its lexer */
+	if (*out == NULL && (json_error_code(&je) == json_error_out_of_memory ||
+			     je.text[0] == '\0'))
+		return ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
 	if (*out == NULL)
 		return ramp_err_set(err, RAMP_EMALFORMED, "",
 				    "json: %s at line %d column %d", je.text,
