@@ -439,7 +439,8 @@ static int decode_json(const char *data, size_t len, json_t **root,
 			   &je);
 	if (*root != NULL)
 		return 0;
-	if (json_error_code(&je) == json_error_out_of_memory)
+	/* jansson leaves the text empty when it cannot allocate its lexer */
+	if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')
 		return ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
 	return ramp_err_set(err, RAMP_EMALFORMED, "",
 			    "could not parse json: %s at line %d, column %d",
