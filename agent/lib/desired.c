@@ -112,7 +112,11 @@ int desired_parse(const char *text, size_t len, struct desired *out, struct ramp
 	if (len > DESIRED_MAX_BYTES)
 		return ramp_err_set(err, RAMP_ETOOBIG, "", "answer is larger than %d bytes",
 				    DESIRED_MAX_BYTES);
-	if ((root = json_loadb(text, len, 0, &je)) == NULL || !json_is_object(root)) {
+	root = json_loadb(text, len, 0, &je);
+	/* jansson leaves the text empty when it cannot allocate its lexer */
+	if (root == NULL && (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0'))
+		return ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
+	if (root == NULL || !json_is_object(root)) {
 		json_decref(root);
 		return ramp_err_set(err, RAMP_EMALFORMED, "", "answer is not a JSON object");
 	}
