@@ -150,6 +150,19 @@ $(BUILD)/tests/test_reply: $(BUILD)/obj/tests/unit/test_reply.o $(COMMON_OBJS) \
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# out-of-memory injection: every allocation of ramp's objects, jansson and
+# libyaml (linked from their archives, so the wrapping reaches them) goes
+# through the test's allocator, which fails the Nth; -fno-builtin keeps the
+# test's own malloc and free real calls; the agent's desired-answer reader
+# rides along
+$(BUILD)/obj/tests/unit/test_alloc_fail.o: CFLAGS += -Iagent/lib -fno-builtin
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=strdup,--wrap=strndup,--wrap=json_loadb
+$(BUILD)/tests/test_alloc_fail: $(BUILD)/obj/tests/unit/test_alloc_fail.o $(COMMON_OBJS) \
+				$(BUILD)/obj/agent/lib/desired.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(ALLOC_WRAP) -o $@ $^ -l:libjansson.a -l:libyaml.a \
+	  $(filter-out -ljansson -lyaml,$(LIBS))
+
 unit: $(UNIT_BINS)
 
 # what the README walkthrough uses beside rampctl, for `make run`'s users
