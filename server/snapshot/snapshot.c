@@ -67,6 +67,7 @@ struct snapshot {
 	struct strmap *tokens;  /* device token hash (hex) -> struct snap_token */
 	struct strmap *classes; /* answer class key -> answer text */
 	uint64_t generation;
+	uint64_t marks; /* snapshot_mark_stale() calls before it began reading */
 	json_t *owned; /* an array holding every json value above */
 };
 
@@ -227,6 +228,7 @@ static double mono_s(void)
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_uint_least64_t started_gen;
+static atomic_uint_least64_t marks; /* see snapshot_mark_stale() */
 
 uint64_t snapshot_started(void)
 {
@@ -247,6 +249,47 @@ int snapshot_refresh_if(struct app *app, uint64_t seen)
 	snapshot_release(s);
 	pthread_mutex_unlock(&build_mu);
 	return rc;
+}
+
+void snapshot_mark_stale(void)
+{
+	atomic_fetch_add(&marks, 1);
+}
+
+/* A miss nothing written here explains: rebuild at most once a second, so
+ * polls of unknown devices cannot make every poll read the database. */
+static bool blind_refresh_allowed(void)
+{
+	static atomic_llong last_ms;
+	long long now = (long long)(mono_s() * 1000), prev = atomic_load(&last_ms);
+
+	return now - prev >= 1000 && atomic_compare_exchange_strong(&last_ms, &prev, now);
+}
+
+struct snapshot *snapshot_fresh(struct app *app, struct snapshot *s, const char *device_id)
+{
+	struct snapshot *now;
+	uint64_t seen;
+
+	if (s == NULL && (s = snapshot_acquire()) == NULL)
+		return NULL;
+	if (snapshot_has_device(s, device_id))
+		return s;
+	now = snapshot_acquire(); /* a synchronous rebuild may have swapped in a newer one */
+	if (now != s) {
+		snapshot_release(s);
+		s = now;
+		if (snapshot_has_device(s, device_id))
+			return s;
+	} else {
+		snapshot_release(now);
+	}
+	if (atomic_load(&marks) == s->marks && !blind_refresh_allowed())
+		return s;
+	seen = snapshot_started();
+	snapshot_release(s);
+	snapshot_refresh_if(app, seen);
+	return snapshot_acquire();
 }
 
 /* Builds are serialised: a build that read the database later also swaps
@@ -289,6 +332,7 @@ static int rebuild_locked(struct app *app)
 	}
 	/* numbered when the read begins: see snapshot_started() */
 	s->generation = atomic_fetch_add(&started_gen, 1) + 1;
+	s->marks = atomic_load(&marks);
 	t0 = mono_s();
 	rc = store_snapshot_load(app->db, &l);
 	if (rc == 0)
