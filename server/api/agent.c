@@ -64,7 +64,7 @@ static const char *const states[] = {"downloading", "verifying", "installed", "f
 void api_agent_status(struct req *r)
 {
 	json_t *body, *v;
-	const char *model, *version, *state, *detail = NULL, *k;
+	const char *model, *version, *state, *detail = NULL;
 	bool known = false;
 	int rc;
 
@@ -91,13 +91,10 @@ void api_agent_status(struct req *r)
 	} else if ((v = json_object_get(body, "detail")) && !json_is_string(v) && !json_is_null(v)) {
 		http_reply_problem(r, 422, "detail", "detail must be a string");
 	} else {
-		json_object_foreach(body, k, v) {
-			if (strcmp(k, "model") && strcmp(k, "version") && strcmp(k, "state") &&
-			    strcmp(k, "detail")) {
-				http_reply_problem(r, 422, k, "unknown field");
-				json_decref(body);
-				return;
-			}
+		static const char *const allowed[] = {"model", "version", "state", "detail", NULL};
+		if (api_reject_unknown(r, body, allowed, NULL)) {
+			json_decref(body);
+			return;
 		}
 		detail = json_string_value(json_object_get(body, "detail"));
 		if (detail && strlen(detail) > 4096)

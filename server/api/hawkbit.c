@@ -134,7 +134,7 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 	h->tenant = r->params[0];
 	h->device = r->params[1];
 	if (strcasecmp(h->tenant, r->app->cfg.hawkbit_tenant) != 0) {
-		http_reply_problem(r, 404, "tenant", "no tenant %.64s", h->tenant);
+		api_reply_not_found(r, "tenant", "tenant", h->tenant);
 		return false;
 	}
 	if (!api_device_id_valid(h->device)) {
@@ -194,7 +194,7 @@ json_t *hawkbit_action(struct req *r, int idx)
 	int rc;
 
 	if (ddi_action_id_parse(r->params[idx], &id) != 0) {
-		http_reply_problem(r, 404, "actionId", "no action %.32s", r->params[idx]);
+		api_reply_not_found(r, "actionId", "action", r->params[idx]);
 		return NULL;
 	}
 	rc = store_hawkbit_action(r->app->db, id, &a);
