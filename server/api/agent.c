@@ -24,8 +24,7 @@ void api_agent_desired(struct req *r)
 		http_reply_problem(r, 403, NULL, "only a device token can ask for its desired models");
 		return;
 	}
-	s = snapshot_acquire();
-	if (s == NULL) {
+	if ((s = http_snapshot(r)) == NULL) {
 		http_reply_problem(r, 503, NULL, "starting up, retry shortly");
 		return;
 	}
@@ -33,7 +32,6 @@ void api_agent_desired(struct req *r)
 	if (inm && snapshot_desired_etag(s, r->auth.device_id, r->app->cfg.poll_interval_s, etag) &&
 	    strcmp(inm, etag) == 0) {
 		/* the hot path: nothing changed, nothing built */
-		snapshot_release(s);
 		engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
 		http_add_header(r, "ETag", etag);
 		http_add_header(r, "Cache-Control", "no-cache");
@@ -41,23 +39,10 @@ void api_agent_desired(struct req *r)
 		return;
 	}
 	text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
-	if (text == NULL && http_defer(r)) {
-		/* not in this snapshot: bringing it up to date reads the database,
-		 * which the MHD thread must not wait on */
-		snapshot_release(s);
-		return;
-	}
-	if (text == NULL) {
-		/* registered after this snapshot was built: bring it up to date once */
-		uint64_t gen = snapshot_started();
-		snapshot_release(s);
-		snapshot_refresh_if(r->app, gen);
-		s = snapshot_acquire();
-		text = s ? snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len,
-					    etag)
-			 : NULL;
-	}
-	snapshot_release(s);
+	if (text == NULL && http_defer(r))
+		return; /* bringing the snapshot up to date reads the database: on a worker */
+	if (text == NULL && (s = http_snapshot_fresh(r, r->auth.device_id)) != NULL)
+		text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
 	engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
 	if (text == NULL) {
 		http_reply_problem(r, 404, NULL, "device %s is not registered", r->auth.device_id);
@@ -79,7 +64,7 @@ static const char *const states[] = {"downloading", "verifying", "installed", "f
 void api_agent_status(struct req *r)
 {
 	json_t *body, *v;
-	const char *model, *version, *state, *detail = NULL, *k;
+	const char *model, *version, *state, *detail = NULL;
 	bool known = false;
 	int rc;
 
@@ -106,13 +91,10 @@ void api_agent_status(struct req *r)
 	} else if ((v = json_object_get(body, "detail")) && !json_is_string(v) && !json_is_null(v)) {
 		http_reply_problem(r, 422, "detail", "detail must be a string");
 	} else {
-		json_object_foreach(body, k, v) {
-			if (strcmp(k, "model") && strcmp(k, "version") && strcmp(k, "state") &&
-			    strcmp(k, "detail")) {
-				http_reply_problem(r, 422, k, "unknown field");
-				json_decref(body);
-				return;
-			}
+		static const char *const allowed[] = {"model", "version", "state", "detail", NULL};
+		if (api_reject_unknown(r, body, allowed, NULL)) {
+			json_decref(body);
+			return;
 		}
 		detail = json_string_value(json_object_get(body, "detail"));
 		if (detail && strlen(detail) > 4096)

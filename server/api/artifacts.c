@@ -337,12 +337,12 @@ void api_artifact_get(struct req *r)
 
 	if (hex == NULL || object_path(r, hex, path, sizeof(path), false) != 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		http_reply_problem(r, 404, "digest", "no artifact %.80s", r->params[0]);
+		api_reply_not_found(r, "digest", "artifact", r->params[0]);
 		return;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		http_reply_problem(r, 404, "digest", "no artifact %.80s", r->params[0]);
+		api_reply_not_found(r, "digest", "artifact", r->params[0]);
 		return;
 	}
 	snprintf(etag, sizeof(etag), "\"sha256:%s\"", hex);

@@ -13,11 +13,7 @@ void api_audit_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_SEQ, &pa) != 0)
 		return;
 	rc = store_audit_list(r->app->db, pa.seq, pa.limit, &p);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_audit_verify(struct req *r)

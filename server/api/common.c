@@ -1,12 +1,16 @@
 /*
- * common.c - helpers shared by the API handlers.
+ * common.c - helpers shared by the API handlers: list paging and page
+ * replies, 404s, unknown fields in a body, name and device id checks.
  */
 #include "api/api.h"
 #include "domain/device_id.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ECHO_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
 
 /* ?limit=: default 100, 1..1000; -1 (after a 400) when bad. */
 static int page_limit(struct req *r)
@@ -71,15 +75,73 @@ int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out)
 	return 0;
 }
 
-void api_reply_page(struct req *r, struct page *p)
+void api_reply_page(struct req *r, int rc, struct page *p)
 {
-	json_t *j = json_object();
+	json_t *j;
 
+	if (rc) {
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	j = json_object();
 	json_object_set_new(j, "items", p->items ? p->items : json_array());
 	json_object_set_new(j, "next", p->next ? json_string(p->next) : json_null());
 	p->items = NULL;
 	page_free(p);
 	http_reply_json(r, 200, j);
+}
+
+/* A name fit to be repeated in a reply: what a path segment names when it
+ * is an API name, a device id, a digest or a number. */
+static bool echo_safe(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(ECHO_CHARS, s[i]))
+			return false;
+	return true;
+}
+
+void api_reply_not_found(struct req *r, const char *field, const char *what, const char *name)
+{
+	if (echo_safe(name))
+		http_reply_problem(r, 404, field, "no %s %s", what, name);
+	else
+		http_reply_problem(r, 404, field, "no such %s", what);
+}
+
+int api_unknown_field(json_t *obj, const char *const allowed[], const char *prefix,
+		      struct ramp_err *err)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, k, v) {
+		for (i = 0; allowed[i] && strcmp(allowed[i], k) != 0; i++)
+			;
+		if (allowed[i] == NULL) {
+			char field[sizeof(err->field)];
+			snprintf(field, sizeof(field), "%s%s%s", prefix ? prefix : "",
+				 prefix && *prefix ? "." : "", k);
+			return ramp_err_set(err, RAMP_EINVAL, field, "unknown field");
+		}
+	}
+	return 0;
+}
+
+bool api_reject_unknown(struct req *r, json_t *obj, const char *const allowed[],
+			const char *prefix)
+{
+	struct ramp_err err;
+
+	if (api_unknown_field(obj, allowed, prefix, &err) == 0)
+		return false;
+	http_reply_problem(r, 422, err.field, "%s", err.msg);
+	return true;
 }
 
 int api_stuck_after_s(const struct app *app)

@@ -70,7 +70,7 @@ void api_device_token_rotate(struct req *r)
 	int rc;
 
 	if (!api_device_id_valid(r->params[0])) {
-		http_reply_problem(r, 404, "id", "no device %.128s", r->params[0]);
+		api_reply_not_found(r, "id", "device", r->params[0]);
 		return;
 	}
 	if (read_grace(r, &grace) != 0)
@@ -94,7 +94,7 @@ void api_device_token_rotate(struct req *r)
 		if (rv)
 			auth_revoke_cancel(rv);
 		if (rc == RAMP_ENOTFOUND)
-			http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+			api_reply_not_found(r, "id", "device", r->params[0]);
 		else
 			http_reply_err(r, rc, NULL);
 		return;

@@ -52,7 +52,7 @@ void api_rollout_history(struct req *r)
 	int rc;
 
 	if (!parse_pos(r->params[0], INT64_MAX, &id)) {
-		http_reply_problem(r, 404, "id", "no rollout %s", r->params[0]);
+		api_reply_not_found(r, "id", "rollout", r->params[0]);
 		return;
 	}
 	if (metric == NULL) {

@@ -55,18 +55,13 @@ static int check_labels(json_t *labels, const char *path, bool allow_null,
 /* Validates one registration object; prefix is "" or "[i]". */
 static int check_device(json_t *d, const char *prefix, struct ramp_err *err)
 {
-	const char *k;
-	json_t *v;
+	static const char *const allowed[] = {"id", "platform", "labels", NULL};
 	char field[64];
 
 	if (!json_is_object(d))
 		return ramp_err_set(err, RAMP_EINVAL, prefix, "a device must be an object");
-	json_object_foreach(d, k, v) {
-		if (strcmp(k, "id") && strcmp(k, "platform") && strcmp(k, "labels")) {
-			snprintf(field, sizeof(field), "%s%s%s", prefix, *prefix ? "." : "", k);
-			return ramp_err_set(err, RAMP_EINVAL, field, "unknown field");
-		}
-	}
+	if (api_unknown_field(d, allowed, prefix, err))
+		return RAMP_EINVAL;
 	snprintf(field, sizeof(field), "%s%sid", prefix, *prefix ? "." : "");
 	if (!api_device_id_valid(json_string_value(json_object_get(d, "id"))))
 		return ramp_err_set(err, RAMP_EINVAL, field,
@@ -226,11 +221,7 @@ static void list_devices(struct req *r, const char *seltext)
 		return;
 	rc = store_devices_list(r->app->db, sel, pa.limit, pa.after, &view, &p);
 	selector_free(sel);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_devices_list(struct req *r)
@@ -244,7 +235,7 @@ void api_device_get(struct req *r)
 	int rc = store_device_get(r->app->db, r->params[0], api_stuck_after_s(r->app), &d);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+		api_reply_not_found(r, "id", "device", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -300,7 +291,7 @@ void api_device_patch(struct req *r)
 		rc = store_device_patch(r->app->db, r->auth.name, r->params[0], body,
 					 api_stuck_after_s(r->app), &out);
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+		api_reply_not_found(r, "id", "device", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, &err);
 	else {
@@ -326,7 +317,7 @@ void api_device_delete(struct req *r)
 	if (rc) {
 		auth_revoke_cancel(rv);
 		if (rc == RAMP_ENOTFOUND)
-			http_reply_problem(r, 404, "id", "no device %s", r->params[0]);
+			api_reply_not_found(r, "id", "device", r->params[0]);
 		else
 			http_reply_err(r, rc, NULL);
 		return;
@@ -384,7 +375,7 @@ void api_cohort_get(struct req *r)
 		rc = store_devices_count(r->app->db, sel, &n);
 	selector_free(sel);
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "name", "no cohort %s", r->params[0]);
+		api_reply_not_found(r, "name", "cohort", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	if (rc) {
@@ -404,11 +395,7 @@ void api_cohorts_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
 	rc = store_cohort_list(r->app->db, pa.limit, pa.after, &p);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_cohort_devices(struct req *r)
@@ -417,7 +404,7 @@ void api_cohort_devices(struct req *r)
 	int rc = store_cohort_get(r->app->db, r->params[0], &c);
 
 	if (rc == RAMP_ENOTFOUND) {
-		http_reply_problem(r, 404, "name", "no cohort %s", r->params[0]);
+		api_reply_not_found(r, "name", "cohort", r->params[0]);
 		return;
 	}
 	if (rc) {
@@ -433,7 +420,7 @@ void api_cohort_delete(struct req *r)
 	int rc = store_cohort_delete(r->app->db, r->auth.name, r->params[0]);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "name", "no cohort %s", r->params[0]);
+		api_reply_not_found(r, "name", "cohort", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else

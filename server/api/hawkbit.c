@@ -37,12 +37,12 @@
 
 #define HOST_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:-[]"
 
-/* The desired "models" of device id from the snapshot, brought up to date
- * once when the device is missing from it. 0, RAMP_ENOTFOUND, RAMP_EBUSY
- * (no snapshot yet) or RAMP_EINTERNAL. */
-static int load_desired(struct app *app, const char *id, json_t **models, char etag[24])
+/* The desired "models" of device id from the request's snapshot, brought
+ * up to date when the device is missing from it. 0, RAMP_ENOTFOUND,
+ * RAMP_EBUSY (no snapshot yet) or RAMP_EINTERNAL. */
+static int load_desired(struct req *r, const char *id, json_t **models, char etag[24])
 {
-	struct snapshot *s = snapshot_acquire();
+	struct snapshot *s = http_snapshot_fresh(r, id);
 	char *text;
 	size_t len = 0;
 	json_t *doc;
@@ -50,15 +50,7 @@ static int load_desired(struct app *app, const char *id, json_t **models, char e
 	*models = NULL;
 	if (s == NULL)
 		return RAMP_EBUSY;
-	text = snapshot_desired(s, id, app->cfg.poll_interval_s, &len, etag);
-	if (text == NULL) {
-		uint64_t gen = snapshot_started();
-		snapshot_release(s);
-		snapshot_refresh_if(app, gen);
-		s = snapshot_acquire();
-		text = s ? snapshot_desired(s, id, app->cfg.poll_interval_s, &len, etag) : NULL;
-	}
-	snapshot_release(s);
+	text = snapshot_desired(s, id, r->app->cfg.poll_interval_s, &len, etag);
 	if (text == NULL)
 		return RAMP_ENOTFOUND;
 	doc = json_loadb(text, len, 0, NULL);
@@ -142,7 +134,7 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 	h->tenant = r->params[0];
 	h->device = r->params[1];
 	if (strcasecmp(h->tenant, r->app->cfg.hawkbit_tenant) != 0) {
-		http_reply_problem(r, 404, "tenant", "no tenant %.64s", h->tenant);
+		api_reply_not_found(r, "tenant", "tenant", h->tenant);
 		return false;
 	}
 	if (!api_device_id_valid(h->device)) {
@@ -150,7 +142,7 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 				   "controller ids match " DEVICE_ID_RULE);
 		return false;
 	}
-	rc = load_desired(r->app, h->device, &h->models, h->etag);
+	rc = load_desired(r, h->device, &h->models, h->etag);
 	if (r->auth.role == ROLE_DEVICE && strcmp(r->auth.device_id, h->device) != 0) {
 		refuse_other(r, h, rc);
 		hawkbit_end(h);
@@ -159,7 +151,7 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 	if (rc == RAMP_ENOTFOUND && enroll_unknown && r->auth.role != ROLE_DEVICE) {
 		rc = enroll(r, h->device);
 		if (rc == 0)
-			rc = load_desired(r->app, h->device, &h->models, h->etag);
+			rc = load_desired(r, h->device, &h->models, h->etag);
 	}
 	if (rc == RAMP_ENOTFOUND)
 		http_reply_problem(r, 404, "controllerId", "controller %s is not registered",
@@ -202,7 +194,7 @@ json_t *hawkbit_action(struct req *r, int idx)
 	int rc;
 
 	if (ddi_action_id_parse(r->params[idx], &id) != 0) {
-		http_reply_problem(r, 404, "actionId", "no action %.32s", r->params[idx]);
+		api_reply_not_found(r, "actionId", "action", r->params[idx]);
 		return NULL;
 	}
 	rc = store_hawkbit_action(r->app->db, id, &a);

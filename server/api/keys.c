@@ -21,19 +21,15 @@ static bool key_id_ok(struct req *r)
 /* The PEM from {"public_key": "..."}; replies 422 and returns NULL when absent. */
 static const char *body_pem(struct req *r, json_t *body)
 {
-	const char *k;
+	static const char *const allowed[] = {"public_key", NULL};
 	json_t *v;
 
 	if (!json_is_object(body)) {
 		http_reply_problem(r, 422, NULL, "body must be {\"public_key\": \"<PEM>\"}");
 		return NULL;
 	}
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "public_key") != 0) {
-			http_reply_problem(r, 422, k, "unknown field");
-			return NULL;
-		}
-	}
+	if (api_reject_unknown(r, body, allowed, NULL))
+		return NULL;
 	v = json_object_get(body, "public_key");
 	if (!json_is_string(v) || json_string_length(v) == 0) {
 		http_reply_problem(r, 422, "public_key",
@@ -76,7 +72,7 @@ void api_key_get(struct req *r)
 	int rc = store_key_get(r->app->db, r->params[0], &out);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "key_id", "no signing key %s", r->params[0]);
+		api_reply_not_found(r, "key_id", "signing key", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -92,11 +88,7 @@ void api_keys_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
 	rc = store_key_list(r->app->db, pa.limit, pa.after, &p);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_key_delete(struct req *r)
@@ -105,7 +97,7 @@ void api_key_delete(struct req *r)
 	int rc = store_key_revoke(r->app->db, r->auth.name, r->params[0], &changed);
 
 	if (rc == RAMP_ENOTFOUND) {
-		http_reply_problem(r, 404, "key_id", "no signing key %s", r->params[0]);
+		api_reply_not_found(r, "key_id", "signing key", r->params[0]);
 		return;
 	}
 	if (rc) {

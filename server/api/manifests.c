@@ -28,7 +28,7 @@ struct envelope {
 /* Reads {"manifest","signature","key_id"}; replies 422 and returns -1 when bad. */
 static int read_envelope(struct req *r, json_t *body, struct envelope *e)
 {
-	const char *k;
+	static const char *const allowed[] = {"manifest", "signature", "key_id", NULL};
 	json_t *v;
 
 	if (!json_is_object(body)) {
@@ -36,12 +36,8 @@ static int read_envelope(struct req *r, json_t *body, struct envelope *e)
 				   "body must be {\"manifest\", \"signature\", \"key_id\"}");
 		return -1;
 	}
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "manifest") && strcmp(k, "signature") && strcmp(k, "key_id")) {
-			http_reply_problem(r, 422, k, "unknown field");
-			return -1;
-		}
-	}
+	if (api_reject_unknown(r, body, allowed, NULL))
+		return -1;
 	v = json_object_get(body, "manifest");
 	if (!json_is_string(v) || json_string_length(v) == 0) {
 		http_reply_problem(r, 422, "manifest", "manifest is required: the manifest text");
@@ -271,11 +267,7 @@ void api_manifests_list(struct req *r)
 		return;
 	}
 	rc = store_manifest_list(r->app->db, model, pa.limit, pa.seq, &p);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_model_version(struct req *r)
@@ -299,19 +291,15 @@ void api_model_version(struct req *r)
 /* The version from {"version": "..."}; replies 422 and returns NULL when bad. */
 static const char *body_version(struct req *r, json_t *body)
 {
-	const char *k, *v;
-	json_t *x;
+	static const char *const allowed[] = {"version", NULL};
+	const char *v;
 
 	if (!json_is_object(body)) {
 		http_reply_problem(r, 422, NULL, "body must be {\"version\": \"<version>\"}");
 		return NULL;
 	}
-	json_object_foreach(body, k, x) {
-		if (strcmp(k, "version") != 0) {
-			http_reply_problem(r, 422, k, "unknown field");
-			return NULL;
-		}
-	}
+	if (api_reject_unknown(r, body, allowed, NULL))
+		return NULL;
 	v = json_string_value(json_object_get(body, "version"));
 	if (v == NULL || *v == '\0' || strlen(v) > 128) {
 		http_reply_problem(r, 422, "version",
@@ -365,7 +353,7 @@ void api_model_get(struct req *r)
 	int rc = store_model_get(r->app->db, r->params[0], &out);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "name", "no model %s", r->params[0]);
+		api_reply_not_found(r, "name", "model", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -381,9 +369,5 @@ void api_models_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
 	rc = store_model_list(r->app->db, pa.limit, pa.after, &p);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }

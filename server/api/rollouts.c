@@ -70,7 +70,7 @@ void api_policy_get(struct req *r)
 	int rc = store_policy_get(r->app->db, r->params[0], &out);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "name", "no policy %s", r->params[0]);
+		api_reply_not_found(r, "name", "policy", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -86,10 +86,7 @@ void api_policies_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
 	rc = store_policy_list(r->app->db, pa.limit, pa.after, &pg);
-	if (rc)
-		http_reply_err(r, rc, NULL);
-	else
-		api_reply_page(r, &pg);
+	api_reply_page(r, rc, &pg);
 }
 
 /* Fills *p from "policy": a stored name or an inline object. */
@@ -124,17 +121,14 @@ static int body_policy(struct req *r, json_t *v, struct policy *p, const char **
 
 static int check_create(json_t *body, struct ramp_err *err)
 {
-	const char *k;
+	static const char *const allowed[] = {"model", "version", "policy", "selector", NULL};
 	json_t *v;
 
 	if (!json_is_object(body))
 		return ramp_err_set(err, RAMP_EINVAL, NULL,
 				    "body must be an object with model, version and policy");
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "model") && strcmp(k, "version") && strcmp(k, "policy") &&
-		    strcmp(k, "selector"))
-			return ramp_err_set(err, RAMP_EINVAL, k, "unknown field");
-	}
+	if (api_unknown_field(body, allowed, NULL, err))
+		return RAMP_EINVAL;
 	if (!api_name_valid(json_string_value(json_object_get(body, "model"))))
 		return ramp_err_set(err, RAMP_EINVAL, "model", "model is required (a model name)");
 	if (!json_is_string(json_object_get(body, "version")) ||
@@ -232,7 +226,7 @@ static int64_t path_id(struct req *r)
 	errno = 0;
 	id = strtoll(r->params[0], &end, 10);
 	if (errno || *end || end == r->params[0] || id <= 0) {
-		http_reply_problem(r, 404, "id", "no rollout %s", r->params[0]);
+		api_reply_not_found(r, "id", "rollout", r->params[0]);
 		return -1;
 	}
 	return id;
@@ -261,10 +255,7 @@ void api_rollouts_list(struct req *r)
 	}
 	rc = store_rollout_list(r->app->db, state && strcmp(state, "active") == 0,
 				http_query(r, "model"), pa.limit, pa.after, &pg);
-	if (rc)
-		http_reply_err(r, rc, NULL);
-	else
-		api_reply_page(r, &pg);
+	api_reply_page(r, rc, &pg);
 }
 
 static void verb(struct req *r, enum rollout_cmd cmd)

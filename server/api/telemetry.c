@@ -221,24 +221,19 @@ static void count_rejections(const struct batch *b)
 		ingest_note_rejected("unknown_device", n[WHY_UNKNOWN_DEVICE]);
 }
 
-/* 400 (403 when every report named another device) with every reason. */
+/* 400 (403 when every report named another device) with every reason.
+ * "field" goes in with the extra members, so an empty one is kept. */
 static void reply_none(struct req *r, struct batch *b)
 {
 	int status = b->wrong_device == b->n ? 403 : 400;
 	const struct verdict *first = &b->v[0];
-	json_t *j;
-	char *s;
 
-	j = json_pack(
-	    "{s:s, s:s, s:i, s:s, s:s, s:o}", "type", "about:blank", "title",
-	    status == 403 ? "Forbidden" : "Bad Request", "status", status, "detail",
-	    arena_printf(r->arena, "no report accepted: %s%s%s%s", first->field,
-			 *first->field ? ": " : "", first->msg,
-			 b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1) : ""),
-	    "field", field_path(r, b, 0, first->field), "rejected", rejected_json(b));
-	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	http_reply_text(r, s ? status : 500, "application/problem+json", s, s ? strlen(s) : 0);
+	http_reply_problem_with(r, status, NULL,
+				json_pack("{s:s, s:o}", "field", field_path(r, b, 0, first->field),
+					  "rejected", rejected_json(b)),
+				"no report accepted: %s%s%s%s", first->field,
+				*first->field ? ": " : "", first->msg,
+				b->n > 1 ? arena_printf(r->arena, " (and %zu more)", b->n - 1) : "");
 }
 
 static void reply_unavailable(struct req *r, int rc)

@@ -76,11 +76,7 @@ void api_tokens_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
 	rc = store_token_list(r->app->db, pa.limit, pa.after, &p);
-	if (rc) {
-		http_reply_err(r, rc, NULL);
-		return;
-	}
-	api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_tokens_delete(struct req *r)
@@ -104,7 +100,7 @@ void api_tokens_delete(struct req *r)
 	if (rc) {
 		auth_revoke_cancel(rv);
 		if (rc == RAMP_ENOTFOUND)
-			http_reply_problem(r, 404, "name", "no token named %s", r->params[0]);
+			api_reply_not_found(r, "name", "token named", r->params[0]);
 		else
 			http_reply_err(r, rc, NULL);
 		return;

@@ -145,7 +145,7 @@ static bool events_ok(struct req *r, json_t *ev)
 /* Checks the whole body; replies 422 and returns false on the first fault. */
 static bool body_ok(struct req *r, json_t *body)
 {
-	const char *k;
+	static const char *const allowed[] = {"url", "events", "secret", "headers", NULL};
 	json_t *v;
 
 	if (!json_is_object(body)) {
@@ -153,13 +153,8 @@ static bool body_ok(struct req *r, json_t *body)
 				   "body must be {\"url\", \"events\", \"secret\", \"headers\"?}");
 		return false;
 	}
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "url") != 0 && strcmp(k, "events") != 0 && strcmp(k, "secret") != 0 &&
-		    strcmp(k, "headers") != 0) {
-			http_reply_problem(r, 422, k, "unknown field");
-			return false;
-		}
-	}
+	if (api_reject_unknown(r, body, allowed, NULL))
+		return false;
 	if (!url_ok(r, json_object_get(body, "url")))
 		return false;
 	if (!events_ok(r, json_object_get(body, "events")))
@@ -207,7 +202,7 @@ void api_webhook_get(struct req *r)
 	int rc = store_webhook_get(r->app->db, r->params[0], &out);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "name", "no webhook %s", r->params[0]);
+		api_reply_not_found(r, "name", "webhook", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else
@@ -223,10 +218,7 @@ void api_webhooks_list(struct req *r)
 	if (api_page_args(r, API_CURSOR_NAME, &pa) != 0)
 		return;
 	rc = store_webhook_list(r->app->db, pa.limit, pa.after, &p);
-	if (rc)
-		http_reply_err(r, rc, NULL);
-	else
-		api_reply_page(r, &p);
+	api_reply_page(r, rc, &p);
 }
 
 void api_webhook_delete(struct req *r)
@@ -234,7 +226,7 @@ void api_webhook_delete(struct req *r)
 	int rc = store_webhook_delete(r->app->db, r->auth.name, r->params[0]);
 
 	if (rc == RAMP_ENOTFOUND)
-		http_reply_problem(r, 404, "name", "no webhook %s", r->params[0]);
+		api_reply_not_found(r, "name", "webhook", r->params[0]);
 	else if (rc)
 		http_reply_err(r, rc, NULL);
 	else

@@ -178,13 +178,12 @@ static void cache_put(const unsigned char h[32], const struct auth *in, int64_t 
 	pthread_mutex_unlock(&cache_mu);
 }
 
-/* Device tokens are answered from the agent snapshot: no lock, no query.
- * *gen: the generation of the snapshot that answered. */
-static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct auth *out,
-			   uint64_t *gen)
+/* Device tokens are answered from the request's snapshot: no lock, no
+ * query. *gen: the generation of the snapshot that answered. */
+static bool snapshot_lookup(const struct snapshot *s, const unsigned char h[32], struct arena *a,
+			    struct auth *out, uint64_t *gen)
 {
 	static const char hexd[] = "0123456789abcdef";
-	struct snapshot *s = snapshot_acquire();
 	char hx[65];
 	const char *dev;
 
@@ -202,7 +201,6 @@ static bool snapshot_lookup(const unsigned char h[32], struct arena *a, struct a
 		out->device_id = arena_strdup(a, dev);
 		out->name = arena_printf(a, "device:%s", dev);
 	}
-	snapshot_release(s);
 	return dev != NULL && out->device_id && out->name;
 }
 
@@ -397,11 +395,11 @@ bool auth_revoked_since(const struct auth *a, const char *device_id)
 
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out)
 {
-	return auth_lookup_in(app, token, a, out, true);
+	return auth_lookup_in(app, NULL, token, a, out, true);
 }
 
-int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct auth *out,
-		   bool may_query)
+int auth_lookup_in(struct app *app, const struct snapshot *snap, const char *token,
+		   struct arena *a, struct auth *out, bool may_query)
 {
 	unsigned char h[32];
 	char role[16];
@@ -415,7 +413,7 @@ int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct a
 	 * refused if a revocation numbered after this began meanwhile */
 	out->epoch = auth_epoch();
 	auth_hash(token, h);
-	if (snapshot_lookup(h, a, out, &gen))
+	if (snapshot_lookup(snap, h, a, out, &gen))
 		return refused_now(out, gen) ? RAMP_EAUTH : 0;
 	if (cache_get(h, a, out)) {
 		if (refused_now(out, 0))

@@ -19,15 +19,18 @@
 #include "common/arena.h"
 #include "auth/roles.h"
 
+struct snapshot;
+
 #define AUTH_CACHE_TTL_MS 5000
 #define AUTH_TOKEN_LEN 36 /* "rmp_" + 32 base64url chars */
 
 /* Fills *out for token; RAMP_EAUTH when unknown/expired, RAMP_EUNAVAIL. */
 int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth *out);
-/* auth_lookup, or RAMP_EBUSY instead of querying the database when
- * may_query is false (the MHD threads answering inline routes). */
-int auth_lookup_in(struct app *app, const char *token, struct arena *a, struct auth *out,
-		   bool may_query);
+/* auth_lookup answered first from snap (the request's snapshot, may be
+ * NULL) for device tokens, or RAMP_EBUSY instead of querying the database
+ * when may_query is false (the MHD threads answering inline routes). */
+int auth_lookup_in(struct app *app, const struct snapshot *snap, const char *token,
+		   struct arena *a, struct auth *out, bool may_query);
 /* Writes a fresh random token (NUL-terminated) into out[AUTH_TOKEN_LEN + 1]. 0 or RAMP_EINTERNAL. */
 int auth_new_token(char *out);
 /* SHA-256 of the token text. */

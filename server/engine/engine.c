@@ -488,6 +488,7 @@ void engine_wake(struct app *app)
 
 void snapshot_changed(struct app *app)
 {
+	snapshot_mark_stale();
 	if (app->engine) {
 		atomic_store(&app->engine->dirty, 1);
 		uv_async_send(&app->engine->wake);

@@ -15,7 +15,6 @@
 #include "http/tls.h"
 #include "snapshot/snapshot.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,26 +26,20 @@ static void set_auth(struct req *r, int role, const char *prefix, const char *id
 }
 
 /* A certificate may name a device that is not registered (any more): it logs
- * in only when the device is in the snapshot. A missing one brings the
- * snapshot up to date at most once a second, so certificates of deleted
- * devices cannot make every poll rebuild it. */
-static bool cert_device_known(struct app *app, const char *id, long long now)
+ * in only when the device is in the request's snapshot. A miss is brought up
+ * to date on a worker (snapshot_fresh() limits how often), so certificates
+ * of deleted devices cannot make every poll rebuild it. 1 known (or no
+ * snapshot yet: 503 later), 0 unknown, -1 deferred to a worker. */
+static int cert_device_known(struct req *r, const char *id)
 {
-	static atomic_llong last_refresh_ms;
-	struct snapshot *s = snapshot_acquire();
-	bool known = s == NULL || snapshot_has_device(s, id); /* no snapshot: 503 below */
-	uint64_t gen = snapshot_started();
-	long long prev = atomic_load(&last_refresh_ms);
+	struct snapshot *s = http_snapshot(r);
 
-	snapshot_release(s);
-	if (known || now - prev < 1000 ||
-	    !atomic_compare_exchange_strong(&last_refresh_ms, &prev, now))
-		return known;
-	snapshot_refresh_if(app, gen);
-	s = snapshot_acquire();
-	known = s == NULL || snapshot_has_device(s, id);
-	snapshot_release(s);
-	return known;
+	if (s == NULL || snapshot_has_device(s, id))
+		return 1;
+	if (http_defer(r))
+		return -1;
+	s = http_snapshot_fresh(r, id);
+	return s == NULL || snapshot_has_device(s, id);
 }
 
 /* No bearer token: a client certificate from RAMP_TLS_CLIENT_CA may stand in
@@ -58,7 +51,10 @@ static bool cert_login(struct req *r, const struct tls_peer *peer)
 	int mode = r->app->cfg.device_auth;
 
 	if (id && (r->route->roles & ROLE_DEVICE) && mode == CONFIG_DEVICE_AUTH_CERT) {
-		if (!cert_device_known(r->app, id, (long long)(r->started * 1000))) {
+		int known = cert_device_known(r, id);
+		if (known < 0)
+			return false; /* asked again on a worker */
+		if (known == 0) {
 			http_reply_problem(r, 403, "certificate",
 					   "the client certificate names device %s, which is not registered",
 					   id);
@@ -136,7 +132,8 @@ bool http_authorize(struct req *r)
 			return false;
 	} else {
 		/* on an MHD thread only what memory knows; a worker asks the database */
-		rc = auth_lookup_in(r->app, tok, r->arena, &r->auth, r->in_worker);
+		rc = auth_lookup_in(r->app, http_snapshot(r), tok, r->arena, &r->auth,
+				    r->in_worker);
 		if (rc == RAMP_EBUSY && http_defer(r))
 			return false;
 		if (rc == RAMP_EAUTH) {

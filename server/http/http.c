@@ -34,6 +34,7 @@
 #include "http/reply.h"
 #include "http/tls.h"
 #include "http/workers.h"
+#include "snapshot/snapshot.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -86,6 +87,19 @@ struct conn *http_conn(struct MHD_Connection *c)
 const struct tls_peer *http_peer(struct req *r)
 {
 	return conns_peer(http_conn(r->conn));
+}
+
+struct snapshot *http_snapshot(struct req *r)
+{
+	if (r->snap == NULL)
+		r->snap = snapshot_acquire();
+	return r->snap;
+}
+
+struct snapshot *http_snapshot_fresh(struct req *r, const char *device_id)
+{
+	r->snap = snapshot_fresh(r->app, r->snap, device_id);
+	return r->snap;
 }
 
 bool http_dispatch(struct req *r)
@@ -194,6 +208,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->auth.name ? r->auth.name : "-");
 	if (r->cleanup)
 		r->cleanup(r);
+	snapshot_release(r->snap);
 	free(r->resp);
 	if (r->mhd_response)
 		MHD_destroy_response(r->mhd_response);

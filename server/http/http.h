@@ -30,6 +30,7 @@
 #define HTTP_MAX_PARAMS 4
 
 struct req;
+struct snapshot;
 typedef void (*http_handler)(struct req *r);
 
 struct route {
@@ -84,6 +85,7 @@ struct req {
 	bool parked; /* http_park() was called in this handler call */
 	void *mhd_response; /* prebuilt (files) */
 	double started;
+	struct snapshot *snap; /* acquired once (http_snapshot), released on completion */
 };
 
 /* Starts the listener on host:port with a thread pool, serving routes (a
@@ -97,6 +99,13 @@ void http_stop(void);
  * request run again on the worker pool, where it may wait on the database.
  * Returns false (do not defer) when already on a worker. */
 bool http_defer(struct req *r);
+/* The snapshot this request is answered from: taken on first use and kept
+ * until the request completes, so authorization and handler see one
+ * picture. NULL before the first build. */
+struct snapshot *http_snapshot(struct req *r);
+/* http_snapshot(r), replaced by a newer one when it lacks device_id
+ * (snapshot_fresh()); may read the database: not on an MHD thread. */
+struct snapshot *http_snapshot_fresh(struct req *r, const char *device_id);
 /* Query-string argument, or NULL. */
 const char *http_query(struct req *r, const char *key);
 /* Request header, or NULL. */

@@ -6,7 +6,8 @@
  * A snapshot is immutable once built and reference-counted; the engine
  * builds a new one when something changes (this replica's writes call
  * snapshot_changed(); other replicas' writes arrive by LISTEN/NOTIFY) and
- * swaps it in. Pollers hold a reference only while they build an answer.
+ * swaps it in. A request holds one reference, taken at its first use
+ * (authorization) and dropped when the request completes (http_snapshot()).
  */
 #ifndef RAMP_SNAPSHOT_H
 #define RAMP_SNAPSHOT_H
@@ -27,6 +28,17 @@ uint64_t snapshot_started(void);
 /* Rebuilds now unless the current snapshot began reading after generation
  * seen was started (callers that found it stale coalesce into one build). */
 int snapshot_refresh_if(struct app *app, uint64_t seen);
+/* This replica wrote something the snapshot shows (snapshot_changed()
+ * calls it after the commit): snapshot_fresh() may rebuild for it. */
+void snapshot_mark_stale(void);
+/* s (whose reference the caller hands over; NULL: the current one) or a
+ * newer snapshot that knows device_id, with a reference the caller owns;
+ * NULL before the first build. A miss takes the current snapshot when it
+ * is newer, else rebuilds from the database (coalesced with other misses)
+ * when this replica wrote since s began reading, else at most once a
+ * second (another replica's write not yet notified, or an unknown device).
+ * May read the database: call it where waiting is allowed. */
+struct snapshot *snapshot_fresh(struct app *app, struct snapshot *s, const char *device_id);
 /* The current snapshot with a reference taken, or NULL before the first build. */
 struct snapshot *snapshot_acquire(void);
 /* Drops a reference; NULL is a no-op. */
