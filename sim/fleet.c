@@ -299,7 +299,7 @@ static void on_fetched(struct net_req *q, void *ud)
 static int post_status(struct device *d, struct net_req *q, struct dev_model *m, const char *state,
 		       const char *detail)
 {
-	int rc = buf_appendf(&q->body, "{\"model\":\"%s\",\"version\":\"%s\",\"state\":\"%s\"",
+	int rc = buf_printf(&q->body, "{\"model\":\"%s\",\"version\":\"%s\",\"state\":\"%s\"",
 			     S->strings[m->model], S->strings[m->target], state);
 
 	if (detail) {

@@ -176,7 +176,7 @@ int net_send(struct net *n, struct net_req *q, const char *method, const char *p
 	q->hdrs = add_header(q->hdrs, "Expect:", &ok); /* no 100-continue round trip */
 	q->hdrs = add_header(q->hdrs, h1, &ok);
 	q->hdrs = add_header(q->hdrs, h2, &ok);
-	if (!ok || q->body.bad) {
+	if (!ok || buf_failed(&q->body)) {
 		release(n, q);
 		return -1;
 	}

@@ -3,7 +3,8 @@
 
 RAMP_SIM  := $(BUILD)/ramp-sim
 SIM_SRCS  := $(wildcard sim/*.c)
-SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o)
+# the one object of server/common the simulator uses (no libraries behind it)
+SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/server/common/buf.o
 
 build-all: $(RAMP_SIM)
 

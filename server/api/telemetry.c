@@ -40,7 +40,7 @@ struct batch {
 	size_t n;
 	struct verdict *v;
 	size_t *off; /* row i's COPY text is buf.p[off[i], off[i + 1]) */
-	struct ingest_buf buf;
+	struct buf buf;
 	size_t accepted, wrong_device;
 };
 
@@ -296,7 +296,7 @@ static void free_rows(struct req *r)
 {
 	struct batch *b = r->stream;
 
-	ingest_buf_free(&b->buf);
+	buf_free(&b->buf);
 }
 
 /* Parks the request and hands the accepted rows to the writer. */
@@ -330,7 +330,7 @@ static void ingest_batch(struct req *r, json_t *list, struct batch *b)
 		return;
 	}
 	judge(r, list, b, t);
-	if (b->buf.oom) {
+	if (buf_failed(&b->buf)) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}

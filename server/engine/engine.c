@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 
 #include "auth/auth.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "engine/notify.h"
@@ -62,6 +63,7 @@ struct engine {
 /* Per-rollout gauges for /metrics, refreshed by every replica's loop. */
 static pthread_mutex_t gauges_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *gauges_text;
+static bool gauges_failed; /* the last refresh ran out of memory: no figures */
 static uint64_t gauges_ms;
 
 static uint64_t mono_us(void)
@@ -218,75 +220,58 @@ static void on_eval(uv_timer_t *t)
 		rebuild(e);
 }
 
-static void gauge_line(char **buf, size_t *len, FILE *f, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void gauge_line(char **buf, size_t *len, FILE *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)buf;
-	(void)len;
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-}
-
 static void refresh_gauges(struct engine *e)
 {
 	static const char *const states[] = {"progressing", "paused", "awaiting_approval"};
 	json_t *rows = NULL, *ro, *a;
-	size_t i, j, len = 0;
-	char *buf = NULL;
-	FILE *f;
+	size_t i, j;
+	struct buf b = {0};
 
 	if (store_rollout_gauges(e->app->db, &rows) != 0)
 		return;
-	f = open_memstream(&buf, &len);
-	if (f == NULL) {
-		json_decref(rows);
-		return;
-	}
-	fprintf(f, "# HELP ramp_rollout_stage_index Current stage of each active rollout.\n"
+	buf_printf(&b, "# HELP ramp_rollout_stage_index Current stage of each active rollout.\n"
 		   "# TYPE ramp_rollout_stage_index gauge\n");
 	json_array_foreach(rows, i, ro)
-		gauge_line(&buf, &len, f, "ramp_rollout_stage_index{rollout=\"%lld\",model=\"%s\",version=\"%s\"} %lld\n",
+		buf_printf(&b, "ramp_rollout_stage_index{rollout=\"%lld\",model=\"%s\",version=\"%s\"} %lld\n",
 			   (long long)json_integer_value(json_object_get(ro, "id")),
 			   json_string_value(json_object_get(ro, "model")),
 			   json_string_value(json_object_get(ro, "version")),
 			   (long long)json_integer_value(json_object_get(ro, "stage")));
-	fprintf(f, "# HELP ramp_rollout_state Active rollouts by state (1 for the current one).\n"
+	buf_printf(&b, "# HELP ramp_rollout_state Active rollouts by state (1 for the current one).\n"
 		   "# TYPE ramp_rollout_state gauge\n");
 	json_array_foreach(rows, i, ro)
 		for (j = 0; j < 3; j++)
-			gauge_line(&buf, &len, f, "ramp_rollout_state{rollout=\"%lld\",model=\"%s\",state=\"%s\"} %d\n",
+			buf_printf(&b, "ramp_rollout_state{rollout=\"%lld\",model=\"%s\",state=\"%s\"} %d\n",
 				   (long long)json_integer_value(json_object_get(ro, "id")),
 				   json_string_value(json_object_get(ro, "model")), states[j],
 				   strcmp(json_string_value(json_object_get(ro, "state")), states[j]) == 0);
-	fprintf(f, "# HELP ramp_rollout_assigned_devices Devices assigned the new version.\n"
+	buf_printf(&b, "# HELP ramp_rollout_assigned_devices Devices assigned the new version.\n"
 		   "# TYPE ramp_rollout_assigned_devices gauge\n");
 	json_array_foreach(rows, i, ro)
-		gauge_line(&buf, &len, f, "ramp_rollout_assigned_devices{rollout=\"%lld\",model=\"%s\"} %lld\n",
+		buf_printf(&b, "ramp_rollout_assigned_devices{rollout=\"%lld\",model=\"%s\"} %lld\n",
 			   (long long)json_integer_value(json_object_get(ro, "id")),
 			   json_string_value(json_object_get(ro, "model")),
 			   (long long)json_integer_value(json_object_get(ro, "assigned")));
-	fprintf(f, "# HELP ramp_rollout_metric_value Latest value of each gated metric, by arm.\n"
+	buf_printf(&b, "# HELP ramp_rollout_metric_value Latest value of each gated metric, by arm.\n"
 		   "# TYPE ramp_rollout_metric_value gauge\n");
 	json_array_foreach(rows, i, ro)
 		json_array_foreach(json_object_get(ro, "analysis"), j, a) {
 			if (!json_is_number(json_object_get(a, "value")))
 				continue;
-			gauge_line(&buf, &len, f, "ramp_rollout_metric_value{rollout=\"%lld\",model=\"%s\",metric=\"%s\",arm=\"%s\"} %.17g\n",
+			buf_printf(&b, "ramp_rollout_metric_value{rollout=\"%lld\",model=\"%s\",metric=\"%s\",arm=\"%s\"} %.17g\n",
 				   (long long)json_integer_value(json_object_get(ro, "id")),
 				   json_string_value(json_object_get(ro, "model")),
 				   json_string_value(json_object_get(a, "metric")),
 				   json_string_value(json_object_get(a, "arm")),
 				   json_number_value(json_object_get(a, "value")));
 		}
-	fclose(f);
 	json_decref(rows);
 	pthread_mutex_lock(&gauges_mu);
 	free(gauges_text);
-	gauges_text = buf;
+	gauges_failed = buf_failed(&b);
+	gauges_text = gauges_failed ? NULL : b.p; /* taken over from b */
+	if (gauges_failed)
+		buf_free(&b);
 	pthread_mutex_unlock(&gauges_mu);
 }
 
@@ -295,7 +280,7 @@ char *engine_metrics_text(struct arena *a)
 	char *out;
 
 	pthread_mutex_lock(&gauges_mu);
-	out = arena_printf(
+	out = gauges_failed ? NULL : arena_printf(
 	    a,
 	    "# HELP ramp_evaluations_total Evaluation passes this replica ran as the evaluator.\n"
 	    "# TYPE ramp_evaluations_total counter\n"

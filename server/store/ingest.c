@@ -435,30 +435,30 @@ void ingest_stop(void)
 
 /* --- /metrics --- */
 
-static void print_histo(struct ingest_buf *b, const char *name, const char *help, struct histo *h,
+static void print_histo(struct buf *b, const char *name, const char *help, struct histo *h,
 			const double *bounds, size_t nb)
 {
 	unsigned long cum = 0;
 
-	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (size_t i = 0; i <= nb; i++) {
 		cum += atomic_load(&h->buckets[i]);
 		if (i < nb)
-			ingest_buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
+			buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
 		else
-			ingest_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
+			buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
 	}
-	ingest_buf_printf(b, "%s_sum %.15g\n", name, (double)atomic_load(&h->sum) / h->scale);
-	ingest_buf_printf(b, "%s_count %lu\n", name, cum);
+	buf_printf(b, "%s_sum %.15g\n", name, (double)atomic_load(&h->sum) / h->scale);
+	buf_printf(b, "%s_count %lu\n", name, cum);
 }
 
-static void print_counter(struct ingest_buf *b, const char *name, const char *help, unsigned long v)
+static void print_counter(struct buf *b, const char *name, const char *help, unsigned long v)
 {
-	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name,
+	buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name,
 			  v);
 }
 
-static void print_figures(struct ingest_buf *b)
+static void print_figures(struct buf *b)
 {
 	long queued, cap;
 
@@ -468,14 +468,14 @@ static void print_figures(struct ingest_buf *b)
 	pthread_mutex_unlock(&ing.mu);
 	print_counter(b, "ramp_telemetry_reports_accepted_total",
 		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
-	ingest_buf_printf(b,
+	buf_printf(b,
 			  "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
 			  " at validation, by reason.\n"
 			  "# TYPE ramp_telemetry_reports_rejected_total counter\n");
 	for (size_t i = 0; i < NREASONS; i++)
-		ingest_buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
+		buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
 				  reject_reasons[i], atomic_load(&fig.rejected[i]));
-	ingest_buf_printf(
+	buf_printf(
 	    b,
 	    "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
 	    " answered 503, nothing stored, by reason.\n"
@@ -490,7 +490,7 @@ static void print_figures(struct ingest_buf *b)
 	print_histo(b, "ramp_telemetry_commit_seconds",
 		    "Time to write and commit one group (BEGIN, COPY, COMMIT).", &fig.secs,
 		    sec_bounds, NSECB);
-	ingest_buf_printf(b,
+	buf_printf(b,
 			  "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
 			  "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
 			  "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
@@ -517,11 +517,11 @@ static void print_figures(struct ingest_buf *b)
 
 char *ingest_metrics_text(struct arena *a)
 {
-	struct ingest_buf b = {0};
+	struct buf b = {0};
 	char *out;
 
 	print_figures(&b);
-	out = b.oom || b.p == NULL ? NULL : arena_strndup(a, b.p, b.len);
-	ingest_buf_free(&b);
+	out = buf_failed(&b) || b.p == NULL ? NULL : arena_strndup(a, b.p, b.len);
+	buf_free(&b);
 	return out;
 }
