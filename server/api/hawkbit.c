@@ -15,6 +15,7 @@
 #include "api/hawkbit.h"
 
 #include "auth/auth.h"
+#include "common/hash.h"
 #include "domain/device_id.h"
 #include "common/log.h"
 #include "domain/ddi.h"
@@ -283,7 +284,7 @@ static void add_link(json_t *links, const char *name, const char *href)
 static void reply_tagged(struct req *r, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT), etag[24];
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = HASH_FNV1A_BASIS_V0; /* ETags devices hold: unchanged */
 	const char *inm = http_header(r, "If-None-Match");
 
 	json_decref(body);
@@ -291,10 +292,7 @@ static void reply_tagged(struct req *r, json_t *body)
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}
-	for (const char *p = text; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 1099511628211ULL;
-	}
+	h = hash_fnv1a_str(h, text);
 	snprintf(etag, sizeof(etag), "\"%016" PRIx64 "\"", h);
 	http_add_header(r, "ETag", etag);
 	http_add_header(r, "Cache-Control", "no-cache");

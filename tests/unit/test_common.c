@@ -1,7 +1,14 @@
 /* test_common.c - the shared helpers of server/common: the capped buffer
- * grows, fails loudly past its cap, and stays failed. */
+ * grows, fails loudly past its cap, and stays failed; the hash is FNV-1a
+ * 64; hex is lower case; the monotonic clock does not go back. */
 #include "common/buf.h"
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/hex.h"
+#include "domain/ddi.h"
 #include "unit.h"
+
+#include <stdint.h>
 
 static void buf_appends_and_terminates(void)
 {
@@ -67,11 +74,53 @@ static void buf_printf_fails_past_cap_mid_page(void)
 	buf_free(&b);
 }
 
+static void hash_is_standard_fnv1a_64(void)
+{
+	CHECK(hash_fnv1a_str(HASH_FNV1A_BASIS, "") == 0xcbf29ce484222325ULL);
+	CHECK(hash_fnv1a_str(HASH_FNV1A_BASIS, "a") == 0xaf63dc4c8601ec8cULL);
+	CHECK(hash_fnv1a_str(HASH_FNV1A_BASIS, "foobar") == 0x85944171f73967e8ULL);
+	CHECK(hash_fnv1a(hash_fnv1a(HASH_FNV1A_BASIS, "foo", 3), "bar", 3) ==
+	      0x85944171f73967e8ULL);
+}
+
+static void hash_keeps_the_ddi_action_hash_on_the_wire(void)
+{
+	/* the value the action hash had before the hash was shared */
+	CHECK_EQ_INT(ddi_c_hash("\"aa\"", 1), 1601690255);
+}
+
+static void hex_encodes_lower_case(void)
+{
+	const unsigned char b[] = {0x00, 0x0f, 0xa5, 0xff};
+	char out[2 * sizeof(b) + 1];
+
+	CHECK_EQ_STR(hex_encode(out, b, sizeof(b)), "000fa5ff");
+	CHECK_EQ_STR(hex_encode(out, b, 0), "");
+}
+
+static void clock_mono_does_not_go_back(void)
+{
+	int64_t a = clock_mono_ms(), b = clock_mono_ms();
+	struct timespec d = clock_deadline(1500);
+	struct timespec now;
+
+	CHECK(b >= a);
+	CHECK(clock_mono_us() / 1000 >= b);
+	CHECK(clock_wall_s() > 1.6e9);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000);
+	CHECK(d.tv_sec >= now.tv_sec + 1 && d.tv_sec <= now.tv_sec + 2);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(buf_appends_and_terminates),
 	UNIT(buf_grows_past_its_first_allocation),
 	UNIT(buf_fails_past_its_cap_and_stays_failed),
 	UNIT(buf_printf_fails_past_cap_mid_page),
+	UNIT(hash_is_standard_fnv1a_64),
+	UNIT(hash_keeps_the_ddi_action_hash_on_the_wire),
+	UNIT(hex_encodes_lower_case),
+	UNIT(clock_mono_does_not_go_back),
 	{0},
 };
 
