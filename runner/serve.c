@@ -15,6 +15,7 @@
 #include "serve.h"
 
 #include "agent.h"
+#include "common/clock.h"
 #include "live.h"
 #include "runner.h"
 
@@ -38,13 +39,6 @@ static struct {
 	atomic_ulong requests, errors, buckets[NBUCKETS + 1];
 	atomic_ullong lat_sum_us;
 } S;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct body {
 	char *buf;
@@ -260,14 +254,14 @@ static enum MHD_Result infer(struct MHD_Connection *conn, const struct body *b, 
 {
 	struct live_model *lm;
 	enum MHD_Result rc;
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 
 	if (b->too_big)
 		return problem(conn, 413, "body: larger than 64 MiB", oc);
 	if ((lm = live_acquire()) == NULL)
 		return problem(conn, 503, "model: no model is installed yet", oc);
 	rc = infer_on(conn, b, lm, oc);
-	stats_observe(lm->stats, (now_s() - t0) * 1e3, oc->error, oc->confidence);
+	stats_observe(lm->stats, (clock_mono_s() - t0) * 1e3, oc->error, oc->confidence);
 	live_release(lm);
 	return rc;
 }
@@ -403,10 +397,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	struct outcome oc = {0, NAN};
 	if (strcmp(url, "/v1/infer") == 0 && strcmp(method, "POST") == 0) {
-		double t0 = now_s();
+		double t0 = clock_mono_s();
 		atomic_fetch_add(&S.requests, 1);
 		enum MHD_Result rc = infer(conn, b, &oc);
-		observe(now_s() - t0);
+		observe(clock_mono_s() - t0);
 		return rc;
 	}
 	return problem(conn, 404, "no such route", &oc);

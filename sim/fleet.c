@@ -16,6 +16,8 @@
  */
 #include "sim.h"
 
+#include "common/hex.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -281,8 +283,7 @@ static void on_fetched(struct net_req *q, void *ud)
 		ready_push(d);
 		return;
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 7 + 2 * i, 3, "%02x", q->md[i]);
+	hex_encode(hex + 7, q->md, 32);
 	v = variant_of(m->model, m->target, sim_intern(S, platform_name(d)));
 	if (q->status != 200 && q->status != 206) {
 		m->step = STEP_FAILED;

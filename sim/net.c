@@ -3,6 +3,8 @@
  */
 #include "net.h"
 
+#include "common/clock.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +22,7 @@ struct net {
 
 uint64_t net_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return (uint64_t)clock_mono_ns();
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)

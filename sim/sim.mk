@@ -3,8 +3,9 @@
 
 RAMP_SIM  := $(BUILD)/ramp-sim
 SIM_SRCS  := $(wildcard sim/*.c)
-# the one object of server/common the simulator uses (no libraries behind it)
-SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/server/common/buf.o
+# the objects of server/common the simulator uses (no libraries behind them)
+SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/server/common/buf.o \
+             $(BUILD)/obj/server/common/clock.o $(BUILD)/obj/server/common/hex.o
 
 build-all: $(RAMP_SIM)
 

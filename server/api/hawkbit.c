@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "common/hash.h"
+#include "common/hex.h"
 #include "domain/device_id.h"
 #include "common/log.h"
 #include "domain/ddi.h"
@@ -101,8 +102,7 @@ static int enroll(struct req *r, const char *id)
 		return RAMP_EINTERNAL;
 	auth_hash(tok, h);
 	memset(tok, 0, sizeof(tok));
-	for (int b = 0; b < 32; b++)
-		snprintf(hx + b * 2, 3, "%02x", h[b]);
+	hex_encode(hx, h, 32);
 	arr = json_pack("[{s:s, s:s, s:{}, s:s}]", "id", id, "platform",
 			r->app->cfg.hawkbit_platform, "labels", "token_hash", hx);
 	if (arr == NULL)
@@ -375,10 +375,8 @@ static int hash_file(struct req *r, const char *hex, char sha1[41], char md5[33]
 		rc = RAMP_EIO;
 		goto out;
 	}
-	for (unsigned int i = 0; i < n1; i++)
-		snprintf(sha1 + i * 2, 3, "%02x", d1[i]);
-	for (unsigned int i = 0; i < n2; i++)
-		snprintf(md5 + i * 2, 3, "%02x", d2[i]);
+	hex_encode(sha1, d1, n1);
+	hex_encode(md5, d2, n2);
 	rc = 0;
 out:
 	if (fd >= 0)

@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 
+#include "common/clock.h"
 #include "domain/telemetry.h"
 #include "engine/engine.h"
 #include "store/ingest.h"
@@ -43,14 +44,6 @@ struct batch {
 	struct buf buf;
 	size_t accepted, wrong_device;
 };
-
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The list of reports in body (borrowed, or a new array for one report);
  * NULL after replying 400 when the body is none of the three forms. */
@@ -110,7 +103,7 @@ static void reject(struct req *r, struct verdict *v, enum why why, const char *f
 /* Validates every report, formatting the accepted ones into b->buf. */
 static void judge(struct req *r, json_t *list, struct batch *b, struct telemetry_report *t)
 {
-	double now = wall_now();
+	double now = clock_wall_s();
 	struct ramp_err err;
 
 	for (size_t i = 0; i < b->n; i++) {

@@ -14,6 +14,7 @@
 
 #include "auth/auth.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "engine/notify.h"
@@ -66,18 +67,6 @@ static char *gauges_text;
 static bool gauges_failed; /* the last refresh ran out of memory: no figures */
 static uint64_t gauges_ms;
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t mono_ms(void)
-{
-	return mono_us() / 1000;
-}
-
 static void rebuild(struct engine *e)
 {
 	int rc;
@@ -89,7 +78,7 @@ static void rebuild(struct engine *e)
 		log_warn("msg=\"snapshot rebuild failed\" error=\"%s\"", ramp_strerror(rc));
 		return;
 	}
-	e->last_build_ms = mono_ms();
+	e->last_build_ms = clock_mono_ms();
 }
 
 /* The evaluation loop's own figures for /metrics (engine_metrics_text):
@@ -103,10 +92,9 @@ static void evaluate_all(struct engine *e)
 	json_t *ids = NULL, *v;
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
-	uint64_t t0 = mono_us(), took;
-	struct timespec wall;
+	uint64_t t0 = clock_mono_us(), took;
 
-	e->last_eval_ms = mono_ms();
+	e->last_eval_ms = clock_mono_ms();
 	if (!store_leader_hold(e->app->db, &e->leader))
 		return;
 	if (store_rollouts_active(e->app->db, &ids) != 0) {
@@ -124,11 +112,10 @@ static void evaluate_all(struct engine *e)
 		}
 	}
 	json_decref(ids);
-	took = mono_us() - t0;
-	clock_gettime(CLOCK_REALTIME, &wall);
+	took = clock_mono_us() - t0;
 	atomic_fetch_add(&eval_usec_sum, took);
 	atomic_store(&eval_last_usec, took);
-	atomic_store(&eval_last_at_ms, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+	atomic_store(&eval_last_at_ms, (long long)clock_wall_ms());
 	atomic_fetch_add(&eval_passes, 1);
 }
 
@@ -319,15 +306,15 @@ static void on_house(uv_timer_t *t)
 {
 	struct engine *e = t->data;
 
-	if (mono_ms() - gauges_ms >= 5000) {
-		gauges_ms = mono_ms();
+	if (clock_mono_ms() - gauges_ms >= 5000) {
+		gauges_ms = clock_mono_ms();
 		refresh_gauges(e);
 	}
 	flush_seen(e);
 	auth_flush_last_used(e->app);
 	if (!e->listening && !uv_is_closing((uv_handle_t *)&e->listen_poll))
 		start_listening(e);
-	if (atomic_load(&e->dirty) || mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
+	if (atomic_load(&e->dirty) || clock_mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
 		rebuild(e);
 	if (atomic_exchange(&e->eval_soon, 0))
 		evaluate_soon(e);
@@ -348,7 +335,7 @@ static void on_soon(uv_timer_t *t)
 #define EARLY_GAP_MS 200
 static void evaluate_soon(struct engine *e)
 {
-	uint64_t since = mono_ms() - e->last_eval_ms;
+	uint64_t since = clock_mono_ms() - e->last_eval_ms;
 
 	if (since >= EARLY_GAP_MS) {
 		evaluate_all(e);
@@ -424,7 +411,7 @@ int engine_start(struct app *app)
 	/* the first snapshot before any poll is answered */
 	if (snapshot_rebuild(app) != 0)
 		log_warn("msg=\"first snapshot failed; retrying in the background\"");
-	e->last_build_ms = mono_ms();
+	e->last_build_ms = clock_mono_ms();
 	start_listening(e);
 	uv_timer_start(&e->eval, on_eval, every, every);
 	uv_timer_start(&e->house, on_house, 1000, 1000);

@@ -8,6 +8,7 @@
 #include "snapshot/snapshot.h"
 
 #include "common/arena.h"
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/strmap.h"
@@ -218,13 +219,6 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 static int build_answers(struct snapshot *s, const char *server_url);
 static int rebuild_locked(struct app *app);
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_uint_least64_t started_gen;
@@ -290,7 +284,7 @@ static int rebuild_locked(struct app *app)
 	}
 	/* numbered when the read begins: see snapshot_started() */
 	s->generation = atomic_fetch_add(&started_gen, 1) + 1;
-	t0 = mono_s();
+	t0 = clock_mono_s();
 	rc = store_snapshot_load(app->db, &l);
 	if (rc == 0)
 		rc = build_answers(s, app->server_url);
@@ -305,9 +299,9 @@ static int rebuild_locked(struct app *app)
 	snapshot_release(old);
 	if (old)
 		malloc_trim(0); /* a big fleet's old picture goes back to the system */
-	if (mono_s() - t0 > 0.5)
+	if (clock_mono_s() - t0 > 0.5)
 		log_info("msg=\"snapshot rebuilt\" devices=%zu classes=%zu seconds=%.2f",
-			 strmap_size(s->devices), strmap_size(s->classes), mono_s() - t0);
+			 strmap_size(s->devices), strmap_size(s->classes), clock_mono_s() - t0);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
  */
 #include "store/ingest.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "store/store.h"
 
@@ -81,14 +82,6 @@ static void histo_add(struct histo *h, const double *bounds, size_t nb, double v
 }
 
 /* --- the writer --- */
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* One warning per 5 s at most while the database is down. */
 static void warn_pg(const char *what)
@@ -199,7 +192,7 @@ static int copy_retry(struct ingest_batch *list, int n)
  * each is retried alone so one bad batch cannot fail the others. */
 static void commit_group(struct ingest_batch *g)
 {
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	long rows = 0;
 	int n = 0, rc;
 
@@ -208,7 +201,7 @@ static void commit_group(struct ingest_batch *g)
 	rc = copy_retry(g, n);
 	for (struct ingest_batch *b = g; b; b = b->next)
 		b->rc = rc == RAMP_EINTERNAL && n > 1 ? copy_retry(b, 1) : rc;
-	histo_add(&fig.secs, sec_bounds, NSECB, mono_s() - t0);
+	histo_add(&fig.secs, sec_bounds, NSECB, clock_mono_s() - t0);
 	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
 	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
 	for (struct ingest_batch *b = g; b; b = b->next) {
@@ -369,10 +362,9 @@ static void *maint_main(void *arg)
 		pthread_mutex_unlock(&ing.mu);
 		failures = atomic_load(&fig.maint_failures);
 		maintain_once();
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += atomic_load(&fig.maint_failures) != failures
-				    ? MAINT_RETRY_S
-				    : INGEST_MAINTAIN_EVERY_S;
+		until = clock_deadline(1000LL * (atomic_load(&fig.maint_failures) != failures
+							 ? MAINT_RETRY_S
+							 : INGEST_MAINTAIN_EVERY_S));
 		pthread_mutex_lock(&ing.mu);
 		while (!ing.stopping &&
 		       pthread_cond_timedwait(&ing.maint, &ing.mu, &until) != ETIMEDOUT)
@@ -384,7 +376,6 @@ static void *maint_main(void *arg)
 
 int ingest_start(struct app *app)
 {
-	pthread_condattr_t ca;
 	size_t n;
 
 	ing.cap = app->cfg.ingest_queue; /* RAMP_INGEST_QUEUE, read by config.c */
@@ -394,10 +385,7 @@ int ingest_start(struct app *app)
 		return -1;
 	snprintf(ing.conninfo, n, "%s application_name=rampd-ingest", db_conninfo(app->db));
 	ing.app = app;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ing.maint, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&ing.maint);
 	ing.stopping = false;
 	if (pthread_create(&ing.writer, NULL, writer_main, NULL) != 0) {
 		log_error("msg=\"could not start the telemetry writer\"");
