@@ -19,14 +19,19 @@ const char *const config_prod_settings[] = {
 	"RAMP_PLAIN_LISTEN", "RAMP_PUBLIC_URL", "RAMP_DEVICE_AUTH", "RAMP_ENROLL_ALLOWLIST",
 	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT", "RAMP_BODY_TIMEOUT",
 	"RAMP_BODY_MIN_RATE",
-	"RAMP_MAX_CONNECTIONS", "RAMP_RATE_ADMIN", "RAMP_RATE_OPERATOR", "RAMP_RATE_VIEWER",
-	"RAMP_RATE_CI", "RAMP_RATE_ENROLL", "RAMP_RATE_INGEST", "RAMP_RATE_DEVICE",
+	"RAMP_MAX_CONNECTIONS",
+#define RATE_SETTING_(N, n, i, t) "RAMP_RATE_" #N,
+	RAMP_ROLES(RATE_SETTING_)
+#undef RATE_SETTING_
 	"RAMP_WEBHOOK_ALLOW_PRIVATE", NULL,
 };
 
-/* role names in ROLE_* bit order (http.h) */
-static const char *const rate_roles[] = {"ADMIN", "OPERATOR", "VIEWER", "CI",
-					 "ENROLL", "INGEST", "DEVICE"};
+/* RAMP_RATE_<NAME> by role index (auth/roles.h) */
+static const char *const rate_roles[ROLE_COUNT] = {
+#define RATE_ROLE_(N, n, i, t) [i] = #N,
+	RAMP_ROLES(RATE_ROLE_)
+#undef RATE_ROLE_
+};
 
 void config_prod_defaults(struct config *c)
 {
@@ -38,11 +43,11 @@ void config_prod_defaults(struct config *c)
 	c->max_connections = 10000;
 	/* generous: a device polls every poll_interval; tests and benchmarks
 	 * never come near these. 0 is unlimited (admin, ingest gateways). */
-	c->rate[1] = (struct config_rate){1000, 5000}; /* operator */
-	c->rate[2] = (struct config_rate){1000, 5000}; /* viewer */
-	c->rate[3] = (struct config_rate){1000, 5000}; /* ci */
-	c->rate[4] = (struct config_rate){50, 500};    /* enroll */
-	c->rate[6] = (struct config_rate){100, 500};   /* device */
+	c->rate[ROLE_INDEX_OPERATOR] = (struct config_rate){1000, 5000};
+	c->rate[ROLE_INDEX_VIEWER] = (struct config_rate){1000, 5000};
+	c->rate[ROLE_INDEX_CI] = (struct config_rate){1000, 5000};
+	c->rate[ROLE_INDEX_ENROLL] = (struct config_rate){50, 500};
+	c->rate[ROLE_INDEX_DEVICE] = (struct config_rate){100, 500};
 }
 
 static int set_path(char *dst, size_t len, const char *v)
@@ -203,7 +208,7 @@ int config_prod_set(struct config *c, const char *name, const char *v)
 	if (strcmp(name, "RAMP_MAX_CONNECTIONS") == 0)
 		return parse_count(v, 1, 1000000, &c->max_connections);
 	if (strncmp(name, "RAMP_RATE_", 10) == 0)
-		for (int i = 0; i < 7; i++)
+		for (int i = 0; i < ROLE_COUNT; i++)
 			if (strcmp(name + 10, rate_roles[i]) == 0)
 				return parse_rate(v, &c->rate[i]);
 	return -2;

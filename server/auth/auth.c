@@ -49,12 +49,15 @@ static pthread_mutex_t used_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *used;
 static struct centry *cache[CACHE_BUCKETS];
 
-static const char *const role_names[] = {"admin", "operator", "viewer", "ci",
-					 "enroll", "ingest", "device"};
+static const char *const role_names[ROLE_COUNT] = {
+#define ROLE_NAME_(N, n, i, t) [i] = n,
+	RAMP_ROLES(ROLE_NAME_)
+#undef ROLE_NAME_
+};
 
 const char *auth_role_name(int role)
 {
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < ROLE_COUNT; i++)
 		if (role == (1 << i))
 			return role_names[i];
 	return "unknown";
@@ -62,7 +65,7 @@ const char *auth_role_name(int role)
 
 int auth_role_from_name(const char *name)
 {
-	for (int i = 0; name && i < 7; i++)
+	for (int i = 0; name && i < ROLE_COUNT; i++)
 		if (strcmp(name, role_names[i]) == 0)
 			return 1 << i;
 	return 0;

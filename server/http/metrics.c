@@ -8,6 +8,7 @@
  */
 #include "http/metrics.h"
 
+#include "auth/auth.h"
 #include "common/buf.h"
 #include "http/conns.h"
 #include "http/ratelimit.h"
@@ -106,8 +107,6 @@ char *http_metrics_text(struct arena *a)
 
 char *http_limits_metrics_text(struct arena *a)
 {
-	static const char *const roles[RATELIMIT_ROLES] = {"admin", "operator", "viewer", "ci",
-							   "enroll", "ingest", "device"};
 	struct conns_stats cs;
 	uint64_t refused[RATELIMIT_ROLES];
 	struct buf b;
@@ -157,19 +156,19 @@ char *http_limits_metrics_text(struct arena *a)
 		   "# HELP ramp_rate_limit_per_second Requests per second each token of a role may make (0: unlimited).\n"
 		   "# TYPE ramp_rate_limit_per_second gauge\n");
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
-		buf_printf(&b, "ramp_rate_limit_per_second{role=\"%s\"} %g\n", roles[i],
+		buf_printf(&b, "ramp_rate_limit_per_second{role=\"%s\"} %g\n", auth_role_name(1 << i),
 			   ratelimit_setting(i).per_s);
 	buf_printf(&b,
 		   "# HELP ramp_rate_limit_burst Requests a token of a role may make at once.\n"
 		   "# TYPE ramp_rate_limit_burst gauge\n");
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
-		buf_printf(&b, "ramp_rate_limit_burst{role=\"%s\"} %g\n", roles[i],
+		buf_printf(&b, "ramp_rate_limit_burst{role=\"%s\"} %g\n", auth_role_name(1 << i),
 			   ratelimit_setting(i).burst);
 	buf_printf(&b,
 		   "# HELP ramp_rate_limited_total Requests refused with 429, by role.\n"
 		   "# TYPE ramp_rate_limited_total counter\n");
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
-		buf_printf(&b, "ramp_rate_limited_total{role=\"%s\"} %llu\n", roles[i],
+		buf_printf(&b, "ramp_rate_limited_total{role=\"%s\"} %llu\n", auth_role_name(1 << i),
 			   (unsigned long long)refused[i]);
 	buf_printf(&b,
 		   "# HELP ramp_http_body_timeout_seconds Time a request has for its body (RAMP_BODY_TIMEOUT).\n"

@@ -1,6 +1,7 @@
 /* test_common.c - the shared helpers of server/common: the capped buffer
  * grows, fails loudly past its cap, and stays failed; the hash is FNV-1a
  * 64; hex is lower case; the monotonic clock does not go back. */
+#include "auth/roles.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/hash.h"
@@ -112,6 +113,16 @@ static void clock_mono_does_not_go_back(void)
 	CHECK(d.tv_sec >= now.tv_sec + 1 && d.tv_sec <= now.tv_sec + 2);
 }
 
+static void roles_table_gives_the_bits_and_names(void)
+{
+	CHECK_EQ_INT(ROLE_COUNT, 7);
+	CHECK_EQ_INT(ROLES_ANY, 0x7f);
+	CHECK_EQ_INT(ROLE_ADMIN, 1);
+	CHECK_EQ_INT(ROLE_DEVICE, 1 << 6);
+	CHECK_EQ_INT(ROLE_INDEX_INGEST, 5);
+	CHECK_EQ_STR(ROLE_TOKEN_NAMES, "admin, operator, viewer, ci, enroll, ingest");
+}
+
 static const struct unit_case cases[] = {
 	UNIT(buf_appends_and_terminates),
 	UNIT(buf_grows_past_its_first_allocation),
@@ -121,6 +132,7 @@ static const struct unit_case cases[] = {
 	UNIT(hash_keeps_the_ddi_action_hash_on_the_wire),
 	UNIT(hex_encodes_lower_case),
 	UNIT(clock_mono_does_not_go_back),
+	UNIT(roles_table_gives_the_bits_and_names),
 	{0},
 };
 
