@@ -4,9 +4,11 @@
 #include "auth/roles.h"
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/err.h"
 #include "common/hash.h"
 #include "common/hex.h"
 #include "domain/ddi.h"
+#include "domain/units.h"
 #include "unit.h"
 
 #include <stdint.h>
@@ -123,6 +125,23 @@ static void roles_table_gives_the_bits_and_names(void)
 	CHECK_EQ_STR(ROLE_TOKEN_NAMES, "admin, operator, viewer, ci, enroll, ingest");
 }
 
+static void int_parser_checks_range_and_junk(void)
+{
+	int64_t v = -7;
+
+	CHECK_EQ_INT(units_parse_int("42", 1, 100, &v), 0);
+	CHECK_EQ_INT(v, 42);
+	CHECK_EQ_INT(units_parse_int("-5", -10, 10, &v), 0);
+	CHECK_EQ_INT(v, -5);
+	CHECK_EQ_INT(units_parse_int("0", 1, 100, &v), RAMP_EINVAL);
+	CHECK_EQ_INT(units_parse_int("101", 1, 100, &v), RAMP_EINVAL);
+	CHECK_EQ_INT(units_parse_int("", 1, 100, &v), RAMP_EINVAL);
+	CHECK_EQ_INT(units_parse_int("12x", 1, 100, &v), RAMP_EINVAL);
+	CHECK_EQ_INT(units_parse_int("99999999999999999999", 0, INT64_MAX, &v), RAMP_EINVAL);
+	CHECK_EQ_INT(units_parse_int(NULL, 0, 1, &v), RAMP_EINVAL);
+	CHECK_EQ_INT(v, -5); /* untouched by a failure */
+}
+
 static const struct unit_case cases[] = {
 	UNIT(buf_appends_and_terminates),
 	UNIT(buf_grows_past_its_first_allocation),
@@ -133,6 +152,7 @@ static const struct unit_case cases[] = {
 	UNIT(hex_encodes_lower_case),
 	UNIT(clock_mono_does_not_go_back),
 	UNIT(roles_table_gives_the_bits_and_names),
+	UNIT(int_parser_checks_range_and_junk),
 	{0},
 };
 
