@@ -15,6 +15,7 @@
 #include "serve.h"
 
 #include "agent.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "live.h"
 #include "runner.h"
@@ -41,8 +42,7 @@ static struct {
 } S;
 
 struct body {
-	char *buf;
-	size_t len;
+	struct buf in; /* capped at SERVE_MAX_BODY */
 	int too_big;
 };
 
@@ -192,7 +192,7 @@ static int read_inputs(const struct body *b, struct live_model *lm, struct runne
 {
 	json_error_t jerr;
 	size_t nin = runner_model_ninputs(lm->model);
-	json_t *req = json_loadb(b->buf ? b->buf : "", b->len, 0, &jerr);
+	json_t *req = json_loadb(b->in.p ? b->in.p : "", b->in.len, 0, &jerr);
 	json_t *inputs = json_object_get(req, "inputs");
 	int bad = 0;
 
@@ -370,19 +370,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!b) {
 		if (!(b = calloc(1, sizeof(*b))))
 			return MHD_NO;
+		buf_init(&b->in, SERVE_MAX_BODY);
 		*state = b;
 		return MHD_YES;
 	}
 	if (*size) {
-		if (b->len + *size > SERVE_MAX_BODY) {
+		if (!b->too_big && buf_append(&b->in, data, *size) != 0) {
+			if (b->in.len + *size <= SERVE_MAX_BODY)
+				return MHD_NO; /* out of memory */
 			b->too_big = 1;
-		} else if (!b->too_big) {
-			char *nb = realloc(b->buf, b->len + *size + 1);
-			if (!nb)
-				return MHD_NO;
-			memcpy(nb + b->len, data, *size);
-			b->buf = nb;
-			b->len += *size;
 		}
 		*size = 0;
 		return MHD_YES;
@@ -411,7 +407,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **state,
 {
 	struct body *b = *state;
 	if (b) {
-		free(b->buf);
+		buf_free(&b->in);
 		free(b);
 	}
 	*state = NULL;
