@@ -1,7 +1,7 @@
 /*
  * buf.h - the simulator's request and response bodies: server/common's
  * capped buffer (common/buf.h, a zeroed one holds at most BUF_MAX_DEFAULT,
- * so a runaway answer cannot eat the machine), plus the one JSON helper
+ * so a runaway answer cannot eat the machine), plus the one JSON function
  * the simulator's writers need.
  */
 #ifndef RAMP_SIM_BUF_H

@@ -1,5 +1,5 @@
 /*
- * clock.h - ramp's one clock helper. Durations, timeouts and rate limits
+ * clock.h - ramp's one clock. Durations, timeouts and rate limits
  * read the monotonic clock (it never jumps); only what is shown or stored
  * as a date reads the wall clock. Condition-variable waits use
  * clock_cond_init() and clock_deadline(), so they too run on the monotonic

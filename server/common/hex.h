@@ -1,5 +1,5 @@
 /*
- * hex.h - ramp's one hex helper: bytes to lower-case hex (digests in
+ * hex.h - ramp's one hex encoder: bytes to lower-case hex (digests in
  * ETags, token hashes, signatures, HMACs) and back.
  */
 #ifndef RAMP_HEX_H

@@ -1,4 +1,4 @@
-/* test_common.c - the shared helpers of server/common: the capped buffer
+/* test_common.c - what server/common shares with every layer: the capped buffer
  * grows, fails loudly past its cap, and stays failed; the hash is FNV-1a
  * 64; hex is lower case; the monotonic clock does not go back. */
 #include "auth/roles.h"
