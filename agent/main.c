@@ -16,6 +16,7 @@
  * SIGHUP re-reads the configuration.
  */
 #include "agent.h"
+#include "common/clock.h"
 #include "store.h"
 
 #include "common/log.h"
@@ -59,13 +60,6 @@ static void on_signal(int sig)
 		agent_stop(the_agent);
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double s)
 {
 	struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
@@ -80,7 +74,7 @@ static void sleep_s(double s)
 static int run_cmd(const char *cmd, const char *model, const char *version, const char *path,
 		   double timeout_s, int *timed_out)
 {
-	double until = mono() + timeout_s;
+	double until = clock_mono_s() + timeout_s;
 	pid_t pid, w;
 	int st = 0;
 
@@ -96,7 +90,7 @@ static int run_cmd(const char *cmd, const char *model, const char *version, cons
 		_exit(127);
 	}
 	while ((w = waitpid(pid, &st, WNOHANG)) == 0 || (w < 0 && errno == EINTR)) {
-		if (mono() > until) {
+		if (clock_mono_s() > until) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -209,13 +203,13 @@ static long health_get(const char *url, const char *ca, double timeout_s)
 static int health_check(const struct conf *c, const char *model, const char *version,
 			const char *path, struct ramp_err *err)
 {
-	double until = mono() + c->health_timeout_s, wait = 0.2;
+	double until = clock_mono_s() + c->health_timeout_s, wait = 0.2;
 	int tries = 0, last = 0, to = 0;
 
 	if (!c->health_cmd[0] && !c->health_url[0])
 		return 0;
 	for (;;) {
-		double left = until - mono();
+		double left = until - clock_mono_s();
 		tries++;
 		if (c->health_cmd[0])
 			last = run_cmd(c->health_cmd, model, version, path, fmax(left, 0.1), &to);
@@ -223,7 +217,7 @@ static int health_check(const struct conf *c, const char *model, const char *ver
 			last = (int)health_get(c->health_url, c->tls_ca, fmin(fmax(left, 0.1), 10));
 		if (c->health_cmd[0] ? last == 0 : last >= 200 && last < 300)
 			return 0;
-		if (mono() + wait > until)
+		if (clock_mono_s() + wait > until)
 			break;
 		sleep_s(wait);
 		wait = fmin(wait * 2, 2);
@@ -257,13 +251,13 @@ static int hook_install(void *cls, const struct desired_model *m, const char *pa
 			double *load_ms, struct ramp_err *err)
 {
 	const struct conf *c = agent_conf(the_agent);
-	double t0 = mono();
+	double t0 = clock_mono_s();
 
 	(void)cls;
 	if (reload_action(c, m->model, m->version, path, err) != 0 ||
 	    health_check(c, m->model, m->version, path, err) != 0)
 		return err->code;
-	*load_ms = (mono() - t0) * 1e3;
+	*load_ms = (clock_mono_s() - t0) * 1e3;
 	note_load(m->model, *load_ms);
 	log_info("msg=\"model swapped in\" model=%s version=%s path=%s confirm_ms=%.1f", m->model,
 		 m->version, path, *load_ms);

@@ -4,6 +4,8 @@
  */
 #include "client.h"
 
+#include "common/buf.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -137,32 +139,11 @@ void client_close(struct client *c)
 	curl_global_cleanup();
 }
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
+/* Appends a chunk; 0 (stopping the transfer or read) once the buffer's
+ * cap (MAX_RESPONSE) is passed or memory runs out. */
 static size_t on_data(char *data, size_t size, size_t n, void *ud)
 {
-	struct buf *b = ud;
-	size_t add = size * n;
-
-	if (b->len + add + 1 > MAX_RESPONSE)
-		return 0;
-	if (b->len + add + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *np;
-		while (cap < b->len + add + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return 0;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, add);
-	b->len += add;
-	b->p[b->len] = '\0';
-	return add;
+	return buf_append(ud, data, size * n) == 0 ? size * n : 0;
 }
 
 /* Runs the prepared handle and fills *r. */
@@ -170,7 +151,7 @@ static int perform(struct client *c, const char *method, const char *path, struc
 		   struct resp *r)
 {
 	CURL *cu = c->curl;
-	struct buf b = {0};
+	struct buf b = {.max = MAX_RESPONSE - 1};
 	char url[4096], auth[600];
 	CURLcode rc;
 
@@ -314,7 +295,7 @@ void resp_free(struct resp *r)
 char *read_file(const char *path, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	struct buf b = {0};
+	struct buf b = {.max = MAX_RESPONSE - 1};
 	char chunk[8192];
 	size_t n;
 

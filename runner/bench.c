@@ -6,19 +6,14 @@
  */
 #include "runner.h"
 
+#include "common/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 int runner_bench_main(int argc, char **argv);
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -67,12 +62,12 @@ int runner_bench_main(int argc, char **argv)
 	for (long i = 0; i < runs / 10; i++)
 		runner_run(c, in, nin, out, nout, &err);
 	for (long i = 0; i < runs; i++) {
-		double t0 = now_us();
+		double t0 = (clock_mono_s() * 1e6);
 		if (runner_run(c, in, nin, out, nout, &err) != 0) {
 			fprintf(stderr, "ramp-runner bench: %s\n", err.msg);
 			return 1;
 		}
-		t[i] = now_us() - t0;
+		t[i] = (clock_mono_s() * 1e6) - t0;
 		sum += t[i];
 	}
 	qsort(t, (size_t)runs, sizeof(double), cmp_double);

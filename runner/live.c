@@ -9,6 +9,8 @@
  */
 #include "live.h"
 
+#include "common/clock.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,13 +30,6 @@ static struct {
 	struct retired *retired;
 	unsigned long swaps;
 } L = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, 0};
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Runs m once on all-zero inputs; 0 or an error in *err. */
 static int self_test(struct live_model *lm, struct runner_err *err)
@@ -78,7 +73,7 @@ static void free_model(struct live_model *lm)
 struct live_model *live_load(const char *path, const char *name, const char *version,
 			     const char *digest, struct runner_err *err)
 {
-	double t0 = mono_ms();
+	double t0 = (clock_mono_s() * 1e3);
 	struct live_model *lm = calloc(1, sizeof(*lm));
 
 	if (lm == NULL || (lm->stats = malloc(sizeof(*lm->stats))) == NULL) {
@@ -99,7 +94,7 @@ struct live_model *live_load(const char *path, const char *name, const char *ver
 		free_model(lm);
 		return NULL;
 	}
-	lm->load_ms = mono_ms() - t0;
+	lm->load_ms = (clock_mono_s() * 1e3) - t0;
 	return lm;
 }
 

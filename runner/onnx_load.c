@@ -11,6 +11,8 @@
  */
 #include "onnx_pb.h"
 
+#include "common/buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,28 +391,20 @@ struct runner_model *runner_model_load_file(const char *path, const struct runne
 		rerr(&e, RUNNER_EIO, "model: cannot open %s", path);
 		return NULL;
 	}
-	size_t cap = 1 << 16, len = 0;
-	unsigned char *buf = malloc(cap);
-	while (buf) {
-		len += fread(buf + len, 1, cap - len, f);
-		if (len < cap)
-			break;
-		unsigned char *nb = cap > ((size_t)1 << 31) ? NULL : realloc(buf, cap * 2);
-		if (!nb) {
-			free(buf);
-			buf = NULL;
-		}
-		buf = nb;
-		cap *= 2;
-	}
+	struct buf b;
+	char chunk[16384];
+	size_t n;
+	buf_init(&b, (size_t)1 << 32);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && buf_append(&b, chunk, n) == 0)
+		;
 	int bad = ferror(f);
 	fclose(f);
 	struct runner_model *m = NULL;
-	if (!buf || bad)
-		rerr(&e, buf ? RUNNER_EIO : RUNNER_ENOMEM, "model: cannot read %s", path);
+	if (buf_failed(&b) || bad)
+		rerr(&e, buf_failed(&b) ? RUNNER_ENOMEM : RUNNER_EIO, "model: cannot read %s", path);
 	else
-		m = runner_model_load(buf, len, fixed, nfixed, err);
-	free(buf);
+		m = runner_model_load((const unsigned char *)(b.p ? b.p : ""), b.len, fixed, nfixed, err);
+	buf_free(&b);
 	return m;
 }
 

@@ -15,6 +15,8 @@
 #include "serve.h"
 
 #include "agent.h"
+#include "common/buf.h"
+#include "common/clock.h"
 #include "live.h"
 #include "runner.h"
 
@@ -39,16 +41,8 @@ static struct {
 	atomic_ullong lat_sum_us;
 } S;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct body {
-	char *buf;
-	size_t len;
+	struct buf in; /* capped at SERVE_MAX_BODY */
 	int too_big;
 };
 
@@ -198,7 +192,7 @@ static int read_inputs(const struct body *b, struct live_model *lm, struct runne
 {
 	json_error_t jerr;
 	size_t nin = runner_model_ninputs(lm->model);
-	json_t *req = json_loadb(b->buf ? b->buf : "", b->len, 0, &jerr);
+	json_t *req = json_loadb(b->in.p ? b->in.p : "", b->in.len, 0, &jerr);
 	json_t *inputs = json_object_get(req, "inputs");
 	int bad = 0;
 
@@ -260,14 +254,14 @@ static enum MHD_Result infer(struct MHD_Connection *conn, const struct body *b, 
 {
 	struct live_model *lm;
 	enum MHD_Result rc;
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 
 	if (b->too_big)
 		return problem(conn, 413, "body: larger than 64 MiB", oc);
 	if ((lm = live_acquire()) == NULL)
 		return problem(conn, 503, "model: no model is installed yet", oc);
 	rc = infer_on(conn, b, lm, oc);
-	stats_observe(lm->stats, (now_s() - t0) * 1e3, oc->error, oc->confidence);
+	stats_observe(lm->stats, (clock_mono_s() - t0) * 1e3, oc->error, oc->confidence);
 	live_release(lm);
 	return rc;
 }
@@ -376,19 +370,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!b) {
 		if (!(b = calloc(1, sizeof(*b))))
 			return MHD_NO;
+		buf_init(&b->in, SERVE_MAX_BODY);
 		*state = b;
 		return MHD_YES;
 	}
 	if (*size) {
-		if (b->len + *size > SERVE_MAX_BODY) {
+		if (!b->too_big && buf_append(&b->in, data, *size) != 0) {
+			if (b->in.len + *size <= SERVE_MAX_BODY)
+				return MHD_NO; /* out of memory */
 			b->too_big = 1;
-		} else if (!b->too_big) {
-			char *nb = realloc(b->buf, b->len + *size + 1);
-			if (!nb)
-				return MHD_NO;
-			memcpy(nb + b->len, data, *size);
-			b->buf = nb;
-			b->len += *size;
 		}
 		*size = 0;
 		return MHD_YES;
@@ -403,10 +393,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	struct outcome oc = {0, NAN};
 	if (strcmp(url, "/v1/infer") == 0 && strcmp(method, "POST") == 0) {
-		double t0 = now_s();
+		double t0 = clock_mono_s();
 		atomic_fetch_add(&S.requests, 1);
 		enum MHD_Result rc = infer(conn, b, &oc);
-		observe(now_s() - t0);
+		observe(clock_mono_s() - t0);
 		return rc;
 	}
 	return problem(conn, 404, "no such route", &oc);
@@ -417,7 +407,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **state,
 {
 	struct body *b = *state;
 	if (b) {
-		free(b->buf);
+		buf_free(&b->in);
 		free(b);
 	}
 	*state = NULL;

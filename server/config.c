@@ -18,8 +18,7 @@ static int parse_listen(struct config *c, const char *v)
 {
 	const char *colon = strrchr(v, ':'), *host = v;
 	size_t hlen;
-	char *end;
-	long port;
+	int64_t port;
 
 	if (colon == NULL)
 		return -1;
@@ -34,9 +33,7 @@ static int parse_listen(struct config *c, const char *v)
 	}
 	if (hlen >= sizeof(c->listen_host))
 		return -1;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+	if (units_parse_int(colon + 1, 0, 65535, &port) != 0)
 		return -1;
 	memcpy(c->listen_host, host, hlen);
 	c->listen_host[hlen] = '\0';
@@ -58,12 +55,9 @@ static int parse_secs(const char *v, int64_t min, int64_t *out)
 
 static int parse_int(const char *v, int min, int max, int *out)
 {
-	char *end;
-	long n;
+	int64_t n;
 
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || *end || end == v || n < min || n > max)
+	if (units_parse_int(v, min, max, &n) != 0)
 		return -1;
 	*out = (int)n;
 	return 0;
@@ -108,64 +102,107 @@ static int parse_word(const char *v, const char *charset, char *out, size_t len)
 	return 0;
 }
 
-/* Applies one setting by its environment name; -1 when the value is bad. */
-static int config_set(struct config *c, const char *name, const char *v)
+static int set_str(char *dst, size_t len, const char *v)
 {
-	int64_t s;
-
-	if (strcmp(name, "RAMP_LISTEN") == 0)
-		return parse_listen(c, v);
-	if (strcmp(name, "RAMP_DATABASE_URL") == 0)
-		return snprintf(c->database_url, sizeof(c->database_url), "%s", v) <
-		       (int)sizeof(c->database_url) ? 0 : -1;
-	if (strcmp(name, "RAMP_DATA_DIR") == 0)
-		return snprintf(c->data_dir, sizeof(c->data_dir), "%s", v) <
-		       (int)sizeof(c->data_dir) ? 0 : -1;
-	if (strcmp(name, "RAMP_ADMIN_TOKEN") == 0)
-		return snprintf(c->admin_token, sizeof(c->admin_token), "%s", v) <
-		       (int)sizeof(c->admin_token) ? 0 : -1;
-	if (strcmp(name, "RAMP_EVAL_INTERVAL") == 0) {
-		if (parse_secs(v, 1, &s) != 0 || s > 3600)
-			return -1;
-		c->eval_interval_s = (int)s;
-		return 0;
-	}
-	if (strcmp(name, "RAMP_POLL_INTERVAL") == 0) {
-		if (parse_secs(v, 1, &s) != 0 || s > 86400)
-			return -1;
-		c->poll_interval_s = (int)s;
-		return 0;
-	}
-	if (strcmp(name, "RAMP_TELEMETRY_RETENTION") == 0)
-		return parse_secs(v, 3600, &c->telemetry_retention_s);
-	if (strcmp(name, "RAMP_HTTP_THREADS") == 0)
-		return parse_int(v, 1, 256, &c->http_threads);
-	if (strcmp(name, "RAMP_WORKERS") == 0)
-		return parse_int(v, 1, 1024, &c->workers);
-	if (strcmp(name, "RAMP_DB_POOL") == 0)
-		return parse_int(v, 1, 256, &c->db_pool_size);
-	if (strcmp(name, "RAMP_INGEST_QUEUE") == 0)
-		return parse_int(v, 1, 10000000, &c->ingest_queue);
-	if (strcmp(name, "RAMP_PG_BINDIR") == 0)
-		return snprintf(c->pg_bindir, sizeof(c->pg_bindir), "%s", v) <
-		       (int)sizeof(c->pg_bindir) ? 0 : -1;
-	if (strcmp(name, "RAMP_ACCESS_LOG") == 0)
-		return parse_int(v, 0, 1, &c->access_log);
-	if (strcmp(name, "RAMP_ARTIFACT_MAX") == 0)
-		return parse_size(v, &c->artifact_max);
-	if (strcmp(name, "RAMP_HAWKBIT_TENANT") == 0)
-		return parse_word(v, ANY_WORD, c->hawkbit_tenant, sizeof(c->hawkbit_tenant));
-	if (strcmp(name, "RAMP_HAWKBIT_PLATFORM") == 0)
-		return parse_word(v, LOWER_WORD, c->hawkbit_platform, sizeof(c->hawkbit_platform));
-	return config_prod_set(c, name, v);
+	return snprintf(dst, len, "%s", v) < (int)len ? 0 : -1;
 }
 
-static const char *const settings[] = {
-	"RAMP_LISTEN", "RAMP_DATABASE_URL", "RAMP_DATA_DIR", "RAMP_ADMIN_TOKEN",
-	"RAMP_EVAL_INTERVAL", "RAMP_POLL_INTERVAL", "RAMP_TELEMETRY_RETENTION",
-	"RAMP_HTTP_THREADS", "RAMP_WORKERS", "RAMP_DB_POOL", "RAMP_INGEST_QUEUE", "RAMP_PG_BINDIR",
-	"RAMP_ACCESS_LOG", "RAMP_ARTIFACT_MAX", "RAMP_HAWKBIT_TENANT", "RAMP_HAWKBIT_PLATFORM",
+/* One setter per setting: 0, or -1 when v is bad. */
+#define STR_SETTER(field)                                                      \
+	static int set_##field(struct config *c, const char *v)                \
+	{                                                                      \
+		return set_str(c->field, sizeof(c->field), v);                 \
+	}
+#define INT_SETTER(field, min, max)                                            \
+	static int set_##field(struct config *c, const char *v)                \
+	{                                                                      \
+		return parse_int(v, min, max, &c->field);                      \
+	}
+#define SECS_SETTER(field, min, max)                                           \
+	static int set_##field(struct config *c, const char *v)                \
+	{                                                                      \
+		int64_t s;                                                     \
+		if (parse_secs(v, min, &s) != 0 || s > (max))                  \
+			return -1;                                             \
+		c->field = s;                                                  \
+		return 0;                                                      \
+	}
+STR_SETTER(database_url)
+STR_SETTER(data_dir)
+STR_SETTER(admin_token)
+STR_SETTER(pg_bindir)
+SECS_SETTER(eval_interval_s, 1, 3600)
+SECS_SETTER(poll_interval_s, 1, 86400)
+SECS_SETTER(telemetry_retention_s, 3600, INT64_MAX)
+INT_SETTER(http_threads, 1, 256)
+INT_SETTER(workers, 1, 1024)
+INT_SETTER(db_pool_size, 1, 256)
+INT_SETTER(ingest_queue, 1, 10000000)
+INT_SETTER(access_log, 0, 1)
+
+static int set_artifact_max(struct config *c, const char *v)
+{
+	return parse_size(v, &c->artifact_max);
+}
+
+static int set_hawkbit_tenant(struct config *c, const char *v)
+{
+	return parse_word(v, ANY_WORD, c->hawkbit_tenant, sizeof(c->hawkbit_tenant));
+}
+
+static int set_hawkbit_platform(struct config *c, const char *v)
+{
+	return parse_word(v, LOWER_WORD, c->hawkbit_platform, sizeof(c->hawkbit_platform));
+}
+
+#define STR_(x) #x
+#define XSTR_(x) STR_(x)
+
+/*
+ * rampd's settings: X(NAME, setter, default). Each is the variable
+ * RAMP_<NAME> and the flag --<name> (lower case, '-' for '_'); default is
+ * the text applied before the environment is read, NULL for none (zero,
+ * or computed in config_load()). The production settings are
+ * config_prod.c's table; a name neither knows is refused.
+ */
+#define CONFIG_SETTINGS(X)                                                     \
+	X(LISTEN, parse_listen, "127.0.0.1:8080")                              \
+	X(DATABASE_URL, set_database_url, NULL)                                \
+	X(DATA_DIR, set_data_dir, "./var")                                     \
+	X(ADMIN_TOKEN, set_admin_token, NULL)                                  \
+	X(EVAL_INTERVAL, set_eval_interval_s, "10")                            \
+	X(POLL_INTERVAL, set_poll_interval_s, "30")                            \
+	X(TELEMETRY_RETENTION, set_telemetry_retention_s, "14d")               \
+	X(HTTP_THREADS, set_http_threads, NULL) /* the CPUs online */          \
+	X(WORKERS, set_workers, "32")                                          \
+	X(DB_POOL, set_db_pool_size, "16")                                     \
+	X(INGEST_QUEUE, set_ingest_queue, XSTR_(INGEST_QUEUE_DEFAULT))         \
+	X(PG_BINDIR, set_pg_bindir, NULL)                                      \
+	X(ACCESS_LOG, set_access_log, NULL)                                    \
+	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
+	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
+	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
+
+static const struct setting {
+	const char *name;
+	int (*set)(struct config *c, const char *v);
+	const char *def;
+} settings[] = {
+#define SETTING_(N, set, def) {"RAMP_" #N, set, def},
+	CONFIG_SETTINGS(SETTING_)
+#undef SETTING_
 };
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Applies one setting by its environment name; -1 when the value is bad
+ * (or the name unknown). */
+static int config_set(struct config *c, const char *name, const char *v)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(name, settings[i].name) == 0)
+			return settings[i].set(c, v) == 0 ? 0 : -1;
+	return config_prod_set(c, name, v);
+}
 
 static void usage(void)
 {
@@ -192,26 +229,18 @@ static void flag_to_env(const char *flag, char *out, size_t len)
 int config_load(struct config *c, int argc, char **argv)
 {
 	memset(c, 0, sizeof(*c));
-	parse_listen(c, "127.0.0.1:8080");
-	snprintf(c->data_dir, sizeof(c->data_dir), "./var");
-	c->eval_interval_s = 10;
-	c->poll_interval_s = 30;
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].def)
+			settings[i].set(c, settings[i].def);
 	{
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		c->http_threads = ncpu > 0 ? (int)ncpu : 2;
 	}
-	c->workers = 32;
-	c->db_pool_size = 16;
-	c->ingest_queue = INGEST_QUEUE_DEFAULT;
-	c->telemetry_retention_s = 14 * 86400;
-	c->artifact_max = (int64_t)2 << 30;
-	snprintf(c->hawkbit_tenant, sizeof(c->hawkbit_tenant), "DEFAULT");
-	snprintf(c->hawkbit_platform, sizeof(c->hawkbit_platform), "linux");
 	config_prod_defaults(c);
-	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
-		const char *v = getenv(settings[i]);
-		if (v && *v && config_set(c, settings[i], v) != 0) {
-			fprintf(stderr, "rampd: invalid %s: %s\n", settings[i], v);
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *v = getenv(settings[i].name);
+		if (v && *v && settings[i].set(c, v) != 0) {
+			fprintf(stderr, "rampd: invalid %s: %s\n", settings[i].name, v);
 			return -1;
 		}
 	}

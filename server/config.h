@@ -5,6 +5,8 @@
 #ifndef RAMP_CONFIG_H
 #define RAMP_CONFIG_H
 
+#include "auth/roles.h"
+
 #include <limits.h>
 #include <stdint.h>
 
@@ -43,7 +45,7 @@ struct config {
 	int body_min_rate;  /* RAMP_BODY_MIN_RATE: bytes/s a body must keep up */
 	struct config_rate {
 		double per_s, burst; /* per_s 0: unlimited */
-	} rate[7];                   /* by role bit index (ROLE_ADMIN = 0 ...) */
+	} rate[ROLE_COUNT];          /* by role index (ROLE_INDEX_ADMIN ...) */
 };
 
 enum { CONFIG_DEVICE_AUTH_TOKEN, CONFIG_DEVICE_AUTH_CERT, CONFIG_DEVICE_AUTH_BOTH };

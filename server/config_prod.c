@@ -14,37 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const config_prod_settings[] = {
-	"RAMP_TLS_CERT", "RAMP_TLS_KEY", "RAMP_TLS_CLIENT_CA", "RAMP_ALLOW_PLAINTEXT",
-	"RAMP_PLAIN_LISTEN", "RAMP_PUBLIC_URL", "RAMP_DEVICE_AUTH", "RAMP_ENROLL_ALLOWLIST",
-	"RAMP_ENROLL_REQUIRE_CERT", "RAMP_CONN_TIMEOUT", "RAMP_HEADER_TIMEOUT", "RAMP_BODY_TIMEOUT",
-	"RAMP_BODY_MIN_RATE",
-	"RAMP_MAX_CONNECTIONS", "RAMP_RATE_ADMIN", "RAMP_RATE_OPERATOR", "RAMP_RATE_VIEWER",
-	"RAMP_RATE_CI", "RAMP_RATE_ENROLL", "RAMP_RATE_INGEST", "RAMP_RATE_DEVICE",
-	"RAMP_WEBHOOK_ALLOW_PRIVATE", NULL,
-};
-
-/* role names in ROLE_* bit order (http.h) */
-static const char *const rate_roles[] = {"ADMIN", "OPERATOR", "VIEWER", "CI",
-					 "ENROLL", "INGEST", "DEVICE"};
-
-void config_prod_defaults(struct config *c)
-{
-	c->device_auth = CONFIG_DEVICE_AUTH_TOKEN;
-	c->conn_timeout_s = 60;
-	c->header_timeout_s = 30;
-	c->body_timeout_s = 60;
-	c->body_min_rate = 1024;
-	c->max_connections = 10000;
-	/* generous: a device polls every poll_interval; tests and benchmarks
-	 * never come near these. 0 is unlimited (admin, ingest gateways). */
-	c->rate[1] = (struct config_rate){1000, 5000}; /* operator */
-	c->rate[2] = (struct config_rate){1000, 5000}; /* viewer */
-	c->rate[3] = (struct config_rate){1000, 5000}; /* ci */
-	c->rate[4] = (struct config_rate){50, 500};    /* enroll */
-	c->rate[6] = (struct config_rate){100, 500};   /* device */
-}
-
 static int set_path(char *dst, size_t len, const char *v)
 {
 	return snprintf(dst, len, "%s", v) < (int)len ? 0 : -1;
@@ -61,14 +30,11 @@ static int parse_bool(const char *v, int *out)
 	return 0;
 }
 
-static int parse_count(const char *v, long min, long max, int *out)
+static int parse_count(const char *v, int min, int max, int *out)
 {
-	char *end;
-	long n;
+	int64_t n;
 
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < min || n > max)
+	if (units_parse_int(v, min, max, &n) != 0)
 		return -1;
 	*out = (int)n;
 	return 0;
@@ -150,62 +116,155 @@ static int parse_rate(const char *v, struct config_rate *out)
 	return 0;
 }
 
-int config_prod_set(struct config *c, const char *name, const char *v)
+static int set_duration(const char *v, int *out)
 {
 	int64_t s;
 
-	if (strcmp(name, "RAMP_TLS_CERT") == 0)
-		return set_path(c->tls_cert, sizeof(c->tls_cert), v);
-	if (strcmp(name, "RAMP_TLS_KEY") == 0)
-		return set_path(c->tls_key, sizeof(c->tls_key), v);
-	if (strcmp(name, "RAMP_TLS_CLIENT_CA") == 0)
-		return set_path(c->tls_client_ca, sizeof(c->tls_client_ca), v);
-	if (strcmp(name, "RAMP_ALLOW_PLAINTEXT") == 0)
-		return parse_bool(v, &c->allow_plaintext);
-	if (strcmp(name, "RAMP_PLAIN_LISTEN") == 0)
-		return parse_hostport(v, c->plain_host, sizeof(c->plain_host), &c->plain_port);
-	if (strcmp(name, "RAMP_PUBLIC_URL") == 0)
-		return (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
-				       strlen(v) < sizeof(c->public_url)
-			       ? set_path(c->public_url, sizeof(c->public_url), v)
-			       : -1;
-	if (strcmp(name, "RAMP_DEVICE_AUTH") == 0) {
-		if (strcmp(v, "token") == 0)
-			c->device_auth = CONFIG_DEVICE_AUTH_TOKEN;
-		else if (strcmp(v, "cert") == 0)
-			c->device_auth = CONFIG_DEVICE_AUTH_CERT;
-		else if (strcmp(v, "both") == 0)
-			c->device_auth = CONFIG_DEVICE_AUTH_BOTH;
-		else
-			return -1;
-		return 0;
+	if (units_parse_duration(v, &s) != 0 || s < 1 || s > 3600)
+		return -1;
+	*out = (int)s;
+	return 0;
+}
+
+/* One setter per setting: 0, or -1 when v is bad. */
+#define PATH_SETTER(field)                                                     \
+	static int set_##field(struct config *c, const char *v)                \
+	{                                                                      \
+		return set_path(c->field, sizeof(c->field), v);                \
 	}
-	if (strcmp(name, "RAMP_ENROLL_ALLOWLIST") == 0)
-		return set_path(c->enroll_allowlist, sizeof(c->enroll_allowlist), v);
-	if (strcmp(name, "RAMP_ENROLL_REQUIRE_CERT") == 0)
-		return parse_bool(v, &c->enroll_require_cert);
-	if (strcmp(name, "RAMP_WEBHOOK_ALLOW_PRIVATE") == 0)
-		return parse_bool(v, &c->webhook_allow_private);
-	if (strcmp(name, "RAMP_CONN_TIMEOUT") == 0 || strcmp(name, "RAMP_HEADER_TIMEOUT") == 0) {
-		if (units_parse_duration(v, &s) != 0 || s < 1 || s > 3600)
-			return -1;
-		*(name[5] == 'C' ? &c->conn_timeout_s : &c->header_timeout_s) = (int)s;
-		return 0;
+#define BOOL_SETTER(field)                                                     \
+	static int set_##field(struct config *c, const char *v)                \
+	{                                                                      \
+		return parse_bool(v, &c->field);                               \
 	}
-	if (strcmp(name, "RAMP_BODY_TIMEOUT") == 0) {
-		if (units_parse_duration(v, &s) != 0 || s < 1 || s > 3600)
-			return -1;
-		c->body_timeout_s = (int)s;
-		return 0;
+#define DURATION_SETTER(field)                                                 \
+	static int set_##field(struct config *c, const char *v)                \
+	{                                                                      \
+		return set_duration(v, &c->field);                             \
 	}
-	if (strcmp(name, "RAMP_BODY_MIN_RATE") == 0)
-		return parse_count(v, 0, 1000000000, &c->body_min_rate);
-	if (strcmp(name, "RAMP_MAX_CONNECTIONS") == 0)
-		return parse_count(v, 1, 1000000, &c->max_connections);
-	if (strncmp(name, "RAMP_RATE_", 10) == 0)
-		for (int i = 0; i < 7; i++)
-			if (strcmp(name + 10, rate_roles[i]) == 0)
-				return parse_rate(v, &c->rate[i]);
+PATH_SETTER(tls_cert)
+PATH_SETTER(tls_key)
+PATH_SETTER(tls_client_ca)
+PATH_SETTER(enroll_allowlist)
+BOOL_SETTER(allow_plaintext)
+BOOL_SETTER(enroll_require_cert)
+BOOL_SETTER(webhook_allow_private)
+DURATION_SETTER(conn_timeout_s)
+DURATION_SETTER(header_timeout_s)
+DURATION_SETTER(body_timeout_s)
+
+static int set_plain_listen(struct config *c, const char *v)
+{
+	return parse_hostport(v, c->plain_host, sizeof(c->plain_host), &c->plain_port);
+}
+
+static int set_public_url(struct config *c, const char *v)
+{
+	return (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
+			       strlen(v) < sizeof(c->public_url)
+		       ? set_path(c->public_url, sizeof(c->public_url), v)
+		       : -1;
+}
+
+static int set_device_auth(struct config *c, const char *v)
+{
+	if (strcmp(v, "token") == 0)
+		c->device_auth = CONFIG_DEVICE_AUTH_TOKEN;
+	else if (strcmp(v, "cert") == 0)
+		c->device_auth = CONFIG_DEVICE_AUTH_CERT;
+	else if (strcmp(v, "both") == 0)
+		c->device_auth = CONFIG_DEVICE_AUTH_BOTH;
+	else
+		return -1;
+	return 0;
+}
+
+static int set_body_min_rate(struct config *c, const char *v)
+{
+	return parse_count(v, 0, 1000000000, &c->body_min_rate);
+}
+
+static int set_max_connections(struct config *c, const char *v)
+{
+	return parse_count(v, 1, 1000000, &c->max_connections);
+}
+
+/*
+ * The production settings: X(NAME, setter, default), each the variable
+ * RAMP_<NAME> (and the flag --<name>); default is the text applied by
+ * config_prod_defaults(), NULL for none (zero). The per-role rates
+ * RAMP_RATE_<ROLE> follow, one per row of auth/roles.h.
+ */
+#define CONFIG_PROD_SETTINGS(X)                                                \
+	X(TLS_CERT, set_tls_cert, NULL)                                        \
+	X(TLS_KEY, set_tls_key, NULL)                                          \
+	X(TLS_CLIENT_CA, set_tls_client_ca, NULL)                              \
+	X(ALLOW_PLAINTEXT, set_allow_plaintext, NULL)                          \
+	X(PLAIN_LISTEN, set_plain_listen, NULL)                                \
+	X(PUBLIC_URL, set_public_url, NULL)                                    \
+	X(DEVICE_AUTH, set_device_auth, "token")                               \
+	X(ENROLL_ALLOWLIST, set_enroll_allowlist, NULL)                        \
+	X(ENROLL_REQUIRE_CERT, set_enroll_require_cert, NULL)                  \
+	X(CONN_TIMEOUT, set_conn_timeout_s, "60")                              \
+	X(HEADER_TIMEOUT, set_header_timeout_s, "30")                          \
+	X(BODY_TIMEOUT, set_body_timeout_s, "60")                              \
+	X(BODY_MIN_RATE, set_body_min_rate, "1024")                            \
+	X(MAX_CONNECTIONS, set_max_connections, "10000")                       \
+	X(WEBHOOK_ALLOW_PRIVATE, set_webhook_allow_private, NULL)
+
+/* Default rates: generous, a device polls every poll_interval; tests and
+ * benchmarks never come near these. Unlisted (admin, ingest gateways):
+ * unlimited. */
+#define RATE_DEFAULT_ADMIN NULL
+#define RATE_DEFAULT_OPERATOR "1000/s,burst=5000"
+#define RATE_DEFAULT_VIEWER "1000/s,burst=5000"
+#define RATE_DEFAULT_CI "1000/s,burst=5000"
+#define RATE_DEFAULT_ENROLL "50/s,burst=500"
+#define RATE_DEFAULT_INGEST NULL
+#define RATE_DEFAULT_DEVICE "100/s,burst=500"
+
+static const struct prod_setting {
+	const char *name;
+	int (*set)(struct config *c, const char *v); /* NULL: a rate, of role */
+	int role;                                    /* role index of a rate */
+	const char *def;
+} prod_settings[] = {
+#define PROD_SETTING_(N, set, def) {"RAMP_" #N, set, 0, def},
+	CONFIG_PROD_SETTINGS(PROD_SETTING_)
+#undef PROD_SETTING_
+#define RATE_SETTING_(N, n, i, t) {"RAMP_RATE_" #N, NULL, i, RATE_DEFAULT_##N},
+	RAMP_ROLES(RATE_SETTING_)
+#undef RATE_SETTING_
+};
+#define NPROD (sizeof(prod_settings) / sizeof(prod_settings[0]))
+
+const char *const config_prod_settings[NPROD + 1] = {
+#define PROD_NAME_(N, set, def) "RAMP_" #N,
+	CONFIG_PROD_SETTINGS(PROD_NAME_)
+#undef PROD_NAME_
+#define RATE_NAME_(N, n, i, t) "RAMP_RATE_" #N,
+	RAMP_ROLES(RATE_NAME_)
+#undef RATE_NAME_
+	NULL,
+};
+
+static int apply(struct config *c, const struct prod_setting *s, const char *v)
+{
+	return s->set ? s->set(c, v) : parse_rate(v, &c->rate[s->role]);
+}
+
+void config_prod_defaults(struct config *c)
+{
+	for (size_t i = 0; i < NPROD; i++)
+		if (prod_settings[i].def)
+			apply(c, &prod_settings[i], prod_settings[i].def);
+}
+
+int config_prod_set(struct config *c, const char *name, const char *v)
+{
+	for (size_t i = 0; i < NPROD; i++)
+		if (strcmp(name, prod_settings[i].name) == 0)
+			return apply(c, &prod_settings[i], v) == 0 ? 0 : -1;
 	return -2;
 }
 

@@ -25,13 +25,13 @@ static int body_for(struct sim *s, struct buf *b, size_t from, size_t to)
 		struct spec_rng r;
 
 		spec_rng_seed(&r, s->o.seed * 1000003ULL + i);
-		rc |= buf_appendf(b, "%s{\"id\":\"%s\",\"platform\":", i > from ? "," : "", d->id);
+		rc |= buf_printf(b, "%s{\"id\":\"%s\",\"platform\":", i > from ? "," : "", d->id);
 		rc |= buf_append_json_str(b, s->spec.platforms[d->platform].name);
 		rc |= buf_append(b, ",\"labels\":{", 11);
 		for (size_t k = 0; k < s->spec.nlabels; k++) {
 			const struct spec_label *l = &s->spec.labels[k];
 
-			rc |= buf_appendf(b, "%s", k ? "," : "");
+			rc |= buf_printf(b, "%s", k ? "," : "");
 			rc |= buf_append_json_str(b, l->key);
 			rc |= buf_append(b, ":", 1);
 			rc |= buf_append_json_str(b, l->values[spec_rng_next(&r) % l->nvalues]);
@@ -247,7 +247,7 @@ int enroll_ingest_token(struct sim *s)
 	net_drain(s->net, 60000);
 	if ((q = net_get(s->net)) == NULL)
 		return -1;
-	buf_appendf(&q->body, "{\"name\":\"sim-gw-%d-%llu\",\"role\":\"ingest\"}", (int)getpid(),
+	buf_printf(&q->body, "{\"name\":\"sim-gw-%d-%llu\",\"role\":\"ingest\"}", (int)getpid(),
 		    (unsigned long long)(sim_now_ms() % 1000000));
 	if (net_send(s->net, q, "POST", "/v1/tokens", s->o.token, "application/json", NULL, NULL,
 		     on_token, s) != 0)

@@ -16,6 +16,8 @@
  */
 #include "sim.h"
 
+#include "common/hex.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -281,8 +283,7 @@ static void on_fetched(struct net_req *q, void *ud)
 		ready_push(d);
 		return;
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 7 + 2 * i, 3, "%02x", q->md[i]);
+	hex_encode(hex + 7, q->md, 32);
 	v = variant_of(m->model, m->target, sim_intern(S, platform_name(d)));
 	if (q->status != 200 && q->status != 206) {
 		m->step = STEP_FAILED;
@@ -299,7 +300,7 @@ static void on_fetched(struct net_req *q, void *ud)
 static int post_status(struct device *d, struct net_req *q, struct dev_model *m, const char *state,
 		       const char *detail)
 {
-	int rc = buf_appendf(&q->body, "{\"model\":\"%s\",\"version\":\"%s\",\"state\":\"%s\"",
+	int rc = buf_printf(&q->body, "{\"model\":\"%s\",\"version\":\"%s\",\"state\":\"%s\"",
 			     S->strings[m->model], S->strings[m->target], state);
 
 	if (detail) {

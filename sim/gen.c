@@ -58,14 +58,14 @@ void gen_split(const double *w, size_t n, int64_t total, int64_t *out)
 static int append_hist(struct buf *b, const char *key, const double *bounds, size_t nb,
 		       const int64_t *counts)
 {
-	int rc = buf_appendf(b, ",\"%s\":{\"bounds%s\":[", key,
+	int rc = buf_printf(b, ",\"%s\":{\"bounds%s\":[", key,
 			     strcmp(key, "latency_hist") == 0 ? "_ms" : "");
 
 	for (size_t i = 0; rc == 0 && i < nb; i++)
-		rc = buf_appendf(b, "%s%g", i ? "," : "", bounds[i]);
+		rc = buf_printf(b, "%s%g", i ? "," : "", bounds[i]);
 	rc |= buf_append(b, "],\"counts\":[", 12);
 	for (size_t i = 0; rc == 0 && i <= nb; i++)
-		rc = buf_appendf(b, "%s%lld", i ? "," : "", (long long)counts[i]);
+		rc = buf_printf(b, "%s%lld", i ? "," : "", (long long)counts[i]);
 	return rc | buf_append(b, "]}", 2);
 }
 
@@ -95,7 +95,7 @@ int gen_report(struct buf *b, const struct gen_params *p, const char *device_id,
 		errors = requests;
 	rc = buf_append(b, "{\"device_id\":", 13);
 	rc |= buf_append_json_str(b, device_id);
-	rc |= buf_appendf(b,
+	rc |= buf_printf(b,
 			  ",\"model\":\"%s:%s\",\"timestamp\":%.3f,\"requests\":%lld,"
 			  "\"errors\":%lld,\"latency_ms\":%.2f,\"cpu_pct\":%.1f,\"mem_pct\":%.1f",
 			  model, version, ts, (long long)requests, (long long)errors,

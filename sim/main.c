@@ -10,6 +10,7 @@
  * the flood failed, 2 on bad flags.
  */
 #include "sim.h"
+#include "common/clock.h"
 #include "common/version.h"
 
 #include <curl/curl.h>
@@ -37,10 +38,7 @@ uint64_t sim_now_ms(void)
 
 double sim_wall(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_wall_s();
 }
 
 uint16_t sim_intern(struct sim *s, const char *str)

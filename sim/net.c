@@ -3,6 +3,8 @@
  */
 #include "net.h"
 
+#include "common/clock.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +22,7 @@ struct net {
 
 uint64_t net_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return (uint64_t)clock_mono_ns();
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -176,7 +175,7 @@ int net_send(struct net *n, struct net_req *q, const char *method, const char *p
 	q->hdrs = add_header(q->hdrs, "Expect:", &ok); /* no 100-continue round trip */
 	q->hdrs = add_header(q->hdrs, h1, &ok);
 	q->hdrs = add_header(q->hdrs, h2, &ok);
-	if (!ok || q->body.bad) {
+	if (!ok || buf_failed(&q->body)) {
 		release(n, q);
 		return -1;
 	}

@@ -3,7 +3,9 @@
 
 RAMP_SIM  := $(BUILD)/ramp-sim
 SIM_SRCS  := $(wildcard sim/*.c)
-SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o)
+# the objects of server/common the simulator uses (no libraries behind them)
+SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/server/common/buf.o \
+             $(BUILD)/obj/server/common/clock.o $(BUILD)/obj/server/common/hex.o
 
 build-all: $(RAMP_SIM)
 

@@ -12,6 +12,7 @@
  */
 #include "agent_int.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -24,16 +25,12 @@
 
 double agent__now_wall(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_wall_s();
 }
 
 double agent__now_mono(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_mono_s();
 }
 
 /* delay scaled into [delay/2, delay): backoff with jitter, so a fleet does not retry in step. */

@@ -7,38 +7,18 @@
  */
 #include "ctl.h"
 
+#include "common/buf.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	int too_big;
-};
-
+/* Appends a chunk of the answer; a bigger answer than CTL_MAX_BODY (the
+ * buffer's cap) or one that cannot be held stops the transfer. */
 static size_t on_body(char *data, size_t size, size_t n, void *cls)
 {
-	struct buf *b = cls;
-	size_t add = size * n;
-
-	if (b->len + add > CTL_MAX_BODY) {
-		b->too_big = 1;
-		return 0;
-	}
-	if (b->len + add + 1 > b->cap) {
-		size_t cap = (b->len + add + 1) * 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL)
-			return 0;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, add);
-	b->len += add;
-	b->p[b->len] = 0;
-	return add;
+	return buf_append(cls, data, size * n) == 0 ? size * n : 0;
 }
 
 /* Captures the ETag response header into cls (char[128]). */
@@ -154,7 +134,7 @@ static int perform(struct ctl *c, const char *path, const char *method, const ch
 	curl_slist_free_all(hdrs);
 	if (cc != CURLE_OK)
 		return ramp_err_set(err, RAMP_EIO, "controller", "%s%s: %s", c->base, path,
-				    out->too_big ? "answer too large" : curl_easy_strerror(cc));
+				    buf_failed(out) ? "answer too large" : curl_easy_strerror(cc));
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	return (int)code;
 }
@@ -162,7 +142,7 @@ static int perform(struct ctl *c, const char *path, const char *method, const ch
 int ctl_desired(struct ctl *c, char etag[128], char **body, size_t *len, struct ramp_err *err)
 {
 	struct curl_slist *hdrs = NULL;
-	struct buf b = {0};
+	struct buf b = {.max = CTL_MAX_BODY};
 	char inm[160], got[128] = "";
 	int st;
 
@@ -190,7 +170,7 @@ int ctl_post_answer(struct ctl *c, const char *path, const json_t *body, json_t 
 		    struct ramp_err *err)
 {
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	struct buf b = {0};
+	struct buf b = {.max = CTL_MAX_BODY};
 	char *text = json_dumps(body, JSON_COMPACT);
 	int st;
 

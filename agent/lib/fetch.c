@@ -8,6 +8,8 @@
  */
 #include "fetch.h"
 
+#include "common/hex.h"
+
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <errno.h>
@@ -191,8 +193,7 @@ int fetch_resume(const struct fetch_req *req, const char *part, struct fetch_res
 		unsigned char md[32];
 		unsigned int mdlen = 0;
 		if (EVP_DigestFinal_ex(s.md, md, &mdlen) && mdlen == 32) {
-			for (unsigned i = 0; i < 32; i++)
-				snprintf(res->sha256 + 2 * i, 3, "%02x", md[i]);
+			hex_encode(res->sha256, md, 32);
 			res->hashed = 1;
 		}
 	}

@@ -8,6 +8,7 @@
  */
 #include "verify.h"
 
+#include "common/hex.h"
 #include "domain/manifest.h"
 #include "domain/sig.h"
 
@@ -91,8 +92,7 @@ int verify_file_sha256(const char *path, char hex[65], int64_t *bytes)
 	}
 	if (ferror(f) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
 		goto out;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex_encode(hex, md, 32);
 	rc = 0;
 out:
 	if (f)

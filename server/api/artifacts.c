@@ -14,6 +14,7 @@
  */
 #include "api/api.h"
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "domain/byterange.h"
 
@@ -250,8 +251,7 @@ void api_artifact_put(struct req *r)
 		http_reply_err(r, RAMP_EINTERNAL, NULL);
 		return;
 	}
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex_encode(hex, md, 32);
 	if (strcmp(hex, u->hex) != 0) {
 		upload_discard(u);
 		http_reply_problem(r, 422, "digest",

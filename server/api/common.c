@@ -4,6 +4,7 @@
  */
 #include "api/api.h"
 #include "domain/device_id.h"
+#include "domain/units.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,14 +17,11 @@
 static int page_limit(struct req *r)
 {
 	const char *v = http_query(r, "limit");
-	char *end;
-	long n;
+	int64_t n;
 
 	if (v == NULL)
 		return 100;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < 1 || n > 1000) {
+	if (units_parse_int(v, 1, 1000, &n) != 0) {
 		http_reply_problem(r, 400, "limit", "limit must be an integer from 1 to 1000");
 		return -1;
 	}

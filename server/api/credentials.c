@@ -8,6 +8,7 @@
 #include "api/api.h"
 
 #include "auth/auth.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "domain/units.h"
 #include "engine/notify.h"
@@ -80,8 +81,7 @@ void api_device_token_rotate(struct req *r)
 		return;
 	}
 	auth_hash(tok, h);
-	for (int b = 0; b < 32; b++)
-		snprintf(hx + b * 2, 3, "%02x", h[b]);
+	hex_encode(hx, h, 32);
 	/* without grace the old tokens die now: refused before the write, and
 	 * after it in any snapshot built before it, even if the rebuild below
 	 * fails (the new token is answered from the database until then) */

@@ -5,6 +5,7 @@
 #include "api/api.h"
 
 #include "auth/auth.h"
+#include "common/hex.h"
 #include "domain/device_id.h"
 #include "domain/selector.h"
 #include "engine/notify.h"
@@ -116,8 +117,7 @@ static json_t *issue_tokens(json_t *arr)
 			return NULL;
 		}
 		auth_hash(tok, h);
-		for (int b = 0; b < 32; b++)
-			snprintf(hx + b * 2, 3, "%02x", h[b]);
+		hex_encode(hx, h, 32);
 		json_object_set_new(d, "token_hash", json_string(hx));
 		json_array_append_new(out, json_pack("{s:O, s:s}", "id", json_object_get(d, "id"),
 						     "token", tok));

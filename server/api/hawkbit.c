@@ -15,6 +15,8 @@
 #include "api/hawkbit.h"
 
 #include "auth/auth.h"
+#include "common/hash.h"
+#include "common/hex.h"
 #include "domain/device_id.h"
 #include "common/log.h"
 #include "domain/ddi.h"
@@ -92,8 +94,7 @@ static int enroll(struct req *r, const char *id)
 		return RAMP_EINTERNAL;
 	auth_hash(tok, h);
 	memset(tok, 0, sizeof(tok));
-	for (int b = 0; b < 32; b++)
-		snprintf(hx + b * 2, 3, "%02x", h[b]);
+	hex_encode(hx, h, 32);
 	arr = json_pack("[{s:s, s:s, s:{}, s:s}]", "id", id, "platform",
 			r->app->cfg.hawkbit_platform, "labels", "token_hash", hx);
 	if (arr == NULL)
@@ -275,7 +276,7 @@ static void add_link(json_t *links, const char *name, const char *href)
 static void reply_tagged(struct req *r, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT), etag[24];
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = HASH_FNV1A_BASIS_V0; /* ETags devices hold: unchanged */
 	const char *inm = http_header(r, "If-None-Match");
 
 	json_decref(body);
@@ -283,10 +284,7 @@ static void reply_tagged(struct req *r, json_t *body)
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}
-	for (const char *p = text; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 1099511628211ULL;
-	}
+	h = hash_fnv1a_str(h, text);
 	snprintf(etag, sizeof(etag), "\"%016" PRIx64 "\"", h);
 	http_add_header(r, "ETag", etag);
 	http_add_header(r, "Cache-Control", "no-cache");
@@ -369,10 +367,8 @@ static int hash_file(struct req *r, const char *hex, char sha1[41], char md5[33]
 		rc = RAMP_EIO;
 		goto out;
 	}
-	for (unsigned int i = 0; i < n1; i++)
-		snprintf(sha1 + i * 2, 3, "%02x", d1[i]);
-	for (unsigned int i = 0; i < n2; i++)
-		snprintf(md5 + i * 2, 3, "%02x", d2[i]);
+	hex_encode(sha1, d1, n1);
+	hex_encode(md5, d2, n2);
 	rc = 0;
 out:
 	if (fd >= 0)

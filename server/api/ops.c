@@ -38,6 +38,11 @@ void api_metrics(struct req *r)
 	char *rollouts = engine_metrics_text(r->arena);
 	char *limits = http_limits_metrics_text(r->arena);
 
+	if (http == NULL || ingest == NULL || rollouts == NULL || limits == NULL) {
+		/* a section could not be written: fail the scrape, never serve it short */
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
 	db_get_stats(r->app->db, &s);
 	out = arena_printf(r->arena,
 			   "%s"
@@ -63,10 +68,10 @@ void api_metrics(struct req *r)
 			   "# TYPE ramp_build_info gauge\n"
 			   "ramp_build_info{version=\"%s\",commit=\"%s\"} 1\n"
 			   "%s%s%s",
-			   http ? http : "", s.size, s.in_use, (unsigned long long)s.acquired,
+			   http, s.size, s.in_use, (unsigned long long)s.acquired,
 			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up,
 			   ramp_version, ramp_commit,
-			   ingest ? ingest : "", rollouts ? rollouts : "", limits ? limits : "");
+			   ingest, rollouts, limits);
 	if (out == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;

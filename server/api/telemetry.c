@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 
+#include "common/clock.h"
 #include "domain/telemetry.h"
 #include "engine/engine.h"
 #include "store/ingest.h"
@@ -40,17 +41,9 @@ struct batch {
 	size_t n;
 	struct verdict *v;
 	size_t *off; /* row i's COPY text is buf.p[off[i], off[i + 1]) */
-	struct ingest_buf buf;
+	struct buf buf;
 	size_t accepted, wrong_device;
 };
-
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The list of reports in body (borrowed, or a new array for one report);
  * NULL after replying 400 when the body is none of the three forms. */
@@ -110,7 +103,7 @@ static void reject(struct req *r, struct verdict *v, enum why why, const char *f
 /* Validates every report, formatting the accepted ones into b->buf. */
 static void judge(struct req *r, json_t *list, struct batch *b, struct telemetry_report *t)
 {
-	double now = wall_now();
+	double now = clock_wall_s();
 	struct ramp_err err;
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -291,7 +284,7 @@ static void free_rows(struct req *r)
 {
 	struct batch *b = r->stream;
 
-	ingest_buf_free(&b->buf);
+	buf_free(&b->buf);
 }
 
 /* Parks the request and hands the accepted rows to the writer. */
@@ -325,7 +318,7 @@ static void ingest_batch(struct req *r, json_t *list, struct batch *b)
 		return;
 	}
 	judge(r, list, b, t);
-	if (b->buf.oom) {
+	if (buf_failed(&b->buf)) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}

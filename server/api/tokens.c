@@ -33,8 +33,7 @@ void api_tokens_create(struct req *r)
 	}
 	rbit = auth_role_from_name(role);
 	if (rbit == 0 || rbit == ROLE_DEVICE) {
-		http_reply_problem(r, 422, "role",
-				   "role must be one of admin, operator, viewer, ci, enroll, ingest");
+		http_reply_problem(r, 422, "role", "role must be one of %s", ROLE_TOKEN_NAMES);
 		goto out;
 	}
 	v = json_object_get(body, "expires_in");

@@ -4,6 +4,8 @@
  */
 #include "auth/auth.h"
 
+#include "common/clock.h"
+#include "common/hex.h"
 #include "common/log.h"
 
 #include <jansson.h>
@@ -47,19 +49,15 @@ static pthread_mutex_t used_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *used;
 static struct centry *cache[CACHE_BUCKETS];
 
-static const char *const role_names[] = {"admin", "operator", "viewer", "ci",
-					 "enroll", "ingest", "device"};
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static const char *const role_names[ROLE_COUNT] = {
+#define ROLE_NAME_(N, n, i, t) [i] = n,
+	RAMP_ROLES(ROLE_NAME_)
+#undef ROLE_NAME_
+};
 
 const char *auth_role_name(int role)
 {
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < ROLE_COUNT; i++)
 		if (role == (1 << i))
 			return role_names[i];
 	return "unknown";
@@ -67,7 +65,7 @@ const char *auth_role_name(int role)
 
 int auth_role_from_name(const char *name)
 {
-	for (int i = 0; name && i < 7; i++)
+	for (int i = 0; name && i < ROLE_COUNT; i++)
 		if (strcmp(name, role_names[i]) == 0)
 			return 1 << i;
 	return 0;
@@ -119,7 +117,7 @@ void auth_cache_clear(void)
 static bool cache_get(const unsigned char h[32], struct arena *a, struct auth *out)
 {
 	size_t b = ((size_t)h[0] << 8 | h[1]) % CACHE_BUCKETS;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	bool hit = false;
 
 	pthread_mutex_lock(&cache_mu);
@@ -149,7 +147,7 @@ static void cache_put(const unsigned char h[32], const struct auth *in, int64_t 
 		return;
 	memcpy(e->hash, h, 32);
 	e->role = in->role;
-	e->at_ms = mono_ms();
+	e->at_ms = clock_mono_ms();
 	e->expires_at = expires_at;
 	e->name = strdup(in->name);
 	e->device_id = in->device_id ? strdup(in->device_id) : NULL;
@@ -183,17 +181,12 @@ static void cache_put(const unsigned char h[32], const struct auth *in, int64_t 
 static bool snapshot_lookup(const struct snapshot *s, const unsigned char h[32], struct arena *a,
 			    struct auth *out, uint64_t *gen)
 {
-	static const char hexd[] = "0123456789abcdef";
 	char hx[65];
 	const char *dev;
 
 	if (s == NULL)
 		return false;
-	for (int i = 0; i < 32; i++) {
-		hx[i * 2] = hexd[h[i] >> 4];
-		hx[i * 2 + 1] = hexd[h[i] & 15];
-	}
-	hx[64] = '\0';
+	hex_encode(hx, h, 32);
 	dev = snapshot_device_for_token(s, hx);
 	*gen = snapshot_generation(s);
 	if (dev) {
@@ -275,7 +268,7 @@ static void revoked_prune(void)
 {
 	struct snapshot *s = snapshot_acquire();
 	uint64_t cur = s ? snapshot_generation(s) : 0;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 
 	snapshot_release(s);
 	pruned_ms = now;
@@ -329,7 +322,7 @@ void auth_revoke_done(uint64_t handle)
 	pthread_mutex_lock(&rev_mu);
 	if ((e = revoked_find(handle)) != NULL) {
 		e->pending = false;
-		e->done_ms = mono_ms();
+		e->done_ms = clock_mono_ms();
 		/* a snapshot numbered later begins reading after the commit */
 		e->snap_gen = snapshot_started();
 	}
@@ -367,7 +360,7 @@ static bool refused_now(const struct auth *out, uint64_t snap_gen)
 	if (atomic_load(&nrevoked) == 0)
 		return false;
 	pthread_mutex_lock(&rev_mu);
-	if (mono_ms() - pruned_ms > 1000)
+	if (clock_mono_ms() - pruned_ms > 1000)
 		revoked_prune(); /* so the fast path above comes back */
 	for (struct revoked *e = revoked; e && !hit; e = e->next) {
 		bool dev = same(e->device_id, out->device_id);

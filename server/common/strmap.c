@@ -5,6 +5,7 @@
 #include "common/strmap.h"
 
 #include "common/err.h"
+#include "common/hash.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,17 +22,6 @@ struct strmap {
 	size_t cap, n;
 	int borrowed; /* keys are the caller's, not copies */
 };
-
-static uint64_t fnv(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 struct strmap *strmap_new(void)
 {
@@ -99,7 +89,7 @@ static int grow(struct strmap *m)
 
 int strmap_set(struct strmap *m, const char *key, void *val)
 {
-	uint64_t h = fnv(key);
+	uint64_t h = hash_fnv1a_str(HASH_FNV1A_BASIS, key);
 	struct slot *s;
 
 	if ((m->n + 1) * 2 > m->cap && grow(m) != 0)
@@ -118,7 +108,7 @@ int strmap_set(struct strmap *m, const char *key, void *val)
 
 void *strmap_get(const struct strmap *m, const char *key)
 {
-	struct slot *s = find(m, key, fnv(key));
+	struct slot *s = find(m, key, hash_fnv1a_str(HASH_FNV1A_BASIS, key));
 
 	return s->key ? s->val : NULL;
 }

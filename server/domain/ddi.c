@@ -4,6 +4,8 @@
  */
 #include "domain/ddi.h"
 
+#include "common/hash.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,17 +198,11 @@ int ddi_action_id_parse(const char *s, int64_t *out)
 
 uint32_t ddi_c_hash(const char *etag, int64_t action_id)
 {
-	uint64_t h = 1469598103934665603ULL;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), ":%lld", (long long)action_id);
+	/* on the wire (the action URLs devices hold): the V0 basis, unchanged */
+	uint64_t h = hash_fnv1a_str(HASH_FNV1A_BASIS_V0, etag ? etag : "");
 
-	for (const char *p = etag ? etag : ""; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 1099511628211ULL;
-	}
-	for (int i = 0; i < n; i++) {
-		h ^= (unsigned char)buf[i];
-		h *= 1099511628211ULL;
-	}
+	h = hash_fnv1a(h, buf, n > 0 ? (size_t)n : 0);
 	return (uint32_t)((h ^ (h >> 32)) & 0x7fffffffU);
 }

@@ -8,6 +8,8 @@
  */
 #include "domain/sig.h"
 
+#include "common/hex.h"
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -33,17 +35,6 @@ const char *sig_alg_name(enum sig_alg alg)
 	return "unknown";
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 void sig_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -55,7 +46,7 @@ void sig_sha256_hex(const void *data, size_t len, char out[65])
 		out[0] = '\0';
 		return;
 	}
-	hex_encode(md, 32, out);
+	hex_encode(out, md, 32);
 }
 
 /* Accepts ECDSA on P-256 and Ed25519; names anything else. */

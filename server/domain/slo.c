@@ -12,6 +12,8 @@
  */
 #include "domain/slo.h"
 
+#include "common/hash.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,15 +264,6 @@ static void acc_free(struct acc *c)
 	free(c->pts);
 }
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 /* The device called id, or NULL with *slot set to where it would go. */
 static struct device *dev_find(const struct slo_arm *a, const char *id,
 			       size_t *slot)
@@ -281,7 +274,7 @@ static struct device *dev_find(const struct slo_arm *a, const char *id,
 	if (a->nslots == 0)
 		return NULL;
 	mask = a->nslots - 1;
-	for (i = hash_str(id) & mask; a->slots[i]; i = (i + 1) & mask) {
+	for (i = hash_fnv1a_str(HASH_FNV1A_BASIS, id) & mask; a->slots[i]; i = (i + 1) & mask) {
 		struct device *d = a->devs[a->slots[i] - 1];
 
 		if (strcmp(d->id, id) == 0)

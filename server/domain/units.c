@@ -173,3 +173,18 @@ int units_parse_size(const char *s, double *out)
 		return units_parse_decimal(s, n, -2, out);
 	return RAMP_EINVAL;
 }
+
+int units_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (s == NULL)
+		return RAMP_EINVAL;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || end == s || *end || n < min || n > max)
+		return RAMP_EINVAL;
+	*out = n;
+	return 0;
+}

@@ -19,6 +19,15 @@
 int units_parse_duration(const char *s, int64_t *seconds);
 
 /*
+ * Parses a base-10 integer in [min, max] into *out, as strtoll reads it (so
+ * leading blanks and a sign are accepted, as rampd's settings always
+ * have), with nothing after it. Returns 0, or RAMP_EINVAL for empty, junk,
+ * overflow or out of range (*out is then untouched). The one integer
+ * parser of settings and query parameters.
+ */
+int units_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/*
  * Writes seconds in the largest unit that divides it exactly (1800 -> "30m",
  * 90 -> "90s", 0 -> "0s"). Returns 0, RAMP_EINVAL for a negative value or
  * no buffer, RAMP_ETOOBIG when buf is too small.

@@ -13,6 +13,8 @@
 #include "engine/engine.h"
 
 #include "auth/auth.h"
+#include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "engine/notify.h"
@@ -62,19 +64,8 @@ struct engine {
 /* Per-rollout gauges for /metrics, refreshed by every replica's loop. */
 static pthread_mutex_t gauges_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *gauges_text;
+static bool gauges_failed; /* the last refresh ran out of memory: no figures */
 static uint64_t gauges_ms;
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t mono_ms(void)
-{
-	return mono_us() / 1000;
-}
 
 static void rebuild(struct engine *e)
 {
@@ -87,7 +78,7 @@ static void rebuild(struct engine *e)
 		log_warn("msg=\"snapshot rebuild failed\" error=\"%s\"", ramp_strerror(rc));
 		return;
 	}
-	e->last_build_ms = mono_ms();
+	e->last_build_ms = clock_mono_ms();
 }
 
 /* The evaluation loop's own figures for /metrics (engine_metrics_text):
@@ -101,10 +92,9 @@ static void evaluate_all(struct engine *e)
 	json_t *ids = NULL, *v;
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
-	uint64_t t0 = mono_us(), took;
-	struct timespec wall;
+	uint64_t t0 = clock_mono_us(), took;
 
-	e->last_eval_ms = mono_ms();
+	e->last_eval_ms = clock_mono_ms();
 	if (!store_leader_hold(e->app->db, &e->leader))
 		return;
 	if (store_rollouts_active(e->app->db, &ids) != 0) {
@@ -122,11 +112,10 @@ static void evaluate_all(struct engine *e)
 		}
 	}
 	json_decref(ids);
-	took = mono_us() - t0;
-	clock_gettime(CLOCK_REALTIME, &wall);
+	took = clock_mono_us() - t0;
 	atomic_fetch_add(&eval_usec_sum, took);
 	atomic_store(&eval_last_usec, took);
-	atomic_store(&eval_last_at_ms, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+	atomic_store(&eval_last_at_ms, (long long)clock_wall_ms());
 	atomic_fetch_add(&eval_passes, 1);
 }
 
@@ -218,75 +207,58 @@ static void on_eval(uv_timer_t *t)
 		rebuild(e);
 }
 
-static void gauge_line(char **buf, size_t *len, FILE *f, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void gauge_line(char **buf, size_t *len, FILE *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)buf;
-	(void)len;
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-}
-
 static void refresh_gauges(struct engine *e)
 {
 	static const char *const states[] = {"progressing", "paused", "awaiting_approval"};
 	json_t *rows = NULL, *ro, *a;
-	size_t i, j, len = 0;
-	char *buf = NULL;
-	FILE *f;
+	size_t i, j;
+	struct buf b = {0};
 
 	if (store_rollout_gauges(e->app->db, &rows) != 0)
 		return;
-	f = open_memstream(&buf, &len);
-	if (f == NULL) {
-		json_decref(rows);
-		return;
-	}
-	fprintf(f, "# HELP ramp_rollout_stage_index Current stage of each active rollout.\n"
+	buf_printf(&b, "# HELP ramp_rollout_stage_index Current stage of each active rollout.\n"
 		   "# TYPE ramp_rollout_stage_index gauge\n");
 	json_array_foreach(rows, i, ro)
-		gauge_line(&buf, &len, f, "ramp_rollout_stage_index{rollout=\"%lld\",model=\"%s\",version=\"%s\"} %lld\n",
+		buf_printf(&b, "ramp_rollout_stage_index{rollout=\"%lld\",model=\"%s\",version=\"%s\"} %lld\n",
 			   (long long)json_integer_value(json_object_get(ro, "id")),
 			   json_string_value(json_object_get(ro, "model")),
 			   json_string_value(json_object_get(ro, "version")),
 			   (long long)json_integer_value(json_object_get(ro, "stage")));
-	fprintf(f, "# HELP ramp_rollout_state Active rollouts by state (1 for the current one).\n"
+	buf_printf(&b, "# HELP ramp_rollout_state Active rollouts by state (1 for the current one).\n"
 		   "# TYPE ramp_rollout_state gauge\n");
 	json_array_foreach(rows, i, ro)
 		for (j = 0; j < 3; j++)
-			gauge_line(&buf, &len, f, "ramp_rollout_state{rollout=\"%lld\",model=\"%s\",state=\"%s\"} %d\n",
+			buf_printf(&b, "ramp_rollout_state{rollout=\"%lld\",model=\"%s\",state=\"%s\"} %d\n",
 				   (long long)json_integer_value(json_object_get(ro, "id")),
 				   json_string_value(json_object_get(ro, "model")), states[j],
 				   strcmp(json_string_value(json_object_get(ro, "state")), states[j]) == 0);
-	fprintf(f, "# HELP ramp_rollout_assigned_devices Devices assigned the new version.\n"
+	buf_printf(&b, "# HELP ramp_rollout_assigned_devices Devices assigned the new version.\n"
 		   "# TYPE ramp_rollout_assigned_devices gauge\n");
 	json_array_foreach(rows, i, ro)
-		gauge_line(&buf, &len, f, "ramp_rollout_assigned_devices{rollout=\"%lld\",model=\"%s\"} %lld\n",
+		buf_printf(&b, "ramp_rollout_assigned_devices{rollout=\"%lld\",model=\"%s\"} %lld\n",
 			   (long long)json_integer_value(json_object_get(ro, "id")),
 			   json_string_value(json_object_get(ro, "model")),
 			   (long long)json_integer_value(json_object_get(ro, "assigned")));
-	fprintf(f, "# HELP ramp_rollout_metric_value Latest value of each gated metric, by arm.\n"
+	buf_printf(&b, "# HELP ramp_rollout_metric_value Latest value of each gated metric, by arm.\n"
 		   "# TYPE ramp_rollout_metric_value gauge\n");
 	json_array_foreach(rows, i, ro)
 		json_array_foreach(json_object_get(ro, "analysis"), j, a) {
 			if (!json_is_number(json_object_get(a, "value")))
 				continue;
-			gauge_line(&buf, &len, f, "ramp_rollout_metric_value{rollout=\"%lld\",model=\"%s\",metric=\"%s\",arm=\"%s\"} %.17g\n",
+			buf_printf(&b, "ramp_rollout_metric_value{rollout=\"%lld\",model=\"%s\",metric=\"%s\",arm=\"%s\"} %.17g\n",
 				   (long long)json_integer_value(json_object_get(ro, "id")),
 				   json_string_value(json_object_get(ro, "model")),
 				   json_string_value(json_object_get(a, "metric")),
 				   json_string_value(json_object_get(a, "arm")),
 				   json_number_value(json_object_get(a, "value")));
 		}
-	fclose(f);
 	json_decref(rows);
 	pthread_mutex_lock(&gauges_mu);
 	free(gauges_text);
-	gauges_text = buf;
+	gauges_failed = buf_failed(&b);
+	gauges_text = gauges_failed ? NULL : b.p; /* taken over from b */
+	if (gauges_failed)
+		buf_free(&b);
 	pthread_mutex_unlock(&gauges_mu);
 }
 
@@ -295,7 +267,7 @@ char *engine_metrics_text(struct arena *a)
 	char *out;
 
 	pthread_mutex_lock(&gauges_mu);
-	out = arena_printf(
+	out = gauges_failed ? NULL : arena_printf(
 	    a,
 	    "# HELP ramp_evaluations_total Evaluation passes this replica ran as the evaluator.\n"
 	    "# TYPE ramp_evaluations_total counter\n"
@@ -334,15 +306,15 @@ static void on_house(uv_timer_t *t)
 {
 	struct engine *e = t->data;
 
-	if (mono_ms() - gauges_ms >= 5000) {
-		gauges_ms = mono_ms();
+	if (clock_mono_ms() - gauges_ms >= 5000) {
+		gauges_ms = clock_mono_ms();
 		refresh_gauges(e);
 	}
 	flush_seen(e);
 	auth_flush_last_used(e->app);
 	if (!e->listening && !uv_is_closing((uv_handle_t *)&e->listen_poll))
 		start_listening(e);
-	if (atomic_load(&e->dirty) || mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
+	if (atomic_load(&e->dirty) || clock_mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
 		rebuild(e);
 	if (atomic_exchange(&e->eval_soon, 0))
 		evaluate_soon(e);
@@ -363,7 +335,7 @@ static void on_soon(uv_timer_t *t)
 #define EARLY_GAP_MS 200
 static void evaluate_soon(struct engine *e)
 {
-	uint64_t since = mono_ms() - e->last_eval_ms;
+	uint64_t since = clock_mono_ms() - e->last_eval_ms;
 
 	if (since >= EARLY_GAP_MS) {
 		evaluate_all(e);
@@ -439,7 +411,7 @@ int engine_start(struct app *app)
 	/* the first snapshot before any poll is answered */
 	if (snapshot_rebuild(app) != 0)
 		log_warn("msg=\"first snapshot failed; retrying in the background\"");
-	e->last_build_ms = mono_ms();
+	e->last_build_ms = clock_mono_ms();
 	start_listening(e);
 	uv_timer_start(&e->eval, on_eval, every, every);
 	uv_timer_start(&e->house, on_house, 1000, 1000);

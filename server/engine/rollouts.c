@@ -7,6 +7,7 @@
  */
 #include "engine/rollouts.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "domain/bucket.h"
@@ -307,13 +308,6 @@ struct sets {
 
 static struct sets sets_cache[SETS_SLOTS];
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sets_clear(struct sets *c)
 {
 	strmap_free(c->target);
@@ -325,7 +319,7 @@ static void sets_clear(struct sets *c)
 static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 			     const struct policy *p, bool *fresh, int *rc)
 {
-	uint64_t gen = snapshot_started(), now = mono_ms();
+	uint64_t gen = snapshot_started(), now = clock_mono_ms();
 	struct sets *c = NULL, *oldest = &sets_cache[0];
 	json_t *aids = NULL, *tids = NULL;
 

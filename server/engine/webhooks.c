@@ -12,6 +12,8 @@
  */
 #include "engine/webhooks.h"
 
+#include "common/clock.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "domain/url.h"
 #include "store/store_webhooks.h"
@@ -48,8 +50,8 @@ void webhooks_sign(const char *secret, const char *body, size_t len, char *out, 
 	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len, mac,
 	     &maclen);
 	n = (size_t)snprintf(out, outlen, "sha256=");
-	for (unsigned int i = 0; i < maclen && n + 2 < outlen; i++)
-		n += (size_t)snprintf(out + n, outlen - n, "%02x", mac[i]);
+	if (n + 2 * (size_t)maclen < outlen)
+		hex_encode(out + n, mac, maclen);
 }
 
 /* Discards the receiver's answer. */
@@ -203,8 +205,7 @@ static void *run(void *arg)
 		pthread_mutex_lock(&W.mu);
 		if (n == WEBHOOK_BATCH || W.stop)
 			continue; /* more may be due now */
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		until = clock_deadline(1000);
 		pthread_cond_timedwait(&W.cv, &W.mu, &until);
 	}
 	pthread_mutex_unlock(&W.mu);
@@ -220,7 +221,7 @@ int webhooks_start(struct app *app)
 	}
 	W.app = app;
 	W.stop = false;
-	pthread_cond_init(&W.cv, NULL);
+	clock_cond_init(&W.cv); /* waits on the monotonic clock */
 	if (pthread_create(&W.thread, NULL, run, NULL) != 0) {
 		log_error("msg=\"could not start the webhook thread\"");
 		pthread_cond_destroy(&W.cv);

@@ -17,6 +17,7 @@
  */
 #include "http/conns.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <pthread.h>
@@ -62,13 +63,6 @@ static bool sweeper_running;
 static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cv = PTHREAD_COND_INITIALIZER;
 static bool stopping;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* True when c's body is overdue: past the total deadline, or slower than
  * the minimum rate over the last window. Only the sweeper calls it. */
@@ -126,18 +120,12 @@ static void *sweeper_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&stop_mu);
 	while (!stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += SWEEP_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = clock_deadline(SWEEP_MS);
 		pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
 		if (stopping)
 			break;
 		pthread_mutex_unlock(&stop_mu);
-		sweep_once(now_ms());
+		sweep_once(clock_mono_ms());
 		pthread_mutex_lock(&stop_mu);
 	}
 	pthread_mutex_unlock(&stop_mu);
@@ -158,6 +146,7 @@ int conns_start(int max_connections, int header_timeout_s, int body_timeout_s,
 	stopping = false;
 	if (header_timeout_ms <= 0 && body_timeout_ms <= 0 && body_min_rate <= 0)
 		return 0;
+	clock_cond_init(&stop_cv); /* the sweeper waits on the monotonic clock */
 	if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0) {
 		log_error("msg=\"could not start the connection sweeper\"");
 		return -1;
@@ -199,7 +188,7 @@ struct conn *conns_open(int fd, void *tls_session)
 	c->fd = fd;
 	c->tls = tls_session;
 	c->stripe = atomic_fetch_add(&next_stripe, 1) % STRIPES;
-	atomic_init(&c->wait_since_ms, header_timeout_ms > 0 ? now_ms() : 0);
+	atomic_init(&c->wait_since_ms, header_timeout_ms > 0 ? clock_mono_ms() : 0);
 	s = &stripes[c->stripe];
 	pthread_mutex_lock(&s->mu);
 	c->next = s->head;
@@ -237,7 +226,7 @@ void conns_request_line(struct conn *c, const char *target_why)
 		return;
 	c->target_why = target_why;
 	if (header_timeout_ms > 0)
-		atomic_compare_exchange_strong(&c->wait_since_ms, &zero, now_ms());
+		atomic_compare_exchange_strong(&c->wait_since_ms, &zero, clock_mono_ms());
 }
 
 const char *conns_target_error(struct conn *c)
@@ -252,7 +241,7 @@ void conns_body_begin(struct conn *c, bool with_deadline)
 	atomic_store(&c->body_bytes, 0);
 	atomic_store(&c->body_deadline, with_deadline);
 	atomic_fetch_add(&c->body_gen, 1);
-	atomic_store(&c->body_since_ms, now_ms());
+	atomic_store(&c->body_since_ms, clock_mono_ms());
 }
 
 void conns_body_progress(struct conn *c, size_t n)

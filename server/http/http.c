@@ -24,6 +24,7 @@
  */
 #include "http/http.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "http/authz.h"
 #include "http/conns.h"
@@ -50,13 +51,6 @@
 static struct MHD_Daemon *daemons_[2]; /* the listener, and the plain one if any */
 static char *tls_pem[3];               /* certificate, key, client CA */
 static const struct route *routes_;    /* api/routes.c, via http_start() */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Set by http_park() on the thread running the handler: after a park the
  * request belongs to whoever will unpark it, and may be gone already. */
@@ -153,7 +147,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
-		r->started = now_s();
+		r->started = clock_mono_s();
 		r->route_index = -1;
 		*con_cls = r;
 		conns_headers_done(http_conn(conn));
@@ -199,7 +193,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	conns_body_done(http_conn(conn));
 	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
 		http_metrics_timeout();
-	dur = now_s() - r->started;
+	dur = clock_mono_s() - r->started;
 	if (!(r->route && (r->route->flags & ROUTE_NO_METRICS)))
 		http_metrics_count(r, dur);
 	if (r->app->cfg.access_log || r->status >= 500)

@@ -141,10 +141,12 @@ bool http_body_is_yaml(struct req *r);
 /* 415 unless the content type is JSON (or YAML when yaml_ok); true when acceptable. */
 bool http_check_ctype(struct req *r, bool yaml_ok);
 
-/* Prometheus lines for the HTTP figures, appended to the arena buffer. */
+/* Prometheus lines for the HTTP figures, copied into a; NULL when the
+ * text could not be built whole (out of memory). */
 char *http_metrics_text(struct arena *a);
 
-/* Connections, timeouts, TLS and rate-limit figures (docs/security.md). */
+/* Connections, timeouts, TLS and rate-limit figures (docs/security.md);
+ * NULL as http_metrics_text(). */
 char *http_limits_metrics_text(struct arena *a);
 /* The client certificate the request's connection showed (state
  * TLS_PEER_NONE for a plain connection or none sent). */

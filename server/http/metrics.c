@@ -8,15 +8,17 @@
  */
 #include "http/metrics.h"
 
+#include "auth/auth.h"
+#include "common/buf.h"
 #include "http/conns.h"
 #include "http/ratelimit.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define MAX_ROUTES 128
+#define METRICS_TEXT_MAX ((size_t)4 << 20) /* far above any real page */
 static const int status_codes[] = {200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
 				   405, 409, 413, 415, 416, 422, 429, 500, 503, 507};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]))
@@ -62,91 +64,58 @@ void http_metrics_count(const struct req *r, double dur)
 	atomic_fetch_add(&lat_sum_us, (unsigned long)(dur * 1e6));
 }
 
-static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return;
-		}
-		{
-			char *nb = realloc(*buf, *cap * 2 + (size_t)n);
-			if (nb == NULL)
-				return;
-			*buf = nb;
-			*cap = *cap * 2 + (size_t)n;
-		}
-	}
-}
-
 char *http_metrics_text(struct arena *a)
 {
-	size_t len = 0, cap = 16384;
-	char *buf = malloc(cap), *out;
+	struct buf b;
 	unsigned long cum = 0;
+	char *out;
 
-	if (buf == NULL)
-		return NULL;
-	buf[0] = '\0';
-	buf_printf(&buf, &len, &cap,
+	buf_init(&b, METRICS_TEXT_MAX);
+	buf_printf(&b,
 		   "# HELP ramp_http_requests_total HTTP requests answered, by route and status.\n"
 		   "# TYPE ramp_http_requests_total counter\n");
 	for (int i = 0; routes_ && routes_[i].method && i < MAX_ROUTES; i++)
 		for (size_t s = 0; s <= NSTATUS; s++) {
 			unsigned long v = atomic_load(&route_status[i][s]);
 			if (v)
-				buf_printf(&buf, &len, &cap,
+				buf_printf(&b,
 					   "ramp_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} %lu\n",
 					   routes_[i].method, routes_[i].pattern,
 					   s < NSTATUS ? status_codes[s] : 0, v);
 		}
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "# HELP ramp_http_request_duration_seconds Time from request to response.\n"
 		   "# TYPE ramp_http_request_duration_seconds histogram\n");
 	for (size_t i = 0; i <= NLAT; i++) {
 		cum += atomic_load(&lat_counts[i]);
 		if (i < NLAT)
-			buf_printf(&buf, &len, &cap,
+			buf_printf(&b,
 				   "ramp_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n",
 				   lat_bounds[i], cum);
 		else
-			buf_printf(&buf, &len, &cap,
+			buf_printf(&b,
 				   "ramp_http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
 	}
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "ramp_http_request_duration_seconds_sum %.6f\n"
 		   "ramp_http_request_duration_seconds_count %lu\n",
 		   (double)atomic_load(&lat_sum_us) / 1e6, cum);
-	out = arena_strndup(a, buf, len);
-	free(buf);
+	out = buf_failed(&b) ? NULL : arena_strndup(a, b.p, b.len);
+	buf_free(&b);
 	return out;
 }
 
 char *http_limits_metrics_text(struct arena *a)
 {
-	static const char *const roles[RATELIMIT_ROLES] = {"admin", "operator", "viewer", "ci",
-							   "enroll", "ingest", "device"};
 	struct conns_stats cs;
 	uint64_t refused[RATELIMIT_ROLES];
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap), *out;
+	struct buf b;
+	char *out;
 
-	if (buf == NULL)
-		return NULL;
-	buf[0] = '\0';
+	buf_init(&b, METRICS_TEXT_MAX);
 	conns_stats(&cs);
 	ratelimit_refused(refused);
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "# HELP ramp_http_connections_open Client connections open now.\n"
 		   "# TYPE ramp_http_connections_open gauge\n"
 		   "ramp_http_connections_open %llu\n"
@@ -183,25 +152,25 @@ char *http_limits_metrics_text(struct arena *a)
 		   (unsigned long long)cs.header_timeouts, idle_timeout_s,
 		   atomic_load(&request_timeouts), tls_enabled,
 		   (unsigned long long)cs.certs_valid, (unsigned long long)cs.certs_untrusted);
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "# HELP ramp_rate_limit_per_second Requests per second each token of a role may make (0: unlimited).\n"
 		   "# TYPE ramp_rate_limit_per_second gauge\n");
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
-		buf_printf(&buf, &len, &cap, "ramp_rate_limit_per_second{role=\"%s\"} %g\n", roles[i],
+		buf_printf(&b, "ramp_rate_limit_per_second{role=\"%s\"} %g\n", auth_role_name(1 << i),
 			   ratelimit_setting(i).per_s);
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "# HELP ramp_rate_limit_burst Requests a token of a role may make at once.\n"
 		   "# TYPE ramp_rate_limit_burst gauge\n");
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
-		buf_printf(&buf, &len, &cap, "ramp_rate_limit_burst{role=\"%s\"} %g\n", roles[i],
+		buf_printf(&b, "ramp_rate_limit_burst{role=\"%s\"} %g\n", auth_role_name(1 << i),
 			   ratelimit_setting(i).burst);
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "# HELP ramp_rate_limited_total Requests refused with 429, by role.\n"
 		   "# TYPE ramp_rate_limited_total counter\n");
 	for (int i = 0; i < RATELIMIT_ROLES; i++)
-		buf_printf(&buf, &len, &cap, "ramp_rate_limited_total{role=\"%s\"} %llu\n", roles[i],
+		buf_printf(&b, "ramp_rate_limited_total{role=\"%s\"} %llu\n", auth_role_name(1 << i),
 			   (unsigned long long)refused[i]);
-	buf_printf(&buf, &len, &cap,
+	buf_printf(&b,
 		   "# HELP ramp_http_body_timeout_seconds Time a request has for its body (RAMP_BODY_TIMEOUT).\n"
 		   "# TYPE ramp_http_body_timeout_seconds gauge\n"
 		   "ramp_http_body_timeout_seconds %d\n"
@@ -212,7 +181,7 @@ char *http_limits_metrics_text(struct arena *a)
 		   "# TYPE ramp_http_body_timeouts_total counter\n"
 		   "ramp_http_body_timeouts_total %llu\n",
 		   cs.body_timeout_s, cs.body_min_rate, (unsigned long long)cs.body_timeouts);
-	out = arena_strndup(a, buf, len);
-	free(buf);
+	out = buf_failed(&b) ? NULL : arena_strndup(a, b.p, b.len);
+	buf_free(&b);
 	return out;
 }

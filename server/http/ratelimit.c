@@ -7,6 +7,8 @@
  */
 #include "http/ratelimit.h"
 
+#include "common/hash.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -67,13 +69,7 @@ void ratelimit_shutdown(void)
 
 static uint64_t hash_key(int role, const char *key)
 {
-	uint64_t h = 1469598103934665603ULL ^ (uint64_t)role;
-
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return hash_fnv1a_str(HASH_FNV1A_BASIS ^ (uint64_t)role, key);
 }
 
 static double refill(const struct config_rate *r, const struct entry *e, int64_t now)

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RATELIMIT_ROLES 7
+#define RATELIMIT_ROLES ROLE_COUNT /* auth/roles.h, via config.h */
 
 /* Takes the per-role settings (per_s 0: unlimited). */
 void ratelimit_init(const struct config_rate rates[RATELIMIT_ROLES]);

@@ -6,6 +6,8 @@
  */
 #include "http/tls.h"
 
+#include "common/buf.h"
+
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -18,37 +20,28 @@
 char *tls_read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	int err = 0;
 
 	if (f == NULL)
 		return NULL;
-	for (;;) {
-		if (cap - len < 4097) {
-			char *nb;
-			cap = cap ? cap * 2 : 8192;
-			if (cap > TLS_FILE_MAX || (nb = realloc(buf, cap)) == NULL) {
-				free(buf);
-				fclose(f);
-				errno = cap > TLS_FILE_MAX ? EFBIG : ENOMEM;
-				return NULL;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		errno = EIO;
+	buf_init(&b, TLS_FILE_MAX - 1);
+	while (err == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(&b, chunk, n) != 0)
+			err = b.len + n > b.max ? EFBIG : ENOMEM;
+	if (err == 0 && ferror(f))
+		err = EIO;
+	fclose(f);
+	if (err == 0 && buf_append(&b, "", 0) != 0) /* an empty file is "" */
+		err = ENOMEM;
+	if (err) {
+		buf_free(&b);
+		errno = err;
 		return NULL;
 	}
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
+	return b.p;
 }
 
 void tls_request_client_cert(void *session)

@@ -10,6 +10,7 @@
 
 #include "common/arena.h"
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/strmap.h"
 
 #include <stdio.h>
@@ -144,17 +145,6 @@ static char *models_text(struct snapshot *s, struct snap_device *d, const char *
 	return out;
 }
 
-static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-#define FNV_OFFSET 1469598103934665603ULL
-
 static struct snap_answer *answer_of(struct snapshot *s, struct snap_device *d,
 				     const char *server_url)
 {
@@ -163,7 +153,7 @@ static struct snap_answer *answer_of(struct snapshot *s, struct snap_device *d,
 	if (a == NULL || (a->text = models_text(s, d, server_url)) == NULL)
 		return NULL;
 	a->len = strlen(a->text);
-	a->hash = fnv1a(FNV_OFFSET, a->text, a->len);
+	a->hash = hash_fnv1a(HASH_FNV1A_BASIS_V0 /* ETags devices hold */, a->text, a->len);
 	return a;
 }
 
@@ -235,9 +225,9 @@ int snapshot_build_answers(struct snapshot *s, const char *server_url)
 static void etag_of(const struct snap_device *d, const char *device_id, int poll_after_s,
 		    char etag[24])
 {
-	uint64_t h = fnv1a(d->answer->hash, device_id, strlen(device_id));
+	uint64_t h = hash_fnv1a(d->answer->hash, device_id, strlen(device_id));
 
-	h = fnv1a(h, (const char *)&poll_after_s, sizeof(poll_after_s));
+	h = hash_fnv1a(h, (const char *)&poll_after_s, sizeof(poll_after_s));
 	snprintf(etag, 24, "\"%016llx\"", (unsigned long long)h);
 }
 

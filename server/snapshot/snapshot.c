@@ -11,6 +11,8 @@
 #include "snapshot/snapshot_int.h"
 
 #include "common/arena.h"
+#include "common/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/strmap.h"
 #include "domain/sig.h"
@@ -170,13 +172,6 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 
 static int rebuild_locked(struct app *app);
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_uint_least64_t started_gen;
@@ -213,7 +208,7 @@ void snapshot_mark_stale(void)
 static bool blind_refresh_allowed(void)
 {
 	static atomic_llong last_ms;
-	long long now = (long long)(mono_s() * 1000), prev = atomic_load(&last_ms);
+	long long now = clock_mono_ms(), prev = atomic_load(&last_ms);
 
 	return now - prev >= 1000 && atomic_compare_exchange_strong(&last_ms, &prev, now);
 }
@@ -285,7 +280,7 @@ static int rebuild_locked(struct app *app)
 	/* numbered when the read begins: see snapshot_started() */
 	s->generation = atomic_fetch_add(&started_gen, 1) + 1;
 	s->marks = atomic_load(&marks);
-	t0 = mono_s();
+	t0 = clock_mono_s();
 	rc = store_snapshot_load(app->db, &l);
 	if (rc == 0)
 		rc = snapshot_build_answers(s, app->server_url);
@@ -300,9 +295,9 @@ static int rebuild_locked(struct app *app)
 	snapshot_release(old);
 	if (old)
 		malloc_trim(0); /* a big fleet's old picture goes back to the system */
-	if (mono_s() - t0 > 0.5)
+	if (clock_mono_s() - t0 > 0.5)
 		log_info("msg=\"snapshot rebuilt\" devices=%zu classes=%zu seconds=%.2f",
-			 strmap_size(s->devices), strmap_size(s->classes), mono_s() - t0);
+			 strmap_size(s->devices), strmap_size(s->classes), clock_mono_s() - t0);
 	return 0;
 }
 

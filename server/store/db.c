@@ -6,6 +6,7 @@
  */
 #include "store/db.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -27,13 +28,6 @@ struct db {
 	atomic_uint_least64_t acquired, waits, errors, reconnects;
 	atomic_int up;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct db *db_open(const char *conninfo, int size)
 {
@@ -108,7 +102,7 @@ int db_acquire(struct db *db, struct dbconn **out)
 	int rc;
 
 	pthread_mutex_lock(&db->mu);
-	if (db->down_until_ms > now_ms()) {
+	if (db->down_until_ms > clock_mono_ms()) {
 		pthread_mutex_unlock(&db->mu);
 		return RAMP_EUNAVAIL;
 	}
@@ -121,7 +115,7 @@ int db_acquire(struct db *db, struct dbconn **out)
 	rc = connect_one(db, c);
 	if (rc != 0) {
 		pthread_mutex_lock(&db->mu);
-		db->down_until_ms = now_ms() + 1000;
+		db->down_until_ms = clock_mono_ms() + 1000;
 		db->free[db->nfree++] = c;
 		pthread_cond_signal(&db->cv);
 		pthread_mutex_unlock(&db->mu);

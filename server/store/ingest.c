@@ -11,6 +11,7 @@
  */
 #include "store/ingest.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "store/store.h"
 
@@ -81,14 +82,6 @@ static void histo_add(struct histo *h, const double *bounds, size_t nb, double v
 }
 
 /* --- the writer --- */
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* One warning per 5 s at most while the database is down. */
 static void warn_pg(const char *what)
@@ -199,7 +192,7 @@ static int copy_retry(struct ingest_batch *list, int n)
  * each is retried alone so one bad batch cannot fail the others. */
 static void commit_group(struct ingest_batch *g)
 {
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	long rows = 0;
 	int n = 0, rc;
 
@@ -208,7 +201,7 @@ static void commit_group(struct ingest_batch *g)
 	rc = copy_retry(g, n);
 	for (struct ingest_batch *b = g; b; b = b->next)
 		b->rc = rc == RAMP_EINTERNAL && n > 1 ? copy_retry(b, 1) : rc;
-	histo_add(&fig.secs, sec_bounds, NSECB, mono_s() - t0);
+	histo_add(&fig.secs, sec_bounds, NSECB, clock_mono_s() - t0);
 	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
 	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
 	for (struct ingest_batch *b = g; b; b = b->next) {
@@ -369,10 +362,9 @@ static void *maint_main(void *arg)
 		pthread_mutex_unlock(&ing.mu);
 		failures = atomic_load(&fig.maint_failures);
 		maintain_once();
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += atomic_load(&fig.maint_failures) != failures
-				    ? MAINT_RETRY_S
-				    : INGEST_MAINTAIN_EVERY_S;
+		until = clock_deadline(1000LL * (atomic_load(&fig.maint_failures) != failures
+							 ? MAINT_RETRY_S
+							 : INGEST_MAINTAIN_EVERY_S));
 		pthread_mutex_lock(&ing.mu);
 		while (!ing.stopping &&
 		       pthread_cond_timedwait(&ing.maint, &ing.mu, &until) != ETIMEDOUT)
@@ -384,7 +376,6 @@ static void *maint_main(void *arg)
 
 int ingest_start(struct app *app)
 {
-	pthread_condattr_t ca;
 	size_t n;
 
 	ing.cap = app->cfg.ingest_queue; /* RAMP_INGEST_QUEUE, read by config.c */
@@ -394,10 +385,7 @@ int ingest_start(struct app *app)
 		return -1;
 	snprintf(ing.conninfo, n, "%s application_name=rampd-ingest", db_conninfo(app->db));
 	ing.app = app;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ing.maint, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&ing.maint);
 	ing.stopping = false;
 	if (pthread_create(&ing.writer, NULL, writer_main, NULL) != 0) {
 		log_error("msg=\"could not start the telemetry writer\"");
@@ -435,30 +423,30 @@ void ingest_stop(void)
 
 /* --- /metrics --- */
 
-static void print_histo(struct ingest_buf *b, const char *name, const char *help, struct histo *h,
+static void print_histo(struct buf *b, const char *name, const char *help, struct histo *h,
 			const double *bounds, size_t nb)
 {
 	unsigned long cum = 0;
 
-	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (size_t i = 0; i <= nb; i++) {
 		cum += atomic_load(&h->buckets[i]);
 		if (i < nb)
-			ingest_buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
+			buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
 		else
-			ingest_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
+			buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
 	}
-	ingest_buf_printf(b, "%s_sum %.15g\n", name, (double)atomic_load(&h->sum) / h->scale);
-	ingest_buf_printf(b, "%s_count %lu\n", name, cum);
+	buf_printf(b, "%s_sum %.15g\n", name, (double)atomic_load(&h->sum) / h->scale);
+	buf_printf(b, "%s_count %lu\n", name, cum);
 }
 
-static void print_counter(struct ingest_buf *b, const char *name, const char *help, unsigned long v)
+static void print_counter(struct buf *b, const char *name, const char *help, unsigned long v)
 {
-	ingest_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name,
+	buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name,
 			  v);
 }
 
-static void print_figures(struct ingest_buf *b)
+static void print_figures(struct buf *b)
 {
 	long queued, cap;
 
@@ -468,14 +456,14 @@ static void print_figures(struct ingest_buf *b)
 	pthread_mutex_unlock(&ing.mu);
 	print_counter(b, "ramp_telemetry_reports_accepted_total",
 		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
-	ingest_buf_printf(b,
+	buf_printf(b,
 			  "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
 			  " at validation, by reason.\n"
 			  "# TYPE ramp_telemetry_reports_rejected_total counter\n");
 	for (size_t i = 0; i < NREASONS; i++)
-		ingest_buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
+		buf_printf(b, "ramp_telemetry_reports_rejected_total{reason=\"%s\"} %lu\n",
 				  reject_reasons[i], atomic_load(&fig.rejected[i]));
-	ingest_buf_printf(
+	buf_printf(
 	    b,
 	    "# HELP ramp_telemetry_requests_unavailable_total Telemetry requests"
 	    " answered 503, nothing stored, by reason.\n"
@@ -490,7 +478,7 @@ static void print_figures(struct ingest_buf *b)
 	print_histo(b, "ramp_telemetry_commit_seconds",
 		    "Time to write and commit one group (BEGIN, COPY, COMMIT).", &fig.secs,
 		    sec_bounds, NSECB);
-	ingest_buf_printf(b,
+	buf_printf(b,
 			  "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"
 			  "# TYPE ramp_telemetry_queue_rows gauge\nramp_telemetry_queue_rows %ld\n"
 			  "# HELP ramp_telemetry_queue_capacity_rows Reports the queue may hold"
@@ -517,11 +505,11 @@ static void print_figures(struct ingest_buf *b)
 
 char *ingest_metrics_text(struct arena *a)
 {
-	struct ingest_buf b = {0};
+	struct buf b = {0};
 	char *out;
 
 	print_figures(&b);
-	out = b.oom || b.p == NULL ? NULL : arena_strndup(a, b.p, b.len);
-	ingest_buf_free(&b);
+	out = buf_failed(&b) || b.p == NULL ? NULL : arena_strndup(a, b.p, b.len);
+	buf_free(&b);
 	return out;
 }

@@ -19,6 +19,7 @@
 
 #include "app.h"
 #include "common/arena.h"
+#include "common/buf.h"
 #include "domain/telemetry.h"
 
 #include <stddef.h>
@@ -33,13 +34,6 @@
 	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions,"                \
 	" oom_kills, timeouts"
 
-/* A growing byte buffer of COPY rows; free with ingest_buf_free(). */
-struct ingest_buf {
-	char *p;
-	size_t len, cap;
-	int oom; /* an append failed; the buffer is unusable */
-};
-
 /* Starts the writer (its own libpq connection to app->db's server) and the
  * housekeeping thread. 0, or -1 (logged) when a setting is bad or a thread
  * cannot start. */
@@ -50,13 +44,9 @@ int ingest_start(struct app *app);
 void ingest_stop(void);
 
 /* Appends r as one COPY text-format line for the columns ingest writes
- * (INGEST_COPY_COLUMNS). On allocation failure sets b->oom. */
-void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r);
-/* printf onto the end of b (sets b->oom on failure). */
-void ingest_buf_printf(struct ingest_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Frees the buffer and zeroes it; a zeroed buffer is a no-op. */
-void ingest_buf_free(struct ingest_buf *b);
+ * (INGEST_COPY_COLUMNS). On allocation failure (or past b's cap) b is left
+ * failed (buf_failed()). */
+void ingest_format_row(struct buf *b, const struct telemetry_report *r);
 
 struct ingest_batch;
 /* Runs on the writer thread after the commit: rc 0 when the rows are

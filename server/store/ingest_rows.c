@@ -13,125 +13,68 @@
 #include <string.h>
 #include <time.h>
 
-static void buf_reserve(struct ingest_buf *b, size_t more)
+static void put_char(struct buf *b, char c)
 {
-	size_t cap;
-	char *np;
-
-	if (b->oom || b->len + more + 1 <= b->cap)
-		return;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	np = realloc(b->p, cap);
-	if (np == NULL) {
-		b->oom = 1;
-		return;
-	}
-	b->p = np;
-	b->cap = cap;
-}
-
-void ingest_buf_printf(struct ingest_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	buf_reserve(b, 64);
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = 1;
-		return;
-	}
-	if ((size_t)n >= b->cap - b->len) {
-		buf_reserve(b, (size_t)n);
-		if (b->oom)
-			return;
-		va_start(ap, fmt);
-		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
-	b->len += (size_t)n;
-}
-
-void ingest_buf_free(struct ingest_buf *b)
-{
-	if (b == NULL)
-		return;
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-static void put_char(struct ingest_buf *b, char c)
-{
-	buf_reserve(b, 1);
-	if (!b->oom)
-		b->p[b->len++] = c;
+	buf_append(b, &c, 1);
 }
 
 /* A text value with COPY's text-format escapes (backslash, tab, newlines). */
-static void put_text(struct ingest_buf *b, const char *s)
+static void put_text(struct buf *b, const char *s)
 {
-	buf_reserve(b, 2 * strlen(s) + 1);
-	for (; !b->oom && *s; s++) {
-		char c = *s;
-		if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-			b->p[b->len++] = '\\';
-			c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-		}
-		b->p[b->len++] = c;
+	for (;;) {
+		size_t run = strcspn(s, "\\\t\n\r");
+		char esc[2] = {'\\', 0};
+
+		buf_append(b, s, run);
+		if (s[run] == '\0')
+			break;
+		esc[1] = s[run] == '\t' ? 't' : s[run] == '\n' ? 'n' : s[run] == '\r' ? 'r' : '\\';
+		buf_append(b, esc, 2);
+		s += run + 1;
 	}
 	put_char(b, '\t');
 }
 
 /* Decimal digits of v, without printf: rows are mostly small integers. */
-static void put_i64(struct ingest_buf *b, int64_t v)
+static void put_i64(struct buf *b, int64_t v)
 {
 	char tmp[24];
-	int n = 0;
+	int n = sizeof(tmp);
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
-	buf_reserve(b, sizeof(tmp));
-	if (b->oom)
-		return;
 	do {
-		tmp[n++] = (char)('0' + u % 10);
+		tmp[--n] = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
 	if (v < 0)
-		b->p[b->len++] = '-';
-	while (n)
-		b->p[b->len++] = tmp[--n];
+		tmp[--n] = '-';
+	buf_append(b, tmp + n, sizeof(tmp) - (size_t)n);
 }
 
 /* A finite double exactly: integral values as integers, others with
  * %.17g, which round-trips. */
-static void put_num(struct ingest_buf *b, double v)
+static void put_num(struct buf *b, double v)
 {
 	if (v == trunc(v) && fabs(v) < 9007199254740992.0)
 		put_i64(b, (int64_t)v);
 	else
-		ingest_buf_printf(b, "%.17g", v);
+		buf_printf(b, "%.17g", v);
 }
 
 /* A double column: NaN (absent) is \N. */
-static void put_double(struct ingest_buf *b, double v)
+static void put_double(struct buf *b, double v)
 {
 	if (isnan(v))
-		ingest_buf_printf(b, "\\N");
+		buf_printf(b, "\\N");
 	else
 		put_num(b, v);
 	put_char(b, '\t');
 }
 
-static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds, const int64_t *counts)
+static void put_hist(struct buf *b, size_t nb, const double *bounds, const int64_t *counts)
 {
 	if (nb == 0) {
-		ingest_buf_printf(b, "\\N\t\\N\t");
+		buf_printf(b, "\\N\t\\N\t");
 		return;
 	}
 	for (size_t i = 0; i < nb; i++) {
@@ -149,7 +92,7 @@ static void put_hist(struct ingest_buf *b, size_t nb, const double *bounds, cons
 }
 
 /* Unix seconds as a UTC timestamptz literal with microseconds. */
-static void put_ts(struct ingest_buf *b, double ts)
+static void put_ts(struct buf *b, double ts)
 {
 	double whole = floor(ts);
 	long micro = lround((ts - whole) * 1e6);
@@ -162,11 +105,11 @@ static void put_ts(struct ingest_buf *b, double ts)
 	}
 	t = (time_t)whole;
 	gmtime_r(&t, &tm);
-	ingest_buf_printf(b, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t", tm.tm_year + 1900,
+	buf_printf(b, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t", tm.tm_year + 1900,
 			  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micro);
 }
 
-void ingest_format_row(struct ingest_buf *b, const struct telemetry_report *r)
+void ingest_format_row(struct buf *b, const struct telemetry_report *r)
 {
 	put_ts(b, r->ts);
 	put_text(b, r->device_id);

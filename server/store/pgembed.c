@@ -4,6 +4,7 @@
  */
 #include "store/pgembed.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <libpq-fe.h>
@@ -465,14 +466,6 @@ static void clear_lock_files(const struct pgembed *e, long pid, const char *why)
 	clear_socket_lock(e);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * pg_ctl says a postmaster runs here. Adopt it once it answers (it may be
  * starting up or recovering); if the pid it left is gone, a zombie or
@@ -484,7 +477,7 @@ static double now_s(void)
 static int adopt_or_clear(const struct pgembed *e)
 {
 	char conninfo[4300], path[4300];
-	double deadline = now_s() + 60, kill_deadline = 0;
+	double deadline = clock_mono_s() + 60, kill_deadline = 0;
 	int said = 0;
 
 	snprintf(conninfo, sizeof(conninfo), "host=%s dbname=postgres user=ramp connect_timeout=5",
@@ -498,7 +491,7 @@ static int adopt_or_clear(const struct pgembed *e)
 		if (ping == PQPING_OK)
 			return 0;
 		if (ping == PQPING_REJECT && kill_deadline == 0)
-			deadline = now_s() + 60; /* starting up or recovering: it is working */
+			deadline = clock_mono_s() + 60; /* starting up or recovering: it is working */
 		if (pid == 0)
 			return 1; /* it stopped meanwhile */
 		if ((why = not_our_postmaster(pid, e->pgdir)) != NULL) {
@@ -507,12 +500,12 @@ static int adopt_or_clear(const struct pgembed *e)
 		}
 		if (!said++)
 			log_info("msg=\"waiting for the running embedded postgresql to answer\" pid=%ld", pid);
-		if (kill_deadline == 0 && now_s() > deadline) {
+		if (kill_deadline == 0 && clock_mono_s() > deadline) {
 			log_warn("msg=\"embedded postgresql runs but has not answered for 60 s: killing it\" pid=%ld",
 				 pid);
 			kill((pid_t)pid, SIGKILL);
-			kill_deadline = now_s() + 30;
-		} else if (kill_deadline && now_s() > kill_deadline) {
+			kill_deadline = clock_mono_s() + 30;
+		} else if (kill_deadline && clock_mono_s() > kill_deadline) {
 			clear_lock_files(e, pid, "it outlived SIGKILL");
 			return 1;
 		}

@@ -4,6 +4,8 @@
  */
 #include "store/store.h"
 
+#include "common/hex.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +16,9 @@
 
 static void hex32(const unsigned char h[32], char out[68])
 {
-	static const char hexd[] = "0123456789abcdef";
-
 	out[0] = '\\';
 	out[1] = 'x';
-	for (int i = 0; i < 32; i++) {
-		out[2 + i * 2] = hexd[h[i] >> 4];
-		out[3 + i * 2] = hexd[h[i] & 15];
-	}
-	out[66] = '\0';
+	hex_encode(out + 2, h, 32);
 }
 
 int store_token_lookup(struct db *db, const unsigned char hash[32], struct arena *a,

@@ -127,10 +127,16 @@ def test_kubernetes_manifests_parse_and_fit_together(ctx):
 
 
 def known_settings():
+    """RAMP_<NAME> for each row X(NAME, setter, default) of the settings
+    tables of config.c and config_prod.c, and RAMP_RATE_<ROLE> for each row
+    of the roles table (auth/roles.h)."""
     names = set()
     for f in ("config.c", "config_prod.c"):
         text = open(os.path.join(ROOT, "server", f)).read()
-        names |= {n for n in re.findall(r'"(RAMP_[A-Z_]+)"', text) if not n.endswith("_")}
+        names |= {"RAMP_" + n for n in re.findall(r"^\s*X\(([A-Z_]+), \w+, ", text, re.M)}
+    roles = open(os.path.join(ROOT, "server", "auth", "roles.h")).read()
+    names |= {"RAMP_RATE_" + n for n in re.findall(r'^\s*X\(([A-Z]+), "', roles, re.M)}
+    check(len(names) > 30, sorted(names))
     return names
 
 

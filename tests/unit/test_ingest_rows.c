@@ -21,12 +21,12 @@ static void minimal(struct telemetry_report *r)
 static char *row(const struct telemetry_report *r)
 {
 	static char out[4096];
-	struct ingest_buf b = {0};
+	struct buf b = {0};
 
 	ingest_format_row(&b, r);
-	CHECK(!b.oom);
+	CHECK(!buf_failed(&b));
 	snprintf(out, sizeof(out), "%.*s", (int)b.len, b.p);
-	ingest_buf_free(&b);
+	buf_free(&b);
 	return out;
 }
 
@@ -109,19 +109,19 @@ static void text_columns_escape_copy_specials(void)
 static void rows_append_one_line_each(void)
 {
 	struct telemetry_report r;
-	struct ingest_buf b = {0};
+	struct buf b = {0};
 	int lines = 0;
 
 	minimal(&r);
 	for (int i = 0; i < 1000; i++)
 		ingest_format_row(&b, &r);
-	CHECK(!b.oom);
+	CHECK(!buf_failed(&b));
 	for (size_t i = 0; i < b.len; i++)
 		lines += b.p[i] == '\n';
 	CHECK_EQ_INT(lines, 1000);
-	ingest_buf_free(&b);
+	buf_free(&b);
 	CHECK(b.p == NULL && b.len == 0);
-	ingest_buf_free(&b); /* a freed buffer frees again as a no-op */
+	buf_free(&b); /* a freed buffer frees again as a no-op */
 }
 
 static const struct unit_case cases[] = {

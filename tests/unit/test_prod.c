@@ -112,6 +112,30 @@ static void rates_parse_with_units_and_bursts(void)
 	CHECK_EQ_INT(set(&c, "RAMP_RATE_NOBODY", "1/s"), -2);
 }
 
+static void defaults_come_from_the_settings_table(void)
+{
+	struct config c = {0};
+
+	config_prod_defaults(&c);
+	CHECK_EQ_INT(c.device_auth, CONFIG_DEVICE_AUTH_TOKEN);
+	CHECK_EQ_INT(c.conn_timeout_s, 60);
+	CHECK_EQ_INT(c.header_timeout_s, 30);
+	CHECK_EQ_INT(c.body_timeout_s, 60);
+	CHECK_EQ_INT(c.body_min_rate, 1024);
+	CHECK_EQ_INT(c.max_connections, 10000);
+	CHECK_NEAR(c.rate[ROLE_INDEX_ADMIN].per_s, 0, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_OPERATOR].per_s, 1000, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_OPERATOR].burst, 5000, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_CI].burst, 5000, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_ENROLL].per_s, 50, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_ENROLL].burst, 500, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_INGEST].per_s, 0, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_DEVICE].per_s, 100, 1e-9);
+	CHECK_NEAR(c.rate[ROLE_INDEX_DEVICE].burst, 500, 1e-9);
+	CHECK_EQ_INT(c.allow_plaintext, 0);
+	CHECK_EQ_INT(c.plain_port, 0);
+}
+
 static void settings_are_checked_together(void)
 {
 	struct config c = {0};
@@ -177,6 +201,7 @@ static const struct unit_case cases[] = {
 	UNIT(buckets_are_per_token_and_per_role),
 	UNIT(many_tokens_keep_their_own_state),
 	UNIT(rates_parse_with_units_and_bursts),
+	UNIT(defaults_come_from_the_settings_table),
 	UNIT(settings_are_checked_together),
 	UNIT(loopback_names_and_ipv6_are_plain_http_footing),
 	{0},

@@ -1,0 +1,14 @@
+/*
+ * hex.h - ramp's one hex encoder: bytes to lower-case hex (digests in
+ * ETags, token hashes, signatures, HMACs) and back.
+ */
+#ifndef RAMP_HEX_H
+#define RAMP_HEX_H
+
+#include <stddef.h>
+
+/* Writes the 2n lower-case hex digits of p's n bytes and a NUL into out,
+ * which must hold 2n + 1 bytes; returns out. */
+char *hex_encode(char *out, const void *p, size_t n);
+
+#endif
