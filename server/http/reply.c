@@ -185,10 +185,16 @@ json_t *http_json_body(struct req *r)
 		return NULL;
 	}
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL)
+	if (j != NULL)
+		return j;
+	/* out of memory is the server's fault, not the body's (jansson leaves
+	 * the text empty when it cannot allocate its lexer) */
+	if (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')
+		http_reply_problem(r, 503, NULL, "out of memory reading the request body");
+	else
 		http_reply_problem(r, 400, NULL, "malformed JSON at line %d column %d: %s",
 				   jerr.line, jerr.column, jerr.text);
-	return j;
+	return NULL;
 }
 
 enum MHD_Result http_reply_send(struct req *r)
