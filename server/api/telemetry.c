@@ -1,11 +1,12 @@
 /*
  * telemetry.c - POST /v1/telemetry: validate each report on its own
  * (domain/telemetry.h), keep device tokens to their own device and ingest
- * tokens to registered devices, then park the request and hand the
- * accepted rows to the group-commit writer (store/ingest.h), which answers
- * from its thread once they are committed. Nothing accepted is a 400 (403
- * when every report named another device); a full queue or a failed
- * commit is a 503 that claims nothing.
+ * tokens to registered devices (the snapshot's word, the database's for a
+ * device the snapshot does not know yet), add each report once accepted to
+ * a batch for the group-commit writer (store/ingest.h), then park the
+ * request; the writer answers from its thread once the batch is committed.
+ * Nothing accepted is a 400 (403 when every report named another device);
+ * a full queue or a failed commit is a 503 that claims nothing.
  */
 #include "api/api.h"
 
@@ -14,6 +15,7 @@
 #include "common/clock.h"
 #include "domain/telemetry.h"
 #include "engine/engine.h"
+#include "snapshot/snapshot.h"
 #include "store/ingest.h"
 
 #include <stdio.h>
@@ -24,25 +26,25 @@
 #define TELEMETRY_BATCH_MAX 10000
 
 enum shape { SHAPE_ONE, SHAPE_ARRAY, SHAPE_WRAPPED };
-enum why { WHY_OK, WHY_INVALID, WHY_WRONG_DEVICE, WHY_UNKNOWN_DEVICE };
+/* WHY_ASK: valid, but only the database knows its device (check_devices) */
+enum why { WHY_OK, WHY_INVALID, WHY_WRONG_DEVICE, WHY_UNKNOWN_DEVICE, WHY_ASK };
 
 /* The verdict on one report. */
 struct verdict {
 	enum why why;
 	const char *field; /* inside the report, "" for the report itself */
 	const char *msg;
-	const char *device_id; /* accepted so far: its device (arena) */
+	const char *device_id; /* accepted or asking: its device (arena) */
 };
 
 struct batch {
 	struct req *r;
-	struct ingest_batch ib; /* what the writer sees */
+	struct ingest_batch ib; /* the accepted reports, as the writer sees them */
 	enum shape shape;
 	size_t n;
+	double now; /* the clock every report of the request is judged by */
 	struct verdict *v;
-	size_t *off; /* row i's COPY text is buf.p[off[i], off[i + 1]) */
-	struct buf buf;
-	size_t accepted, wrong_device;
+	size_t accepted, wrong_device, asking;
 };
 
 /* The list of reports in body (borrowed, or a new array for one report);
@@ -100,43 +102,69 @@ static void reject(struct req *r, struct verdict *v, enum why why, const char *f
 	v->msg = arena_strdup(r->arena, msg);
 }
 
-/* Validates every report, formatting the accepted ones into b->buf. */
-static void judge(struct req *r, json_t *list, struct batch *b, struct telemetry_report *t)
+/* True when the snapshot vouches for device id: registered in it, and no
+ * deletion on this replica overrules it. */
+static bool snapshot_knows(const struct snapshot *s, const char *id)
 {
-	double now = clock_wall_s();
+	return s && snapshot_has_device(s, id) &&
+	       !auth_device_overruled(id, snapshot_generation(s));
+}
+
+/* Report t (verdict v) is accepted: it joins the batch. */
+static int accept_report(struct req *r, struct batch *b, struct verdict *v,
+			 const struct telemetry_report *t)
+{
+	v->why = WHY_OK;
+	if ((v->device_id = arena_strdup(r->arena, t->device_id)) == NULL ||
+	    ingest_batch_add(&b->ib, t) != 0)
+		return RAMP_ENOMEM;
+	b->accepted++;
+	return 0;
+}
+
+/* Validates every report and adds the accepted ones to the batch; a report
+ * whose device the snapshot s does not vouch for waits as WHY_ASK. */
+static int judge(struct req *r, json_t *list, struct batch *b, const struct snapshot *s,
+		 struct telemetry_report *t)
+{
 	struct ramp_err err;
+	int rc;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct verdict *v = &b->v[i];
-		b->off[i] = b->buf.len;
-		if (telemetry_parse(json_array_get(list, i), now, t, &err) != 0) {
+		if (telemetry_parse(json_array_get(list, i), b->now, t, &err) != 0) {
 			reject(r, v, WHY_INVALID, err.field, err.msg);
 		} else if (r->auth.role == ROLE_DEVICE &&
 			   strcmp(t->device_id, r->auth.device_id ? r->auth.device_id : "") != 0) {
 			reject(r, v, WHY_WRONG_DEVICE, "device_id", "not this device's id");
 			b->wrong_device++;
-		} else {
-			v->device_id = arena_strdup(r->arena, t->device_id);
-			ingest_format_row(&b->buf, t);
-			b->accepted++;
+		} else if (r->auth.role != ROLE_DEVICE && !snapshot_knows(s, t->device_id)) {
+			v->why = WHY_ASK;
+			if ((v->device_id = arena_strdup(r->arena, t->device_id)) == NULL)
+				return RAMP_ENOMEM;
+			b->asking++;
+		} else if ((rc = accept_report(r, b, v, t)) != 0) {
+			return rc;
 		}
 	}
-	b->off[b->n] = b->buf.len;
+	return 0;
 }
 
-/* For ingest and admin tokens: rejects reports for devices that are not
- * registered, with one query for the batch's distinct ids. */
-static int check_devices(struct req *r, struct batch *b)
+/* The reports whose device the snapshot does not know (registered a moment
+ * ago, maybe on another replica): one query for their distinct ids; those
+ * the database knows are parsed again and accepted, the others rejected. */
+static int check_devices(struct req *r, json_t *list, struct batch *b, struct telemetry_report *t)
 {
 	json_t *seen = json_object(), *missing = NULL, *set = json_object(), *id;
 	size_t len = 0, k;
 	char *ids = NULL;
+	struct ramp_err err;
 	int rc = RAMP_ENOMEM;
 
 	if (seen == NULL || set == NULL)
 		goto out;
 	for (size_t i = 0; i < b->n; i++)
-		if (b->v[i].why == WHY_OK && !json_object_get(seen, b->v[i].device_id)) {
+		if (b->v[i].why == WHY_ASK && !json_object_get(seen, b->v[i].device_id)) {
 			json_object_set_new(seen, b->v[i].device_id, json_true());
 			len += strlen(b->v[i].device_id) + 1;
 		}
@@ -157,31 +185,22 @@ static int check_devices(struct req *r, struct batch *b)
 	json_array_foreach(missing, k, id) {
 		json_object_set(set, json_string_value(id), json_true());
 	}
-	for (size_t i = 0; i < b->n; i++)
-		if (b->v[i].why == WHY_OK && json_object_get(set, b->v[i].device_id)) {
-			reject(r, &b->v[i], WHY_UNKNOWN_DEVICE, "device_id", "unknown device");
-			b->accepted--;
-		}
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		struct verdict *v = &b->v[i];
+		if (v->why != WHY_ASK)
+			continue;
+		if (json_object_get(set, v->device_id) || auth_device_overruled(v->device_id, 0))
+			reject(r, v, WHY_UNKNOWN_DEVICE, "device_id", "unknown device");
+		else if (telemetry_parse(json_array_get(list, i), b->now, t, &err) != 0)
+			reject(r, v, WHY_INVALID, err.field, err.msg); /* cannot: judged the same */
+		else
+			rc = accept_report(r, b, v, t);
+	}
 out:
 	json_decref(seen);
 	json_decref(set);
 	json_decref(missing);
 	return rc;
-}
-
-/* Drops the rows of reports rejected after formatting (unknown devices). */
-static void compact(struct batch *b)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		size_t len = b->off[i + 1] - b->off[i];
-		if (b->v[i].why == WHY_OK && len) {
-			memmove(b->buf.p + w, b->buf.p + b->off[i], len);
-			w += len;
-		}
-	}
-	b->buf.len = w;
 }
 
 static json_t *rejected_json(struct batch *b)
@@ -202,7 +221,7 @@ static json_t *rejected_json(struct batch *b)
 
 static void count_rejections(const struct batch *b)
 {
-	int n[4] = {0};
+	int n[WHY_ASK + 1] = {0};
 
 	for (size_t i = 0; i < b->n; i++)
 		n[b->v[i].why]++;
@@ -284,17 +303,14 @@ static void free_rows(struct req *r)
 {
 	struct batch *b = r->stream;
 
-	buf_free(&b->buf);
+	ingest_batch_free(&b->ib);
 }
 
-/* Parks the request and hands the accepted rows to the writer. */
+/* Parks the request and hands the accepted reports to the writer. */
 static void commit_and_reply(struct req *r, struct batch *b)
 {
 	int rc;
 
-	b->ib.data = b->buf.p;
-	b->ib.len = b->buf.len;
-	b->ib.nrows = (int)b->accepted;
 	b->ib.done = on_committed;
 	b->ib.admit = admit;
 	b->ib.ctx = b;
@@ -309,25 +325,23 @@ static void commit_and_reply(struct req *r, struct batch *b)
 static void ingest_batch(struct req *r, json_t *list, struct batch *b)
 {
 	struct telemetry_report *t = arena_alloc(r->arena, sizeof(*t));
+	const struct snapshot *s = NULL;
 	int rc;
 
 	b->v = arena_calloc(r->arena, b->n, sizeof(*b->v));
-	b->off = arena_calloc(r->arena, b->n + 1, sizeof(*b->off));
-	if (t == NULL || b->v == NULL || b->off == NULL) {
+	if (t == NULL || b->v == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}
-	judge(r, list, b, t);
-	if (buf_failed(&b->buf)) {
-		http_reply_err(r, RAMP_ENOMEM, NULL);
+	b->now = clock_wall_s();
+	if (r->auth.role != ROLE_DEVICE)
+		s = http_snapshot(r); /* the request's own, taken when it was authorized */
+	rc = judge(r, list, b, s, t);
+	if (rc == 0 && b->asking)
+		rc = check_devices(r, list, b, t);
+	if (rc != 0) {
+		http_reply_err(r, rc, NULL);
 		return;
-	}
-	if (b->accepted && r->auth.role != ROLE_DEVICE) {
-		if ((rc = check_devices(r, b)) != 0) {
-			http_reply_err(r, rc, NULL);
-			return;
-		}
-		compact(b);
 	}
 	count_rejections(b);
 	if (b->accepted == 0)

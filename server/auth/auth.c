@@ -371,6 +371,13 @@ static bool refused_now(const struct auth *out, uint64_t snap_gen)
 	return hit;
 }
 
+bool auth_device_overruled(const char *device_id, uint64_t snap_gen)
+{
+	struct auth a = {.device_id = device_id};
+
+	return refused_now(&a, snap_gen);
+}
+
 bool auth_revoked_since(const struct auth *a, const char *device_id)
 {
 	bool hit = false;

@@ -57,6 +57,11 @@ uint64_t auth_epoch(void);
  * it or, when device_id is not NULL, before device_id was deleted: what it
  * is about to store must not be stored. Cheap when nothing was revoked. */
 bool auth_revoked_since(const struct auth *a, const char *device_id);
+/* True when a snapshot of generation snap_gen must not be believed about
+ * device_id: its deletion on this replica is under way, or committed after
+ * that snapshot began reading. With snap_gen 0 (an answer from the
+ * database): only a deletion under way. Cheap when nothing was revoked. */
+bool auth_device_overruled(const char *device_id, uint64_t snap_gen);
 /* "admin", "operator", ...; "unknown" for anything else. */
 const char *auth_role_name(int role);
 /* ROLE_* bit for a name, or 0. */

@@ -151,7 +151,7 @@ static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 	if (!ok)
 		goto fail;
 	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
-		if (PQputCopyData(ing.pg, b->data, (int)b->len) != 1)
+		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
 			goto fail;
 	if (PQputCopyEnd(ing.pg, NULL) != 1)
 		goto fail;

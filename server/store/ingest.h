@@ -1,11 +1,12 @@
 /*
  * ingest.h - the telemetry writer: group commit of validated reports.
  *
- * HTTP handlers format their accepted reports as COPY text rows
- * (ingest_format_row), park their request and hand the rows over with
- * ingest_enqueue(); the writer thread calls the batch's done() once the
- * COPY that carried them has committed (or failed, or admit() refused
- * them). The writer takes
+ * HTTP handlers add their accepted reports (struct telemetry_report) to a
+ * batch with ingest_batch_add(), which writes each as a COPY text row (the
+ * format is the store's: ingest_rows.c), park their request and hand the
+ * batch over with ingest_enqueue(); the writer thread calls the batch's
+ * done() once the COPY that carried it has committed (or failed, or admit()
+ * refused it). The writer takes
  * everything queued at once, so many concurrent requests share one COPY and
  * one commit (docs/internals/ingest.md). The queue is bounded in rows
  * (RAMP_INGEST_QUEUE, default 200,000): a batch that does not fit is
@@ -45,7 +46,8 @@ void ingest_stop(void);
 
 /* Appends r as one COPY text-format line for the columns ingest writes
  * (INGEST_COPY_COLUMNS). On allocation failure (or past b's cap) b is left
- * failed (buf_failed()). */
+ * failed (buf_failed()). Used by ingest_batch_add(); public for its unit
+ * test. */
 void ingest_format_row(struct buf *b, const struct telemetry_report *r);
 
 struct ingest_batch;
@@ -54,22 +56,29 @@ struct ingest_batch;
  * time it returns; it must not block. */
 typedef void (*ingest_done_fn)(struct ingest_batch *b, int rc);
 
-/* One request's rows; the caller's memory, untouched by the writer after
- * done() returns. */
+/* One request's reports; the caller's memory (zeroed before the first
+ * ingest_batch_add()), untouched by the writer after done() returns. */
 struct ingest_batch {
-	const char *data; /* nrows COPY text lines, each ending in '\n' */
-	size_t len;
-	int nrows;
 	ingest_done_fn done;
 	void *ctx;
 	/* Optional, run on the writer thread when it takes the batch, before
 	 * its COPY: non-zero (a RAMP_E* code) and the batch is not stored, and
 	 * done() gets that code. Must not block. */
 	int (*admit)(struct ingest_batch *b);
+	/* the store's: filled by ingest_batch_add() */
+	struct buf rows; /* nrows COPY text lines, each ending in '\n' */
+	int nrows;
 	/* the writer's */
 	int rc;
 	struct ingest_batch *next;
 };
+
+/* Adds one validated report to b (formatted now, on the caller's thread, as
+ * a COPY row). 0, or RAMP_ENOMEM (the batch must then not be enqueued). */
+int ingest_batch_add(struct ingest_batch *b, const struct telemetry_report *r);
+/* Frees b's rows (not b): after done() ran, or when b was never queued.
+ * Safe on a zeroed batch and twice. */
+void ingest_batch_free(struct ingest_batch *b);
 
 /* Queues b for the next group commit. 0 when queued (done() will run);
  * RAMP_EBUSY when the queue is full, RAMP_EUNAVAIL when the writer is

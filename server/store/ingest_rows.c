@@ -1,7 +1,8 @@
 /*
  * ingest_rows.c - the COPY text format of telemetry rows (the columns of
- * INGEST_COPY_COLUMNS, in that order) and the growing buffer they are
- * written into. Pure: no I/O, no locks; unit-tested in test_ingest_rows.
+ * INGEST_COPY_COLUMNS, in that order), the growing buffer they are written
+ * into, and the batch a handler adds its reports to. Pure: no I/O, no
+ * locks; unit-tested in test_ingest_rows.
  */
 #include "store/ingest.h"
 
@@ -135,4 +136,19 @@ void ingest_format_row(struct buf *b, const struct telemetry_report *r)
 	put_char(b, '\t');
 	put_i64(b, r->timeouts);
 	put_char(b, '\n');
+}
+
+int ingest_batch_add(struct ingest_batch *b, const struct telemetry_report *r)
+{
+	ingest_format_row(&b->rows, r);
+	if (buf_failed(&b->rows))
+		return RAMP_ENOMEM;
+	b->nrows++;
+	return 0;
+}
+
+void ingest_batch_free(struct ingest_batch *b)
+{
+	if (b)
+		buf_free(&b->rows);
 }

@@ -222,6 +222,23 @@ def test_unknown_device_is_rejected_for_ingest_tokens(ctx):
     eq(ctx.psql(s, "SELECT device_id FROM telemetry"), [["d1"]])
 
 
+def test_device_the_snapshot_does_not_know_yet_is_asked_of_the_database(ctx):
+    """A device registered a moment ago on another replica: written straight
+    into the database, without the NOTIFY, so this replica's snapshot does
+    not hold it. Its reports are accepted, beside those of a device the
+    snapshot knows and one that exists nowhere."""
+    s = server(ctx)
+    register(s, "d1")
+    ing = mk_token(s, "gateway", "ingest")
+    ctx.psql(s, "INSERT INTO devices (id, platform) VALUES ('elsewhere', 'rpi-arm64')")
+    body = [report("elsewhere"), report("d1"), report("ghost"), report("elsewhere", 1)]
+    r = status(s.admin.post("/v1/telemetry", body, token=ing), 202)
+    eq(r.json["accepted"], 3)
+    eq(r.json["rejected"], [{"index": 2, "field": "device_id", "error": "device_id: unknown device"}])
+    eq(ctx.psql(s, "SELECT device_id, count(*) FROM telemetry GROUP BY 1 ORDER BY 1"),
+       [["d1", "1"], ["elsewhere", "2"]])
+
+
 def test_more_than_10000_reports_is_413(ctx):
     s = server(ctx)
     register(s, "d1")

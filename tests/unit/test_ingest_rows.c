@@ -1,5 +1,6 @@
 /* test_ingest_rows.c - the COPY text rows the telemetry writer streams:
- * column order, \N for absent values, escapes, exact numbers, timestamps. */
+ * column order, \N for absent values, escapes, exact numbers, timestamps,
+ * and the batch a handler adds its reports to. */
 #include "domain/telemetry.h"
 #include "store/ingest.h"
 #include "unit.h"
@@ -124,6 +125,25 @@ static void rows_append_one_line_each(void)
 	buf_free(&b); /* a freed buffer frees again as a no-op */
 }
 
+static void batch_holds_the_rows_of_the_reports_added(void)
+{
+	struct telemetry_report r;
+	struct ingest_batch b = {0};
+	char one[4096];
+
+	minimal(&r);
+	snprintf(one, sizeof(one), "%s", row(&r));
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(ingest_batch_add(&b, &r), 0);
+	CHECK_EQ_INT(b.nrows, 3);
+	CHECK_EQ_INT((int)b.rows.len, 3 * (int)strlen(one));
+	CHECK(strncmp(b.rows.p + 2 * strlen(one), one, strlen(one)) == 0);
+	ingest_batch_free(&b);
+	CHECK(b.rows.p == NULL && b.rows.len == 0);
+	ingest_batch_free(&b); /* twice, and NULL, are no-ops */
+	ingest_batch_free(NULL);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(minimal_report_has_every_column_and_nulls),
 	UNIT(every_field_is_written_exactly),
@@ -131,6 +151,7 @@ static const struct unit_case cases[] = {
 	UNIT(microseconds_round_into_the_next_second),
 	UNIT(text_columns_escape_copy_specials),
 	UNIT(rows_append_one_line_each),
+	UNIT(batch_holds_the_rows_of_the_reports_added),
 	{0},
 };
 
