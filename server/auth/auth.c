@@ -418,7 +418,8 @@ int auth_lookup_in(struct app *app, const struct snapshot *snap, const char *tok
 	if (cache_get(h, a, out)) {
 		if (refused_now(out, 0))
 			return RAMP_EAUTH;
-		note_used(out->name);
+		if (out->role != ROLE_DEVICE) /* device tokens' last use is last_seen */
+			note_used(out->name);
 		return 0;
 	}
 	if (!may_query)

@@ -25,6 +25,14 @@ static void set_auth(struct req *r, int role, const char *prefix, const char *id
 	r->auth.name = arena_printf(r->arena, "%s:%s", prefix, id);
 }
 
+/* The snapshot has device id and no deletion on this replica overrules it
+ * (a delete answers before the snapshot follows: the certificate of a
+ * device deleted a moment ago must not log in, as its token would not). */
+static bool snapshot_vouches(const struct snapshot *s, const char *id)
+{
+	return snapshot_has_device(s, id) && !auth_device_overruled(id, snapshot_generation(s));
+}
+
 /* A certificate may name a device that is not registered (any more): it logs
  * in only when the device is in the request's snapshot. A miss is brought up
  * to date on a worker (snapshot_fresh() limits how often), so certificates
@@ -34,12 +42,12 @@ static int cert_device_known(struct req *r, const char *id)
 {
 	struct snapshot *s = http_snapshot(r);
 
-	if (s == NULL || snapshot_has_device(s, id))
+	if (s == NULL || snapshot_vouches(s, id))
 		return 1;
 	if (http_defer(r))
 		return -1;
 	s = http_snapshot_fresh(r, id);
-	return s == NULL || snapshot_has_device(s, id);
+	return s == NULL || snapshot_vouches(s, id);
 }
 
 /* No bearer token: a client certificate from RAMP_TLS_CLIENT_CA may stand in
@@ -50,6 +58,9 @@ static bool cert_login(struct req *r, const struct tls_peer *peer)
 	const char *id = tls_peer_id(peer);
 	int mode = r->app->cfg.device_auth;
 
+	/* what this request stores later is refused if a revocation numbered
+	 * after this began meanwhile (as auth_lookup_in() does for tokens) */
+	r->auth.epoch = auth_epoch();
 	if (id && (r->route->roles & ROLE_DEVICE) && mode == CONFIG_DEVICE_AUTH_CERT) {
 		int known = cert_device_known(r, id);
 		if (known < 0)

@@ -58,6 +58,10 @@ static __thread bool tls_parked;
 
 void http_park(struct req *r)
 {
+	/* a parked request waits on the database, maybe for seconds: it must not
+	 * keep an old generation of the fleet alive meanwhile */
+	snapshot_release(r->snap);
+	r->snap = NULL;
 	r->parked = true;
 	tls_parked = true;
 	/* a worker's request is suspended already; an inline one is not */

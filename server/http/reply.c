@@ -207,6 +207,7 @@ enum MHD_Result http_reply_send(struct req *r)
 						       MHD_RESPMEM_MUST_FREE);
 		if (resp == NULL) {
 			free(r->resp);
+			r->resp = NULL; /* on_completed frees what is left */
 			return MHD_NO;
 		}
 		r->resp = NULL;

@@ -99,11 +99,13 @@ int http_workers_start(int n)
 
 void http_workers_drain(void)
 {
+	/* stop first: under steady load new work would keep in_flight above 0
+	 * for ever; the workers still empty the queue before they exit */
 	pthread_mutex_lock(&work_mu);
-	while (in_flight > 0)
-		pthread_cond_wait(&idle_cv, &work_mu);
 	work_stop = true;
 	pthread_cond_broadcast(&work_cv);
+	while (in_flight > 0)
+		pthread_cond_wait(&idle_cv, &work_mu);
 	pthread_mutex_unlock(&work_mu);
 }
 
