@@ -13,6 +13,7 @@
 #include "domain/units.h"
 #include "engine/notify.h"
 #include "snapshot/snapshot.h"
+#include "store/ingest.h"
 #include "http/tls.h"
 
 #include <errno.h>
@@ -89,6 +90,8 @@ void api_device_token_rotate(struct req *r)
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}
+	if (rv)
+		ingest_barrier(); /* groups the writer took before: committed first */
 	rc = store_device_token_rotate(r->app->db, r->auth.name, r->params[0], hx, grace, &out);
 	if (rc) {
 		if (rv)

@@ -163,9 +163,12 @@ static int check_devices(struct req *r, json_t *list, struct batch *b, struct te
 
 	if (seen == NULL || set == NULL)
 		goto out;
+	/* a deletion under way before the query may commit before its answer
+	 * (the query then still sees the device): judged now, not after */
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].why == WHY_ASK && !json_object_get(seen, b->v[i].device_id)) {
-			json_object_set_new(seen, b->v[i].device_id, json_true());
+			json_object_set_new(seen, b->v[i].device_id,
+					    json_boolean(!auth_device_overruled(b->v[i].device_id, 0)));
 			len += strlen(b->v[i].device_id) + 1;
 		}
 	if ((ids = arena_alloc(r->arena, len + 1)) == NULL)
@@ -189,7 +192,8 @@ static int check_devices(struct req *r, json_t *list, struct batch *b, struct te
 		struct verdict *v = &b->v[i];
 		if (v->why != WHY_ASK)
 			continue;
-		if (json_object_get(set, v->device_id) || auth_device_overruled(v->device_id, 0))
+		if (json_object_get(set, v->device_id) || json_is_false(json_object_get(seen, v->device_id)) ||
+		    auth_device_overruled(v->device_id, 0))
 			reject(r, v, WHY_UNKNOWN_DEVICE, "device_id", "unknown device");
 		else if (telemetry_parse(json_array_get(list, i), b->now, t, &err) != 0)
 			reject(r, v, WHY_INVALID, err.field, err.msg); /* cannot: judged the same */
