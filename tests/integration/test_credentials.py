@@ -206,23 +206,30 @@ def test_a_deleted_devices_token_is_refused_in_the_very_next_request(ctx):
     c.close()
 
 
+def _delete_while_reporting(ctx, s, dev, token, refused, allowed):
+    """dev reports in a tight loop with token while it is deleted: every
+    request sent after the 204 is refused, no row is stored after it, and
+    every stored row was answered 202."""
+    h = Hammer(s.port, token, "POST", "/v1/telemetry", report(dev))
+    h.wait_for(202, 20)
+    status(s.admin.delete(f"/v1/devices/{dev}"), 204)
+    answered = time.monotonic()
+    stored = rows_of(ctx, s, dev)
+    h.wait_for(refused, 20)
+    log = h.finish()
+    late = after(log, answered)
+    check(late and set(late) == {refused}, f"sent after the 204: {sorted(set(late))}")
+    eq(rows_of(ctx, s, dev), stored, "nothing stored after the delete was answered")
+    eq(stored, sum(1 for x in log if x[2] == 202), "every stored row was answered 202")
+    check(set(st for _, _, st in log) <= allowed, sorted(set(st for _, _, st in log)))
+
+
 def test_a_device_deleted_while_it_reports_in_a_tight_loop_stores_nothing_after(ctx):
     s = ctx.server(env=NO_LIMIT)
     for i in range(5):
         dev = f"pi-{i}"
         tok = status(s.admin.post("/v1/devices", {"id": dev, "platform": "rpi"}), 201).json["token"]
-        h = Hammer(s.port, tok, "POST", "/v1/telemetry", report(dev))
-        h.wait_for(202, 20)
-        status(s.admin.delete(f"/v1/devices/{dev}"), 204)
-        answered = time.monotonic()
-        stored = rows_of(ctx, s, dev)
-        h.wait_for(401, 20)
-        log = h.finish()
-        late = after(log, answered)
-        check(late and set(late) == {401}, f"sent after the 204: {sorted(set(late))}")
-        eq(rows_of(ctx, s, dev), stored, "nothing stored after the delete was answered")
-        eq(stored, sum(1 for x in log if x[2] == 202), "every stored row was answered 202")
-        check(set(st for _, _, st in log) <= {202, 401}, sorted(set(st for _, _, st in log)))
+        _delete_while_reporting(ctx, s, dev, tok, 401, {202, 401})
 
 
 def test_a_device_deleted_while_a_gateway_reports_for_it_stores_nothing_after(ctx):
@@ -231,19 +238,8 @@ def test_a_device_deleted_while_a_gateway_reports_for_it_stores_nothing_after(ct
     for i in range(5):
         dev = f"pi-{i}"
         status(s.admin.post("/v1/devices", {"id": dev, "platform": "rpi"}), 201)
-        h = Hammer(s.port, gw, "POST", "/v1/telemetry", report(dev))
-        h.wait_for(202, 20)
-        status(s.admin.delete(f"/v1/devices/{dev}"), 204)
-        answered = time.monotonic()
-        stored = rows_of(ctx, s, dev)
-        h.wait_for(400, 20)
-        log = h.finish()
-        late = after(log, answered)
-        check(late and set(late) == {400}, f"sent after the 204: {sorted(set(late))}")
-        eq(rows_of(ctx, s, dev), stored, "nothing stored after the delete was answered")
-        eq(stored, sum(1 for x in log if x[2] == 202), "every stored row was answered 202")
         # in flight across the delete: 400 (unknown by then) or 503 (refused at the writer)
-        check(set(st for _, _, st in log) <= {202, 400, 503}, sorted(set(st for _, _, st in log)))
+        _delete_while_reporting(ctx, s, dev, gw, 400, {202, 400, 503})
 
 
 def test_a_token_revoked_while_it_is_used_in_a_tight_loop_is_refused_once_answered(ctx):

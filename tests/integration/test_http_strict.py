@@ -86,6 +86,20 @@ def _closed_within(sock, seconds):
 
 # -- finding 1: authenticate before reading a body -------------------------
 
+def _trickle(sock, chunk, limit):
+    """Sends chunk every half second (or as the socket allows) until the
+    server closes the connection or limit seconds pass: (cut, seconds)."""
+    start = time.time()
+    while time.time() - start < limit:
+        try:
+            sock.sendall(chunk)
+        except OSError:
+            return True, time.time() - start
+        if _closed_within(sock, 0.5):
+            return True, time.time() - start
+    return False, time.time() - start
+
+
 def test_unauthenticated_large_body_is_refused_before_it_is_sent(ctx):
     s = ctx.server()
     for path in ("/v1/devices", "/v1/no-such-route"):
@@ -141,17 +155,7 @@ def test_slow_anonymous_body_is_cut_off_at_the_body_deadline(ctx):
                         "RAMP_CONN_TIMEOUT": "60"})
     sock = _conn(s.port)
     sock.sendall(b"POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n")
-    start, cut = time.time(), False
-    while time.time() - start < 20:
-        try:
-            sock.sendall(b"x" * 10)
-        except OSError:
-            cut = True
-            break
-        if _closed_within(sock, 0.5):
-            cut = True
-            break
-    took = time.time() - start
+    cut, took = _trickle(sock, b"x" * 10, 20)
     check(cut, "a body trickled in past the deadline is cut off")
     check(took < 3 + 10, f"cut after {took:.1f}s")
     text = status(Client(s.port).get("/metrics"), 200).body.decode()
@@ -168,18 +172,9 @@ def test_body_below_the_minimum_rate_is_cut_off(ctx):
     sock = _conn(s.port)
     sock.sendall(f"POST /v1/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {s.admin_token}\r\n"
                  f"Content-Length: 900000\r\n\r\n".encode())
-    start, cut = time.time(), False
-    while time.time() - start < 30:
-        try:
-            sock.sendall(b" " * 50)
-        except OSError:
-            cut = True
-            break
-        if _closed_within(sock, 0.5):
-            cut = True
-            break
+    cut, took = _trickle(sock, b" " * 50, 30)
     check(cut, "100 bytes/s against a 1000 bytes/s minimum is cut off")
-    check(time.time() - start < 5 + 12, f"cut after {time.time() - start:.1f}s")
+    check(took < 5 + 12, f"cut after {took:.1f}s")
 
 
 def test_a_body_at_a_fair_pace_is_served(ctx):
