@@ -138,6 +138,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # the request gate is pure too, though it lives with the HTTP code
+$(BUILD)/tests/test_fleet: $(BUILD)/obj/tests/unit/test_fleet.o $(COMMON_OBJS) \
+			   $(BUILD)/obj/server/snapshot/fleet.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/test_gate: $(BUILD)/obj/tests/unit/test_gate.o $(COMMON_OBJS) \
 			  $(BUILD)/obj/server/http/gate.o $(BUILD)/obj/server/http/route.o
 	@mkdir -p $(@D)

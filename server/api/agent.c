@@ -44,7 +44,7 @@ void api_agent_desired(struct req *r)
 	if (text == NULL && (s = http_snapshot_fresh(r, r->auth.device_id)) != NULL)
 		text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
 	engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
-	if (text == NULL && (s == NULL || snapshot_has_device(s, r->auth.device_id))) {
+	if (text == NULL && (s == NULL || snapshot_has_device(s, r->auth.device_id, NULL))) {
 		/* no snapshot to be had, or no memory for the answer: the server's
 		 * trouble, not a deregistered device */
 		http_reply_problem(r, 503, NULL, s ? "out of memory building the answer, retry shortly"

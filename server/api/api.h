@@ -86,6 +86,7 @@ void api_agent_status(struct req *r);
 /* audit.c */
 void api_audit_list(struct req *r);
 void api_audit_verify(struct req *r);
+void api_snapshot_verify(struct req *r);
 /* keys.c, manifests.c, artifacts.c: signing keys, manifests, models, artifacts */
 void api_key_put(struct req *r);
 void api_key_get(struct req *r);

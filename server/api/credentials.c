@@ -53,20 +53,11 @@ static int read_grace(struct req *r, int64_t *grace)
 	return rc;
 }
 
-/* Makes this replica's snapshot hold the new token (and the old ones'
- * expiry) before the answer goes out; other replicas hear ramp_changed. */
-static void refresh_now(struct app *app)
-{
-	auth_cache_clear();
-	if (snapshot_rebuild(app) != 0)
-		snapshot_changed(app);
-}
-
 void api_device_token_rotate(struct req *r)
 {
 	char tok[AUTH_TOKEN_LEN + 1], hx[65];
 	unsigned char h[32];
-	uint64_t rv = 0;
+	uint64_t rv = 0, gen;
 	int64_t grace;
 	json_t *out = NULL;
 	int rc;
@@ -102,9 +93,12 @@ void api_device_token_rotate(struct req *r)
 			http_reply_err(r, rc, NULL);
 		return;
 	}
+	/* this replica's snapshot holds the new token (and the old ones'
+	 * expiry) before the answer goes out; other replicas hear ramp_changed */
+	gen = changed_device(r->app, r->params[0]);
 	if (rv)
-		auth_revoke_done(rv);
-	refresh_now(r->app);
+		auth_revoke_done(rv, gen);
+	auth_cache_clear();
 	json_object_set_new(out, "token", json_string(tok));
 	http_reply_json(r, 201, out);
 }

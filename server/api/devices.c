@@ -125,6 +125,22 @@ static json_t *issue_tokens(json_t *arr)
 	return out;
 }
 
+/* The devices of arr ([{id, ...}]) into the snapshot before the 201. */
+static void changed_new(struct app *app, json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	const char **ids = calloc(n + 1, sizeof(*ids));
+
+	if (ids == NULL) {
+		snapshot_changed(app); /* loaded whole soon; polls miss meanwhile */
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = json_string_value(json_object_get(json_array_get(arr, i), "id"));
+	changed_devices(app, ids, n);
+	free(ids);
+}
+
 static void register_devices(struct req *r, bool allow_bulk)
 {
 	json_t *body = http_json_body(r), *arr, *tokens = NULL;
@@ -158,9 +174,9 @@ static void register_devices(struct req *r, bool allow_bulk)
 		rc = RAMP_EINTERNAL;
 	if (rc == 0)
 		rc = store_devices_create(r->app->db, r->auth.name, arr, &err);
-	json_decref(arr);
 	if (rc == 0)
-		snapshot_changed(r->app);
+		changed_new(r->app, arr);
+	json_decref(arr);
 	if (rc) {
 		http_reply_err(r, rc, &err);
 	} else if (bulk) {
@@ -295,7 +311,7 @@ void api_device_patch(struct req *r)
 	else if (rc)
 		http_reply_err(r, rc, &err);
 	else {
-		snapshot_changed(r->app);
+		changed_device(r->app, r->params[0]);
 		http_reply_json(r, 200, out);
 	}
 	json_decref(body);
@@ -322,8 +338,7 @@ void api_device_delete(struct req *r)
 			http_reply_err(r, rc, NULL);
 		return;
 	}
-	auth_revoke_done(rv);
-	snapshot_changed(r->app);
+	auth_revoke_done(rv, changed_device(r->app, r->params[0]));
 	http_reply_empty(r, 204);
 }
 

@@ -107,7 +107,7 @@ static int enroll(struct req *r, const char *id)
 	if (rc == 0) {
 		log_info("msg=\"hawkbit controller enrolled\" device=%s platform=%s actor=%s", id,
 			 r->app->cfg.hawkbit_platform, r->auth.name);
-		snapshot_changed(r->app);
+		changed_device(r->app, id);
 	}
 	return rc;
 }

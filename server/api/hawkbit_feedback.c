@@ -174,7 +174,7 @@ void api_hawkbit_config(struct req *r)
 		rc = store_device_patch(r->app->db, r->auth.name, h.device, patch,
 					 api_stuck_after_s(r->app), &out);
 	if (rc == 0 && json_object_size(patch))
-		snapshot_changed(r->app);
+		changed_device(r->app, h.device);
 	if (rc == 0)
 		rc = store_hawkbit_config_sent(r->app->db, h.device);
 	if (rc)

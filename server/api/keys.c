@@ -106,6 +106,6 @@ void api_key_delete(struct req *r)
 	}
 	/* a manifest signed only by this key can no longer be installed */
 	if (changed)
-		snapshot_changed(r->app);
+		changed_catalog(r->app);
 	http_reply_empty(r, 204);
 }

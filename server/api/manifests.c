@@ -180,9 +180,10 @@ static void store_post(struct req *r, const struct envelope *e, const struct man
 		http_reply_err(r, rc, &err);
 		return;
 	}
-	/* a new signature becomes what devices are sent (key rotation) */
-	if (outcome == MANIFEST_SIGNED)
-		snapshot_changed(r->app);
+	/* a new signature becomes what devices are sent (key rotation); a new
+	 * version is what devices pinned to it were waiting for */
+	if (outcome != MANIFEST_UNCHANGED)
+		changed_catalog(r->app);
 	api_manifest_urls(r->app, out);
 	http_reply_json(r, outcome == MANIFEST_CREATED ? 201 : 200, out);
 }
@@ -337,7 +338,7 @@ void api_model_stable(struct req *r)
 		goto out;
 	}
 	if (changed)
-		snapshot_changed(r->app);
+		changed_catalog(r->app);
 	http_reply_json(r, 200, json_pack("{s:s, s:s, s:O, s:O}", "model", r->params[0],
 					  "stable_version", version, "updated_at",
 					  json_object_get(out, "updated_at"), "updated_by",

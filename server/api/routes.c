@@ -78,6 +78,7 @@ const struct route api_routes[] = {
 
 	{"GET", "/v1/audit", api_audit_list, ROLES_ADMIN, 0, NULL},
 	{"GET", "/v1/audit/verify", api_audit_verify, ROLES_ADMIN, 0, NULL},
+	{"GET", "/v1/snapshot/verify", api_snapshot_verify, ROLES_ADMIN, 0, NULL},
 	/* dashboard and rampctl (dash.c) */
 	{"GET", "/v1/whoami", api_whoami, ROLES_ANY, 0, NULL},
 	{"GET", "/v1/rollouts/{}/history", api_rollout_history, ROLES_VIEW | ROLE_CI, 0, NULL},

@@ -104,10 +104,11 @@ static void reject(struct req *r, struct verdict *v, enum why why, const char *f
 
 /* True when the snapshot vouches for device id: registered in it, and no
  * deletion on this replica overrules it. */
-static bool snapshot_knows(const struct snapshot *s, const char *id)
+static bool snapshot_knows(struct snapshot *s, const char *id)
 {
-	return s && snapshot_has_device(s, id) &&
-	       !auth_device_overruled(id, snapshot_generation(s));
+	uint64_t gen;
+
+	return s && snapshot_has_device(s, id, &gen) && !auth_device_overruled(id, gen);
 }
 
 /* Report t (verdict v) is accepted: it joins the batch. */
@@ -124,7 +125,7 @@ static int accept_report(struct req *r, struct batch *b, struct verdict *v,
 
 /* Validates every report and adds the accepted ones to the batch; a report
  * whose device the snapshot s does not vouch for waits as WHY_ASK. */
-static int judge(struct req *r, json_t *list, struct batch *b, const struct snapshot *s,
+static int judge(struct req *r, json_t *list, struct batch *b, struct snapshot *s,
 		 struct telemetry_report *t)
 {
 	struct ramp_err err;
@@ -329,7 +330,7 @@ static void commit_and_reply(struct req *r, struct batch *b)
 static void ingest_batch(struct req *r, json_t *list, struct batch *b)
 {
 	struct telemetry_report *t = arena_alloc(r->arena, sizeof(*t));
-	const struct snapshot *s = NULL;
+	struct snapshot *s = NULL;
 	int rc;
 
 	b->v = arena_calloc(r->arena, b->n, sizeof(*b->v));

@@ -104,6 +104,6 @@ void api_tokens_delete(struct req *r)
 			http_reply_err(r, rc, NULL);
 		return;
 	}
-	auth_revoke_done(rv);
+	auth_revoke_done(rv, 0);
 	http_reply_empty(r, 204);
 }

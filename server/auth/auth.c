@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "domain/device_id.h"
 
 #include <jansson.h>
 #include "snapshot/snapshot.h"
@@ -178,17 +179,14 @@ static void cache_put(const unsigned char h[32], const struct auth *in, int64_t 
 
 /* Device tokens are answered from the request's snapshot: no lock, no
  * query. *gen: the generation of the snapshot that answered. */
-static bool snapshot_lookup(const struct snapshot *s, const unsigned char h[32], struct arena *a,
+static bool snapshot_lookup(struct snapshot *s, const unsigned char h[32], struct arena *a,
 			    struct auth *out, uint64_t *gen)
 {
-	char hx[65];
-	const char *dev;
+	char id[DEVICE_ID_MAX + 1];
+	const char *dev = id;
 
-	if (s == NULL)
-		return false;
-	hex_encode(hx, h, 32);
-	dev = snapshot_device_for_token(s, hx);
-	*gen = snapshot_generation(s);
+	if (s == NULL || !snapshot_token_device(s, h, id, sizeof(id), gen))
+		dev = NULL;
 	if (dev) {
 		out->role = ROLE_DEVICE;
 		out->device_id = arena_strdup(a, dev);
@@ -315,7 +313,7 @@ static struct revoked *revoked_find(uint64_t seq)
 	return NULL;
 }
 
-void auth_revoke_done(uint64_t handle)
+void auth_revoke_done(uint64_t handle, uint64_t applied)
 {
 	struct revoked *e;
 
@@ -323,8 +321,9 @@ void auth_revoke_done(uint64_t handle)
 	if ((e = revoked_find(handle)) != NULL) {
 		e->pending = false;
 		e->done_ms = clock_mono_ms();
-		/* a snapshot numbered later begins reading after the commit */
-		e->snap_gen = snapshot_started();
+		/* a snapshot at generation applied or later holds the change; a
+		 * change numbered later than now begins reading after the commit */
+		e->snap_gen = applied ? applied - 1 : snapshot_started();
 	}
 	pthread_mutex_unlock(&rev_mu);
 	auth_cache_clear();
@@ -398,7 +397,7 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 	return auth_lookup_in(app, NULL, token, a, out, true);
 }
 
-int auth_lookup_in(struct app *app, const struct snapshot *snap, const char *token,
+int auth_lookup_in(struct app *app, struct snapshot *snap, const char *token,
 		   struct arena *a, struct auth *out, bool may_query)
 {
 	unsigned char h[32];

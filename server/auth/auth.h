@@ -9,7 +9,8 @@
  * auth_revoke_begin() before the database write (from then on the credential
  * or device is refused whatever the snapshot or the cache still hold),
  * ingest_barrier() so no telemetry authenticated earlier commits after the
- * delete, then auth_revoke_done() (or _cancel()) after it. Other replicas
+ * delete, then applies it to the snapshot and calls auth_revoke_done() with
+ * the generation that applied it (or _cancel()). Other replicas
  * follow on NOTIFY ramp_changed.
  */
 #ifndef RAMP_AUTH_H
@@ -29,7 +30,7 @@ int auth_lookup(struct app *app, const char *token, struct arena *a, struct auth
 /* auth_lookup answered first from snap (the request's snapshot, may be
  * NULL) for device tokens, or RAMP_EBUSY instead of querying the database
  * when may_query is false (the MHD threads answering inline routes). */
-int auth_lookup_in(struct app *app, const struct snapshot *snap, const char *token,
+int auth_lookup_in(struct app *app, struct snapshot *snap, const char *token,
 		   struct arena *a, struct auth *out, bool may_query);
 /* Writes a fresh random token (NUL-terminated) into out[AUTH_TOKEN_LEN + 1]. 0 or RAMP_EINTERNAL. */
 int auth_new_token(char *out);
@@ -47,8 +48,10 @@ void auth_cache_clear(void);
  * write must not go ahead). */
 uint64_t auth_revoke_begin(const char *device_id, const char *name);
 /* The database write committed: the database now says so, the cache is
- * cleared, and only snapshots built before now are still overruled. */
-void auth_revoke_done(uint64_t handle);
+ * cleared, and only snapshots that have not applied it are still
+ * overruled: those before generation applied (0: it is not applied yet,
+ * so every snapshot until the next change or load). */
+void auth_revoke_done(uint64_t handle, uint64_t applied);
 /* The write did not happen (not found, database error): forget it. */
 void auth_revoke_cancel(uint64_t handle);
 /* The revocation counter; struct auth.epoch holds its value at lookup. */

@@ -2,9 +2,10 @@
  * engine.c - one libuv loop in its own thread:
  *  - the evaluation timer (RAMP_EVAL_INTERVAL): only the replica holding the
  *    PostgreSQL advisory lock evaluates active rollouts;
- *  - the snapshot: rebuilt when this replica changed something
- *    (snapshot_changed) or another one did (LISTEN ramp_changed), and every
- *    30 s as a safety net;
+ *  - the snapshot: other replicas' changes applied as their notices arrive
+ *    (LISTEN ramp_changed); loaded whole when a change could not be applied
+ *    or notices may have been missed (snapshot_changed, a new LISTEN
+ *    session); the catalog read anew every 30 s (manifests expire);
  *  - batched last_seen writes for polling devices (and tokens' last_used),
  *    once a second, and the rollout gauges of /metrics every 5 s.
  * The advisory lock and LISTEN sessions are store/leader.c's.
@@ -32,7 +33,7 @@
 #include <time.h>
 #include <uv.h>
 
-#define SAFETY_REBUILD_MS 30000
+#define CATALOG_EVERY_MS 30000
 
 /* Polls noted for the batched last_seen write: striped so pollers rarely
  * meet on a lock; an entry is allocated once per device per flush. */
@@ -54,10 +55,10 @@ struct engine {
 	bool soon_armed;
 	uv_poll_t listen_poll;
 	struct store_session *leader, *listener; /* store/leader.h */
-	bool listening;
+	bool listening, listened;
 	pthread_t thread;
 	atomic_int dirty, eval_soon;
-	uint64_t last_build_ms, last_eval_ms;
+	uint64_t last_catalog_ms, last_eval_ms;
 	struct seen_stripe seen[SEEN_STRIPES];
 };
 
@@ -78,7 +79,6 @@ static void rebuild(struct engine *e)
 		log_warn("msg=\"snapshot rebuild failed\" error=\"%s\"", ramp_strerror(rc));
 		return;
 	}
-	e->last_build_ms = clock_mono_ms();
 }
 
 /* The evaluation loop's own figures for /metrics (engine_metrics_text):
@@ -170,7 +170,9 @@ static void start_listening(struct engine *e)
 	e->listen_poll.data = e;
 	uv_poll_start(&e->listen_poll, UV_READABLE, on_listen);
 	e->listening = true;
-	atomic_store(&e->dirty, 1); /* we may have missed something meanwhile */
+	if (e->listened)
+		atomic_store(&e->dirty, 1); /* we may have missed something meanwhile */
+	e->listened = true;
 }
 
 static void stop_listening_cb(uv_handle_t *h)
@@ -181,19 +183,25 @@ static void stop_listening_cb(uv_handle_t *h)
 static void on_listen(uv_poll_t *h, int status, int events)
 {
 	struct engine *e = h->data;
-	int got;
+	char **notices = NULL;
+	size_t n = 0;
+	int rc = RAMP_EUNAVAIL;
 
 	(void)events;
-	if (status < 0 || (got = store_listen_drain(e->listener)) < 0) {
+	if (status < 0 || (rc = store_listen_drain(e->listener, &notices, &n)) == RAMP_EUNAVAIL) {
 		uv_poll_stop(&e->listen_poll);
 		uv_close((uv_handle_t *)&e->listen_poll, stop_listening_cb);
 		e->listening = false;
 		return;
 	}
-	if (got) {
+	if (rc == 0 && n)
 		auth_cache_clear(); /* a token may have been revoked elsewhere */
+	if (rc == 0 && n && (rc = snapshot_apply_notices(e->app, notices, n)) != 0)
+		log_warn("msg=\"could not apply another replica's change\" error=\"%s\"",
+			 ramp_strerror(rc));
+	store_listen_free(notices, n);
+	if (rc)
 		rebuild(e);
-	}
 }
 
 static void evaluate_soon(struct engine *e);
@@ -314,8 +322,13 @@ static void on_house(uv_timer_t *t)
 	auth_flush_last_used(e->app);
 	if (!e->listening && !uv_is_closing((uv_handle_t *)&e->listen_poll))
 		start_listening(e);
-	if (atomic_load(&e->dirty) || clock_mono_ms() - e->last_build_ms > SAFETY_REBUILD_MS)
+	if (atomic_load(&e->dirty))
 		rebuild(e);
+	if (clock_mono_ms() - e->last_catalog_ms > CATALOG_EVERY_MS) {
+		e->last_catalog_ms = clock_mono_ms();
+		if (snapshot_catalog_changed(e->app) != 0)
+			atomic_store(&e->dirty, 1);
+	}
 	if (atomic_exchange(&e->eval_soon, 0))
 		evaluate_soon(e);
 }
@@ -411,7 +424,7 @@ int engine_start(struct app *app)
 	/* the first snapshot before any poll is answered */
 	if (snapshot_rebuild(app) != 0)
 		log_warn("msg=\"first snapshot failed; retrying in the background\"");
-	e->last_build_ms = clock_mono_ms();
+	e->last_catalog_ms = clock_mono_ms();
 	start_listening(e);
 	uv_timer_start(&e->eval, on_eval, every, every);
 	uv_timer_start(&e->house, on_house, 1000, 1000);
@@ -458,9 +471,36 @@ void engine_wake(struct app *app)
 	}
 }
 
+uint64_t changed_devices(struct app *app, const char *const *ids, size_t n)
+{
+	uint64_t gen = 0;
+
+	if (snapshot_devices_changed(app, ids, n, &gen) != 0) {
+		snapshot_changed(app);
+		gen = 0;
+	}
+	return gen;
+}
+
+uint64_t changed_device(struct app *app, const char *id)
+{
+	return changed_devices(app, &id, 1);
+}
+
+void changed_catalog(struct app *app)
+{
+	if (snapshot_catalog_changed(app) != 0)
+		snapshot_changed(app);
+}
+
+void changed_rollout(struct app *app, int64_t id, const char *const *ids, size_t n)
+{
+	if (snapshot_rollout_changed(app, id, ids, n) != 0)
+		snapshot_changed(app);
+}
+
 void snapshot_changed(struct app *app)
 {
-	snapshot_mark_stale();
 	if (app->engine) {
 		atomic_store(&app->engine->dirty, 1);
 		uv_async_send(&app->engine->wake);

@@ -17,6 +17,7 @@
 #include "snapshot/snapshot.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -199,6 +200,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 	struct plan pl;
 	json_t *pj = policy_to_json(p), *bv = NULL, *target = NULL;
 	struct strmap *tset = NULL;
+	bool applied = false;
 	char stable[130];
 	int64_t now = now_s();
 	int rc;
@@ -230,6 +232,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 	 * row in between (its rev moves on): then write on top of its version */
 	rc = RAMP_ECONFLICT;
 	for (int attempt = 0; attempt < 5 && rc == RAMP_ECONFLICT; attempt++) {
+		applied = false;
 		rc = store_rollout_load(app->db, *id, &row);
 		if (rc == 0)
 			rc = row_state(&row, &cur);
@@ -242,15 +245,21 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		if (rc == 0) {
 			pl.w.target_count = (int)json_array_size(target);
 			rc = store_rollout_write(app->db, &pl.w);
+			/* devices polling right after the 201 already see the canary */
+			if (rc == 0)
+				changed_rollout(app, *id, pl.ids, pl.w.nassign);
+			applied = rc == 0;
 			plan_clear(&pl);
 		}
 		rollout_row_clear(&row);
 	}
 	json_decref(target);
-	/* devices polling right after the 201 already see the canary */
-	snapshot_rebuild(app);
+	if (!applied)
+		changed_rollout(app, *id, NULL, 0); /* the rollout itself is active */
 	return rc;
 }
+
+static void sets_forget(int64_t id);
 
 int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const char *actor,
 		     struct ramp_err *err)
@@ -280,28 +289,34 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 			rc = plan_build(app, &row, p, &next, &acts, actor, true, &pl);
 		if (rc == 0) {
 			rc = store_rollout_write(app->db, &pl.w);
+			/* the verb's effect is visible when we answer */
+			if (rc == 0) {
+				changed_rollout(app, id, pl.ids, pl.w.nassign);
+				sets_forget(id);
+			}
 			plan_clear(&pl);
 		}
 		rollout_row_clear(&row);
 	}
 	free(p);
-	if (rc == 0)
-		snapshot_rebuild(app); /* the verb's effect is visible when we answer */
 	return rc;
 }
 
 /*
  * The evaluation loop runs in one thread, every second or so. Between
- * changes to the fleet (a new snapshot generation) it reuses each rollout's
- * target and assigned sets instead of reloading them from the database: at a
- * million devices that reload is seconds, the evaluation a few milliseconds.
+ * changes to the set of devices (snapshot_fleet_changes()) it reuses each
+ * rollout's target and assigned sets instead of reloading them from the
+ * database, and adds the devices it assigns itself: at a million devices
+ * that reload is seconds, the evaluation a few milliseconds. A verb's
+ * assignment (rollouts_command) forgets the rollout's sets.
  */
 #define SETS_SLOTS 32
-#define SETS_MAX_AGE_MS 30000
+#define SETS_MAX_AGE_MS 120000
 
 struct sets {
 	int64_t id;
 	uint64_t gen, at_ms;
+	atomic_bool stale;
 	int target_count;
 	struct strmap *target, *assigned;
 };
@@ -315,11 +330,19 @@ static void sets_clear(struct sets *c)
 	memset(c, 0, sizeof(*c));
 }
 
+static void sets_forget(int64_t id)
+{
+	/* verbs run on workers: only the atomic stale flag is theirs to touch */
+	for (int i = 0; i < SETS_SLOTS; i++)
+		if (sets_cache[i].id == id)
+			atomic_store(&sets_cache[i].stale, true);
+}
+
 /* The sets for row, reloaded when stale; *fresh tells whether they were. */
 static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 			     const struct policy *p, bool *fresh, int *rc)
 {
-	uint64_t gen = snapshot_started(), now = clock_mono_ms();
+	uint64_t gen = snapshot_fleet_changes(), now = clock_mono_ms();
 	struct sets *c = NULL, *oldest = &sets_cache[0];
 	json_t *aids = NULL, *tids = NULL;
 
@@ -331,7 +354,7 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 	}
 	*fresh = false;
 	*rc = 0;
-	if (c && c->gen == gen && now - c->at_ms < SETS_MAX_AGE_MS)
+	if (c && c->gen == gen && now - c->at_ms < SETS_MAX_AGE_MS && !atomic_load(&c->stale))
 		return c;
 	c = c ? c : oldest;
 	sets_clear(c);
@@ -390,7 +413,11 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		pl.w.evaluated = true;
 		rc = store_rollout_write(app->db, &pl.w);
 		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
-			snapshot_changed(app);
+			changed_rollout(app, id, pl.ids, pl.w.nassign);
+		/* what it assigned joins the cached set, which stays current */
+		for (size_t i = 0; rc == 0 && i < pl.w.nassign && sets->assigned; i++)
+			if (strmap_set(sets->assigned, pl.ids[i], (void *)1) != 0)
+				sets_forget(id);
 		if (rc == 0 && next.phase != cur.phase)
 			log_info("msg=\"rollout %s\" rollout=%lld model=%s version=%s detail=\"%s\"",
 				 rollout_phase_name(next.phase), (long long)id, row.model,

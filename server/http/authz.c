@@ -28,9 +28,11 @@ static void set_auth(struct req *r, int role, const char *prefix, const char *id
 /* The snapshot has device id and no deletion on this replica overrules it
  * (a delete answers before the snapshot follows: the certificate of a
  * device deleted a moment ago must not log in, as its token would not). */
-static bool snapshot_vouches(const struct snapshot *s, const char *id)
+static bool snapshot_vouches(struct snapshot *s, const char *id)
 {
-	return snapshot_has_device(s, id) && !auth_device_overruled(id, snapshot_generation(s));
+	uint64_t gen;
+
+	return snapshot_has_device(s, id, &gen) && !auth_device_overruled(id, gen);
 }
 
 /* A certificate may name a device that is not registered (any more): it logs

@@ -1,10 +1,11 @@
 /*
- * answers.c - the desired answer of GET /v1/agent/desired, read from a
- * snapshot. While a snapshot is built (snapshot.c), every device is put in
- * a class of devices that get the same "models" text, and that text is
- * built once per class with its hash; a poll then only splices its device
- * id and poll interval around it and derives the ETag from the hash, so
- * the hot path neither builds JSON nor allocates for an unchanged answer.
+ * answers.c - the answer classes of a snapshot and the desired answer of
+ * GET /v1/agent/desired read from them. Every device belongs to one class
+ * (platform, pins, the rollouts it is assigned to); a class's "models"
+ * text is built once, with its hash, from the catalog; a poll then only
+ * splices its device id and poll interval around it and derives the ETag
+ * from the hash, so the hot path neither builds JSON nor allocates for an
+ * unchanged answer.
  */
 #include "snapshot/snapshot_int.h"
 
@@ -16,6 +17,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct catalog *catalog_new(void)
+{
+	struct catalog *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->arena = arena_new();
+	c->manifests = strmap_new();
+	c->models = strmap_new();
+	c->rollouts = strmap_new();
+	c->owned = json_array();
+	if (!c->arena || !c->manifests || !c->models || !c->rollouts || !c->owned) {
+		catalog_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void catalog_free(struct catalog *c)
+{
+	if (c == NULL)
+		return;
+	strmap_free(c->manifests);
+	strmap_free(c->models);
+	strmap_free(c->rollouts);
+	json_decref(c->owned);
+	arena_free(c->arena);
+	free(c);
+}
 
 static json_t *variant_for(const struct snap_manifest *m, const char *platform)
 {
@@ -41,9 +72,9 @@ static const char *variant_url(json_t *v, const char *server_url, char *buf, siz
 }
 
 struct desired_ctx {
-	const struct snapshot *s;
-	const struct snap_device *dev;
-	const char *device_id, *server_url;
+	const struct catalog *cat;
+	const struct snap_class *cls;
+	const char *server_url;
 	json_t *models;
 };
 
@@ -56,8 +87,8 @@ static json_t *previous_of(const struct desired_ctx *d, const char *model, const
 	if (baseline == NULL)
 		return json_null();
 	snprintf(key, sizeof(key), "%s@%s", model, baseline);
-	m = strmap_get(d->s->manifests, key);
-	v = m ? variant_for(m, d->dev->platform) : NULL;
+	m = strmap_get(d->cat->manifests, key);
+	v = m ? variant_for(m, d->cls->platform) : NULL;
 	if (v == NULL)
 		return json_null();
 	return json_pack("{s:s, s:O, s:s}", "version", baseline, "digest",
@@ -65,7 +96,15 @@ static json_t *previous_of(const struct desired_ctx *d, const char *model, const
 			 variant_url(v, d->server_url, url, sizeof(url)));
 }
 
-/* One entry of "models" for model m, or nothing when the device has no variant. */
+static bool assigned_to(const struct snap_class *c, int64_t r)
+{
+	for (size_t i = 0; i < c->nrollouts; i++)
+		if (c->rollouts[i] == r)
+			return true;
+	return false;
+}
+
+/* One entry of "models" for model m, or nothing when the class has no variant. */
 static void desired_model(void *ctx, const char *name, void *val)
 {
 	struct desired_ctx *d = ctx;
@@ -73,24 +112,25 @@ static void desired_model(void *ctx, const char *name, void *val)
 	const char *version = m->stable, *pin;
 	const struct snap_rollout *r = NULL;
 	const struct snap_manifest *man;
+	const char *platform = d->cls->platform;
 	char key[256], url[512];
 	json_t *v, *e;
 
-	pin = d->dev->pins ? json_string_value(json_object_get(d->dev->pins, name)) : NULL;
+	pin = d->cls->pins ? json_string_value(json_object_get(d->cls->pins, name)) : NULL;
 	if (pin)
 		version = pin;
-	else if (m->rollout && strmap_get(m->rollout->assigned, d->device_id)) {
+	else if (m->rollout && assigned_to(d->cls, m->rollout->id)) {
 		r = m->rollout;
 		version = r->version;
 	}
 	if (version == NULL)
 		return;
 	snprintf(key, sizeof(key), "%s@%s", name, version);
-	man = strmap_get(d->s->manifests, key);
-	if (man == NULL || (v = variant_for(man, d->dev->platform)) == NULL)
+	man = strmap_get(d->cat->manifests, key);
+	if (man == NULL || (v = variant_for(man, platform)) == NULL)
 		return;
 	e = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "model", name, "version",
-		      version, "platform", d->dev->platform, "file", json_object_get(v, "file"),
+		      version, "platform", platform, "file", json_object_get(v, "file"),
 		      "digest", json_object_get(v, "digest"), "url",
 		      variant_url(v, d->server_url, url, sizeof(url)), "manifest", man->text_b64,
 		      "signature", man->signature, "key_id", man->key_id);
@@ -113,15 +153,19 @@ static int cmp_model(const void *a, const void *b)
 		      json_string_value(json_object_get(y, "model")));
 }
 
-/* The "models" array for d, sorted by model so equal answers have equal text. */
-static char *models_text(struct snapshot *s, struct snap_device *d, const char *server_url)
+/* The "models" array for class c (malloc'd), sorted by model so equal
+ * answers have equal text. */
+static char *models_text(const struct catalog *cat, const struct snap_class *c,
+			 const char *server_url)
 {
-	struct desired_ctx dc = {s, d, d->id, server_url, json_array()};
+	struct desired_ctx dc = {cat, c, server_url, json_array()};
 	size_t n;
 	json_t **items, *sorted;
-	char *text, *out;
+	char *text;
 
-	strmap_each(s->models, desired_model, &dc);
+	if (dc.models == NULL)
+		return NULL;
+	strmap_each(cat->models, desired_model, &dc);
 	n = json_array_size(dc.models);
 	items = malloc((n ? n : 1) * sizeof(*items));
 	sorted = json_array();
@@ -140,134 +184,176 @@ static char *models_text(struct snapshot *s, struct snap_device *d, const char *
 	json_decref(dc.models);
 	text = json_dumps(sorted, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(sorted);
-	out = text ? arena_strdup(s->arena, text) : NULL;
-	free(text);
-	return out;
-}
-
-static struct snap_answer *answer_of(struct snapshot *s, struct snap_device *d,
-				     const char *server_url)
-{
-	struct snap_answer *a = arena_calloc(s->arena, 1, sizeof(*a));
-
-	if (a == NULL || (a->text = models_text(s, d, server_url)) == NULL)
-		return NULL;
-	a->len = strlen(a->text);
-	a->hash = hash_fnv1a(HASH_FNV1A_BASIS_V0 /* ETags devices hold */, a->text, a->len);
-	return a;
-}
-
-struct classes_ctx {
-	struct snapshot *s;
-	const char *server_url;
-	struct snap_model **models;
-	size_t nmodels;
-	int rc;
-};
-
-static void collect_model(void *ctx, const char *key, void *val)
-{
-	struct classes_ctx *c = ctx;
-	(void)key;
-	c->models[c->nmodels++] = val;
-}
-
-/* Devices that share platform, pins and rollout memberships get the same
- * answer but for their id: compute it once per such class. */
-static void class_of_device(void *ctx, const char *id, void *val)
-{
-	struct classes_ctx *c = ctx;
-	struct snap_device *d = val;
-	char key[2048];
-	int n = snprintf(key, sizeof(key), "%s\x1f%s\x1f", d->platform,
-			 d->pins_text ? d->pins_text : "");
-	const struct snap_answer *ans;
-
-	for (size_t i = 0; i < c->nmodels && n > 0 && (size_t)n < sizeof(key); i++) {
-		const struct snap_rollout *r = c->models[i]->rollout;
-		if (r && strmap_get(r->assigned, id))
-			n += snprintf(key + n, sizeof(key) - (size_t)n, "%lld,", (long long)r->id);
-	}
-	if (c->rc)
-		return;
-	if (n < 0 || (size_t)n >= sizeof(key)) {
-		/* an unusually long pin list: an answer of its own */
-		d->answer = answer_of(c->s, d, c->server_url);
-		c->rc = d->answer ? 0 : RAMP_ENOMEM;
-		return;
-	}
-	ans = strmap_get(c->s->classes, key);
-	if (ans == NULL) {
-		ans = answer_of(c->s, d, c->server_url);
-		if (ans == NULL || strmap_set(c->s->classes, key, (void *)ans) != 0) {
-			c->rc = RAMP_ENOMEM;
-			return;
-		}
-	}
-	d->answer = ans;
-}
-
-int snapshot_build_answers(struct snapshot *s, const char *server_url)
-{
-	struct classes_ctx c = {s, server_url, NULL, 0, 0};
-
-	c.models = calloc(strmap_size(s->models) + 1, sizeof(*c.models));
-	if (c.models == NULL)
-		return RAMP_ENOMEM;
-	strmap_each(s->models, collect_model, &c);
-	strmap_each(s->devices, class_of_device, &c);
-	free(c.models);
-	return c.rc;
-}
-
-/* The answer is a function of (models text, device id, poll interval):
- * its ETag hashes those, so a 304 needs no answer built at all. */
-static void etag_of(const struct snap_device *d, const char *device_id, int poll_after_s,
-		    char etag[24])
-{
-	uint64_t h = hash_fnv1a(d->answer->hash, device_id, strlen(device_id));
-
-	h = hash_fnv1a(h, (const char *)&poll_after_s, sizeof(poll_after_s));
-	snprintf(etag, 24, "\"%016llx\"", (unsigned long long)h);
-}
-
-bool snapshot_desired_etag(const struct snapshot *s, const char *device_id, int poll_after_s,
-			   char etag[24])
-{
-	const struct snap_device *d = strmap_get(s->devices, device_id);
-
-	if (d == NULL || d->answer == NULL)
-		return false;
-	etag_of(d, device_id, poll_after_s, etag);
-	return true;
-}
-
-char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
-		       size_t *len, char etag[24])
-{
-	static const char head[] = "{\"device_id\":\"", mid[] = "\",\"models\":",
-			  tail[] = ",\"poll_after_s\":";
-	const struct snap_device *d = strmap_get(s->devices, device_id);
-	size_t idlen, cap, n;
-	char *text, num[16];
-	int nl;
-
-	if (d == NULL || d->answer == NULL)
-		return NULL;
-	/* device ids are [A-Za-z0-9._:-]: nothing to escape */
-	idlen = strlen(device_id);
-	nl = snprintf(num, sizeof(num), "%d}", poll_after_s);
-	cap = sizeof(head) + idlen + sizeof(mid) + d->answer->len + sizeof(tail) + (size_t)nl;
-	if ((text = malloc(cap)) == NULL)
-		return NULL;
-	n = 0;
-	memcpy(text + n, head, sizeof(head) - 1), n += sizeof(head) - 1;
-	memcpy(text + n, device_id, idlen), n += idlen;
-	memcpy(text + n, mid, sizeof(mid) - 1), n += sizeof(mid) - 1;
-	memcpy(text + n, d->answer->text, d->answer->len), n += d->answer->len;
-	memcpy(text + n, tail, sizeof(tail) - 1), n += sizeof(tail) - 1;
-	memcpy(text + n, num, (size_t)nl + 1), n += (size_t)nl;
-	*len = n;
-	etag_of(d, device_id, poll_after_s, etag);
 	return text;
+}
+
+static void class_free(struct snap_class *c)
+{
+	if (c == NULL)
+		return;
+	free(c->key);
+	free(c->platform);
+	free(c->pins_text);
+	json_decref(c->pins);
+	free(c->rollouts);
+	free(c->text);
+	free(c);
+}
+
+void classes_free(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->nclasses; i++)
+		class_free(s->classes[i]);
+	free(s->classes);
+	strmap_free(s->class_ids);
+	s->classes = NULL;
+	s->class_ids = NULL;
+	s->nclasses = s->capclasses = 0;
+}
+
+static void set_text(struct snap_class *c, char *text)
+{
+	free(c->text);
+	c->text = text;
+	c->len = strlen(text);
+	c->hash = hash_fnv1a(HASH_FNV1A_BASIS_V0 /* ETags devices hold */, text, c->len);
+}
+
+/* The key of a class: platform, pins and rollout ids, \x1f-separated. */
+static char *class_key(const char *platform, const char *pins_text, const int64_t *r, size_t n)
+{
+	size_t cap = strlen(platform) + (pins_text ? strlen(pins_text) : 0) + 24 * n + 4;
+	char *key = malloc(cap);
+	size_t at;
+
+	if (key == NULL)
+		return NULL;
+	at = (size_t)snprintf(key, cap, "%s\x1f%s\x1f", platform, pins_text ? pins_text : "");
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)snprintf(key + at, cap - at, "%lld,", (long long)r[i]);
+	return key;
+}
+
+static int classes_reserve(struct snapshot *s)
+{
+	size_t cap = s->capclasses ? 2 * s->capclasses : 64;
+	struct snap_class **p;
+
+	if (s->nclasses < s->capclasses)
+		return 0;
+	if ((p = realloc(s->classes, cap * sizeof(*p))) == NULL)
+		return RAMP_ENOMEM;
+	s->classes = p;
+	s->capclasses = cap;
+	return 0;
+}
+
+static int class_new(struct snapshot *s, char *key, const char *platform, const char *pins_text,
+		     const int64_t *rollouts, size_t n, uint32_t *id)
+{
+	struct snap_class *c = calloc(1, sizeof(*c));
+	char *text;
+
+	if (c == NULL) {
+		free(key);
+		return RAMP_ENOMEM;
+	}
+	c->key = key;
+	c->platform = strdup(platform);
+	c->pins_text = pins_text ? strdup(pins_text) : NULL;
+	c->pins = pins_text ? json_loads(pins_text, 0, NULL) : NULL;
+	c->rollouts = malloc((n ? n : 1) * sizeof(*rollouts));
+	if (c->platform == NULL || (pins_text && (!c->pins_text || !c->pins)) ||
+	    c->rollouts == NULL || classes_reserve(s) != 0) {
+		class_free(c);
+		return RAMP_ENOMEM;
+	}
+	memcpy(c->rollouts, rollouts, n * sizeof(*rollouts));
+	c->nrollouts = n;
+	if (!s->deferred) {
+		if ((text = models_text(s->cat, c, s->server_url)) == NULL) {
+			class_free(c);
+			return RAMP_ENOMEM;
+		}
+		set_text(c, text);
+	}
+	if (strmap_set(s->class_ids, key, (void *)(uintptr_t)(s->nclasses + 1)) != 0) {
+		class_free(c);
+		return RAMP_ENOMEM;
+	}
+	s->classes[s->nclasses] = c;
+	*id = (uint32_t)s->nclasses++;
+	return 0;
+}
+
+int class_find(struct snapshot *s, const char *platform, const char *pins_text,
+	       const int64_t *rollouts, size_t n, uint32_t *id)
+{
+	char *key = class_key(platform, pins_text, rollouts, n);
+	uintptr_t got;
+
+	if (key == NULL)
+		return RAMP_ENOMEM;
+	if ((got = (uintptr_t)strmap_get(s->class_ids, key)) != 0) {
+		free(key);
+		*id = (uint32_t)(got - 1);
+		return 0;
+	}
+	return class_new(s, key, platform, pins_text, rollouts, n, id);
+}
+
+static bool active(const struct snapshot *s, int64_t r)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "%lld", (long long)r);
+	return strmap_get(s->cat->rollouts, key) != NULL;
+}
+
+int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id)
+{
+	const struct snap_class *c = s->classes[cls];
+	int64_t *ids;
+	size_t n = 0;
+	int rc;
+
+	if (assigned_to(c, r)) {
+		*id = cls;
+		return 0;
+	}
+	if ((ids = malloc((c->nrollouts + 1) * sizeof(*ids))) == NULL)
+		return RAMP_ENOMEM;
+	/* ascending; rollouts that have ended since are dropped on the way */
+	for (size_t i = 0; i <= c->nrollouts; i++) {
+		int64_t x = i < c->nrollouts ? c->rollouts[i] : INT64_MAX;
+		if (r < x && (n == 0 || ids[n - 1] < r))
+			ids[n++] = r;
+		if (i < c->nrollouts && active(s, x))
+			ids[n++] = x;
+	}
+	rc = class_find(s, c->platform, c->pins_text, ids, n, id);
+	free(ids);
+	return rc;
+}
+
+int classes_recompute(struct snapshot *s)
+{
+	char **texts = calloc(s->nclasses + 1, sizeof(*texts));
+	int rc = 0;
+
+	if (texts == NULL)
+		return RAMP_ENOMEM;
+	/* all or nothing: a class never answers from a catalog its
+	 * neighbours have left */
+	for (size_t i = 0; i < s->nclasses && rc == 0; i++)
+		if ((texts[i] = models_text(s->cat, s->classes[i], s->server_url)) == NULL)
+			rc = RAMP_ENOMEM;
+	for (size_t i = 0; i < s->nclasses; i++) {
+		if (rc == 0)
+			set_text(s->classes[i], texts[i]);
+		else
+			free(texts[i]);
+	}
+	free(texts);
+	return rc;
 }

@@ -1,13 +1,17 @@
 /*
  * snapshot.h - the in-memory picture that answers GET /v1/agent/desired
- * without touching the database: devices (platform, pins), stable
- * versions, signed manifests, active rollouts and their assigned devices.
+ * (and the hawkBit DDI base) without touching the database: devices and
+ * their tokens, stable versions, signed manifests, active rollouts and
+ * their members, and the answer each device gets.
  *
- * A snapshot is immutable once built and reference-counted; the engine
- * builds a new one when something changes (this replica's writes call
- * snapshot_changed(); other replicas' writes arrive by LISTEN/NOTIFY) and
- * swaps it in. A request holds one reference, taken at its first use
- * (authorization) and dropped when the request completes (http_snapshot()).
+ * It is loaded whole at start-up (and on recovery) and from then on
+ * changed in place: every write that changes what a device should run
+ * calls one of the *_changed functions after its commit and before its
+ * 2xx, so this replica answers with it at once (read-your-writes). Other
+ * replicas hear of it by NOTIFY ramp_changed and apply the same change
+ * (snapshot_apply_notices). A request holds one reference, taken at its
+ * first use and dropped when it completes (http_snapshot()); lookups take
+ * the snapshot's read lock for their own duration only.
  */
 #ifndef RAMP_SNAPSHOT_H
 #define RAMP_SNAPSHOT_H
@@ -16,30 +20,40 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct snapshot;
 
-/* Builds a snapshot from the database and makes it current. 0 or RAMP_E*. */
+/* Loads a whole snapshot off to the side and makes it current. 0 or RAMP_E*. */
 int snapshot_rebuild(struct app *app);
-/* The generation of the newest build begun so far. A caller that finds the
- * snapshot stale reads this, then asks snapshot_refresh_if() with it. */
+
+/* After a committed write, before it is answered. 0 or RAMP_E* (then the
+ * caller asks for a whole load: engine/notify.h does). */
+/* Devices ids[0..n) as the store now has them (added, changed, deleted,
+ * their tokens, their rollouts); *gen (may be NULL) the generation that
+ * holds the change. */
+int snapshot_devices_changed(struct app *app, const char *const *ids, size_t n, uint64_t *gen);
+int snapshot_device_changed(struct app *app, const char *device_id, uint64_t *gen);
+/* Stable versions, manifests, signatures, keys, rollout states. */
+int snapshot_catalog_changed(struct app *app);
+/* The catalog, and devices ids[0..n) now members of rollout id. */
+int snapshot_rollout_changed(struct app *app, int64_t id, const char *const *ids, size_t n);
+/* Another replica's notices (store_changed() payloads without the replica). */
+int snapshot_apply_notices(struct app *app, char *const *notices, size_t n);
+
+/* The number of the newest change (or whole load) begun so far. */
 uint64_t snapshot_started(void);
-/* Rebuilds now unless the current snapshot began reading after generation
- * seen was started (callers that found it stale coalesce into one build). */
-int snapshot_refresh_if(struct app *app, uint64_t seen);
-/* This replica wrote something the snapshot shows (snapshot_changed()
- * calls it after the commit): snapshot_fresh() may rebuild for it. */
-void snapshot_mark_stale(void);
+/* Moves on whenever the set of devices (or their labels) may have changed. */
+uint64_t snapshot_fleet_changes(void);
+
 /* s (whose reference the caller hands over; NULL: the current one) or a
- * newer snapshot that knows device_id, with a reference the caller owns;
- * NULL before the first build. A miss takes the current snapshot when it
- * is newer, else rebuilds from the database (coalesced with other misses)
- * when this replica wrote since s began reading, else at most once a
- * second (another replica's write not yet notified, or an unknown device).
- * May read the database: call it where waiting is allowed. */
+ * snapshot that knows device_id, with a reference the caller owns; NULL
+ * before the first load. A miss takes the current snapshot when it is
+ * newer, else reloads that one device from the store (a few hundred a
+ * second at most). May read the database: call it where waiting is allowed. */
 struct snapshot *snapshot_fresh(struct app *app, struct snapshot *s, const char *device_id);
-/* The current snapshot with a reference taken, or NULL before the first build. */
+/* The current snapshot with a reference taken, or NULL before the first load. */
 struct snapshot *snapshot_acquire(void);
 /* Drops a reference; NULL is a no-op. */
 void snapshot_release(struct snapshot *s);
@@ -49,19 +63,26 @@ void snapshot_shutdown(void);
 /* The desired answer for device_id (API.md "Agents") as JSON text (caller
  * free()s) with its length and ETag (quoted), or NULL when the device is not
  * in the snapshot. Built from text precomputed per class of devices. */
-char *snapshot_desired(const struct snapshot *s, const char *device_id, int poll_after_s,
-		       size_t *len, char etag[24]);
+char *snapshot_desired(struct snapshot *s, const char *device_id, int poll_after_s, size_t *len,
+		       char etag[24]);
 /* The ETag snapshot_desired() would give, without building the answer;
  * false when the device is not in the snapshot. */
-bool snapshot_desired_etag(const struct snapshot *s, const char *device_id, int poll_after_s,
+bool snapshot_desired_etag(struct snapshot *s, const char *device_id, int poll_after_s,
 			   char etag[24]);
-/* The device a device token (SHA-256 hex) belongs to, or NULL (also once
- * the token has expired). Lives as long as the snapshot. */
-const char *snapshot_device_for_token(const struct snapshot *s, const char *hash_hex);
-/* True when device_id is registered as of this snapshot. */
-bool snapshot_has_device(const struct snapshot *s, const char *device_id);
-/* When the snapshot was built, and how many devices it holds. */
-uint64_t snapshot_generation(const struct snapshot *s);
-size_t snapshot_devices(const struct snapshot *s);
+/* The device (copied into id, idlen bytes) whose unexpired token hashes
+ * (SHA-256) to h; *gen the snapshot's generation at that moment. */
+bool snapshot_token_device(struct snapshot *s, const unsigned char h[32], char *id, size_t idlen,
+			   uint64_t *gen);
+/* True when device_id is registered as of this snapshot; *gen (may be
+ * NULL) its generation at that moment. */
+bool snapshot_has_device(struct snapshot *s, const char *device_id, uint64_t *gen);
+/* The number of the newest change applied, and how many devices it holds. */
+uint64_t snapshot_generation(struct snapshot *s);
+size_t snapshot_devices(struct snapshot *s);
+
+/* Loads a whole snapshot beside the current one and compares them device
+ * by device, token by token, answer by answer: *out {ok, devices, tokens,
+ * classes, count, differences: [first few]}. 0 or RAMP_E*. */
+int snapshot_verify(struct app *app, json_t **out);
 
 #endif

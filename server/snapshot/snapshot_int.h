@@ -1,43 +1,35 @@
 /*
- * snapshot_int.h - the snapshot's inside, shared by snapshot.c (building,
- * swapping, reference counting, lookups) and answers.c (the precomputed
- * desired answers and their ETags). Not for use outside server/snapshot/.
+ * snapshot_int.h - the snapshot's inside, shared by snapshot.c (the object,
+ * its lock, lookups), build.c (loading it whole, and changing it in place
+ * after a write) and answers.c (the answer classes and their texts). Not
+ * for use outside server/snapshot/.
  *
- * Everything here lives in the snapshot's arena or in jansson values it
- * owns (owned), and is never changed once the snapshot is current.
+ * A snapshot is three parts:
+ *  - the fleet (fleet.h): one compact record per device, with its token
+ *    hashes and the number of its answer class;
+ *  - the catalog: models and their stable versions, signed manifests, the
+ *    active rollouts. Small; replaced whole when any of it changes;
+ *  - the classes: devices with the same platform, pins and rollout
+ *    memberships get the same "models" text, kept once per class with its
+ *    hash. A catalog change recomputes every class's text and touches no
+ *    device; a device joining a rollout moves to another class.
+ * Readers hold the read lock for one lookup; changes take the write lock
+ * for as long as applying them takes, never for a database read.
  */
 #ifndef RAMP_SNAPSHOT_INT_H
 #define RAMP_SNAPSHOT_INT_H
 
+#include "snapshot/fleet.h"
 #include "snapshot/snapshot.h"
 
+#include "store/store.h"
+
 #include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* The "models" array of an answer as JSON text, with its hash for ETags. */
-struct snap_answer {
-	const char *text;
-	size_t len;
-	uint64_t hash;
-};
-
-struct snap_device {
-	const char *id;
-	const char *platform;
-	json_t *pins;         /* NULL when none */
-	const char *pins_text;
-	const struct snap_answer *answer; /* shared by its class of devices */
-};
-
-/* A device token; it stops working at expires_at (unix s, 0: never) even
- * while this snapshot is still current (rotation grace periods). */
-struct snap_token {
-	const struct snap_device *device;
-	int64_t expires_at;
-	const char *hash; /* hex; the key of the tokens map */
-};
 
 struct snap_manifest {
 	const char *text_b64, *signature, *key_id;
@@ -47,27 +39,95 @@ struct snap_manifest {
 struct snap_rollout {
 	int64_t id;
 	const char *version, *baseline, *stage_name, *state;
-	struct strmap *assigned; /* device id -> (void *)1 */
 };
 
 struct snap_model {
 	const char *name, *stable;
-	struct snap_rollout *rollout;
+	struct snap_rollout *rollout; /* the active one, or NULL */
+};
+
+struct catalog {
+	struct arena *arena;
+	struct strmap *manifests; /* "model@version" -> struct snap_manifest */
+	struct strmap *models;    /* name -> struct snap_model */
+	struct strmap *rollouts;  /* id (decimal) -> struct snap_rollout, active only */
+	json_t *owned;            /* holds every json value above */
+};
+
+/* The "models" array of a class's answer as JSON text, with its hash for ETags. */
+struct snap_class {
+	char *key;
+	char *platform;
+	char *pins_text; /* NULL: none */
+	json_t *pins;
+	int64_t *rollouts; /* ascending: the rollouts its devices are assigned to */
+	size_t nrollouts;
+	char *text;
+	size_t len;
+	uint64_t hash;
 };
 
 struct snapshot {
 	atomic_int refs;
-	struct arena *arena;
-	struct strmap *devices, *manifests, *models, *rollouts_by_id;
-	struct strmap *tokens;  /* device token hash (hex) -> struct snap_token */
-	struct strmap *classes; /* answer class key -> answer text */
-	uint64_t generation;
-	uint64_t marks; /* snapshot_mark_stale() calls before it began reading */
-	json_t *owned; /* an array holding every json value above */
+	pthread_rwlock_t lock;
+	struct fleet *fleet;
+	struct catalog *cat;
+	struct snap_class **classes;
+	size_t nclasses, capclasses;
+	struct strmap *class_ids; /* class key -> id + 1 */
+	const char *server_url;
+	bool deferred;       /* a whole load: class texts are made at its end */
+	uint64_t generation; /* the newest change applied (its number) */
 };
 
-/* Precomputes every device's answer (one text per class of devices) while
- * s is being built. 0 or RAMP_E*. */
-int snapshot_build_answers(struct snapshot *s, const char *server_url);
+/* --- snapshot.c --- */
+struct snapshot *snapshot_new(const char *server_url);
+void snapshot_free(struct snapshot *s);
+/* Makes s current; returns the previous one, whose reference the caller now holds. */
+struct snapshot *snapshot_swap(struct snapshot *s);
+
+/* --- build.c, for apply.c --- */
+struct load;
+extern pthread_mutex_t snapshot_build_mu;
+uint64_t snapshot_begin_change(void);
+void snapshot_fleet_changed(void);
+/* Loads a whole snapshot from the store (not made current). */
+struct snapshot *snapshot_load_whole(struct app *app, int *rc);
+/* A loader that fills cat (may be NULL), and stages the devices named in
+ * staged (id -> struct staged, may be NULL) or, with neither s nor staged,
+ * collects assigned device ids as members. */
+struct staged {
+	char *platform, *pins;
+	bool exists;
+	int64_t *rollouts;
+	size_t nrollouts;
+	struct {
+		unsigned char h[32];
+		int64_t exp;
+	} *toks;
+	size_t ntoks;
+};
+struct load {
+	struct catalog *cat;
+	struct snapshot *s;
+	struct strmap *staged;
+	char **members;
+	size_t nmembers, capmembers;
+};
+struct snapshot_loader snapshot_loader_of(struct load *l);
+void snapshot_staged_free(void *ctx, const char *key, void *v);
+
+/* --- answers.c --- */
+struct catalog *catalog_new(void);
+void catalog_free(struct catalog *c);
+/* The class for (platform, pins, rollouts), made (and its text computed)
+ * when new. *id its number. 0 or RAMP_ENOMEM. Write lock held. */
+int class_find(struct snapshot *s, const char *platform, const char *pins_text,
+	       const int64_t *rollouts, size_t n, uint32_t *id);
+/* The class like cls but also assigned to rollout r. */
+int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id);
+/* Recomputes every class's text from s->cat. 0 or RAMP_ENOMEM. */
+int classes_recompute(struct snapshot *s);
+void classes_free(struct snapshot *s);
 
 #endif

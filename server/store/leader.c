@@ -5,6 +5,7 @@
 #include "store/leader.h"
 
 #include "common/log.h"
+#include "store/store.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -93,16 +94,49 @@ int store_session_fd(const struct store_session *s)
 	return PQsocket(s->c);
 }
 
-int store_listen_drain(struct store_session *s)
+int store_listen_drain(struct store_session *s, char ***notices, size_t *count)
 {
+	const char *me = store_replica();
+	size_t mlen = strlen(me), cap = 0;
 	PGnotify *n;
-	int got = 0;
+	int rc = 0;
 
+	*notices = NULL;
+	*count = 0;
 	if (!PQconsumeInput(s->c))
-		return -1;
+		return RAMP_EUNAVAIL;
 	while ((n = PQnotifies(s->c)) != NULL) {
-		got++;
+		const char *p = n->extra;
+		/* "<replica> <what>": this replica's own were applied when written */
+		bool own = strncmp(p, me, mlen) == 0 && p[mlen] == ' ';
+		const char *sp = strchr(p, ' ');
+		if (!own && rc == 0) {
+			if (*count == cap) {
+				char **q = realloc(*notices, (cap = cap ? 2 * cap : 16) * sizeof(*q));
+				if (q == NULL)
+					rc = RAMP_ENOMEM;
+				else
+					*notices = q;
+			}
+			/* no replica: an older writer's bare notice, "" (load it all) */
+			if (rc == 0 && ((*notices)[*count] = strdup(sp ? sp + 1 : "")) == NULL)
+				rc = RAMP_ENOMEM;
+			if (rc == 0)
+				(*count)++;
+		}
 		PQfreemem(n);
 	}
-	return got;
+	if (rc) {
+		store_listen_free(*notices, *count);
+		*notices = NULL;
+		*count = 0;
+	}
+	return rc;
+}
+
+void store_listen_free(char **notices, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(notices[i]);
+	free(notices);
 }

@@ -10,6 +10,7 @@
 #include "store/db.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct store_session; /* one libpq connection */
 
@@ -23,9 +24,12 @@ bool store_leader_hold(struct db *db, struct store_session **s);
 struct store_session *store_listen_changes(struct db *db);
 /* The session's socket, to poll for readability. */
 int store_session_fd(const struct store_session *s);
-/* Reads what arrived: the number of notifications (0 or more), or -1 when
- * the session is lost (close it and listen again). */
-int store_listen_drain(struct store_session *s);
+/* Reads what arrived: *notices (count of them; store_listen_free() them)
+ * are other replicas' store_changed() payloads without the replica. 0,
+ * RAMP_EUNAVAIL when the session is lost (close it and listen again), or
+ * RAMP_ENOMEM (what arrived is lost: load everything anew). */
+int store_listen_drain(struct store_session *s, char ***notices, size_t *count);
+void store_listen_free(char **notices, size_t n);
 
 /* Closes the session (a leader's lock goes with it); NULL is a no-op. */
 void store_session_close(struct store_session *s);

@@ -4,7 +4,12 @@
  */
 #include "store/store.h"
 
+#include "common/hex.h"
 #include "domain/selector.h"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,7 +222,7 @@ int store_page(struct db *db, const char *sql, const char *after, int limit, con
 }
 
 int store_delete(struct db *db, const char *actor, const char *sql, const char *id,
-		 const char *action, bool notify)
+		 const char *action, const char *notice)
 {
 	struct dbconn *c;
 	PGresult *r;
@@ -233,8 +238,8 @@ int store_delete(struct db *db, const char *actor, const char *sql, const char *
 		rc = strcmp(PQcmdTuples(r), "0") != 0 ? 0 : RAMP_ENOTFOUND;
 		PQclear(r);
 	}
-	if (rc == 0 && notify)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0 && notice)
+		rc = store_changed(c, notice);
 	if (rc == 0)
 		rc = store_audit(c, actor, action, id, NULL);
 	if (rc == 0)
@@ -242,4 +247,35 @@ int store_delete(struct db *db, const char *actor, const char *sql, const char *
 out:
 	db_release(db, c);
 	return rc;
+}
+
+static char replica[17];
+static pthread_once_t replica_once = PTHREAD_ONCE_INIT;
+
+static void replica_init(void)
+{
+	unsigned char b[8] = {0};
+	FILE *f = fopen("/dev/urandom", "rb");
+	uint64_t x = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+
+	if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b))
+		memcpy(b, &x, sizeof(b)); /* unique enough among a few replicas */
+	if (f)
+		fclose(f);
+	hex_encode(replica, b, sizeof(b));
+}
+
+const char *store_replica(void)
+{
+	pthread_once(&replica_once, replica_init);
+	return replica;
+}
+
+int store_changed(struct dbconn *c, const char *what)
+{
+	char payload[512];
+
+	snprintf(payload, sizeof(payload), "%s %s", store_replica(), what);
+	return db_query(c, NULL, "SELECT pg_notify('ramp_changed', $1)", 1,
+			(const char *const[]){payload});
 }

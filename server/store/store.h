@@ -44,7 +44,7 @@ int store_page(struct db *db, const char *sql, const char *after, int limit, con
 /* Deletes what sql ($1 = id) matches in one transaction with its audit
  * entry (and NOTIFY ramp_changed when notify); RAMP_ENOTFOUND when nothing. */
 int store_delete(struct db *db, const char *actor, const char *sql, const char *id,
-		 const char *action, bool notify);
+		 const char *action, const char *notice /* store_changed(); NULL: none */);
 /* Appends an audit entry inside the caller's transaction. */
 int store_audit(struct dbconn *c, const char *actor, const char *action,
 		const char *target, json_t *detail /* borrowed, may be NULL */);
@@ -135,6 +135,20 @@ struct snapshot_loader {
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */
 int store_snapshot_load(struct db *db, const struct snapshot_loader *l);
+/* The catalog only: models, signed manifests, active rollouts. */
+int store_snapshot_catalog(struct db *db, const struct snapshot_loader *l);
+/* What devices ids[0..n) are now: a device call for each that exists, then
+ * their tokens, then their places in active rollouts. */
+int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
+			   const struct snapshot_loader *l);
+/* The devices assigned to rollout id at stage (stage < 0: at any), when
+ * the rollout is active. */
+int store_snapshot_members(struct db *db, int64_t id, int stage, const struct snapshot_loader *l);
+/* NOTIFY ramp_changed with "<this replica> <what>", inside c's transaction:
+ * "d <device id>", "c" (the catalog), "r <rollout id> <stage>". */
+int store_changed(struct dbconn *c, const char *what);
+/* This process's tag in those payloads: its own are not applied twice. */
+const char *store_replica(void);
 /* Writes batched last_seen (and agent_version when not NULL) for devices. */
 int store_devices_seen(struct db *db, json_t *seen /* [{id, at, agent_version}] */);
 

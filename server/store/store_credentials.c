@@ -14,7 +14,7 @@ int store_device_token_rotate(struct db *db, const char *actor, const char *id,
 {
 	struct dbconn *c;
 	PGresult *r;
-	char grace[32], n[32];
+	char grace[32], n[32], notice[160];
 	const char *p[4] = {id, grace, hash_hex, n};
 	json_t *detail;
 	int rc;
@@ -62,7 +62,7 @@ int store_device_token_rotate(struct db *db, const char *actor, const char *id,
 				    "  WHERE device_id = $1 AND role = 'device'))::text FROM t",
 				    4, p, out);
 	if (rc == 0)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+		rc = store_changed(c, (snprintf(notice, sizeof(notice), "d %s", id), notice));
 	detail = json_pack("{s:s, s:I}", "token", n, "grace_s", (json_int_t)grace_s);
 	if (rc == 0)
 		rc = store_audit(c, actor, "device.token.rotate", id, detail);

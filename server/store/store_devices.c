@@ -65,8 +65,14 @@ int store_devices_create(struct db *db, const char *actor, json_t *devices,
 	if (rc == RAMP_ECONFLICT)
 		ramp_err_set(err, rc, "id", "a device in the request already exists");
 	detail = json_pack("{s:i}", "count", (json_int_t)json_array_size(devices));
-	if (rc == 0)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0) {
+		char tag[32];
+		snprintf(tag, sizeof(tag), "%s d ", store_replica());
+		rc = db_query(c, NULL,
+			      "SELECT pg_notify('ramp_changed', $2 || (x->>'id'))"
+			      " FROM jsonb_array_elements($1::jsonb) x",
+			      2, (const char *const[]){p[0], tag});
+	}
 	if (rc == 0)
 		rc = store_audit(c, actor, "device.register",
 				 json_array_size(devices) == 1
@@ -189,8 +195,11 @@ int store_device_patch(struct db *db, const char *actor, const char *id, json_t 
 			    " updated_at = now()"
 			    " WHERE d.id = $1 RETURNING " DEVICE_JSON("$3"),
 			    3, p, out);
-	if (rc == 0)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+	if (rc == 0) {
+		char notice[160];
+		snprintf(notice, sizeof(notice), "d %s", id);
+		rc = store_changed(c, notice);
+	}
 	if (rc == 0)
 		rc = store_audit(c, actor, "device.update", id, patch);
 	if (rc == 0)
@@ -208,8 +217,11 @@ out_free:
 
 int store_device_delete(struct db *db, const char *actor, const char *id)
 {
+	char notice[160];
+
+	snprintf(notice, sizeof(notice), "d %s", id);
 	return store_delete(db, actor, "DELETE FROM devices WHERE id = $1", id, "device.delete",
-			    true);
+			    notice);
 }
 
 #define COHORT_JSON                                                            \
@@ -260,5 +272,5 @@ int store_cohort_list(struct db *db, int limit, const char *after, struct page *
 int store_cohort_delete(struct db *db, const char *actor, const char *name)
 {
 	return store_delete(db, actor, "DELETE FROM cohorts WHERE name = $1", name, "cohort.delete",
-			    false);
+			    NULL);
 }

@@ -116,7 +116,7 @@ int store_key_revoke(struct db *db, const char *actor, const char *id, bool *cha
 	if (rc == 0)
 		rc = store_audit(c, actor, "key.revoke", id, NULL);
 	if (rc == 0) /* other replicas stop handing out what only this key signed */
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+		rc = store_changed(c, "c");
 	if (rc == 0)
 		rc = db_commit(c);
 out:

@@ -156,7 +156,7 @@ static int post_once(struct db *db, const char *actor, const struct manifest_pos
 	if (rc == 0)
 		rc = record(c, mp->model, mp->version, out);
 	if (rc == 0)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+		rc = store_changed(c, "c");
 	if (rc == 0)
 		rc = db_commit(c);
 out:
@@ -318,7 +318,7 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 		rc = store_json_one(c, "SELECT " MODEL_JSON " FROM models md WHERE md.name = $1", 1,
 				    p, out);
 	if (rc == 0 && *changed)
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+		rc = store_changed(c, "c");
 	if (rc == 0)
 		rc = db_commit(c);
 out:

@@ -311,10 +311,12 @@ static int write_row(struct dbconn *c, const struct rollout_write *w, const char
 int store_rollout_write(struct db *db, const struct rollout_write *w)
 {
 	struct dbconn *c;
-	char sid[32];
+	char sid[32], notice[64];
 	int rc;
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)w->id);
+	/* other replicas reload the catalog and the members of the stage assigned */
+	snprintf(notice, sizeof(notice), "r %s %d", sid, w->nassign > 0 ? w->assign_stage : -1);
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
 	if ((rc = db_begin(c)) != 0)
@@ -335,7 +337,7 @@ int store_rollout_write(struct db *db, const struct rollout_write *w)
 		rc = write_events(c, w, sid);
 	if (rc == 0 && (w->nassign > 0 || w->set_stable || w->finished ||
 			(w->events && json_array_size(w->events) > 0)))
-		rc = db_query(c, NULL, "SELECT ramp_changed()", 0, NULL);
+		rc = store_changed(c, notice);
 	if (rc == 0)
 		rc = db_commit(c);
 out:

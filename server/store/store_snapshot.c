@@ -4,6 +4,7 @@
  */
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,41 +72,68 @@ static int row_assigned(const struct snapshot_loader *l, PGresult *r)
 	return l->assigned(l->ctx, strtoll(val(r, 0, 0), NULL, 10), val(r, 0, 1));
 }
 
+#define SQL_MANIFESTS                                                                   \
+	"SELECT m.model, m.version, m.text, s.signature, s.key_id, m.doc::text"            \
+	" FROM manifests m JOIN LATERAL (SELECT ms.signature, ms.key_id"                   \
+	"  FROM manifest_signatures ms JOIN signing_keys k ON k.id = ms.key_id"            \
+	"  WHERE ms.model = m.model AND ms.version = m.version"                             \
+	"  AND k.revoked_at IS NULL ORDER BY ms.created_at DESC LIMIT 1) s ON true"        \
+	" WHERE m.expires_at IS NULL OR m.expires_at > now()"
+#define ACTIVE "('progressing', 'paused', 'awaiting_approval')"
+
+/* models, manifests and active rollouts, inside c's transaction */
+static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
+{
+	int rc = each_row(c, "SELECT name, stable_version FROM models", row_model, l);
+
+	if (rc == 0)
+		rc = each_row(c, SQL_MANIFESTS, row_manifest, l);
+	if (rc == 0)
+		rc = each_row(c,
+			      "SELECT id, model, version, baseline_version, state, stage,"
+			      " policy->'stages'->stage->>'name' FROM rollouts"
+			      " WHERE state IN " ACTIVE,
+			      row_rollout, l);
+	return rc;
+}
+
+static int begin_read(struct db *db, struct dbconn **c)
+{
+	int rc = db_acquire(db, c);
+
+	if (rc)
+		return rc;
+	rc = db_query(*c, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	if (rc) {
+		db_release(db, *c);
+		return rc;
+	}
+	(*c)->in_tx = 1;
+	return 0;
+}
+
+static void end_read(struct db *db, struct dbconn *c)
+{
+	db_rollback(c);
+	db_release(db, c);
+}
+
 int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 {
 	struct dbconn *c;
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = begin_read(db, &c)) != 0)
 		return rc;
-	rc = db_query(c, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-	if (rc)
-		goto out;
-	c->in_tx = 1;
 	rc = each_row(c, "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
 			 " FROM devices", row_device, l);
 	if (rc == 0)
-		rc = each_row(c, "SELECT name, stable_version FROM models", row_model, l);
-	if (rc == 0)
-		rc = each_row(c,
-			      "SELECT m.model, m.version, m.text, s.signature, s.key_id, m.doc::text"
-			      " FROM manifests m JOIN LATERAL (SELECT ms.signature, ms.key_id"
-			      "  FROM manifest_signatures ms JOIN signing_keys k ON k.id = ms.key_id"
-			      "  WHERE ms.model = m.model AND ms.version = m.version"
-			      "  AND k.revoked_at IS NULL ORDER BY ms.created_at DESC LIMIT 1) s ON true"
-			      " WHERE m.expires_at IS NULL OR m.expires_at > now()",
-			      row_manifest, l);
-	if (rc == 0)
-		rc = each_row(c,
-			      "SELECT id, model, version, baseline_version, state, stage,"
-			      " policy->'stages'->stage->>'name' FROM rollouts"
-			      " WHERE state IN ('progressing', 'paused', 'awaiting_approval')",
-			      row_rollout, l);
+		rc = load_catalog(c, l);
 	if (rc == 0)
 		rc = each_row(c,
 			      "SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
 			      " JOIN rollouts r ON r.id = rd.rollout_id"
-			      " WHERE r.state IN ('progressing', 'paused', 'awaiting_approval')",
+			      " WHERE r.state IN " ACTIVE,
 			      row_assigned, l);
 	if (rc == 0)
 		rc = each_row(c,
@@ -114,9 +142,113 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 			      " FROM tokens WHERE role = 'device'"
 			      " AND (expires_at IS NULL OR expires_at > now())",
 			      row_token, l);
-	db_rollback(c);
-out:
-	db_release(db, c);
+	end_read(db, c);
+	return rc;
+}
+
+int store_snapshot_catalog(struct db *db, const struct snapshot_loader *l)
+{
+	struct dbconn *c;
+	int rc;
+
+	if ((rc = begin_read(db, &c)) != 0)
+		return rc;
+	rc = load_catalog(c, l);
+	end_read(db, c);
+	return rc;
+}
+
+/* Runs sql (one parameter) row by row. */
+static int each_row_p(struct dbconn *c, const char *sql, const char *p1,
+		      int (*row)(const struct snapshot_loader *, PGresult *),
+		      const struct snapshot_loader *l)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (!PQsendQueryParams(c->pg, sql, 1, NULL, (const char *const[]){p1}, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(c->pg)) {
+		c->broken = 1;
+		return RAMP_EUNAVAIL;
+	}
+	while ((r = PQgetResult(c->pg)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE && rc == 0)
+			rc = row(l, r);
+		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0)
+			rc = PQstatus(c->pg) == CONNECTION_OK ? RAMP_EINTERNAL : RAMP_EUNAVAIL;
+		PQclear(r);
+	}
+	if (rc == RAMP_EUNAVAIL)
+		c->broken = 1;
+	return rc;
+}
+
+int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
+			   const struct snapshot_loader *l)
+{
+	struct dbconn *c;
+	size_t cap = 3, at = 0;
+	char *arr;
+	int rc;
+
+	/* a text[] literal: device ids are [A-Za-z0-9._:-], nothing to quote */
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(ids[i]) + 1;
+	if ((arr = malloc(cap)) == NULL)
+		return RAMP_ENOMEM;
+	arr[at++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(ids[i]);
+		if (i)
+			arr[at++] = ',';
+		memcpy(arr + at, ids[i], k);
+		at += k;
+	}
+	arr[at++] = '}';
+	arr[at] = '\0';
+	if ((rc = begin_read(db, &c)) != 0) {
+		free(arr);
+		return rc;
+	}
+	rc = each_row_p(c,
+			"SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
+			" FROM devices WHERE id = ANY($1::text[])",
+			arr, row_device, l);
+	if (rc == 0)
+		rc = each_row_p(c,
+				"SELECT encode(hash, 'hex'), device_id,"
+				" coalesce(ceil(extract(epoch FROM expires_at))::bigint, 0)"
+				" FROM tokens WHERE role = 'device' AND device_id = ANY($1::text[])"
+				" AND (expires_at IS NULL OR expires_at > now())",
+				arr, row_token, l);
+	if (rc == 0)
+		rc = each_row_p(c,
+				"SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+				" JOIN rollouts r ON r.id = rd.rollout_id"
+				" WHERE rd.device_id = ANY($1::text[]) AND r.state IN " ACTIVE,
+				arr, row_assigned, l);
+	end_read(db, c);
+	free(arr);
+	return rc;
+}
+
+int store_snapshot_members(struct db *db, int64_t id, int stage, const struct snapshot_loader *l)
+{
+	struct dbconn *c;
+	char p[48];
+	int rc;
+
+	snprintf(p, sizeof(p), "{%lld,%d}", (long long)id, stage);
+	if ((rc = begin_read(db, &c)) != 0)
+		return rc;
+	rc = each_row_p(c,
+			"SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+			" JOIN rollouts r ON r.id = rd.rollout_id"
+			" WHERE rd.rollout_id = ($1::bigint[])[1] AND r.state IN " ACTIVE
+			" AND (($1::bigint[])[2] < 0 OR rd.stage = ($1::bigint[])[2])",
+			p, row_assigned, l);
+	end_read(db, c);
 	return rc;
 }
 

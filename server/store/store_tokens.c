@@ -110,7 +110,7 @@ int store_token_list(struct db *db, int limit, const char *after, struct page *o
 int store_token_delete(struct db *db, const char *actor, const char *name)
 {
 	return store_delete(db, actor, "DELETE FROM tokens WHERE name = $1 AND role <> 'device'",
-			    name, "token.revoke", true); /* other replicas drop cached lookups */
+			    name, "token.revoke", "t"); /* other replicas drop cached lookups */
 }
 
 int store_tokens_used(struct db *db, json_t *names)

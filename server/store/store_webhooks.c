@@ -97,7 +97,7 @@ int store_webhook_list(struct db *db, int limit, const char *after, struct page 
 int store_webhook_delete(struct db *db, const char *actor, const char *name)
 {
 	return store_delete(db, actor, "DELETE FROM webhooks WHERE name = $1", name,
-			    "webhook.delete", false);
+			    "webhook.delete", NULL);
 }
 
 int store_webhook_claim(struct db *db, int limit, json_t **out)
