@@ -229,10 +229,8 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
 
 	snprintf(ret, sizeof(ret), "%lld seconds", (long long)retention_s);
 	snprintf(ahead, sizeof(ahead), "%d", DAYS_AHEAD);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	/* dropping a partition locks the parent: never queue ingest behind it for long */
 	rc = db_query(c, NULL, "SET LOCAL lock_timeout = '5s'", 0, NULL);
 	if (rc == 0)
@@ -248,11 +246,8 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
 			out->deleted = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
 		}
 		PQclear(r);
-		rc = db_commit(c);
 	}
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_devices_missing(struct db *db, const char *ids_nl, json_t **missing)
