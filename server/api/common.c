@@ -4,6 +4,7 @@
  */
 #include "api/api.h"
 #include "domain/device_id.h"
+#include "domain/fields.h"
 #include "domain/units.h"
 
 #include <errno.h>
@@ -111,32 +112,12 @@ void api_reply_not_found(struct req *r, const char *field, const char *what, con
 		http_reply_problem(r, 404, field, "no such %s", what);
 }
 
-int api_unknown_field(json_t *obj, const char *const allowed[], const char *prefix,
-		      struct ramp_err *err)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(obj, k, v) {
-		for (i = 0; allowed[i] && strcmp(allowed[i], k) != 0; i++)
-			;
-		if (allowed[i] == NULL) {
-			char field[sizeof(err->field)];
-			snprintf(field, sizeof(field), "%s%s%s", prefix ? prefix : "",
-				 prefix && *prefix ? "." : "", k);
-			return ramp_err_set(err, RAMP_EINVAL, field, "unknown field");
-		}
-	}
-	return 0;
-}
-
 bool api_reject_unknown(struct req *r, json_t *obj, const char *const allowed[],
 			const char *prefix)
 {
 	struct ramp_err err;
 
-	if (api_unknown_field(obj, allowed, prefix, &err) == 0)
+	if (fields_check(obj, allowed, prefix, &err) == 0)
 		return false;
 	http_reply_problem(r, 422, err.field, "%s", err.msg);
 	return true;
