@@ -99,7 +99,7 @@ int store_listen_drain(struct store_session *s)
 	int got = 0;
 
 	if (!PQconsumeInput(s->c))
-		return -1;
+		return RAMP_EUNAVAIL;
 	while ((n = PQnotifies(s->c)) != NULL) {
 		got++;
 		PQfreemem(n);

@@ -7,6 +7,7 @@
 #ifndef RAMP_STORE_LEADER_H
 #define RAMP_STORE_LEADER_H
 
+#include "common/err.h"
 #include "store/db.h"
 
 #include <stdbool.h>
@@ -23,8 +24,8 @@ bool store_leader_hold(struct db *db, struct store_session **s);
 struct store_session *store_listen_changes(struct db *db);
 /* The session's socket, to poll for readability. */
 int store_session_fd(const struct store_session *s);
-/* Reads what arrived: the number of notifications (0 or more), or -1 when
- * the session is lost (close it and listen again). */
+/* Reads what arrived: the number of notifications (0 or more), or
+ * RAMP_EUNAVAIL when the session is lost (close it and listen again). */
 int store_listen_drain(struct store_session *s);
 
 /* Closes the session (a leader's lock goes with it); NULL is a no-op. */

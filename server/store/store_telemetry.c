@@ -96,31 +96,31 @@ static int64_t get_int(PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* Parses "{1,2.5,3}" into at most max values; returns how many, or -1 when
- * there are more (or the text is not an array). */
+/* Parses "{1,2.5,3}" into at most max values; returns how many, or
+ * RAMP_EMALFORMED when there are more (or the text is not an array). */
 static int parse_array(const char *s, double *d, int64_t *i64, int max)
 {
 	int n = 0;
 	char *end;
 
 	if (*s++ != '{')
-		return -1;
+		return RAMP_EMALFORMED;
 	if (*s == '}')
 		return 0;
 	for (;;) {
 		if (n >= max)
-			return -1;
+			return RAMP_EMALFORMED;
 		if (d)
 			d[n] = strtod(s, &end);
 		else
 			i64[n] = strtoll(s, &end, 10);
 		if (end == s)
-			return -1;
+			return RAMP_EMALFORMED;
 		n++;
 		if (*end == '}')
 			return n;
 		if (*end != ',')
-			return -1;
+			return RAMP_EMALFORMED;
 		s = end + 1;
 	}
 }
