@@ -23,7 +23,7 @@ struct api_page {
 	int64_t seq;
 };
 /* The one reader of ?limit= and ?after= for every list route: 0 with *out
- * filled, or -1 after a 400 naming "limit" or "after". */
+ * filled, or RAMP_EINVAL after a 400 naming "limit" or "after". */
 int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out);
 /* A list's reply: rc's problem when rc is not 0 (p untouched), else 200
  * {"items": [...], "next": cursor|null}, taking the page. */

@@ -14,7 +14,7 @@
 
 #define ECHO_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
 
-/* ?limit=: default 100, 1..1000; -1 (after a 400) when bad. */
+/* ?limit=: default 100, 1..1000; RAMP_EINVAL (after a 400) when bad. */
 static int page_limit(struct req *r)
 {
 	const char *v = http_query(r, "limit");
@@ -24,7 +24,7 @@ static int page_limit(struct req *r)
 		return 100;
 	if (units_parse_int(v, 1, 1000, &n) != 0) {
 		http_reply_problem(r, 400, "limit", "limit must be an integer from 1 to 1000");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return (int)n;
 }
@@ -52,7 +52,7 @@ int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out)
 
 	memset(out, 0, sizeof(*out));
 	if ((out->limit = page_limit(r)) < 0)
-		return -1;
+		return out->limit;
 	if (a == NULL)
 		return 0;
 	switch (kind) {
@@ -68,7 +68,7 @@ int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out)
 	}
 	if (!ok) {
 		http_reply_problem(r, 400, "after", "after must be a cursor from a page's \"next\"");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	out->after = a;
 	return 0;

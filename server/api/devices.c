@@ -186,7 +186,7 @@ void api_enroll(struct req *r)
 	register_devices(r, false);
 }
 
-/* Parses ?selector=; replies 400 and returns -1 when malformed. */
+/* Parses ?selector=; replies 400 and returns RAMP_EINVAL when malformed. */
 static int query_selector(struct req *r, const char *text, struct selector **sel)
 {
 	struct ramp_err err;
@@ -196,7 +196,7 @@ static int query_selector(struct req *r, const char *text, struct selector **sel
 		return 0;
 	if (selector_parse(text, sel, &err) != 0) {
 		http_reply_problem(r, 400, "selector", "%s", err.msg);
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return 0;
 }

@@ -218,7 +218,7 @@ void api_rollouts_create(struct req *r)
 	json_decref(body);
 }
 
-/* The rollout id from the path; replies 404 and returns -1 when not a number. */
+/* The rollout id from the path; replies 404 and returns RAMP_ENOTFOUND when not a number. */
 static int64_t path_id(struct req *r)
 {
 	char *end;
@@ -228,7 +228,7 @@ static int64_t path_id(struct req *r)
 	id = strtoll(r->params[0], &end, 10);
 	if (errno || *end || end == r->params[0] || id <= 0) {
 		api_reply_not_found(r, "id", "rollout", r->params[0]);
-		return -1;
+		return RAMP_ENOTFOUND;
 	}
 	return id;
 }
