@@ -116,10 +116,11 @@ bool api_reject_unknown(struct req *r, json_t *obj, const char *const allowed[],
 			const char *prefix)
 {
 	struct ramp_err err;
+	int rc = fields_check(obj, allowed, prefix, &err);
 
-	if (fields_check(obj, allowed, prefix, &err) == 0)
+	if (rc == 0)
 		return false;
-	http_reply_problem(r, 422, err.field, "%s", err.msg);
+	http_reply_err(r, rc, &err);
 	return true;
 }
 
