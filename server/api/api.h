@@ -23,7 +23,7 @@ struct api_page {
 	int64_t seq;
 };
 /* The one reader of ?limit= and ?after= for every list route: 0 with *out
- * filled, or -1 after a 400 naming "limit" or "after". */
+ * filled, or RAMP_EINVAL after a 400 naming "limit" or "after". */
 int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out);
 /* A list's reply: rc's problem when rc is not 0 (p untouched), else 200
  * {"items": [...], "next": cursor|null}, taking the page. */
@@ -31,12 +31,7 @@ void api_reply_page(struct req *r, int rc, struct page *p);
 /* 404 {"detail": "no <what> <name>"} naming field; name is repeated only
  * when it is a plain name, id or number ("no such <what>" otherwise). */
 void api_reply_not_found(struct req *r, const char *field, const char *what, const char *name);
-/* The one check for members of obj not in allowed (NULL-terminated):
- * RAMP_EINVAL with err's field the first such key (after "prefix." when
- * prefix is not empty) and "unknown field", else 0. */
-int api_unknown_field(json_t *obj, const char *const allowed[], const char *prefix,
-		      struct ramp_err *err);
-/* api_unknown_field() answered as 422; true when it replied. */
+/* fields_check() (domain/fields.h) answered as 422; true when it replied. */
 bool api_reject_unknown(struct req *r, json_t *obj, const char *const allowed[],
 			const char *prefix);
 /* Seconds in downloading/verifying after which a device's model is "stuck":

@@ -48,7 +48,7 @@ static const char *digest_hex(const char *param)
 	return param + 7;
 }
 
-/* mkdir -p for a path under the data directory; 0 or -1 with errno. */
+/* mkdir -p for a path under the data directory; 0, or RAMP_EIO with errno. */
 static int mkdirs(char *path)
 {
 	for (char *p = path + 1; *p; p++) {
@@ -57,11 +57,11 @@ static int mkdirs(char *path)
 		*p = '\0';
 		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
 			*p = '/';
-			return -1;
+			return RAMP_EIO;
 		}
 		*p = '/';
 	}
-	return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+	return mkdir(path, 0755) != 0 && errno != EEXIST ? RAMP_EIO : 0;
 }
 
 static int object_path(struct req *r, const char *hex, char *out, size_t len, bool make_dir)
@@ -69,9 +69,9 @@ static int object_path(struct req *r, const char *hex, char *out, size_t len, bo
 	int n = snprintf(out, len, "%s/artifacts/sha256/%.2s", r->app->cfg.data_dir, hex);
 
 	if (n < 0 || (size_t)n >= len || (make_dir && mkdirs(out) != 0))
-		return -1;
+		return RAMP_EIO;
 	n = snprintf(out, len, "%s/artifacts/sha256/%.2s/%s", r->app->cfg.data_dir, hex, hex);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+	return n < 0 || (size_t)n >= len ? RAMP_EIO : 0;
 }
 
 static void upload_discard(struct upload *u)
@@ -99,7 +99,7 @@ static int open_temp(struct req *r, struct upload *u)
 	int n = snprintf(dir, sizeof(dir), "%s/artifacts/tmp", r->app->cfg.data_dir);
 
 	if (n < 0 || (size_t)n >= sizeof(dir) || mkdirs(dir) != 0)
-		return -1;
+		return RAMP_EIO;
 #ifdef O_TMPFILE
 	u->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
 	if (u->fd >= 0) {
@@ -109,13 +109,13 @@ static int open_temp(struct req *r, struct upload *u)
 #endif
 	n = snprintf(u->tmp, sizeof(u->tmp), "%s/upload-XXXXXX", dir);
 	if (n < 0 || (size_t)n >= sizeof(u->tmp))
-		return -1;
+		return RAMP_EIO;
 	u->fd = mkostemp(u->tmp, O_CLOEXEC);
 	if (u->fd < 0)
 		u->tmp[0] = '\0';
 	else
 		fchmod(u->fd, 0644);
-	return u->fd < 0 ? -1 : 0;
+	return u->fd < 0 ? RAMP_EIO : 0;
 }
 
 static void reply_too_big(struct req *r)
@@ -177,7 +177,7 @@ static int write_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return -1;
+			return RAMP_EIO;
 		p += w;
 		n -= (size_t)w;
 	}
@@ -216,19 +216,19 @@ static int upload_link(struct req *r, struct upload *u, bool *created)
 
 	*created = false;
 	if (object_path(r, u->hex, path, sizeof(path), true) != 0)
-		return -1;
+		return RAMP_EIO;
 	if (stat(path, &st) == 0)
 		return 0;
 	if (fsync(u->fd) != 0)
-		return -1;
+		return RAMP_EIO;
 	if (u->anonymous) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
 		if (linkat(u->fd, "", AT_FDCWD, path, AT_EMPTY_PATH) != 0 &&
 		    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0)
-			return errno == EEXIST ? 0 : -1;
+			return errno == EEXIST ? 0 : RAMP_EIO;
 	} else {
 		if (rename(u->tmp, path) != 0)
-			return -1;
+			return RAMP_EIO;
 		u->tmp[0] = '\0';
 	}
 	*created = true;

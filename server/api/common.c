@@ -4,6 +4,7 @@
  */
 #include "api/api.h"
 #include "domain/device_id.h"
+#include "domain/fields.h"
 #include "domain/units.h"
 
 #include <errno.h>
@@ -13,7 +14,7 @@
 
 #define ECHO_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
 
-/* ?limit=: default 100, 1..1000; -1 (after a 400) when bad. */
+/* ?limit=: default 100, 1..1000; RAMP_EINVAL (after a 400) when bad. */
 static int page_limit(struct req *r)
 {
 	const char *v = http_query(r, "limit");
@@ -23,7 +24,7 @@ static int page_limit(struct req *r)
 		return 100;
 	if (units_parse_int(v, 1, 1000, &n) != 0) {
 		http_reply_problem(r, 400, "limit", "limit must be an integer from 1 to 1000");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return (int)n;
 }
@@ -51,7 +52,7 @@ int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out)
 
 	memset(out, 0, sizeof(*out));
 	if ((out->limit = page_limit(r)) < 0)
-		return -1;
+		return out->limit;
 	if (a == NULL)
 		return 0;
 	switch (kind) {
@@ -67,7 +68,7 @@ int api_page_args(struct req *r, enum api_cursor kind, struct api_page *out)
 	}
 	if (!ok) {
 		http_reply_problem(r, 400, "after", "after must be a cursor from a page's \"next\"");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	out->after = a;
 	return 0;
@@ -111,34 +112,15 @@ void api_reply_not_found(struct req *r, const char *field, const char *what, con
 		http_reply_problem(r, 404, field, "no such %s", what);
 }
 
-int api_unknown_field(json_t *obj, const char *const allowed[], const char *prefix,
-		      struct ramp_err *err)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(obj, k, v) {
-		for (i = 0; allowed[i] && strcmp(allowed[i], k) != 0; i++)
-			;
-		if (allowed[i] == NULL) {
-			char field[sizeof(err->field)];
-			snprintf(field, sizeof(field), "%s%s%s", prefix ? prefix : "",
-				 prefix && *prefix ? "." : "", k);
-			return ramp_err_set(err, RAMP_EINVAL, field, "unknown field");
-		}
-	}
-	return 0;
-}
-
 bool api_reject_unknown(struct req *r, json_t *obj, const char *const allowed[],
 			const char *prefix)
 {
 	struct ramp_err err;
+	int rc = fields_check(obj, allowed, prefix, &err);
 
-	if (api_unknown_field(obj, allowed, prefix, &err) == 0)
+	if (rc == 0)
 		return false;
-	http_reply_problem(r, 422, err.field, "%s", err.msg);
+	http_reply_err(r, rc, &err);
 	return true;
 }
 

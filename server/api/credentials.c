@@ -23,7 +23,7 @@
 
 #define GRACE_MAX (30 * 86400)
 
-/* {"grace": duration} (optional, default 0); -1 after replying when bad. */
+/* {"grace": duration} (optional, default 0); RAMP_EINVAL after replying when bad. */
 static int read_grace(struct req *r, int64_t *grace)
 {
 	json_t *body, *v;
@@ -33,11 +33,11 @@ static int read_grace(struct req *r, int64_t *grace)
 	if (r->body_len == 0)
 		return 0;
 	if ((body = http_json_body(r)) == NULL)
-		return -1;
+		return RAMP_EINVAL;
 	v = json_object_get(body, "grace");
 	if (!json_is_object(body) || json_object_size(body) > (v ? 1u : 0u)) {
 		http_reply_problem(r, 422, NULL, "body must be {} or {\"grace\": \"<duration>\"}");
-		rc = -1;
+		rc = RAMP_EINVAL;
 	} else if (v && json_is_integer(v)) {
 		*grace = json_integer_value(v);
 	} else if (v && !(json_is_string(v) &&
@@ -47,7 +47,7 @@ static int read_grace(struct req *r, int64_t *grace)
 	if (rc == 0 && (*grace < 0 || *grace > GRACE_MAX)) {
 		http_reply_problem(r, 422, "grace",
 				   "grace must be a duration from 0 to 30d (90s, 30m, 1h, 1d or seconds)");
-		rc = -1;
+		rc = RAMP_EINVAL;
 	}
 	json_decref(body);
 	return rc;
@@ -104,7 +104,7 @@ void api_device_token_rotate(struct req *r)
 }
 
 /* 1 when id matches a line of the allowlist file (ids or shell patterns,
- * '#' comments), 0 when not, -1 when the file cannot be read. */
+ * '#' comments), 0 when not, RAMP_EIO (errno set) when the file cannot be read. */
 static int allowlisted(const char *path, const char *id)
 {
 	FILE *f = fopen(path, "r");
@@ -112,7 +112,7 @@ static int allowlisted(const char *path, const char *id)
 	int found = 0;
 
 	if (f == NULL)
-		return -1;
+		return RAMP_EIO;
 	while (!found && fgets(line, sizeof(line), f)) {
 		char *p = line, *end;
 		while (*p == ' ' || *p == '\t')

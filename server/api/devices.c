@@ -7,6 +7,7 @@
 #include "auth/auth.h"
 #include "common/hex.h"
 #include "domain/device_id.h"
+#include "domain/fields.h"
 #include "domain/selector.h"
 #include "engine/notify.h"
 #include "store/ingest.h"
@@ -61,7 +62,7 @@ static int check_device(json_t *d, const char *prefix, struct ramp_err *err)
 
 	if (!json_is_object(d))
 		return ramp_err_set(err, RAMP_EINVAL, prefix, "a device must be an object");
-	if (api_unknown_field(d, allowed, prefix, err))
+	if (fields_check(d, allowed, prefix, err))
 		return RAMP_EINVAL;
 	snprintf(field, sizeof(field), "%s%sid", prefix, *prefix ? "." : "");
 	if (!api_device_id_valid(json_string_value(json_object_get(d, "id"))))
@@ -201,7 +202,7 @@ void api_enroll(struct req *r)
 	register_devices(r, false);
 }
 
-/* Parses ?selector=; replies 400 and returns -1 when malformed. */
+/* Parses ?selector=; replies 400 and returns RAMP_EINVAL when malformed. */
 static int query_selector(struct req *r, const char *text, struct selector **sel)
 {
 	struct ramp_err err;
@@ -211,7 +212,7 @@ static int query_selector(struct req *r, const char *text, struct selector **sel
 		return 0;
 	if (selector_parse(text, sel, &err) != 0) {
 		http_reply_problem(r, 400, "selector", "%s", err.msg);
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return 0;
 }
@@ -258,38 +259,40 @@ void api_device_get(struct req *r)
 		http_reply_json(r, 200, d);
 }
 
+static int check_pins(json_t *pins, struct ramp_err *err)
+{
+	const char *m;
+	json_t *ver;
+
+	if (!json_is_object(pins))
+		return ramp_err_set(err, RAMP_EINVAL, "pins", "must be an object of model: version");
+	json_object_foreach(pins, m, ver) {
+		if (!api_name_valid(m) || !(json_is_null(ver) || (json_is_string(ver) &&
+		    json_string_length(ver) > 0 && json_string_length(ver) <= 128)))
+			return ramp_err_set(err, RAMP_EINVAL, "pins",
+					    "pins map model names to versions (null unpins)");
+	}
+	return 0;
+}
+
 static int check_patch(json_t *body, struct ramp_err *err)
 {
-	const char *k;
+	static const char *const allowed[] = {"labels", "platform", "pins", NULL};
 	json_t *v;
 
 	if (!json_is_object(body) || json_object_size(body) == 0)
 		return ramp_err_set(err, RAMP_EINVAL, NULL,
 				    "body must be an object with labels, platform or pins");
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "labels") == 0) {
-			if (check_labels(v, "labels", true, err))
-				return RAMP_EINVAL;
-		} else if (strcmp(k, "platform") == 0) {
-			if (!api_name_valid(json_string_value(v)))
-				return ramp_err_set(err, RAMP_EINVAL, "platform",
-						    "must match [a-z0-9][a-z0-9._-]{0,62}");
-		} else if (strcmp(k, "pins") == 0) {
-			const char *m;
-			json_t *ver;
-			if (!json_is_object(v))
-				return ramp_err_set(err, RAMP_EINVAL, "pins",
-						    "must be an object of model: version");
-			json_object_foreach(v, m, ver) {
-				if (!api_name_valid(m) || !(json_is_null(ver) || (json_is_string(ver) &&
-				    json_string_length(ver) > 0 && json_string_length(ver) <= 128)))
-					return ramp_err_set(err, RAMP_EINVAL, "pins",
-							    "pins map model names to versions (null unpins)");
-			}
-		} else {
-			return ramp_err_set(err, RAMP_EINVAL, k, "unknown field");
-		}
-	}
+	if (fields_check(body, allowed, NULL, err))
+		return RAMP_EINVAL;
+	if ((v = json_object_get(body, "labels")) && check_labels(v, "labels", true, err))
+		return RAMP_EINVAL;
+	v = json_object_get(body, "platform");
+	if (v && !api_name_valid(json_string_value(v)))
+		return ramp_err_set(err, RAMP_EINVAL, "platform",
+				    "must match [a-z0-9][a-z0-9._-]{0,62}");
+	if ((v = json_object_get(body, "pins")) && check_pins(v, err))
+		return RAMP_EINVAL;
 	return 0;
 }
 

@@ -25,7 +25,7 @@ struct envelope {
 	const char *signature, *key_id;
 };
 
-/* Reads {"manifest","signature","key_id"}; replies 422 and returns -1 when bad. */
+/* Reads {"manifest","signature","key_id"}; replies 422 and returns RAMP_EINVAL when bad. */
 static int read_envelope(struct req *r, json_t *body, struct envelope *e)
 {
 	static const char *const allowed[] = {"manifest", "signature", "key_id", NULL};
@@ -34,14 +34,14 @@ static int read_envelope(struct req *r, json_t *body, struct envelope *e)
 	if (!json_is_object(body)) {
 		http_reply_problem(r, 422, NULL,
 				   "body must be {\"manifest\", \"signature\", \"key_id\"}");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	if (api_reject_unknown(r, body, allowed, NULL))
-		return -1;
+		return RAMP_EINVAL;
 	v = json_object_get(body, "manifest");
 	if (!json_is_string(v) || json_string_length(v) == 0) {
 		http_reply_problem(r, 422, "manifest", "manifest is required: the manifest text");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	e->text = json_string_value(v);
 	e->len = json_string_length(v);
@@ -49,13 +49,13 @@ static int read_envelope(struct req *r, json_t *body, struct envelope *e)
 	if (e->signature == NULL || *e->signature == '\0') {
 		http_reply_problem(r, 422, "signature",
 				   "unsigned manifest: signature is required (base64)");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	e->key_id = json_string_value(json_object_get(body, "key_id"));
 	if (!api_name_valid(e->key_id)) {
 		http_reply_problem(r, 422, "key_id",
 				   "key_id is required and must match [a-z0-9][a-z0-9._-]{0,62}");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return 0;
 }
@@ -78,7 +78,7 @@ static int parse_manifest(struct req *r, const struct envelope *e, struct manife
 				   "%s", err.msg[0] ? err.msg : "invalid manifest");
 	else
 		http_reply_err(r, rc, NULL);
-	return -1;
+	return rc;
 }
 
 /* The key must exist, be unrevoked, and have signed exactly these bytes. */
@@ -92,16 +92,16 @@ static int verify(struct req *r, const struct envelope *e)
 	ramp_err_clear(&err);
 	if (rc == RAMP_ENOTFOUND) {
 		http_reply_problem(r, 422, "key_id", "unknown signing key %s", e->key_id);
-		return -1;
+		return RAMP_EINVAL;
 	}
 	if (rc) {
 		http_reply_err(r, rc, NULL);
-		return -1;
+		return rc;
 	}
 	if (!json_is_null(json_object_get(key, "revoked_at"))) {
 		http_reply_problem(r, 422, "key_id", "signing key %s is revoked", e->key_id);
 		json_decref(key);
-		return -1;
+		return RAMP_EINVAL;
 	}
 	pem = json_string_value(json_object_get(key, "public_key"));
 	rc = sig_verify(pem, strlen(pem), e->text, e->len, e->signature, &err);
@@ -109,7 +109,7 @@ static int verify(struct req *r, const struct envelope *e)
 	if (rc) {
 		http_reply_problem(r, 422, "signature", "%s",
 				   err.msg[0] ? err.msg : "signature does not verify");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return 0;
 }
@@ -203,17 +203,17 @@ static int read_bare(struct req *r, struct envelope *e)
 		e->key_id = http_query(r, "key_id");
 	if (e->len == 0) {
 		http_reply_problem(r, 400, "manifest", "request body is empty; expected a manifest");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	if (e->signature == NULL || *e->signature == '\0') {
 		http_reply_problem(r, 422, "signature",
 				   "unsigned manifest: send the base64 signature in X-Ramp-Signature");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	if (!api_name_valid(e->key_id)) {
 		http_reply_problem(r, 422, "key_id",
 				   "key_id is required (X-Ramp-Key-Id) and must match [a-z0-9][a-z0-9._-]{0,62}");
-		return -1;
+		return RAMP_EINVAL;
 	}
 	return 0;
 }

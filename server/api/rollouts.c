@@ -5,6 +5,7 @@
  */
 #include "api/api.h"
 
+#include "domain/fields.h"
 #include "domain/policy.h"
 #include "domain/selector.h"
 #include "engine/rollouts.h"
@@ -127,7 +128,7 @@ static int check_create(json_t *body, struct ramp_err *err)
 	if (!json_is_object(body))
 		return ramp_err_set(err, RAMP_EINVAL, NULL,
 				    "body must be an object with model, version and policy");
-	if (api_unknown_field(body, allowed, NULL, err))
+	if (fields_check(body, allowed, NULL, err))
 		return RAMP_EINVAL;
 	if (!api_name_valid(json_string_value(json_object_get(body, "model"))))
 		return ramp_err_set(err, RAMP_EINVAL, "model", "model is required (a model name)");
@@ -217,7 +218,7 @@ void api_rollouts_create(struct req *r)
 	json_decref(body);
 }
 
-/* The rollout id from the path; replies 404 and returns -1 when not a number. */
+/* The rollout id from the path; replies 404 and returns RAMP_ENOTFOUND when not a number. */
 static int64_t path_id(struct req *r)
 {
 	char *end;
@@ -227,7 +228,7 @@ static int64_t path_id(struct req *r)
 	id = strtoll(r->params[0], &end, 10);
 	if (errno || *end || end == r->params[0] || id <= 0) {
 		api_reply_not_found(r, "id", "rollout", r->params[0]);
-		return -1;
+		return RAMP_ENOTFOUND;
 	}
 	return id;
 }

@@ -448,14 +448,14 @@ static int read_token_file(const char *path, char *buf, size_t len)
 	FILE *f = fopen(path, "r");
 
 	if (f == NULL)
-		return -1;
+		return RAMP_EIO;
 	if (fgets(buf, (int)len, f) == NULL) {
 		fclose(f);
-		return -1;
+		return RAMP_EIO;
 	}
 	fclose(f);
 	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf[0] ? 0 : -1;
+	return buf[0] ? 0 : RAMP_EINVAL;
 }
 
 static int write_token_file(const char *path, const char *tok)
@@ -464,13 +464,13 @@ static int write_token_file(const char *path, const char *tok)
 	size_t n = strlen(tok);
 
 	if (fd < 0)
-		return -1;
+		return RAMP_EIO;
 	if (write(fd, tok, n) != (ssize_t)n || write(fd, "\n", 1) != 1) {
 		close(fd);
-		return -1;
+		return RAMP_EIO;
 	}
 	fchmod(fd, 0600);
-	return close(fd);
+	return close(fd) == 0 ? 0 : RAMP_EIO;
 }
 
 int auth_bootstrap(struct app *app, char *shown, size_t shown_len, int *generated)
@@ -487,7 +487,7 @@ int auth_bootstrap(struct app *app, char *shown, size_t shown_len, int *generate
 		if (auth_new_token(tok) != 0 || write_token_file(path, tok) != 0) {
 			log_error("msg=\"could not write admin token\" path=%s error=\"%s\"",
 				  path, strerror(errno));
-			return -1;
+			return RAMP_EIO;
 		}
 		log_info("msg=\"generated admin token\" path=%s", path);
 		*generated = 1;
@@ -496,7 +496,7 @@ int auth_bootstrap(struct app *app, char *shown, size_t shown_len, int *generate
 	rc = store_token_bootstrap(app->db, h);
 	if (rc) {
 		log_error("msg=\"could not install admin token\" error=\"%s\"", ramp_strerror(rc));
-		return -1;
+		return rc;
 	}
 	/* the token itself only when nobody has seen it yet: logs outlive it */
 	if (*generated)

@@ -72,7 +72,7 @@ int auth_role_from_name(const char *name);
 /* Installs the bootstrap admin token (from config or data_dir/admin.token,
  * generated when neither exists) as token "admin". Sets *generated when it
  * was generated now; shown gets the token then, else where it comes from
- * ("from RAMP_ADMIN_TOKEN" or the file's path). 0 or -1 (logged). */
+ * ("from RAMP_ADMIN_TOKEN" or the file's path). 0, or a RAMP_E* code (logged). */
 int auth_bootstrap(struct app *app, char *shown, size_t shown_len, int *generated);
 
 #endif

@@ -8,6 +8,7 @@
  * typed values; every other field is read as the string it was written as.
  */
 #include "domain/manifest.h"
+#include "domain/fields.h"
 #include "domain/yamltree.h"
 
 #include <ctype.h>
@@ -180,24 +181,6 @@ static int64_t parse_rfc3339(const char *s, size_t n)
 
 /* ---- the validator ---- */
 
-static int check_keys(json_t *obj, const char *const *allowed,
-		      const char *prefix, struct ramp_err *err)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(obj, key, v) {
-		size_t i = 0;
-
-		while (allowed[i] && strcmp(allowed[i], key) != 0)
-			i++;
-		if (allowed[i] == NULL)
-			return field_err(err, RAMP_EINVAL, prefix, key,
-					 "unknown field");
-	}
-	return 0;
-}
-
 /* *s is NULL (and 0 returned) when an optional key is absent. */
 static int get_str(json_t *obj, const char *prefix, const char *key,
 		   bool required, const char **s, size_t *n,
@@ -316,7 +299,7 @@ static int validate_variant(json_t *v, size_t idx, const struct yamltree *t,
 	if (!json_is_object(v))
 		return field_err(err, RAMP_EINVAL, prefix, NULL,
 				 "must be a mapping");
-	if ((rc = check_keys(v, keys, prefix, err)) ||
+	if ((rc = fields_check(v, keys, prefix, err)) ||
 	    (rc = variant_ids(v, prefix, m, idx, err)))
 		return rc;
 	if ((rc = get_str(v, prefix, "url", false, &s, &n, err)))
@@ -395,7 +378,7 @@ static int validate_model(json_t *model, const struct yamltree *t,
 	if (!json_is_object(model))
 		return field_err(err, RAMP_EINVAL, "", "model",
 				 "must be a mapping");
-	if ((rc = check_keys(model, keys, "model", err)) ||
+	if ((rc = fields_check(model, keys, "model", err)) ||
 	    (rc = get_str(model, "model", "name", true, &s, &n, err)))
 		return rc;
 	if (!name_valid_n(s, n))
@@ -423,7 +406,7 @@ static int validate_root(json_t *root, const struct yamltree *t,
 	if (!json_is_object(root))
 		return ramp_err_set(err, RAMP_EINVAL, "",
 				    "manifest must be a mapping");
-	if ((rc = check_keys(root, keys, "", err)))
+	if ((rc = fields_check(root, keys, "", err)))
 		return rc;
 	model = json_object_get(root, "model");
 	if (model == NULL)

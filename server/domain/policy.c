@@ -9,6 +9,7 @@
  */
 #include "domain/policy.h"
 
+#include "domain/fields.h"
 #include "domain/units.h"
 #include "domain/yaml_json.h"
 
@@ -71,25 +72,6 @@ bool policy_name_valid(const char *s)
 			return false;
 	}
 	return true;
-}
-
-static int check_keys(const json_t *obj, const char *path,
-		      const char *const *allowed, struct ramp_err *err)
-{
-	const char *key;
-	size_t keylen;
-	json_t *v;
-
-	json_object_keylen_foreach((json_t *)obj, key, keylen, v) {
-		const char *const *a;
-
-		for (a = allowed; *a != NULL; a++)
-			if (strlen(*a) == keylen && strcmp(*a, key) == 0)
-				break;
-		if (*a == NULL)
-			return fail(err, path, key, "unknown field");
-	}
-	return 0;
 }
 
 /* The member, or NULL when absent or null (null means "use the default"). */
@@ -250,7 +232,7 @@ static int parse_metric(const json_t *jm, const char *path,
 
 	if (!json_is_object(jm))
 		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
-	if ((rc = check_keys(jm, path, metric_keys, err)) < 0)
+	if ((rc = fields_check(jm, metric_keys, path, err)) < 0)
 		return rc;
 	rc = get_string(jm, path, "name", true, name, sizeof(name), err);
 	if (rc < 0)
@@ -339,7 +321,7 @@ static int parse_stage(const json_t *js, struct policy *p, size_t i,
 	fmt_path(path, sizeof(path), "stages[%zu]", i);
 	if (!json_is_object(js))
 		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
-	if ((rc = check_keys(js, path, stage_keys, err)) < 0 ||
+	if ((rc = fields_check(js, stage_keys, path, err)) < 0 ||
 	    (rc = get_name(js, path, "name", true, st->name, sizeof(st->name),
 			   err)) < 0 ||
 	    (rc = parse_size(js, path, &st->size, err)) < 0 ||
@@ -400,7 +382,7 @@ static int parse_rollback(const json_t *root, struct policy *p,
 		return 0;
 	if (!json_is_object(rb))
 		return fail(err, "", "rollback", "must be an object");
-	if ((rc = check_keys(rb, "rollback", rollback_keys, err)) < 0 ||
+	if ((rc = fields_check(rb, rollback_keys, "rollback", err)) < 0 ||
 	    (rc = get_bool(rb, "rollback", "automatic", true, &p->automatic,
 			   err)) < 0 ||
 	    (rc = get_enum(rb, "rollback", "on_inconclusive", inconclusive_names,
@@ -422,7 +404,7 @@ int policy_from_json(const json_t *root, struct policy *out,
 	if (!json_is_object(root))
 		rc = ramp_err_set(err, RAMP_EINVAL, "",
 				  "policy must be an object");
-	else if ((rc = check_keys(root, "", root_keys, err)) == 0 &&
+	else if ((rc = fields_check(root, root_keys, "", err)) == 0 &&
 		 (rc = parse_stages(root, out, err)) == 0)
 		rc = parse_rollback(root, out, err);
 	if (rc < 0)

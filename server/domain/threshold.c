@@ -51,8 +51,8 @@ static const char *parse_op(const char *p, enum threshold_op *op)
 
 /*
  * Sets *shift, the power of ten that turns unit into the metric's base
- * unit. Returns 0, -1 when the unit does not apply to the kind, -2 when it
- * is no unit at all.
+ * unit. Returns 0, RAMP_EINVAL when the unit does not apply to the kind,
+ * RAMP_EMALFORMED when it is no unit at all.
  */
 static int unit_shift(enum metric_kind kind, const char *unit, size_t n,
 		      int *shift)
@@ -65,7 +65,7 @@ static int unit_shift(enum metric_kind kind, const char *unit, size_t n,
 	if (n == 0)
 		return 0;
 	if (!pct && !ms && !sec)
-		return -2;
+		return RAMP_EMALFORMED;
 	if (pct && kind != METRIC_KIND_MILLIS) {
 		*shift = kind == METRIC_KIND_RATIO ? -2 : 0;
 		return 0;
@@ -74,7 +74,7 @@ static int unit_shift(enum metric_kind kind, const char *unit, size_t n,
 		*shift = sec ? 3 : 0;
 		return 0;
 	}
-	return -1;
+	return RAMP_EINVAL;
 }
 
 struct tp {
@@ -106,7 +106,7 @@ static int parse_quantity(const struct tp *t, const char **pp, double *v)
 	if (rc < 0) {
 		char why[96];
 
-		if (rc == -2)
+		if (rc == RAMP_EMALFORMED)
 			snprintf(why, sizeof(why), "unknown unit \"%.*s\"",
 				 (int)(un > 16 ? 16 : un), u);
 		else

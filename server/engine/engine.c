@@ -408,7 +408,7 @@ int engine_start(struct app *app)
 
 	if (e == NULL || uv_loop_init(&e->loop) != 0) {
 		free(e);
-		return -1;
+		return RAMP_ENOMEM;
 	}
 	e->app = app;
 	for (int i = 0; i < SEEN_STRIPES; i++) {
@@ -433,7 +433,7 @@ int engine_start(struct app *app)
 		app->engine = NULL;
 		uv_loop_close(&e->loop);
 		free(e);
-		return -1;
+		return RAMP_EINTERNAL;
 	}
 	return 0;
 }

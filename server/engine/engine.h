@@ -12,7 +12,7 @@
 #include "app.h"
 #include "common/arena.h"
 
-/* Starts the loop thread. 0 or -1 (logged). */
+/* Starts the loop thread. 0, or RAMP_ENOMEM or RAMP_EINTERNAL. */
 int engine_start(struct app *app);
 /* Stops the loop and joins its thread; safe when never started. */
 void engine_stop(struct app *app);

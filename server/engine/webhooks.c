@@ -100,7 +100,7 @@ static struct curl_slist *add_headers(struct curl_slist *hs, json_t *headers)
 	return hs;
 }
 
-/* One POST; 0 with *status on any HTTP answer, -1 with err otherwise. */
+/* One POST; 0 with *status on any HTTP answer, RAMP_EIO with err otherwise. */
 static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 {
 	const char *body = json_string_value(json_object_get(d, "payload"));
@@ -140,11 +140,11 @@ static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "refused to connect to %s: a loopback, private or link-local address"
 			 " (RAMP_WEBHOOK_ALLOW_PRIVATE=1 allows it)", g.addr);
-		return -1;
+		return RAMP_EIO;
 	}
 	if (cc != CURLE_OK) {
 		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
-		return -1;
+		return RAMP_EIO;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	return 0;
@@ -217,7 +217,7 @@ int webhooks_start(struct app *app)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("msg=\"could not initialise libcurl for webhooks\"");
-		return -1;
+		return RAMP_EINTERNAL;
 	}
 	W.app = app;
 	W.stop = false;
@@ -226,7 +226,7 @@ int webhooks_start(struct app *app)
 		log_error("msg=\"could not start the webhook thread\"");
 		pthread_cond_destroy(&W.cv);
 		curl_global_cleanup();
-		return -1;
+		return RAMP_EINTERNAL;
 	}
 	W.running = true;
 	return 0;

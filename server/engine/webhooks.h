@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-/* Starts the delivery thread. 0 or -1 (logged). */
+/* Starts the delivery thread. 0, or RAMP_EINTERNAL (logged). */
 int webhooks_start(struct app *app);
 /* Stops and joins it (finishing the POST in flight); safe when never started. */
 void webhooks_stop(void);

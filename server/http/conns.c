@@ -18,6 +18,7 @@
 #include "http/conns.h"
 
 #include "common/clock.h"
+#include "common/err.h"
 #include "common/log.h"
 
 #include <pthread.h>
@@ -149,7 +150,7 @@ int conns_start(int max_connections, int header_timeout_s, int body_timeout_s,
 	clock_cond_init(&stop_cv); /* the sweeper waits on the monotonic clock */
 	if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0) {
 		log_error("msg=\"could not start the connection sweeper\"");
-		return -1;
+		return RAMP_EINTERNAL;
 	}
 	sweeper_running = true;
 	return 0;

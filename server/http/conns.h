@@ -25,7 +25,7 @@ struct conn;
 
 /* Starts the deadline sweeper. header_timeout_s 0: no deadline;
  * body_timeout_s 0: no total deadline for bodies; body_min_rate bytes/s
- * over each CONNS_RATE_WINDOW_S, 0: none. 0 or -1. */
+ * over each CONNS_RATE_WINDOW_S, 0: none. 0, or RAMP_EINTERNAL (logged). */
 int conns_start(int max_connections, int header_timeout_s, int body_timeout_s,
 		int body_min_rate);
 #define CONNS_RATE_WINDOW_S 5

@@ -252,7 +252,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return conns_accept() ? MHD_YES : MHD_NO;
 }
 
-/* Reads RAMP_TLS_CERT, RAMP_TLS_KEY and RAMP_TLS_CLIENT_CA; 0 or -1 (logged). */
+/* Reads RAMP_TLS_CERT, RAMP_TLS_KEY and RAMP_TLS_CLIENT_CA; 0 or RAMP_EIO (logged). */
 static int load_tls(const struct config *cfg)
 {
 	const char *paths[3] = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca};
@@ -264,7 +264,7 @@ static int load_tls(const struct config *cfg)
 		if (tls_pem[i] == NULL) {
 			log_error("msg=\"could not read a TLS file\" path=\"%s\" error=\"%s\"", paths[i],
 				  strerror(errno));
-			return -1;
+			return RAMP_EIO;
 		}
 	}
 	return 0;
@@ -371,24 +371,26 @@ int http_start(struct app *app, const struct route *routes, const char *host, in
 	       int threads)
 {
 	const struct config *cfg = &app->cfg;
+	int rc;
 
-	if (http_workers_start(cfg->workers) != 0) {
+	if ((rc = http_workers_start(cfg->workers)) != 0) {
 		log_error("msg=\"could not start worker threads\"");
-		return -1;
+		return rc;
 	}
 	routes_ = routes;
 	ratelimit_init(cfg->rate);
-	if (load_tls(cfg) != 0 || conns_start(cfg->max_connections, cfg->header_timeout_s, cfg->body_timeout_s,
-						 cfg->body_min_rate) != 0)
-		return -1;
+	if ((rc = load_tls(cfg)) != 0 ||
+	    (rc = conns_start(cfg->max_connections, cfg->header_timeout_s, cfg->body_timeout_s,
+			      cfg->body_min_rate)) != 0)
+		return rc;
 	http_metrics_start(cfg->conn_timeout_s, tls_pem[0] != NULL, routes);
 	daemons_[0] = start_daemon(app, host, port, threads, tls_pem[0] != NULL);
 	if (daemons_[0] == NULL)
-		return -1;
+		return RAMP_EIO;
 	if (cfg->plain_port) {
 		daemons_[1] = start_daemon(app, cfg->plain_host, cfg->plain_port, 1, false);
 		if (daemons_[1] == NULL)
-			return -1;
+			return RAMP_EIO;
 	}
 	return 0;
 }

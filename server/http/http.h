@@ -90,7 +90,7 @@ struct req {
 
 /* Starts the listener on host:port with a thread pool, serving routes (a
  * table ending with a {NULL} entry that outlives http_stop(); api/ hands in
- * its own). 0 or -1 (logged). */
+ * its own). 0, or a RAMP_E* code (logged). */
 int http_start(struct app *app, const struct route *routes, const char *host, int port,
 	       int threads);
 void http_stop(void);

@@ -90,10 +90,10 @@ int http_workers_start(int n)
 	work_q = calloc(work_cap, sizeof(*work_q));
 	workers = calloc((size_t)n, sizeof(*workers));
 	if (work_q == NULL || workers == NULL)
-		return -1;
+		return RAMP_ENOMEM;
 	for (nworkers = 0; nworkers < n; nworkers++)
 		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
-			return -1;
+			return RAMP_EINTERNAL;
 	return 0;
 }
 

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-/* Starts n worker threads; 0 or -1. */
+/* Starts n worker threads; 0, RAMP_ENOMEM, or RAMP_EINTERNAL. */
 int http_workers_start(int n);
 /* Hands a suspended request to a worker: it authorizes r (r->gating) or
  * dispatches it, then resumes the connection. False when the queue is full

@@ -206,6 +206,31 @@ void db_rollback(struct dbconn *c)
 	c->in_tx = 0;
 }
 
+int db_tx_begin(struct db *db, struct dbconn **c)
+{
+	int rc = db_acquire(db, c);
+
+	if (rc) {
+		*c = NULL;
+		return rc;
+	}
+	if ((rc = db_begin(*c)) != 0) {
+		db_release(db, *c);
+		*c = NULL;
+	}
+	return rc;
+}
+
+int db_tx_end(struct db *db, struct dbconn *c, int rc)
+{
+	if (c == NULL)
+		return rc;
+	if (rc == 0 && c->in_tx)
+		rc = db_commit(c);
+	db_release(db, c);
+	return rc;
+}
+
 void db_get_stats(struct db *db, struct db_stats *out)
 {
 	pthread_mutex_lock(&db->mu);

@@ -43,6 +43,15 @@ int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
 int db_begin(struct dbconn *c);
 int db_commit(struct dbconn *c);
 void db_rollback(struct dbconn *c);
+/*
+ * The frame of every write: db_tx_begin borrows a connection and opens a
+ * transaction on it (on failure nothing is held and *c is NULL); db_tx_end
+ * commits when rc is 0 and the transaction is still open, then gives the
+ * connection back, which rolls back anything not committed. db_tx_end
+ * returns rc, or the commit's error.
+ */
+int db_tx_begin(struct db *db, struct dbconn **c);
+int db_tx_end(struct db *db, struct dbconn *c, int rc);
 /* A point-in-time copy of the pool's figures for /metrics. */
 void db_get_stats(struct db *db, struct db_stats *out);
 /* The conninfo the pool was opened with (for LISTEN connections). */

@@ -382,7 +382,7 @@ int ingest_start(struct app *app)
 	n = strlen(db_conninfo(app->db)) + 64;
 	ing.conninfo = malloc(n);
 	if (ing.conninfo == NULL)
-		return -1;
+		return RAMP_ENOMEM;
 	snprintf(ing.conninfo, n, "%s application_name=rampd-ingest", db_conninfo(app->db));
 	ing.app = app;
 	clock_cond_init(&ing.maint);
@@ -391,13 +391,13 @@ int ingest_start(struct app *app)
 		log_error("msg=\"could not start the telemetry writer\"");
 		free(ing.conninfo);
 		ing.conninfo = NULL;
-		return -1;
+		return RAMP_EINTERNAL;
 	}
 	ing.started = true;
 	if (pthread_create(&ing.maint_thread, NULL, maint_main, NULL) != 0) {
 		log_error("msg=\"could not start telemetry maintenance\"");
 		ingest_stop();
-		return -1;
+		return RAMP_EINTERNAL;
 	}
 	ing.maint_started = true;
 	return 0;

@@ -36,8 +36,8 @@
 	" oom_kills, timeouts"
 
 /* Starts the writer (its own libpq connection to app->db's server) and the
- * housekeeping thread. 0, or -1 (logged) when a setting is bad or a thread
- * cannot start. */
+ * housekeeping thread. 0, RAMP_ENOMEM, or RAMP_EINTERNAL (logged) when a
+ * thread cannot start. */
 int ingest_start(struct app *app);
 /* Refuses new batches, commits what is queued (calling their done()), then
  * stops and joins both threads; safe when never started. Call it before

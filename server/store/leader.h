@@ -7,6 +7,7 @@
 #ifndef RAMP_STORE_LEADER_H
 #define RAMP_STORE_LEADER_H
 
+#include "common/err.h"
 #include "store/db.h"
 
 #include <stdbool.h>

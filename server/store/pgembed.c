@@ -5,6 +5,7 @@
 #include "store/pgembed.h"
 
 #include "common/clock.h"
+#include "common/err.h"
 #include "common/log.h"
 
 #include <libpq-fe.h>
@@ -24,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* In a child: become the cluster owner (postgres when we are root). 0 or -1. */
+/* In a child: become the cluster owner (postgres when we are root). 0 or RAMP_EFORBIDDEN. */
 static int drop_to_owner(void)
 {
 	struct passwd *pw;
@@ -34,7 +35,7 @@ static int drop_to_owner(void)
 	pw = getpwnam("postgres");
 	if (pw == NULL || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0)
-		return -1;
+		return RAMP_EFORBIDDEN;
 	return 0;
 }
 
@@ -46,14 +47,14 @@ static void owner_name(char *out, size_t len)
 	snprintf(out, len, "%s", pw ? pw->pw_name : getuid() == 0 ? "postgres" : "this user");
 }
 
-/* Runs argv as the cluster owner; returns the exit status, or -1. Output goes to logpath (or stderr). */
+/* Runs argv as the cluster owner; returns the exit status, or RAMP_EIO. Output goes to logpath (or stderr). */
 static int run_as_owner(char *const argv[], const char *logpath)
 {
 	pid_t pid = fork();
 	int status;
 
 	if (pid < 0)
-		return -1;
+		return RAMP_EIO;
 	if (pid == 0) {
 		/* the log is opened before privileges drop, so root may own it */
 		if (logpath) {
@@ -71,8 +72,8 @@ static int run_as_owner(char *const argv[], const char *logpath)
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+			return RAMP_EIO;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : RAMP_EIO;
 }
 
 /* In a child running as the owner: walks path from "/" and reports on fd the
@@ -161,7 +162,7 @@ static int explain_reach(const char *dir, int as_owner, char *why, size_t len)
 		snprintf(why, len, "%s is not %s by %s: %s", buf + off, what, user,
 			 strerror(err));
 	}
-	return -1;
+	return RAMP_EFORBIDDEN;
 }
 
 /* Logs the last n non-empty lines of a tool's log (initdb's, postgres's). */
@@ -238,7 +239,7 @@ static int find_bindir(char *out, size_t len)
 	}
 	d = opendir("/usr/lib/postgresql");
 	if (d == NULL)
-		return -1;
+		return RAMP_ENOTFOUND;
 	while ((de = readdir(d)) != NULL) {
 		char *end;
 		long v = strtol(de->d_name, &end, 10);
@@ -250,7 +251,7 @@ static int find_bindir(char *out, size_t len)
 	}
 	closedir(d);
 	if (best < 0)
-		return -1;
+		return RAMP_ENOTFOUND;
 	snprintf(out, len, "/usr/lib/postgresql/%ld/bin", best);
 	return 0;
 }
@@ -281,24 +282,24 @@ static int prepare_dirs(struct pgembed *e, const char *data_dir)
 
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
 		log_mkdir_failure("data directory", data_dir, errno);
-		return -1;
+		return RAMP_EIO;
 	}
 	if (mkdir(e->pgdir, 0700) != 0 && errno != EEXIST) {
 		log_mkdir_failure("the cluster's directory", e->pgdir, errno);
-		return -1;
+		return RAMP_EIO;
 	}
 	if (getuid() != 0)
 		return 0;
 	pw = getpwnam("postgres");
 	if (pw == NULL) {
 		log_error("msg=\"running as root needs the postgres system user (apt-get install postgresql)\"");
-		return -1;
+		return RAMP_EIO;
 	}
 	/* traverse-only for others, so postgres can reach its directory */
 	if (chmod(data_dir, 0711) != 0 || chown(e->pgdir, pw->pw_uid, pw->pw_gid) != 0 ||
 	    chmod(e->pgdir, 0700) != 0) {
 		log_error("msg=\"could not hand %s to postgres\" error=\"%s\"", e->pgdir, strerror(errno));
-		return -1;
+		return RAMP_EIO;
 	}
 	return 0;
 }
@@ -311,7 +312,7 @@ static int write_conf(struct pgembed *e)
 	snprintf(path, sizeof(path), "%s/ramp.conf", e->pgdir);
 	f = fopen(path, "w");
 	if (f == NULL)
-		return -1;
+		return RAMP_EIO;
 	fprintf(f, "# written by rampd on every start\n"
 		   "listen_addresses = ''\n"
 		   "unix_socket_directories = '%s'\n"
@@ -323,12 +324,12 @@ static int write_conf(struct pgembed *e)
 	if (getuid() == 0) {
 		struct passwd *pw = getpwnam("postgres");
 		if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
-			return -1;
+			return RAMP_EIO;
 	}
 	snprintf(path, sizeof(path), "%s/postgresql.conf", e->pgdir);
 	f = fopen(path, "r+");
 	if (f == NULL)
-		return -1;
+		return RAMP_EIO;
 	{
 		char line[512];
 		int found = 0;
@@ -359,7 +360,7 @@ static int initdb_if_needed(struct pgembed *e)
 		if (run_as_owner(argv, log) != 0) {
 			log_error("msg=\"initdb failed\" dir=%s log=%s", e->pgdir, log);
 			explain_failure(e, "initdb", log);
-			return -1;
+			return RAMP_EIO;
 		}
 	}
 	return 0;
@@ -371,7 +372,7 @@ static int create_database(struct pgembed *e)
 	char conninfo[4300];
 	PGconn *c;
 	PGresult *r;
-	int rc = -1;
+	int rc = RAMP_EUNAVAIL;
 
 	snprintf(conninfo, sizeof(conninfo), "host=%s dbname=postgres user=ramp", e->pgdir);
 	c = PQconnectdb(conninfo);
@@ -386,7 +387,7 @@ static int create_database(struct pgembed *e)
 	} else {
 		PQclear(r);
 		r = PQexec(c, "CREATE DATABASE ramp");
-		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : RAMP_EINTERNAL;
 		if (rc)
 			log_error("msg=\"could not create database ramp\" error=\"%s\"",
 				  PQerrorMessage(c));
@@ -522,29 +523,29 @@ int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
 		snprintf(e->bindir, sizeof(e->bindir), "%s", bindir);
 	else if (find_bindir(e->bindir, sizeof(e->bindir)) != 0) {
 		log_error("msg=\"postgresql server binaries not found\" hint=\"apt-get install postgresql\"");
-		return -1;
+		return RAMP_ENOTFOUND;
 	}
 	{
 		char abs[PATH_MAX];
 		if (realpath(data_dir, abs) == NULL &&
 		    (mkdir(data_dir, 0700) != 0 || realpath(data_dir, abs) == NULL)) {
 			log_mkdir_failure("data directory", data_dir, errno);
-			return -1;
+			return RAMP_EIO;
 		}
 		if (strlen(abs) > 200) {
 			log_error("msg=\"data directory path too long for a unix socket\" dir=%s", abs);
-			return -1;
+			return RAMP_ETOOBIG;
 		}
 		snprintf(e->pgdir, sizeof(e->pgdir), "%.200s/pg", abs);
 		if (prepare_dirs(e, abs) != 0)
-			return -1;
+			return RAMP_EIO;
 	}
 	if (snprintf(sock, sizeof(sock), "%s/.s.PGSQL.5432", e->pgdir) > 100) {
 		log_error("msg=\"data directory path too long for a unix socket\" dir=%s", e->pgdir);
-		return -1;
+		return RAMP_ETOOBIG;
 	}
 	if (initdb_if_needed(e) != 0 || write_conf(e) != 0)
-		return -1;
+		return RAMP_EIO;
 	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", e->bindir);
 	snprintf(logfile, sizeof(logfile), "%s/postgresql.log", e->pgdir);
 	{
@@ -563,13 +564,13 @@ int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir)
 			if (run_as_owner(start, "/dev/null") != 0) {
 				log_error("msg=\"pg_ctl start failed\" log=%s", logfile);
 				explain_failure(e, "postgres", logfile);
-				return -1;
+				return RAMP_EIO;
 			}
 		}
 	}
 	e->started = 1;
 	if (create_database(e) != 0)
-		return -1;
+		return RAMP_EIO;
 	snprintf(e->conninfo, sizeof(e->conninfo), "host=%s dbname=ramp user=ramp", e->pgdir);
 	return 0;
 }

@@ -18,7 +18,10 @@ struct pgembed {
 };
 
 /* Prepares and starts the cluster under data_dir/pg; fills e->conninfo.
- * bindir may be empty (found from pg_config or /usr/lib/postgresql). 0 or -1 (logged). */
+ * bindir may be empty (found from pg_config or /usr/lib/postgresql). 0, or
+ * (logged) RAMP_ENOTFOUND without binaries, RAMP_ETOOBIG for a data directory
+ * too deep for a unix socket, RAMP_EIO, RAMP_EUNAVAIL or RAMP_EINTERNAL
+ * otherwise. */
 int pgembed_start(struct pgembed *e, const char *data_dir, const char *bindir);
 /* Stops the cluster (fast mode) if pgembed_start started or adopted it. */
 void pgembed_stop(struct pgembed *e);

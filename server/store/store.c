@@ -229,10 +229,8 @@ int store_delete(struct db *db, const char *actor, const char *sql, const char *
 	const char *p[1] = {id};
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, &r, sql, 1, p);
 	if (rc == 0) {
 		rc = strcmp(PQcmdTuples(r), "0") != 0 ? 0 : RAMP_ENOTFOUND;
@@ -242,11 +240,7 @@ int store_delete(struct db *db, const char *actor, const char *sql, const char *
 		rc = store_changed(c, notice);
 	if (rc == 0)
 		rc = store_audit(c, actor, action, id, NULL);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 static char replica[17];

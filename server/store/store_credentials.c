@@ -14,32 +14,30 @@ int store_device_token_rotate(struct db *db, const char *actor, const char *id,
 {
 	struct dbconn *c;
 	PGresult *r;
-	char grace[32], n[32], notice[160];
+	char grace[32], n[32] = "", notice[160];
 	const char *p[4] = {id, grace, hash_hex, n};
 	json_t *detail;
 	int rc;
 
+	*out = NULL;
 	snprintf(grace, sizeof(grace), "%lld", (long long)grace_s);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	/* the device row lock serialises rotations of one device */
 	rc = db_query(c, &r, "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", 1, p);
-	if (rc)
-		goto out;
-	rc = PQntuples(r) == 1 ? 0 : RAMP_ENOTFOUND;
-	PQclear(r);
-	if (rc)
-		goto out;
-	rc = db_query(c, &r,
-		      "SELECT coalesce(max(substring(name FROM ':([0-9]+)$')::bigint), 0) + 1"
-		      " FROM tokens WHERE device_id = $1 AND role = 'device'",
-		      1, p);
-	if (rc)
-		goto out;
-	snprintf(n, sizeof(n), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
+	if (rc == 0) {
+		rc = PQntuples(r) == 1 ? 0 : RAMP_ENOTFOUND;
+		PQclear(r);
+	}
+	if (rc == 0)
+		rc = db_query(c, &r,
+			      "SELECT coalesce(max(substring(name FROM ':([0-9]+)$')::bigint), 0) + 1"
+			      " FROM tokens WHERE device_id = $1 AND role = 'device'",
+			      1, p);
+	if (rc == 0) {
+		snprintf(n, sizeof(n), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
 	if (rc == 0)
 		rc = db_query(c, NULL,
 			      "DELETE FROM tokens WHERE device_id = $1 AND role = 'device'"
@@ -63,17 +61,15 @@ int store_device_token_rotate(struct db *db, const char *actor, const char *id,
 				    4, p, out);
 	if (rc == 0)
 		rc = store_changed(c, (snprintf(notice, sizeof(notice), "d %s", id), notice));
-	detail = json_pack("{s:s, s:I}", "token", n, "grace_s", (json_int_t)grace_s);
-	if (rc == 0)
+	if (rc == 0) {
+		detail = json_pack("{s:s, s:I}", "token", n, "grace_s", (json_int_t)grace_s);
 		rc = store_audit(c, actor, "device.token.rotate", id, detail);
-	json_decref(detail);
-	if (rc == 0)
-		rc = db_commit(c);
-	if (rc && *out) {
+		json_decref(detail);
+	}
+	rc = db_tx_end(db, c, rc);
+	if (rc) {
 		json_decref(*out);
 		*out = NULL;
 	}
-out:
-	db_release(db, c);
 	return rc;
 }

@@ -32,10 +32,8 @@ int store_devices_create(struct db *db, const char *actor, json_t *devices,
 
 	if (doc == NULL)
 		return RAMP_ENOMEM;
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		goto out_free;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, &r,
 		      "SELECT d.id FROM devices d JOIN jsonb_array_elements($1::jsonb) x"
 		      " ON d.id = x->>'id' LIMIT 1",
@@ -80,10 +78,8 @@ int store_devices_create(struct db *db, const char *actor, json_t *devices,
 					 : "bulk",
 				 detail);
 	json_decref(detail);
-	if (rc == 0)
-		rc = db_commit(c);
 out:
-	db_release(db, c);
+	rc = db_tx_end(db, c, rc);
 out_free:
 	free(doc);
 	return rc;
@@ -183,10 +179,8 @@ int store_device_patch(struct db *db, const char *actor, const char *id, json_t 
 	if (doc == NULL)
 		return RAMP_ENOMEM;
 	snprintf(b, sizeof(b), "%d", stuck_after_s);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		goto out_free;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = store_json_one(c,
 			    "UPDATE devices d SET"
 			    " labels = jsonb_strip_nulls(d.labels || coalesce($2::jsonb->'labels', '{}')),"
@@ -202,14 +196,11 @@ int store_device_patch(struct db *db, const char *actor, const char *id, json_t 
 	}
 	if (rc == 0)
 		rc = store_audit(c, actor, "device.update", id, patch);
-	if (rc == 0)
-		rc = db_commit(c);
+	rc = db_tx_end(db, c, rc);
 	if (rc && *out) {
 		json_decref(*out);
 		*out = NULL;
 	}
-out:
-	db_release(db, c);
 out_free:
 	free(doc);
 	return rc;
@@ -237,10 +228,8 @@ int store_cohort_put(struct db *db, const char *actor, const char *name,
 	json_t *detail;
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, &r, "SELECT 1 FROM cohorts WHERE name = $1 FOR UPDATE", 1, p);
 	if (rc)
 		goto out;
@@ -254,8 +243,7 @@ int store_cohort_put(struct db *db, const char *actor, const char *name,
 			     2, p, out, actor, "cohort.put", name, detail);
 	json_decref(detail);
 out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_cohort_get(struct db *db, const char *name, json_t **out)

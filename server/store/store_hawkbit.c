@@ -125,10 +125,8 @@ int store_hawkbit_record(struct db *db, const char *device_id, int64_t action_id
 	int rc;
 
 	snprintf(ids, sizeof(ids), "%" PRId64, action_id);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	/* what ramp's agent status says the device runs, before DDI
 	 * feedback overwrites it with a state that is not "installed" */
 	if (model)
@@ -156,11 +154,7 @@ int store_hawkbit_record(struct db *db, const char *device_id, int64_t action_id
 			      " ON CONFLICT (device_id, model) DO UPDATE SET version = EXCLUDED.version,"
 			      " at = now()",
 			      3, q);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_hawkbit_installed(struct db *db, const char *device_id, const char *model,
@@ -170,10 +164,8 @@ int store_hawkbit_installed(struct db *db, const char *device_id, const char *mo
 	const char *p[3] = {device_id, model, version};
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, NULL,
 		      "INSERT INTO hawkbit_installed (device_id, model, version) VALUES ($1, $2, $3)"
 		      " ON CONFLICT (device_id, model) DO UPDATE SET version = EXCLUDED.version,"
@@ -186,11 +178,7 @@ int store_hawkbit_installed(struct db *db, const char *device_id, const char *mo
 			      " WHERE a.id = r.action_id AND r.device_id = $1 AND r.state = 'open'"
 			      " AND a.model = $2 AND a.version = $3",
 			      3, p);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_hawkbit_config_sent(struct db *db, const char *device_id)

@@ -48,10 +48,8 @@ int store_key_put(struct db *db, const char *actor, const char *id, const char *
 	int rc;
 
 	*out = NULL;
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	if ((rc = key_existing(c, id, fingerprint, &exists, err)) != 0)
 		goto out;
 	*created = !exists;
@@ -70,11 +68,11 @@ int store_key_put(struct db *db, const char *actor, const char *id, const char *
 	if (rc == RAMP_ECONFLICT) /* a concurrent PUT of the same id won */
 		ramp_err_set(err, rc, "key_id", "key %s was created concurrently; retry", id);
 out:
+	rc = db_tx_end(db, c, rc);
 	if (rc && *out) {
 		json_decref(*out);
 		*out = NULL;
 	}
-	db_release(db, c);
 	return rc;
 }
 
@@ -97,10 +95,8 @@ int store_key_revoke(struct db *db, const char *actor, const char *id, bool *cha
 	int rc;
 
 	*changed = false;
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, &r, "SELECT revoked_at IS NULL FROM signing_keys WHERE id = $1 FOR UPDATE",
 		      1, p);
 	if (rc)
@@ -117,11 +113,9 @@ int store_key_revoke(struct db *db, const char *actor, const char *id, bool *cha
 		rc = store_audit(c, actor, "key.revoke", id, NULL);
 	if (rc == 0) /* other replicas stop handing out what only this key signed */
 		rc = store_changed(c, "c");
-	if (rc == 0)
-		rc = db_commit(c);
 out:
+	rc = db_tx_end(db, c, rc);
 	if (rc)
 		*changed = false;
-	db_release(db, c);
 	return rc;
 }

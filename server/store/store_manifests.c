@@ -134,9 +134,9 @@ static int post_once(struct db *db, const char *actor, const struct manifest_pos
 	json_t *detail;
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0 || (rc = lock_key(c, mp->key_id, err)) != 0)
+	if ((rc = lock_key(c, mp->key_id, err)) != 0)
 		goto out;
 	rc = db_query(c, &r, "SELECT text FROM manifests WHERE model = $1 AND version = $2"
 			     " FOR UPDATE",
@@ -157,11 +157,8 @@ static int post_once(struct db *db, const char *actor, const struct manifest_pos
 		rc = record(c, mp->model, mp->version, out);
 	if (rc == 0)
 		rc = store_changed(c, "c");
-	if (rc == 0)
-		rc = db_commit(c);
 out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_manifest_post(struct db *db, const char *actor, const struct manifest_post *mp,
@@ -294,9 +291,9 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 
 	*out = NULL;
 	*changed = false;
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0 || (rc = signable(c, model, version, err)) != 0)
+	if ((rc = signable(c, model, version, err)) != 0)
 		goto out;
 	rc = db_query(c, &r, "SELECT stable_version FROM models WHERE name = $1 FOR UPDATE", 1, p);
 	if (rc)
@@ -319,15 +316,13 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 				    p, out);
 	if (rc == 0 && *changed)
 		rc = store_changed(c, "c");
-	if (rc == 0)
-		rc = db_commit(c);
 out:
+	rc = db_tx_end(db, c, rc);
 	if (rc) {
 		json_decref(*out);
 		*out = NULL;
 		*changed = false;
 	}
-	db_release(db, c);
 	return rc;
 }
 
@@ -349,14 +344,10 @@ int store_artifact_audit(struct db *db, const char *actor, const char *digest, i
 	json_t *detail = json_pack("{s:I, s:b}", "size", (json_int_t)size, "created", created);
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
-		goto out;
-	if ((rc = db_begin(c)) == 0)
+	if ((rc = db_tx_begin(db, &c)) == 0) {
 		rc = store_audit(c, actor, "artifact.put", digest, detail);
-	if (rc == 0)
-		rc = db_commit(c);
-	db_release(db, c);
-out:
+		rc = db_tx_end(db, c, rc);
+	}
 	json_decref(detail);
 	return rc;
 }

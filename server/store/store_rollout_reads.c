@@ -228,10 +228,8 @@ int store_agent_status(struct db *db, const char *device_id, const char *model,
 	const char *p[5] = {device_id, model, version, state, detail};
 	int rc;
 
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, NULL, "INSERT INTO agent_status (device_id, model, version, state, detail)"
 			       " VALUES ($1, $2, $3, $4, $5)", 5, p);
 	if (rc == 0)
@@ -240,11 +238,7 @@ int store_agent_status(struct db *db, const char *device_id, const char *model,
 			      " device_model_report(models->$2::text, $3, $4, $5))"
 			      " WHERE id = $1",
 			      5, p);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_install_outcomes(struct db *db, const char *model, const char *version,

@@ -31,10 +31,8 @@ int store_policy_put(struct db *db, const char *actor, const char *name, json_t 
 
 	if (d == NULL)
 		return RAMP_ENOMEM;
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		goto out_free;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = db_query(c, &r, "SELECT 1 FROM policies WHERE name = $1 FOR UPDATE", 1, p);
 	if (rc)
 		goto out;
@@ -46,7 +44,7 @@ int store_policy_put(struct db *db, const char *actor, const char *name, json_t 
 			     " source = EXCLUDED.source, updated_at = now() RETURNING " POLICY_JSON,
 			     3, p, out, actor, "policy.put", name, NULL);
 out:
-	db_release(db, c);
+	rc = db_tx_end(db, c, rc);
 out_free:
 	free(d);
 	return rc;
@@ -118,10 +116,8 @@ int store_rollout_insert(struct db *db, const char *actor, const char *model,
 		rc = RAMP_ENOMEM;
 		goto out_free;
 	}
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		goto out_free;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	if ((rc = check_signable(c, model, version, err)) != 0)
 		goto out;
 	rc = db_query(c, &r,
@@ -137,9 +133,8 @@ int store_rollout_insert(struct db *db, const char *actor, const char *model,
 		goto out;
 	*id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
-	rc = db_commit(c);
 out:
-	db_release(db, c);
+	rc = db_tx_end(db, c, rc);
 out_free:
 	free(pol);
 	free(bv);
@@ -317,10 +312,8 @@ int store_rollout_write(struct db *db, const struct rollout_write *w)
 	snprintf(sid, sizeof(sid), "%lld", (long long)w->id);
 	/* other replicas reload the catalog and the members of the stage assigned */
 	snprintf(notice, sizeof(notice), "r %s %d", sid, w->nassign > 0 ? w->assign_stage : -1);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	rc = write_row(c, w, sid);
 	if (rc == 0 && w->assign_stage >= 0 && w->nassign > 0)
 		rc = write_assign(c, w, sid);
@@ -338,9 +331,5 @@ int store_rollout_write(struct db *db, const struct rollout_write *w)
 	if (rc == 0 && (w->nassign > 0 || w->set_stable || w->finished ||
 			(w->events && json_array_size(w->events) > 0)))
 		rc = store_changed(c, notice);
-	if (rc == 0)
-		rc = db_commit(c);
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }

@@ -96,31 +96,31 @@ static int64_t get_int(PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* Parses "{1,2.5,3}" into at most max values; returns how many, or -1 when
- * there are more (or the text is not an array). */
+/* Parses "{1,2.5,3}" into at most max values; returns how many, or
+ * RAMP_EMALFORMED when there are more (or the text is not an array). */
 static int parse_array(const char *s, double *d, int64_t *i64, int max)
 {
 	int n = 0;
 	char *end;
 
 	if (*s++ != '{')
-		return -1;
+		return RAMP_EMALFORMED;
 	if (*s == '}')
 		return 0;
 	for (;;) {
 		if (n >= max)
-			return -1;
+			return RAMP_EMALFORMED;
 		if (d)
 			d[n] = strtod(s, &end);
 		else
 			i64[n] = strtoll(s, &end, 10);
 		if (end == s)
-			return -1;
+			return RAMP_EMALFORMED;
 		n++;
 		if (*end == '}')
 			return n;
 		if (*end != ',')
-			return -1;
+			return RAMP_EMALFORMED;
 		s = end + 1;
 	}
 }
@@ -229,10 +229,8 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
 
 	snprintf(ret, sizeof(ret), "%lld seconds", (long long)retention_s);
 	snprintf(ahead, sizeof(ahead), "%d", DAYS_AHEAD);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	/* dropping a partition locks the parent: never queue ingest behind it for long */
 	rc = db_query(c, NULL, "SET LOCAL lock_timeout = '5s'", 0, NULL);
 	if (rc == 0)
@@ -248,11 +246,8 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
 			out->deleted = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
 		}
 		PQclear(r);
-		rc = db_commit(c);
 	}
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_devices_missing(struct db *db, const char *ids_nl, json_t **missing)

@@ -86,19 +86,15 @@ int store_token_create(struct db *db, const char *actor, const char *name,
 
 	hex32(hash, hx);
 	snprintf(exp, sizeof(exp), "%lld", (long long)expires_in);
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	detail = json_pack("{s:s}", "role", role);
 	rc = store_write_one(c,
 			     "INSERT INTO tokens (name, role, hash, expires_at) VALUES ($1, $2, $3::bytea,"
 			     " now() + make_interval(secs => $4::bigint)) RETURNING " TOKEN_JSON,
 			     4, p, out, actor, "token.create", name, detail);
 	json_decref(detail);
-out:
-	db_release(db, c);
-	return rc;
+	return db_tx_end(db, c, rc);
 }
 
 int store_token_list(struct db *db, int limit, const char *after, struct page *out)

@@ -33,10 +33,8 @@ int store_webhook_put(struct db *db, const char *actor, const char *name, const 
 		free(hd);
 		return RAMP_ENOMEM;
 	}
-	if ((rc = db_acquire(db, &c)) != 0)
+	if ((rc = db_tx_begin(db, &c)) != 0)
 		goto done;
-	if ((rc = db_begin(c)) != 0)
-		goto out;
 	/* xmax = 0 only for a freshly inserted row: tells created from replaced */
 	rc = store_json_one(c,
 			    "WITH w AS (INSERT INTO webhooks (name, url, events, secret, created_by,"
@@ -60,15 +58,13 @@ int store_webhook_put(struct db *db, const char *actor, const char *name, const 
 	detail = json_pack("{s:s, s:O, s:O}", "url", url, "events", events, "header_names",
 			   json_object_get(hook, "header_names"));
 	rc = store_audit(c, actor, *created ? "webhook.create" : "webhook.update", name, detail);
-	if (rc == 0)
-		rc = db_commit(c);
 out:
+	rc = db_tx_end(db, c, rc);
 	if (rc && *out) {
 		json_decref(*out);
 		*out = NULL;
 	}
 	json_decref(detail);
-	db_release(db, c);
 done:
 	free(ev);
 	free(hd);
