@@ -3,12 +3,12 @@
  * second, or at once after a full batch, it claims up to WEBHOOK_BATCH due
  * deliveries from the outbox (store_webhook_claim: FOR UPDATE SKIP LOCKED
  * plus a lease, so replicas never send one twice), POSTs each payload with
- * libcurl (5 s timeouts) and records the outcome (store_webhook_result: delivered on 2xx, otherwise a
- * backoff retry). Delivery is at least once: receivers dedupe on
- * X-Ramp-Delivery. Every address curl is about to connect to is checked
- * (open_guarded): without RAMP_WEBHOOK_ALLOW_PRIVATE a name that resolves
- * to loopback, private or link-local space is refused there, whatever it
- * resolved to when the webhook was created.
+ * libcurl (5 s timeouts) and records the outcome (store_webhook_result:
+ * delivered on 2xx, otherwise a backoff retry). Delivery is at least once:
+ * receivers dedupe on X-Ramp-Delivery. Every address curl is about to
+ * connect to is checked (open_guarded): without RAMP_WEBHOOK_ALLOW_PRIVATE
+ * a name that resolves to loopback, private or link-local space is refused
+ * there, whatever it resolved to when the webhook was created.
  */
 #include "engine/webhooks.h"
 
@@ -23,10 +23,10 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define WEBHOOK_BATCH 20
 #define WEBHOOK_TIMEOUT_S 5

@@ -205,8 +205,8 @@ static void workq_wait_idle_returns_on_time(void)
 	t0 = clock_mono_ms();
 	CHECK_EQ_INT(workq_wait_idle(q, 150), RAMP_EBUSY);
 	took = clock_mono_ms() - t0;
-	CHECK(took >= 149);      /* not cut short */
-	CHECK(took < LIMIT_MS);  /* and not stretched without end */
+	CHECK(took >= 149); /* not cut short */
+	CHECK(took < LIMIT_MS); /* and not stretched without end */
 	CHECK_EQ_INT(workq_pending(q), 1);
 	latch_add(&T.gate);
 	CHECK_EQ_INT(workq_wait_idle(q, LIMIT_MS), 0);
@@ -216,7 +216,7 @@ static void workq_wait_idle_returns_on_time(void)
 /* The ticker's rounds: counted, and the time of each kept. */
 static struct {
 	struct latch rounds;
-	int more;          /* rounds still to ask for another at once */
+	int more; /* rounds still to ask for another at once */
 	int64_t at_ms[16];
 	bool saw_stop;
 	bool long_round;
