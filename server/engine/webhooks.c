@@ -1,20 +1,20 @@
 /*
- * webhooks.c - the delivery thread: every second (or sooner when woken) it
- * claims up to WEBHOOK_BATCH due deliveries from the outbox
- * (store_webhook_claim: FOR UPDATE SKIP LOCKED plus a lease, so replicas
- * never send one twice), POSTs each payload with libcurl (5 s timeouts) and
- * records the outcome (store_webhook_result: delivered on 2xx, otherwise a
- * backoff retry). Delivery is at least once: receivers dedupe on
- * X-Ramp-Delivery. Every address curl is about to connect to is checked
- * (open_guarded): without RAMP_WEBHOOK_ALLOW_PRIVATE a name that resolves
- * to loopback, private or link-local space is refused there, whatever it
- * resolved to when the webhook was created.
+ * webhooks.c - the delivery thread (a ticker, common/ticker.h): every
+ * second, or at once after a full batch, it claims up to WEBHOOK_BATCH due
+ * deliveries from the outbox (store_webhook_claim: FOR UPDATE SKIP LOCKED
+ * plus a lease, so replicas never send one twice), POSTs each payload with
+ * libcurl (5 s timeouts) and records the outcome (store_webhook_result:
+ * delivered on 2xx, otherwise a backoff retry). Delivery is at least once:
+ * receivers dedupe on X-Ramp-Delivery. Every address curl is about to
+ * connect to is checked (open_guarded): without RAMP_WEBHOOK_ALLOW_PRIVATE
+ * a name that resolves to loopback, private or link-local space is refused
+ * there, whatever it resolved to when the webhook was created.
  */
 #include "engine/webhooks.h"
 
-#include "common/clock.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/ticker.h"
 #include "domain/url.h"
 #include "store/store_webhooks.h"
 
@@ -23,23 +23,20 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <pthread.h>
-#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
 
 #define WEBHOOK_BATCH 20
 #define WEBHOOK_TIMEOUT_S 5
+#define WEBHOOK_PERIOD_MS 1000
 
 static struct {
 	struct app *app;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool running, stop;
-} W = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct ticker *ticker;
+	CURL *curl; /* the ticker thread's own */
+} W;
 
 void webhooks_sign(const char *secret, const char *body, size_t len, char *out, size_t outlen)
 {
@@ -150,18 +147,8 @@ static int post(CURL *h, json_t *d, long *status, char *err, size_t errlen)
 	return 0;
 }
 
-static bool stopping(void)
-{
-	bool s;
-
-	pthread_mutex_lock(&W.mu);
-	s = W.stop;
-	pthread_mutex_unlock(&W.mu);
-	return s;
-}
-
 /* Sends one claimed batch; the number of rows it held. */
-static size_t deliver_batch(CURL *h)
+static size_t deliver_batch(struct ticker *t, CURL *h)
 {
 	json_t *rows = NULL, *d;
 	size_t i, n;
@@ -174,7 +161,7 @@ static size_t deliver_batch(CURL *h)
 		json_int_t id = json_integer_value(json_object_get(d, "id"));
 		bool ok;
 
-		if (stopping()) { /* shutting down: hand the rest back unsent */
+		if (ticker_stopping(t)) { /* shutting down: hand the rest back unsent */
 			store_webhook_release(W.app->db, id);
 			continue;
 		}
@@ -191,26 +178,13 @@ static size_t deliver_batch(CURL *h)
 	return n;
 }
 
-static void *run(void *arg)
+/* One round of the ticker: a full batch means more may be due now. */
+static bool deliver_round(struct ticker *t, void *ctx)
 {
-	CURL *h = curl_easy_init();
-
-	pthread_mutex_lock(&W.mu);
-	while (!W.stop) {
-		struct timespec until;
-		size_t n;
-
-		pthread_mutex_unlock(&W.mu);
-		n = h ? deliver_batch(h) : 0;
-		pthread_mutex_lock(&W.mu);
-		if (n == WEBHOOK_BATCH || W.stop)
-			continue; /* more may be due now */
-		until = clock_deadline(1000);
-		pthread_cond_timedwait(&W.cv, &W.mu, &until);
-	}
-	pthread_mutex_unlock(&W.mu);
-	curl_easy_cleanup(h);
-	return NULL;
+	(void)ctx;
+	if (W.curl == NULL)
+		W.curl = curl_easy_init();
+	return W.curl != NULL && deliver_batch(t, W.curl) == WEBHOOK_BATCH;
 }
 
 int webhooks_start(struct app *app)
@@ -220,28 +194,23 @@ int webhooks_start(struct app *app)
 		return RAMP_EINTERNAL;
 	}
 	W.app = app;
-	W.stop = false;
-	clock_cond_init(&W.cv); /* waits on the monotonic clock */
-	if (pthread_create(&W.thread, NULL, run, NULL) != 0) {
+	W.curl = NULL;
+	W.ticker = ticker_start(WEBHOOK_PERIOD_MS, deliver_round, NULL);
+	if (W.ticker == NULL) {
 		log_error("msg=\"could not start the webhook thread\"");
-		pthread_cond_destroy(&W.cv);
 		curl_global_cleanup();
 		return RAMP_EINTERNAL;
 	}
-	W.running = true;
 	return 0;
 }
 
 void webhooks_stop(void)
 {
-	if (!W.running)
+	if (W.ticker == NULL)
 		return;
-	pthread_mutex_lock(&W.mu);
-	W.stop = true;
-	pthread_cond_signal(&W.cv);
-	pthread_mutex_unlock(&W.mu);
-	pthread_join(W.thread, NULL);
-	pthread_cond_destroy(&W.cv);
+	ticker_stop(W.ticker); /* the current batch ends, the rest is released */
+	W.ticker = NULL;
+	curl_easy_cleanup(W.curl);
+	W.curl = NULL;
 	curl_global_cleanup();
-	W.running = false;
 }

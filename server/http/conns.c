@@ -1,8 +1,9 @@
 /*
  * conns.c - open connections in striped lists (a lock per stripe, taken
  * once when a connection opens and once when it closes, never per
- * request), a sweeper thread that cuts off clients whose headers are
- * overdue, and the figures /metrics shows.
+ * request), a sweeper (a ticker, common/ticker.h, every SWEEP_MS) that
+ * cuts off clients whose headers or bodies are overdue, and the figures
+ * /metrics shows.
  *
  * A body being read has its start time, its byte count and a generation
  * (atomics written by the MHD thread); the sweeper keeps each
@@ -20,13 +21,13 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/ticker.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #define STRIPES 16
 #define SWEEP_MS 250
@@ -59,11 +60,7 @@ static atomic_ullong n_certs_valid, n_certs_untrusted;
 static atomic_uint next_stripe;
 static int max_conns = 10000, header_timeout_ms, body_timeout_ms, body_min_rate;
 
-static pthread_t sweeper;
-static bool sweeper_running;
-static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t stop_cv = PTHREAD_COND_INITIALIZER;
-static bool stopping;
+static struct ticker *sweeper;
 
 /* True when c's body is overdue: past the total deadline, or slower than
  * the minimum rate over the last window. Only the sweeper calls it. */
@@ -116,21 +113,13 @@ static void sweep_once(long long now)
 	}
 }
 
-static void *sweeper_main(void *arg)
+/* One round of the sweeper (a ticker, every SWEEP_MS). */
+static bool sweep_round(struct ticker *t, void *ctx)
 {
-	(void)arg;
-	pthread_mutex_lock(&stop_mu);
-	while (!stopping) {
-		struct timespec ts = clock_deadline(SWEEP_MS);
-		pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
-		if (stopping)
-			break;
-		pthread_mutex_unlock(&stop_mu);
-		sweep_once(clock_mono_ms());
-		pthread_mutex_lock(&stop_mu);
-	}
-	pthread_mutex_unlock(&stop_mu);
-	return NULL;
+	(void)t;
+	(void)ctx;
+	sweep_once(clock_mono_ms());
+	return false;
 }
 
 int conns_start(int max_connections, int header_timeout_s, int body_timeout_s,
@@ -144,28 +133,20 @@ int conns_start(int max_connections, int header_timeout_s, int body_timeout_s,
 	header_timeout_ms = header_timeout_s * 1000;
 	body_timeout_ms = body_timeout_s * 1000;
 	body_min_rate = min_rate;
-	stopping = false;
 	if (header_timeout_ms <= 0 && body_timeout_ms <= 0 && body_min_rate <= 0)
 		return 0;
-	clock_cond_init(&stop_cv); /* the sweeper waits on the monotonic clock */
-	if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0) {
+	sweeper = ticker_start(SWEEP_MS, sweep_round, NULL);
+	if (sweeper == NULL) {
 		log_error("msg=\"could not start the connection sweeper\"");
 		return RAMP_EINTERNAL;
 	}
-	sweeper_running = true;
 	return 0;
 }
 
 void conns_stop(void)
 {
-	if (!sweeper_running)
-		return;
-	pthread_mutex_lock(&stop_mu);
-	stopping = true;
-	pthread_cond_broadcast(&stop_cv);
-	pthread_mutex_unlock(&stop_mu);
-	pthread_join(sweeper, NULL);
-	sweeper_running = false;
+	ticker_stop(sweeper);
+	sweeper = NULL;
 }
 
 bool conns_accept(void)

@@ -15,7 +15,8 @@ int http_workers_start(int n);
  * dispatches it, then resumes the connection. False when the queue is full
  * or stopping (the caller resumes and answers 503). */
 bool http_workers_submit(struct req *r);
-/* Waits until no request is in a worker's hands, then refuses new ones. */
+/* Refuses new requests, then waits until none is queued or in a worker's
+ * hands. */
 void http_workers_drain(void);
 /* Joins the threads and frees the queue (after the daemons stopped). */
 void http_workers_join(void);

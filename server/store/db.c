@@ -45,7 +45,7 @@ struct db *db_open(const char *conninfo, int size)
 	}
 	snprintf(db->conninfo, n, "%s connect_timeout=3 application_name=rampd", conninfo);
 	pthread_mutex_init(&db->mu, NULL);
-	pthread_cond_init(&db->cv, NULL);
+	clock_cond_init(&db->cv); /* every wait in rampd is on the monotonic clock */
 	db->size = size;
 	for (int i = 0; i < size; i++)
 		db->free[db->nfree++] = &db->conns[i];
