@@ -5,30 +5,20 @@
  */
 #include "http/gate.h"
 
+#include "common/hex.h"
 #include "http/route.h"
 
 #include <string.h>
 #include <strings.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The byte a "%XY" at s stands for, or -1 when s is no escape. */
 static int escaped(const char *s)
 {
-	int hi, lo;
+	unsigned char b;
 
-	if (s[0] != '%' || (hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
+	if (s[0] != '%' || s[1] == '\0' || hex_decode(&b, s + 1, 1) != 0)
 		return -1;
-	return hi * 16 + lo;
+	return b;
 }
 
 /* A segment (len bytes at s) that is "." or ".." once %2e is decoded. */

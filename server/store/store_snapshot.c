@@ -13,15 +13,17 @@ static const char *val(PGresult *r, int i, int j)
 	return PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j);
 }
 
-/* Runs sql with single-row mode, calling row() for each row. */
-static int each_row(struct dbconn *c, const char *sql, int (*row)(const struct snapshot_loader *,
-								      PGresult *),
+/* Runs sql (with one parameter p1, or none when NULL) in single-row
+ * mode, calling row() for each row. */
+static int each_row(struct dbconn *c, const char *sql, const char *p1,
+		    int (*row)(const struct snapshot_loader *, PGresult *),
 		    const struct snapshot_loader *l)
 {
 	PGresult *r;
 	int rc = 0;
 
-	if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0) ||
+	if (!PQsendQueryParams(c->pg, sql, p1 ? 1 : 0, NULL, p1 ? (const char *const[]){p1} : NULL,
+			       NULL, NULL, 0) ||
 	    !PQsetSingleRowMode(c->pg)) {
 		c->broken = 1;
 		return RAMP_EUNAVAIL;
@@ -84,16 +86,16 @@ static int row_assigned(const struct snapshot_loader *l, PGresult *r)
 /* models, manifests and active rollouts, inside c's transaction */
 static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 {
-	int rc = each_row(c, "SELECT name, stable_version FROM models", row_model, l);
+	int rc = each_row(c, "SELECT name, stable_version FROM models", NULL, row_model, l);
 
 	if (rc == 0)
-		rc = each_row(c, SQL_MANIFESTS, row_manifest, l);
+		rc = each_row(c, SQL_MANIFESTS, NULL, row_manifest, l);
 	if (rc == 0)
 		rc = each_row(c,
 			      "SELECT id, model, version, baseline_version, state, stage,"
 			      " policy->'stages'->stage->>'name' FROM rollouts"
 			      " WHERE state IN " ACTIVE,
-			      row_rollout, l);
+			      NULL, row_rollout, l);
 	return rc;
 }
 
@@ -126,7 +128,7 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 	if ((rc = begin_read(db, &c)) != 0)
 		return rc;
 	rc = each_row(c, "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
-			 " FROM devices", row_device, l);
+			 " FROM devices", NULL, row_device, l);
 	if (rc == 0)
 		rc = load_catalog(c, l);
 	if (rc == 0)
@@ -134,14 +136,14 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 			      "SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
 			      " JOIN rollouts r ON r.id = rd.rollout_id"
 			      " WHERE r.state IN " ACTIVE,
-			      row_assigned, l);
+			      NULL, row_assigned, l);
 	if (rc == 0)
 		rc = each_row(c,
 			      "SELECT encode(hash, 'hex'), device_id,"
 			      " coalesce(ceil(extract(epoch FROM expires_at))::bigint, 0)"
 			      " FROM tokens WHERE role = 'device'"
 			      " AND (expires_at IS NULL OR expires_at > now())",
-			      row_token, l);
+			      NULL, row_token, l);
 	end_read(db, c);
 	return rc;
 }
@@ -155,32 +157,6 @@ int store_snapshot_catalog(struct db *db, const struct snapshot_loader *l)
 		return rc;
 	rc = load_catalog(c, l);
 	end_read(db, c);
-	return rc;
-}
-
-/* Runs sql (one parameter) row by row. */
-static int each_row_p(struct dbconn *c, const char *sql, const char *p1,
-		      int (*row)(const struct snapshot_loader *, PGresult *),
-		      const struct snapshot_loader *l)
-{
-	PGresult *r;
-	int rc = 0;
-
-	if (!PQsendQueryParams(c->pg, sql, 1, NULL, (const char *const[]){p1}, NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(c->pg)) {
-		c->broken = 1;
-		return RAMP_EUNAVAIL;
-	}
-	while ((r = PQgetResult(c->pg)) != NULL) {
-		ExecStatusType st = PQresultStatus(r);
-		if (st == PGRES_SINGLE_TUPLE && rc == 0)
-			rc = row(l, r);
-		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0)
-			rc = PQstatus(c->pg) == CONNECTION_OK ? RAMP_EINTERNAL : RAMP_EUNAVAIL;
-		PQclear(r);
-	}
-	if (rc == RAMP_EUNAVAIL)
-		c->broken = 1;
 	return rc;
 }
 
@@ -211,19 +187,19 @@ int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
 		free(arr);
 		return rc;
 	}
-	rc = each_row_p(c,
+	rc = each_row(c,
 			"SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
 			" FROM devices WHERE id = ANY($1::text[])",
 			arr, row_device, l);
 	if (rc == 0)
-		rc = each_row_p(c,
+		rc = each_row(c,
 				"SELECT encode(hash, 'hex'), device_id,"
 				" coalesce(ceil(extract(epoch FROM expires_at))::bigint, 0)"
 				" FROM tokens WHERE role = 'device' AND device_id = ANY($1::text[])"
 				" AND (expires_at IS NULL OR expires_at > now())",
 				arr, row_token, l);
 	if (rc == 0)
-		rc = each_row_p(c,
+		rc = each_row(c,
 				"SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
 				" JOIN rollouts r ON r.id = rd.rollout_id"
 				" WHERE rd.device_id = ANY($1::text[]) AND r.state IN " ACTIVE,
@@ -242,7 +218,7 @@ int store_snapshot_members(struct db *db, int64_t id, int stage, const struct sn
 	snprintf(p, sizeof(p), "{%lld,%d}", (long long)id, stage);
 	if ((rc = begin_read(db, &c)) != 0)
 		return rc;
-	rc = each_row_p(c,
+	rc = each_row(c,
 			"SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
 			" JOIN rollouts r ON r.id = rd.rollout_id"
 			" WHERE rd.rollout_id = ($1::bigint[])[1] AND r.state IN " ACTIVE
