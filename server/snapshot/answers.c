@@ -268,7 +268,8 @@ static int class_new(struct snapshot *s, char *key, const char *platform, const 
 		class_free(c);
 		return RAMP_ENOMEM;
 	}
-	memcpy(c->rollouts, rollouts, n * sizeof(*rollouts));
+	if (n)
+		memcpy(c->rollouts, rollouts, n * sizeof(*rollouts));
 	c->nrollouts = n;
 	if (!s->deferred) {
 		if ((text = models_text(s->cat, c, s->server_url)) == NULL) {
