@@ -113,6 +113,32 @@ void *strmap_get(const struct strmap *m, const char *key)
 	return s->key ? s->val : NULL;
 }
 
+bool strmap_del(struct strmap *m, const char *key)
+{
+	struct slot *s = find(m, key, hash_fnv1a_str(HASH_FNV1A_BASIS, key));
+	size_t mask = m->cap - 1, i, j;
+
+	if (s->key == NULL)
+		return false;
+	if (!m->borrowed)
+		free(s->key);
+	/* backward shift: every later key of the run that may live at i moves there */
+	for (i = j = (size_t)(s - m->slots);;) {
+		size_t home;
+		j = (j + 1) & mask;
+		if (m->slots[j].key == NULL)
+			break;
+		home = m->slots[j].hash & mask;
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue; /* its home lies after the hole: it stays */
+		m->slots[i] = m->slots[j];
+		i = j;
+	}
+	memset(&m->slots[i], 0, sizeof(m->slots[i]));
+	m->n--;
+	return true;
+}
+
 size_t strmap_size(const struct strmap *m)
 {
 	return m->n;

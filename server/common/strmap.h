@@ -6,6 +6,7 @@
 #ifndef RAMP_STRMAP_H
 #define RAMP_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct strmap;
@@ -19,6 +20,8 @@ struct strmap *strmap_new_borrowed(void);
 void strmap_free(struct strmap *m);
 /* Sets key to val (replacing). 0 or RAMP_ENOMEM. */
 int strmap_set(struct strmap *m, const char *key, void *val);
+/* Removes key (freeing its copy); false when it was not there. */
+bool strmap_del(struct strmap *m, const char *key);
 /* The value for key, or NULL. */
 void *strmap_get(const struct strmap *m, const char *key);
 size_t strmap_size(const struct strmap *m);

@@ -298,6 +298,10 @@ char *engine_metrics_text(struct arena *a)
 	    "(Unix time; 0: none yet).\n"
 	    "# TYPE ramp_evaluation_last_timestamp_seconds gauge\n"
 	    "ramp_evaluation_last_timestamp_seconds %.3f\n"
+	    "# HELP ramp_evaluation_set_loads_total Times a rollout's target and assigned devices "
+	    "were read whole from the database (between them they follow device changes).\n"
+	    "# TYPE ramp_evaluation_set_loads_total counter\n"
+	    "ramp_evaluation_set_loads_total %llu\n"
 	    "%s",
 	    (unsigned long long)atomic_load(&eval_passes),
 	    (unsigned long long)atomic_load(&eval_rollouts),
@@ -305,7 +309,7 @@ char *engine_metrics_text(struct arena *a)
 	    (double)atomic_load(&eval_usec_sum) / 1e6,
 	    (unsigned long long)atomic_load(&eval_passes),
 	    (double)atomic_load(&eval_last_usec) / 1e6, (double)atomic_load(&eval_last_at_ms) / 1e3,
-	    gauges_text ? gauges_text : "");
+	    (unsigned long long)rollouts_set_loads(), gauges_text ? gauges_text : "");
 	pthread_mutex_unlock(&gauges_mu);
 	return out;
 }

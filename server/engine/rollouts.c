@@ -44,10 +44,11 @@ static int row_state(const struct rollout_row *row, struct rollout_state *st)
 	return 0;
 }
 
-/* Loads eligible ids for a stage (with its cohort) into a strmap, or for the
- * whole target when stage < 0. */
-static int eligible(struct app *app, const struct rollout_row *row, const struct policy *p,
-		    int stage, json_t **ids)
+/* The ids eligible for a stage (with its cohort), or for the whole target
+ * when stage < 0; among only[0..n) when only is not NULL. */
+static int eligible_among(struct app *app, const struct rollout_row *row,
+			  const struct policy *p, int stage, const char *const *only, size_t n,
+			  json_t **ids)
 {
 	struct selector *sel = NULL, *coh = NULL;
 	struct ramp_err err;
@@ -66,13 +67,20 @@ static int eligible(struct app *app, const struct rollout_row *row, const struct
 			rc = selector_parse(ctext, &coh, &err);
 	}
 	if (rc == 0)
-		rc = store_rollout_eligible(app->db, row->model, row->version, sel, coh, ids);
+		rc = store_rollout_eligible(app->db, row->model, row->version, sel, coh, only, n,
+					    ids);
 	selector_free(sel);
 	selector_free(coh);
 	return rc;
 }
 
 /* The ordered first ceil(size x eligible) of stage k: *ids (owned by *arr). */
+static int eligible(struct app *app, const struct rollout_row *row, const struct policy *p,
+		    int stage, json_t **ids)
+{
+	return eligible_among(app, row, p, stage, NULL, 0, ids);
+}
+
 static int stage_members(struct app *app, const struct rollout_row *row, const struct policy *p,
 			 int k, json_t **arr, const char ***ids, size_t *n)
 {
@@ -311,17 +319,23 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
  * assignment (rollouts_command) forgets the rollout's sets.
  */
 #define SETS_SLOTS 32
-#define SETS_MAX_AGE_MS 120000
+#define SETS_MAX_AGE_MS 600000 /* a safety net: events keep them current */
 
 struct sets {
 	int64_t id;
-	uint64_t gen, at_ms;
+	uint64_t gen, at_ms, seq; /* seq: device changes applied up to */
 	atomic_bool stale;
 	int target_count;
 	struct strmap *target, *assigned;
 };
 
 static struct sets sets_cache[SETS_SLOTS];
+static atomic_ullong set_loads;
+
+uint64_t rollouts_set_loads(void)
+{
+	return atomic_load(&set_loads);
+}
 
 static void sets_clear(struct sets *c)
 {
@@ -338,11 +352,50 @@ static void sets_forget(int64_t id)
 			atomic_store(&sets_cache[i].stale, true);
 }
 
-/* The sets for row, reloaded when stale; *fresh tells whether they were. */
+/* Brings the target set of c up to date with the devices changed since it
+ * was: each is looked up (is it eligible now?) and added or dropped.
+ * Assigned devices stay assigned (sticky), as in the database. *added:
+ * devices joined the target (the current stage takes them). 0, or
+ * RAMP_ENOTFOUND when too much changed to follow: load anew. */
+static int sets_follow(struct app *app, const struct rollout_row *row, const struct policy *p,
+		       struct sets *c, bool *added)
+{
+	char **ids;
+	size_t n;
+	json_t *now = NULL;
+	struct strmap *in = NULL;
+	size_t i;
+	int rc = snapshot_devices_changed_since(&c->seq, &ids, &n);
+
+	*added = false;
+	if (rc || n == 0)
+		return rc;
+	rc = eligible_among(app, row, p, -1, (const char *const *)ids, n, &now);
+	if (rc == 0 && (in = set_of(now)) == NULL)
+		rc = RAMP_ENOMEM;
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (!strmap_get(in, ids[i])) {
+			strmap_del(c->target, ids[i]);
+		} else if (!strmap_get(c->target, ids[i])) {
+			rc = strmap_set(c->target, ids[i], (void *)1);
+			*added = true;
+		}
+	}
+	c->target_count = (int)strmap_size(c->target);
+	strmap_free(in);
+	json_decref(now);
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return rc ? RAMP_ENOTFOUND : 0; /* a failed follow: load anew, to be sure */
+}
+
+/* The sets for row, reloaded when stale; *fresh tells whether they were (or
+ * devices joined the target since). */
 static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 			     const struct policy *p, bool *fresh, int *rc)
 {
-	uint64_t gen = snapshot_fleet_changes(), now = clock_mono_ms();
+	uint64_t gen = snapshot_fleet_changes(), now = clock_mono_ms(), t0, seq;
 	struct sets *c = NULL, *oldest = &sets_cache[0];
 	json_t *aids = NULL, *tids = NULL;
 
@@ -354,10 +407,14 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 	}
 	*fresh = false;
 	*rc = 0;
-	if (c && c->gen == gen && now - c->at_ms < SETS_MAX_AGE_MS && !atomic_load(&c->stale))
+	if (c && c->gen == gen && now - c->at_ms < SETS_MAX_AGE_MS && !atomic_load(&c->stale) &&
+	    sets_follow(app, row, p, c, fresh) == 0)
 		return c;
 	c = c ? c : oldest;
 	sets_clear(c);
+	t0 = clock_mono_ms();
+	seq = snapshot_devices_seq(); /* changes from here on are followed next time */
+	atomic_fetch_add(&set_loads, 1);
 	*rc = store_rollout_assigned(app->db, row->id, &aids);
 	if (*rc == 0)
 		*rc = eligible(app, row, p, -1, &tids);
@@ -372,8 +429,13 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 	}
 	c->id = row->id;
 	c->gen = gen;
+	c->seq = seq;
 	c->at_ms = now;
 	*fresh = true;
+	if (clock_mono_ms() - t0 > 500)
+		log_info("msg=\"rollout sets loaded\" rollout=%lld target=%d assigned=%zu ms=%llu",
+			 (long long)row->id, c->target_count, strmap_size(c->assigned),
+			 (unsigned long long)(clock_mono_ms() - t0));
 	return c;
 }
 

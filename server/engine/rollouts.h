@@ -23,5 +23,7 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 		     struct ramp_err *err);
 /* One evaluation of one rollout at now (the leader's loop calls this). */
 int rollouts_evaluate(struct app *app, int64_t id, int64_t now);
+/* How many times a rollout's sets were read whole (for /metrics). */
+uint64_t rollouts_set_loads(void);
 
 #endif

@@ -20,6 +20,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* --- the devices changed lately, for the evaluator's sets --- */
+
+#define RING 65536
+
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *ring[RING];
+static uint64_t ring_next, ring_floor; /* seqs [floor, next) are kept */
+
+static void ring_note(const char *id)
+{
+	char *copy = strdup(id);
+
+	pthread_mutex_lock(&ring_mu);
+	free(ring[ring_next % RING]);
+	ring[ring_next % RING] = copy;
+	ring_next++;
+	if (copy == NULL || ring_next - ring_floor > RING)
+		ring_floor = copy ? ring_next - RING : ring_next; /* a lost id: nothing older holds */
+	pthread_mutex_unlock(&ring_mu);
+}
+
+void snapshot_ring_reset(void)
+{
+	pthread_mutex_lock(&ring_mu);
+	ring_floor = ring_next;
+	pthread_mutex_unlock(&ring_mu);
+}
+
+uint64_t snapshot_devices_seq(void)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&ring_mu);
+	s = ring_next;
+	pthread_mutex_unlock(&ring_mu);
+	return s;
+}
+
+int snapshot_devices_changed_since(uint64_t *seq, char ***ids, size_t *n)
+{
+	int rc = 0;
+
+	*ids = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ring_mu);
+	if (*seq < ring_floor || *seq > ring_next) {
+		rc = RAMP_ENOTFOUND;
+	} else if (*seq < ring_next) {
+		*ids = calloc(ring_next - *seq, sizeof(**ids));
+		for (uint64_t s = *seq; *ids && s < ring_next; s++)
+			if (((*ids)[*n] = strdup(ring[s % RING])) != NULL)
+				(*n)++;
+		if (*ids == NULL || *n != ring_next - *seq)
+			rc = RAMP_ENOMEM;
+		else
+			*seq = ring_next;
+	}
+	pthread_mutex_unlock(&ring_mu);
+	if (rc && *ids) {
+		for (size_t i = 0; i < *n; i++)
+			free((*ids)[i]);
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 struct apply_ctx {
 	struct snapshot *s;
 	int rc;
@@ -88,7 +156,8 @@ int snapshot_devices_changed(struct app *app, const char *const *ids, size_t n, 
 		a.s->generation = g;
 		pthread_rwlock_unlock(&a.s->lock);
 		rc = a.rc;
-		snapshot_fleet_changed();
+		for (size_t i = 0; i < n; i++)
+			ring_note(ids[i]);
 		if (gen)
 			*gen = g;
 	}

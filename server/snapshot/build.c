@@ -271,6 +271,7 @@ int snapshot_rebuild(struct app *app)
 	if ((s = snapshot_load_whole(app, &rc)) != NULL) {
 		s->generation = g;
 		atomic_fetch_add(&fleet_gen, 1);
+		snapshot_ring_reset(); /* the evaluator's sets load anew */
 		old = snapshot_swap(s);
 		snapshot_release(old);
 		if (old)

@@ -44,8 +44,15 @@ int snapshot_apply_notices(struct app *app, char *const *notices, size_t n);
 
 /* The number of the newest change (or whole load) begun so far. */
 uint64_t snapshot_started(void);
-/* Moves on whenever the set of devices (or their labels) may have changed. */
+/* Moves on after a whole load, or when another replica assigned devices to
+ * a rollout: what the evaluator keeps must be read anew. */
 uint64_t snapshot_fleet_changes(void);
+/* The devices changed (added, patched, deleted) since *seq, which moves on:
+ * their ids in *ids (the caller frees each and the array). RAMP_ENOTFOUND
+ * when more changed since than are remembered (64k), or a whole load came
+ * between: read everything again, from snapshot_devices_seq() taken before. */
+int snapshot_devices_changed_since(uint64_t *seq, char ***ids, size_t *n);
+uint64_t snapshot_devices_seq(void);
 
 /* s (whose reference the caller hands over; NULL: the current one) or a
  * snapshot that knows device_id, with a reference the caller owns; NULL

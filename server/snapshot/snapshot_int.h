@@ -91,6 +91,8 @@ struct load;
 extern pthread_mutex_t snapshot_build_mu;
 uint64_t snapshot_begin_change(void);
 void snapshot_fleet_changed(void);
+/* apply.c: after a whole load no earlier device change is reported */
+void snapshot_ring_reset(void);
 /* Loads a whole snapshot from the store (not made current). */
 struct snapshot *snapshot_load_whole(struct app *app, int *rc);
 /* A loader that fills cat (may be NULL), and stages the devices named in

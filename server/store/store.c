@@ -273,3 +273,25 @@ int store_changed(struct dbconn *c, const char *what)
 	return db_query(c, NULL, "SELECT pg_notify('ramp_changed', $1)", 1,
 			(const char *const[]){payload});
 }
+
+char *store_text_array(struct arena *a, const char *const *items, size_t n)
+{
+	size_t cap = 3;
+	char *out, *at;
+
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(items[i]) + 1;
+	if ((out = at = arena_alloc(a, cap)) == NULL)
+		return NULL;
+	*at++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(items[i]);
+		if (i)
+			*at++ = ',';
+		memcpy(at, items[i], k);
+		at += k;
+	}
+	*at++ = '}';
+	*at = '\0';
+	return out;
+}

@@ -147,6 +147,9 @@ int store_snapshot_members(struct db *db, int64_t id, int stage, const struct sn
 /* NOTIFY ramp_changed with "<this replica> <what>", inside c's transaction:
  * "d <device id>", "c" (the catalog), "r <rollout id> <stage>". */
 int store_changed(struct dbconn *c, const char *what);
+/* A PostgreSQL text[] literal of items, which must need no quoting (device
+ * ids: [A-Za-z0-9._:-]), in the arena; NULL on failure. */
+char *store_text_array(struct arena *a, const char *const *items, size_t n);
 /* This process's tag in those payloads: its own are not applied twice. */
 const char *store_replica(void);
 /* Writes batched last_seen (and agent_version when not NULL) for devices. */
@@ -205,10 +208,11 @@ int store_rollout_list(struct db *db, bool active_only, const char *model, int l
 /* Ids of active rollouts, oldest first, as a JSON array of integers. */
 int store_rollouts_active(struct db *db, json_t **ids);
 /* Device ids eligible for a rollout (selector, a variant for their platform,
- * no pin on the model), optionally intersected with a cohort's selector. */
+ * no pin on the model), optionally intersected with a cohort's selector;
+ * only (n of them) when not NULL: which of those devices are. */
 int store_rollout_eligible(struct db *db, const char *model, const char *version,
 			   const struct selector *sel, const struct selector *cohort,
-			   json_t **ids);
+			   const char *const *only, size_t n, json_t **ids);
 /* The cohort's selector text into buf; RAMP_ENOTFOUND. */
 int store_cohort_selector(struct db *db, const char *name, char *buf, size_t len);
 /* The model's stable version (empty when none); 0 or RAMP_E*. */

@@ -121,12 +121,12 @@ int store_rollouts_active(struct db *db, json_t **ids)
 
 int store_rollout_eligible(struct db *db, const char *model, const char *version,
 			   const struct selector *sel, const struct selector *cohort,
-			   json_t **ids)
+			   const char *const *only, size_t n, json_t **ids)
 {
 	struct arena *a = arena_new();
 	const char *p[200];
 	int np = 2, rc;
-	char *w1, *w2 = "", *sql;
+	char *w1, *w2 = "", *w3 = "", *sql;
 	struct dbconn *c;
 	PGresult *r;
 
@@ -138,15 +138,17 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 	w1 = store_selector_sql(sel, a, p, &np, 200);
 	if (cohort)
 		w2 = store_selector_sql(cohort, a, p, &np, 200);
+	if (only && (p[np] = store_text_array(a, only, n)) != NULL)
+		w3 = arena_printf(a, " AND d.id = ANY ($%d::text[])", ++np);
 	/* the variants' platforms once, then a plain scan of the devices */
-	sql = w1 && w2 ? arena_printf(a,
-				      "SELECT d.id FROM devices d WHERE d.platform = ANY (ARRAY("
-				      " SELECT v->>'platform' FROM manifests m,"
-				      " jsonb_array_elements(m.doc->'variants') v"
-				      " WHERE m.model = $1 AND m.version = $2))"
-				      " AND NOT d.pins ? $1%s%s",
-				      w1, w2)
-		       : NULL;
+	sql = w1 && w2 && w3 ? arena_printf(a,
+					    "SELECT d.id FROM devices d WHERE d.platform = ANY (ARRAY("
+					    " SELECT v->>'platform' FROM manifests m,"
+					    " jsonb_array_elements(m.doc->'variants') v"
+					    " WHERE m.model = $1 AND m.version = $2))"
+					    " AND NOT d.pins ? $1%s%s%s",
+					    w1, w2, w3)
+			     : NULL;
 	if (sql == NULL) {
 		arena_free(a);
 		return RAMP_ENOMEM;

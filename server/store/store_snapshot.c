@@ -163,49 +163,38 @@ int store_snapshot_catalog(struct db *db, const struct snapshot_loader *l)
 int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
 			   const struct snapshot_loader *l)
 {
+	struct arena *a = arena_new();
 	struct dbconn *c;
-	size_t cap = 3, at = 0;
-	char *arr;
+	char *arr = a ? store_text_array(a, ids, n) : NULL;
 	int rc;
 
-	/* a text[] literal: device ids are [A-Za-z0-9._:-], nothing to quote */
-	for (size_t i = 0; i < n; i++)
-		cap += strlen(ids[i]) + 1;
-	if ((arr = malloc(cap)) == NULL)
+	if (arr == NULL) {
+		arena_free(a);
 		return RAMP_ENOMEM;
-	arr[at++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		size_t k = strlen(ids[i]);
-		if (i)
-			arr[at++] = ',';
-		memcpy(arr + at, ids[i], k);
-		at += k;
 	}
-	arr[at++] = '}';
-	arr[at] = '\0';
 	if ((rc = begin_read(db, &c)) != 0) {
-		free(arr);
+		arena_free(a);
 		return rc;
 	}
 	rc = each_row(c,
-			"SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
-			" FROM devices WHERE id = ANY($1::text[])",
-			arr, row_device, l);
+		      "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
+		      " FROM devices WHERE id = ANY($1::text[])",
+		      arr, row_device, l);
 	if (rc == 0)
 		rc = each_row(c,
-				"SELECT encode(hash, 'hex'), device_id,"
-				" coalesce(ceil(extract(epoch FROM expires_at))::bigint, 0)"
-				" FROM tokens WHERE role = 'device' AND device_id = ANY($1::text[])"
-				" AND (expires_at IS NULL OR expires_at > now())",
-				arr, row_token, l);
+			      "SELECT encode(hash, 'hex'), device_id,"
+			      " coalesce(ceil(extract(epoch FROM expires_at))::bigint, 0)"
+			      " FROM tokens WHERE role = 'device' AND device_id = ANY($1::text[])"
+			      " AND (expires_at IS NULL OR expires_at > now())",
+			      arr, row_token, l);
 	if (rc == 0)
 		rc = each_row(c,
-				"SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
-				" JOIN rollouts r ON r.id = rd.rollout_id"
-				" WHERE rd.device_id = ANY($1::text[]) AND r.state IN " ACTIVE,
-				arr, row_assigned, l);
+			      "SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+			      " JOIN rollouts r ON r.id = rd.rollout_id"
+			      " WHERE rd.device_id = ANY($1::text[]) AND r.state IN " ACTIVE,
+			      arr, row_assigned, l);
 	end_read(db, c);
-	free(arr);
+	arena_free(a);
 	return rc;
 }
 

@@ -3,6 +3,7 @@ sticky membership, automatic rollback, operator verbs, restarts, and two
 replicas on one database."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -445,3 +446,45 @@ def test_polls_the_snapshot_cannot_answer_are_looked_up_off_the_poll_threads(ctx
     # and the same holds with an If-None-Match that matches nothing
     r = status(s.admin.get("/v1/agent/desired", token=tok, headers={"If-None-Match": '"x"'}), 200)
     status(s.admin.get("/v1/agent/desired", token=tok, headers={"If-None-Match": r.header("ETag")}), 304)
+
+
+def set_loads(s):
+    text = s.admin.get("/metrics").body.decode()
+    return int(re.search(r"^ramp_evaluation_set_loads_total (\d+)$", text, re.M).group(1))
+
+
+def test_the_evaluator_follows_device_changes_without_reading_the_target_again(ctx):
+    """Labels changed, devices deleted and enrolled: the rollout's target
+    follows each of them pass by pass, and its sets are read whole once."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    enroll(s, 30, labels={"site": "a"})
+    pol = fast_policy(windows=("1h", "1h", "1h"), sizes=(0.1, 0.5, 1.0))
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol,
+                                               "selector": "site=a"}), 201).json["id"]
+
+    def target_is(n):
+        wait_for(lambda: rollout(s, rid)["devices"]["target"] == n, timeout=30,
+                 msg=f"target {n}")
+
+    target_is(30)
+    wait_for(lambda: set_loads(s) >= 1, timeout=30, msg="a first evaluation")
+    loads = set_loads(s)
+    status(s.admin.patch("/v1/devices/dev-00000", {"labels": {"site": "b"}}), 200)
+    target_is(29)
+    status(s.admin.delete("/v1/devices/dev-00001"), 204)
+    target_is(28)
+    toks = enroll(s, 3, prefix="late", labels={"site": "a"})
+    target_is(31)
+    status(s.admin.patch("/v1/devices/dev-00000", {"labels": {"site": "a"}}), 200)
+    target_is(32)
+    eq(set_loads(s), loads, "followed, not read again")
+    # the late devices joined the current stage as they came
+    fleet = Fleet(s, toks, "ocr")
+    members = stage_members(rid, [d for d in (f"dev-{i:05d}" for i in range(30)) if d != "dev-00001"]
+                            + list(toks), 0.1)
+    for d in toks:
+        eq(fleet.desired(d)["version"], "v2" if d in members else "v1", d)
+    fleet.close()

@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/strmap.h"
 #include "domain/ddi.h"
 #include "domain/units.h"
 #include "unit.h"
@@ -142,7 +143,50 @@ static void int_parser_checks_range_and_junk(void)
 	CHECK_EQ_INT(v, -5); /* untouched by a failure */
 }
 
+static void hex_decodes_either_case_and_refuses_junk(void)
+{
+	unsigned char b[3];
+
+	CHECK_EQ_INT(hex_decode(b, "0aFf10", 3), 0);
+	CHECK(b[0] == 0x0a && b[1] == 0xff && b[2] == 0x10);
+	CHECK_EQ_INT(hex_decode(b, "0g", 1), RAMP_EINVAL);
+	CHECK_EQ_INT(hex_decode(b, "0", 1), RAMP_EINVAL);
+}
+
+/* Deletion shifts the run back: after thousands of random sets and
+ * deletes every key is found exactly when a plain array says it is there. */
+static void strmap_deletes_keep_every_other_key_findable(void)
+{
+	enum { N = 4000 };
+	static bool in[N];
+	struct strmap *m = strmap_new();
+	unsigned seed = 7;
+	char key[32];
+
+	for (int step = 0; step < 60000; step++) {
+		int k = (int)(rand_r(&seed) % N);
+		snprintf(key, sizeof(key), "dev-%d", k);
+		if (rand_r(&seed) % 3) {
+			CHECK_EQ_INT(strmap_set(m, key, (void *)(intptr_t)(k + 1)), 0);
+			in[k] = true;
+		} else {
+			CHECK(strmap_del(m, key) == in[k]);
+			in[k] = false;
+		}
+	}
+	size_t n = 0;
+	for (int k = 0; k < N; k++) {
+		snprintf(key, sizeof(key), "dev-%d", k);
+		CHECK(strmap_get(m, key) == (in[k] ? (void *)(intptr_t)(k + 1) : NULL));
+		n += in[k];
+	}
+	CHECK_EQ_INT(strmap_size(m), n);
+	strmap_free(m);
+}
+
 static const struct unit_case cases[] = {
+	UNIT(hex_decodes_either_case_and_refuses_junk),
+	UNIT(strmap_deletes_keep_every_other_key_findable),
 	UNIT(buf_appends_and_terminates),
 	UNIT(buf_grows_past_its_first_allocation),
 	UNIT(buf_fails_past_its_cap_and_stays_failed),
