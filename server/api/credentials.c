@@ -75,8 +75,8 @@ void api_device_token_rotate(struct req *r)
 	auth_hash(tok, h);
 	hex_encode(hx, h, 32);
 	/* without grace the old tokens die now: refused before the write, and
-	 * after it in any snapshot built before it, even if the rebuild below
-	 * fails (the new token is answered from the database until then) */
+	 * after it by any snapshot that has not applied it, even if applying it
+	 * below fails (the new token is answered from the database until then) */
 	if (grace == 0 && (rv = auth_revoke_begin(r->params[0], NULL)) == 0) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;

@@ -1,9 +1,10 @@
 /*
  * engine.h - the background loop (libuv): the evaluation timer (the leader
- * replica only), snapshot rebuilds (local changes, LISTEN, a 30 s safety
- * net), and once a second the batched last_seen and token last_used writes
- * and the rollout gauges (every 5 s). Runs in its own thread; HTTP threads
- * wake it with engine_wake() and snapshot_changed(). Telemetry is committed
+ * replica only), other replicas' changes to the snapshot (LISTEN), whole
+ * loads when a change could not be applied, the catalog every 30 s, and
+ * once a second the batched last_seen and token last_used writes and the
+ * rollout gauges (every 5 s). Runs in its own thread; HTTP threads wake it
+ * with engine_wake() and snapshot_changed(). Telemetry is committed
  * by store/ingest.c's writer, not here.
  */
 #ifndef RAMP_ENGINE_H

@@ -38,7 +38,7 @@ static bool snapshot_vouches(struct snapshot *s, const char *id)
 /* A certificate may name a device that is not registered (any more): it logs
  * in only when the device is in the request's snapshot. A miss is brought up
  * to date on a worker (snapshot_fresh() limits how often), so certificates
- * of deleted devices cannot make every poll rebuild it. 1 known (or no
+ * of deleted devices cannot make every poll read the database. 1 known (or no
  * snapshot yet: 503 later), 0 unknown, -1 deferred to a worker. */
 static int cert_device_known(struct req *r, const char *id)
 {
