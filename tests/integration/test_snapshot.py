@@ -185,6 +185,9 @@ def test_randomised_writes_keep_the_snapshot_equal_to_a_fresh_load(ctx):
     evaluations are held off (RAMP_EVAL_INTERVAL) so every change is one this
     test made and the snapshot must equal a fresh load right after each 2xx."""
     s = ctx.server(env={"RAMP_EVAL_INTERVAL": "3600"})
+    # a second replica follows the whole run through its notices alone
+    s2 = ctx.server(database=s.database, admin_token=s.admin_token,
+                    env={"RAMP_EVAL_INTERVAL": "3600"})
     signer = Signer(ctx, s)
     other = Signer(ctx, s, key_id="ci-2027")
     for m in ("ocr", "det"):
@@ -275,6 +278,9 @@ def test_randomised_writes_keep_the_snapshot_equal_to_a_fresh_load(ctx):
         eq(r["devices"], len(devices), f"step {steps}")
     check(steps >= 100, f"only {steps} steps in 90 s")
     print(f"{steps} steps, {events} events, {len(devices)} devices, all equal to a fresh load")
+    wait_for(lambda: s2.admin.get("/v1/snapshot/verify").json.get("ok"), timeout=30,
+             msg="the second replica's snapshot equals a fresh load")
+    eq(s2.admin.get("/v1/snapshot/verify").json["devices"], len(devices))
     # and after a restart, the whole load agrees with what was built step by step
     s.restart()
     verified(s)
