@@ -198,6 +198,8 @@ static struct strmap *set_of(json_t *ids)
 	return m;
 }
 
+static void sets_forget(int64_t id);
+
 int rollouts_create(struct app *app, const char *actor, const char *model,
 		    const char *version, const char *policy_name, const struct policy *p,
 		    const char *selector, int64_t *id, struct ramp_err *err)
@@ -253,9 +255,12 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		if (rc == 0) {
 			pl.w.target_count = (int)json_array_size(target);
 			rc = store_rollout_write(app->db, &pl.w);
-			/* devices polling right after the 201 already see the canary */
-			if (rc == 0)
+			/* devices polling right after the 201 already see the canary;
+			 * an evaluation that loaded the sets before this write reloads */
+			if (rc == 0) {
 				changed_rollout(app, *id, pl.ids, pl.w.nassign);
+				sets_forget(*id);
+			}
 			applied = rc == 0;
 			plan_clear(&pl);
 		}
@@ -266,8 +271,6 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		changed_rollout(app, *id, NULL, 0); /* the rollout itself is active */
 	return rc;
 }
-
-static void sets_forget(int64_t id);
 
 int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const char *actor,
 		     struct ramp_err *err)
@@ -412,6 +415,8 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 		return c;
 	c = c ? c : oldest;
 	sets_clear(c);
+	/* named before reading: a verb that writes meanwhile marks it stale */
+	c->id = row->id;
 	t0 = clock_mono_ms();
 	seq = snapshot_devices_seq(); /* changes from here on are followed next time */
 	atomic_fetch_add(&set_loads, 1);
@@ -476,10 +481,13 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		rc = store_rollout_write(app->db, &pl.w);
 		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
 			changed_rollout(app, id, pl.ids, pl.w.nassign);
-		/* what it assigned joins the cached set, which stays current */
+		/* what it assigned joins the cached set, which stays current; a
+		 * write that lost to another writer's leaves it to a reload */
 		for (size_t i = 0; rc == 0 && i < pl.w.nassign && sets->assigned; i++)
 			if (strmap_set(sets->assigned, pl.ids[i], (void *)1) != 0)
 				sets_forget(id);
+		if (rc == RAMP_ECONFLICT)
+			sets_forget(id);
 		if (rc == 0 && next.phase != cur.phase)
 			log_info("msg=\"rollout %s\" rollout=%lld model=%s version=%s detail=\"%s\"",
 				 rollout_phase_name(next.phase), (long long)id, row.model,
