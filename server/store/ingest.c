@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#define INGEST_COPY_SQL "COPY telemetry (" INGEST_COPY_COLUMNS ") FROM STDIN"
+#define INGEST_COPY_SQL "COPY telemetry (" INGEST_COPY_COLUMNS ") FROM STDIN (FORMAT binary)"
 #define MAINT_RETRY_S 60
 
 static struct {
@@ -132,6 +132,21 @@ static bool ensure_conn(void)
 	return true;
 }
 
+/* The rows of the first n batches of list between the binary stream's
+ * header and trailer; false when libpq could not take them. */
+static bool put_rows(struct ingest_batch *list, int n)
+{
+	size_t hl, tl;
+	const char *head = ingest_copy_header(&hl), *tail = ingest_copy_trailer(&tl);
+
+	if (PQputCopyData(ing.pg, head, (int)hl) != 1)
+		return false;
+	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
+		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
+			return false;
+	return PQputCopyData(ing.pg, tail, (int)tl) == 1 && PQputCopyEnd(ing.pg, NULL) == 1;
+}
+
 /* BEGIN, COPY of the first n batches of list, COMMIT. 0; RAMP_EUNAVAIL when
  * the connection failed (*maybe_committed when that was after COMMIT went
  * out); RAMP_EINTERNAL when the server refused the data. */
@@ -150,10 +165,7 @@ static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 	PQclear(r);
 	if (!ok)
 		goto fail;
-	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
-		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
-			goto fail;
-	if (PQputCopyEnd(ing.pg, NULL) != 1)
+	if (!put_rows(list, n))
 		goto fail;
 	ok = true;
 	while ((r = PQgetResult(ing.pg)) != NULL) {
