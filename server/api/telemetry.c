@@ -4,7 +4,8 @@
  * tokens to registered devices (the snapshot's word, the database's for a
  * device the snapshot does not know yet), add each report once accepted to
  * a batch for the group-commit writer (store/ingest.h), then park the
- * request; the writer answers from its thread once the batch is committed.
+ * request; the writer hands over the answer, built here beforehand, once
+ * the batch is committed.
  * Nothing accepted is a 400 (403 when every report named another device);
  * a full queue or a failed commit is a 503 that claims nothing.
  */
@@ -45,6 +46,8 @@ struct batch {
 	double now; /* the clock every report of the request is judged by */
 	struct verdict *v;
 	size_t accepted, wrong_device, asking;
+	char *ok_body; /* the 202's body, built before the commit (malloc) */
+	size_t ok_len;
 };
 
 /* The list of reports in body (borrowed, or a new array for one report);
@@ -294,9 +297,8 @@ static void on_committed(struct ingest_batch *ib, int rc)
 	} else if (rc == 0) {
 		/* fresh numbers: let the engine judge them now, not at its next tick */
 		engine_wake(r->app);
-		http_reply_json(r, 202,
-				json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted,
-					  "rejected", rejected_json(b)));
+		http_reply_text(r, 202, "application/json", b->ok_body, b->ok_len);
+		b->ok_body = NULL;
 	} else {
 		reply_unavailable(r, rc);
 	}
@@ -308,6 +310,29 @@ static void free_rows(struct req *r)
 	struct batch *b = r->stream;
 
 	ingest_batch_free(&b->ib);
+	free(b->ok_body);
+	b->ok_body = NULL;
+}
+
+/* The 202's body, built here on the request's thread so that the writer
+ * only hands it over: {"accepted": n, "rejected": [...]}. */
+static int build_ok_body(struct batch *b)
+{
+	json_t *j;
+
+	if (b->accepted == b->n) {
+		char tmp[64];
+		int n = snprintf(tmp, sizeof(tmp), "{\"accepted\":%zu,\"rejected\":[]}", b->n);
+		b->ok_body = strdup(tmp);
+		b->ok_len = (size_t)n;
+	} else {
+		j = json_pack("{s:I, s:o}", "accepted", (json_int_t)b->accepted, "rejected",
+			      rejected_json(b));
+		b->ok_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		b->ok_len = b->ok_body ? strlen(b->ok_body) : 0;
+		json_decref(j);
+	}
+	return b->ok_body ? 0 : RAMP_ENOMEM;
 }
 
 /* Parks the request and hands the accepted reports to the writer. */
@@ -315,6 +340,10 @@ static void commit_and_reply(struct req *r, struct batch *b)
 {
 	int rc;
 
+	if (build_ok_body(b) != 0) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
 	b->ib.done = on_committed;
 	b->ib.admit = admit;
 	b->ib.ctx = b;
