@@ -277,7 +277,7 @@ static int key_of(const char *k, size_t n)
 		const char *name = i < K_GAUGE0	  ? fixed_keys[i]
 				   : i < K_COUNTER0 ? telemetry_gauges[i - K_GAUGE0].key
 						    : telemetry_counters[i - K_COUNTER0].key;
-		if (strncmp(name, k, n) == 0 && name[n] == '\0')
+		if (name[0] == k[0] && strncmp(name, k, n) == 0 && name[n] == '\0')
 			return i;
 	}
 	return -1;
