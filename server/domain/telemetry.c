@@ -9,49 +9,33 @@
  */
 #include "domain/telemetry.h"
 #include "domain/device_id.h"
+#include "domain/telemetry_int.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-struct hist_spec {
-	const char *key;        /* "latency_hist" */
-	const char *bounds_key; /* "bounds_ms" */
-	bool positive;          /* bounds > 0 (else >= 0) */
-	double hi;              /* largest allowed bound */
-};
+static const struct telemetry_hist_spec lat_spec = {"latency_hist", "bounds_ms", true, INFINITY};
+static const struct telemetry_hist_spec conf_spec = {"confidence_hist", "bounds", false, 1.0};
+const struct telemetry_hist_spec *const telemetry_hists[2] = {&lat_spec, &conf_spec};
 
-static const struct hist_spec lat_spec = {"latency_hist", "bounds_ms", true,
-					  INFINITY};
-static const struct hist_spec conf_spec = {"confidence_hist", "bounds", false,
-					   1.0};
-
-static const struct {
-	const char *key;
-	size_t off;
-	double lo, hi;
-} gauges[] = {
+const struct telemetry_gauge telemetry_gauges[TELEMETRY_NGAUGES] = {
 	{"cpu_pct", offsetof(struct telemetry_report, cpu_pct), 0, 100},
 	{"mem_pct", offsetof(struct telemetry_report, mem_pct), 0, 100},
 	{"npu_pct", offsetof(struct telemetry_report, npu_pct), 0, 100},
-	{"temperature_c", offsetof(struct telemetry_report, temperature_c), -100,
-	 200},
-	{"disk_free_mb", offsetof(struct telemetry_report, disk_free_mb), 0,
-	 INFINITY},
-	{"model_load_ms", offsetof(struct telemetry_report, model_load_ms), 0,
-	 INFINITY},
-	{"confidence_mean", offsetof(struct telemetry_report, confidence_mean),
-	 0, 1},
+	{"temperature_c", offsetof(struct telemetry_report, temperature_c), -100, 200},
+	{"disk_free_mb", offsetof(struct telemetry_report, disk_free_mb), 0, INFINITY},
+	{"model_load_ms", offsetof(struct telemetry_report, model_load_ms), 0, INFINITY},
+	{"confidence_mean", offsetof(struct telemetry_report, confidence_mean), 0, 1},
 };
+#define gauges telemetry_gauges
 
-static const struct {
-	const char *key;
-	size_t off;
-} counters[] = {
+const struct telemetry_counter telemetry_counters[TELEMETRY_NCOUNTERS] = {
 	{"exceptions", offsetof(struct telemetry_report, exceptions)},
 	{"oom_kills", offsetof(struct telemetry_report, oom_kills)},
 	{"timeouts", offsetof(struct telemetry_report, timeouts)},
 };
+#define counters telemetry_counters
 
 /* The member of obj named key; NULL when absent or JSON null. */
 static const json_t *field_get(const json_t *obj, const char *key)
@@ -201,16 +185,12 @@ static int parse_device_id(const json_t *obj, struct telemetry_report *out,
 	return 0;
 }
 
-/* "name:version", split at the first ':'. */
-static int parse_model(const json_t *obj, struct telemetry_report *out,
-		       struct ramp_err *err)
+int telemetry_split_model(const char *s, size_t n, struct telemetry_report *out,
+			  struct ramp_err *err)
 {
-	const char *s, *colon;
-	size_t n, nl, vl;
+	const char *colon = memchr(s, ':', n);
+	size_t nl, vl;
 
-	if (required_string(obj, "model", &s, &n, err))
-		return RAMP_EINVAL;
-	colon = memchr(s, ':', n);
 	if (colon == NULL)
 		return ramp_err_set(err, RAMP_EINVAL, "model",
 				    "must be \"name:version\"");
@@ -229,6 +209,18 @@ static int parse_model(const json_t *obj, struct telemetry_report *out,
 	memcpy(out->version, colon + 1, vl);
 	out->version[vl] = '\0';
 	return 0;
+}
+
+/* "name:version", split at the first ':'. */
+static int parse_model(const json_t *obj, struct telemetry_report *out,
+		       struct ramp_err *err)
+{
+	const char *s;
+	size_t n;
+
+	if (required_string(obj, "model", &s, &n, err))
+		return RAMP_EINVAL;
+	return telemetry_split_model(s, n, out, err);
 }
 
 /* n decimal digits at s into *out; false on anything else (NUL included). */
@@ -383,7 +375,7 @@ static int parse_gauges(const json_t *obj, struct telemetry_report *out,
 	return 0;
 }
 
-static int parse_bounds(const json_t *arr, const struct hist_spec *sp,
+static int parse_bounds(const json_t *arr, const struct telemetry_hist_spec *sp,
 			double *bounds, struct ramp_err *err)
 {
 	size_t i;
@@ -414,7 +406,7 @@ bad:
 	return RAMP_EINVAL;
 }
 
-static int parse_hist_counts(const json_t *arr, const struct hist_spec *sp,
+static int parse_hist_counts(const json_t *arr, const struct telemetry_hist_spec *sp,
 			     size_t nb, int64_t *counts, struct ramp_err *err)
 {
 	char f[64];
@@ -437,7 +429,7 @@ static int parse_hist_counts(const json_t *arr, const struct hist_spec *sp,
 }
 
 /* An optional {bounds, counts} histogram; *nb stays 0 when absent. */
-static int parse_hist(const json_t *obj, const struct hist_spec *sp,
+static int parse_hist(const json_t *obj, const struct telemetry_hist_spec *sp,
 		      size_t *nb, double *bounds, int64_t *counts,
 		      struct ramp_err *err)
 {
@@ -465,7 +457,7 @@ static int parse_hist(const json_t *obj, const struct hist_spec *sp,
 	return 0;
 }
 
-static void report_init(struct telemetry_report *out, double now)
+void telemetry_report_init(struct telemetry_report *out, double now)
 {
 	memset(out, 0, sizeof(*out));
 	out->ts = now;
@@ -478,7 +470,7 @@ static void report_init(struct telemetry_report *out, double now)
 int telemetry_parse(const json_t *obj, double now, struct telemetry_report *out,
 		    struct ramp_err *err)
 {
-	report_init(out, now);
+	telemetry_report_init(out, now);
 	if (!json_is_object(obj))
 		return ramp_err_set(err, RAMP_EINVAL, "",
 				    "report must be a JSON object");

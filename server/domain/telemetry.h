@@ -59,4 +59,24 @@ int telemetry_parse(const json_t *obj, double now, struct telemetry_report *out,
  */
 int telemetry_parse_rfc3339(const char *s, double *out);
 
+/* Called by telemetry_read_fast() for each report, i counting from 0; t is
+ * valid until it returns. Non-zero stops the read. */
+typedef int (*telemetry_each_fn)(void *ctx, size_t i, const struct telemetry_report *t);
+
+/*
+ * The fast path for the bodies devices and gateways send: a report object,
+ * an array of them, or {"reports": [...]}, in plain JSON (known fields
+ * only, strings without escapes or non-ASCII bytes, at most max reports),
+ * read straight from the text without building a jansson tree. Each report
+ * goes through the same checks as telemetry_parse() into *t, then to fn.
+ * Returns how many reports were handed to fn (>= 1) when the whole body
+ * was read and every report was valid; 0 otherwise: the body is not of
+ * that form, or something in it is invalid, or fn stopped. Then the caller
+ * discards what fn did and takes the general path (jansson, then
+ * telemetry_parse() per report), which gives every answer, errors included:
+ * whatever this reader accepts, that path accepts with the same values.
+ */
+size_t telemetry_read_fast(const char *body, size_t len, double now, size_t max,
+			   struct telemetry_report *t, telemetry_each_fn fn, void *ctx);
+
 #endif

@@ -7,7 +7,8 @@
  * ingest_enqueue() until the writer calls its done(); the writer never
  * touches it after that (it lives in the request's arena). queued_rows
  * counts queued and in-flight rows, so the bound covers every row held in
- * memory. A batch's rc is 0 only after COMMIT returned.
+ * memory. A batch's rc is 0 only after the COPY, its own transaction,
+ * reported its commit.
  */
 #include "store/ingest.h"
 
@@ -26,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#define INGEST_COPY_SQL "COPY telemetry (" INGEST_COPY_COLUMNS ") FROM STDIN"
+#define INGEST_COPY_SQL "COPY telemetry (" INGEST_COPY_COLUMNS ") FROM STDIN (FORMAT binary)"
 #define MAINT_RETRY_S 60
 
 static struct {
@@ -132,9 +133,28 @@ static bool ensure_conn(void)
 	return true;
 }
 
-/* BEGIN, COPY of the first n batches of list, COMMIT. 0; RAMP_EUNAVAIL when
- * the connection failed (*maybe_committed when that was after COMMIT went
- * out); RAMP_EINTERNAL when the server refused the data. */
+/* The rows of the first n batches of list between the binary stream's
+ * header and trailer; false when libpq could not take them. */
+static bool put_rows(struct ingest_batch *list, int n)
+{
+	size_t hl, tl;
+	const char *head = ingest_copy_header(&hl), *tail = ingest_copy_trailer(&tl);
+
+	if (PQputCopyData(ing.pg, head, (int)hl) != 1)
+		return false;
+	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
+		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
+			return false;
+	return PQputCopyData(ing.pg, tail, (int)tl) == 1 && PQputCopyEnd(ing.pg, NULL) == 1;
+}
+
+/* One COPY of the first n batches of list, in autocommit: the COPY is its
+ * own transaction, and PostgreSQL commits it (synchronous_commit on: the
+ * WAL flushed) before it reports the COPY complete, so COMMAND_OK means
+ * committed, two round trips fewer than BEGIN and COMMIT around it. 0;
+ * RAMP_EUNAVAIL when the connection failed (*maybe_committed when that was
+ * after the end of the data went out); RAMP_EINTERNAL when the server
+ * refused the data (nothing committed). */
 static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 {
 	PGresult *r;
@@ -143,27 +163,17 @@ static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 	*maybe_committed = false;
 	if (!ensure_conn())
 		return RAMP_EUNAVAIL;
-	if (!exec_ok("BEGIN"))
-		goto fail;
 	r = PQexec(ing.pg, INGEST_COPY_SQL);
 	ok = PQresultStatus(r) == PGRES_COPY_IN;
 	PQclear(r);
-	if (!ok)
+	if (!ok || !put_rows(list, n))
 		goto fail;
-	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
-		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
-			goto fail;
-	if (PQputCopyEnd(ing.pg, NULL) != 1)
-		goto fail;
-	ok = true;
+	*maybe_committed = true;
 	while ((r = PQgetResult(ing.pg)) != NULL) {
 		ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 	}
-	if (!ok)
-		goto fail;
-	*maybe_committed = true;
-	if (exec_ok("COMMIT"))
+	if (ok)
 		return 0;
 fail:
 	warn_pg("could not commit telemetry");
@@ -172,11 +182,10 @@ fail:
 		return RAMP_EUNAVAIL;
 	}
 	*maybe_committed = false;
-	exec_ok("ROLLBACK");
 	return RAMP_EINTERNAL;
 }
 
-/* Writes n batches; a connection found dead before COMMIT went out (an idle
+/* Writes n batches; a connection found dead before the data's end went out (an idle
  * connection after a database restart) gets one retry on a fresh one. */
 static int copy_retry(struct ingest_batch *list, int n)
 {
@@ -476,7 +485,7 @@ static void print_figures(struct buf *b)
 	print_histo(b, "ramp_telemetry_commit_requests", "Requests sharing one group commit.",
 		    &fig.reqs, req_bounds, NREQB);
 	print_histo(b, "ramp_telemetry_commit_seconds",
-		    "Time to write and commit one group (BEGIN, COPY, COMMIT).", &fig.secs,
+		    "Time to write and commit one group (one COPY, its own transaction).", &fig.secs,
 		    sec_bounds, NSECB);
 	buf_printf(b,
 			  "# HELP ramp_telemetry_queue_rows Reports queued or being committed.\n"

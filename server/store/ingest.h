@@ -2,8 +2,8 @@
  * ingest.h - the telemetry writer: group commit of validated reports.
  *
  * HTTP handlers add their accepted reports (struct telemetry_report) to a
- * batch with ingest_batch_add(), which writes each as a COPY text row (the
- * format is the store's: ingest_rows.c), park their request and hand the
+ * batch with ingest_batch_add(), which writes each as a binary COPY tuple
+ * (the format is the store's: ingest_rows.c), park their request and hand the
  * batch over with ingest_enqueue(); the writer thread calls the batch's
  * done() once the COPY that carried it has committed (or failed, or admit()
  * refused it). The writer takes
@@ -44,11 +44,15 @@ int ingest_start(struct app *app);
  * http_stop(), so that no request stays parked. */
 void ingest_stop(void);
 
-/* Appends r as one COPY text-format line for the columns ingest writes
+/* Appends r as one binary COPY tuple of the columns ingest writes
  * (INGEST_COPY_COLUMNS). On allocation failure (or past b's cap) b is left
  * failed (buf_failed()). Used by ingest_batch_add(); public for its unit
  * test. */
 void ingest_format_row(struct buf *b, const struct telemetry_report *r);
+/* The bytes a binary COPY stream opens with (signature, flags, extension
+ * length) and ends with (a field count of -1); static, *len set. */
+const char *ingest_copy_header(size_t *len);
+const char *ingest_copy_trailer(size_t *len);
 
 struct ingest_batch;
 /* Runs on the writer thread after the commit: rc 0 when the rows are
@@ -66,15 +70,15 @@ struct ingest_batch {
 	 * done() gets that code. Must not block. */
 	int (*admit)(struct ingest_batch *b);
 	/* the store's: filled by ingest_batch_add() */
-	struct buf rows; /* nrows COPY text lines, each ending in '\n' */
+	struct buf rows; /* nrows binary COPY tuples */
 	int nrows;
 	/* the writer's */
 	int rc;
 	struct ingest_batch *next;
 };
 
-/* Adds one validated report to b (formatted now, on the caller's thread, as
- * a COPY row). 0, or RAMP_ENOMEM (the batch must then not be enqueued). */
+/* Adds one validated report to b (encoded now, on the caller's thread, as
+ * a binary COPY tuple). 0, or RAMP_ENOMEM (the batch must then not be enqueued). */
 int ingest_batch_add(struct ingest_batch *b, const struct telemetry_report *r);
 /* Frees b's rows (not b): after done() ran, or when b was never queued.
  * Safe on a zeroed batch and twice. */

@@ -120,6 +120,47 @@ def test_report_fields_round_trip_through_the_scan_reader(ctx):
     eq(len(scan(t0 + 0.25, t0 + 100, "2026.01.10-rc1")), 2, "the window is inclusive")
 
 
+COLUMNS = ("extract(epoch FROM ts), device_id, model, version, requests, errors, latency_ms,"
+           " lat_bounds, lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct,"
+           " temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions, oom_kills,"
+           " timeouts")
+
+
+def test_every_column_reads_back_as_written_on_both_paths(ctx):
+    """The binary COPY rows as PostgreSQL reads them: timestamps to the
+    microsecond, doubles exactly, integers to 2^53, text, arrays, NULLs;
+    the same whether the body was read directly or through jansson (an
+    unknown field sends it the general way)."""
+    s = server(ctx)
+    register(s, "d1", "d2")
+    ing = mk_token(s, "gw", "ingest")
+    t0 = 1790000000.123456
+    rich = {"device_id": "d1", "model": "invoice-ocr:2026.01.10+b.1_x-y", "timestamp": t0,
+            "requests": 9007199254740992, "errors": 2, "latency_ms": 0.1,
+            "latency_hist": {"bounds_ms": [5, 10, 25.5], "counts": [1, 2, 3, 9007199254740992]},
+            "confidence_hist": {"bounds": [0, 0.333333333333333314829616256247, 1],
+                                "counts": [0, 5, 10, 35]},
+            "cpu_pct": 41.3, "mem_pct": 100, "npu_pct": 0, "temperature_c": -5.25,
+            "disk_free_mb": 1e300, "model_load_ms": 5e-324, "confidence_mean": 0.8125,
+            "exceptions": 3, "oom_kills": 0, "timeouts": 9007199254740992}
+    bare = {"device_id": "d2", "model": "m:1", "timestamp": "2026-09-21T12:00:00.000001Z"}
+    want = [
+        ["1790000000.123456", "d1", "invoice-ocr", "2026.01.10+b.1_x-y", "9007199254740992",
+         "2", "0.1", "{5,10,25.5}", "{1,2,3,9007199254740992}", "{0,0.3333333333333333,1}",
+         "{0,5,10,35}", "41.3", "100", "0", "-5.25", "1e+300", "5e-324", "0.8125", "3", "0",
+         "9007199254740992"],
+        ["1789992000.000001", "d2", "m", "1", "1", "0"] + ["NULL"] * 12
+        + ["0", "0", "0"],
+    ]
+    for path, extra in (("direct", {}), ("general", {"firmware": "1.2"})):
+        status(s.admin.post("/v1/telemetry", [dict(rich, **extra), dict(bare, **extra)],
+                            token=ing), 202)
+        cols = ", ".join(f"coalesce(({c})::text, 'NULL')" for c in COLUMNS.split(", "))
+        got = ctx.psql(s, f"SELECT {cols} FROM telemetry ORDER BY device_id")
+        eq(got, want, path)
+        ctx.psql(s, "DELETE FROM telemetry")
+
+
 BAD = [
     ({"model": "m:1"}, "device_id"),
     ({"device_id": "bad id!", "model": "m:1"}, "device_id"),
