@@ -393,7 +393,7 @@ static void ingest_batch(struct req *r, json_t *list, struct batch *b)
 struct fast {
 	struct req *r;
 	struct batch *b;
-	const struct snapshot *s;
+	struct snapshot *s;
 	size_t cap;
 };
 
