@@ -119,41 +119,64 @@ static void evaluate_all(struct engine *e)
 	atomic_fetch_add(&eval_passes, 1);
 }
 
-struct seen_json {
-	json_t *out;
+/* The polls noted since the last flush, as three arrays for the store. */
+struct seen_rows {
+	const char **ids, **versions;
+	double *at;
+	size_t n;
 };
 
-static void seen_to_json(void *ctx, const char *id, void *val)
+static void seen_row(void *ctx, const char *id, void *val)
 {
-	struct seen_json *sj = ctx;
-	struct seen_entry *e = val;
-	json_t *o = json_pack("{s:s, s:f}", "id", id, "at", e->at);
+	struct seen_rows *sr = ctx;
+	struct seen_entry *x = val;
 
-	if (e->agent_version[0])
-		json_object_set_new(o, "agent_version", json_string(e->agent_version));
-	json_array_append_new(sj->out, o);
-	free(e);
+	sr->ids[sr->n] = id; /* the map's key: lives until the map is freed */
+	sr->at[sr->n] = x->at;
+	sr->versions[sr->n++] = x->agent_version[0] ? x->agent_version : NULL;
+}
+
+static void free_entry(void *ctx, const char *id, void *val)
+{
+	(void)ctx;
+	(void)id;
+	free(val);
 }
 
 static void flush_seen(struct engine *e)
 {
-	struct seen_json sj = {json_array()};
+	struct strmap *taken[SEEN_STRIPES] = {0};
+	struct seen_rows sr = {0};
+	size_t total = 0;
 
 	for (int i = 0; i < SEEN_STRIPES; i++) {
-		struct strmap *m, *fresh = strmap_new();
+		struct strmap *fresh = strmap_new();
 		if (fresh == NULL)
 			continue;
 		pthread_mutex_lock(&e->seen[i].mu);
-		m = e->seen[i].map;
+		taken[i] = e->seen[i].map;
 		e->seen[i].map = fresh;
 		pthread_mutex_unlock(&e->seen[i].mu);
-		strmap_each(m, seen_to_json, &sj);
-		strmap_free(m);
+		total += taken[i] ? strmap_size(taken[i]) : 0;
 	}
+	sr.ids = calloc(total + 1, sizeof(*sr.ids));
+	sr.versions = calloc(total + 1, sizeof(*sr.versions));
+	sr.at = calloc(total + 1, sizeof(*sr.at));
+	for (int i = 0; sr.ids && sr.versions && sr.at && i < SEEN_STRIPES; i++)
+		if (taken[i])
+			strmap_each(taken[i], seen_row, &sr);
 	/* last_seen is advisory: a failed write is dropped, the next poll brings it back */
-	if (json_array_size(sj.out) > 0 && store_devices_seen(e->app->db, sj.out) != 0)
-		log_warn("msg=\"could not write last_seen\" devices=%zu", json_array_size(sj.out));
-	json_decref(sj.out);
+	if (total > 0 && (sr.n != total ||
+			  store_devices_seen(e->app->db, sr.ids, sr.at, sr.versions, sr.n) != 0))
+		log_warn("msg=\"could not write last_seen\" devices=%zu", total);
+	for (int i = 0; i < SEEN_STRIPES; i++) {
+		if (taken[i])
+			strmap_each(taken[i], free_entry, NULL);
+		strmap_free(taken[i]);
+	}
+	free(sr.ids);
+	free(sr.versions);
+	free(sr.at);
 }
 
 static void on_listen(uv_poll_t *h, int status, int events);

@@ -280,16 +280,25 @@ char *store_text_array(struct arena *a, const char *const *items, size_t n)
 	char *out, *at;
 
 	for (size_t i = 0; i < n; i++)
-		cap += strlen(items[i]) + 1;
+		cap += items[i] ? 2 * strlen(items[i]) + 3 : 5;
 	if ((out = at = arena_alloc(a, cap)) == NULL)
 		return NULL;
 	*at++ = '{';
 	for (size_t i = 0; i < n; i++) {
-		size_t k = strlen(items[i]);
 		if (i)
 			*at++ = ',';
-		memcpy(at, items[i], k);
-		at += k;
+		if (items[i] == NULL) {
+			memcpy(at, "NULL", 4);
+			at += 4;
+			continue;
+		}
+		*at++ = '"'; /* quoted, with " and \ escaped: any text */
+		for (const char *p = items[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				*at++ = '\\';
+			*at++ = *p;
+		}
+		*at++ = '"';
 	}
 	*at++ = '}';
 	*at = '\0';

@@ -147,13 +147,14 @@ int store_snapshot_members(struct db *db, int64_t id, int stage, const struct sn
 /* NOTIFY ramp_changed with "<this replica> <what>", inside c's transaction:
  * "d <device id>", "c" (the catalog), "r <rollout id> <stage>". */
 int store_changed(struct dbconn *c, const char *what);
-/* A PostgreSQL text[] literal of items, which must need no quoting (device
- * ids: [A-Za-z0-9._:-]), in the arena; NULL on failure. */
+/* A PostgreSQL text[] literal of items (NULL items are SQL NULLs), in the
+ * arena; NULL on failure. */
 char *store_text_array(struct arena *a, const char *const *items, size_t n);
 /* This process's tag in those payloads: its own are not applied twice. */
 const char *store_replica(void);
 /* Writes batched last_seen (and agent_version when not NULL) for devices. */
-int store_devices_seen(struct db *db, json_t *seen /* [{id, at, agent_version}] */);
+int store_devices_seen(struct db *db, const char *const *ids, const double *at,
+		       const char *const *agent_versions /* entries may be NULL */, size_t n);
 
 /* --- policies and rollouts (store_rollouts.c) --- */
 int store_policy_put(struct db *db, const char *actor, const char *name, json_t *doc,

@@ -217,23 +217,36 @@ int store_snapshot_members(struct db *db, int64_t id, int stage, const struct sn
 	return rc;
 }
 
-int store_devices_seen(struct db *db, json_t *seen)
+int store_devices_seen(struct db *db, const char *const *ids, const double *at,
+		       const char *const *agent_versions, size_t n)
 {
+	struct arena *a = arena_new();
+	char *p[3] = {NULL, NULL, NULL}, *t;
 	struct dbconn *c;
-	char *doc = json_dumps(seen, JSON_COMPACT);
-	const char *p[1] = {doc};
 	int rc;
 
-	if (doc == NULL)
+	if (a && (p[2] = store_text_array(a, agent_versions, n)) != NULL)
+		p[0] = store_text_array(a, ids, n);
+	/* seconds with microseconds: 21 bytes a value at most, and a comma */
+	if (p[0] && (p[1] = t = arena_alloc(a, 24 * n + 3)) != NULL) {
+		*t++ = '{';
+		for (size_t i = 0; i < n; i++)
+			t += sprintf(t, "%s%.6f", i ? "," : "", at[i]);
+		strcpy(t, "}");
+	}
+	if (p[1] == NULL) {
+		arena_free(a);
 		return RAMP_ENOMEM;
+	}
 	if ((rc = db_acquire(db, &c)) == 0) {
 		rc = db_query(c, NULL,
-			      "UPDATE devices d SET last_seen = to_timestamp((x->>'at')::float8),"
-			      " agent_version = coalesce(x->>'agent_version', d.agent_version)"
-			      " FROM jsonb_array_elements($1::jsonb) x WHERE d.id = x->>'id'",
-			      1, p);
+			      "UPDATE devices d SET last_seen = to_timestamp(x.at),"
+			      " agent_version = coalesce(x.v, d.agent_version)"
+			      " FROM unnest($1::text[], $2::float8[], $3::text[]) AS x(id, at, v)"
+			      " WHERE d.id = x.id",
+			      3, (const char *const *)p);
 		db_release(db, c);
 	}
-	free(doc);
+	arena_free(a);
 	return rc;
 }

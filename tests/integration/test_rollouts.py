@@ -315,6 +315,17 @@ def test_desired_answers_carry_etag_and_304(ctx):
     eq(d["models"]["ocr"]["state"], "installed")
     wait_for(lambda: status(s.admin.get(f"/v1/devices/{dev}"), 200).json["last_seen"], timeout=10,
              msg="last_seen written in a batch")
+    # the agent's version, whatever its characters, is written as sent
+    odd = 'ramp-agent/1.2 "beta" \\ {x,y} NULL'
+    status(c.get("/v1/agent/desired", headers={"X-Agent-Version": odd}), 200)
+    wait_for(lambda: status(s.admin.get(f"/v1/devices/{dev}"), 200).json["agent_version"] == odd,
+             timeout=10, msg="agent_version written in a batch")
+    # a poll without one keeps it, once that poll's last_seen is written too
+    before = status(s.admin.get(f"/v1/devices/{dev}"), 200).json["last_seen"]
+    status(c.get("/v1/agent/desired"), 200)
+    d = wait_for(lambda: (lambda d: d["last_seen"] != before and d)(
+        status(s.admin.get(f"/v1/devices/{dev}"), 200).json), timeout=10, msg="a later last_seen")
+    eq(d["agent_version"], odd)
 
 
 def test_kill9_mid_stage_resumes_with_the_same_devices(ctx):
