@@ -44,11 +44,45 @@ static int row_state(const struct rollout_row *row, struct rollout_state *st)
 	return 0;
 }
 
-/* The ids eligible for a stage (with its cohort), or for the whole target
- * when stage < 0; among only[0..n) when only is not NULL. */
+/* Device ids as the store streams them: kept in order (a list) or in a set. */
+struct idlist {
+	char **v;
+	size_t n, cap;
+};
+
+static int to_list(void *ctx, const char *id)
+{
+	struct idlist *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return RAMP_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	return (l->v[l->n] = strdup(id)) ? (l->n++, 0) : RAMP_ENOMEM;
+}
+
+static void idlist_free(struct idlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int to_set(void *ctx, const char *id)
+{
+	return strmap_set(ctx, id, (void *)1);
+}
+
+/* Calls each() with the ids eligible for a stage (with its cohort), or for
+ * the whole target when stage < 0; among only[0..n) when only is not NULL. */
 static int eligible_among(struct app *app, const struct rollout_row *row,
 			  const struct policy *p, int stage, const char *const *only, size_t n,
-			  json_t **ids)
+			  int (*each)(void *ctx, const char *id), void *ctx)
 {
 	struct selector *sel = NULL, *coh = NULL;
 	struct ramp_err err;
@@ -59,7 +93,6 @@ static int eligible_among(struct app *app, const struct rollout_row *row,
 		rc = store_cohort_selector(app->db, p->stages[stage].cohort, ctext, sizeof(ctext));
 		if (rc == RAMP_ENOTFOUND) {
 			/* a cohort deleted mid-rollout takes nobody new */
-			*ids = json_array();
 			selector_free(sel);
 			return 0;
 		}
@@ -68,40 +101,39 @@ static int eligible_among(struct app *app, const struct rollout_row *row,
 	}
 	if (rc == 0)
 		rc = store_rollout_eligible(app->db, row->model, row->version, sel, coh, only, n,
-					    ids);
+					    each, ctx);
 	selector_free(sel);
 	selector_free(coh);
 	return rc;
 }
 
-/* The ordered first ceil(size x eligible) of stage k: *ids (owned by *arr). */
 static int eligible(struct app *app, const struct rollout_row *row, const struct policy *p,
-		    int stage, json_t **ids)
+		    int stage, int (*each)(void *ctx, const char *id), void *ctx)
 {
-	return eligible_among(app, row, p, stage, NULL, 0, ids);
+	return eligible_among(app, row, p, stage, NULL, 0, each, ctx);
 }
 
+/* The ordered first ceil(size x eligible) of stage k: *ids (owned by *all). */
 static int stage_members(struct app *app, const struct rollout_row *row, const struct policy *p,
-			 int k, json_t **arr, const char ***ids, size_t *n)
+			 int k, struct idlist *all, const char ***ids, size_t *n)
 {
 	struct bucket_entry *e;
 	size_t cnt, i;
-	json_t *v;
-	int rc = eligible(app, row, p, k, arr);
+	int rc = eligible(app, row, p, k, to_list, all);
 
 	*ids = NULL;
 	*n = 0;
 	if (rc)
 		return rc;
-	cnt = json_array_size(*arr);
+	cnt = all->n;
 	e = calloc(cnt ? cnt : 1, sizeof(*e));
 	*ids = calloc(cnt ? cnt : 1, sizeof(**ids));
 	if (e == NULL || *ids == NULL) {
 		free(e);
 		return RAMP_ENOMEM;
 	}
-	json_array_foreach(*arr, i, v)
-		e[i].device_id = json_string_value(v);
+	for (i = 0; i < cnt; i++)
+		e[i].device_id = all->v[i];
 	bucket_order(row->id, e, cnt);
 	*n = bucket_stage_count(p->stages[k].size, cnt);
 	for (i = 0; i < *n; i++)
@@ -112,14 +144,15 @@ static int stage_members(struct app *app, const struct rollout_row *row, const s
 
 struct plan {
 	struct rollout_write w;
-	json_t *events, *members;
+	json_t *events;
+	struct idlist members;
 	const char **ids;
 };
 
 static void plan_clear(struct plan *pl)
 {
 	json_decref(pl->events);
-	json_decref(pl->members);
+	idlist_free(&pl->members);
 	free(pl->ids);
 }
 
@@ -184,20 +217,6 @@ static int load(struct app *app, int64_t id, struct rollout_row *row, struct pol
 	return rc;
 }
 
-static struct strmap *set_of(json_t *ids)
-{
-	struct strmap *m = strmap_new();
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(ids, i, v)
-		if (m && strmap_set(m, json_string_value(v), (void *)1) != 0) {
-			strmap_free(m);
-			return NULL;
-		}
-	return m;
-}
-
 static void sets_forget(int64_t id);
 
 int rollouts_create(struct app *app, const char *actor, const char *model,
@@ -208,8 +227,9 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 	struct rollout_actions acts;
 	struct rollout_row row;
 	struct plan pl;
-	json_t *pj = policy_to_json(p), *bv = NULL, *target = NULL;
-	struct strmap *tset = NULL;
+	json_t *pj = policy_to_json(p), *bv = NULL;
+	struct strmap *tset = strmap_new();
+	size_t target = 0;
 	bool applied = false;
 	char stable[130];
 	int64_t now = now_s();
@@ -221,9 +241,10 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		snprintf(tmp.model, sizeof(tmp.model), "%s", model);
 		snprintf(tmp.version, sizeof(tmp.version), "%s", version);
 		snprintf(tmp.selector, sizeof(tmp.selector), "%s", selector);
-		rc = eligible(app, &tmp, p, -1, &target);
+		rc = tset ? eligible(app, &tmp, p, -1, to_set, tset) : RAMP_ENOMEM;
+		target = rc == 0 ? strmap_size(tset) : 0;
 		/* capture the baseline from its reports before the rollout begins */
-		if (rc == 0 && stable[0] && (tset = set_of(target)) != NULL)
+		if (rc == 0 && stable[0])
 			bv = analysis_capture_baseline(app, model, stable, p, tset, now);
 	}
 	strmap_free(tset);
@@ -234,10 +255,8 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 					  bv ? bv : json_object(), id, err);
 	json_decref(pj);
 	json_decref(bv);
-	if (rc) {
-		json_decref(target);
+	if (rc)
 		return rc;
-	}
 	/* the first stage's devices and events; the evaluator may touch the new
 	 * row in between (its rev moves on): then write on top of its version */
 	rc = RAMP_ECONFLICT;
@@ -253,7 +272,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		if (rc == 0)
 			rc = plan_build(app, &row, p, &st, &acts, actor, true, &pl);
 		if (rc == 0) {
-			pl.w.target_count = (int)json_array_size(target);
+			pl.w.target_count = (int)target;
 			rc = store_rollout_write(app->db, &pl.w);
 			/* devices polling right after the 201 already see the canary;
 			 * an evaluation that loaded the sets before this write reloads */
@@ -266,7 +285,6 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 		}
 		rollout_row_clear(&row);
 	}
-	json_decref(target);
 	if (!applied)
 		changed_rollout(app, *id, NULL, 0); /* the rollout itself is active */
 	return rc;
@@ -365,7 +383,6 @@ static int sets_follow(struct app *app, const struct rollout_row *row, const str
 {
 	char **ids;
 	size_t n;
-	json_t *now = NULL;
 	struct strmap *in = NULL;
 	size_t i;
 	int rc = snapshot_devices_changed_since(&c->seq, &ids, &n);
@@ -373,9 +390,10 @@ static int sets_follow(struct app *app, const struct rollout_row *row, const str
 	*added = false;
 	if (rc || n == 0)
 		return rc;
-	rc = eligible_among(app, row, p, -1, (const char *const *)ids, n, &now);
-	if (rc == 0 && (in = set_of(now)) == NULL)
+	if ((in = strmap_new()) == NULL)
 		rc = RAMP_ENOMEM;
+	if (rc == 0)
+		rc = eligible_among(app, row, p, -1, (const char *const *)ids, n, to_set, in);
 	for (i = 0; rc == 0 && i < n; i++) {
 		if (!strmap_get(in, ids[i])) {
 			strmap_del(c->target, ids[i]);
@@ -386,7 +404,6 @@ static int sets_follow(struct app *app, const struct rollout_row *row, const str
 	}
 	c->target_count = (int)strmap_size(c->target);
 	strmap_free(in);
-	json_decref(now);
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
@@ -400,7 +417,6 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 {
 	uint64_t gen = snapshot_fleet_changes(), now = clock_mono_ms(), t0, seq;
 	struct sets *c = NULL, *oldest = &sets_cache[0];
-	json_t *aids = NULL, *tids = NULL;
 
 	for (int i = 0; i < SETS_SLOTS; i++) {
 		if (sets_cache[i].id == row->id)
@@ -420,14 +436,14 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 	t0 = clock_mono_ms();
 	seq = snapshot_devices_seq(); /* changes from here on are followed next time */
 	atomic_fetch_add(&set_loads, 1);
-	*rc = store_rollout_assigned(app->db, row->id, &aids);
+	c->assigned = strmap_new();
+	c->target = strmap_new();
+	*rc = c->assigned && c->target ? 0 : RAMP_ENOMEM;
 	if (*rc == 0)
-		*rc = eligible(app, row, p, -1, &tids);
-	if (*rc == 0 && ((c->assigned = set_of(aids)) == NULL || (c->target = set_of(tids)) == NULL))
-		*rc = RAMP_ENOMEM;
-	c->target_count = (int)json_array_size(tids);
-	json_decref(aids);
-	json_decref(tids);
+		*rc = store_rollout_assigned(app->db, row->id, to_set, c->assigned);
+	if (*rc == 0)
+		*rc = eligible(app, row, p, -1, to_set, c->target);
+	c->target_count = c->target ? (int)strmap_size(c->target) : 0;
 	if (*rc) {
 		sets_clear(c);
 		return NULL;

@@ -248,3 +248,27 @@ const char *db_conninfo(struct db *db)
 {
 	return db->conninfo;
 }
+
+int db_rows(struct dbconn *c, const char *sql, int n, const char *const *params,
+	    int (*row)(void *ctx, PGresult *r), void *ctx)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (!PQsendQueryParams(c->pg, sql, n, NULL, params, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(c->pg)) {
+		c->broken = 1;
+		return RAMP_EUNAVAIL;
+	}
+	while ((r = PQgetResult(c->pg)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE && rc == 0)
+			rc = row(ctx, r);
+		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0)
+			rc = PQstatus(c->pg) == CONNECTION_OK ? RAMP_EINTERNAL : RAMP_EUNAVAIL;
+		PQclear(r);
+	}
+	if (rc == RAMP_EUNAVAIL)
+		c->broken = 1;
+	return rc;
+}

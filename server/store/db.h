@@ -37,6 +37,11 @@ void db_release(struct db *db, struct dbconn *c);
  * returns 0 and *res (caller PQclear()s; res may be NULL to discard). */
 int db_query(struct dbconn *c, PGresult **res, const char *sql, int n,
 	     const char *const *params);
+/* Runs sql in single-row mode, calling row() with each row (one row in r)
+ * until it returns non-zero, which is then returned: a big result is never
+ * held whole. 0 or RAMP_E*. */
+int db_rows(struct dbconn *c, const char *sql, int n, const char *const *params,
+	    int (*row)(void *ctx, PGresult *r), void *ctx);
 /* Like db_query for statements whose SQLSTATE the caller wants (sqlstate gets 6 bytes). */
 int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
 		   const char *const *params, char sqlstate[6]);

@@ -208,18 +208,22 @@ int store_rollout_list(struct db *db, bool active_only, const char *model, int l
 		       const char *after, struct page *out);
 /* Ids of active rollouts, oldest first, as a JSON array of integers. */
 int store_rollouts_active(struct db *db, json_t **ids);
-/* Device ids eligible for a rollout (selector, a variant for their platform,
- * no pin on the model), optionally intersected with a cohort's selector;
- * only (n of them) when not NULL: which of those devices are. */
+/* Calls each() with every device id eligible for a rollout (selector, a
+ * variant for their platform, no pin on the model), optionally intersected
+ * with a cohort's selector; only (n of them) when not NULL: which of those
+ * devices are. Streamed: a million ids are never held as one result. */
 int store_rollout_eligible(struct db *db, const char *model, const char *version,
 			   const struct selector *sel, const struct selector *cohort,
-			   const char *const *only, size_t n, json_t **ids);
+			   const char *const *only, size_t n,
+			   int (*each)(void *ctx, const char *id), void *ctx);
 /* The cohort's selector text into buf; RAMP_ENOTFOUND. */
 int store_cohort_selector(struct db *db, const char *name, char *buf, size_t len);
 /* The model's stable version (empty when none); 0 or RAMP_E*. */
 int store_model_stable(struct db *db, const char *model, char *buf, size_t len);
-/* Ids of devices assigned to a rollout (for analysis arms). */
-int store_rollout_assigned(struct db *db, int64_t id, json_t **ids);
+/* Calls each() with the id of every device assigned to a rollout (for the
+ * analysis arms), streamed. */
+int store_rollout_assigned(struct db *db, int64_t id, int (*each)(void *ctx, const char *id),
+			   void *ctx);
 /* Active rollouts with their current stage's latest analysis, for /metrics:
  * [{id, model, version, state, stage, assigned, analysis: [{metric, arm, value}]}]. */
 int store_rollout_gauges(struct db *db, json_t **out);

@@ -119,18 +119,30 @@ int store_rollouts_active(struct db *db, json_t **ids)
 	return rc;
 }
 
+struct ids {
+	int (*each)(void *ctx, const char *id);
+	void *ctx;
+};
+
+static int one_id(void *ctx, PGresult *r)
+{
+	struct ids *x = ctx;
+
+	return x->each(x->ctx, PQgetvalue(r, 0, 0));
+}
+
 int store_rollout_eligible(struct db *db, const char *model, const char *version,
 			   const struct selector *sel, const struct selector *cohort,
-			   const char *const *only, size_t n, json_t **ids)
+			   const char *const *only, size_t n,
+			   int (*each)(void *ctx, const char *id), void *ctx)
 {
+	struct ids x = {each, ctx};
 	struct arena *a = arena_new();
 	const char *p[200];
 	int np = 2, rc;
 	char *w1, *w2 = "", *w3 = "", *sql;
 	struct dbconn *c;
-	PGresult *r;
 
-	*ids = NULL;
 	if (a == NULL)
 		return RAMP_ENOMEM;
 	p[0] = model;
@@ -138,8 +150,11 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 	w1 = store_selector_sql(sel, a, p, &np, 200);
 	if (cohort)
 		w2 = store_selector_sql(cohort, a, p, &np, 200);
-	if (only && (p[np] = store_text_array(a, only, n)) != NULL)
-		w3 = arena_printf(a, " AND d.id = ANY ($%d::text[])", ++np);
+	if (only) {
+		p[np] = store_text_array(a, only, n);
+		w3 = p[np] ? arena_printf(a, " AND d.id = ANY ($%d::text[])", np + 1) : NULL;
+		np++;
+	}
 	/* the variants' platforms once, then a plain scan of the devices */
 	sql = w1 && w2 && w3 ? arena_printf(a,
 					    "SELECT d.id FROM devices d WHERE d.platform = ANY (ARRAY("
@@ -154,16 +169,8 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 		return RAMP_ENOMEM;
 	}
 	if ((rc = db_acquire(db, &c)) == 0) {
-		rc = db_query(c, &r, sql, np, p);
+		rc = db_rows(c, sql, np, p, one_id, &x);
 		db_release(db, c);
-		if (rc == 0) {
-			*ids = json_array();
-			for (int i = 0; *ids && i < PQntuples(r); i++)
-				json_array_append_new(*ids, json_string(PQgetvalue(r, i, 0)));
-			PQclear(r);
-			if (*ids == NULL)
-				rc = RAMP_ENOMEM;
-		}
 	}
 	arena_free(a);
 	return rc;
@@ -200,27 +207,21 @@ int store_model_stable(struct db *db, const char *model, char *buf, size_t len)
 	return 0;
 }
 
-int store_rollout_assigned(struct db *db, int64_t id, json_t **ids)
+int store_rollout_assigned(struct db *db, int64_t id, int (*each)(void *ctx, const char *id),
+			   void *ctx)
 {
+	struct ids x = {each, ctx};
 	struct dbconn *c;
-	PGresult *r;
 	char sid[32];
 	int rc;
 
-	*ids = NULL;
 	snprintf(sid, sizeof(sid), "%lld", (long long)id);
 	if ((rc = db_acquire(db, &c)) != 0)
 		return rc;
-	rc = db_query(c, &r, "SELECT device_id FROM rollout_devices WHERE rollout_id = $1::bigint",
-		      1, (const char *const[]){sid});
+	rc = db_rows(c, "SELECT device_id FROM rollout_devices WHERE rollout_id = $1::bigint", 1,
+		     (const char *const[]){sid}, one_id, &x);
 	db_release(db, c);
-	if (rc)
-		return rc;
-	*ids = json_array();
-	for (int i = 0; *ids && i < PQntuples(r); i++)
-		json_array_append_new(*ids, json_string(PQgetvalue(r, i, 0)));
-	PQclear(r);
-	return *ids ? 0 : RAMP_ENOMEM;
+	return rc;
 }
 
 int store_agent_status(struct db *db, const char *device_id, const char *model,

@@ -13,32 +13,26 @@ static const char *val(PGresult *r, int i, int j)
 	return PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j);
 }
 
-/* Runs sql (with one parameter p1, or none when NULL) in single-row
- * mode, calling row() for each row. */
+struct rows {
+	int (*row)(const struct snapshot_loader *, PGresult *);
+	const struct snapshot_loader *l;
+};
+
+static int one_row(void *ctx, PGresult *r)
+{
+	struct rows *x = ctx;
+
+	return x->row(x->l, r);
+}
+
+/* Runs sql (with one parameter p1, or none when NULL) row by row. */
 static int each_row(struct dbconn *c, const char *sql, const char *p1,
 		    int (*row)(const struct snapshot_loader *, PGresult *),
 		    const struct snapshot_loader *l)
 {
-	PGresult *r;
-	int rc = 0;
+	struct rows x = {row, l};
 
-	if (!PQsendQueryParams(c->pg, sql, p1 ? 1 : 0, NULL, p1 ? (const char *const[]){p1} : NULL,
-			       NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(c->pg)) {
-		c->broken = 1;
-		return RAMP_EUNAVAIL;
-	}
-	while ((r = PQgetResult(c->pg)) != NULL) {
-		ExecStatusType st = PQresultStatus(r);
-		if (st == PGRES_SINGLE_TUPLE && rc == 0)
-			rc = row(l, r);
-		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0)
-			rc = PQstatus(c->pg) == CONNECTION_OK ? RAMP_EINTERNAL : RAMP_EUNAVAIL;
-		PQclear(r);
-	}
-	if (rc == RAMP_EUNAVAIL)
-		c->broken = 1;
-	return rc;
+	return db_rows(c, sql, p1 ? 1 : 0, p1 ? (const char *const[]){p1} : NULL, one_row, &x);
 }
 
 static int row_device(const struct snapshot_loader *l, PGresult *r)
