@@ -33,6 +33,7 @@
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t work, maint, group_done;
+	bool conds_made;
 	struct ingest_batch *head, *tail;
 	uint64_t groups_taken, groups_done; /* ingest_barrier() waits on these */
 	long queued_rows, cap;
@@ -42,9 +43,7 @@ static struct {
 	char *conninfo;
 	struct app *app;
 	time_t last_warn;
-} ing = {.mu = PTHREAD_MUTEX_INITIALIZER,
-	 .work = PTHREAD_COND_INITIALIZER,
-	 .group_done = PTHREAD_COND_INITIALIZER};
+} ing = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* --- figures --- */
 
@@ -394,6 +393,13 @@ int ingest_start(struct app *app)
 		return RAMP_ENOMEM;
 	snprintf(ing.conninfo, n, "%s application_name=rampd-ingest", db_conninfo(app->db));
 	ing.app = app;
+	/* every wait in rampd is on the monotonic clock, the untimed ones too;
+	 * those two live on after a stop (a late barrier may still wait) */
+	if (!ing.conds_made) {
+		clock_cond_init(&ing.work);
+		clock_cond_init(&ing.group_done);
+		ing.conds_made = true;
+	}
 	clock_cond_init(&ing.maint);
 	ing.stopping = false;
 	if (pthread_create(&ing.writer, NULL, writer_main, NULL) != 0) {
