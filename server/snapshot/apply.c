@@ -246,7 +246,8 @@ int snapshot_rollout_changed(struct app *app, int64_t rollout, const char *const
 
 /* --- another replica's notices --- */
 
-#define NOTICES_MAX 4096 /* past this many at once, one whole load is cheaper */
+#define NOTICES_MAX 65536 /* past this many at once, one whole load is cheaper */
+#define DEVICES_AT_ONCE 10000 /* ids read from the store per change */
 
 int snapshot_apply_notices(struct app *app, char *const *notices, size_t n)
 {
@@ -273,8 +274,10 @@ int snapshot_apply_notices(struct app *app, char *const *notices, size_t n)
 		else if (strcmp(w, "t") != 0)
 			rc = snapshot_rebuild(app); /* a notice this version does not know */
 	}
-	if (rc == 0 && nids)
-		rc = snapshot_devices_changed(app, ids, nids, NULL);
+	for (size_t at = 0; rc == 0 && at < nids; at += DEVICES_AT_ONCE)
+		rc = snapshot_devices_changed(app, ids + at,
+					      nids - at < DEVICES_AT_ONCE ? nids - at : DEVICES_AT_ONCE,
+					      NULL);
 	if (rc == 0 && catalog)
 		rc = snapshot_catalog_changed(app);
 	free(ids);
