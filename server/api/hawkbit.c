@@ -41,25 +41,15 @@
 
 /* The desired "models" of device id from the request's snapshot, brought
  * up to date when the device is missing from it. 0, RAMP_ENOTFOUND,
- * RAMP_EBUSY (no snapshot yet) or RAMP_EINTERNAL. */
+ * RAMP_EBUSY (no snapshot yet) or RAMP_ENOMEM. */
 static int load_desired(struct req *r, const char *id, json_t **models, char etag[24])
 {
 	struct snapshot *s = http_snapshot_fresh(r, id);
-	char *text;
-	size_t len = 0;
-	json_t *doc;
 
 	*models = NULL;
 	if (s == NULL)
 		return RAMP_EBUSY;
-	text = snapshot_desired(s, id, r->app->cfg.poll_interval_s, &len, etag);
-	if (text == NULL)
-		return RAMP_ENOTFOUND;
-	doc = json_loadb(text, len, 0, NULL);
-	free(text);
-	*models = json_incref(json_object_get(doc, "models"));
-	json_decref(doc);
-	return json_is_array(*models) ? 0 : RAMP_EINTERNAL;
+	return snapshot_desired_models(s, id, r->app->cfg.poll_interval_s, models, etag);
 }
 
 /* scheme://host of this request, so links work through whatever name the

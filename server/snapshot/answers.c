@@ -154,9 +154,9 @@ static int cmp_model(const void *a, const void *b)
 }
 
 /* The "models" array for class c (malloc'd), sorted by model so equal
- * answers have equal text. */
+ * answers have equal text; *tree the same array as JSON (the caller's). */
 static char *models_text(const struct catalog *cat, const struct snap_class *c,
-			 const char *server_url)
+			 const char *server_url, json_t **tree)
 {
 	struct desired_ctx dc = {cat, c, server_url, json_array()};
 	size_t n;
@@ -183,7 +183,9 @@ static char *models_text(const struct catalog *cat, const struct snap_class *c,
 	free(items);
 	json_decref(dc.models);
 	text = json_dumps(sorted, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(sorted);
+	*tree = text ? sorted : NULL;
+	if (text == NULL)
+		json_decref(sorted);
 	return text;
 }
 
@@ -197,6 +199,7 @@ static void class_free(struct snap_class *c)
 	json_decref(c->pins);
 	free(c->rollouts);
 	free(c->text);
+	json_decref(c->models);
 	free(c);
 }
 
@@ -211,9 +214,11 @@ void classes_free(struct snapshot *s)
 	s->nclasses = s->capclasses = 0;
 }
 
-static void set_text(struct snap_class *c, char *text)
+static void set_text(struct snap_class *c, char *text, json_t *tree)
 {
 	free(c->text);
+	json_decref(c->models);
+	c->models = tree;
 	c->text = text;
 	c->len = strlen(text);
 	c->hash = hash_fnv1a(HASH_FNV1A_BASIS_V0 /* ETags devices hold */, text, c->len);
@@ -272,11 +277,12 @@ static int class_new(struct snapshot *s, char *key, const char *platform, const 
 		memcpy(c->rollouts, rollouts, n * sizeof(*rollouts));
 	c->nrollouts = n;
 	if (!s->deferred) {
-		if ((text = models_text(s->cat, c, s->server_url)) == NULL) {
+		json_t *tree;
+		if ((text = models_text(s->cat, c, s->server_url, &tree)) == NULL) {
 			class_free(c);
 			return RAMP_ENOMEM;
 		}
-		set_text(c, text);
+		set_text(c, text, tree);
 	}
 	if (strmap_set(s->class_ids, key, (void *)(uintptr_t)(s->nclasses + 1)) != 0) {
 		class_free(c);
@@ -340,21 +346,24 @@ int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id)
 int classes_recompute(struct snapshot *s)
 {
 	char **texts = calloc(s->nclasses + 1, sizeof(*texts));
-	int rc = 0;
+	json_t **trees = calloc(s->nclasses + 1, sizeof(*trees));
+	int rc = texts && trees ? 0 : RAMP_ENOMEM;
 
-	if (texts == NULL)
-		return RAMP_ENOMEM;
 	/* all or nothing: a class never answers from a catalog its
 	 * neighbours have left */
 	for (size_t i = 0; i < s->nclasses && rc == 0; i++)
-		if ((texts[i] = models_text(s->cat, s->classes[i], s->server_url)) == NULL)
+		if ((texts[i] = models_text(s->cat, s->classes[i], s->server_url, &trees[i])) ==
+		    NULL)
 			rc = RAMP_ENOMEM;
-	for (size_t i = 0; i < s->nclasses; i++) {
-		if (rc == 0)
-			set_text(s->classes[i], texts[i]);
-		else
+	for (size_t i = 0; texts && trees && i < s->nclasses; i++) {
+		if (rc == 0) {
+			set_text(s->classes[i], texts[i], trees[i]);
+		} else {
 			free(texts[i]);
+			json_decref(trees[i]);
+		}
 	}
 	free(texts);
+	free(trees);
 	return rc;
 }

@@ -200,3 +200,21 @@ char *snapshot_desired(struct snapshot *s, const char *device_id, int poll_after
 	pthread_rwlock_unlock(&s->lock);
 	return text;
 }
+
+int snapshot_desired_models(struct snapshot *s, const char *device_id, int poll_after_s,
+			    json_t **models, char etag[24])
+{
+	const struct snap_class *c;
+	int rc;
+
+	*models = NULL;
+	pthread_rwlock_rdlock(&s->lock);
+	c = class_of(s, device_id);
+	rc = c == NULL ? RAMP_ENOTFOUND : c->models == NULL ? RAMP_EINTERNAL : 0;
+	if (rc == 0 && (*models = json_deep_copy(c->models)) == NULL)
+		rc = RAMP_ENOMEM;
+	if (rc == 0)
+		etag_of(c->hash, device_id, poll_after_s, etag);
+	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}

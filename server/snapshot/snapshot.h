@@ -72,6 +72,10 @@ void snapshot_shutdown(void);
  * in the snapshot. Built from text precomputed per class of devices. */
 char *snapshot_desired(struct snapshot *s, const char *device_id, int poll_after_s, size_t *len,
 		       char etag[24]);
+/* The "models" of that answer as JSON (the caller's copy) and its ETag, for
+ * answers of another shape (hawkBit DDI). 0, RAMP_ENOTFOUND or RAMP_ENOMEM. */
+int snapshot_desired_models(struct snapshot *s, const char *device_id, int poll_after_s,
+			    json_t **models, char etag[24]);
 /* The ETag snapshot_desired() would give, without building the answer;
  * false when the device is not in the snapshot. */
 bool snapshot_desired_etag(struct snapshot *s, const char *device_id, int poll_after_s,

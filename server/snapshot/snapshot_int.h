@@ -65,6 +65,7 @@ struct snap_class {
 	char *text;
 	size_t len;
 	uint64_t hash;
+	json_t *models; /* the same as JSON, never changed: copied for DDI */
 };
 
 struct snapshot {
