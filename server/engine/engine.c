@@ -24,6 +24,7 @@
 #include "store/leader.h"
 #include "store/store.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #include <uv.h>
 
 #define CATALOG_EVERY_MS 30000
+#define TRIM_EVERY_MS 10000
 
 /* Polls noted for the batched last_seen write: striped so pollers rarely
  * meet on a lock; an entry is allocated once per device per flush. */
@@ -58,7 +60,7 @@ struct engine {
 	bool listening, listened;
 	pthread_t thread;
 	atomic_int dirty, eval_soon;
-	uint64_t last_catalog_ms, last_eval_ms;
+	uint64_t last_catalog_ms, last_eval_ms, trimmed_ms;
 	struct seen_stripe seen[SEEN_STRIPES];
 };
 
@@ -346,6 +348,12 @@ static void on_house(uv_timer_t *t)
 		refresh_gauges(e);
 	}
 	flush_seen(e);
+	if (clock_mono_ms() - e->trimmed_ms >= TRIM_EVERY_MS) {
+		/* what bursts (a bulk enrollment, a second of polls) freed goes
+		 * back to the system, from every thread's arena */
+		e->trimmed_ms = clock_mono_ms();
+		malloc_trim(0);
+	}
 	auth_flush_last_used(e->app);
 	if (!e->listening && !uv_is_closing((uv_handle_t *)&e->listen_poll))
 		start_listening(e);
