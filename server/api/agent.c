@@ -32,7 +32,7 @@ void api_agent_desired(struct req *r)
 	if (inm && snapshot_desired_etag(s, r->auth.device_id, r->app->cfg.poll_interval_s, etag) &&
 	    strcmp(inm, etag) == 0) {
 		/* the hot path: nothing changed, nothing built */
-		engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
+		snapshot_note_poll(s, r->auth.device_id, http_header(r, "X-Agent-Version"));
 		http_add_header(r, "ETag", etag);
 		http_add_header(r, "Cache-Control", "no-cache");
 		http_reply_empty(r, 304);
@@ -43,7 +43,8 @@ void api_agent_desired(struct req *r)
 		return; /* bringing the snapshot up to date reads the database: on a worker */
 	if (text == NULL && (s = http_snapshot_fresh(r, r->auth.device_id)) != NULL)
 		text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
-	engine_seen(r->app, r->auth.device_id, http_header(r, "X-Agent-Version"));
+	if (s)
+		snapshot_note_poll(s, r->auth.device_id, http_header(r, "X-Agent-Version"));
 	if (text == NULL && (s == NULL || snapshot_has_device(s, r->auth.device_id, NULL))) {
 		/* no snapshot to be had, or no memory for the answer: the server's
 		 * trouble, not a deregistered device */

@@ -156,7 +156,7 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 		return false;
 	}
 	h->base = link_base(r);
-	engine_seen(r->app, h->device, NULL);
+	snapshot_note_poll(http_snapshot(r), h->device, NULL);
 	return true;
 }
 

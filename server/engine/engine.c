@@ -37,18 +37,6 @@
 #define CATALOG_EVERY_MS 30000
 #define TRIM_EVERY_MS 10000
 
-/* Polls noted for the batched last_seen write: striped so pollers rarely
- * meet on a lock; an entry is allocated once per device per flush. */
-#define SEEN_STRIPES 16
-struct seen_entry {
-	double at;
-	char agent_version[64];
-};
-struct seen_stripe {
-	pthread_mutex_t mu;
-	struct strmap *map; /* device id -> struct seen_entry */
-};
-
 struct engine {
 	struct app *app;
 	uv_loop_t loop;
@@ -61,7 +49,7 @@ struct engine {
 	pthread_t thread;
 	atomic_int dirty, eval_soon;
 	uint64_t last_catalog_ms, last_eval_ms, trimmed_ms;
-	struct seen_stripe seen[SEEN_STRIPES];
+	uint32_t seen_since; /* polls from this second on are not written yet */
 };
 
 /* Per-rollout gauges for /metrics, refreshed by every replica's loop. */
@@ -121,61 +109,67 @@ static void evaluate_all(struct engine *e)
 	atomic_fetch_add(&eval_passes, 1);
 }
 
-/* The polls noted since the last flush, as three arrays for the store. */
+/* The polls since the last flush (the records' last-seen seconds), as
+ * three arrays for the store. */
 struct seen_rows {
-	const char **ids, **versions;
+	char **ids;
+	const char **versions;
 	double *at;
-	size_t n;
+	size_t n, cap;
+	bool failed;
 };
 
-static void seen_row(void *ctx, const char *id, void *val)
+static void seen_row(void *ctx, const char *id, uint32_t seen, const char *version)
 {
 	struct seen_rows *sr = ctx;
-	struct seen_entry *x = val;
 
-	sr->ids[sr->n] = id; /* the map's key: lives until the map is freed */
-	sr->at[sr->n] = x->at;
-	sr->versions[sr->n++] = x->agent_version[0] ? x->agent_version : NULL;
-}
-
-static void free_entry(void *ctx, const char *id, void *val)
-{
-	(void)ctx;
-	(void)id;
-	free(val);
+	if (sr->failed)
+		return;
+	if (sr->n == sr->cap) {
+		size_t cap = sr->cap ? 2 * sr->cap : 1024;
+		char **ids = realloc(sr->ids, cap * sizeof(*ids));
+		const char **vs = ids ? realloc(sr->versions, cap * sizeof(*vs)) : NULL;
+		double *at = vs ? realloc(sr->at, cap * sizeof(*at)) : NULL;
+		if (ids)
+			sr->ids = ids;
+		if (vs)
+			sr->versions = vs;
+		if (at == NULL) {
+			sr->failed = true;
+			return;
+		}
+		sr->at = at;
+		sr->cap = cap;
+	}
+	/* the id is copied: a deletion may free the record's once the lock is
+	 * let go; versions are never freed */
+	if ((sr->ids[sr->n] = strdup(id)) == NULL) {
+		sr->failed = true;
+		return;
+	}
+	sr->at[sr->n] = seen;
+	sr->versions[sr->n++] = version;
 }
 
 static void flush_seen(struct engine *e)
 {
-	struct strmap *taken[SEEN_STRIPES] = {0};
+	struct snapshot *s = snapshot_acquire();
 	struct seen_rows sr = {0};
-	size_t total = 0;
+	uint32_t now = (uint32_t)time(NULL);
 
-	for (int i = 0; i < SEEN_STRIPES; i++) {
-		struct strmap *fresh = strmap_new();
-		if (fresh == NULL)
-			continue;
-		pthread_mutex_lock(&e->seen[i].mu);
-		taken[i] = e->seen[i].map;
-		e->seen[i].map = fresh;
-		pthread_mutex_unlock(&e->seen[i].mu);
-		total += taken[i] ? strmap_size(taken[i]) : 0;
-	}
-	sr.ids = calloc(total + 1, sizeof(*sr.ids));
-	sr.versions = calloc(total + 1, sizeof(*sr.versions));
-	sr.at = calloc(total + 1, sizeof(*sr.at));
-	for (int i = 0; sr.ids && sr.versions && sr.at && i < SEEN_STRIPES; i++)
-		if (taken[i])
-			strmap_each(taken[i], seen_row, &sr);
-	/* last_seen is advisory: a failed write is dropped, the next poll brings it back */
-	if (total > 0 && (sr.n != total ||
-			  store_devices_seen(e->app->db, sr.ids, sr.at, sr.versions, sr.n) != 0))
-		log_warn("msg=\"could not write last_seen\" devices=%zu", total);
-	for (int i = 0; i < SEEN_STRIPES; i++) {
-		if (taken[i])
-			strmap_each(taken[i], free_entry, NULL);
-		strmap_free(taken[i]);
-	}
+	if (s == NULL)
+		return;
+	/* this second again next time: a poll later in it leaves the same value */
+	snapshot_seen_since(s, e->seen_since, seen_row, &sr);
+	snapshot_release(s);
+	/* a failed write is made again next time: the records keep the seconds */
+	if (sr.failed || (sr.n > 0 && store_devices_seen(e->app->db, (const char *const *)sr.ids,
+							  sr.at, sr.versions, sr.n) != 0))
+		log_warn("msg=\"could not write last_seen\" devices=%zu", sr.n);
+	else
+		e->seen_since = now;
+	for (size_t i = 0; i < sr.n; i++)
+		free(sr.ids[i]);
 	free(sr.ids);
 	free(sr.versions);
 	free(sr.at);
@@ -446,10 +440,7 @@ int engine_start(struct app *app)
 		return RAMP_ENOMEM;
 	}
 	e->app = app;
-	for (int i = 0; i < SEEN_STRIPES; i++) {
-		pthread_mutex_init(&e->seen[i].mu, NULL);
-		e->seen[i].map = strmap_new();
-	}
+	e->seen_since = (uint32_t)time(NULL);
 	uv_async_init(&e->loop, &e->stop, on_stop);
 	uv_async_init(&e->loop, &e->wake, on_wake);
 	uv_timer_init(&e->loop, &e->eval);
@@ -485,10 +476,6 @@ void engine_stop(struct app *app)
 	flush_seen(e);
 	store_session_close(e->leader);
 	store_session_close(e->listener);
-	for (int i = 0; i < SEEN_STRIPES; i++) {
-		pthread_mutex_destroy(&e->seen[i].mu);
-		strmap_free(e->seen[i].map);
-	}
 	app->engine = NULL;
 	free(e);
 	snapshot_shutdown();
@@ -540,31 +527,4 @@ void snapshot_changed(struct app *app)
 		atomic_store(&app->engine->dirty, 1);
 		uv_async_send(&app->engine->wake);
 	}
-}
-
-void engine_seen(struct app *app, const char *device_id, const char *agent_version)
-{
-	struct engine *e = app->engine;
-	struct seen_stripe *st;
-	struct seen_entry *x;
-	unsigned h = 5381;
-
-	if (e == NULL)
-		return;
-	for (const char *p = device_id; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	st = &e->seen[h % SEEN_STRIPES];
-	pthread_mutex_lock(&st->mu);
-	x = st->map ? strmap_get(st->map, device_id) : NULL;
-	if (x == NULL && st->map && (x = calloc(1, sizeof(*x))) != NULL &&
-	    strmap_set(st->map, device_id, x) != 0) {
-		free(x);
-		x = NULL;
-	}
-	if (x) {
-		x->at = (double)time(NULL);
-		if (agent_version)
-			snprintf(x->agent_version, sizeof(x->agent_version), "%s", agent_version);
-	}
-	pthread_mutex_unlock(&st->mu);
 }

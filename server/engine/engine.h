@@ -22,7 +22,5 @@ void engine_stop(struct app *app);
 void engine_wake(struct app *app);
 /* Prometheus gauges of the active rollouts (refreshed every 5 s), copied into a. */
 char *engine_metrics_text(struct arena *a);
-/* Records a poll for the batched last_seen write (thread-safe). */
-void engine_seen(struct app *app, const char *device_id, const char *agent_version);
 
 #endif

@@ -96,6 +96,11 @@ const struct fleet_dev *fleet_get(const struct fleet *f, uint32_t idx)
 	return &f->recs[idx];
 }
 
+struct fleet_dev *fleet_poll_rec(struct fleet *f, uint32_t idx)
+{
+	return &f->recs[idx];
+}
+
 /* --- the indexes --- */
 
 static const unsigned char *tok_of(const struct fleet *f, uint32_t ref)

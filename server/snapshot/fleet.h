@@ -17,15 +17,18 @@
 
 struct fleet;
 
-/* 64 bytes: one cache line per device on the poll path. */
+/* 64 bytes: one cache line per device on the poll path. seen and version
+ * are written by polls under the snapshot's read lock: __atomic only. */
 struct fleet_dev {
 	unsigned char tok[32]; /* the first token's hash; has_tok false: none */
 	int64_t tok_expires;   /* unix s; 0: never */
 	char *id;              /* NULL: a free record */
 	uint32_t cls;          /* the answer class (snapshot's class table) */
 	uint32_t extra;        /* first extra token + 1; 0: none */
-	uint32_t has_tok;
-	uint32_t pad;
+	uint32_t seen;         /* the last poll, unix s; 0: none since loaded */
+	uint16_t version;      /* the agent version it sent (snapshot.c's table); 0: none */
+	uint8_t has_tok;
+	uint8_t pad;
 };
 
 struct fleet *fleet_new(void);
@@ -40,6 +43,8 @@ uint32_t fleet_find(const struct fleet *f, const char *id);
  * or FLEET_NONE. */
 uint32_t fleet_find_token(const struct fleet *f, const unsigned char h[32], int64_t now);
 const struct fleet_dev *fleet_get(const struct fleet *f, uint32_t idx);
+/* The record to note a poll in (seen, version: __atomic stores only). */
+struct fleet_dev *fleet_poll_rec(struct fleet *f, uint32_t idx);
 
 /* Adds device id (class cls) or, when present, sets its class; *idx its
  * record. 0 or RAMP_ENOMEM. */

@@ -218,3 +218,87 @@ int snapshot_desired_models(struct snapshot *s, const char *device_id, int poll_
 	pthread_rwlock_unlock(&s->lock);
 	return rc;
 }
+
+/* --- polls: last seen and agent version, in the device's record --- */
+
+/* Agent versions as sent, each kept once (a fleet runs a handful); a
+ * record holds the number. Entries are written once, under ver_mu, before
+ * any record names them, and never freed. */
+#define VERSIONS_MAX 4096
+#define VERSION_LEN 63
+
+static pthread_mutex_t ver_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *versions[VERSIONS_MAX];
+static struct strmap *version_ids;
+static uint16_t nversions = 1;
+
+/* The number of version v (truncated as stored), made when new; 0 when the
+ * table is full or out of memory (the version is then not recorded). */
+static uint16_t version_id(const char *v)
+{
+	char cut[VERSION_LEN + 1];
+	uintptr_t got;
+	uint16_t id = 0;
+
+	snprintf(cut, sizeof(cut), "%s", v);
+	pthread_mutex_lock(&ver_mu);
+	if (version_ids == NULL)
+		version_ids = strmap_new();
+	if (version_ids && (got = (uintptr_t)strmap_get(version_ids, cut)) != 0) {
+		id = (uint16_t)got;
+	} else if (version_ids && nversions < VERSIONS_MAX &&
+		   (versions[nversions] = strdup(cut)) != NULL &&
+		   strmap_set(version_ids, cut, (void *)(uintptr_t)nversions) == 0) {
+		id = nversions++;
+	}
+	pthread_mutex_unlock(&ver_mu);
+	return id;
+}
+
+void snapshot_note_poll(struct snapshot *s, const char *device_id, const char *agent_version)
+{
+	uint32_t i, now = (uint32_t)time(NULL);
+
+	pthread_rwlock_rdlock(&s->lock);
+	if ((i = fleet_find(s->fleet, device_id)) != FLEET_NONE) {
+		struct fleet_dev *d = fleet_poll_rec(s->fleet, i);
+		if (__atomic_load_n(&d->seen, __ATOMIC_RELAXED) != now)
+			__atomic_store_n(&d->seen, now, __ATOMIC_RELAXED);
+		uint16_t held = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE), v;
+		/* versions are kept cut to VERSION_LEN bytes: compare as stored */
+		if (agent_version && agent_version[0] &&
+		    (held == 0 || strncmp(versions[held], agent_version, VERSION_LEN) != 0 ||
+		     strlen(versions[held]) != strnlen(agent_version, VERSION_LEN)) &&
+		    (v = version_id(agent_version)) != 0)
+			__atomic_store_n(&d->version, v, __ATOMIC_RELEASE);
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
+struct seen_walk {
+	uint32_t since;
+	void (*fn)(void *ctx, const char *id, uint32_t seen, const char *version);
+	void *ctx;
+};
+
+static void seen_one(void *ctx, uint32_t idx, const struct fleet_dev *d)
+{
+	struct seen_walk *w = ctx;
+	uint32_t seen = __atomic_load_n(&d->seen, __ATOMIC_RELAXED);
+	uint16_t v = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE);
+
+	(void)idx;
+	if (seen && seen >= w->since)
+		w->fn(w->ctx, d->id, seen, v ? versions[v] : NULL);
+}
+
+void snapshot_seen_since(struct snapshot *s, uint32_t since,
+			 void (*fn)(void *ctx, const char *id, uint32_t seen, const char *version),
+			 void *ctx)
+{
+	struct seen_walk w = {since, fn, ctx};
+
+	pthread_rwlock_rdlock(&s->lock);
+	fleet_each(s->fleet, seen_one, &w);
+	pthread_rwlock_unlock(&s->lock);
+}

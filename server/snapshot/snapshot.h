@@ -87,6 +87,16 @@ bool snapshot_token_device(struct snapshot *s, const unsigned char h[32], char *
 /* True when device_id is registered as of this snapshot; *gen (may be
  * NULL) its generation at that moment. */
 bool snapshot_has_device(struct snapshot *s, const char *device_id, uint64_t *gen);
+/* A poll of device_id: its last-seen second and (when not NULL or empty)
+ * the agent version it sent, kept in its record. Cheap: no allocation
+ * unless the version is one never seen before. */
+void snapshot_note_poll(struct snapshot *s, const char *device_id, const char *agent_version);
+/* Calls fn for every device polled at or after second since (unix s), with
+ * its last-seen second and agent version (NULL: none), under the read
+ * lock: fn must not call back into the snapshot. */
+void snapshot_seen_since(struct snapshot *s, uint32_t since,
+			 void (*fn)(void *ctx, const char *id, uint32_t seen, const char *version),
+			 void *ctx);
 /* The number of the newest change applied, and how many devices it holds. */
 uint64_t snapshot_generation(struct snapshot *s);
 size_t snapshot_devices(struct snapshot *s);

@@ -320,11 +320,14 @@ def test_desired_answers_carry_etag_and_304(ctx):
     status(c.get("/v1/agent/desired", headers={"X-Agent-Version": odd}), 200)
     wait_for(lambda: status(s.admin.get(f"/v1/devices/{dev}"), 200).json["agent_version"] == odd,
              timeout=10, msg="agent_version written in a batch")
-    # a poll without one keeps it, once that poll's last_seen is written too
+    # polls without one keep it, once a later poll's last_seen is written too
     before = status(s.admin.get(f"/v1/devices/{dev}"), 200).json["last_seen"]
-    status(c.get("/v1/agent/desired"), 200)
-    d = wait_for(lambda: (lambda d: d["last_seen"] != before and d)(
-        status(s.admin.get(f"/v1/devices/{dev}"), 200).json), timeout=10, msg="a later last_seen")
+
+    def later():
+        status(c.get("/v1/agent/desired"), 200)
+        d = status(s.admin.get(f"/v1/devices/{dev}"), 200).json
+        return d["last_seen"] != before and d
+    d = wait_for(later, timeout=15, interval=0.2, msg="a later last_seen")
     eq(d["agent_version"], odd)
 
 
