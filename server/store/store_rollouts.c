@@ -282,7 +282,15 @@ static int write_row(struct dbconn *c, const struct rollout_write *w, const char
 	snprintf(pa, sizeof(pa), "%lld", (long long)w->paused_at);
 	snprintf(tc, sizeof(tc), "%d", w->target_count);
 	rc = db_query(c, &r,
-		      "UPDATE rollouts SET rev = rev + 1, state = $3, stage = $4::int,"
+		      /* rev moves only with a transition: an evaluation that changes
+		       * nothing but its figures does not make a verb planned
+		       * meanwhile (seconds at a million devices) lose its race */
+		      "UPDATE rollouts SET rev = rev + CASE WHEN $10::bool OR"
+		      " (state, stage, failing, extensions, stage_started_at, window_ends_at,"
+		      "  paused_at) IS DISTINCT FROM ($3, $4::int, $5::int, $6::int,"
+		      "  to_timestamp($7::bigint), to_timestamp($8::bigint),"
+		      "  CASE WHEN $9::bigint = 0 THEN NULL ELSE to_timestamp($9::bigint) END)"
+		      " THEN 1 ELSE 0 END, state = $3, stage = $4::int,"
 		      " failing = $5::int, extensions = $6::int,"
 		      " stage_started_at = to_timestamp($7::bigint),"
 		      " window_ends_at = to_timestamp($8::bigint),"
