@@ -468,6 +468,9 @@ class Bench:
             # the evaluator moved the rollout on while the verb planned
             log(f"{kind} at {n} devices: 409 after {lat:.1f}s ({resp.body[:120]!r}); again")
             self.conflicts.append((kind, n, lat))
+        if resp.status == 409:
+            log(f"{kind} at {n} devices: still 409 after {attempt + 1} tries; not counted")
+            return resp, None
         assert resp.status in (200, 201), (kind, resp)
         seen = det_version(dev) == want
         lag = 0.0 if seen else wait_version(dev, want)
@@ -503,7 +506,7 @@ class Bench:
         if c2:
             assert wait_version(c2, "v1") is not None
         _, t_prom = self.write("promote", n, self.r.admin.post, c, v, f"/v1/rollouts/{rid}/promote")
-        lag_p = self.replica_sees(c2, v) if c2 else None
+        lag_p = self.replica_sees(c2, v) if c2 and t_prom is not None else None
         _, t_abort = self.write("abort", n, self.r.admin.post, c, "v1", f"/v1/rollouts/{rid}/abort")
         lag_a = self.replica_sees(c2, "v1") if c2 else None
         c.close()
@@ -533,8 +536,10 @@ class Bench:
             f" {sum(1 for x in vis if x[2] == 0)} visible in the first poll after the 2xx")
         return {"stable_ms": 1000 * statistics.median(stable), "stable_max_ms": 1000 * max(stable),
                 "pin_ms": 1000 * statistics.median(pin), "start_ms": 1000 * tr["start"],
-                "promote_ms": 1000 * tr["promote"], "abort_ms": 1000 * tr["abort"],
-                "promote_visible_ms": None if vis[-2][2] is None else 1000 * vis[-2][2],
+                "promote_ms": None if tr["promote"] is None else 1000 * tr["promote"],
+                "abort_ms": 1000 * tr["abort"],
+                "promote_visible_ms": (None if tr["promote"] is None or vis[-2][2] is None
+                                       else 1000 * vis[-2][2]),
                 "visible_first_poll": sum(1 for x in vis if x[2] == 0), "writes": len(vis)}
 
     # --- a second replica ---
@@ -562,7 +567,9 @@ class Bench:
             step, k = k % 5, k + 1
             if step == 4:
                 tr = self.transition(n, fleet, r2)
-                lags += [("promote", tr["lag_promote"]), ("abort", tr["lag_abort"])]
+                if tr["promote"] is not None:
+                    lags.append(("promote", tr["lag_promote"]))
+                lags.append(("abort", tr["lag_abort"]))
                 continue
             v = "v2" if step % 2 == 0 else "v1"
             if step < 2:
@@ -761,11 +768,16 @@ class Bench:
             r = self.results["scale"][n]
             ng = (f"{r['nginx_304']:,.0f} / {r['nginx_200']:,.0f}" if "nginx_304" in r else "-")
             pv = "-" if r["promote_visible_ms"] is None else f"{r['promote_visible_ms']:.0f}"
+            pm = "409" if r["promote_ms"] is None else f"{r['promote_ms']:.0f}"
             print(f"| {n:,} | {r['poll_304']:,.0f} | {r['poll_200']:,.0f} | {ng} |"
                   f" {r['rss_mib']:.0f} | {r['stable_ms']:.1f} | {r['pin_ms']:.1f} |"
-                  f" {r['start_ms']:.0f} | {r['promote_ms']:.0f} | {pv} | {r['abort_ms']:.0f} |"
+                  f" {r['start_ms']:.0f} | {pm} | {pv} | {r['abort_ms']:.0f} |"
                   f" {r['visible_first_poll']} of {r['writes']} |")
         print()
+        if self.conflicts:
+            print("verbs answered 409 and made again: " + ", ".join(
+                f"{k} at {n} devices after {t:.1f}s" for k, n, t in self.conflicts))
+            print()
         for name, v, unit, aname, anchor, ratio, goal, met, note in self.rows:
             key = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
             print(f"BENCH {key} {v:.3f} {unit}")
@@ -777,7 +789,8 @@ class Bench:
             for f, unit in (("poll_304", "polls/s"), ("poll_200", "polls/s"), ("rss_mib", "MiB"),
                             ("stable_ms", "ms"), ("pin_ms", "ms"), ("start_ms", "ms"),
                             ("promote_ms", "ms"), ("abort_ms", "ms")):
-                print(f"BENCH {k}_{f} {r[f]:.3f} {unit}")
+                if r[f] is not None:
+                    print(f"BENCH {k}_{f} {r[f]:.3f} {unit}")
         out = os.path.join(self.build, "bench.json")
         with open(out, "w") as f:
             json.dump({"machine": self.machine, "results": self.results, "visible": self.visible,
