@@ -216,7 +216,7 @@ fuzz: $(BUILD)/.deps
 	done
 
 bench: all
-	python3 tests/bench.py --build $(BUILD)
+	python3 tests/bench.py --build $(BUILD) $(BENCH_ARGS)
 	python3 tests/bench_runner.py --build $(BUILD)
 	python3 tests/bench_rollback.py --build $(BUILD)
 	python3 tests/bench_agent.py --build $(BUILD)
