@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strlist.h"
 #include "common/strmap.h"
 #include "domain/bucket.h"
 #include "domain/selector.h"
@@ -45,32 +46,9 @@ static int row_state(const struct rollout_row *row, struct rollout_state *st)
 }
 
 /* Device ids as the store streams them: kept in order (a list) or in a set. */
-struct idlist {
-	char **v;
-	size_t n, cap;
-};
-
 static int to_list(void *ctx, const char *id)
 {
-	struct idlist *l = ctx;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 1024;
-		char **v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL)
-			return RAMP_ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	return (l->v[l->n] = strdup(id)) ? (l->n++, 0) : RAMP_ENOMEM;
-}
-
-static void idlist_free(struct idlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	return strlist_push(ctx, id);
 }
 
 static int to_set(void *ctx, const char *id)
@@ -115,7 +93,7 @@ static int eligible(struct app *app, const struct rollout_row *row, const struct
 
 /* The ordered first ceil(size x eligible) of stage k: *ids (owned by *all). */
 static int stage_members(struct app *app, const struct rollout_row *row, const struct policy *p,
-			 int k, struct idlist *all, const char ***ids, size_t *n)
+			 int k, struct strlist *all, const char ***ids, size_t *n)
 {
 	struct bucket_entry *e;
 	size_t cnt, i;
@@ -145,14 +123,14 @@ static int stage_members(struct app *app, const struct rollout_row *row, const s
 struct plan {
 	struct rollout_write w;
 	json_t *events;
-	struct idlist members;
+	struct strlist members;
 	const char **ids;
 };
 
 static void plan_clear(struct plan *pl)
 {
 	json_decref(pl->events);
-	idlist_free(&pl->members);
+	strlist_free(&pl->members);
 	free(pl->ids);
 }
 

@@ -201,10 +201,9 @@ static int catalog_and_members(struct app *app, int64_t rollout, int stage,
 		rc = store_snapshot_members(app->db, rollout, stage, &y);
 		/* another replica assigned them: the evaluator's sets are stale */
 		snapshot_fleet_changed();
-		ids = (const char *const *)m.members;
-		n = m.nmembers;
+		ids = (const char *const *)m.members.v;
+		n = m.members.n;
 		l.members = m.members;
-		l.nmembers = m.nmembers;
 	}
 	if (rc == 0) {
 		pthread_rwlock_wrlock(&s->lock);
@@ -226,9 +225,7 @@ static int catalog_and_members(struct app *app, int64_t rollout, int stage,
 	}
 	catalog_free(old);
 	catalog_free(l.cat);
-	for (size_t i = 0; i < l.nmembers; i++)
-		free(l.members[i]);
-	free(l.members);
+	strlist_free(&l.members);
 	snapshot_release(s);
 	pthread_mutex_unlock(&snapshot_build_mu);
 	return rc;

@@ -168,18 +168,8 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 			fleet_set_class(l->s->fleet, idx, cls);
 		return rc;
 	}
-	if (l->staged == NULL) { /* a rollout's members */
-		if (l->nmembers == l->capmembers) {
-			size_t cap = l->capmembers ? 2 * l->capmembers : 256;
-			char **p = realloc(l->members, cap * sizeof(*p));
-			if (p == NULL)
-				return RAMP_ENOMEM;
-			l->members = p;
-			l->capmembers = cap;
-		}
-		return (l->members[l->nmembers] = strdup(device_id)) ? (l->nmembers++, 0)
-								      : RAMP_ENOMEM;
-	}
+	if (l->staged == NULL) /* a rollout's members */
+		return strlist_push(&l->members, device_id);
 	if ((d = strmap_get(l->staged, device_id)) == NULL)
 		return 0;
 	{

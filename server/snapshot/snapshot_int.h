@@ -19,6 +19,7 @@
 #ifndef RAMP_SNAPSHOT_INT_H
 #define RAMP_SNAPSHOT_INT_H
 
+#include "common/strlist.h"
 #include "snapshot/fleet.h"
 #include "snapshot/snapshot.h"
 
@@ -114,8 +115,7 @@ struct load {
 	struct catalog *cat;
 	struct snapshot *s;
 	struct strmap *staged;
-	char **members;
-	size_t nmembers, capmembers;
+	struct strlist members; /* a rollout's members */
 };
 struct snapshot_loader snapshot_loader_of(struct load *l);
 void snapshot_staged_free(void *ctx, const char *key, void *v);
