@@ -191,7 +191,6 @@ static void start_listening(struct engine *e)
 	e->listening = true;
 	if (e->listened)
 		atomic_store(&e->dirty, 1); /* we may have missed something meanwhile */
-	e->listened = true;
 }
 
 static void stop_listening_cb(uv_handle_t *h)
@@ -447,11 +446,16 @@ int engine_start(struct app *app)
 	uv_timer_init(&e->loop, &e->house);
 	uv_timer_init(&e->loop, &e->soon);
 	e->stop.data = e->wake.data = e->eval.data = e->house.data = e->soon.data = e;
-	/* the first snapshot before any poll is answered */
-	if (snapshot_rebuild(app) != 0)
-		log_warn("msg=\"first snapshot failed; retrying in the background\"");
-	e->last_catalog_ms = clock_mono_ms();
+	/* listening before the first load: another replica's change committed
+	 * while it reads is applied after it, never lost */
 	start_listening(e);
+	e->listened = true; /* from now on a new session loads everything anew */
+	/* the first snapshot before any poll is answered */
+	if (snapshot_rebuild(app) != 0) {
+		log_warn("msg=\"first snapshot failed; retrying in the background\"");
+		atomic_store(&e->dirty, 1);
+	}
+	e->last_catalog_ms = clock_mono_ms();
 	uv_timer_start(&e->eval, on_eval, every, every);
 	uv_timer_start(&e->house, on_house, 1000, 1000);
 	app->engine = e;
