@@ -15,12 +15,14 @@
 
 void api_agent_desired(struct req *r)
 {
+	const char *id = r->auth.device_id, *inm = http_header(r, "If-None-Match"),
+		   *ver = http_header(r, "X-Agent-Version");
+	int every = r->app->cfg.poll_interval_s, rc;
 	struct snapshot *s;
 	char *text, etag[24];
 	size_t len = 0;
-	const char *inm;
 
-	if (r->auth.device_id == NULL) {
+	if (id == NULL) {
 		http_reply_problem(r, 403, NULL, "only a device token can ask for its desired models");
 		return;
 	}
@@ -28,42 +30,28 @@ void api_agent_desired(struct req *r)
 		http_reply_problem(r, 503, NULL, "starting up, retry shortly");
 		return;
 	}
-	inm = http_header(r, "If-None-Match");
-	if (inm && snapshot_desired_etag(s, r->auth.device_id, r->app->cfg.poll_interval_s, etag) &&
-	    strcmp(inm, etag) == 0) {
-		/* the hot path: nothing changed, nothing built */
-		snapshot_note_poll(s, r->auth.device_id, http_header(r, "X-Agent-Version"));
-		http_add_header(r, "ETag", etag);
-		http_add_header(r, "Cache-Control", "no-cache");
-		http_reply_empty(r, 304);
+	rc = snapshot_poll(s, id, every, ver, inm, &text, &len, etag);
+	if (rc == SNAPSHOT_POLL_UNKNOWN && http_defer(r))
+		return; /* bringing the snapshot up to date reads the database: on a worker */
+	if (rc == SNAPSHOT_POLL_UNKNOWN && (s = http_snapshot_fresh(r, id)) != NULL)
+		rc = snapshot_poll(s, id, every, ver, inm, &text, &len, etag);
+	if (rc == SNAPSHOT_POLL_UNKNOWN && s != NULL) {
+		http_reply_problem(r, 404, NULL, "device %s is not registered", id);
 		return;
 	}
-	text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
-	if (text == NULL && http_defer(r))
-		return; /* bringing the snapshot up to date reads the database: on a worker */
-	if (text == NULL && (s = http_snapshot_fresh(r, r->auth.device_id)) != NULL)
-		text = snapshot_desired(s, r->auth.device_id, r->app->cfg.poll_interval_s, &len, etag);
-	if (s)
-		snapshot_note_poll(s, r->auth.device_id, http_header(r, "X-Agent-Version"));
-	if (text == NULL && (s == NULL || snapshot_has_device(s, r->auth.device_id, NULL))) {
+	if (rc != SNAPSHOT_POLL_ANSWER && rc != SNAPSHOT_POLL_SAME) {
 		/* no snapshot to be had, or no memory for the answer: the server's
 		 * trouble, not a deregistered device */
 		http_reply_problem(r, 503, NULL, s ? "out of memory building the answer, retry shortly"
 						   : "the fleet snapshot is unavailable, retry shortly");
 		return;
 	}
-	if (text == NULL) {
-		http_reply_problem(r, 404, NULL, "device %s is not registered", r->auth.device_id);
-		return;
-	}
 	http_add_header(r, "ETag", etag);
 	http_add_header(r, "Cache-Control", "no-cache");
-	if (inm && strcmp(inm, etag) == 0) {
-		free(text);
+	if (rc == SNAPSHOT_POLL_SAME)
 		http_reply_empty(r, 304);
-		return;
-	}
-	http_reply_text(r, 200, "application/json", text, len);
+	else
+		http_reply_text(r, 200, "application/json", text, len);
 }
 
 static const char *const states[] = {"downloading", "verifying", "installed", "failed",

@@ -161,44 +161,56 @@ static const struct snap_class *class_of(struct snapshot *s, const char *device_
 	return i == FLEET_NONE ? NULL : s->classes[fleet_get(s->fleet, i)->cls];
 }
 
-bool snapshot_desired_etag(struct snapshot *s, const char *device_id, int poll_after_s,
-			   char etag[24])
-{
-	const struct snap_class *c;
-
-	pthread_rwlock_rdlock(&s->lock);
-	if ((c = class_of(s, device_id)) != NULL)
-		etag_of(c->hash, device_id, poll_after_s, etag);
-	pthread_rwlock_unlock(&s->lock);
-	return c != NULL;
-}
-
-char *snapshot_desired(struct snapshot *s, const char *device_id, int poll_after_s, size_t *len,
-		       char etag[24])
+/* The answer text for class c and device_id (malloc'd) with its length. */
+static char *answer_text(const struct snap_class *c, const char *device_id, int poll_after_s,
+			 size_t *len)
 {
 	static const char head[] = "{\"device_id\":\"", mid[] = "\",\"models\":",
 			  tail[] = ",\"poll_after_s\":";
-	const struct snap_class *c;
 	size_t idlen = strlen(device_id), cap, n = 0;
-	char *text = NULL, num[16];
+	char *text, num[16];
 	int nl = snprintf(num, sizeof(num), "%d}", poll_after_s);
 
-	pthread_rwlock_rdlock(&s->lock);
-	c = class_of(s, device_id);
 	/* device ids are [A-Za-z0-9._:-]: nothing to escape */
-	cap = c ? sizeof(head) + idlen + sizeof(mid) + c->len + sizeof(tail) + (size_t)nl : 0;
-	if (c && (text = malloc(cap)) != NULL) {
-		memcpy(text + n, head, sizeof(head) - 1), n += sizeof(head) - 1;
-		memcpy(text + n, device_id, idlen), n += idlen;
-		memcpy(text + n, mid, sizeof(mid) - 1), n += sizeof(mid) - 1;
-		memcpy(text + n, c->text, c->len), n += c->len;
-		memcpy(text + n, tail, sizeof(tail) - 1), n += sizeof(tail) - 1;
-		memcpy(text + n, num, (size_t)nl + 1), n += (size_t)nl;
-		*len = n;
+	cap = sizeof(head) + idlen + sizeof(mid) + c->len + sizeof(tail) + (size_t)nl;
+	if ((text = malloc(cap)) == NULL)
+		return NULL;
+	memcpy(text + n, head, sizeof(head) - 1), n += sizeof(head) - 1;
+	memcpy(text + n, device_id, idlen), n += idlen;
+	memcpy(text + n, mid, sizeof(mid) - 1), n += sizeof(mid) - 1;
+	memcpy(text + n, c->text, c->len), n += c->len;
+	memcpy(text + n, tail, sizeof(tail) - 1), n += sizeof(tail) - 1;
+	memcpy(text + n, num, (size_t)nl + 1), n += (size_t)nl;
+	*len = n;
+	return text;
+}
+
+static void note_poll(struct fleet_dev *d, const char *agent_version);
+
+int snapshot_poll(struct snapshot *s, const char *device_id, int poll_after_s,
+		  const char *agent_version, const char *if_none_match, char **text, size_t *len,
+		  char etag[24])
+{
+	const struct snap_class *c = NULL;
+	uint32_t i;
+	int rc;
+
+	*text = NULL;
+	pthread_rwlock_rdlock(&s->lock);
+	if ((i = fleet_find(s->fleet, device_id)) != FLEET_NONE) {
+		c = s->classes[fleet_get(s->fleet, i)->cls];
+		note_poll(fleet_poll_rec(s->fleet, i), agent_version);
 		etag_of(c->hash, device_id, poll_after_s, etag);
 	}
+	if (c == NULL)
+		rc = SNAPSHOT_POLL_UNKNOWN;
+	else if (if_none_match && strcmp(if_none_match, etag) == 0)
+		rc = SNAPSHOT_POLL_SAME; /* the hot path: nothing changed, nothing built */
+	else
+		rc = (*text = answer_text(c, device_id, poll_after_s, len)) ? SNAPSHOT_POLL_ANSWER
+									     : RAMP_ENOMEM;
 	pthread_rwlock_unlock(&s->lock);
-	return text;
+	return rc;
 }
 
 int snapshot_desired_models(struct snapshot *s, const char *device_id, int poll_after_s,
@@ -255,23 +267,31 @@ static uint16_t version_id(const char *v)
 	return id;
 }
 
+/* Notes a poll in record d: its second and, when sent, the agent version.
+ * Read lock held: __atomic stores only, and no allocation unless the
+ * version is one never seen before. */
+static void note_poll(struct fleet_dev *d, const char *agent_version)
+{
+	uint32_t now = (uint32_t)time(NULL);
+	uint16_t held = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE), v;
+
+	if (__atomic_load_n(&d->seen, __ATOMIC_RELAXED) != now)
+		__atomic_store_n(&d->seen, now, __ATOMIC_RELAXED);
+	/* versions are kept cut to VERSION_LEN bytes: compare as stored */
+	if (agent_version && agent_version[0] &&
+	    (held == 0 || strncmp(versions[held], agent_version, VERSION_LEN) != 0 ||
+	     strlen(versions[held]) != strnlen(agent_version, VERSION_LEN)) &&
+	    (v = version_id(agent_version)) != 0)
+		__atomic_store_n(&d->version, v, __ATOMIC_RELEASE);
+}
+
 void snapshot_note_poll(struct snapshot *s, const char *device_id, const char *agent_version)
 {
-	uint32_t i, now = (uint32_t)time(NULL);
+	uint32_t i;
 
 	pthread_rwlock_rdlock(&s->lock);
-	if ((i = fleet_find(s->fleet, device_id)) != FLEET_NONE) {
-		struct fleet_dev *d = fleet_poll_rec(s->fleet, i);
-		if (__atomic_load_n(&d->seen, __ATOMIC_RELAXED) != now)
-			__atomic_store_n(&d->seen, now, __ATOMIC_RELAXED);
-		uint16_t held = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE), v;
-		/* versions are kept cut to VERSION_LEN bytes: compare as stored */
-		if (agent_version && agent_version[0] &&
-		    (held == 0 || strncmp(versions[held], agent_version, VERSION_LEN) != 0 ||
-		     strlen(versions[held]) != strnlen(agent_version, VERSION_LEN)) &&
-		    (v = version_id(agent_version)) != 0)
-			__atomic_store_n(&d->version, v, __ATOMIC_RELEASE);
-	}
+	if ((i = fleet_find(s->fleet, device_id)) != FLEET_NONE)
+		note_poll(fleet_poll_rec(s->fleet, i), agent_version);
 	pthread_rwlock_unlock(&s->lock);
 }
 

@@ -67,19 +67,22 @@ void snapshot_release(struct snapshot *s);
 /* Frees the current snapshot at shutdown. */
 void snapshot_shutdown(void);
 
-/* The desired answer for device_id (API.md "Agents") as JSON text (caller
- * free()s) with its length and ETag (quoted), or NULL when the device is not
- * in the snapshot. Built from text precomputed per class of devices. */
-char *snapshot_desired(struct snapshot *s, const char *device_id, int poll_after_s, size_t *len,
-		       char etag[24]);
+/* A device's poll of GET /v1/agent/desired, in one lookup: notes it (its
+ * last-seen second and, when not NULL, the agent version) and answers with
+ * the ETag (quoted) of its desired answer (API.md "Agents") and either
+ * SNAPSHOT_POLL_SAME when if_none_match (may be NULL) is that ETag, or
+ * SNAPSHOT_POLL_ANSWER with the answer as JSON text in *text (the caller
+ * free()s) and *len; SNAPSHOT_POLL_UNKNOWN when the device is not in the
+ * snapshot; RAMP_ENOMEM. The answer is built from text precomputed per
+ * class of devices; a 304 builds nothing. */
+enum { SNAPSHOT_POLL_ANSWER = 1, SNAPSHOT_POLL_SAME = 2, SNAPSHOT_POLL_UNKNOWN = 3 };
+int snapshot_poll(struct snapshot *s, const char *device_id, int poll_after_s,
+		  const char *agent_version, const char *if_none_match, char **text, size_t *len,
+		  char etag[24]);
 /* The "models" of that answer as JSON (the caller's copy) and its ETag, for
  * answers of another shape (hawkBit DDI). 0, RAMP_ENOTFOUND or RAMP_ENOMEM. */
 int snapshot_desired_models(struct snapshot *s, const char *device_id, int poll_after_s,
 			    json_t **models, char etag[24]);
-/* The ETag snapshot_desired() would give, without building the answer;
- * false when the device is not in the snapshot. */
-bool snapshot_desired_etag(struct snapshot *s, const char *device_id, int poll_after_s,
-			   char etag[24]);
 /* The device (copied into id, idlen bytes) whose unexpired token hashes
  * (SHA-256) to h; *gen the snapshot's generation at that moment. */
 bool snapshot_token_device(struct snapshot *s, const unsigned char h[32], char *id, size_t idlen,
