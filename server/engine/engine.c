@@ -17,7 +17,6 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/strmap.h"
 #include "engine/notify.h"
 #include "engine/rollouts.h"
 #include "snapshot/snapshot.h"

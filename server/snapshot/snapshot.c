@@ -102,16 +102,6 @@ uint64_t snapshot_generation(struct snapshot *s)
 	return g;
 }
 
-size_t snapshot_devices(struct snapshot *s)
-{
-	size_t n;
-
-	pthread_rwlock_rdlock(&s->lock);
-	n = fleet_size(s->fleet);
-	pthread_rwlock_unlock(&s->lock);
-	return n;
-}
-
 bool snapshot_has_device(struct snapshot *s, const char *device_id, uint64_t *gen)
 {
 	bool has;

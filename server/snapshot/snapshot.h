@@ -100,9 +100,8 @@ void snapshot_note_poll(struct snapshot *s, const char *device_id, const char *a
 void snapshot_seen_since(struct snapshot *s, uint32_t since,
 			 void (*fn)(void *ctx, const char *id, uint32_t seen, const char *version),
 			 void *ctx);
-/* The number of the newest change applied, and how many devices it holds. */
+/* The number of the newest change applied. */
 uint64_t snapshot_generation(struct snapshot *s);
-size_t snapshot_devices(struct snapshot *s);
 
 /* Loads a whole snapshot beside the current one and compares them device
  * by device, token by token, answer by answer: *out {ok, devices, tokens,
