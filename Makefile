@@ -213,7 +213,7 @@ test-ha: all
 	    echo "test-ha needs:$$missing; run:"; echo "  sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
-	python3 tests/run.py --build $(BUILD) --suite ha
+	python3 tests/run.py --build $(BUILD) --suite ha -j 1
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all build-asan/.test-deps

@@ -50,7 +50,7 @@ def http_json(url, timeout=2):
 
 
 class Node:
-    def __init__(self, base, name, etcd_port):
+    def __init__(self, base, name, etcd_port, sync=True):
         self.name = name
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -63,7 +63,7 @@ class Node:
         for k, v in {"@NAME@": name, "@API_PORT@": str(self.api_port),
                      "@PG_PORT@": str(self.pg_port), "@ETCD@": f"127.0.0.1:{etcd_port}",
                      "@DATA@": os.path.join(self.dir, "data"), "@BINDIR@": pg_bindir(),
-                     "@SOCKDIR@": self.dir, "@PGPASS@": os.path.join(self.dir, "pgpass")}.items():
+                     "@SOCKDIR@": self.dir, "@SYNC@": "true" if sync else "false", "@PGPASS@": os.path.join(self.dir, "pgpass")}.items():
             text = text.replace(k, v)
         with open(self.conf, "w") as f:
             f.write(text)
@@ -130,7 +130,8 @@ class Node:
 
 
 class HACluster:
-    def __init__(self, base, nodes=2):
+    def __init__(self, base, nodes=2, sync=True):
+        self.sync = sync
         self.base = os.path.join(base, "ha")
         os.makedirs(self.base, exist_ok=True)
         os.chmod(self.base, 0o711)
@@ -138,7 +139,7 @@ class HACluster:
         self.etcd_peer = free_port()
         self.etcd_dir = os.path.join(self.base, "etcd")
         self.etcd = None
-        self.nodes = [Node(self.base, f"pg{i + 1}", self.etcd_port) for i in range(nodes)]
+        self.nodes = [Node(self.base, f"pg{i + 1}", self.etcd_port, sync) for i in range(nodes)]
 
     def start(self, timeout=180):
         log = open(os.path.join(self.base, "etcd.log"), "ab")
@@ -158,8 +159,8 @@ class HACluster:
         self.wait(lambda: self.nodes[0].role() == "primary", timeout, "pg1 primary")
         for n in self.nodes[1:]:
             n.start()
-        self.wait(lambda: all(n.role() for n in self.nodes) and self.sync_standby(), timeout,
-                  "replicas streaming, one synchronous")
+        self.wait(lambda: all(n.role() for n in self.nodes) and self.standby_ready(), timeout,
+                  "replicas streaming" + (", one synchronous" if self.sync else ""))
         return self
 
     def wait(self, fn, timeout, what):
@@ -195,9 +196,16 @@ class HACluster:
         with urllib.request.urlopen(req, timeout=60) as r:
             if r.status != 200:
                 raise AssertionError(f"switchover: {r.status} {r.read()!r}")
-        self.wait(lambda: new.role() == "primary" and old.role() == "replica" and self.sync_standby(),
+        self.wait(lambda: new.role() == "primary" and old.role() == "replica" and self.standby_ready(),
                   120, "switchover done and the old primary synchronous again")
         return new
+
+    def standby_ready(self):
+        if self.sync:
+            return self.sync_standby()
+        info = self.cluster_info() or {}
+        return any(m.get("role") == "replica" and m.get("state") in ("streaming", "running")
+                   for m in info.get("members", []))
 
     def primary(self):
         for n in self.nodes:
