@@ -233,3 +233,26 @@ class HACluster:
         if self.etcd and self.etcd.poll() is None:
             self.etcd.kill()
             self.etcd.wait()
+
+
+class HAProxy:
+    """deploy/ha/haproxy.cfg.in in front of rampd replicas, on a free port."""
+
+    def __init__(self, base, servers):
+        self.port = free_port()
+        self.dir = os.path.join(base, "haproxy")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "haproxy.cfg")
+        lines = "\n".join(f"    server r{i + 1} 127.0.0.1:{s.port} check" for i, s in enumerate(servers))
+        text = open(os.path.join(ROOT, "deploy", "ha", "haproxy.cfg.in")).read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace("@LISTEN@", f"127.0.0.1:{self.port}").replace("@SERVERS@", lines))
+        self.log_path = os.path.join(self.dir, "haproxy.log")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.conf], stdout=log, stderr=log)
+        log.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -15,11 +15,21 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet import Fleet, Signer, enroll, publish, rollout, stage_members  # noqa: E402
-from hacluster import HACluster  # noqa: E402
+from hacluster import HACluster, HAProxy  # noqa: E402
 from ramp import Client, check, eq, status, wait_for  # noqa: E402
 
 SIZES = (0.1, 0.5, 1.0)
 N = 40
+
+
+def ready(port):
+    c = Client(port)
+    try:
+        return c.get("/readyz", token=None).status == 200
+    except OSError:
+        return False
+    finally:
+        c.close()
 
 
 def metric(server, name):
@@ -215,6 +225,14 @@ def test_failover_of_the_database_then_of_the_evaluator(ctx):
 def run(ctx, ha):
     a, b = start_replicas(ctx, ha)
     servers = [a, b]
+    proxy = HAProxy(ha.base, servers)
+    try:
+        run_behind(ctx, ha, a, b, servers, proxy)
+    finally:
+        proxy.stop()
+
+
+def run_behind(ctx, ha, a, b, servers, proxy):
     signer = Signer(ctx, a)
     publish(a, signer, "ocr", "v1", stable=True)
     publish(a, signer, "ocr", "v2")
@@ -223,6 +241,8 @@ def run(ctx, ha):
     ingest = status(a.admin.post("/v1/tokens", {"name": "writer", "role": "ingest"}), 201).json["token"]
     writers = [Writer(a, ingest, ids[0]), Writer(b, ingest, ids[1])]
     pollers = [Poller(a, dict(list(tokens.items())[:10])), Poller(b, dict(list(tokens.items())[10:20]))]
+    wait_for(lambda: ready(proxy.port), timeout=30, msg="HAProxy in front of the replicas")
+    front = Poller(proxy, dict(list(tokens.items())[20:30]))
     pol = {"stages": [{"name": "canary", "size": SIZES[0], "validation_window": "2s", "approval": True,
                        "metrics": [{"name": "error_rate", "threshold": "< 5%"}]},
                       {"name": "ramp", "size": SIZES[1], "validation_window": "2s"},
@@ -313,6 +333,10 @@ def run(ctx, ha):
         p.close()
         if p.server is survivor:
             eq(p.failures, 0, f"polls through the survivor: {p.failed_with}")
+    front.close()
+    eq(front.failures, 0, f"polls through HAProxy while the database and a replica failed: "
+                          f"{front.failed_with}")
+    check(front.polls > 0, "polls through HAProxy ran")
     for r in reporters:
         r.close()
     check(all(p.polls > 0 for p in pollers), "polls ran")
@@ -324,7 +348,8 @@ def run(ctx, ha):
     fs.close()
     print(f"evaluator failover: the survivor evaluated {resumed2:.1f}s after kill -9; "
           f"audit chain of {entries} entries verifies; polls during both: "
-          f"{sum(p.polls for p in pollers)}, none failed", flush=True)
+          f"{sum(p.polls for p in pollers)} direct and {front.polls} through HAProxy, none failed",
+          flush=True)
 
 
 def start_replicas(ctx, ha):
