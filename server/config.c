@@ -222,7 +222,7 @@ static void usage(void)
 		"usage: rampd [--listen host:port] [--database-url conninfo] [--data-dir dir]\n"
 		"             [--admin-token tok] [--eval-interval dur] [--poll-interval dur]\n"
 		"             [--telemetry-retention dur] [--http-threads n] [--db-pool n]\n"
-		"             [--artifact-max bytes]\n"
+		"             [--artifact-max bytes] [--artifact-store disk|database]\n"
 		"       rampd --version\n"
 		"every flag has an environment twin: --data-dir is RAMP_DATA_DIR, and so on\n");
 }
