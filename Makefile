@@ -39,7 +39,7 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 -include agent/agent.mk
 -include runner/runner.mk
 
-.PHONY: all build-all deps run test check-asan fuzz bench clean unit FORCE
+.PHONY: all build-all deps run test test-ha check-asan fuzz bench clean unit FORCE
 
 # What `--version` and ramp_build_info say: the version is `git describe
 # --tags` when a tag is there, else BASE_VERSION (so an untagged checkout or
@@ -193,6 +193,27 @@ run: all $(BUILD)/.run-deps
 
 test: all $(BUILD)/.test-deps
 	python3 tests/run.py --build $(BUILD)
+
+# HA PostgreSQL (deploy/ha/): etcd, two Patroni-managed PostgreSQL nodes in
+# synchronous mode and two rampd replicas on loopback; the primary's node and
+# then the evaluating rampd are killed. Outside `make test`: it needs the
+# Patroni and etcd packages and takes minutes.
+HA_DEB_PKGS := patroni etcd-server
+test-ha: all
+	@missing=""; for p in $(HA_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing for test-ha:$$missing"; \
+	    (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
+	     (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || exit 1; \
+	    for s in patroni etcd; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
+	  else \
+	    echo "test-ha needs:$$missing; run:"; echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+	python3 tests/run.py --build $(BUILD) --suite ha -j 1
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all build-asan/.test-deps

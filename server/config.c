@@ -150,6 +150,17 @@ static int set_hawkbit_tenant(struct config *c, const char *v)
 	return parse_word(v, ANY_WORD, c->hawkbit_tenant, sizeof(c->hawkbit_tenant));
 }
 
+static int set_artifact_store(struct config *c, const char *v)
+{
+	if (strcmp(v, "database") == 0)
+		c->artifacts_in_db = 1;
+	else if (strcmp(v, "disk") == 0)
+		c->artifacts_in_db = 0;
+	else
+		return -1;
+	return 0;
+}
+
 static int set_hawkbit_platform(struct config *c, const char *v)
 {
 	return parse_word(v, LOWER_WORD, c->hawkbit_platform, sizeof(c->hawkbit_platform));
@@ -180,6 +191,7 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(PG_BINDIR, set_pg_bindir, NULL)                                      \
 	X(ACCESS_LOG, set_access_log, NULL)                                    \
 	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
+	X(ARTIFACT_STORE, set_artifact_store, NULL) /* external db: database */ \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
 	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
 
@@ -210,7 +222,7 @@ static void usage(void)
 		"usage: rampd [--listen host:port] [--database-url conninfo] [--data-dir dir]\n"
 		"             [--admin-token tok] [--eval-interval dur] [--poll-interval dur]\n"
 		"             [--telemetry-retention dur] [--http-threads n] [--db-pool n]\n"
-		"             [--artifact-max bytes]\n"
+		"             [--artifact-max bytes] [--artifact-store disk|database]\n"
 		"       rampd --version\n"
 		"every flag has an environment twin: --data-dir is RAMP_DATA_DIR, and so on\n");
 }
@@ -237,6 +249,7 @@ int config_load(struct config *c, int argc, char **argv)
 		c->http_threads = ncpu > 0 ? (int)ncpu : 2;
 	}
 	config_prod_defaults(c);
+	c->artifacts_in_db = -1;
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const char *v = getenv(settings[i].name);
 		if (v && *v && settings[i].set(c, v) != 0) {
@@ -266,5 +279,7 @@ int config_load(struct config *c, int argc, char **argv)
 		}
 		i++;
 	}
+	if (c->artifacts_in_db < 0)
+		c->artifacts_in_db = c->database_url[0] != '\0';
 	return config_prod_check(c);
 }

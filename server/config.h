@@ -26,6 +26,9 @@ struct config {
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */
 	int access_log;
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
+	int artifacts_in_db;  /* RAMP_ARTIFACT_STORE=database (default with an
+				 external database): every replica serves every
+				 artifact; 0: the files under data_dir alone */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 	/* production footing (docs/security.md): TLS, device certificates,

@@ -111,13 +111,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("-j", type=int, default=int(os.environ.get("RAMP_TEST_JOBS", "4")))
+    ap.add_argument("--suite", default="integration",
+                    help="the folder of tests/ to run: integration (with the unit tests) or ha")
     ap.add_argument("filter", nargs="?")
     a = ap.parse_args()
 
     results = []
     t0 = time.time()
-    run_unit(a.build, a.filter, results)
-    tests = discover(a.filter, results)
+    if a.suite == "integration":
+        run_unit(a.build, a.filter, results)
+    tests = discover(a.filter, results, os.path.join(HERE, a.suite))
     run = None
     if tests:
         run = Run(a.build)

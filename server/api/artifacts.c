@@ -2,6 +2,10 @@
  * artifacts.c - the content-addressed artifact store:
  * PUT/GET/HEAD /v1/artifacts/sha256:<hex>.
  *
+ * Where artifacts live is store/store_artifacts.c's: the files below, or
+ * (RAMP_ARTIFACT_STORE=database) the database, the files then being each
+ * replica's copy, fetched on first use.
+ *
  * An upload streams (ROUTE_STREAM_BODY) into an anonymous temporary file
  * under $RAMP_DATA_DIR/artifacts/tmp (O_TMPFILE; a named mkstemp file where
  * the filesystem lacks it) while SHA-256 runs over the same bytes, so memory
@@ -48,6 +52,11 @@ static const char *digest_hex(const char *param)
 	return param + 7;
 }
 
+static int object_path(struct req *r, const char *hex, char *out, size_t len, bool make_dir)
+{
+	return artifact_file_path(r->app->cfg.data_dir, hex, out, len, make_dir) ? RAMP_EIO : 0;
+}
+
 /* mkdir -p for a path under the data directory; 0, or RAMP_EIO with errno. */
 static int mkdirs(char *path)
 {
@@ -62,16 +71,6 @@ static int mkdirs(char *path)
 		*p = '/';
 	}
 	return mkdir(path, 0755) != 0 && errno != EEXIST ? RAMP_EIO : 0;
-}
-
-static int object_path(struct req *r, const char *hex, char *out, size_t len, bool make_dir)
-{
-	int n = snprintf(out, len, "%s/artifacts/sha256/%.2s", r->app->cfg.data_dir, hex);
-
-	if (n < 0 || (size_t)n >= len || (make_dir && mkdirs(out) != 0))
-		return RAMP_EIO;
-	n = snprintf(out, len, "%s/artifacts/sha256/%.2s/%s", r->app->cfg.data_dir, hex, hex);
-	return n < 0 || (size_t)n >= len ? RAMP_EIO : 0;
 }
 
 static void upload_discard(struct upload *u)
@@ -101,7 +100,7 @@ static int open_temp(struct req *r, struct upload *u)
 	if (n < 0 || (size_t)n >= sizeof(dir) || mkdirs(dir) != 0)
 		return RAMP_EIO;
 #ifdef O_TMPFILE
-	u->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	u->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
 	if (u->fd >= 0) {
 		u->anonymous = true;
 		return 0;
@@ -241,7 +240,7 @@ void api_artifact_put(struct req *r)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	char hex[65], digest[72];
-	bool created;
+	bool created = false, created_here;
 	int rc;
 
 	if (u == NULL && (u = upload_begin(r)) == NULL)
@@ -259,12 +258,21 @@ void api_artifact_put(struct req *r)
 				   hex, u->hex);
 		return;
 	}
-	if (upload_link(r, u, &created) != 0) {
+	/* the database store first: its 2xx means every replica can serve it */
+	if (r->app->cfg.artifacts_in_db &&
+	    (rc = store_artifact_put_fd(r->app->db, hex, u->fd, u->size, &created)) != 0) {
+		upload_discard(u);
+		http_reply_err(r, rc, NULL);
+		return;
+	}
+	if (upload_link(r, u, &created_here) != 0) {
 		int e = errno;
 		upload_discard(u);
 		reply_io(r, "store", e);
 		return;
 	}
+	if (!r->app->cfg.artifacts_in_db)
+		created = created_here;
 	upload_discard(u);
 	snprintf(digest, sizeof(digest), "sha256:%s", hex);
 	/* the file is in place even when the audit write fails; a retry is a 200 */
@@ -331,18 +339,22 @@ static void serve(struct req *r, int fd, uint64_t size, const char *etag)
 void api_artifact_get(struct req *r)
 {
 	const char *hex = digest_hex(r->params[0]), *inm = http_header(r, "If-None-Match");
-	char path[PATH_MAX], etag[80];
-	struct stat st;
-	int fd;
+	char etag[80];
+	int64_t size;
+	int fd, rc;
 
-	if (hex == NULL || object_path(r, hex, path, sizeof(path), false) != 0 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (hex == NULL) {
 		api_reply_not_found(r, "digest", "artifact", r->params[0]);
 		return;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	rc = store_artifact_local(r->app->db, r->app->cfg.data_dir, r->app->cfg.artifacts_in_db, hex,
+				  &fd, &size);
+	if (rc == RAMP_ENOTFOUND) {
 		api_reply_not_found(r, "digest", "artifact", r->params[0]);
+		return;
+	}
+	if (rc) {
+		http_reply_err(r, rc, NULL);
 		return;
 	}
 	snprintf(etag, sizeof(etag), "\"sha256:%s\"", hex);
@@ -353,18 +365,21 @@ void api_artifact_get(struct req *r)
 		http_reply_empty(r, 304);
 		return;
 	}
-	serve(r, fd, (uint64_t)st.st_size, etag);
+	serve(r, fd, (uint64_t)size, etag);
 }
 
-/* True when the artifact store holds sha256:<hex> (a regular file). */
+/* True when the artifact store holds sha256:<hex>: the database's, or
+ * this replica's files. */
 static bool artifact_stored(const struct app *app, const char *hex)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int n = snprintf(path, sizeof(path), "%s/artifacts/sha256/%.2s/%s", app->cfg.data_dir, hex,
-			 hex);
+	int64_t size;
 
-	return n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (app->cfg.artifacts_in_db)
+		return store_artifact_size(app->db, hex, &size) == 0;
+	return artifact_file_path(app->cfg.data_dir, hex, path, sizeof(path), false) == 0 &&
+	       stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int api_manifest_reachable(struct req *r, const char *model, const char *version,

@@ -331,23 +331,23 @@ void api_hawkbit_poll(struct req *r)
  * RAMP_ENOTFOUND when this server does not hold it. */
 static int hash_file(struct req *r, const char *hex, char sha1[41], char md5[33], int64_t *size)
 {
-	char path[PATH_MAX + 96];
 	unsigned char buf[65536], d1[EVP_MAX_MD_SIZE], d2[EVP_MAX_MD_SIZE];
 	unsigned int n1 = 0, n2 = 0;
 	EVP_MD_CTX *c1 = EVP_MD_CTX_new(), *c2 = EVP_MD_CTX_new();
 	ssize_t got;
-	int fd = -1, rc = RAMP_EINTERNAL, n;
+	int64_t have;
+	int fd = -1, rc = RAMP_EINTERNAL;
 
 	*size = 0;
-	n = snprintf(path, sizeof(path), "%s/artifacts/sha256/%.2s/%s", r->app->cfg.data_dir, hex,
-		     hex);
-	if (n < 0 || (size_t)n >= sizeof(path) || c1 == NULL || c2 == NULL || !EVP_DigestInit_ex(c1, EVP_sha1(), NULL) ||
+	if (c1 == NULL || c2 == NULL || !EVP_DigestInit_ex(c1, EVP_sha1(), NULL) ||
 	    !EVP_DigestInit_ex(c2, EVP_md5(), NULL))
 		goto out;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = errno == ENOENT ? RAMP_ENOTFOUND : RAMP_EIO;
+	if ((rc = store_artifact_local(r->app->db, r->app->cfg.data_dir, r->app->cfg.artifacts_in_db,
+				       hex, &fd, &have)) != 0) {
+		fd = -1;
 		goto out;
 	}
+	rc = RAMP_EINTERNAL;
 	while ((got = read(fd, buf, sizeof(buf))) > 0) {
 		EVP_DigestUpdate(c1, buf, (size_t)got);
 		EVP_DigestUpdate(c2, buf, (size_t)got);

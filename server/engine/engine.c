@@ -75,6 +75,8 @@ static void rebuild(struct engine *e)
  * time spent, and when the last pass ended. */
 static atomic_ullong eval_passes, eval_rollouts, eval_errors, eval_usec_sum, eval_last_usec;
 static atomic_llong eval_last_at_ms;
+/* 1 while this replica holds the evaluator lock (as of its last pass) */
+static atomic_int eval_leader;
 
 static void evaluate_all(struct engine *e)
 {
@@ -84,7 +86,8 @@ static void evaluate_all(struct engine *e)
 	uint64_t t0 = clock_mono_us(), took;
 
 	e->last_eval_ms = clock_mono_ms();
-	if (!store_leader_hold(e->app->db, &e->leader))
+	atomic_store(&eval_leader, store_leader_hold(e->app->db, &e->leader));
+	if (!atomic_load(&eval_leader))
 		return;
 	if (store_rollouts_active(e->app->db, &ids) != 0) {
 		atomic_fetch_add(&eval_errors, 1);
@@ -319,6 +322,10 @@ char *engine_metrics_text(struct arena *a)
 	    "were read whole from the database (between them they follow device changes).\n"
 	    "# TYPE ramp_evaluation_set_loads_total counter\n"
 	    "ramp_evaluation_set_loads_total %llu\n"
+	    "# HELP ramp_evaluator 1 while this replica holds the evaluator lock (one replica "
+	    "at a time evaluates rollouts).\n"
+	    "# TYPE ramp_evaluator gauge\n"
+	    "ramp_evaluator %d\n"
 	    "%s",
 	    (unsigned long long)atomic_load(&eval_passes),
 	    (unsigned long long)atomic_load(&eval_rollouts),
@@ -326,7 +333,8 @@ char *engine_metrics_text(struct arena *a)
 	    (double)atomic_load(&eval_usec_sum) / 1e6,
 	    (unsigned long long)atomic_load(&eval_passes),
 	    (double)atomic_load(&eval_last_usec) / 1e6, (double)atomic_load(&eval_last_at_ms) / 1e3,
-	    (unsigned long long)rollouts_set_loads(), gauges_text ? gauges_text : "");
+	    (unsigned long long)rollouts_set_loads(), atomic_load(&eval_leader),
+	    gauges_text ? gauges_text : "");
 	pthread_mutex_unlock(&gauges_mu);
 	return out;
 }

@@ -140,10 +140,11 @@ void db_release(struct db *db, struct dbconn *c)
 	pthread_mutex_unlock(&db->mu);
 }
 
-int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
-		   const char *const *params, char sqlstate[6])
+static int query(struct dbconn *c, PGresult **res, const char *sql, int n,
+		 const char *const *params, const int *lengths, const int *formats,
+		 int result_format, char sqlstate[6])
 {
-	PGresult *r = PQexecParams(c->pg, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *r = PQexecParams(c->pg, sql, n, NULL, params, lengths, formats, result_format);
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 
@@ -159,8 +160,11 @@ int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (sqlstate && state)
 		snprintf(sqlstate, 6, "%s", state);
+	/* 25006: a read-only transaction, i.e. a session on a standby (a
+	 * primary demoted under us): another connection finds the new one */
 	if (PQstatus(c->pg) != CONNECTION_OK || state == NULL ||
-	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+	    strcmp(state, "25006") == 0) {
 		c->broken = 1;
 		PQclear(r);
 		return RAMP_EUNAVAIL;
@@ -176,6 +180,19 @@ int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
 	}
 	PQclear(r);
 	return RAMP_EINTERNAL;
+}
+
+int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
+		   const char *const *params, char sqlstate[6])
+{
+	return query(c, res, sql, n, params, NULL, NULL, 0, sqlstate);
+}
+
+int db_query_bin(struct dbconn *c, PGresult **res, const char *sql, int n,
+		 const char *const *params, const int *lengths, const int *formats,
+		 int result_format)
+{
+	return query(c, res, sql, n, params, lengths, formats, result_format, NULL);
 }
 
 int db_query(struct dbconn *c, PGresult **res, const char *sql, int n,

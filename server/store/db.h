@@ -2,7 +2,8 @@
  * db.h - the PostgreSQL connection pool under the store. The store is the
  * only code that speaks SQL; it borrows a connection, runs text-format
  * parameterised queries, and maps failures onto RAMP_E* codes:
- * unreachable -> RAMP_EUNAVAIL (HTTP 503), unique violation ->
+ * unreachable, shutting down or read-only (a standby) -> RAMP_EUNAVAIL
+ * (HTTP 503, the connection reopened on its next use), unique violation ->
  * RAMP_ECONFLICT, anything else -> RAMP_EINTERNAL (logged).
  */
 #ifndef RAMP_DB_H
@@ -42,6 +43,11 @@ int db_query(struct dbconn *c, PGresult **res, const char *sql, int n,
  * held whole. 0 or RAMP_E*. */
 int db_rows(struct dbconn *c, const char *sql, int n, const char *const *params,
 	    int (*row)(void *ctx, PGresult *r), void *ctx);
+/* Like db_query with binary parameters where formats[i] is 1 (lengths[i]
+ * bytes) and, with result_format 1, binary results. */
+int db_query_bin(struct dbconn *c, PGresult **res, const char *sql, int n,
+		 const char *const *params, const int *lengths, const int *formats,
+		 int result_format);
 /* Like db_query for statements whose SQLSTATE the caller wants (sqlstate gets 6 bytes). */
 int db_query_state(struct dbconn *c, PGresult **res, const char *sql, int n,
 		   const char *const *params, char sqlstate[6]);

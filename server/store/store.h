@@ -303,6 +303,23 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 int store_model_get(struct db *db, const char *name, json_t **out);
 int store_model_list(struct db *db, int limit, const char *after, struct page *out);
 /* Records an artifact upload (artifact.put) in the audit log. */
+/* store_artifacts.c: artifacts in the database and the local files
+ * downloads are served from. */
+/* $RAMP_DATA_DIR/artifacts/sha256/<2 hex>/<hex> into out; with make_dir
+ * its folders are made. */
+int artifact_file_path(const char *data_dir, const char *hex, char *out, size_t len,
+		       bool make_dir);
+/* Writes the (already verified) artifact sha256:<hex> of size bytes read
+ * from fd into the database in 1 MiB chunks, each chunk stored once by its
+ * own hash; *created false when it was there already. */
+int store_artifact_put_fd(struct db *db, const char *hex, int fd, int64_t size, bool *created);
+/* The size of sha256:<hex> in the database; RAMP_ENOTFOUND when absent. */
+int store_artifact_size(struct db *db, const char *hex, int64_t *size);
+/* Opens the local file of sha256:<hex> for reading (*fd_out, *size_out);
+ * with in_db, one this replica lacks is first copied from the database
+ * (digest checked). RAMP_ENOTFOUND when neither has it. */
+int store_artifact_local(struct db *db, const char *data_dir, bool in_db, const char *hex,
+			 int *fd_out, int64_t *size_out);
 int store_artifact_audit(struct db *db, const char *actor, const char *digest, int64_t size,
 			 bool created);
 /* --- telemetry (store_telemetry.c; the writer is store/ingest.h) --- */

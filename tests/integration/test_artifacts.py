@@ -221,3 +221,69 @@ def test_artifact_roles(ctx):
     for role, t in tok.items():
         eq(s.admin.get(f"/v1/artifacts/{digest(data)}", token=t).body, data, role)
     status(s.admin.get(f"/v1/artifacts/{digest(data)}", token=None), 401)
+
+
+def chunk_rows(ctx, s):
+    return int(ctx.psql(s, "SELECT count(*) FROM artifact_chunks")[0][0])
+
+
+def test_any_replica_serves_an_artifact_uploaded_through_another(ctx):
+    """The database store (the default with an external database): an
+    upload's 2xx means every replica has it; the other replica fetches it
+    from the database on first use and serves ranges from its own copy."""
+    a = ctx.server()
+    b = ctx.server(database=a.database, admin_token=a.admin_token)
+    data = os.urandom(3 * (1 << 20) + 12345)  # four chunks, the last short
+    d = digest(data)
+    eq(files_under(b), [], "nothing on the other replica yet")
+    status(put(a.admin, data), 201)
+    # the other replica at once: a range in the third chunk first, then all
+    r = status(b.admin.get(f"/v1/artifacts/{d}", headers={"Range": "bytes=2097150-2097160"}), 206)
+    eq(r.body, data[2097150:2097161])
+    eq(r.header("Content-Range"), f"bytes 2097150-2097160/{len(data)}")
+    r = status(b.admin.get(f"/v1/artifacts/{d}"), 200)
+    check(r.body == data, "the whole artifact from the other replica")
+    eq(r.header("ETag"), f'"{d}"')
+    status(b.admin.get(f"/v1/artifacts/{d}", headers={"If-None-Match": f'"{d}"'}), 304)
+    eq(len(files_under(b, "artifacts/sha256")), 1, "the other replica keeps its copy")
+    # a second upload of the same bytes through B is a 200 and stores nothing new
+    n = chunk_rows(ctx, a)
+    eq(n, 4)
+    status(put(b.admin, data), 200)
+    eq(chunk_rows(ctx, a), 4)
+    # an artifact sharing the first two chunks stores only its new ones
+    data2 = data[:2 << 20] + os.urandom(1000)
+    status(put(b.admin, data2), 201)
+    eq(chunk_rows(ctx, a), 5, "equal chunks are stored once")
+    check(status(a.admin.get(f"/v1/artifacts/{digest(data2)}"), 200).body == data2)
+    # a manifest naming it may be made stable through either replica
+    status(b.admin.get(f"/v1/artifacts/{digest(b'nothing')}"), 404)
+
+
+def test_a_damaged_database_copy_is_never_served(ctx):
+    """A chunk changed behind ramp's back: the replica that fetches it finds
+    the digest wrong, answers 5xx and names no file."""
+    a = ctx.server()
+    b = ctx.server(database=a.database, admin_token=a.admin_token)
+    data = os.urandom((1 << 20) + 10)
+    d = digest(data)
+    status(put(a.admin, data), 201)
+    ctx.psql(a, "UPDATE artifact_chunks SET data = overlay(data placing '\\x00'::bytea from 5) "
+                "WHERE length(data) > 100")
+    r = b.admin.get(f"/v1/artifacts/{d}")
+    check(r.status >= 500, f"a damaged copy is not served: {r}")
+    eq(files_under(b, "artifacts/sha256"), [], "nothing named")
+    eq(status(a.admin.get(f"/v1/artifacts/{d}"), 200).body, data, "the uploader's own copy is intact")
+
+
+def test_the_disk_store_keeps_artifacts_on_the_replica_that_took_them(ctx):
+    """RAMP_ARTIFACT_STORE=disk: nothing goes to the database; another
+    replica does not have the artifact (the documented trade-off)."""
+    env = {"RAMP_ARTIFACT_STORE": "disk"}
+    a = ctx.server(env=env)
+    b = ctx.server(env=env, database=a.database, admin_token=a.admin_token)
+    data = b"only here"
+    status(put(a.admin, data), 201)
+    status(a.admin.get(f"/v1/artifacts/{digest(data)}"), 200)
+    status(b.admin.get(f"/v1/artifacts/{digest(data)}"), 404)
+    eq(chunk_rows(ctx, a), 0)

@@ -137,3 +137,28 @@ def test_evaluation_fails_over_to_the_other_replica_after_kill_9(ctx):
     fr.close()
     fs.close()
     print(f"failover: evaluation resumed {failover_s:.2f}s after kill -9", flush=True)
+
+
+def test_a_database_that_turned_read_only_is_503_not_500(ctx):
+    """A session on a standby (a primary demoted under rampd) refuses
+    writes with SQLSTATE 25006: that is the database being unavailable, a
+    503 with Retry-After the client retries, and the connection is opened
+    anew on its next use (target_session_attrs=read-write then finds the
+    new primary). Nothing is written meanwhile."""
+    s = ctx.server()
+    db = s.database
+    ctx.cluster.psql("postgres", f"ALTER DATABASE {db} SET default_transaction_read_only = on")
+    ctx.cluster.psql("postgres", f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 f"WHERE datname = '{db}' AND pid <> pg_backend_pid()")
+    body = [{"id": "ro-1", "platform": "rpi-arm64"}]
+    r = wait_for(lambda: (lambda x: x if x.status != 201 else None)(s.admin.post("/v1/devices", body)),
+                 timeout=30, msg="a write refused")
+    for _ in range(3):
+        r = s.admin.post("/v1/devices", body)
+        eq(r.status, 503, f"read-only database: {r}")
+        check(r.header("Retry-After"), "Retry-After")
+    ctx.cluster.psql("postgres", f"ALTER DATABASE {db} RESET default_transaction_read_only")
+    eq(ctx.psql(s, "SELECT count(*) FROM devices WHERE id = 'ro-1'")[0][0], "0", "nothing written")
+    wait_for(lambda: s.admin.post("/v1/devices", body).status == 201, timeout=30,
+             msg="writes accepted once the database takes them")
+    eq(ctx.psql(s, "SELECT count(*) FROM devices WHERE id = 'ro-1'")[0][0], "1")
