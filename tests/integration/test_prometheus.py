@@ -19,6 +19,7 @@ from ramp import Skip, check, eq, free_port, spawn_listening, status, wait_for
 from runners import PLATFORM, Runner, build_model, check_exposition, publish, running
 
 MODEL = "scorer"
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 LABELS = '{model="{{model}}",version="{{version}}"}'
 ERROR_RATE = (f"sum(rate(ramp_runner_model_errors_total{LABELS}[10s]))"
               f" / sum(rate(ramp_runner_model_requests_total{LABELS}[10s]))")
@@ -203,6 +204,44 @@ def one_stage(address, query, window="1h", **prom):
         {"name": "cloud_check", "threshold": "< 1", "consecutive_error_limit": 3,
          "provider": {"prometheus": {"address": address, "query": query, "timeout": 2, **prom}}}]}],
         "rollback": {"automatic": True, "on_inconclusive": "pause", "failure_limit": 1}}
+
+
+def test_promql_policy_example_is_stored_and_bad_provider_blocks_are_refused(ctx):
+    s = ctx.server()
+    with open(os.path.join(ROOT, "policies", "cloud-promql.yaml"), "rb") as f:
+        status(s.admin.request("PUT", "/v1/policies/cloud-promql", raw=f.read(),
+                               ctype="application/yaml"), 201)
+    got = status(s.admin.get("/v1/policies/cloud-promql"), 200).json["policy"]
+    metrics = got["stages"][0]["metrics"]
+    eq([m["name"] for m in metrics], ["cloud_error_rate", "cloud_latency_p95", "error_rate"])
+    pm = metrics[0]["provider"]["prometheus"]
+    eq(pm["address"], "http://prometheus:9090")
+    eq(pm["timeout"], 5)
+    check(pm["query"].startswith('sum(rate(ramp_runner_model_errors_total{model="{{model}}"'), pm)
+    eq(metrics[1]["consecutive_error_limit"], 4)
+    check("provider" not in metrics[2], metrics[2])
+    eq(got["stages"][2]["metrics"][0]["provider"], metrics[0]["provider"])  # inherited
+    ok = {"name": "cloud_x", "threshold": "< 1%",
+          "provider": {"prometheus": {"address": "http://127.0.0.1:9090", "query": "up"}}}
+    bad = [
+        ({**ok, "provider": {"prometheus": {**ok["provider"]["prometheus"], "step": "1m"}}},
+         "stages[0].metrics[0].provider.prometheus.step"),
+        ({**ok, "provider": {"datadog": {}}}, "stages[0].metrics[0].provider.datadog"),
+        ({**ok, "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
+                                            "query": "up{v=\"{{vresion}}\"}"}}},
+         "stages[0].metrics[0].provider.prometheus.query"),
+        ({**ok, "provider": {"prometheus": {**ok["provider"]["prometheus"],
+                                            "auth": {"bearer_token_file": "/etc/passwd"}}}},
+         "stages[0].metrics[0].provider.prometheus.auth.bearer_token_file"),
+        ({**ok, "provider": {"prometheus": {**ok["provider"]["prometheus"], "timeout": "1m"}}},
+         "stages[0].metrics[0].provider.prometheus.timeout"),
+        ({**ok, "name": "error_rate"}, "stages[0].metrics[0].name"),
+    ]
+    for metric, field in bad:
+        body = {"stages": [{"name": "full", "size": 1.0, "validation_window": "1m", "metrics": [metric]}]}
+        r = status(s.admin.put("/v1/policies/bad", body), 422)
+        eq(r.json["field"], field, json.dumps(body))
+        status(s.admin.get("/v1/policies/bad"), 404)
 
 
 def test_promql_errors_are_inconclusive_with_their_reason_never_a_rollback(ctx):
