@@ -225,51 +225,24 @@ static int parse_window(const json_t *st, const char *path, int64_t *w,
 	return 0;
 }
 
-/*
- * A metric with a provider (issue 20): its own name (not one of ramp's),
- * a threshold in the query's base units (METRIC_KIND_PROM), cohort scope,
- * consecutive_error_limit; its provider is kept once in p->prom.
- */
+/* A metric with a provider (promql.h); its provider is kept once in p->prom. */
 static int parse_prom_metric(const json_t *jm, const char *path, struct policy *p,
 			     struct policy_metric *m, struct ramp_err *err)
 {
 	struct prom_provider pv;
-	char field[192];
-	int rc, scope;
 	size_t i;
+	int rc = prom_metric_parse(jm, path, m->name, &pv, &m->threshold, m->text, err);
 
 	m->metric = METRIC_COUNT;
-	if ((rc = get_name(jm, path, "name", true, m->name, sizeof(m->name), err)) < 0)
-		return rc;
-	if (metric_from_name(m->name) >= 0)
-		return fail(err, path, "name",
-			    "is one of ramp's own metrics; a metric read from a provider "
-			    "needs a name of its own");
-	fmt_path(field, sizeof(field), "%s.provider", path);
-	if ((rc = prom_provider_parse(member(jm, "provider"), field, &pv, err)) < 0 ||
-	    (rc = get_int(jm, path, "consecutive_error_limit", PROM_ERROR_LIMIT_DEFAULT,
-			  &pv.error_limit, err)) < 0)
-		return rc;
-	if (pv.error_limit > 1000)
-		return fail(err, path, "consecutive_error_limit", "must be at most 1000");
-	rc = get_string(jm, path, "threshold", true, m->text, sizeof(m->text), err);
-	if (rc < 0)
-		return rc;
-	join(field, sizeof(field), path, "threshold");
-	if ((rc = threshold_parse_kind(m->text, METRIC_KIND_PROM, m->name, field, &m->threshold,
-				       err)) < 0 ||
-	    (rc = get_enum(jm, path, "scope", scope_names, 1, SCOPE_COHORT, &scope,
-			   "must be cohort for a metric read from a provider", err)) < 0)
-		return rc;
 	m->scope = SCOPE_COHORT;
-	for (i = 0; i < p->nprom && !prom_provider_equal(&p->prom[i], &pv); i++)
+	for (i = 0; rc == 0 && i < p->nprom && !prom_provider_equal(&p->prom[i], &pv); i++)
 		;
-	if (i == PROM_MAX)
+	if (rc == 0 && i == PROM_MAX)
 		return fail(err, path, "provider", "too many distinct providers (at most 8)");
-	if (i == p->nprom)
+	if (rc == 0 && i == p->nprom)
 		p->prom[p->nprom++] = pv;
 	m->prom = (int)i + 1;
-	return 0;
+	return rc;
 }
 
 static int parse_metric(const json_t *jm, const char *path, struct policy *p,
@@ -535,17 +508,10 @@ const struct prom_provider *policy_metric_prom(const struct policy *p,
 
 static json_t *metric_to_json(const struct policy *p, const struct policy_metric *m)
 {
-	const struct prom_provider *pv = policy_metric_prom(p, m);
 	json_t *j = json_pack("{s:s, s:s, s:s}", "name", policy_metric_name(m),
 			      "threshold", m->text, "scope", policy_scope_name(m->scope));
 
-	if (j != NULL && pv != NULL &&
-	    (json_object_set_new(j, "provider", prom_provider_to_json(pv)) < 0 ||
-	     json_object_set_new(j, "consecutive_error_limit", json_integer(pv->error_limit)) < 0)) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return prom_metric_to_json(j, policy_metric_prom(p, m));
 }
 
 static json_t *stage_to_json(const struct policy *p, const struct policy_stage *st)

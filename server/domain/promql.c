@@ -5,6 +5,7 @@
 #include "domain/promql.h"
 
 #include "domain/fields.h"
+#include "domain/policy.h"
 #include "domain/units.h"
 #include "domain/url.h"
 
@@ -197,6 +198,56 @@ int prom_provider_parse(const json_t *v, const char *path, struct prom_provider 
 	    (rc = get_auth(pm, ppath, out, err)) < 0)
 		return rc;
 	return 0;
+}
+
+int prom_metric_parse(const json_t *metric, const char *path, char name[64],
+		      struct prom_provider *pv, struct threshold *t, char text[64],
+		      struct ramp_err *err)
+{
+	const json_t *lim = member(metric, "consecutive_error_limit");
+	const json_t *scope = member(metric, "scope");
+	char field[192];
+	int rc;
+
+	if ((rc = get_str(metric, path, "name", true, name, 64, err)) < 0)
+		return rc;
+	if (!policy_name_valid(name)) {
+		fmt(field, sizeof(field), "%s.name", path);
+		return ramp_err_set(err, RAMP_EINVAL, field,
+				    "invalid name \"%s\": must match [a-z0-9][a-z0-9._-]{0,62}", name);
+	}
+	if (metric_from_name(name) >= 0)
+		return fail(err, path, "name",
+			    "is one of ramp's own metrics; a metric read from a provider "
+			    "needs a name of its own");
+	fmt(field, sizeof(field), "%s.provider", path);
+	if ((rc = prom_provider_parse(member(metric, "provider"), field, pv, err)) < 0)
+		return rc;
+	if (lim != NULL && (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+			    json_integer_value(lim) > 1000))
+		return fail(err, path, "consecutive_error_limit",
+			    "must be an integer, at least 1 and at most 1000");
+	if (lim != NULL)
+		pv->error_limit = (int)json_integer_value(lim);
+	if ((rc = get_str(metric, path, "threshold", true, text, 64, err)) < 0)
+		return rc;
+	fmt(field, sizeof(field), "%s.threshold", path);
+	if ((rc = threshold_parse_kind(text, METRIC_KIND_PROM, name, field, t, err)) < 0)
+		return rc;
+	if (scope != NULL && !(json_is_string(scope) && strcmp(json_string_value(scope), "cohort") == 0))
+		return fail(err, path, "scope", "must be cohort for a metric read from a provider");
+	return 0;
+}
+
+json_t *prom_metric_to_json(json_t *j, const struct prom_provider *pv)
+{
+	if (j != NULL && pv != NULL &&
+	    (json_object_set_new(j, "provider", prom_provider_to_json(pv)) < 0 ||
+	     json_object_set_new(j, "consecutive_error_limit", json_integer(pv->error_limit)) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 json_t *prom_provider_to_json(const struct prom_provider *p)

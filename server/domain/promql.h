@@ -10,6 +10,7 @@
 #define RAMP_PROMQL_H
 
 #include "common/err.h"
+#include "domain/threshold.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -44,6 +45,21 @@ struct prom_provider {
  */
 int prom_provider_parse(const json_t *v, const char *path, struct prom_provider *out,
 			struct ramp_err *err);
+
+/*
+ * The policy's side of a metric with a provider, at path: its own name
+ * (valid, and not one of ramp's metrics), the provider, its
+ * consecutive_error_limit (1..1000, default 4), the threshold in the query's
+ * base units (METRIC_KIND_PROM, text kept as written) and a scope that can
+ * only be cohort. 0 or RAMP_EINVAL with err->field set.
+ */
+int prom_metric_parse(const json_t *metric, const char *path, char name[64],
+		      struct prom_provider *pv, struct threshold *t, char text[64],
+		      struct ramp_err *err);
+
+/* Adds "provider" and "consecutive_error_limit" to the metric's JSON j when
+ * pv is not NULL; returns j, or NULL (j freed) when out of memory. */
+json_t *prom_metric_to_json(json_t *j, const struct prom_provider *pv);
 
 /* {"prometheus": {...}} as prom_provider_parse reads it back; NULL on ENOMEM. */
 json_t *prom_provider_to_json(const struct prom_provider *p);
