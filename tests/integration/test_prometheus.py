@@ -298,6 +298,12 @@ def test_promql_errors_are_inconclusive_with_their_reason_never_a_rollback(ctx):
                        msg="the token-checked query's value")
         eq(row["value"], 0.25)
         eq(row["query"], "up")
+        # the dashboard's charts: a metric of the policy's own has its history
+        hist = status(s.admin.get(f"/v1/rollouts/{ids['token']}/history?metric=cloud_check"), 200).json
+        check(any(i["arm"] == "canary" and i["value"] == 0.25 for i in hist["items"]), hist)
+        eq(status(s.admin.get(f"/v1/rollouts/{ids['token']}/history?metric=cloud_nope"), 400).json["field"],
+           "metric")
+        status(s.admin.get("/v1/rollouts/99999/history?metric=cloud_check"), 404)
         auths = {a for a, _ in TokenStub.seen}
         eq(auths, {"Bearer s3cret", "Bearer nope"})  # a missing file sends nothing
         q = next(b for a, b in TokenStub.seen if a == "Bearer s3cret")
