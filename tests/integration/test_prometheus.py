@@ -163,7 +163,7 @@ def test_promql_gates_promote_a_healthy_version_and_roll_back_an_erroring_one(ct
             eq(ro["state"], "rolled_back", json.dumps(ro["events"]))
             breach = [e for e in ro["events"] if e["type"] == "breach"]
             check(breach and breach[0]["detail"].startswith("cloud_error_rate ") and
-                  "breaches < 1% (prometheus; baseline 0; query " in breach[0]["detail"], ro["events"])
+                  "breaches < 1% (prometheus; baseline " in breach[0]["detail"], ro["events"])
             check('version="v3"' in breach[0]["detail"], breach)
             canary = next(a for a in ro["analysis"] if a["metric"] == "cloud_error_rate" and a["arm"] == "canary")
             eq(canary["result"], "fail")
