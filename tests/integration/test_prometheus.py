@@ -5,6 +5,7 @@ rate and p95 latency promotes when the new version is healthy and rolls back
 when it errors; a query with a syntax error, an unreachable Prometheus and a
 missing token each leave a rollout paused with a clear inconclusive reason
 (never a rollback), and a bearer token from RAMP_PROM_SECRETS_DIR is sent."""
+import base64
 import http.server
 import json
 import os
@@ -176,13 +177,15 @@ def test_promql_gates_promote_a_healthy_version_and_roll_back_an_erroring_one(ct
 
 
 class TokenStub(http.server.BaseHTTPRequestHandler):
-    """An /api/v1/query that answers only "Bearer s3cret", with one sample."""
+    """An /api/v1/query that answers only "Bearer s3cret" or ramp:pa55 in
+    basic auth, with one sample."""
     seen = []
+    allowed = ("Bearer s3cret", "Basic " + base64.b64encode(b"ramp:pa55").decode())
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         TokenStub.seen.append((self.headers.get("Authorization"), urllib.parse.parse_qs(body)))
-        if self.headers.get("Authorization") != "Bearer s3cret":
+        if self.headers.get("Authorization") not in TokenStub.allowed:
             self.send_response(401)
             self.end_headers()
             self.wfile.write(b"unauthorized\n")
@@ -251,6 +254,8 @@ def test_promql_errors_are_inconclusive_with_their_reason_never_a_rollback(ctx):
         f.write("s3cret\n")
     with open(os.path.join(secrets, "wrong.token"), "w") as f:
         f.write("nope")
+    with open(os.path.join(secrets, "prom.password"), "w") as f:
+        f.write("pa55\n")
     s = ctx.server(env={"RAMP_PROM_SECRETS_DIR": secrets})
     signer = Signer(ctx, s)
     prom = Prometheus(ctx, [])
@@ -268,6 +273,9 @@ def test_promql_errors_are_inconclusive_with_their_reason_never_a_rollback(ctx):
             "wrongtoken": (one_stage(stub_url, "up", auth={"bearer_token_file": "wrong.token"}),
                            ["HTTP 401: not a Prometheus API answer"]),
             "token": (one_stage(stub_url, "up", auth={"bearer_token_file": "prom.token"}), None),
+            "basic": (one_stage(stub_url, "up", auth={"basic_auth": {"username": "ramp",
+                                                                     "password_file": "prom.password"}}),
+                      None),
         }
         ids = {}
         for model, (pol, _) in cases.items():
@@ -304,8 +312,11 @@ def test_promql_errors_are_inconclusive_with_their_reason_never_a_rollback(ctx):
         eq(status(s.admin.get(f"/v1/rollouts/{ids['token']}/history?metric=cloud_nope"), 400).json["field"],
            "metric")
         status(s.admin.get("/v1/rollouts/99999/history?metric=cloud_check"), 404)
+        wait_for(lambda: next((a for a in rollout(s, ids["basic"])["analysis"]
+                               if a["arm"] == "canary" and a["result"] == "pass"), None),
+                 msg="the basic-auth query's value")
         auths = {a for a, _ in TokenStub.seen}
-        eq(auths, {"Bearer s3cret", "Bearer nope"})  # a missing file sends nothing
+        eq(auths, {*TokenStub.allowed, "Bearer nope"})  # a missing file sends nothing
         q = next(b for a, b in TokenStub.seen if a == "Bearer s3cret")
         eq(q["query"], ["up"])
         eq(q["timeout"], ["2s"])
