@@ -5,7 +5,9 @@
  *                   -> {"model": {"name", "version"}, "outputs": {...}, "top": {...}}
  *   GET  /healthz   -> {"status": "ok", "model": {"name", "version"} | null}
  *   GET  /metrics   -> Prometheus text: requests, errors, latency histogram,
- *                      load time, current version, swaps, agent counters
+ *                      load time, current version, swaps, agent counters, and
+ *                      requests, errors and latency per model version (what a
+ *                      cloud rollout gates on through Prometheus)
  *
  * Each request takes a reference on the current model (live.h) for its whole
  * run, so a swap never fails it: it answers from the model it started on.
@@ -23,6 +25,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,125 @@ static struct {
 	atomic_ulong requests, errors, buckets[NBUCKETS + 1];
 	atomic_ullong lat_sum_us;
 } S;
+
+/* Per model version, kept for the process's life so counters never go back;
+ * the first VERSIONS_MAX versions served are counted, later ones only in
+ * the totals above. */
+#define VERSIONS_MAX 32
+static struct vstats {
+	char model[64], version[129];
+	atomic_ulong requests, errors, buckets[NBUCKETS + 1];
+	atomic_ullong lat_sum_us;
+} V[VERSIONS_MAX];
+static atomic_size_t nversions;
+static pthread_mutex_t versions_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct vstats *vstats_for(const char *model, const char *version)
+{
+	size_t n = atomic_load(&nversions), i;
+	struct vstats *v = NULL;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(V[i].version, version) == 0 && strcmp(V[i].model, model) == 0)
+			return &V[i];
+	pthread_mutex_lock(&versions_mu);
+	n = atomic_load(&nversions);
+	for (i = 0; i < n && !v; i++)
+		if (strcmp(V[i].version, version) == 0 && strcmp(V[i].model, model) == 0)
+			v = &V[i];
+	if (!v && n < VERSIONS_MAX) {
+		v = &V[n];
+		snprintf(v->model, sizeof(v->model), "%s", model);
+		snprintf(v->version, sizeof(v->version), "%s", version);
+		atomic_store(&nversions, n + 1); /* published after its names */
+	}
+	pthread_mutex_unlock(&versions_mu);
+	return v;
+}
+
+static void vstats_observe(const struct live_model *lm, double secs, int error)
+{
+	struct vstats *v = vstats_for(lm->name, lm->version);
+	size_t b = 0;
+
+	if (v == NULL)
+		return;
+	while (b < NBUCKETS && secs > lat_bounds[b])
+		b++;
+	atomic_fetch_add(&v->requests, 1);
+	if (error)
+		atomic_fetch_add(&v->errors, 1);
+	atomic_fetch_add(&v->buckets[b], 1);
+	atomic_fetch_add(&v->lat_sum_us, (unsigned long long)(secs * 1e6));
+}
+
+/* A label value as the text format wants it: \, \" and \n escaped. */
+static void label_value(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f), fputc(*s, f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void labels(FILE *f, const struct vstats *v, const char *le)
+{
+	fputs("{model=\"", f);
+	label_value(f, v->model);
+	fputs("\",version=\"", f);
+	label_value(f, v->version);
+	fputc('"', f);
+	if (le)
+		fprintf(f, ",le=\"%s\"", le);
+	fputc('}', f);
+}
+
+static void metrics_versions(FILE *f)
+{
+	size_t n = atomic_load(&nversions);
+
+	fprintf(f, "# HELP ramp_runner_model_requests_total Inference requests answered, by model "
+		   "version.\n# TYPE ramp_runner_model_requests_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		fputs("ramp_runner_model_requests_total", f);
+		labels(f, &V[i], NULL);
+		fprintf(f, " %lu\n", atomic_load(&V[i].requests));
+	}
+	fprintf(f, "# HELP ramp_runner_model_errors_total Inference requests that failed, by model "
+		   "version.\n# TYPE ramp_runner_model_errors_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		fputs("ramp_runner_model_errors_total", f);
+		labels(f, &V[i], NULL);
+		fprintf(f, " %lu\n", atomic_load(&V[i].errors));
+	}
+	fprintf(f, "# HELP ramp_runner_model_request_duration_seconds Inference latency, by model "
+		   "version.\n# TYPE ramp_runner_model_request_duration_seconds histogram\n");
+	for (size_t i = 0; i < n; i++) {
+		unsigned long cum = 0;
+		char le[32];
+
+		for (size_t b = 0; b <= NBUCKETS; b++) {
+			cum += atomic_load(&V[i].buckets[b]);
+			if (b < NBUCKETS)
+				snprintf(le, sizeof(le), "%g", lat_bounds[b]);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			fputs("ramp_runner_model_request_duration_seconds_bucket", f);
+			labels(f, &V[i], le);
+			fprintf(f, " %lu\n", cum);
+		}
+		fputs("ramp_runner_model_request_duration_seconds_sum", f);
+		labels(f, &V[i], NULL);
+		fprintf(f, " %.6f\n", (double)atomic_load(&V[i].lat_sum_us) / 1e6);
+		fputs("ramp_runner_model_request_duration_seconds_count", f);
+		labels(f, &V[i], NULL);
+		fprintf(f, " %lu\n", cum);
+	}
+}
 
 struct body {
 	struct buf in; /* capped at SERVE_MAX_BODY */
@@ -262,6 +384,7 @@ static enum MHD_Result infer(struct MHD_Connection *conn, const struct body *b, 
 		return problem(conn, 503, "model: no model is installed yet", oc);
 	rc = infer_on(conn, b, lm, oc);
 	stats_observe(lm->stats, (clock_mono_s() - t0) * 1e3, oc->error, oc->confidence);
+	vstats_observe(lm, clock_mono_s() - t0, oc->error);
 	live_release(lm);
 	return rc;
 }
@@ -336,6 +459,7 @@ static char *metrics_text(void)
 	}
 	fprintf(f, "ramp_runner_latency_seconds_sum %.6f\nramp_runner_latency_seconds_count %lu\n",
 		(double)atomic_load(&S.lat_sum_us) / 1e6, cum);
+	metrics_versions(f);
 	metrics_agent(f);
 	fclose(f);
 	live_release(lm);

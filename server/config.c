@@ -131,6 +131,7 @@ STR_SETTER(database_url)
 STR_SETTER(data_dir)
 STR_SETTER(admin_token)
 STR_SETTER(pg_bindir)
+STR_SETTER(prom_secrets_dir)
 SECS_SETTER(eval_interval_s, 1, 3600)
 SECS_SETTER(poll_interval_s, 1, 86400)
 SECS_SETTER(telemetry_retention_s, 3600, INT64_MAX)
@@ -193,7 +194,8 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
 	X(ARTIFACT_STORE, set_artifact_store, NULL) /* external db: database */ \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
-	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
+	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
+	X(PROM_SECRETS_DIR, set_prom_secrets_dir, NULL)
 
 static const struct setting {
 	const char *name;

@@ -31,6 +31,7 @@ struct config {
 				 artifact; 0: the files under data_dir alone */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
+	char prom_secrets_dir[PATH_MAX]; /* Prometheus gates' auth files (docs/telemetry.md) */
 	/* production footing (docs/security.md): TLS, device certificates,
 	 * enrollment, limits; parsed by config_prod.c */
 	char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* both or neither: HTTPS */

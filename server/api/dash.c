@@ -9,6 +9,7 @@
 
 #include "auth/auth.h"
 #include "domain/metric.h"
+#include "domain/policy.h"
 #include "store/store_dash.h"
 #include "ui/assets.h"
 
@@ -60,8 +61,22 @@ void api_rollout_history(struct req *r)
 		return;
 	}
 	if (metric_from_name(metric) < 0) {
-		http_reply_problem(r, 400, "metric", "unknown metric %.64s", metric);
-		return;
+		/* a metric of the policy's own (read from Prometheus) has history too */
+		bool named = false;
+		rc = policy_name_valid(metric)
+			     ? store_rollout_names_metric(r->app->db, id, metric, &named)
+			     : 0;
+		if (rc == RAMP_ENOTFOUND) {
+			http_reply_problem(r, 404, "id", "no rollout %lld", id);
+			return;
+		}
+		if (rc || !named) {
+			if (rc)
+				http_reply_err(r, rc, NULL);
+			else
+				http_reply_problem(r, 400, "metric", "unknown metric %.64s", metric);
+			return;
+		}
 	}
 	if (lim && !parse_pos(lim, STORE_HISTORY_MAX, &limit)) {
 		http_reply_problem(r, 400, "limit", "limit must be an integer from 1 to %d",

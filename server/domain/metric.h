@@ -31,7 +31,9 @@ enum metric_id {
 enum metric_kind {
 	METRIC_KIND_RATIO,   /* "0.5%" -> 0.005; a bare number is a ratio */
 	METRIC_KIND_MILLIS,  /* "150ms", "1.5s" -> 1500; a bare number is ms */
-	METRIC_KIND_PLAIN    /* a bare number; "%" means percent points as-is */
+	METRIC_KIND_PLAIN,   /* a bare number; "%" means percent points as-is */
+	METRIC_KIND_PROM     /* a Prometheus query's value, in base units:
+				"1%" -> 0.01, "250ms" -> 0.25 (seconds), bare as-is */
 };
 
 /* Returns the metric for name, or -1 when the name is unknown. */

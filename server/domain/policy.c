@@ -24,7 +24,8 @@ static const char *const stage_keys[] = {
 	"name",	       "size",	      "cohort",	  "validation_window",
 	"min_devices", "min_samples", "approval", "metrics",
 	NULL};
-static const char *const metric_keys[] = {"name", "threshold", "scope", NULL};
+static const char *const metric_keys[] = {"name", "threshold", "scope", "provider",
+					  "consecutive_error_limit", NULL};
 static const char *const rollback_keys[] = {"automatic", "on_inconclusive",
 					    "failure_limit", NULL};
 static const char *const inconclusive_names[] = {"pause", "rollback", "extend"};
@@ -224,7 +225,27 @@ static int parse_window(const json_t *st, const char *path, int64_t *w,
 	return 0;
 }
 
-static int parse_metric(const json_t *jm, const char *path,
+/* A metric with a provider (promql.h); its provider is kept once in p->prom. */
+static int parse_prom_metric(const json_t *jm, const char *path, struct policy *p,
+			     struct policy_metric *m, struct ramp_err *err)
+{
+	struct prom_provider pv;
+	size_t i;
+	int rc = prom_metric_parse(jm, path, m->name, &pv, &m->threshold, m->text, err);
+
+	m->metric = METRIC_COUNT;
+	m->scope = SCOPE_COHORT;
+	for (i = 0; rc == 0 && i < p->nprom && !prom_provider_equal(&p->prom[i], &pv); i++)
+		;
+	if (rc == 0 && i == PROM_MAX)
+		return fail(err, path, "provider", "too many distinct providers (at most 8)");
+	if (rc == 0 && i == p->nprom)
+		p->prom[p->nprom++] = pv;
+	m->prom = (int)i + 1;
+	return rc;
+}
+
+static int parse_metric(const json_t *jm, const char *path, struct policy *p,
 			struct policy_metric *m, struct ramp_err *err)
 {
 	char name[64], field[128];
@@ -234,6 +255,11 @@ static int parse_metric(const json_t *jm, const char *path,
 		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
 	if ((rc = fields_check(jm, metric_keys, path, err)) < 0)
 		return rc;
+	if (member(jm, "provider") != NULL)
+		return parse_prom_metric(jm, path, p, m, err);
+	if (member(jm, "consecutive_error_limit") != NULL)
+		return fail(err, path, "consecutive_error_limit",
+			    "applies only to a metric read from a provider");
 	rc = get_string(jm, path, "name", true, name, sizeof(name), err);
 	if (rc < 0)
 		return rc;
@@ -259,7 +285,7 @@ static int parse_metric(const json_t *jm, const char *path,
 
 /* The stage's metrics, or a copy of prev's when the key is absent. */
 static int parse_metrics(const json_t *st, const char *path,
-			 const struct policy_stage *prev,
+			 const struct policy_stage *prev, struct policy *p,
 			 struct policy_stage *out, struct ramp_err *err)
 {
 	const json_t *list = member(st, "metrics");
@@ -279,7 +305,7 @@ static int parse_metrics(const json_t *st, const char *path,
 		return fail(err, path, "metrics", "must have at most 32 metrics");
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		fmt_path(mpath, sizeof(mpath), "%s.metrics[%zu]", path, i);
-		rc = parse_metric(json_array_get(list, i), mpath,
+		rc = parse_metric(json_array_get(list, i), mpath, p,
 				  &out->metrics[i], err);
 		if (rc < 0)
 			return rc;
@@ -333,7 +359,7 @@ static int parse_stage(const json_t *js, struct policy *p, size_t i,
 	    (rc = get_int(js, path, "min_samples", 1, &st->min_samples, err)) < 0 ||
 	    (rc = get_bool(js, path, "approval", false, &st->approval, err)) < 0)
 		return rc;
-	return parse_metrics(js, path, i > 0 ? &p->stages[i - 1] : NULL, st,
+	return parse_metrics(js, path, i > 0 ? &p->stages[i - 1] : NULL, p, st,
 			     err);
 }
 
@@ -469,19 +495,31 @@ static bool push(json_t *arr, json_t *v)
 	return v != NULL && json_array_append_new(arr, v) == 0;
 }
 
-static json_t *metric_to_json(const struct policy_metric *m)
+const char *policy_metric_name(const struct policy_metric *m)
 {
-	return json_pack("{s:s, s:s, s:s}", "name", metric_name(m->metric),
-			 "threshold", m->text, "scope",
-			 policy_scope_name(m->scope));
+	return m->prom > 0 ? m->name : metric_name(m->metric);
 }
 
-static json_t *stage_to_json(const struct policy_stage *st)
+const struct prom_provider *policy_metric_prom(const struct policy *p,
+					       const struct policy_metric *m)
+{
+	return m->prom > 0 && (size_t)m->prom <= p->nprom ? &p->prom[m->prom - 1] : NULL;
+}
+
+static json_t *metric_to_json(const struct policy *p, const struct policy_metric *m)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s}", "name", policy_metric_name(m),
+			      "threshold", m->text, "scope", policy_scope_name(m->scope));
+
+	return prom_metric_to_json(j, policy_metric_prom(p, m));
+}
+
+static json_t *stage_to_json(const struct policy *p, const struct policy_stage *st)
 {
 	json_t *metrics = json_array(), *js;
 
 	for (size_t i = 0; metrics && i < st->nmetrics; i++) {
-		if (!push(metrics, metric_to_json(&st->metrics[i]))) {
+		if (!push(metrics, metric_to_json(p, &st->metrics[i]))) {
 			json_decref(metrics);
 			return NULL;
 		}
@@ -504,7 +542,7 @@ json_t *policy_to_json(const struct policy *p)
 	json_t *stages = json_array();
 
 	for (size_t i = 0; stages && i < p->nstages; i++) {
-		if (!push(stages, stage_to_json(&p->stages[i]))) {
+		if (!push(stages, stage_to_json(p, &p->stages[i]))) {
 			json_decref(stages);
 			return NULL;
 		}
@@ -516,17 +554,24 @@ json_t *policy_to_json(const struct policy *p)
 			 "failure_limit", p->failure_limit);
 }
 
-static bool metric_equal(const struct policy_metric *a,
-			 const struct policy_metric *b)
+/* Providers compare by content: the same policy parsed from its canonical
+ * JSON may number them differently. */
+static bool metric_equal(const struct policy *pa, const struct policy_metric *a,
+			 const struct policy *pb, const struct policy_metric *b)
 {
+	const struct prom_provider *xa = policy_metric_prom(pa, a), *xb = policy_metric_prom(pb, b);
+
+	if ((xa == NULL) != (xb == NULL) || (xa && !prom_provider_equal(xa, xb)) ||
+	    (xa && strcmp(a->name, b->name) != 0))
+		return false;
 	return a->metric == b->metric && a->threshold.op == b->threshold.op &&
 	       a->threshold.kind == b->threshold.kind &&
 	       a->threshold.value == b->threshold.value &&
 	       a->scope == b->scope && strcmp(a->text, b->text) == 0;
 }
 
-static bool stage_equal(const struct policy_stage *a,
-			const struct policy_stage *b)
+static bool stage_equal(const struct policy *pa, const struct policy_stage *a,
+			const struct policy *pb, const struct policy_stage *b)
 {
 	if (strcmp(a->name, b->name) != 0 || a->size != b->size ||
 	    strcmp(a->cohort, b->cohort) != 0 || a->window_s != b->window_s ||
@@ -535,7 +580,7 @@ static bool stage_equal(const struct policy_stage *a,
 	    a->nmetrics != b->nmetrics)
 		return false;
 	for (size_t i = 0; i < a->nmetrics; i++)
-		if (!metric_equal(&a->metrics[i], &b->metrics[i]))
+		if (!metric_equal(pa, &a->metrics[i], pb, &b->metrics[i]))
 			return false;
 	return true;
 }
@@ -547,7 +592,7 @@ bool policy_equal(const struct policy *a, const struct policy *b)
 	    a->failure_limit != b->failure_limit)
 		return false;
 	for (size_t i = 0; i < a->nstages; i++)
-		if (!stage_equal(&a->stages[i], &b->stages[i]))
+		if (!stage_equal(a, &a->stages[i], b, &b->stages[i]))
 			return false;
 	return true;
 }

@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "domain/metric.h"
+#include "domain/promql.h"
 #include "domain/threshold.h"
 
 #include <jansson.h>
@@ -31,6 +32,10 @@ struct policy_metric {
 	struct threshold threshold;
 	enum metric_scope scope;
 	char text[64]; /* threshold as written */
+	/* a metric read from Prometheus instead of ramp's telemetry (metric is
+	 * METRIC_COUNT then): 1 + its index in policy.prom, 0 for ramp's own */
+	int prom;
+	char name[64]; /* its own name, when prom > 0 */
 };
 
 struct policy_stage {
@@ -57,6 +62,9 @@ struct policy {
 	bool automatic;
 	enum on_inconclusive on_inconclusive;
 	int failure_limit;
+	/* the Prometheus providers metrics point to, each distinct one once */
+	size_t nprom;
+	struct prom_provider prom[PROM_MAX];
 };
 
 /*
@@ -88,6 +96,13 @@ bool policy_equal(const struct policy *a, const struct policy *b);
 /* "pause", "rollback", "extend"; "cohort", "any_device". */
 const char *policy_inconclusive_name(enum on_inconclusive v);
 const char *policy_scope_name(enum metric_scope s);
+
+/* The metric's name: ramp's own, or a Prometheus metric's own. */
+const char *policy_metric_name(const struct policy_metric *m);
+
+/* The metric's Prometheus provider, NULL for ramp's own metrics. */
+const struct prom_provider *policy_metric_prom(const struct policy *p,
+					       const struct policy_metric *m);
 
 /* True when s is a valid ramp name: [a-z0-9][a-z0-9._-]{0,62}. */
 bool policy_name_valid(const char *s);

@@ -280,11 +280,19 @@ static void tr_breach(struct step *s)
 		tr_breach_pause(s);
 }
 
+/* What made the stage inconclusive: its window's end, or a provider's
+ * errors before it. */
+static const char *ended(const struct step *s)
+{
+	return s->a != NULL && s->a->give_up ? "is inconclusive before its window's end"
+					     : "window ended inconclusive";
+}
+
 /* (3) */
 static void tr_inconclusive_pause(struct step *s)
 {
-	emit(s, "inconclusive", "stage %s window ended inconclusive: %s",
-	     stage_of(s, s->cur->stage)->name, analysis_detail(s));
+	emit(s, "inconclusive", "stage %s %s: %s", stage_of(s, s->cur->stage)->name, ended(s),
+	     analysis_detail(s));
 	enter_paused(s);
 	emit(s, "paused", "paused: stage %s is inconclusive",
 	     stage_of(s, s->cur->stage)->name);
@@ -293,8 +301,8 @@ static void tr_inconclusive_pause(struct step *s)
 /* (7) */
 static void tr_inconclusive_rollback(struct step *s)
 {
-	emit(s, "inconclusive", "stage %s window ended inconclusive: %s",
-	     stage_of(s, s->cur->stage)->name, analysis_detail(s));
+	emit(s, "inconclusive", "stage %s %s: %s", stage_of(s, s->cur->stage)->name, ended(s),
+	     analysis_detail(s));
 	char why[128];
 
 	fmt_buf(why, sizeof(why), "rolled back: stage %s is inconclusive",
@@ -314,9 +322,9 @@ static void tr_extend(struct step *s)
 	s->next->window_ends_at = sat_add(from, st->window_s);
 	units_format_duration(st->window_s, window, sizeof(window));
 	emit(s, "inconclusive",
-	     "stage %s window ended inconclusive: %s; extended by %s "
+	     "stage %s %s: %s; extended by %s "
 	     "(extension %d of %d)",
-	     st->name, analysis_detail(s), window,
+	     st->name, ended(s), analysis_detail(s), window,
 	     s->next->inconclusive_extensions, ROLLOUT_MAX_EXTENSIONS);
 }
 
@@ -353,6 +361,10 @@ static void evaluate(struct step *s)
 		return;
 	}
 	s->next->failing = 0;
+	if (gated && a->give_up) {
+		window_inconclusive(s); /* errors are never a breach */
+		return;
+	}
 	if (s->now < s->cur->window_ends_at)
 		return;
 	if (!gated || (a->enough_data && a->verdict == VERDICT_PASS))

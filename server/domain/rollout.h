@@ -46,6 +46,8 @@ struct rollout_analysis {
 	enum rollout_verdict verdict; /* FAIL if any metric fails, else
 					 INCONCLUSIVE if any is, else PASS */
 	char detail[256]; /* e.g. "error_rate 0.031 >= 0.005" */
+	bool give_up; /* a provider's query failed consecutive_error_limit
+			 times in a row: inconclusive now, not at the window's end */
 };
 
 enum rollout_cmd {

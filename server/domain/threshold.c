@@ -66,6 +66,10 @@ static int unit_shift(enum metric_kind kind, const char *unit, size_t n,
 		return 0;
 	if (!pct && !ms && !sec)
 		return RAMP_EMALFORMED;
+	if (kind == METRIC_KIND_PROM) {
+		*shift = pct ? -2 : ms ? -3 : 0;
+		return 0;
+	}
 	if (pct && kind != METRIC_KIND_MILLIS) {
 		*shift = kind == METRIC_KIND_RATIO ? -2 : 0;
 		return 0;
@@ -79,7 +83,8 @@ static int unit_shift(enum metric_kind kind, const char *unit, size_t n,
 
 struct tp {
 	const char *text;
-	enum metric_id metric;
+	enum metric_kind kind;
+	const char *label; /* the metric's name, for messages */
 	const char *field;
 	struct ramp_err *err;
 };
@@ -102,7 +107,7 @@ static int parse_quantity(const struct tp *t, const char **pp, double *v)
 	u = skip_ws(p + n);
 	while (u[un] != '\0' && u[un] != ' ' && u[un] != '\t')
 		un++;
-	rc = unit_shift(metric_kind_of(t->metric), u, un, &shift);
+	rc = unit_shift(t->kind, u, un, &shift);
 	if (rc < 0) {
 		char why[96];
 
@@ -112,7 +117,7 @@ static int parse_quantity(const struct tp *t, const char **pp, double *v)
 		else
 			snprintf(why, sizeof(why),
 				 "unit \"%.*s\" does not apply to %s", (int)un, u,
-				 metric_name(t->metric));
+				 t->label);
 		return bad(t, why);
 	}
 	if (units_parse_decimal(p, n, shift, v) < 0)
@@ -192,7 +197,14 @@ static int parse_limit(const struct tp *t, const char *p, struct threshold *out)
 int threshold_parse(const char *text, enum metric_id metric, const char *field,
 		    struct threshold *out, struct ramp_err *err)
 {
-	struct tp t = {text, metric, field, err};
+	return threshold_parse_kind(text, metric_kind_of(metric), metric_name(metric), field, out,
+				    err);
+}
+
+int threshold_parse_kind(const char *text, enum metric_kind kind, const char *label,
+			 const char *field, struct threshold *out, struct ramp_err *err)
+{
+	struct tp t = {text, kind, label, field, err};
 	const char *p;
 
 	if (text == NULL || out == NULL)

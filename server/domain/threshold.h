@@ -33,6 +33,11 @@ struct threshold {
 int threshold_parse(const char *text, enum metric_id metric, const char *field,
 		    struct threshold *out, struct ramp_err *err);
 
+/* The same for a metric known by its kind alone (a Prometheus query's,
+ * METRIC_KIND_PROM); label names it in messages. */
+int threshold_parse_kind(const char *text, enum metric_kind kind, const char *label,
+			 const char *field, struct threshold *out, struct ramp_err *err);
+
 /*
  * Evaluates value against t: 1 pass, 0 fail, -1 inconclusive (value is NaN,
  * or t is relative and there is no finite baseline).

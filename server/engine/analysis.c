@@ -10,11 +10,13 @@
 #include "engine/analysis.h"
 
 #include "common/log.h"
+#include "engine/analysis_prom.h"
 #include "domain/slo.h"
 #include "domain/telemetry.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct scan_ctx {
@@ -131,6 +133,51 @@ static json_t *row_json(int stage, const struct policy_metric *pm, const char *a
 			 result);
 }
 
+static const char *result_name(int res, bool decisive);
+
+/* A metric read from Prometheus: its two rows (with the rendered queries
+ * and what went wrong) and its part of the verdict. */
+static void prom_metric(struct analysis_result *out, int stage, const struct policy_metric *pm,
+			const struct prom_eval *e, bool *all_decisive, bool *all_pass,
+			bool *any_fail)
+{
+	struct rollout_analysis *v = &out->verdict;
+	json_t *base = e->have_baseline ? num(e->baseline) : json_null();
+
+	json_array_append_new(out->rows,
+			      json_pack("{s:i, s:s, s:s, s:o, s:s, s:O, s:i, s:i, s:s, s:s, s:s?}",
+					"stage", stage, "metric", pm->name, "arm", "canary",
+					"value", num(e->value), "threshold", pm->text, "baseline",
+					base, "samples", e->decisive ? 1 : 0, "devices", 0,
+					"result", result_name(e->result, e->decisive), "query",
+					e->query, "note", e->note[0] ? e->note : NULL));
+	json_array_append_new(out->rows,
+			      json_pack("{s:i, s:s, s:s, s:o, s:s, s:O, s:i, s:i, s:s, s:s?, s:s?}",
+					"stage", stage, "metric", pm->name, "arm", "baseline",
+					"value", num(e->base), "threshold", pm->text, "baseline",
+					base, "samples", isnan(e->base) ? 0 : 1, "devices", 0,
+					"result", "info", "query", e->bquery[0] ? e->bquery : NULL,
+					"note", e->bnote[0] ? e->bnote : NULL));
+	json_decref(base);
+	*all_decisive &= e->decisive;
+	*all_pass &= e->decisive && e->result == 1;
+	if (e->decisive && e->result == 0 && !*any_fail) {
+		*any_fail = true;
+		v->give_up = false;
+		snprintf(v->detail, sizeof(v->detail),
+			 "%s %.6g breaches %s (prometheus; baseline %s%.6g; query %s)", pm->name,
+			 e->value, pm->text, e->have_baseline ? "" : "none ",
+			 e->have_baseline ? e->baseline : 0.0, e->query);
+	} else if (e->give_up && !*any_fail && !v->give_up) {
+		v->give_up = true;
+		snprintf(v->detail, sizeof(v->detail), "%s: %s; query %s", pm->name, e->note,
+			 e->query);
+	} else if (e->result != 1 && v->detail[0] == '\0' && !*any_fail) {
+		snprintf(v->detail, sizeof(v->detail), "%s: %s (prometheus; query %s)", pm->name,
+			 e->note[0] ? e->note : "no value", e->query);
+	}
+}
+
 static const char *result_name(int res, bool decisive)
 {
 	if (res == 0 && decisive)
@@ -175,6 +222,8 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	struct scan_ctx s = {row->version, row->has_baseline ? row->baseline : NULL, assigned,
 			     target, slo_arm_new(), slo_arm_new()};
 	bool all_decisive = true, any_fail = false, all_pass = true;
+	struct prom_eval *pe = NULL;
+	size_t nprom = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -188,12 +237,26 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 		rc = RAMP_ENOMEM;
 		goto out;
 	}
-	rc = st->nmetrics ? fill_arms(app, row, (double)from, (double)now + 1, &s) : 0;
+	for (size_t i = 0; i < st->nmetrics; i++)
+		nprom += st->metrics[i].prom > 0;
+	if (nprom > 0) {
+		if ((pe = calloc(st->nmetrics, sizeof(*pe))) == NULL) {
+			rc = RAMP_ENOMEM;
+			goto out;
+		}
+		analysis_prom_run(app, row, p, row->stage, out->baseline_values, pe);
+	}
+	rc = st->nmetrics > nprom ? fill_arms(app, row, (double)from, (double)now + 1, &s) : 0;
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < st->nmetrics; i++) {
 		const struct policy_metric *pm = &st->metrics[i];
 		struct metric_eval e;
+
+		if (pm->prom > 0) {
+			prom_metric(out, row->stage, pm, &pe[i], &all_decisive, &all_pass, &any_fail);
+			continue;
+		}
 		eval_metric(st, pm, s.canary, s.base, (double)(now - from), out->baseline_values, &e);
 		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
 							  result_name(e.result, e.decisive)));
@@ -223,10 +286,12 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 				 e.have_baseline ? "" : ", no baseline");
 		}
 	}
+	out->verdict.give_up &= !any_fail;
 	out->verdict.enough_data = any_fail || all_decisive;
 	out->verdict.verdict = any_fail ? VERDICT_FAIL : all_pass ? VERDICT_PASS
 								: VERDICT_INCONCLUSIVE;
 out:
+	free(pe);
 	slo_arm_free(s.canary);
 	slo_arm_free(s.base);
 	if (rc)
@@ -250,6 +315,8 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 		for (size_t k = 0; k < p->nstages; k++)
 			for (size_t i = 0; i < p->stages[k].nmetrics; i++) {
 				enum metric_id m = p->stages[k].metrics[i].metric;
+				if (p->stages[k].metrics[i].prom > 0)
+					continue; /* read from Prometheus at each pass */
 				struct slo_value v = slo_arm_value(s.base, m, window, NULL);
 				if (!isnan(v.value) && m != METRIC_CONFIDENCE_SHIFT)
 					json_object_set_new(out, metric_name(m), json_real(v.value));

@@ -9,6 +9,29 @@
 
 #include <stdio.h>
 
+int store_rollout_names_metric(struct db *db, int64_t id, const char *metric, bool *yes)
+{
+	struct dbconn *c;
+	char sid[32];
+	const char *p[2] = {sid, metric};
+	json_t *v = NULL;
+	int rc;
+
+	*yes = false;
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = store_json_one(c,
+			    "SELECT (EXISTS (SELECT 1 FROM jsonb_array_elements(r.policy->'stages') st,"
+			    " jsonb_array_elements(coalesce(st->'metrics', '[]')) m"
+			    " WHERE m->>'name' = $2))::text FROM rollouts r WHERE r.id = $1::bigint",
+			    2, p, &v);
+	db_release(db, c);
+	*yes = rc == 0 && json_is_true(v);
+	json_decref(v);
+	return rc;
+}
+
 int store_analysis_history(struct db *db, int64_t id, const char *metric, int limit,
 			   json_t **items)
 {

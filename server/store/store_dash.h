@@ -12,6 +12,7 @@
 #include "store/db.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define STORE_HISTORY_MAX 2000
@@ -21,6 +22,11 @@
  * RAMP_ENOTFOUND when there is no such rollout. */
 int store_analysis_history(struct db *db, int64_t id, const char *metric, int limit,
 			   json_t **items);
+
+/* Whether rollout id's policy names metric among its stages' metrics (a
+ * metric of its own, read from Prometheus): 0 with *yes, RAMP_ENOTFOUND
+ * when there is no such rollout. */
+int store_rollout_names_metric(struct db *db, int64_t id, const char *metric, bool *yes);
 
 /* {"devices": n, "platforms": {p: n}, "models": [{"model","version","state","devices"}],
  *  "last_seen": {"5m": n, "1h": n, "24h": n, "older": n, "never": n}}. */

@@ -71,8 +71,17 @@ const TITLES = { error_rate: 'Error rate', inference_latency_p50: 'Latency p50',
 	confidence_shift: 'Confidence shift (KL)', cpu_pct: 'CPU', mem_pct: 'Memory',
 	temperature_c: 'Temperature', disk_free_mb: 'Disk free', npu_pct: 'NPU' };
 
+/* Metrics read from Prometheus (a provider in the policy): their values are
+ * the query's own, in base units (ratios, seconds). */
+const PROM = new Set();
+function notePromMetrics(ro) {
+	for (const st of (ro.policy_spec || {}).stages || [])
+		for (const m of st.metrics || []) if (m.provider) PROM.add(m.name);
+}
+
 function fmtMetric(metric, v) {
 	if (v === null || v === undefined || Number.isNaN(v)) return '—';
+	if (PROM.has(metric)) return v === 0 ? '0' : v.toPrecision(3);
 	if (RATIO.includes(metric)) return (v * 100).toFixed(v < 0.001 && v > 0 ? 3 : 2) + '%';
 	if (MILLIS.includes(metric)) return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + ' ms';
 	const n = v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
@@ -425,6 +434,7 @@ function ladder(ro) {
 
 function analysisTables(ro) {
 	const stages = (ro.policy_spec || {}).stages || [];
+	notePromMetrics(ro);
 	const by = new Map();
 	for (const a of ro.analysis || []) {
 		const key = a.stage + '\u0000' + a.metric;
@@ -445,7 +455,9 @@ function analysisTables(ro) {
 		const c = r.canary || {}, b = r.baseline || {};
 		const base = b.value !== null && b.value !== undefined ? b.value : c.baseline;
 		out.push(h('tr', { 'data-metric': r.metric, 'data-stage': r.stage },
-			h('td', { class: 'mono' }, r.metric),
+			h('td', { class: 'mono' }, r.metric,
+				c.query ? h('div', { class: 'note query', title: c.query }, c.query) : null,
+				c.note ? h('div', { class: 'note' }, c.note) : null),
 			h('td', { class: 'num', 'data-arm': 'canary' }, fmtMetric(r.metric, c.value)),
 			h('td', { class: 'num', 'data-arm': 'baseline' }, fmtMetric(r.metric, base)),
 			h('td', { class: 'mono' }, c.threshold || ''),
@@ -463,7 +475,8 @@ function analysisTables(ro) {
  * {kind: 'absolute'|'factor'|'offset', v} in the metric's base units (the
  * grammar of server/domain/threshold.c), or null when it does not parse. */
 function parseThreshold(metric, text) {
-	const unit = (u) => (u === '%' && RATIO.includes(metric) ? 0.01 : u === 's' ? 1000 : 1);
+	const unit = PROM.has(metric) ? (u) => (u === '%' ? 0.01 : u === 'ms' ? 0.001 : 1)
+		: (u) => (u === '%' && RATIO.includes(metric) ? 0.01 : u === 's' ? 1000 : 1);
 	const t = (text || '').trim();
 	let m = /^[<>]=?\s*(-?[0-9.]+)\s*x\s*baseline$/.exec(t);
 	if (m) return { kind: 'factor', v: parseFloat(m[1]) };
@@ -496,6 +509,7 @@ function stageMetrics(ro, i) {
  * policy does not name. */
 function chartMetrics(ro) {
 	const stages = (ro.policy_spec || {}).stages || [];
+	notePromMetrics(ro);
 	const order = [ro.stage.index, ...stages.map((_, i) => i).filter((i) => i !== ro.stage.index)];
 	const out = [];
 	for (const i of order)

@@ -84,6 +84,10 @@ def test_runner_refuses_bad_tensors_with_400_naming_the_input(ctx):
         eq(st, 200)
         check(b"ramp_runner_requests_total 4\n" in m, m)
         check(b"ramp_runner_errors_total 4\n" in m, m)
+        # per model version too: all four were answered by the model's version
+        labels = f'{{model="",version="{MODEL}"}}'.encode()
+        check(b"ramp_runner_model_requests_total" + labels + b" 4\n" in m, m)
+        check(b"ramp_runner_model_errors_total" + labels + b" 4\n" in m, m)
     finally:
         r.stop()
 
@@ -105,7 +109,15 @@ def test_runner_healthz_and_metrics_have_their_documented_shape(ctx):
         text = m.decode()
         for line in ("# TYPE ramp_runner_requests_total counter",
                      "# TYPE ramp_runner_latency_seconds histogram",
-                     f'ramp_runner_model_info{{name="",version="{MODEL}"}} 1'):
+                     f'ramp_runner_model_info{{name="",version="{MODEL}"}} 1',
+                     "# TYPE ramp_runner_model_requests_total counter",
+                     "# TYPE ramp_runner_model_errors_total counter",
+                     "# TYPE ramp_runner_model_request_duration_seconds histogram",
+                     f'ramp_runner_model_requests_total{{model="",version="{MODEL}"}} 1',
+                     f'ramp_runner_model_errors_total{{model="",version="{MODEL}"}} 0',
+                     'ramp_runner_model_request_duration_seconds_bucket'
+                     f'{{model="",version="{MODEL}",le="+Inf"}} 1',
+                     f'ramp_runner_model_request_duration_seconds_count{{model="",version="{MODEL}"}} 1'):
             check(line in text, line)
     finally:
         r.stop()
