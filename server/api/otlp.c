@@ -320,13 +320,27 @@ static void on_committed(struct ingest_batch *ib, int rc)
 
 static void commit_and_reply(struct req *r, struct otlp_req *o)
 {
+	bool cumulative = false;
 	int rc;
 
+	for (size_t i = 0; i < o->ob.n && !cumulative; i++)
+		cumulative = o->ob.pts[i].cumulative;
 	o->ib.done = on_committed;
 	o->ib.admit = admit;
 	o->ib.ctx = o;
-	o->ib.otlp = &o->ob;
 	o->ib.nrows = (int)o->ob.n;
+	if (cumulative) {
+		o->ib.otlp = &o->ob; /* the writer makes the rows, in the transaction */
+	} else {
+		/* no stream to read: the rows are made here, as /v1/telemetry's */
+		o->ib.otlp = &o->ob;
+		rc = ingest_otlp_rows(NULL, &o->ib, INGEST_OTLP_TTL_S);
+		o->ib.otlp = NULL;
+		if (rc != 0) {
+			http_reply_err(r, RAMP_ENOMEM, NULL);
+			return;
+		}
+	}
 	http_park(r);
 	if ((rc = ingest_enqueue(&o->ib)) != 0) {
 		o->ib.nrows = 0;

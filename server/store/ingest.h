@@ -92,7 +92,8 @@ void ingest_batch_free(struct ingest_batch *b);
 
 /* The writer's OTLP step, inside its transaction on conn (a PGconn):
  * advances b->otlp's cumulative streams (otlp_streams, locked) and appends
- * the rows of its reports to b->rows. 0, RAMP_EUNAVAIL (SQL failed),
+ * the rows of its reports to b->rows. A batch without cumulative points
+ * needs no conn (NULL): its rows are made on the request's thread. 0, RAMP_EUNAVAIL (SQL failed),
  * RAMP_ENOMEM. ttl_s: a new stream's first point counts whole only when it
  * began within it (otlp_delta()). */
 int ingest_otlp_rows(void *conn, struct ingest_batch *b, double ttl_s);

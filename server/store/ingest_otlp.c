@@ -178,16 +178,22 @@ out:
 
 int ingest_otlp_rows(void *conn, struct ingest_batch *b, double ttl_s)
 {
-	PGconn *pg = conn;
 	const struct otlp_batch *ob = b->otlp;
-	const struct otlp_point **c = calloc(ob->n ? ob->n : 1, sizeof(*c));
-	struct otlp_point *out = malloc((ob->n ? ob->n : 1) * sizeof(*out));
+	const struct otlp_point **c = NULL;
+	struct otlp_point *out = NULL;
 	struct emit e = {b};
 	size_t nc = 0, nout = 0;
 	int rc = RAMP_ENOMEM;
 
-	if (c == NULL || out == NULL)
+	for (size_t i = 0; i < ob->n; i++)
+		nc += ob->pts[i].cumulative;
+	if (nc == 0) /* deltas and gauges only: nothing to read, nothing to copy */
+		return otlp_reports(ob, ob->pts, ob->n, add_report, &e);
+	if (conn == NULL)
+		return RAMP_EINTERNAL;
+	if ((c = calloc(nc, sizeof(*c))) == NULL || (out = malloc(ob->n * sizeof(*out))) == NULL)
 		goto done;
+	nc = 0;
 	for (size_t i = 0; i < ob->n; i++) {
 		if (ob->pts[i].cumulative)
 			c[nc++] = &ob->pts[i];
@@ -195,7 +201,7 @@ int ingest_otlp_rows(void *conn, struct ingest_batch *b, double ttl_s)
 			out[nout++] = ob->pts[i];
 	}
 	qsort(c, nc, sizeof(*c), by_key_time);
-	if (nc > 0 && (rc = advance(pg, c, nc, ttl_s, out, &nout)) != 0)
+	if ((rc = advance(conn, c, nc, ttl_s, out, &nout)) != 0)
 		goto done;
 	rc = otlp_reports(ob, out, nout, add_report, &e);
 done:
