@@ -138,6 +138,8 @@ INT_SETTER(http_threads, 1, 256)
 INT_SETTER(workers, 1, 1024)
 INT_SETTER(db_pool_size, 1, 256)
 INT_SETTER(ingest_queue, 1, 10000000)
+INT_SETTER(otlp_streams_max, 1, 100000000)
+SECS_SETTER(otlp_stream_ttl_s, 1, 30 * 86400)
 INT_SETTER(access_log, 0, 1)
 
 static int set_artifact_max(struct config *c, const char *v)
@@ -181,7 +183,9 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(ACCESS_LOG, set_access_log, NULL)                                    \
 	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
-	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
+	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
+	X(OTLP_STREAM_TTL, set_otlp_stream_ttl_s, "1h")                        \
+	X(OTLP_STREAMS_MAX, set_otlp_streams_max, "100000")
 
 static const struct setting {
 	const char *name;

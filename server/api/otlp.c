@@ -334,7 +334,7 @@ static void commit_and_reply(struct req *r, struct otlp_req *o)
 	} else {
 		/* no stream to read: the rows are made here, as /v1/telemetry's */
 		o->ib.otlp = &o->ob;
-		rc = ingest_otlp_rows(NULL, &o->ib, INGEST_OTLP_TTL_S);
+		rc = ingest_otlp_rows(NULL, &o->ib, (double)r->app->cfg.otlp_stream_ttl_s);
 		o->ib.otlp = NULL;
 		if (rc != 0) {
 			http_reply_err(r, RAMP_ENOMEM, NULL);

@@ -167,7 +167,7 @@ static int otlp_begin(struct ingest_batch *list, int n)
 		if (b->otlp == NULL)
 			continue;
 		b->rows_base = b->rows.len;
-		if (ingest_otlp_rows(ing.pg, b, INGEST_OTLP_TTL_S) != 0) {
+		if (ingest_otlp_rows(ing.pg, b, (double)ing.app->cfg.otlp_stream_ttl_s) != 0) {
 			if (PQstatus(ing.pg) == CONNECTION_OK)
 				exec_ok("ROLLBACK");
 			return -1;
@@ -184,16 +184,17 @@ static void otlp_end(struct ingest_batch *list, int n)
 			b->rows.len = b->rows_base;
 }
 
-/* Idle OTLP streams go, every INGEST_OTLP_SWEEP_EVERY_S at most. */
+/* Idle OTLP streams go, every INGEST_OTLP_SWEEP_EVERY_S (a quarter of the
+ * TTL when shorter) at most. */
 static void otlp_sweep(void)
 {
 	static double last;
-	double now = clock_mono_s();
+	double now = clock_mono_s(), ttl = (double)ing.app->cfg.otlp_stream_ttl_s;
 
-	if (now - last < INGEST_OTLP_SWEEP_EVERY_S)
+	if (now - last < (ttl / 4 < INGEST_OTLP_SWEEP_EVERY_S ? ttl / 4 : INGEST_OTLP_SWEEP_EVERY_S))
 		return;
 	last = now;
-	if (ingest_otlp_sweep(ing.pg, INGEST_OTLP_TTL_S, INGEST_OTLP_STREAMS_MAX) != 0)
+	if (ingest_otlp_sweep(ing.pg, ttl, ing.app->cfg.otlp_streams_max) != 0)
 		warn_pg("could not evict idle OTLP streams");
 }
 

@@ -100,9 +100,7 @@ int ingest_otlp_rows(void *conn, struct ingest_batch *b, double ttl_s);
 /* Deletes streams idle for ttl_s, then all but the cap most recent. */
 int ingest_otlp_sweep(void *conn, double ttl_s, long cap);
 
-#define INGEST_OTLP_TTL_S 3600.0
-#define INGEST_OTLP_STREAMS_MAX 100000L
-#define INGEST_OTLP_SWEEP_EVERY_S 60.0
+#define INGEST_OTLP_SWEEP_EVERY_S 60.0 /* RAMP_OTLP_STREAM_TTL, _STREAMS_MAX: config.h */
 
 /* Queues b for the next group commit. 0 when queued (done() will run);
  * RAMP_EBUSY when the queue is full, RAMP_EUNAVAIL when the writer is

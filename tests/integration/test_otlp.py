@@ -341,3 +341,44 @@ def test_rollout_gated_on_otlp_p95_and_errors_rolls_back_when_bad(ctx):
     if "inference_latency_p95" in fails:
         check(fails["inference_latency_p95"]["value"] > 200, fails)
     fleet.close()
+
+
+def test_stream_state_is_bounded_by_ttl_and_cap(ctx):
+    s = ctx.server(env={"RAMP_OTLP_STREAM_TTL": "2s", "RAMP_OTLP_STREAMS_MAX": "3"})
+    ing = status(s.admin.post("/v1/tokens", {"name": "gw", "role": "ingest"}), 201).json["token"]
+    ids = [f"cap-{i}" for i in range(6)]
+    register(s, *ids)
+    c = s.client(token=ing)
+    n = [0]
+
+    def send(dev):
+        n[0] += 1
+        t = now_ns()
+        status(c.post("/otlp/v1/metrics", raw=pb_sum_request(dev, "v1", n[0], t - 10**8, t), ctype=PB), 200)
+
+    def streams():
+        return int(ctx.psql(s, "SELECT count(*) FROM otlp_streams")[0][0])
+    for d in ids:
+        send(d)
+    # the cap: a sweep after a later commit keeps the 3 most recently seen
+    wait_for(lambda: send(ids[-1]) or streams() <= 3, timeout=30, interval=0.2, msg="cap of 3 streams")
+    # the TTL: streams idle for 2 s go; the one still sending stays
+    wait_for(lambda: send(ids[-1]) or streams() == 1, timeout=30, interval=0.3, msg="idle streams evicted")
+    eq(ctx.psql(s, "SELECT count(*) FROM otlp_streams s WHERE state <> ''")[0][0], "1")
+
+
+def test_throttled_exports_get_429_with_retry_after_and_store_nothing(ctx):
+    s = ctx.server(env={"RAMP_RATE_DEVICE": "1/m,burst=2"})
+    tok = register(s, "th-1")["th-1"]
+    c = s.client(token=tok)
+    t = now_ns()
+    codes = []
+    for k in range(4):
+        r = c.post("/otlp/v1/metrics", raw=pb_sum_request("th-1", "v1", k + 1, t - 10**9, t + k), ctype=PB)
+        codes.append(r.status)
+        if r.status == 429:
+            check(int(r.header("Retry-After")) >= 1, r)
+    eq(codes[:2], [200, 200])
+    eq(codes[2:], [429, 429])
+    # what was taken counts once; the throttled points were not stored
+    eq(stored(ctx, s, "device_id = 'th-1'", "sum(requests)"), 2)
