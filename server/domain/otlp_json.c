@@ -358,7 +358,7 @@ int otlp_decode_json(const json_t *root, struct otlp_batch *b, struct ramp_err *
 		return ramp_err_set(err, RAMP_EMALFORMED, "",
 				    "body must be an ExportMetricsServiceRequest object");
 	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return RAMP_ENOMEM;
+		return ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
 	w->b = b;
 	w->err = err;
 	rms = array_of(w, root, "resourceMetrics", &rc);
@@ -370,5 +370,7 @@ int otlp_decode_json(const json_t *root, struct otlp_batch *b, struct ramp_err *
 	if (rc == RAMP_ETOOBIG)
 		return ramp_err_set(err, rc, "", "more than %d data points in one request",
 				    OTLP_POINTS_MAX);
+	if (rc == RAMP_ENOMEM)
+		return ramp_err_set(err, rc, "", "out of memory");
 	return rc;
 }

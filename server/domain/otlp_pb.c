@@ -218,6 +218,8 @@ int otlp_decode_pb(const uint8_t *data, size_t len, struct otlp_batch *b, struct
 	if (rc == RAMP_ETOOBIG)
 		return ramp_err_set(err, rc, "", "more than %d data points in one request",
 				    OTLP_POINTS_MAX);
+	if (rc == RAMP_ENOMEM)
+		return ramp_err_set(err, rc, "", "out of memory");
 	return rc;
 }
 
