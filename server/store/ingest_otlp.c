@@ -3,8 +3,8 @@
  * points become rows inside the transaction of the COPY that carries them.
  *
  * A cumulative stream's last point lives in otlp_streams (schema 012). The
- * writer locks the rows of a batch's streams (inserting the new ones
- * first, all in key order), turns each point into its increase
+ * writer locks the rows of a batch's streams (inserting the new ones, all
+ * in key order, in one upsert that returns their states), turns each point into its increase
  * (otlp_delta()), writes the new last points and appends the reports'
  * rows, then the COPY and the commit follow. A second replica (or a retry
  * on this one) taking the same stream waits for the lock and then sees
@@ -22,11 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SQL_NEW                                                                                    \
-	"INSERT INTO otlp_streams (key, state) SELECT k, '' FROM unnest($1::text[]) AS k"         \
-	" ORDER BY k ON CONFLICT (key) DO NOTHING"
+/* one round trip: new streams get a row, every stream's row is locked (in
+ * key order, waiting for another replica's transaction on it) and its
+ * committed state read back */
 #define SQL_LOCK                                                                                   \
-	"SELECT key, state FROM otlp_streams WHERE key = ANY ($1::text[]) ORDER BY key FOR UPDATE"
+	"INSERT INTO otlp_streams (key, state) SELECT k, '' FROM unnest($1::text[]) AS k"         \
+	" ORDER BY k ON CONFLICT (key) DO UPDATE SET seen_at = otlp_streams.seen_at"              \
+	" RETURNING key, state"
 #define SQL_SAVE                                                                                   \
 	"UPDATE otlp_streams s SET state = u.state, seen_at = now()"                              \
 	" FROM unnest($1::text[], $2::text[]) AS u(key, state) WHERE s.key = u.key"
@@ -83,21 +85,20 @@ static bool exec_params(PGconn *pg, const char *sql, int n, const char *const *v
 	return ok;
 }
 
-/* Reads the locked states into s[0..n) (sorted by key as they are). */
-static bool read_states(PGresult *r, struct stream *s, size_t n)
+static int by_stream_key(const void *k, const void *e)
 {
-	size_t j = 0;
+	return strcmp(k, ((const struct stream *)e)->key);
+}
 
+/* Reads the locked states into s[0..n) (sorted by key). */
+static void read_states(PGresult *r, struct stream *s, size_t n)
+{
 	for (int row = 0; row < PQntuples(r); row++) {
-		const char *key = PQgetvalue(r, row, 0), *st = PQgetvalue(r, row, 1);
-		while (j < n && strcmp(s[j].key, key) < 0)
-			j++;
-		if (j == n)
-			break;
-		if (strcmp(s[j].key, key) == 0 && st[0] != '\0')
-			s[j].have = otlp_state_parse(st, &s[j].st) == 0;
+		const char *st = PQgetvalue(r, row, 1);
+		struct stream *x = bsearch(PQgetvalue(r, row, 0), s, n, sizeof(*s), by_stream_key);
+		if (x != NULL && st[0] != '\0')
+			x->have = otlp_state_parse(st, &x->st) == 0;
 	}
-	return true;
 }
 
 struct emit {
@@ -137,8 +138,7 @@ static int advance(PGconn *pg, const struct otlp_point **c, size_t nc, double tt
 	if ((karr = text_array(keys, ns)) == NULL)
 		goto out;
 	rc = RAMP_EUNAVAIL;
-	if (!exec_params(pg, SQL_NEW, 1, (const char *const[]){karr}, PGRES_COMMAND_OK, NULL) ||
-	    !exec_params(pg, SQL_LOCK, 1, (const char *const[]){karr}, PGRES_TUPLES_OK, &r))
+	if (!exec_params(pg, SQL_LOCK, 1, (const char *const[]){karr}, PGRES_TUPLES_OK, &r))
 		goto out;
 	read_states(r, s, ns);
 	for (size_t i = 0, j = 0; i < nc; i++) {
