@@ -36,6 +36,7 @@ VERSION_OBJ := $(BUILD)/obj/gen/version.o
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+include server/otlp/otlp.mk
 -include agent/agent.mk
 -include runner/runner.mk
 
@@ -227,13 +228,13 @@ FUZZ_REQUEST_EXTRA := server/http/gate.c server/http/route.c server/api/routes.c
 		      -Wl,--unresolved-symbols=ignore-all
 # fuzz_route matches patterns and paths alone
 FUZZ_ROUTE_EXTRA := server/http/route.c
-fuzz: $(BUILD)/.deps
+fuzz: $(BUILD)/.deps $(OTLP_GEN_H)
 	@mkdir -p $(BUILD)/fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  extra=""; [ $$n = fuzz_request ] && extra="$(FUZZ_REQUEST_EXTRA)"; \
 	  [ $$n = fuzz_route ] && extra="$(FUZZ_ROUTE_EXTRA)"; \
 	  echo "clang $$n"; \
-	  clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(COMMON_SRCS) $$extra $(PKG_LIBS) -lm || exit 1; \
+	  clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(COMMON_SRCS) $(OTLP_FUZZ_EXTRA) $$extra $(PKG_LIBS) -lm || exit 1; \
 	done
 
 bench: all
@@ -241,6 +242,7 @@ bench: all
 	python3 tests/bench_runner.py --build $(BUILD)
 	python3 tests/bench_rollback.py --build $(BUILD)
 	python3 tests/bench_agent.py --build $(BUILD)
+	python3 tests/bench_otlp.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan

@@ -139,6 +139,8 @@ INT_SETTER(http_threads, 1, 256)
 INT_SETTER(workers, 1, 1024)
 INT_SETTER(db_pool_size, 1, 256)
 INT_SETTER(ingest_queue, 1, 10000000)
+INT_SETTER(otlp_streams_max, 1, 100000000)
+SECS_SETTER(otlp_stream_ttl_s, 1, 30 * 86400)
 INT_SETTER(access_log, 0, 1)
 
 static int set_artifact_max(struct config *c, const char *v)
@@ -195,7 +197,9 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(ARTIFACT_STORE, set_artifact_store, NULL) /* external db: database */ \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
 	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
-	X(PROM_SECRETS_DIR, set_prom_secrets_dir, NULL)
+	X(PROM_SECRETS_DIR, set_prom_secrets_dir, NULL)                        \
+	X(OTLP_STREAM_TTL, set_otlp_stream_ttl_s, "1h")                        \
+	X(OTLP_STREAMS_MAX, set_otlp_streams_max, "100000")
 
 static const struct setting {
 	const char *name;

@@ -23,6 +23,8 @@ struct config {
 	int db_pool_size;
 	int ingest_queue; /* telemetry rows queued or committing before 503 */
 	int64_t telemetry_retention_s;
+	int64_t otlp_stream_ttl_s; /* idle cumulative OTLP streams are evicted after it */
+	int otlp_streams_max;	   /* and the least recently seen beyond this many */
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */
 	int access_log;
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */

@@ -108,6 +108,11 @@ int api_manifest_reachable(struct req *r, const char *model, const char *version
 			   struct ramp_err *err);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
+
+/* otlp.c */
+void api_otlp_metrics_post(struct req *r);
+/* The OTLP receiver's figures in Prometheus text format, allocated in a. */
+char *api_otlp_metrics_text(struct arena *a);
 /* dash.c: whoami, analysis history, fleet summary, the dashboard's files */
 void api_whoami(struct req *r);
 void api_rollout_history(struct req *r);

@@ -59,6 +59,9 @@ const struct route api_routes[] = {
 	 api_artifact_chunk},
 	{"GET", "/v1/artifacts/{}", api_artifact_get, ROLES_ANY, 0, NULL},
 	{"POST", "/v1/telemetry", api_telemetry_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
+	/* OpenTelemetry OTLP/HTTP metrics (docs/telemetry.md), as /v1/telemetry */
+	{"POST", "/otlp/v1/metrics", api_otlp_metrics_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0,
+	 NULL},
 
 	/* hawkBit DDI (docs/hawkbit.md): device tokens for their own controller,
 	 * ingest/admin (gateway) tokens for any; all touch the database */

@@ -147,10 +147,62 @@ static bool put_rows(struct ingest_batch *list, int n)
 	return PQputCopyData(ing.pg, tail, (int)tl) == 1 && PQputCopyEnd(ing.pg, NULL) == 1;
 }
 
+/* The batches of an OTLP request (b->otlp) make their rows inside the
+ * transaction of the COPY (ingest_otlp.c): BEGIN first when any of the
+ * first n has one. 1 when a transaction is open, 0 when none is needed,
+ * -1 when it failed (rolled back when the connection lives). */
+static int otlp_begin(struct ingest_batch *list, int n)
+{
+	struct ingest_batch *b = list;
+	bool any = false;
+
+	for (int i = 0; i < n; i++, b = b->next)
+		any = any || b->otlp != NULL;
+	if (!any)
+		return 0;
+	if (!exec_ok("BEGIN"))
+		return -1;
+	b = list;
+	for (int i = 0; i < n; i++, b = b->next) {
+		if (b->otlp == NULL)
+			continue;
+		b->rows_base = b->rows.len;
+		if (ingest_otlp_rows(ing.pg, b, (double)ing.app->cfg.otlp_stream_ttl_s) != 0) {
+			if (PQstatus(ing.pg) == CONNECTION_OK)
+				exec_ok("ROLLBACK");
+			return -1;
+		}
+	}
+	return 1;
+}
+
+/* Drops the OTLP rows again (a retry makes them anew). */
+static void otlp_end(struct ingest_batch *list, int n)
+{
+	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
+		if (b->otlp != NULL && b->rows.len > b->rows_base)
+			b->rows.len = b->rows_base;
+}
+
+/* Idle OTLP streams go, every INGEST_OTLP_SWEEP_EVERY_S (a quarter of the
+ * TTL when shorter) at most. */
+static void otlp_sweep(void)
+{
+	static double last;
+	double now = clock_mono_s(), ttl = (double)ing.app->cfg.otlp_stream_ttl_s;
+
+	if (now - last < (ttl / 4 < INGEST_OTLP_SWEEP_EVERY_S ? ttl / 4 : INGEST_OTLP_SWEEP_EVERY_S))
+		return;
+	last = now;
+	if (ingest_otlp_sweep(ing.pg, ttl, ing.app->cfg.otlp_streams_max) != 0)
+		warn_pg("could not evict idle OTLP streams");
+}
+
 /* One COPY of the first n batches of list, in autocommit: the COPY is its
  * own transaction, and PostgreSQL commits it (synchronous_commit on: the
  * WAL flushed) before it reports the COPY complete, so COMMAND_OK means
- * committed, two round trips fewer than BEGIN and COMMIT around it. 0;
+ * committed, two round trips fewer than BEGIN and COMMIT around it (OTLP
+ * batches: BEGIN, their streams, the COPY, COMMIT). 0;
  * RAMP_EUNAVAIL when the connection failed (*maybe_committed when that was
  * after the end of the data went out); RAMP_EINTERNAL when the server
  * refused the data (nothing committed). */
@@ -158,10 +210,16 @@ static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 {
 	PGresult *r;
 	bool ok;
+	int tx;
 
 	*maybe_committed = false;
 	if (!ensure_conn())
 		return RAMP_EUNAVAIL;
+	if ((tx = otlp_begin(list, n)) < 0) {
+		otlp_end(list, n);
+		ok = false;
+		goto fail;
+	}
 	r = PQexec(ing.pg, INGEST_COPY_SQL);
 	ok = PQresultStatus(r) == PGRES_COPY_IN;
 	PQclear(r);
@@ -172,9 +230,17 @@ static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 		ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 	}
+	if (tx == 1)
+		ok = ok ? exec_ok("COMMIT") : (exec_ok("ROLLBACK") && false);
+	otlp_end(list, n);
+	if (ok && tx == 1)
+		otlp_sweep();
 	if (ok)
 		return 0;
 fail:
+	otlp_end(list, n);
+	if (tx == 1 && PQstatus(ing.pg) == CONNECTION_OK)
+		exec_ok("ROLLBACK");
 	warn_pg("could not commit telemetry");
 	if (PQstatus(ing.pg) != CONNECTION_OK) {
 		drop_conn();

@@ -21,6 +21,7 @@
 #include "app.h"
 #include "common/arena.h"
 #include "common/buf.h"
+#include "domain/otlp.h"
 #include "domain/telemetry.h"
 
 #include <stddef.h>
@@ -72,8 +73,13 @@ struct ingest_batch {
 	/* the store's: filled by ingest_batch_add() */
 	struct buf rows; /* nrows binary COPY tuples */
 	int nrows;
+	/* Optional: an OTLP request's points (domain/otlp.h), turned into rows
+	 * by the writer inside the transaction of their COPY (ingest_otlp.c);
+	 * nrows then counts the points, for the queue's bound. */
+	const struct otlp_batch *otlp;
 	/* the writer's */
 	int rc;
+	size_t rows_base; /* rows.len before the writer's OTLP rows */
 	struct ingest_batch *next;
 };
 
@@ -83,6 +89,18 @@ int ingest_batch_add(struct ingest_batch *b, const struct telemetry_report *r);
 /* Frees b's rows (not b): after done() ran, or when b was never queued.
  * Safe on a zeroed batch and twice. */
 void ingest_batch_free(struct ingest_batch *b);
+
+/* The writer's OTLP step, inside its transaction on conn (a PGconn):
+ * advances b->otlp's cumulative streams (otlp_streams, locked) and appends
+ * the rows of its reports to b->rows. A batch without cumulative points
+ * needs no conn (NULL): its rows are made on the request's thread. 0, RAMP_EUNAVAIL (SQL failed),
+ * RAMP_ENOMEM. ttl_s: a new stream's first point counts whole only when it
+ * began within it (otlp_delta()). */
+int ingest_otlp_rows(void *conn, struct ingest_batch *b, double ttl_s);
+/* Deletes streams idle for ttl_s, then all but the cap most recent. */
+int ingest_otlp_sweep(void *conn, double ttl_s, long cap);
+
+#define INGEST_OTLP_SWEEP_EVERY_S 60.0 /* RAMP_OTLP_STREAM_TTL, _STREAMS_MAX: config.h */
 
 /* Queues b for the next group commit. 0 when queued (done() will run);
  * RAMP_EBUSY when the queue is full, RAMP_EUNAVAIL when the writer is

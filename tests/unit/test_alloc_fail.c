@@ -16,6 +16,7 @@
 #include "desired.h"
 #include "domain/ddi.h"
 #include "domain/manifest.h"
+#include "domain/otlp.h"
 #include "domain/policy.h"
 #include "domain/selector.h"
 #include "domain/telemetry.h"
@@ -552,6 +553,81 @@ static void telemetry_parse_survives_every_failed_allocation(void)
 	SWEEP(telemetry_invalid, RAMP_EINVAL);
 }
 
+/* ---- OTLP metrics (protobuf-c's own allocations are libprotobuf-c's,
+ * outside the wrapping; the walk, the mapping and the fold are swept) ---- */
+
+#define OTLP_NOW 1790000000.0
+static const char otlp_sum_pb[] =
+	"\x0a\x96\x01\x0a\x4c\x0a\x14\x0a\x09\x64\x65\x76\x69\x63\x65\x2e\x69\x64"
+	"\x12\x07\x0a\x05\x63\x61\x6d\x2d\x31\x0a\x18\x0a\x0f\x72\x61\x6d\x70\x2e"
+	"\x6d\x6f\x64\x65\x6c\x2e\x6e\x61\x6d\x65\x12\x05\x0a\x03\x6f\x63\x72\x0a"
+	"\x1a\x0a\x12\x72\x61\x6d\x70\x2e\x6d\x6f\x64\x65\x6c\x2e\x76\x65\x72\x73"
+	"\x69\x6f\x6e\x12\x04\x0a\x02\x76\x32\x12\x46\x0a\x06\x0a\x04\x74\x65\x73"
+	"\x74\x12\x3c\x0a\x17\x72\x61\x6d\x70\x2e\x69\x6e\x66\x65\x72\x65\x6e\x63"
+	"\x65\x2e\x72\x65\x71\x75\x65\x73\x74\x73\x3a\x21\x0a\x1b\x11\x00\x1c\xe7"
+	"\xcf\x81\x5b\xd7\x18\x19\x00\x00\xf3\x23\x84\x5b\xd7\x18\x21\x00\x00\x00"
+	"\x00\x00\x00\x45\x40\x10\x02\x18\x01";
+
+static int otlp_count(void *ctx, const struct telemetry_report *r)
+{
+	(void)r;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Folds a decoded batch into reports (one expected) and frees it. */
+static int otlp_fold(struct otlp_batch *b, int rc, struct ramp_err *err)
+{
+	int n = 0;
+
+	if (rc == 0 && (rc = otlp_reports(b, b->pts, b->n, otlp_count, &n)) == RAMP_ENOMEM)
+		ramp_err_set(err, RAMP_ENOMEM, "", "out of memory");
+	if (rc == 0 && n != 1)
+		rc = RAMP_EINTERNAL;
+	otlp_batch_free(b);
+	return rc;
+}
+
+static int otlp_pb_run(struct ramp_err *err)
+{
+	struct otlp_batch b;
+
+	otlp_batch_init(&b, OTLP_NOW);
+	return otlp_fold(&b, otlp_decode_pb((const uint8_t *)otlp_sum_pb, sizeof(otlp_sum_pb) - 1, &b, err),
+			 err);
+}
+
+static int otlp_json_run(struct ramp_err *err)
+{
+	static const char text[] =
+		"{\"resourceMetrics\":[{\"resource\":{\"attributes\":["
+		"{\"key\":\"device.id\",\"value\":{\"stringValue\":\"cam-1\"}},"
+		"{\"key\":\"ramp.model.name\",\"value\":{\"stringValue\":\"ocr\"}},"
+		"{\"key\":\"ramp.model.version\",\"value\":{\"stringValue\":\"v2\"}}]},"
+		"\"scopeMetrics\":[{\"metrics\":[{\"name\":\"ramp.inference.duration\",\"unit\":\"s\","
+		"\"histogram\":{\"aggregationTemporality\":2,\"dataPoints\":[{"
+		"\"startTimeUnixNano\":\"1789999990000000000\",\"timeUnixNano\":\"1790000000000000000\","
+		"\"explicitBounds\":[0.01,0.1],\"bucketCounts\":[\"1\",\"2\",\"3\"]}]}},"
+		"{\"name\":\"system.cpu.utilization\",\"gauge\":{\"dataPoints\":[{"
+		"\"timeUnixNano\":\"1790000000000000000\",\"asDouble\":0.5}]}}]}]}]}";
+	struct otlp_batch b;
+	json_t *j;
+	int rc = load_json(text, &j, err);
+
+	if (rc)
+		return rc;
+	otlp_batch_init(&b, OTLP_NOW);
+	rc = otlp_decode_json(j, &b, err);
+	json_decref(j);
+	return otlp_fold(&b, rc, err);
+}
+
+static void otlp_decode_survives_every_failed_allocation(void)
+{
+	SWEEP(otlp_pb_run, 0);
+	SWEEP(otlp_json_run, 0);
+}
+
 /* ---- DDI feedback ---- */
 
 static int ddi_run(const char *text, struct ramp_err *err)
@@ -668,6 +744,7 @@ static const struct unit_case cases[] = {
 	UNIT(manifest_parse_survives_every_failed_allocation),
 	UNIT(telemetry_parse_survives_every_failed_allocation),
 	UNIT(ddi_feedback_parse_survives_every_failed_allocation),
+	UNIT(otlp_decode_survives_every_failed_allocation),
 	UNIT(desired_parse_survives_every_failed_allocation),
 	{0},
 };
