@@ -139,6 +139,7 @@ INT_SETTER(workers, 1, 1024)
 INT_SETTER(db_pool_size, 1, 256)
 INT_SETTER(ingest_queue, 1, 10000000)
 INT_SETTER(access_log, 0, 1)
+SECS_SETTER(tuf_timestamp_ttl_s, 10, 365 * 86400)
 
 static int set_artifact_max(struct config *c, const char *v)
 {
@@ -181,7 +182,8 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(ACCESS_LOG, set_access_log, NULL)                                    \
 	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
-	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
+	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
+	X(TUF_TIMESTAMP_EXPIRES, set_tuf_timestamp_ttl_s, "1d")
 
 static const struct setting {
 	const char *name;

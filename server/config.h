@@ -28,6 +28,7 @@ struct config {
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
+	int64_t tuf_timestamp_ttl_s; /* lifetime of a TUF timestamp rampd signs (docs/tuf.md) */
 	/* production footing (docs/security.md): TLS, device certificates,
 	 * enrollment, limits; parsed by config_prod.c */
 	char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* both or neither: HTTPS */
