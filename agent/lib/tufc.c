@@ -155,16 +155,20 @@ static int load(const struct conf *c, struct tuf_trust *t, struct ramp_err *err)
 	static const char *const names[] = {"timestamp.json", "snapshot.json"};
 	char p[1100], *text;
 	size_t len;
+	bool pinned;
 	int rc;
 
 	state_path(c, "root.json", p, sizeof(p));
 	text = slurp(p, TUF_MAX_ROOT, &len);
-	if (text == NULL && c->tuf_root[0])
+	pinned = text == NULL && c->tuf_root[0];
+	if (pinned)
 		text = slurp(c->tuf_root, TUF_MAX_ROOT, &len);
 	if (text == NULL)
 		return ramp_err_set(err, RAMP_EINVAL, "tuf",
 				    "tuf: no root pinned (tuf-root, or %s)", p);
 	rc = tuf_trust_init(t, text, len, err);
+	if (rc == 0 && pinned) /* from now on the kept root is the trusted one */
+		persist(c, "root.json", text, len);
 	free(text);
 	if (rc) {
 		snprintf(err->msg, sizeof(err->msg), "tuf: the pinned root does not verify");

@@ -206,3 +206,235 @@ def test_agent_installs_through_tuf_and_refuses_arbitrary_software(ctx):
         set_stable(r.s, MODEL, "v4")
         r.wait("v4", "installed", after=n, agent=a)
         eq(a.store(MODEL).read(), r.blobs["v4"])
+
+
+def snapshot_of(r, ts_doc):
+    return r.doc(f"{ts_doc['signed']['meta']['snapshot.json']['version']}.snapshot.json")
+
+
+def test_agent_refuses_a_rolled_back_timestamp(ctx):
+    with device_session(ctx):
+        r, a = started(ctx)
+        old = r.meta("timestamp.json")  # what the device trusted for v1
+        r.publish("v2")
+        n = len(r.rows())
+        set_stable(r.s, MODEL, "v2")
+        r.wait("v2", "installed", after=n, agent=a)
+        # the controller replays the timestamp of before v2: validly signed, not expired
+        r.mal.replace("/v1/tuf/metadata/timestamp.json", fixed(old))
+        r.publish("v3")
+        r.refused(a, "v3", "rollback", "v2")
+        # the same replay after a restart: the trusted timestamp was kept on disk
+        a.stop()
+        a.start()
+        r.publish("v4")
+        r.refused(a, "v4", "rollback", "v2")
+
+
+def test_agent_refuses_frozen_metadata(ctx):
+    """The controller keeps serving the last timestamp (and what it names) after it expired:
+    a freeze. Timestamps live 20 s here, re-signed by the evaluator at half-life."""
+    with device_session(ctx):
+        r, a = started(ctx, env={"RAMP_TUF_TIMESTAMP_EXPIRES": "20s", "RAMP_EVAL_INTERVAL": "1s"})
+        ts = r.meta("timestamp.json")
+        doc = json.loads(ts)
+        r.mal.replace("/v1/tuf/metadata/timestamp.json", fixed(ts))
+        # rampd itself moves on: the evaluator re-signs a newer timestamp before the old expires
+        wait_for(lambda: r.doc("timestamp.json")["signed"]["version"] > doc["signed"]["version"],
+                 timeout=60, msg="the evaluator re-signs the timestamp")
+        expires = time.mktime(time.strptime(doc["signed"]["expires"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        wait_for(lambda: time.time() > expires + 1, timeout=60, msg="the frozen timestamp expires")
+        r.publish("v2")
+        r.refused(a, "v2", "freeze", "v1")
+        # honest again: the next version installs
+        r.mal.honest()
+        r.publish("v3")
+        n = len(r.rows())
+        set_stable(r.s, MODEL, "v3")
+        r.wait("v3", "installed", after=n, agent=a)
+
+
+def test_agent_refuses_mix_and_match(ctx):
+    with device_session(ctx):
+        r, a = started(ctx)
+        r.publish("v2")
+        snap = snapshot_of(r, r.doc("timestamp.json"))
+        dv = snap["signed"]["meta"][f"{ROLE}.json"]["version"]
+        # the snapshot names the CI role's new version; the controller serves the old one
+        r.mal.replace(f"/v1/tuf/metadata/{dv}.{ROLE}.json", fixed(r.meta(f"{dv - 1}.{ROLE}.json")))
+        r.refused(a, "v2", "mix-and-match", "v1")
+
+
+def test_agent_refuses_endless_data(ctx):
+    with device_session(ctx):
+        r, a = started(ctx)
+        r.publish("v2")
+        r.mal.replace("/v1/tuf/metadata/timestamp.json", "endless")
+        r.refused(a, "v2", "endless-data", "v1")
+        # metadata honest, the artifact endless: capped at the target's signed length
+        r.mal.honest()
+        r.publish("v3")
+        sha = __import__("hashlib").sha256(r.blobs["v3"]).hexdigest()
+        r.mal.replace(f"/v1/artifacts/sha256:{sha}", "endless")
+        r.refused(a, "v3", "endless-data", "v1")
+        check(not os.path.exists(os.path.join(a.model_dir, MODEL, "v3")), "nothing kept of v3")
+
+
+def test_agent_refuses_keys_below_threshold(ctx):
+    """One of the three root keys (threshold 2) is stolen: the thief's root, which makes his
+    own key the timestamp key, is refused; so is a timestamp signed by a key no root names."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    with device_session(ctx):
+        r, a = started(ctx)
+        thief = Ed25519PrivateKey.generate()
+        pem = os.path.join(ctx.tmp, "thief.pem")
+        with open(pem, "wb") as f:
+            f.write(thief.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+        tkey = {"keytype": "ed25519", "scheme": "ed25519",
+                "keyval": {"public": thief.public_key().public_bytes_raw().hex()}}
+        root = r.doc("root.json")
+        forged = {"signed": json.loads(json.dumps(root["signed"])), "signatures": []}
+        forged["signed"]["version"] = 2
+        forged["signed"]["keys"][keyid(tkey)] = tkey
+        forged["signed"]["roles"]["timestamp"] = {"keyids": [keyid(tkey)], "threshold": 1}
+        sign(forged, os.path.join(r.dir, "keys", "root-1.pem"))
+        r.mal.replace("/v1/tuf/metadata/2.root.json", fixed(canonical(forged)))
+        r.publish("v2")
+        r.refused(a, "v2", "threshold", "v1")
+        eq(json.load(open(os.path.join(a.state_dir, "tuf", "root.json")))["signed"]["version"], 1)
+        # without the root: a timestamp re-signed by the thief alone
+        r.mal.honest()
+        ts = r.doc("timestamp.json")
+        ts["signed"]["version"] += 100
+        ts["signatures"] = []
+        sign(ts, pem)
+        r.mal.replace("/v1/tuf/metadata/timestamp.json", fixed(canonical(ts)))
+        r.publish("v3")
+        r.refused(a, "v3", "threshold", "v1")
+
+
+def test_root_rotation_across_two_versions_reaches_a_device_that_was_offline(ctx):
+    with device_session(ctx):
+        r, a = started(ctx)
+        online = r.agent(name="online")
+        wait_status(ctx, r.s, r.dev, "v1", "installed", agent=online)
+        a.stop()
+        old_ts_keys = set(r.doc("root.json")["signed"]["roles"]["timestamp"]["keyids"])
+        # 2: new root keys (2 of 2), signed by 2 of the 3 old ones and both new ones
+        rampctl(ctx, r.s, "tuf", "rotate-root", "--dir", r.dir, "--root-keys", "2", "--threshold", "2")
+        r.publish("v2")
+        n = len(r.rows())
+        set_stable(r.s, MODEL, "v2")
+        r.wait("v2", "installed", after=n, agent=online)
+        # 3: new online keys, signed by the new root keys alone
+        for f in os.listdir(os.path.join(r.dir, "keys")):
+            if f.startswith("root-") and not f.startswith("root-v2-"):
+                os.rename(os.path.join(r.dir, "keys", f), os.path.join(ctx.tmp, f))
+        rampctl(ctx, r.s, "tuf", "rotate-root", "--dir", r.dir, "--rotate-online")
+        root3 = r.doc("root.json")
+        eq(root3["signed"]["version"], 3)
+        check(not old_ts_keys & set(root3["signed"]["roles"]["timestamp"]["keyids"]), "new online keys")
+        ts = r.doc("timestamp.json")
+        eq(verify_role(ts, root3["signed"]["keys"], root3["signed"]["roles"]["timestamp"]), 1)
+        r.publish("v3")
+        n = len(r.rows())
+        set_stable(r.s, MODEL, "v3")
+        # the device offline through both rotations walks 2.root.json and 3.root.json
+        a.start()
+        r.wait("v3", "installed", after=n, agent=a)
+        r.wait("v3", "installed", after=n, agent=online)
+        for ag in (a, online):
+            kept = json.load(open(os.path.join(ag.state_dir, "tuf", "root.json")))
+            eq(kept["signed"]["version"], 3)
+            eq(ag.store(MODEL).read(), r.blobs["v3"])
+        # an old root key alone can sign nothing now
+        status(r.s.admin.request("PUT", "/v1/tuf/roles/root", raw=canonical(sign(
+            {"signed": dict(root3["signed"], version=4), "signatures": []},
+            os.path.join(ctx.tmp, "root-1.pem"))), ctype="application/json"), 422)
+
+
+def test_ci_key_rotation_through_the_delegation_revokes_the_old_key(ctx):
+    with device_session(ctx):
+        r, a = started(ctx)
+        old_role = r.doc(f"{snapshot_of(r, r.doc('timestamp.json'))['signed']['meta'][ROLE + '.json']['version']}.{ROLE}.json")
+        ci2 = os.path.join(ctx.tmp, "ci2.pem")
+        rampctl(ctx, r.s, "tuf", "keygen", "--out", ci2)
+        rampctl(ctx, r.s, "tuf", "delegate", ROLE, "--dir", r.dir, "--key",
+                os.path.join(ctx.tmp, "ci2.pub.json"), "--paths", f"{MODEL}/*/*/*")
+        tg = r.doc(f"{snapshot_of(r, r.doc('timestamp.json'))['signed']['meta']['targets.json']['version']}.targets.json")
+        eq(list(tg["signed"]["delegations"]["keys"]), [keyid(json.load(open(os.path.join(ctx.tmp, "ci2.pub.json"))))])
+        # the old CI key is refused by rampd...
+        p = r.publish("v2", check_rc=3)
+        check("threshold" in p.stderr, p.stderr)
+        # ...and by the device, when a controller serves what it signed
+        forged = {"signed": json.loads(json.dumps(old_role["signed"])), "signatures": []}
+        forged["signed"]["version"] += 1
+        forged["signed"]["targets"][target_path("v2")] = {
+            "length": len(r.blobs["v2"]), "hashes": {"sha256": __import__("hashlib").sha256(r.blobs["v2"]).hexdigest()},
+            "custom": {"model": MODEL, "version": "v2", "platform": PLATFORM}}
+        sign(forged, r.ci)
+        snap = snapshot_of(r, r.doc("timestamp.json"))
+        dv = snap["signed"]["meta"].get(f"{ROLE}.json", {}).get("version", 1)
+        r.mal.replace(f"/v1/tuf/metadata/{dv}.{ROLE}.json", fixed(canonical(forged)))
+        r.refused(a, "v2", "threshold", "v1")
+        # the new key publishes
+        r.mal.honest()
+        r.publish("v3", key=ci2)
+        n = len(r.rows())
+        set_stable(r.s, MODEL, "v3")
+        r.wait("v3", "installed", after=n, agent=a)
+
+
+def npm_tuf_js(ctx):
+    """tuf-js installed under build/npm by the test (skips when the registry is unreachable)."""
+    prefix = os.path.join(ctx.build, "npm")
+    mod = os.path.join(prefix, "node_modules", "tuf-js", "package.json")
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise Skip("node and npm are not installed")
+    if not os.path.exists(mod):
+        p = subprocess.run(["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", "tuf-js@4"],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            raise Skip(f"npm install tuf-js failed (registry unreachable?): {p.stderr[-300:]}")
+    return prefix
+
+
+def tuf_js(ctx, prefix, base, token, root, workdir, path):
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
+                          "tufjs_client.js")
+    env = dict(os.environ, NODE_PATH=os.path.join(prefix, "node_modules"))
+    p = subprocess.run(["node", script, f"{base}/v1/tuf/metadata/", f"{base}/v1/tuf/targets/", token,
+                        root, workdir, path], capture_output=True, text=True, timeout=120, env=env)
+    eq(p.returncode, 0, p.stderr)
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    print(f"    tuf-js: {json.dumps(out)}")
+    return out
+
+
+def test_tuf_js_verifies_a_model_from_rampd_and_refuses_a_rolled_back_timestamp(ctx):
+    prefix = npm_tuf_js(ctx)
+    r = Repo(ctx)
+    r.publish("v1")
+    root = os.path.join(r.dir, "1.root.json")
+    work = os.path.join(ctx.tmp, "tufjs")
+    out = tuf_js(ctx, prefix, r.s.url, r.tok, root, work, target_path("v1"))
+    check(out["ok"], out)
+    eq(out["custom"], {"model": MODEL, "version": "v1", "platform": PLATFORM})
+    eq(open(out["file"], "rb").read(), r.blobs["v1"])
+    eq(out["sha256"], __import__("hashlib").sha256(r.blobs["v1"]).hexdigest())
+    # a version nobody signed into TUF is not a target for tuf-js either
+    r.publish("v2", tuf=False)
+    out = tuf_js(ctx, prefix, r.s.url, r.tok, root, work, target_path("v2"))
+    check(not out["ok"], out)
+    # tuf-js trusts v1's timestamp now; the malicious controller replays an older one
+    old = r.meta("timestamp.json")
+    r.publish("v3")
+    out = tuf_js(ctx, prefix, r.s.url, r.tok, root, work, target_path("v3"))
+    check(out["ok"], out)
+    r.mal.replace("/v1/tuf/metadata/timestamp.json", fixed(old))
+    out = tuf_js(ctx, prefix, r.mal.url, r.tok, root, work, target_path("v3"))
+    check(not out["ok"], out)
+    check("version" in out["error"].lower() or "rollback" in out["error"].lower(), out)
+    r.mal.close()
