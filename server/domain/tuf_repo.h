@@ -26,8 +26,9 @@ int tuf_repo_check_delegated(const char *targets, size_t tlen, const char *name,
 			     const char *cur, size_t curlen, const char *data, size_t len,
 			     int64_t now, json_t **doc, struct ramp_err *err);
 
-/* Unsigned envelopes (sign with tuf_sign): a snapshot over meta
- * ({"<role>.json": {"version": N}}), a timestamp naming snap's bytes. */
+/* Unsigned envelopes (sign with tuf_sign; caller decrefs): a snapshot
+ * over meta ({"<role>.json": {"version": N}}, borrowed), a timestamp
+ * naming snap's bytes. */
 json_t *tuf_repo_snapshot(json_t *meta, int64_t version, int64_t expires);
 json_t *tuf_repo_timestamp(int64_t version, int64_t expires, int64_t snap_version,
 			   const char *snap, size_t snaplen);

@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include "domain/tuf.h"
+#include "domain/tuf_repo.h"
 
 #define NOW 1900000000	/* 2030-03-17 */
 #define LATER "2031-01-01T00:00:00Z"
@@ -164,10 +165,34 @@ struct repo {
 	char *root, *ts, *snap, *tgt, *deleg;
 };
 
+/* What the fixtures make lives until the case's process exits: freed then
+ * (before the leak check, which atexit ran first), so cases stay short. */
+static void *junk[512];
+static json_t *junk_json[64];
+static size_t njunk, njunk_json;
+
+static void junk_free(void)
+{
+	while (njunk)
+		free(junk[--njunk]);
+	while (njunk_json)
+		json_decref(junk_json[--njunk_json]);
+}
+
+static void *tracked(void *p)
+{
+	if (njunk == 0 && njunk_json == 0)
+		atexit(junk_free);
+	junk[njunk++] = p;
+	return p;
+}
+
 static void key_new(struct key *k)
 {
 	CHECK_EQ_INT(tuf_key_generate(&k->pem, &k->pub), 0);
 	CHECK_EQ_INT(tuf_keyid(k->pub, k->id), 0);
+	tracked(k->pem);
+	junk_json[njunk_json++] = k->pub;
 }
 
 static char *sign_dump(json_t *signed_, struct key *const *keys)
@@ -180,7 +205,7 @@ static char *sign_dump(json_t *signed_, struct key *const *keys)
 		CHECK_EQ_INT(tuf_sign(doc, (*keys)->pem, &err), 0);
 	s = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
-	return s;
+	return tracked(s);
 }
 
 static json_t *role_of(const struct key *k, int threshold)
@@ -354,7 +379,6 @@ static void snapshot_may_not_take_a_role_back(void)
 	/* a newer timestamp naming a snapshot that takes targets from 3 to 1 */
 	ts3 = meta_doc("timestamp", 3, LATER, json_pack("{s:{s:i}}", "snapshot.json", "version", 3),
 		       &r.timestamp);
-	free(r.snap);
 	r.snap = meta_doc("snapshot", 3, LATER, json_pack("{s:{s:i}}", "targets.json", "version", 1),
 			  &r.snapshot);
 	CHECK_EQ_INT(tuf_update_timestamp(&t, ts3, strlen(ts3), NOW, &err), 0);
@@ -370,7 +394,6 @@ static void expired_metadata_is_a_freeze(void)
 	struct ramp_err err;
 
 	repo_make(&r);
-	free(r.ts);
 	r.ts = meta_doc("timestamp", 1, PAST, json_pack("{s:{s:i}}", "snapshot.json", "version", 1),
 			&r.timestamp);
 	CHECK_EQ_INT(tuf_trust_init(&t, r.root, strlen(r.root), &err), 0);
@@ -398,7 +421,6 @@ static void versions_and_hashes_the_referrer_did_not_name_are_mix_and_match(void
 	CHECK_EQ_STR(err.field, "mix-and-match");
 	tuf_trust_free(&t);
 	/* a timestamp that pins the snapshot's length and hash */
-	free(r.ts);
 	r.ts = meta_doc("timestamp", 1, LATER,
 			json_pack("{s:{s:i, s:I, s:{s:s}}}", "snapshot.json", "version", 1, "length",
 				  (json_int_t)strlen(r.snap), "hashes", "sha256", SHA_A),
@@ -419,7 +441,6 @@ static void longer_than_announced_is_endless_data(void)
 	char big[TUF_MAX_TIMESTAMP + 2];
 
 	repo_make(&r);
-	free(r.ts);
 	r.ts = meta_doc("timestamp", 1, LATER,
 			json_pack("{s:{s:i, s:i}}", "snapshot.json", "version", 1, "length", 10),
 			&r.timestamp);
@@ -473,7 +494,6 @@ static void a_revoked_ci_key_signs_nothing(void)
 
 	repo_make(&r);
 	/* targets v1 delegates ci-resnet to ci2 instead: ci's role is refused */
-	free(r.tgt);
 	r.tgt = targets_doc(1, LATER, json_object(), delegate_to(&r.ci2, "resnet/*/*/*"), &r.targets);
 	CHECK_EQ_INT(tuf_trust_init(&t, r.root, strlen(r.root), &err), 0);
 	CHECK_EQ_INT(refresh(&t, &r, &err), 0);
@@ -520,6 +540,112 @@ static void parse_refuses_wrong_shapes(void)
 	CHECK_EQ_STR(err.field, "mix-and-match");
 }
 
+
+static void repo_takes_the_first_root_and_then_only_the_next_signed_by_both(void)
+{
+	struct repo r;
+	struct ramp_err err;
+	struct key *both[] = {&r.root1, &r.root2, NULL}, *one[] = {&r.root1, NULL};
+	json_t *doc;
+	char *v2, *v2_short, *v1_short;
+
+	repo_make(&r);
+	v2 = sign_dump(root_signed(&r, 2, LATER, &r.timestamp), both);
+	v2_short = sign_dump(root_signed(&r, 2, LATER, &r.timestamp), one);
+	v1_short = sign_dump(root_signed(&r, 1, LATER, &r.timestamp), one);
+	CHECK_EQ_INT(tuf_repo_check_root(NULL, 0, r.root, strlen(r.root), NOW, &doc, &err), 0);
+	json_decref(doc);
+	CHECK_EQ_INT(tuf_repo_check_root(NULL, 0, v2, strlen(v2), NOW, &doc, &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "version");
+	CHECK_EQ_INT(tuf_repo_check_root(NULL, 0, v1_short, strlen(v1_short), NOW, &doc, &err),
+		     RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "threshold");
+	CHECK_EQ_INT(tuf_repo_check_root(r.root, strlen(r.root), v2, strlen(v2), NOW, &doc, &err), 0);
+	CHECK_EQ_INT(tuf_version(doc), 2);
+	json_decref(doc);
+	CHECK_EQ_INT(tuf_repo_check_root(r.root, strlen(r.root), v2_short, strlen(v2_short), NOW,
+					 &doc, &err), RAMP_EINVAL);
+	CHECK(doc == NULL);
+	CHECK_EQ_INT(tuf_repo_check_root(r.root, strlen(r.root), r.root, strlen(r.root), NOW, &doc,
+					 &err), RAMP_EINVAL);
+	CHECK_EQ_INT(tuf_repo_check_root(NULL, 0, r.root, strlen(r.root), tuf_time_parse(LATER) + 1,
+					 &doc, &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "freeze");
+}
+
+static void repo_checks_targets_and_delegations_as_a_client_would(void)
+{
+	struct repo r;
+	struct ramp_err err;
+	json_t *doc;
+	char *by_ci, *v2, *outside;
+
+	repo_make(&r);
+	CHECK_EQ_INT(tuf_repo_check_targets(r.root, strlen(r.root), NULL, 0, r.tgt, strlen(r.tgt),
+					    NOW, &doc, &err), 0);
+	json_decref(doc);
+	/* the same version again, and one signed by a key root does not name */
+	CHECK_EQ_INT(tuf_repo_check_targets(r.root, strlen(r.root), r.tgt, strlen(r.tgt), r.tgt,
+					    strlen(r.tgt), NOW, &doc, &err), RAMP_ECONFLICT);
+	by_ci = targets_doc(2, LATER, json_object(), NULL, &r.ci);
+	CHECK_EQ_INT(tuf_repo_check_targets(r.root, strlen(r.root), r.tgt, strlen(r.tgt), by_ci,
+					    strlen(by_ci), NOW, &doc, &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "threshold");
+	/* delegated: inside the paths, by the delegated key, a newer version */
+	CHECK_EQ_INT(tuf_repo_check_delegated(r.tgt, strlen(r.tgt), "ci-resnet", NULL, 0, r.deleg,
+					      strlen(r.deleg), NOW, &doc, &err), 0);
+	json_decref(doc);
+	v2 = targets_doc(2, LATER, one_target("resnet/2.0.0/arm64/m.onnx", 5, SHA_A), NULL, &r.ci2);
+	CHECK_EQ_INT(tuf_repo_check_delegated(r.tgt, strlen(r.tgt), "ci-resnet", r.deleg,
+					      strlen(r.deleg), v2, strlen(v2), NOW, &doc, &err),
+		     RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "threshold");
+	outside = targets_doc(2, LATER, one_target("other/2.0.0/arm64/m.onnx", 5, SHA_A), NULL,
+			      &r.ci);
+	CHECK_EQ_INT(tuf_repo_check_delegated(r.tgt, strlen(r.tgt), "ci-resnet", r.deleg,
+					      strlen(r.deleg), outside, strlen(outside), NOW, &doc,
+					      &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "arbitrary-software");
+	CHECK_EQ_INT(tuf_repo_check_delegated(r.tgt, strlen(r.tgt), "nobody", NULL, 0, r.deleg,
+					      strlen(r.deleg), NOW, &doc, &err), RAMP_ENOTFOUND);
+}
+
+static void repo_snapshot_and_timestamp_pass_the_client_workflow(void)
+{
+	struct repo r;
+	struct tuf_trust t;
+	struct ramp_err err;
+	json_t *snap, *ts, *meta;
+	char *snaps, *tss;
+
+	repo_make(&r);
+	meta = json_pack("{s:{s:i}, s:{s:i}}", "targets.json", "version", 1, "ci-resnet.json",
+			 "version", 1);
+	snap = tuf_repo_snapshot(meta, 4, NOW + 100);
+	json_decref(meta); /* borrowed */
+	CHECK_EQ_INT(tuf_sign(snap, r.snapshot.pem, &err), 0);
+	snaps = tuf_repo_dump(snap);
+	ts = tuf_repo_timestamp(9, NOW + 50, 4, snaps, strlen(snaps));
+	CHECK_EQ_INT(tuf_sign(ts, r.timestamp.pem, &err), 0);
+	tss = tuf_repo_dump(ts);
+	CHECK_EQ_INT(tuf_trust_init(&t, r.root, strlen(r.root), &err), 0);
+	CHECK_EQ_INT(tuf_update_timestamp(&t, tss, strlen(tss), NOW, &err), 0);
+	CHECK_EQ_INT(tuf_max_length(&t, "snapshot"), strlen(snaps));
+	CHECK_EQ_INT(tuf_update_snapshot(&t, snaps, strlen(snaps), NOW, &err), 0);
+	CHECK_EQ_INT(tuf_role_version(&t, "ci-resnet"), 1);
+	/* one byte changed: the timestamp's hash catches it */
+	snaps[strlen(snaps) - 2] = ' ';
+	CHECK_EQ_INT(tuf_update_snapshot(&t, snaps, strlen(snaps), NOW, &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "mix-and-match");
+	CHECK_EQ_INT(tuf_update_timestamp(&t, tss, strlen(tss), NOW + 60, &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "freeze");
+	tuf_trust_free(&t);
+	json_decref(snap);
+	json_decref(ts);
+	free(snaps);
+	free(tss);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(cjson_matches_python_sort_keys_vector),
 	UNIT(cjson_escapes_only_quote_and_backslash),
@@ -538,6 +664,9 @@ static const struct unit_case cases[] = {
 	UNIT(root_rotation_needs_both_thresholds_and_the_next_version),
 	UNIT(a_revoked_ci_key_signs_nothing),
 	UNIT(parse_refuses_wrong_shapes),
+	UNIT(repo_takes_the_first_root_and_then_only_the_next_signed_by_both),
+	UNIT(repo_checks_targets_and_delegations_as_a_client_would),
+	UNIT(repo_snapshot_and_timestamp_pass_the_client_workflow),
 	{0},
 };
 
