@@ -93,6 +93,19 @@ void api_tuf_target(struct req *r)
 	api_artifact_get(r);
 }
 
+/* The refusals domain/tuf.h names after the attack they stop. */
+static bool is_attack(const char *field)
+{
+	static const char *const attacks[] = {"rollback", "freeze", "mix-and-match",
+					      "arbitrary-software", "endless-data",
+					      "threshold", "malformed", NULL};
+
+	for (const char *const *a = attacks; *a; a++)
+		if (!strcmp(field, *a))
+			return true;
+	return false;
+}
+
 void api_tuf_role_put(struct req *r)
 {
 	const char *role = r->params[0];
@@ -113,7 +126,7 @@ void api_tuf_role_put(struct req *r)
 	}
 	rc = store_tuf_put(r->app->db, r->auth.name, role, r->body, r->body_len,
 			   (int64_t)time(NULL), r->app->cfg.tuf_timestamp_ttl_s, &out, &err);
-	if (rc == RAMP_EINVAL && err.field[0])
+	if (rc == RAMP_EINVAL && is_attack(err.field))
 		http_reply_problem_with(r, 422, err.field, json_pack("{s:s}", "attack", err.field),
 					"%s", err.msg);
 	else if (rc)

@@ -178,6 +178,37 @@ out:
 	return rc;
 }
 
+/* A root's snapshot and timestamp roles must be ones rampd can sign: at
+ * least their threshold of keys it holds for that role. */
+static int check_online(struct dbconn *c, const json_t *root, struct ramp_err *err)
+{
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "timestamp" : "snapshot";
+		const json_t *role = tuf_root_role(root, name);
+		char *ids = json_dumps(json_object_get(role, "keyids"), JSON_COMPACT);
+		const char *p[2] = {name, ids};
+		PGresult *r;
+		long long held;
+		int rc;
+
+		if (ids == NULL)
+			return RAMP_ENOMEM;
+		rc = db_query(c, &r,
+			      "SELECT count(*) FROM tuf_online_keys WHERE role = $1 AND keyid IN"
+			      " (SELECT jsonb_array_elements_text($2::jsonb))", 2, p);
+		free(ids);
+		if (rc)
+			return rc;
+		held = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		if (held < json_integer_value(json_object_get(role, "threshold")))
+			return ramp_err_set(err, RAMP_EINVAL, "roles",
+					    "the %s role names %lld key(s) rampd holds, below its"
+					    " threshold (GET /v1/tuf/online-keys)", name, held);
+	}
+	return 0;
+}
+
 static int check_upload(struct dbconn *c, const char *role, const char *body, size_t len,
 			int64_t now, json_t **doc, struct ramp_err *err)
 {
@@ -189,6 +220,8 @@ static int check_upload(struct dbconn *c, const char *role, const char *body, si
 		return rc;
 	if (!strcmp(role, "root")) {
 		rc = tuf_repo_check_root(cur, curlen, body, len, now, doc, err);
+		if (rc == 0)
+			rc = check_online(c, *doc, err);
 	} else if (!strcmp(role, "targets")) {
 		rc = tuf_read(c, "root", -1, &top, &toplen);
 		if (rc == 0 && top == NULL)

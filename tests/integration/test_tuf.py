@@ -185,6 +185,20 @@ def test_tuf_repository_is_served_signed_and_every_upload_checked(ctx):
     status(Client(r.s.port, None).request("PUT", f"/v1/tuf/roles/{ROLE}", raw=canonical(outside),
                                           ctype="application/json"), 401)
     eq(versions(), before)
+    # a root that names a timestamp key rampd does not hold: rampd could not sign with it
+    other = {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "ab" * 32}}
+    bad_root = {"signed": json.loads(json.dumps(root["signed"])), "signatures": []}
+    bad_root["signed"]["version"] = 2
+    bad_root["signed"]["keys"][keyid(other)] = other
+    bad_root["signed"]["roles"]["timestamp"] = {"keyids": [keyid(other)], "threshold": 1}
+    for k in ("root-1.pem", "root-2.pem"):
+        sign(bad_root, os.path.join(r.dir, "keys", k))
+    resp = r.s.admin.request("PUT", "/v1/tuf/roles/root", raw=canonical(bad_root),
+                             ctype="application/json")
+    status(resp, 422, "a timestamp key rampd does not hold")
+    eq(resp.json["field"], "roles")
+    status(Client(r.s.port, None).get("/v1/tuf/metadata/2.root.json"), 404)
+    eq(r.doc("root.json"), root)
 
 
 def test_agent_installs_through_tuf_and_refuses_arbitrary_software(ctx):
