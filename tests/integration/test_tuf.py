@@ -452,3 +452,25 @@ def test_tuf_js_verifies_a_model_from_rampd_and_refuses_a_rolled_back_timestamp(
     check(not out["ok"], out)
     check("version" in out["error"].lower() or "rollback" in out["error"].lower(), out)
     r.mal.close()
+
+
+def test_only_the_evaluating_replica_re_signs_the_timestamp(ctx):
+    env = {"RAMP_TUF_TIMESTAMP_EXPIRES": "20s", "RAMP_EVAL_INTERVAL": "1s"}
+    s1 = ctx.server(env=env)
+    s2 = ctx.server(env=env, database=s1.database, admin_token=s1.admin_token)
+    d = os.path.join(ctx.tmp, "tuf")
+    rampctl(ctx, s2, "tuf", "init", "--dir", d)
+    first = Client(s1.port, None).get("/v1/tuf/metadata/timestamp.json").json
+    wait_for(lambda: Client(s2.port, None).get("/v1/tuf/metadata/timestamp.json").json["signed"]["version"]
+             >= first["signed"]["version"] + 2, timeout=90, msg="two re-signs")
+    resigned = [open(s.log_path, errors="replace").read().count("tuf timestamp re-signed")
+                for s in (s1, s2)]
+    check(min(resigned) == 0 and max(resigned) >= 2, f"one replica re-signs: {resigned}")
+    rows = ctx.psql(s1, "SELECT version, body FROM tuf_metadata WHERE role = 'timestamp' ORDER BY version")
+    vs = [int(x[0]) for x in rows]
+    eq(vs, list(range(1, len(vs) + 1)), "one timestamp per version, none skipped")
+    root = json.load(open(os.path.join(d, "1.root.json")))
+    exp = [json.loads(x[1])["signed"]["expires"] for x in rows]
+    eq(exp, sorted(exp))
+    for x in rows:
+        eq(verify_role(json.loads(x[1]), root["signed"]["keys"], root["signed"]["roles"]["timestamp"]), 1)
