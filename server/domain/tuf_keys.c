@@ -93,25 +93,26 @@ int tuf_verify_role(const json_t *doc, const json_t *keys, const json_t *role,
 	int rc;
 
 	buf_init(&msg, TUF_MAX_META);
-	if (seen == NULL || tuf_cjson(tuf_signed(doc), &msg) != 0) {
-		json_decref(seen);
-		buf_free(&msg);
-		return ramp_err_set(err, RAMP_EINVAL, "malformed",
-				    "%s: cannot form the signed bytes", rolename);
-	}
+	rc = seen == NULL ? RAMP_ENOMEM : tuf_cjson(tuf_signed(doc), &msg);
 	json_array_foreach(sigs, i, s) {
 		const char *id = json_string_value(json_object_get(s, "keyid"));
 		const json_t *key = id ? json_object_get(keys, id) : NULL;
 
-		if (key == NULL || !listed_once(role, id, seen))
+		if (rc || key == NULL || !listed_once(role, id, seen))
 			continue;
 		if (sig_ok(key, json_string_value(json_object_get(s, "sig")), &msg)) {
-			json_object_set_new(seen, id, json_true());
+			if (json_object_set_new(seen, id, json_true()) != 0)
+				rc = RAMP_ENOMEM;
 			good++;
 		}
 	}
 	json_decref(seen);
 	buf_free(&msg);
+	if (rc == RAMP_ENOMEM)
+		return ramp_err_set(err, rc, "", "out of memory");
+	if (rc)
+		return ramp_err_set(err, RAMP_EINVAL, "malformed",
+				    "%s: cannot form the signed bytes", rolename);
 	if (threshold >= 1 && good >= threshold)
 		return 0;
 	rc = ramp_err_set(err, RAMP_EINVAL, "threshold",
