@@ -49,6 +49,9 @@ int cmd_done(struct client *c, struct resp *r, const char *msg);
 int cmd_key_add(struct client *c, const struct args *a);
 int cmd_manifest_post(struct client *c, const struct args *a);
 
+/* tuf.c: init, delegate, rotate-root, keygen, sign-manifest (docs/tuf.md) */
+int cmd_tuf(struct client *c, const char *verb, const struct args *a);
+
 /* rollouts.c */
 int cmd_rollouts_list(struct client *c, const struct args *a);
 int cmd_rollout_get(struct client *c, const struct args *a);

@@ -40,6 +40,11 @@ static const char usage[] =
 	"  manifest post --file M.yaml (--signature SIG.b64 | --key PRIVATE.pem) [--key-id ID]\n"
 	"                [--artifacts DIR]\n"
 	"  token create NAME --role ROLE       whoami\n"
+	"TUF (docs/tuf.md; --dir D holds the offline keys, default ./tuf):\n"
+	"  tuf init [--root-keys N --threshold T]   tuf rotate-root [--root-keys N\n"
+	"           --threshold T] [--rotate-online]  tuf delegate ROLE --key CI.pub.json\n"
+	"           --paths PATTERN   tuf keygen --out CI.pem\n"
+	"  tuf sign-manifest ROLE -f M.yaml --key CI.pem [--artifacts DIR]\n"
 	"\n"
 	"The server and token come from --server/--token, else RAMP_SERVER (or RAMP_URL)\n"
 	"and RAMP_TOKEN, else ~/.config/ramp/config (\"server = URL\", \"token = T\"), else\n"
@@ -51,7 +56,8 @@ static const char usage[] =
 	"4 server unreachable or failing (5xx); 5 a local file or key could not be used;\n"
 	"6 watch --timeout passed before the rollout ended.\n";
 
-static const char *const bool_flags[] = {"--full", "--stuck", "--help", "-h", "--json", NULL};
+static const char *const bool_flags[] = {"--full", "--stuck", "--help", "-h", "--json",
+					   "--rotate-online", NULL};
 
 int usage_error(const char *fmt, ...)
 {
@@ -478,6 +484,7 @@ static const struct {
 	{"key keys", "add apply"},
 	{"manifest manifests", "post push"},
 	{"token tokens", "create"},
+	{"tuf", "init delegate rotate-root keygen sign-manifest"},
 	{"whoami", ""},
 	{"help", ""},
 };
@@ -645,6 +652,8 @@ static int run(struct client *c, struct args *a)
 		return cmd_manifest_post(c, a);
 	if (is(noun, "token", "tokens", NULL) && is(verb, "create", NULL, NULL))
 		return cmd_token_create(c, a);
+	if (is(noun, "tuf", NULL, NULL))
+		return cmd_tuf(c, verb, a);
 	return unknown_command(noun, verb);
 }
 

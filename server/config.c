@@ -142,6 +142,7 @@ INT_SETTER(ingest_queue, 1, 10000000)
 INT_SETTER(otlp_streams_max, 1, 100000000)
 SECS_SETTER(otlp_stream_ttl_s, 1, 30 * 86400)
 INT_SETTER(access_log, 0, 1)
+SECS_SETTER(tuf_timestamp_ttl_s, 10, 365 * 86400)
 
 static int set_artifact_max(struct config *c, const char *v)
 {
@@ -199,7 +200,8 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
 	X(PROM_SECRETS_DIR, set_prom_secrets_dir, NULL)                        \
 	X(OTLP_STREAM_TTL, set_otlp_stream_ttl_s, "1h")                        \
-	X(OTLP_STREAMS_MAX, set_otlp_streams_max, "100000")
+	X(OTLP_STREAMS_MAX, set_otlp_streams_max, "100000")                    \
+	X(TUF_TIMESTAMP_EXPIRES, set_tuf_timestamp_ttl_s, "1d")
 
 static const struct setting {
 	const char *name;

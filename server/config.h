@@ -34,6 +34,7 @@ struct config {
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 	char prom_secrets_dir[PATH_MAX]; /* Prometheus gates' auth files (docs/telemetry.md) */
+	int64_t tuf_timestamp_ttl_s; /* lifetime of a TUF timestamp rampd signs (docs/tuf.md) */
 	/* production footing (docs/security.md): TLS, device certificates,
 	 * enrollment, limits; parsed by config_prod.c */
 	char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* both or neither: HTTPS */

@@ -108,6 +108,8 @@ static const struct key {
 	STR("reload-pidfile", reload_pidfile),
 	STR("health-cmd", health_cmd),
 	STR("health-url", health_url),
+	STR("tuf", tuf),
+	STR("tuf-root", tuf_root),
 	NUM("poll", poll_s, 0, 86400),
 	NUM("poll-min", poll_min_s, 0.01, 86400),
 	NUM("poll-max", poll_max_s, 0.01, 86400),
@@ -297,6 +299,8 @@ static int finish(struct conf *c, struct ramp_err *err)
 		memcpy(c->reload_signal, "HUP", 4);
 	if (c->health_timeout_s <= 0)
 		c->health_timeout_s = 30;
+	if (c->tuf[0] && strcmp(c->tuf, "on") && strcmp(c->tuf, "off") && strcmp(c->tuf, "auto"))
+		return ramp_err_set(err, RAMP_EINVAL, "tuf", "tuf is on, off or auto");
 	return read_keys(c, err);
 }
 

@@ -27,6 +27,7 @@
 
 #include "common/log.h"
 #include "fetch.h"
+#include "tufc.h"
 #include "verify.h"
 
 #include <limits.h>
@@ -260,7 +261,12 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 	}
 	else
 		snprintf(why, sizeof(why), "download %.300s: %.280s", url, err.msg);
-	if (rc == RAMP_ETOOBIG)
+	if (rc == RAMP_ETOOBIG && tufc_enabled(&a->conf)) {
+		char named[700];
+
+		snprintf(named, sizeof(named), "tuf: endless-data: %.600s", why);
+		refuse(a, s, e, named);
+	} else if (rc == RAMP_ETOOBIG)
 		refuse(a, s, e, why);
 	else
 		postpone(a, s, e, why, res.http_status >= 400 || strcmp(err.field, "space") == 0);
@@ -370,10 +376,16 @@ static int check_file(struct agent *a, struct slot *s, const struct desired_mode
 		return 0;
 	if (got)
 		unlink(path);
-	if (err.code == RAMP_EIO)
+	if (err.code == RAMP_EIO) {
 		postpone(a, s, e, err.msg, 1);
-	else
+	} else if (tufc_enabled(&a->conf)) {
+		char named[400];
+
+		snprintf(named, sizeof(named), "tuf: arbitrary-software: %.300s", err.msg);
+		refuse(a, s, e, named);
+	} else {
 		refuse(a, s, e, err.msg);
+	}
 	mstore_prune(root(a), e->model, s->running.version, s->prev.version, NULL);
 	return -1;
 }
@@ -396,6 +408,35 @@ static int commit_part(struct agent *a, struct slot *s, const struct desired_mod
 	return 0;
 }
 
+/*
+ * TUF (tufc.h) on top of the manifest signature: the target must be in
+ * verified targets metadata with the signed digest; its length caps the
+ * download. 0, or -1 after e was refused (the attack named) or postponed.
+ */
+static int tuf_check(struct agent *a, struct slot *s, const struct desired_model *e,
+		     struct verify_signed *sv)
+{
+	struct verify_signed t;
+	struct ramp_err err = {0};
+	int rc = tufc_verify(&a->conf, &a->ctl, e, agent__now_wall(), &t, &err);
+
+	if (rc == RAMP_EIO) {
+		postpone(a, s, e, err.msg, 1);
+		return -1;
+	}
+	if (rc == 0 && strcmp(t.digest, sv->digest) != 0)
+		rc = ramp_err_set(&err, RAMP_EINVAL, "arbitrary-software",
+				  "tuf: arbitrary-software: the manifest's digest is not the target's");
+	if (rc) {
+		log_warn("msg=\"tuf refused\" model=%s version=%s reason=\"%s\"", e->model,
+			 e->version, err.msg);
+		refuse(a, s, e, err.msg);
+		return -1;
+	}
+	*sv = t;
+	return 0;
+}
+
 /* Verifies, downloads when needed, checks the file and installs e. */
 static void install_new(struct agent *a, struct slot *s, const struct desired_model *e)
 {
@@ -410,6 +451,8 @@ static void install_new(struct agent *a, struct slot *s, const struct desired_mo
 		refuse(a, s, e, err.msg);
 		return;
 	}
+	if (tufc_enabled(&a->conf) && tuf_check(a, s, e, &sv) != 0)
+		return;
 	mstore_file(root(a), e->model, e->version, file, sizeof(file));
 	cached = mstore_has(root(a), e->model, e->version, sv.digest);
 	if (!cached && fetch_part(a, s, e, &sv, part, sizeof(part), &got) != 0)

@@ -137,4 +137,11 @@ void api_webhook_get(struct req *r);
 void api_webhooks_list(struct req *r);
 void api_webhook_delete(struct req *r);
 
+/* tuf.c: the TUF repository (docs/tuf.md) */
+void api_tuf_metadata(struct req *r);
+void api_tuf_target(struct req *r);
+void api_tuf_role_put(struct req *r);
+void api_tuf_online_keys(struct req *r);
+void api_tuf_online_key_new(struct req *r);
+
 #endif

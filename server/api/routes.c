@@ -93,5 +93,12 @@ const struct route api_routes[] = {
 	{"PUT", "/v1/webhooks/{}", api_webhook_put, ROLES_OPERATE, 0, NULL},
 	{"GET", "/v1/webhooks/{}", api_webhook_get, ROLES_VIEW, 0, NULL},
 	{"DELETE", "/v1/webhooks/{}", api_webhook_delete, ROLES_OPERATE, 0, NULL},
+	/* the TUF repository (tuf.c, docs/tuf.md): metadata is public, as in
+	 * any TUF repository; targets are artifacts */
+	{"GET", "/v1/tuf/metadata/{}", api_tuf_metadata, ROLES_PUBLIC, 0, NULL},
+	{"GET", "/v1/tuf/targets/{}/{}/{}/{}", api_tuf_target, ROLES_ANY, 0, NULL},
+	{"PUT", "/v1/tuf/roles/{}", api_tuf_role_put, ROLE_ADMIN | ROLE_CI, 0, NULL},
+	{"GET", "/v1/tuf/online-keys", api_tuf_online_keys, ROLES_ADMIN, 0, NULL},
+	{"POST", "/v1/tuf/online-keys/{}", api_tuf_online_key_new, ROLES_ADMIN, 0, NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -78,6 +78,19 @@ static atomic_llong eval_last_at_ms;
 /* 1 while this replica holds the evaluator lock (as of its last pass) */
 static atomic_int eval_leader;
 
+/* The evaluator alone re-signs the TUF timestamp (and snapshot) before
+ * they expire, so replicas never race to hand out two of one version. */
+static void tuf_refresh(struct engine *e, int64_t now)
+{
+	bool resigned = false;
+	int rc = store_tuf_refresh(e->app->db, now, e->app->cfg.tuf_timestamp_ttl_s, &resigned);
+
+	if (rc)
+		log_warn("msg=\"tuf timestamp refresh failed\" error=\"%s\"", ramp_strerror(rc));
+	else if (resigned)
+		log_info("msg=\"tuf timestamp re-signed\"");
+}
+
 static void evaluate_all(struct engine *e)
 {
 	json_t *ids = NULL, *v;
@@ -104,6 +117,7 @@ static void evaluate_all(struct engine *e)
 		}
 	}
 	json_decref(ids);
+	tuf_refresh(e, now);
 	took = clock_mono_us() - t0;
 	atomic_fetch_add(&eval_usec_sum, took);
 	atomic_store(&eval_last_usec, took);

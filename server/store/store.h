@@ -350,4 +350,28 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
  * array of strings in *missing (caller decrefs). One query for the lot. */
 int store_devices_missing(struct db *db, const char *ids_nl, json_t **missing);
 
+
+/* --- the TUF repository (store_tuf.c, docs/tuf.md) --- */
+/* The bytes of role's latest (version < 0) or given version (caller
+ * frees); RAMP_ENOTFOUND when there is none. */
+int store_tuf_get(struct db *db, const char *role, int64_t version, char **body, size_t *len);
+/* Checks (domain/tuf_repo.h) and stores the next document of role ("root",
+ * "targets" or a delegated role), then signs a new snapshot and timestamp
+ * with the online keys, in one transaction. *out {role, version}. */
+int store_tuf_put(struct db *db, const char *actor, const char *role, const char *body,
+		  size_t len, int64_t now, int64_t ttl, json_t **out, struct ramp_err *err);
+/* Re-signs snapshot and timestamp when either is within half its lifetime
+ * of expiring (the evaluator's job); *resigned says whether it did. ttl is
+ * a timestamp's lifetime (RAMP_TUF_TIMESTAMP_EXPIRES), a snapshot's 7 days;
+ * store_tuf_put takes it too. */
+int store_tuf_refresh(struct db *db, int64_t now, int64_t ttl, bool *resigned);
+/* {"snapshot": {keyid: key}, "timestamp": {...}}: the online public keys,
+ * one of each made when there is none. */
+int store_tuf_online_keys(struct db *db, json_t **out);
+/* A new online key for role ("snapshot" or "timestamp"), for a root
+ * rotation to name: *out {role, keyid, key}. */
+int store_tuf_online_key_new(struct db *db, const char *role, json_t **out);
+/* The same inside c's transaction (out may be NULL). */
+int store_tuf_online_key_add(struct dbconn *c, const char *role, json_t **out);
+
 #endif

@@ -20,6 +20,7 @@
 #include "domain/policy.h"
 #include "domain/selector.h"
 #include "domain/telemetry.h"
+#include "domain/tuf.h"
 #include "unit.h"
 
 #include <jansson.h>
@@ -736,6 +737,62 @@ static void injection_fails_the_nth_allocation_and_counts_live_blocks(void)
 	CHECK_EQ_INT(*(volatile size_t *)&af.nlive, 0);
 }
 
+
+/* ---- TUF: a timestamp signed by RFC 8032's first key (signature made
+ * with python's cryptography package, as in test_tuf.c), parsed and its
+ * threshold checked ---- */
+
+#define TUF_TS                                                                 \
+	"{\"signed\":{\"_type\":\"timestamp\",\"spec_version\":\"1.0.31\",\"version\":3,"     \
+	"\"expires\":\"2030-01-01T00:00:00Z\",\"meta\":{\"snapshot.json\":{\"version\":2}}},"   \
+	"\"signatures\":[{\"keyid\":\"74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916\"," \
+	"\"sig\":\"7a8dd9d7c7a262ae73113c955956b30680f13ae3e82309e728602d4b46e65cbc"           \
+	"23eb679e04f2cf9f6d403815430843bff564e001557a7422addeda627d1cab0b\"}]}"
+#define TUF_KEYS                                                               \
+	"{\"74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916\":"         \
+	"{\"keytype\":\"ed25519\",\"scheme\":\"ed25519\",\"keyval\":{\"public\":"             \
+	"\"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"}}}"
+#define TUF_ROLE                                                               \
+	"{\"keyids\":[\"74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916\"]," \
+	"\"threshold\":1}"
+
+static int tuf_timestamp_run(const char *text, struct ramp_err *err)
+{
+	json_t *doc = NULL, *keys = NULL, *role = NULL;
+	int rc = tuf_parse(text, strlen(text), TUF_MAX_META, TUF_TIMESTAMP, &doc, err);
+
+	if (rc == RAMP_EINVAL && doc == NULL && af.in_json)
+		rc = ramp_err_set(err, RAMP_ENOMEM, "", "out of memory"); /* json_loadb's OOM */
+	if (rc == 0)
+		rc = load_json(TUF_KEYS, &keys, err);
+	if (rc == 0)
+		rc = load_json(TUF_ROLE, &role, err);
+	if (rc == 0)
+		rc = tuf_verify_role(doc, keys, role, "timestamp", err);
+	json_decref(doc);
+	json_decref(keys);
+	json_decref(role);
+	return rc;
+}
+
+static int tuf_timestamp_valid(struct ramp_err *err)
+{
+	return tuf_timestamp_run(TUF_TS, err);
+}
+
+static int tuf_timestamp_unsigned(struct ramp_err *err)
+{
+	return tuf_timestamp_run("{\"signed\":{\"_type\":\"timestamp\",\"spec_version\":\"1.0\","
+				 "\"version\":3,\"expires\":\"2030-01-01T00:00:00Z\",\"meta\":"
+				 "{\"snapshot.json\":{\"version\":2}}},\"signatures\":[]}", err);
+}
+
+static void tuf_parse_and_verify_survive_every_failed_allocation(void)
+{
+	SWEEP(tuf_timestamp_valid, 0);
+	SWEEP(tuf_timestamp_unsigned, RAMP_EINVAL);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(injection_fails_the_nth_allocation_and_counts_live_blocks),
 	UNIT(arena_returns_null_for_every_failed_allocation),
@@ -746,6 +803,7 @@ static const struct unit_case cases[] = {
 	UNIT(ddi_feedback_parse_survives_every_failed_allocation),
 	UNIT(otlp_decode_survives_every_failed_allocation),
 	UNIT(desired_parse_survives_every_failed_allocation),
+	UNIT(tuf_parse_and_verify_survive_every_failed_allocation),
 	{0},
 };
 
