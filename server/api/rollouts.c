@@ -9,6 +9,7 @@
 #include "domain/policy.h"
 #include "domain/selector.h"
 #include "engine/rollouts.h"
+#include "store/tzdb.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ void api_policy_put(struct req *r)
 	ramp_err_clear(&err);
 	rc = policy_parse(r->body, r->body_len, http_body_is_yaml(r) ? POLICY_YAML : POLICY_JSON, p,
 			  &err);
+	if (rc == 0)
+		rc = tzdb_check_policy(p, &err); /* window zones exist */
 	if (rc) {
 		http_reply_err(r, rc, &err);
 		free(p);
@@ -100,6 +103,8 @@ static int body_policy(struct req *r, json_t *v, struct policy *p, const char **
 	*name = NULL;
 	if (json_is_object(v)) {
 		rc = policy_from_json(v, p, err);
+		if (rc == 0)
+			rc = tzdb_check_policy(p, err); /* window zones exist */
 		if (rc)
 			prefix_field(err, "policy");
 		return rc == RAMP_EMALFORMED ? RAMP_EINVAL : rc;
