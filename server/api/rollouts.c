@@ -10,6 +10,7 @@
 #include "domain/selector.h"
 #include "engine/rollouts.h"
 #include "store/tzdb.h"
+#include "api/windows.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -175,9 +176,11 @@ static void reply_rollout(struct req *r, int status, int64_t id)
 
 	if (rc == RAMP_ENOTFOUND)
 		http_reply_problem(r, 404, "id", "no rollout %lld", (long long)id);
-	else if (rc)
+	else if (rc == 0 && (rc = api_rollout_windows(r, id, out)) != 0)
+		json_decref(out);
+	if (rc && rc != RAMP_ENOTFOUND)
 		http_reply_err(r, rc, NULL);
-	else
+	else if (rc == 0)
 		http_reply_json(r, status, out);
 }
 

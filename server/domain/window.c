@@ -1,6 +1,6 @@
 /*
  * window.c - maintenance window specs and their evaluation (window.h).
- * Grammar: [DAYS] HH:MM-HH:MM [ZONE], DAYS a comma list of days or day
+ * Grammar: [DAYS] HH:MM[:SS]-HH:MM[:SS] [ZONE], DAYS a comma list of days or day
  * ranges (Mon, Mon-Fri, Fri-Mon wraps), none meaning every day; 24:00 only
  * as an end; ZONE a tz database name.
  */
@@ -48,37 +48,37 @@ static int parse_days(const char *s, unsigned char *days, struct ramp_err *err)
 	return 0;
 }
 
-/* "HH:MM" at s (exactly 5 chars); minutes or -1 */
+/* "HH:MM" or "HH:MM:SS" at s[0..n); seconds after midnight, or -1 */
 static int hhmm(const char *s, size_t n)
 {
-	int h, m;
+	int v[3] = {0, 0, 0};
 
-	if (n != 5 || s[2] != ':')
+	if ((n != 5 && n != 8) || s[2] != ':' || (n == 8 && s[5] != ':'))
 		return -1;
-	for (size_t i = 0; i < 5; i++)
-		if (i != 2 && (s[i] < '0' || s[i] > '9'))
+	for (size_t i = 0; i < n; i++)
+		if (i % 3 != 2 && (s[i] < '0' || s[i] > '9'))
 			return -1;
-	h = (s[0] - '0') * 10 + s[1] - '0';
-	m = (s[3] - '0') * 10 + s[4] - '0';
-	if (m > 59 || h > 24 || (h == 24 && m != 0))
+	for (size_t k = 0; k * 3 < n; k++)
+		v[k] = (s[k * 3] - '0') * 10 + s[k * 3 + 1] - '0';
+	if (v[1] > 59 || v[2] > 59 || v[0] > 24 || (v[0] == 24 && (v[1] || v[2])))
 		return -1;
-	return h * 60 + m;
+	return v[0] * 3600 + v[1] * 60 + v[2];
 }
 
 static int parse_times(const char *s, struct window *w, struct ramp_err *err)
 {
 	const char *dash = strchr(s, '-');
 
-	if (dash == NULL || (w->start_min = hhmm(s, (size_t)(dash - s))) < 0 ||
-	    (w->end_min = hhmm(dash + 1, strlen(dash + 1))) < 0)
+	if (dash == NULL || (w->start_s = hhmm(s, (size_t)(dash - s))) < 0 ||
+	    (w->end_s = hhmm(dash + 1, strlen(dash + 1))) < 0)
 		return ramp_err_set(err, RAMP_EINVAL, "",
-				    "bad time range \"%s\" (expected HH:MM-HH:MM, 00:00 to 24:00)", s);
-	if (w->start_min == 1440)
+				    "bad time range \"%s\" (expected HH:MM-HH:MM, 00:00 to 24:00, seconds optional)", s);
+	if (w->start_s == 86400)
 		return ramp_err_set(err, RAMP_EINVAL, "", "a window cannot start at 24:00");
-	if (w->start_min == w->end_min || (w->start_min == 0 && w->end_min == 0))
+	if (w->start_s == w->end_s || (w->start_s == 0 && w->end_s == 0))
 		return ramp_err_set(err, RAMP_EINVAL, "", "window \"%s\" is empty", s);
-	if (w->end_min == 0)
-		w->end_min = 1440;
+	if (w->end_s == 0)
+		w->end_s = 86400;
 	return 0;
 }
 
@@ -214,8 +214,8 @@ static size_t intervals(const struct window *w, const struct tz_zone *z, int64_t
 		int64_t s, e, open, close;
 		if (!(w->days & (1u << wd)))
 			continue;
-		s = d * 86400 + (int64_t)w->start_min * 60;
-		e = d * 86400 + (int64_t)w->end_min * 60 + (w->end_min <= w->start_min ? 86400 : 0);
+		s = d * 86400 + w->start_s;
+		e = d * 86400 + w->end_s + (w->end_s <= w->start_s ? 86400 : 0);
 		open = tz_first_local(z, s - 27 * 3600, s);
 		close = tz_first_local(z, open, e);
 		if (close > open && close > t)

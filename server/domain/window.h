@@ -30,7 +30,7 @@
 
 struct window {
 	unsigned char days; /* bit 0 Monday ... bit 6 Sunday */
-	int start_min, end_min; /* minutes after local midnight; end 1..1440 */
+	int start_s, end_s;	/* seconds after local midnight; end 1..86400 */
 	char zone[64];		/* "" or "UTC": UTC */
 	char text[96];		/* as written */
 };

@@ -36,7 +36,7 @@ static void stage_windows_and_the_default(void)
 	CHECK(pol.rollback_respects_windows);
 	CHECK_EQ_INT(pol.stages[0].windows.n, 1);
 	CHECK_EQ_STR(pol.stages[0].windows.w[0].zone, "America/New_York");
-	CHECK_EQ_INT(pol.stages[0].windows.w[0].start_min, 22 * 60);
+	CHECK_EQ_INT(pol.stages[0].windows.w[0].start_s, 22 * 3600);
 	CHECK_EQ_INT(pol.stages[1].windows.n, 2); /* inherits the top-level list */
 	CHECK_EQ_STR(pol.stages[1].windows.w[0].text, "Mon-Fri 02:00-04:00 Europe/Berlin");
 	CHECK_EQ_INT(pol.stages[1].windows.w[0].days, 0x1f);

@@ -221,6 +221,8 @@ static void bad_specs_are_refused_with_a_reason(void)
 		{"Mon,Tue, 02:00-04:00", "ends with a comma"},
 		{"Mon,Xyz 02:00-04:00", "unknown day"},
 		{"2:00-4:00", "bad time range"},
+		{"02:00:60-04:00", "bad time range"},
+		{"24:00:01-02:00", "bad time range"},
 	};
 	struct window w;
 	struct ramp_err err;
@@ -252,6 +254,15 @@ static void lists_refuse_non_strings_and_unknown_zones(void)
 	CHECK_EQ_INT(next_of("Sat 00:00-06:00 Mars/Olympus", 0, &o, &c), RAMP_EINVAL);
 }
 
+static void seconds_are_allowed(void)
+{
+	int64_t o, c;
+
+	CHECK_EQ_INT(next_of("Sat 22:00:05-22:00:35", 1796400000, &o, &c), 0);
+	CHECK_EQ_INT(o, 1796508005);
+	CHECK_EQ_INT(c, 1796508035);
+}
+
 static void rfc3339_formats_utc(void)
 {
 	char b[32];
@@ -276,6 +287,7 @@ static const struct unit_case cases[] = {
 	UNIT(every_day_when_no_days_are_named),
 	UNIT(bad_specs_are_refused_with_a_reason),
 	UNIT(lists_refuse_non_strings_and_unknown_zones),
+	UNIT(seconds_are_allowed),
 	UNIT(rfc3339_formats_utc),
 	{0},
 };
