@@ -42,6 +42,8 @@ struct slot {
 	struct mark retry;	/* a transient failure of this version... */
 	double retry_at, backoff; /* ...is retried at retry_at */
 	struct unsent unsent;
+	struct mark deferred;	/* the version an update lock holds off... */
+	double deferred_at;	/* ...since then (monotonic): max-defer counts from here */
 };
 
 struct agent {

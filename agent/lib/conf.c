@@ -108,6 +108,7 @@ static const struct key {
 	STR("reload-pidfile", reload_pidfile),
 	STR("health-cmd", health_cmd),
 	STR("health-url", health_url),
+	STR("update-lock", update_lock),
 	NUM("poll", poll_s, 0, 86400),
 	NUM("poll-min", poll_min_s, 0.01, 86400),
 	NUM("poll-max", poll_max_s, 0.01, 86400),
@@ -115,6 +116,7 @@ static const struct key {
 	NUM("telemetry-buffer", telemetry_buffer, 1, 10000000),
 	NUM("min-free-mb", min_free_mb, 0, 1e9),
 	NUM("health-timeout", health_timeout_s, 0.1, 86400),
+	NUM("max-defer", max_defer_s, 0, 30 * 86400),
 	{"enroll-token-file", 0, 0, 2, 0, 0},
 	{"max-bytes", 0, 0, 3, 0, 0},
 	{NULL, 0, 0, 0, 0, 0},
@@ -297,6 +299,8 @@ static int finish(struct conf *c, struct ramp_err *err)
 		memcpy(c->reload_signal, "HUP", 4);
 	if (c->health_timeout_s <= 0)
 		c->health_timeout_s = 30;
+	if (c->max_defer_s <= 0)
+		c->max_defer_s = 3600;
 	return read_keys(c, err);
 }
 

@@ -9,7 +9,7 @@
  * ca, pubkey, platform, model-dir (or cache), name, poll, poll-min, poll-max,
  * telemetry-interval, telemetry-socket, telemetry-buffer, min-free-mb,
  * max-bytes, reload-cmd, reload-signal, reload-pidfile, health-cmd,
- * health-url, health-timeout.
+ * health-url, health-timeout, update-lock, max-defer.
  */
 #ifndef RAMP_AGENT_CONF_H
 #define RAMP_AGENT_CONF_H
@@ -51,6 +51,8 @@ struct conf {
 	char health_cmd[1024];	/* ramp-agent: after the reload, until it exits 0... */
 	char health_url[512];	/* ...or this URL answers 2xx... */
 	double health_timeout_s; /* ...within this many seconds */
+	char update_lock[512];	/* consent (docs/windows.md): while this file exists, installs wait... */
+	double max_defer_s;	/* ...at most this long per version (default 3600 s), then go ahead */
 };
 
 /* The command line's pairs, kept so a reload can apply them again. */

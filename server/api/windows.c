@@ -56,6 +56,8 @@ int api_rollout_windows(struct req *r, int64_t id, json_t *out)
 		json_object_set_new(w, "open_now", json_boolean(open <= now));
 		json_object_set_new(w, "closes_at", rfc3339(close));
 	}
+	/* deferred by the device's own update lock: shown, never a failure */
+	json_object_set(json_object_get(out, "devices"), "deferred", json_object_get(counts, "deferred"));
 	json_decref(counts);
 	if (w == NULL || json_object_set_new(out, "windows", w) != 0)
 		return RAMP_ENOMEM;

@@ -155,6 +155,7 @@ static int on_counts(void *ctx, PGresult *r)
 	json_t *o = ctx;
 
 	json_object_set_new(o, "held", json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
+	json_object_set_new(o, "deferred", json_integer(strtoll(PQgetvalue(r, 0, 2), NULL, 10)));
 	json_object_set_new(o, "next_window_at",
 			    PQgetisnull(r, 0, 1)
 				    ? json_null()
@@ -175,7 +176,11 @@ int store_rollout_window_counts(struct db *db, int64_t id, json_t **out)
 		return rc;
 	rc = db_rows(c,
 		     "SELECT (SELECT count(*) FROM rollout_devices WHERE rollout_id = r.id AND held),"
-		     " extract(epoch FROM r.window_opens_at)::bigint FROM rollouts r WHERE r.id = $1::bigint",
+		     " extract(epoch FROM r.window_opens_at)::bigint,"
+		     " (SELECT count(*) FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id"
+		     "  WHERE rd.rollout_id = r.id AND d.models->r.model->>'version' = r.version"
+		     "  AND d.models->r.model->>'state' = 'deferred')"
+		     " FROM rollouts r WHERE r.id = $1::bigint",
 		     1, (const char *const[]){sid}, on_counts, *out);
 	db_release(db, c);
 	return rc;

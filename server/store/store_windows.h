@@ -31,7 +31,8 @@ int store_rollouts_reverted(struct db *db, int64_t now, json_t **ids);
 /* Rollbacks waiting for a window: [{"id","opens_at"}] (unix seconds). */
 int store_rollouts_reverting(struct db *db, json_t **out);
 
-/* {"held": n, "next_window_at": unix s or null} of rollout id. */
+/* {"held": n, "deferred": n (devices whose update lock defers the
+ * install), "next_window_at": unix s or null} of rollout id. */
 int store_rollout_window_counts(struct db *db, int64_t id, json_t **out);
 
 #endif
