@@ -6,6 +6,8 @@ told next_window_at, then install when it opens; rollbacks reach devices at
 once by default and wait for the next window with rollback_respects_windows;
 the hawkBit DDI path says maintenanceWindow unavailable, then available;
 bad window specs are refused with nothing stored."""
+import os
+import subprocess
 import time
 from datetime import datetime, timezone
 
@@ -25,6 +27,15 @@ def rfc3339(t):
 def window(start, end):
     """A UTC window from unix second start to end (crossing midnight is fine)."""
     return f"{hms(start)}-{hms(end)}"
+
+
+def rampctl_status(ctx, s, rid):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    e.update({"HOME": ctx.tmp, "RAMP_SERVER": s.url, "RAMP_TOKEN": s.admin_token})
+    p = subprocess.run([os.path.join(ctx.build, "rampctl"), "rollout", "status", str(rid)], env=e,
+                       capture_output=True, text=True, timeout=120)
+    eq(p.returncode, 0, p.stderr)
+    return p.stdout
 
 
 def verified(s):
@@ -76,6 +87,10 @@ def test_canary_outside_its_window_waits_then_installs_when_it_opens(ctx):
     ends = datetime.fromisoformat(ro["stage"]["window_ends_at"].replace("Z", "+00:00")).timestamp()
     check(ends >= opens + 2, f"window_ends_at {ro['stage']['window_ends_at']} before {opens}+2s")
     verified(s)
+    out = rampctl_status(ctx, s, rid)
+    check(f'stage 1: "{pol["stages"][0]["windows"][0]}"' in out, out)
+    check("waiting for a window: 10 device(s)" in out, out)
+    check(f"next window opens:    {rfc3339(opens)}" in out, out)
     counts = fleet.poll_all()
     eq(counts, {"v1": 40})
     status(s.admin.post(f"/v1/rollouts/{rid}/approve"), 409)  # the canary has not passed
@@ -89,6 +104,8 @@ def test_canary_outside_its_window_waits_then_installs_when_it_opens(ctx):
     eq(m["rollout"]["id"], rid)
     ro = rollout(s, rid)
     eq(ro["windows"]["waiting"], 0)
+    eq(ro["windows"]["open_now"], True)
+    check("waiting for a window: 0 device(s)" in rampctl_status(ctx, s, rid))
     eq(ro["devices"]["installed"], 10)
     eq(ro["devices"]["failed"], 0)
     verified(s)
