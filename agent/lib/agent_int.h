@@ -58,6 +58,8 @@ struct agent {
 	size_t nslots;
 	pthread_mutex_t lock;	/* conf (for the reporter), device_id, nslots, slots' running */
 	char device_id[129];
+	int sock_locked;		/* consent: "!lock" on the telemetry socket (under lock) */
+	char sock_lock_reason[200];
 	volatile sig_atomic_t stop, reload;
 	struct agent_counters counters;
 	char last_poll_err[256];

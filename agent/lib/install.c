@@ -468,18 +468,29 @@ static int deferred(struct agent *a, struct slot *s, const struct desired_model 
 	double now = agent__now_mono();
 	FILE *f;
 
-	if (!a->conf.update_lock[0] || (f = fopen(a->conf.update_lock, "r")) == NULL)
-		return 0;
-	if (fgets(why, sizeof(why), f) == NULL)
-		why[0] = '\0';
-	fclose(f);
-	why[strcspn(why, "\r\n")] = '\0';
+	const char *which = a->conf.update_lock;
+	int sock;
+
+	pthread_mutex_lock(&a->lock);
+	if ((sock = a->sock_locked) != 0)
+		snprintf(why, sizeof(why), "%s", a->sock_lock_reason);
+	pthread_mutex_unlock(&a->lock);
+	if (sock) {
+		which = "on the telemetry socket";
+	} else {
+		if (!a->conf.update_lock[0] || (f = fopen(a->conf.update_lock, "r")) == NULL)
+			return 0;
+		if (fgets(why, sizeof(why), f) == NULL)
+			why[0] = '\0';
+		fclose(f);
+		why[strcspn(why, "\r\n")] = '\0';
+	}
 	if (!mark_is(&s->deferred, e)) {
 		mark_set(&s->deferred, e);
 		s->deferred_at = now;
 		snprintf(detail, sizeof(detail),
 			 "update lock %s held%s%s; installing anyway after %.0f s (max-defer)",
-			 a->conf.update_lock, why[0] ? ": " : "", why, a->conf.max_defer_s);
+			 which, why[0] ? ": " : "", why, a->conf.max_defer_s);
 		report(a, s, e, "deferred", detail);
 		return 1;
 	}

@@ -3,11 +3,12 @@ file named by update-lock exists the inference process is busy: the
 install waits, is reported once as "deferred" with the file's first line
 as the reason (shown on the rollout, never counted as a failure), and goes
 ahead when the file goes or, at the latest, max-defer after the deferral
-began."""
+began. The inference process may take the same lock with a line on the
+agent's telemetry socket ("!lock <reason>", "!unlock")."""
 import os
 import time
 
-from agentdev import AgentProc, DeviceEnv, device_session, wait_polls
+from agentdev import AgentProc, DeviceEnv, device_session, send_lines, wait_polls
 from ramp import check, eq, status, wait_for
 from runners import set_stable
 
@@ -62,3 +63,26 @@ def test_busy_lock_defers_the_install_and_max_defer_forces_it(ctx):
         ro = status(e.s.admin.get(f"/v1/rollouts/{rid}"), 200).json
         eq((ro["devices"]["installed"], ro["devices"]["deferred"], ro["devices"]["failed"]), (1, 0, 0))
         check(a.alive(), "the agent still runs")
+
+
+def test_a_lock_line_on_the_telemetry_socket_defers_until_unlock(ctx):
+    with device_session(ctx):
+        e = DeviceEnv(ctx, versions=("v1", "v2"))
+        sock = os.path.join(ctx.tmp, "infer.sock")
+        a = AgentProc(ctx, e.conf(telemetry_socket=sock, max_defer=600), cli={"poll": 0.1})
+        st = a.store(MODEL)
+        e.wait("v1", "installed", agent=a)
+        wait_for(lambda: os.path.exists(sock), timeout=30, msg="the telemetry socket")
+        send_lines(sock, ["!lock mid-transaction"])
+        wait_for(lambda: "update lock taken on the telemetry socket" in a.tail(100000), timeout=30,
+                 msg="the agent took the lock")
+        n = len(e.rows())
+        set_stable(e.s, MODEL, "v2")
+        row = e.wait("v2", "deferred", after=n, agent=a)
+        check("telemetry socket" in row[2] and "mid-transaction" in row[2], row)
+        wait_polls(e.s, a, 5)
+        eq(st.current(), "v1", "nothing swapped while the socket holds the lock")
+        eq(e.arts.count("v2"), 0)
+        send_lines(sock, ["!unlock"])
+        e.wait("v2", "installed", after=n, agent=a)
+        eq(st.current(), "v2")

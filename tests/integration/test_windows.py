@@ -237,3 +237,45 @@ def test_bad_windows_are_refused_and_nothing_is_stored(ctx):
     eq(got["stages"][0]["windows"], good["stages"][0]["windows"])
     eq(got["rollback_respects_windows"], True)
     check("windows" not in got["stages"][1], got)
+
+
+def _swupdate_helpers():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_hawkbit_swupdate.py")
+    spec = importlib.util.spec_from_file_location("windows_swupdate_helpers", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_swupdate_skips_while_the_window_is_unavailable_then_installs(ctx):
+    """Debian's SWUpdate (suricatta) against rampd: outside the window the
+    deployment says update "skip" / maintenanceWindow "unavailable" and
+    SWUpdate installs nothing; when the window opens it installs."""
+    sw = _swupdate_helpers()
+    sw.ensure_swupdate()
+    s = ctx.server(env={"RAMP_ACCESS_LOG": "1", "RAMP_POLL_INTERVAL": "1"})
+    token, cert, target = sw.setup(ctx, s)
+    opens = int(time.time()) + 30
+    pol = {"stages": [{"name": "all", "size": 1.0, "validation_window": "1h",
+                       "windows": [window(opens, opens + 1800)]}]}
+    rid = status(s.admin.post("/v1/rollouts", {"model": sw.MODEL, "version": "2.0.0",
+                                               "policy": pol}), 201).json["id"]
+    sur = sw.Suricatta(ctx, s, token, cert, "window")
+    try:
+        wait_for(lambda: sur.running() and "classified as 'skip'" in sur.text(),
+                 timeout=max(5, opens - time.time() - 3), interval=0.5,
+                 msg="suricatta to see the update classified as skip")
+        check(time.time() < opens, "seen before the window opened")
+        check(not os.path.exists(target), "nothing installed outside the window")
+        check(["2.0.0", "downloading"] not in sw.statuses(ctx, s), sw.statuses(ctx, s))
+        eq(rollout(s, rid)["devices"]["installed"], 0)
+        wait_for(lambda: sur.running() and os.path.exists(target)
+                 and open(target, "rb").read() == b"model v2 weights\n",
+                 timeout=120, interval=0.5, msg="suricatta installs 2.0.0 once the window opens")
+        check(time.time() >= opens, "installed only after the window opened")
+        check("classified as 'forced'" in sur.text(), sur.text()[-2000:])
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- swupdate log (tail) ---\n{sur.text()[-4000:]}") from None
+    finally:
+        sur.stop()
