@@ -489,8 +489,12 @@ static void window_release(struct app *app, int64_t id, const struct policy *p, 
 {
 	struct strlist ids = {0};
 	int64_t open = 0;
-	bool moved = false;
+	bool moved = false, any = false;
 
+	for (size_t k = 0; k < p->nstages; k++)
+		any |= p->stages[k].windows.n > 0;
+	if (!any)
+		return; /* a policy without windows never holds anyone: no write per tick */
 	if (stage_window(p, stage, now, &open) == 0 && open > now) {
 		if (store_rollout_hold_until(app->db, id, open, &moved) == 0 && moved)
 			changed_rollout(app, id, NULL, 0);
