@@ -174,13 +174,15 @@ static void reply_rollout(struct req *r, int status, int64_t id)
 	json_t *out = NULL;
 	int rc = store_rollout_get_json(r->app->db, id, api_stuck_after_s(r->app), &out);
 
-	if (rc == RAMP_ENOTFOUND)
+	if (rc == RAMP_ENOTFOUND) {
 		http_reply_problem(r, 404, "id", "no rollout %lld", (long long)id);
-	else if (rc == 0 && (rc = api_rollout_windows(r, id, out)) != 0)
-		json_decref(out);
-	if (rc && rc != RAMP_ENOTFOUND)
+		return;
+	}
+	if (rc == 0 && (rc = api_rollout_windows(r, id, out)) != 0)
+		json_decref(out); /* docs/windows.md */
+	if (rc)
 		http_reply_err(r, rc, NULL);
-	else if (rc == 0)
+	else
 		http_reply_json(r, status, out);
 }
 
