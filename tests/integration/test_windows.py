@@ -197,6 +197,11 @@ def test_ddi_says_unavailable_then_available(ctx):
     eq(got["deployment"]["update"], "forced")
     check(time.time() >= opens)
     aid = int(got["id"])
+    # a "Skipped Update." close that was on its way when the window opened
+    # installed nothing either
+    status(dev.feedback(aid, "closed", "success", ["Skipped Update."]), 200)
+    eq(status(s.admin.get("/v1/devices/dev-1"), 200).json["models"]["ocr"]["version"], "v1")
+    eq(links(dev.poll())["deploymentBase"]["href"].split("?")[0].rsplit("/", 1)[1], str(aid))
     status(dev.feedback(aid, "closed", "success", ["installed"]), 200)
     wait_for(lambda: rollout(s, rid)["devices"]["installed"] == 1, timeout=20, msg="installed")
     verified(s)
