@@ -223,6 +223,20 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 	return 0;
 }
 
+/* The snapshot after a plan's write. Held assignments are read back per
+ * device: the ids of a stage include earlier stages' members, released
+ * already, which keep their place (the insert left them alone). */
+static void changed_assigned(struct app *app, int64_t id, const struct plan *pl)
+{
+	if (!pl->w.assign_held) {
+		changed_rollout(app, id, pl->ids, pl->w.nassign);
+		return;
+	}
+	changed_rollout(app, id, NULL, 0);
+	if (pl->w.nassign > 0)
+		changed_devices(app, pl->ids, pl->w.nassign);
+}
+
 static int load(struct app *app, int64_t id, struct rollout_row *row, struct policy *p,
 		struct rollout_state *st)
 {
@@ -299,7 +313,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 			/* devices polling right after the 201 already see the canary;
 			 * an evaluation that loaded the sets before this write reloads */
 			if (rc == 0) {
-				changed_rollout(app, pl.w.assign_held ? -*id : *id, pl.ids, pl.w.nassign);
+				changed_assigned(app, *id, &pl);
 				sets_forget(*id);
 			}
 			applied = rc == 0;
@@ -342,7 +356,7 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 			rc = store_rollout_write(app->db, &pl.w);
 			/* the verb's effect is visible when we answer */
 			if (rc == 0) {
-				changed_rollout(app, pl.w.assign_held ? -id : id, pl.ids, pl.w.nassign);
+				changed_assigned(app, id, &pl);
 				sets_forget(id);
 			}
 			plan_clear(&pl);
@@ -559,7 +573,7 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		pl.w.evaluated = true;
 		rc = store_rollout_write(app->db, &pl.w);
 		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
-			changed_rollout(app, pl.w.assign_held ? -id : id, pl.ids, pl.w.nassign);
+			changed_assigned(app, id, &pl);
 		/* what it assigned joins the cached set, which stays current; a
 		 * write that lost to another writer's leaves it to a reload */
 		for (size_t i = 0; rc == 0 && i < pl.w.nassign && sets->assigned; i++)

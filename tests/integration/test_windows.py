@@ -284,3 +284,35 @@ def test_swupdate_skips_while_the_window_is_unavailable_then_installs(ctx):
         raise AssertionError(f"{e}\n--- swupdate log (tail) ---\n{sur.text()[-4000:]}") from None
     finally:
         sur.stop()
+
+
+def test_a_later_stage_holds_only_its_new_devices(ctx):
+    """Promoted into a stage whose window is closed: the earlier stage's
+    devices keep the new version, only the stage's new devices wait."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    tokens = enroll(s, 20)
+    ids = list(tokens)
+    opens = int(time.time()) + 3600
+    pol = {"stages": [{"name": "canary", "size": 0.25, "validation_window": "1h"},
+                      {"name": "full", "size": 1.0, "validation_window": "1h",
+                       "windows": [window(opens, opens + 1800)]}]}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                 201).json["id"]
+    canary = stage_members(rid, ids, 0.25)
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all(), {"v1": 15, "v2": 5})
+    status(s.admin.post(f"/v1/rollouts/{rid}/promote"), 200)
+    verified(s)
+    for d in ids:
+        m = fleet.desired(d)
+        if d in canary:
+            eq(m["version"], "v2", d)
+            check("next_window_at" not in m, m)
+        else:
+            eq((m["version"], m["next_window_at"]), ("v1", rfc3339(opens)), d)
+    ro = rollout(s, rid)
+    eq((ro["stage"]["name"], ro["windows"]["waiting"], ro["devices"]["assigned"]), ("full", 15, 20))
+    fleet.close()
