@@ -167,6 +167,39 @@ static void print_analysis(json_t *ro)
 	table_print(&t);
 }
 
+/* Maintenance windows (docs/windows.md): each stage's, who waits, the next opening. */
+static void print_windows(json_t *ro)
+{
+	json_t *w = json_object_get(ro, "windows"), *per, *l, *spec;
+	const char *next = str(w, "next_window_at");
+	size_t i, k;
+	int any = 0;
+
+	if (!json_is_object(w))
+		return;
+	per = json_object_get(w, "stages");
+	json_array_foreach(per, i, l)
+		any |= json_array_size(l) > 0;
+	if (!any && num(json_object_get(ro, "devices"), "deferred") == 0)
+		return;
+	printf("\nWindows:\n");
+	json_array_foreach(per, i, l) {
+		if (json_array_size(l) == 0)
+			continue;
+		printf("  stage %zu:", i + 1);
+		json_array_foreach(l, k, spec)
+			printf("%s \"%s\"", k ? "," : "", json_string_value(spec));
+		printf("\n");
+	}
+	printf("  waiting for a window: %lld device(s)\n", num(w, "waiting"));
+	printf("  next window opens:    %s%s\n", *next && strcmp(next, "-") ? next : "-",
+	       json_is_true(json_object_get(w, "open_now")) ? " (open now)" : "");
+	if (json_is_true(json_object_get(w, "rollback_respects_windows")))
+		printf("  rollbacks wait for a window\n");
+	printf("  deferred by the device's update lock: %lld device(s)\n",
+	       num(json_object_get(ro, "devices"), "deferred"));
+}
+
 static void print_rollout(json_t *ro)
 {
 	json_t *st = json_object_get(ro, "stage"), *stages, *s, *ev;
@@ -196,6 +229,7 @@ static void print_rollout(json_t *ro)
 		printf("  %zu. %-12s %5g%%  window %-5s %s\n", i + 1, str(s, "name"),
 		       json_number_value(json_object_get(s, "size")) * 100, left, mark);
 	}
+	print_windows(ro);
 	print_analysis(ro);
 	printf("\nEvents:\n");
 	json_array_foreach(json_object_get(ro, "events"), i, ev)

@@ -42,6 +42,8 @@ struct slot {
 	struct mark retry;	/* a transient failure of this version... */
 	double retry_at, backoff; /* ...is retried at retry_at */
 	struct unsent unsent;
+	struct mark deferred;	/* the version an update lock holds off... */
+	double deferred_at;	/* ...since then (monotonic): max-defer counts from here */
 };
 
 struct agent {
@@ -56,6 +58,8 @@ struct agent {
 	size_t nslots;
 	pthread_mutex_t lock;	/* conf (for the reporter), device_id, nslots, slots' running */
 	char device_id[129];
+	int sock_locked;		/* consent: "!lock" on the telemetry socket (under lock) */
+	char sock_lock_reason[200];
 	volatile sig_atomic_t stop, reload;
 	struct agent_counters counters;
 	char last_poll_err[256];

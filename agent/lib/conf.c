@@ -110,6 +110,7 @@ static const struct key {
 	STR("health-url", health_url),
 	STR("tuf", tuf),
 	STR("tuf-root", tuf_root),
+	STR("update-lock", update_lock),
 	NUM("poll", poll_s, 0, 86400),
 	NUM("poll-min", poll_min_s, 0.01, 86400),
 	NUM("poll-max", poll_max_s, 0.01, 86400),
@@ -117,6 +118,7 @@ static const struct key {
 	NUM("telemetry-buffer", telemetry_buffer, 1, 10000000),
 	NUM("min-free-mb", min_free_mb, 0, 1e9),
 	NUM("health-timeout", health_timeout_s, 0.1, 86400),
+	NUM("max-defer", max_defer_s, 0, 30 * 86400),
 	{"enroll-token-file", 0, 0, 2, 0, 0},
 	{"max-bytes", 0, 0, 3, 0, 0},
 	{NULL, 0, 0, 0, 0, 0},
@@ -301,6 +303,8 @@ static int finish(struct conf *c, struct ramp_err *err)
 		c->health_timeout_s = 30;
 	if (c->tuf[0] && strcmp(c->tuf, "on") && strcmp(c->tuf, "off") && strcmp(c->tuf, "auto"))
 		return ramp_err_set(err, RAMP_EINVAL, "tuf", "tuf is on, off or auto");
+	if (c->max_defer_s <= 0)
+		c->max_defer_s = 3600;
 	return read_keys(c, err);
 }
 

@@ -9,7 +9,7 @@
  * ca, pubkey, platform, model-dir (or cache), name, poll, poll-min, poll-max,
  * telemetry-interval, telemetry-socket, telemetry-buffer, min-free-mb,
  * max-bytes, reload-cmd, reload-signal, reload-pidfile, health-cmd,
- * health-url, health-timeout, tuf, tuf-root.
+ * health-url, health-timeout, tuf, tuf-root, update-lock, max-defer.
  */
 #ifndef RAMP_AGENT_CONF_H
 #define RAMP_AGENT_CONF_H
@@ -53,6 +53,8 @@ struct conf {
 	double health_timeout_s; /* ...within this many seconds */
 	char tuf[8];		/* "on", "off", or ""/"auto": on once a root is pinned (tufc.h) */
 	char tuf_root[512];	/* the root.json pinned at first start (docs/tuf.md) */
+	char update_lock[512];	/* consent (docs/windows.md): while this file exists, installs wait... */
+	double max_defer_s;	/* ...at most this long per version (default 3600 s), then go ahead */
 };
 
 /* The command line's pairs, kept so a reload can apply them again. */

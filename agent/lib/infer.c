@@ -215,7 +215,49 @@ struct infer {
 	size_t nmodels;
 	struct infer_client *clients[INFER_CLIENTS_MAX]; /* listener thread only */
 	size_t nclients;
+	void (*lock_fn)(void *ctx, int locked, const char *reason); /* guarded by lock */
+	void *lock_ctx;
 };
+
+void infer_on_lock(struct infer *in, void (*fn)(void *ctx, int locked, const char *reason),
+		   void *ctx)
+{
+	pthread_mutex_lock(&in->lock);
+	in->lock_fn = fn;
+	in->lock_ctx = ctx;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* "!lock [reason]" or "!unlock": 1 when line was one (handled), else 0. */
+static int consent_line(struct infer *in, const char *line, size_t n)
+{
+	char reason[200] = "";
+	void (*fn)(void *, int, const char *);
+	void *ctx;
+	int locked;
+
+	if (n >= 5 && memcmp(line, "!lock", 5) == 0 && (n == 5 || line[5] == ' ')) {
+		size_t k = n > 6 ? n - 6 : 0;
+		if (k >= sizeof(reason))
+			k = sizeof(reason) - 1;
+		if (k)
+			memcpy(reason, line + 6, k);
+		reason[k] = '\0';
+		reason[strcspn(reason, "\r")] = '\0';
+		locked = 1;
+	} else if (n >= 7 && memcmp(line, "!unlock", 7) == 0 && (n == 7 || line[7] == '\r')) {
+		locked = 0;
+	} else {
+		return 0;
+	}
+	pthread_mutex_lock(&in->lock);
+	fn = in->lock_fn;
+	ctx = in->lock_ctx;
+	pthread_mutex_unlock(&in->lock);
+	if (fn)
+		fn(ctx, locked, reason);
+	return 1;
+}
 
 /* The table's entry for name, added when missing; NULL when full or out of memory.  Lock held. */
 static struct infer_model *model_get(struct infer *in, const char *name)
@@ -259,6 +301,8 @@ static void handle_line(struct infer *in, const char *line, size_t n)
 	struct infer_line l;
 	struct infer_model *m;
 
+	if (consent_line(in, line, n))
+		return;
 	if (infer_parse_line(line, n, &l, NULL) != 0) {
 		atomic_fetch_add(&in->dropped, 1);
 		return;

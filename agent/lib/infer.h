@@ -67,6 +67,15 @@ struct infer;
 struct infer *infer_open(const char *path, struct ramp_err *err);
 
 /*
+ * Device consent (docs/windows.md): a client's line "!lock <reason>" holds
+ * installs off and "!unlock" lets them go (the '!' keeps them apart from
+ * model names). fn(ctx, locked, reason) is called on the listener thread
+ * for each such line.
+ */
+void infer_on_lock(struct infer *in, void (*fn)(void *ctx, int locked, const char *reason),
+		   void *ctx);
+
+/*
  * Takes what accumulated since the last take.  For each model seen, calls
  * label(cls, model, buf, cap), which fills buf with "model:version" and
  * returns 0, or returns -1 for a model the agent does not run (its lines are

@@ -499,6 +499,51 @@ static int swap_back(struct agent *a, struct slot *s, const struct desired_model
 	return 0;
 }
 
+/*
+ * Device consent (docs/windows.md): while the update-lock file exists the
+ * inference process is busy and the install waits, reported once per
+ * version as "deferred" with the file's first line as the reason; after
+ * max-defer it goes ahead anyway. 1 when the install waits.
+ */
+static int deferred(struct agent *a, struct slot *s, const struct desired_model *e)
+{
+	char why[256] = "", detail[1024];
+	double now = agent__now_mono();
+	FILE *f;
+
+	const char *which = a->conf.update_lock;
+	int sock;
+
+	pthread_mutex_lock(&a->lock);
+	if ((sock = a->sock_locked) != 0)
+		snprintf(why, sizeof(why), "%s", a->sock_lock_reason);
+	pthread_mutex_unlock(&a->lock);
+	if (sock) {
+		which = "on the telemetry socket";
+	} else {
+		if (!a->conf.update_lock[0] || (f = fopen(a->conf.update_lock, "r")) == NULL)
+			return 0;
+		if (fgets(why, sizeof(why), f) == NULL)
+			why[0] = '\0';
+		fclose(f);
+		why[strcspn(why, "\r\n")] = '\0';
+	}
+	if (!mark_is(&s->deferred, e)) {
+		mark_set(&s->deferred, e);
+		s->deferred_at = now;
+		snprintf(detail, sizeof(detail),
+			 "update lock %s held%s%s; installing anyway after %.0f s (max-defer)",
+			 which, why[0] ? ": " : "", why, a->conf.max_defer_s);
+		report(a, s, e, "deferred", detail);
+		return 1;
+	}
+	if (now - s->deferred_at < a->conf.max_defer_s)
+		return 1;
+	log_warn("msg=\"max-defer reached: installing while the update lock is held\" model=%s"
+		 " version=%s deferred_s=%.0f", e->model, e->version, now - s->deferred_at);
+	return 0;
+}
+
 /* The reconcile order of the head comment. */
 void install_reconcile(struct agent *a, const struct desired_model *e)
 {
@@ -509,6 +554,8 @@ void install_reconcile(struct agent *a, const struct desired_model *e)
 	if ((s = slot_for(a, e->model)) == NULL || mark_is(&s->running, e) || refused(s, e))
 		return;
 	if (mark_is(&s->retry, e) && agent__now_mono() < s->retry_at)
+		return;
+	if (deferred(a, s, e))
 		return;
 	if (s->prev.version[0] && mark_is(&s->prev, e) && swap_back(a, s, e) == 0)
 		return;

@@ -130,6 +130,20 @@ static json_t *gather(struct reporter *rp)
 }
 
 /* (Re)opens the inference socket when the configured path changed. */
+/* Consent lines from the inference process (infer.h), on the listener thread. */
+static void on_sock_lock(void *ctx, int locked, const char *reason)
+{
+	struct agent *a = ctx;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->sock_locked != locked)
+		log_info("msg=\"update lock %s on the telemetry socket\" reason=\"%s\"",
+			 locked ? "taken" : "released", reason);
+	a->sock_locked = locked;
+	snprintf(a->sock_lock_reason, sizeof(a->sock_lock_reason), "%s", reason);
+	pthread_mutex_unlock(&a->lock);
+}
+
 static void reporter_sources(struct reporter *rp)
 {
 	struct agent *a = rp->a;
@@ -143,11 +157,14 @@ static void reporter_sources(struct reporter *rp)
 		return;
 	infer_close(rp->infer);
 	rp->infer = NULL;
+	on_sock_lock(a, 0, ""); /* a lock dies with its socket */
 	memcpy(rp->sock, sock, sizeof(sock));
 	if (sock[0] && (rp->infer = infer_open(sock, &err)) == NULL)
 		log_error("msg=\"telemetry socket not opened\" path=%s reason=\"%s\"", sock, err.msg);
 	else if (sock[0])
 		log_info("msg=\"listening for inference figures\" socket=%s", sock);
+	if (rp->infer)
+		infer_on_lock(rp->infer, on_sock_lock, a);
 }
 
 static void *reporter_main(void *arg)

@@ -55,7 +55,7 @@ void api_agent_desired(struct req *r)
 }
 
 static const char *const states[] = {"downloading", "verifying", "installed", "failed",
-				     "rolled_back", NULL};
+				     "rolled_back", "deferred" /* docs/windows.md */, NULL};
 
 void api_agent_status(struct req *r)
 {
@@ -83,7 +83,7 @@ void api_agent_status(struct req *r)
 		http_reply_problem(r, 422, "version", "version is required");
 	} else if (!known) {
 		http_reply_problem(r, 422, "state",
-				   "state must be downloading, verifying, installed, failed or rolled_back");
+				   "state must be downloading, verifying, installed, failed, rolled_back or deferred");
 	} else if ((v = json_object_get(body, "detail")) && !json_is_string(v) && !json_is_null(v)) {
 		http_reply_problem(r, 422, "detail", "detail must be a string");
 	} else {

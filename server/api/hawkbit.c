@@ -117,6 +117,31 @@ static void refuse_other(struct req *r, struct hawkbit_ctx *h, int rc)
 	}
 }
 
+/* Maintenance windows (docs/windows.md) in DDI terms: a device held for
+ * its window is offered the pending version with maintenanceWindow
+ * "unavailable" (and update "skip", as hawkBit does, which SWUpdate
+ * honours by not installing); once released, "available". models is the
+ * request's own copy. */
+static void ddi_windows(json_t *models)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(models, i, m) {
+		json_t *pending = json_object_get(m, "pending");
+		if (json_is_object(pending)) {
+			json_t *p = json_deep_copy(pending);
+			if (p == NULL)
+				continue;
+			json_object_set_new(p, "_window", json_string("unavailable"));
+			json_object_set(p, "next_window_at", json_object_get(m, "next_window_at"));
+			json_array_set_new(models, i, p);
+		} else if (json_object_get(json_object_get(m, "rollout"), "window")) {
+			json_object_set_new(m, "_window", json_string("available"));
+		}
+	}
+}
+
 bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 {
 	int rc;
@@ -156,8 +181,14 @@ bool hawkbit_begin(struct req *r, struct hawkbit_ctx *h, bool enroll_unknown)
 		return false;
 	}
 	h->base = link_base(r);
+	ddi_windows(h->models);
 	snapshot_note_poll(http_snapshot(r), h->device, NULL);
 	return true;
+}
+
+const char *hawkbit_window(const struct hawkbit_ctx *h, const char *model)
+{
+	return json_string_value(json_object_get(hawkbit_desired(h, model), "_window"));
 }
 
 void hawkbit_end(struct hawkbit_ctx *h)
@@ -483,9 +514,17 @@ void api_hawkbit_deployment(struct req *r)
 		http_reply_err(r, rc, NULL);
 		goto out;
 	}
-	http_reply_json(r, 200,
-			json_pack("{s:s, s:{s:s, s:s, s:[o]}}", "id", id, "deployment", "download",
-				  "forced", "update", "forced", "chunks", chunk));
+	{
+		const char *win = json_string_value(json_object_get(m, "_window"));
+		json_t *out = json_pack("{s:s, s:{s:s, s:s, s:[o]}}", "id", id, "deployment",
+					"download", "forced", "update",
+					win && strcmp(win, "unavailable") == 0 ? "skip" : "forced",
+					"chunks", chunk);
+		if (out && win)
+			json_object_set_new(json_object_get(out, "deployment"), "maintenanceWindow",
+					    json_string(win));
+		http_reply_json(r, 200, out);
+	}
 out:
 	json_decref(action);
 	hawkbit_end(&h);

@@ -44,4 +44,8 @@ json_t *hawkbit_action(struct req *r, int idx);
  * version from the same rollout (0 for none). */
 bool hawkbit_is_desired(const struct hawkbit_ctx *h, const json_t *action);
 
+/* "unavailable" while the device waits for its maintenance window for
+ * model, "available" once its window has let it in, NULL without windows. */
+const char *hawkbit_window(const struct hawkbit_ctx *h, const char *model);
+
 #endif

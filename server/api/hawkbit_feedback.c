@@ -77,6 +77,23 @@ void api_hawkbit_feedback(struct req *r)
 	if (!read_feedback(r, &f) || (action = hawkbit_action(r, 2)) == NULL)
 		goto out;
 	ddi_deploy_outcome(&f, &o);
+	{
+		const char *win = hawkbit_window(&h, json_string_value(json_object_get(action, "model")));
+		/* SWUpdate's answer to update "skip": a close that installed nothing,
+		 * also when its window opened between the deployment and this post */
+		bool skipped = f.execution == DDI_EXEC_CLOSED && f.finished == DDI_FIN_SUCCESS &&
+			       strstr(f.detail, "Skipped Update") != NULL;
+		if (((win && strcmp(win, "unavailable") == 0) || (win && skipped)) &&
+		    hawkbit_is_desired(&h, action)) {
+			/* SWUpdate closes a skipped update as "success"; outside its
+			 * window nothing was installed: the action stays open */
+			log_info("msg=\"hawkbit feedback outside the maintenance window not recorded\""
+				 " device=%s action=%s execution=%s", h.device, r->params[2],
+				 f.execution == DDI_EXEC_CLOSED ? "closed" : "other");
+			http_reply_empty(r, 200);
+			goto out;
+		}
+	}
 	if (f.execution == DDI_EXEC_CLOSED && f.finished != DDI_FIN_FAILURE)
 		installed = json_string_value(json_object_get(action, "version"));
 	rc = store_hawkbit_record(r->app->db, h.device,

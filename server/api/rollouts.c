@@ -9,6 +9,8 @@
 #include "domain/policy.h"
 #include "domain/selector.h"
 #include "engine/rollouts.h"
+#include "store/tzdb.h"
+#include "api/windows.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +52,8 @@ void api_policy_put(struct req *r)
 	ramp_err_clear(&err);
 	rc = policy_parse(r->body, r->body_len, http_body_is_yaml(r) ? POLICY_YAML : POLICY_JSON, p,
 			  &err);
+	if (rc == 0)
+		rc = tzdb_check_policy(p, &err); /* window zones exist */
 	if (rc) {
 		http_reply_err(r, rc, &err);
 		free(p);
@@ -100,6 +104,8 @@ static int body_policy(struct req *r, json_t *v, struct policy *p, const char **
 	*name = NULL;
 	if (json_is_object(v)) {
 		rc = policy_from_json(v, p, err);
+		if (rc == 0)
+			rc = tzdb_check_policy(p, err); /* window zones exist */
 		if (rc)
 			prefix_field(err, "policy");
 		return rc == RAMP_EMALFORMED ? RAMP_EINVAL : rc;
@@ -168,9 +174,13 @@ static void reply_rollout(struct req *r, int status, int64_t id)
 	json_t *out = NULL;
 	int rc = store_rollout_get_json(r->app->db, id, api_stuck_after_s(r->app), &out);
 
-	if (rc == RAMP_ENOTFOUND)
+	if (rc == RAMP_ENOTFOUND) {
 		http_reply_problem(r, 404, "id", "no rollout %lld", (long long)id);
-	else if (rc)
+		return;
+	}
+	if (rc == 0 && (rc = api_rollout_windows(r, id, out)) != 0)
+		json_decref(out); /* docs/windows.md */
+	if (rc)
 		http_reply_err(r, rc, NULL);
 	else
 		http_reply_json(r, status, out);

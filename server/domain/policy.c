@@ -19,10 +19,13 @@
 
 #define DURATION_HINT "must be a duration like 90s, 30m, 1h, 1d or integer seconds"
 
-static const char *const root_keys[] = {"stages", "rollback", NULL};
+static const char *const root_keys[] = {"stages", "rollback",
+	"windows", "rollback_respects_windows", /* policy_windows.c */
+	NULL};
 static const char *const stage_keys[] = {
 	"name",	       "size",	      "cohort",	  "validation_window",
 	"min_devices", "min_samples", "approval", "metrics",
+	"windows", /* policy_windows.c */
 	NULL};
 static const char *const metric_keys[] = {"name", "threshold", "scope", "provider",
 					  "consecutive_error_limit", NULL};
@@ -433,6 +436,8 @@ int policy_from_json(const json_t *root, struct policy *out,
 	else if ((rc = fields_check(root, root_keys, "", err)) == 0 &&
 		 (rc = parse_stages(root, out, err)) == 0)
 		rc = parse_rollback(root, out, err);
+	if (rc == 0)
+		rc = policy_windows_parse(root, out, err);
 	if (rc < 0)
 		memset(out, 0, sizeof(*out));
 	return rc;
@@ -547,11 +552,16 @@ json_t *policy_to_json(const struct policy *p)
 			return NULL;
 		}
 	}
-	return json_pack("{s:o, s:{s:b, s:s, s:i}}", "stages", stages,
+	json_t *j = json_pack("{s:o, s:{s:b, s:s, s:i}}", "stages", stages,
 			 "rollback", "automatic", p->automatic,
 			 "on_inconclusive",
 			 policy_inconclusive_name(p->on_inconclusive),
 			 "failure_limit", p->failure_limit);
+	if (j && policy_windows_to_json(p, j) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 /* Providers compare by content: the same policy parsed from its canonical
@@ -589,7 +599,7 @@ bool policy_equal(const struct policy *a, const struct policy *b)
 {
 	if (a->nstages != b->nstages || a->automatic != b->automatic ||
 	    a->on_inconclusive != b->on_inconclusive ||
-	    a->failure_limit != b->failure_limit)
+	    a->failure_limit != b->failure_limit || !policy_windows_equal(a, b))
 		return false;
 	for (size_t i = 0; i < a->nstages; i++)
 		if (!stage_equal(a, &a->stages[i], b, &b->stages[i]))

@@ -13,6 +13,7 @@
 #include "domain/metric.h"
 #include "domain/promql.h"
 #include "domain/threshold.h"
+#include "domain/window.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -48,6 +49,9 @@ struct policy_stage {
 	bool approval;
 	size_t nmetrics; /* after inheritance from the previous stage */
 	struct policy_metric metrics[POLICY_MAX_METRICS];
+	/* maintenance windows (policy_windows.c): the stage's own, else the
+	 * policy's top-level "windows"; none: devices update at any time */
+	struct window_list windows;
 };
 
 enum on_inconclusive {
@@ -65,6 +69,7 @@ struct policy {
 	/* the Prometheus providers metrics point to, each distinct one once */
 	size_t nprom;
 	struct prom_provider prom[PROM_MAX];
+	bool rollback_respects_windows; /* false: a rollback reaches devices at once */
 };
 
 /*
@@ -89,6 +94,16 @@ int policy_from_json(const json_t *root, struct policy *out,
  * policy_parse of its dump gives an equal policy. NULL when out of memory.
  */
 json_t *policy_to_json(const struct policy *p);
+
+/*
+ * Maintenance windows (policy_windows.c): reads the top-level "windows" and
+ * "rollback_respects_windows" and each stage's "windows" into p, whose
+ * stages are already parsed. Same returns as policy_from_json.
+ */
+int policy_windows_parse(const json_t *root, struct policy *p, struct ramp_err *err);
+/* Adds what policy_windows_parse reads to j (policy_to_json's object); 0 or RAMP_ENOMEM. */
+int policy_windows_to_json(const struct policy *p, json_t *j);
+bool policy_windows_equal(const struct policy *a, const struct policy *b);
 
 /* True when a and b are the same policy field by field. */
 bool policy_equal(const struct policy *a, const struct policy *b);

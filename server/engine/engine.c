@@ -118,6 +118,7 @@ static void evaluate_all(struct engine *e)
 	}
 	json_decref(ids);
 	tuf_refresh(e, now);
+	rollouts_windows_tick(e->app, now); /* rollbacks waiting for a window */
 	took = clock_mono_us() - t0;
 	atomic_fetch_add(&eval_usec_sum, took);
 	atomic_store(&eval_last_usec, took);

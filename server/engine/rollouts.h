@@ -26,4 +26,8 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now);
 /* How many times a rollout's sets were read whole (for /metrics). */
 uint64_t rollouts_set_loads(void);
 
+/* Rollbacks that respect maintenance windows and whose window opened:
+ * their devices go back now (docs/windows.md). Leader only, each tick. */
+void rollouts_windows_tick(struct app *app, int64_t now);
+
 #endif

@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/strmap.h"
+#include "domain/window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,16 @@ static json_t *previous_of(const struct desired_ctx *d, const char *model, const
 			 variant_url(v, d->server_url, url, sizeof(url)));
 }
 
+/* 1 when c's devices are assigned to rollout r, -1 when held for its
+ * maintenance window, 0 when neither. */
+static int membership(const struct snap_class *c, int64_t r)
+{
+	for (size_t i = 0; i < c->nrollouts; i++)
+		if (llabs(c->rollouts[i]) == r)
+			return c->rollouts[i] < 0 ? -1 : 1;
+	return 0;
+}
+
 static bool assigned_to(const struct snap_class *c, int64_t r)
 {
 	for (size_t i = 0; i < c->nrollouts; i++)
@@ -104,45 +115,80 @@ static bool assigned_to(const struct snap_class *c, int64_t r)
 	return false;
 }
 
-/* One entry of "models" for model m, or nothing when the class has no variant. */
-static void desired_model(void *ctx, const char *name, void *val)
+/* The entry of model name at version (r: as rollout r's), or NULL when
+ * the class has no variant of it. */
+static json_t *model_entry(struct desired_ctx *d, const char *name, const char *version,
+			   const struct snap_rollout *r)
 {
-	struct desired_ctx *d = ctx;
-	const struct snap_model *m = val;
-	const char *version = m->stable, *pin;
-	const struct snap_rollout *r = NULL;
 	const struct snap_manifest *man;
 	const char *platform = d->cls->platform;
 	char key[256], url[512];
 	json_t *v, *e;
 
-	pin = d->cls->pins ? json_string_value(json_object_get(d->cls->pins, name)) : NULL;
-	if (pin)
-		version = pin;
-	else if (m->rollout && assigned_to(d->cls, m->rollout->id)) {
-		r = m->rollout;
-		version = r->version;
-	}
-	if (version == NULL)
-		return;
 	snprintf(key, sizeof(key), "%s@%s", name, version);
 	man = strmap_get(d->cat->manifests, key);
 	if (man == NULL || (v = variant_for(man, platform)) == NULL)
-		return;
+		return NULL;
 	e = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "model", name, "version",
 		      version, "platform", platform, "file", json_object_get(v, "file"),
 		      "digest", json_object_get(v, "digest"), "url",
 		      variant_url(v, d->server_url, url, sizeof(url)), "manifest", man->text_b64,
 		      "signature", man->signature, "key_id", man->key_id);
 	if (e == NULL)
-		return;
+		return NULL;
 	json_object_set(e, "size", json_object_get(v, "size") ? json_object_get(v, "size")
 							      : json_null());
 	json_object_set_new(e, "rollout",
 			    r ? json_pack("{s:I, s:s}", "id", (json_int_t)r->id, "stage",
 					  r->stage_name)
 			      : json_null());
+	if (r && r->windowed && !r->reverting) /* DDI: maintenanceWindow available */
+		json_object_set_new(json_object_get(e, "rollout"), "window", json_string("open"));
 	json_object_set_new(e, "previous", r ? previous_of(d, name, r->baseline) : json_null());
+	return e;
+}
+
+static void set_next_window(json_t *e, int64_t at)
+{
+	char t[32];
+
+	window_rfc3339(at, t, sizeof(t));
+	json_object_set_new(e, "next_window_at", json_string(t));
+}
+
+/* One entry of "models" for model m, or nothing when the class has no
+ * variant. A device held for its stage's maintenance window keeps the
+ * answer it had (pin or stable), told when the window opens and, for the
+ * DDI path, what it will get then ("pending"); a device of a rollback
+ * waiting for a window keeps the rolled-back version until then. */
+static void desired_model(void *ctx, const char *name, void *val)
+{
+	struct desired_ctx *d = ctx;
+	const struct snap_model *m = val;
+	const char *version = m->stable, *pin;
+	const struct snap_rollout *r = NULL;
+	int member = m->rollout ? membership(d->cls, m->rollout->id) : 0;
+	json_t *e, *pending = NULL;
+
+	pin = d->cls->pins ? json_string_value(json_object_get(d->cls->pins, name)) : NULL;
+	if (pin)
+		version = pin;
+	else if (member > 0) {
+		r = m->rollout;
+		version = r->version;
+	} else if (member < 0 && !m->rollout->reverting)
+		pending = model_entry(d, name, m->rollout->version, m->rollout);
+	if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
+		json_decref(pending);
+		return;
+	}
+	if (pending) {
+		json_object_del(json_object_get(pending, "rollout"), "window");
+		json_object_set_new(e, "pending", pending);
+		if (m->rollout->opens_at)
+			set_next_window(e, m->rollout->opens_at);
+	} else if (r && r->reverting && r->opens_at)
+		set_next_window(e, r->opens_at);
 	json_array_append_new(d->models, e);
 }
 
@@ -330,12 +376,13 @@ int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id)
 	}
 	if ((ids = malloc((c->nrollouts + 1) * sizeof(*ids))) == NULL)
 		return RAMP_ENOMEM;
-	/* ascending; rollouts that have ended since are dropped on the way */
+	/* ascending by |id|, r replacing its other sign (held or released);
+	 * rollouts that have ended since are dropped on the way */
 	for (size_t i = 0; i <= c->nrollouts; i++) {
 		int64_t x = i < c->nrollouts ? c->rollouts[i] : INT64_MAX;
-		if (r < x && (n == 0 || ids[n - 1] < r))
+		if (llabs(r) <= llabs(x) && (n == 0 || llabs(ids[n - 1]) < llabs(r)))
 			ids[n++] = r;
-		if (i < c->nrollouts && active(s, x))
+		if (i < c->nrollouts && llabs(x) != llabs(r) && active(s, llabs(x)))
 			ids[n++] = x;
 	}
 	rc = class_find(s, c->platform, c->pins_text, ids, n, id);

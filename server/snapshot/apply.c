@@ -198,23 +198,26 @@ static int catalog_and_members(struct app *app, int64_t rollout, int stage,
 	if (rc == 0 && rollout && ids == NULL && stage >= 0) {
 		struct load m = {0};
 		struct snapshot_loader y = snapshot_loader_of(&m);
-		rc = store_snapshot_members(app->db, rollout, stage, &y);
+		rc = store_snapshot_members(app->db, llabs(rollout), stage, &y);
 		/* another replica assigned them: the evaluator's sets are stale */
 		snapshot_fleet_changed();
 		ids = (const char *const *)m.members.v;
 		n = m.members.n;
 		l.members = m.members;
+		l.held = m.held; /* held for a window: joined as -rollout below */
 	}
 	if (rc == 0) {
 		pthread_rwlock_wrlock(&s->lock);
 		old = s->cat;
 		s->cat = l.cat;
 		l.cat = NULL;
-		for (size_t i = 0; rc == 0 && rollout && i < n; i++) {
-			uint32_t idx = fleet_find(s->fleet, ids[i]), cls;
+		for (size_t i = 0; rc == 0 && rollout && i < n + l.held.n; i++) {
+			const char *dev = i < n ? ids[i] : l.held.v[i - n];
+			uint32_t idx = fleet_find(s->fleet, dev), cls;
 			if (idx == FLEET_NONE)
 				continue;
-			rc = class_with(s, fleet_get(s->fleet, idx)->cls, rollout, &cls);
+			rc = class_with(s, fleet_get(s->fleet, idx)->cls,
+					i < n ? rollout : -llabs(rollout), &cls);
 			if (rc == 0)
 				fleet_set_class(s->fleet, idx, cls);
 		}
@@ -226,6 +229,7 @@ static int catalog_and_members(struct app *app, int64_t rollout, int stage,
 	catalog_free(old);
 	catalog_free(l.cat);
 	strlist_free(&l.members);
+	strlist_free(&l.held);
 	snapshot_release(s);
 	pthread_mutex_unlock(&snapshot_build_mu);
 	return rc;

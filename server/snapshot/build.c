@@ -116,6 +116,21 @@ static int on_rollout(void *ctx, int64_t id, const char *model, const char *vers
 	return strmap_set(c->rollouts, key, r);
 }
 
+static int on_rollout_window(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting)
+{
+	struct catalog *c = ((struct load *)ctx)->cat;
+	char key[32];
+	struct snap_rollout *r;
+
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	if ((r = strmap_get(c->rollouts, key)) == NULL)
+		return 0;
+	r->opens_at = opens_at;
+	r->windowed = windowed;
+	r->reverting = reverting;
+	return 0;
+}
+
 /* --- devices: straight into a whole load, or staged --- */
 
 void snapshot_staged_free(void *ctx, const char *key, void *v)
@@ -168,8 +183,8 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 			fleet_set_class(l->s->fleet, idx, cls);
 		return rc;
 	}
-	if (l->staged == NULL) /* a rollout's members */
-		return strlist_push(&l->members, device_id);
+	if (l->staged == NULL) /* a rollout's members, held apart */
+		return strlist_push(rollout_id < 0 ? &l->held : &l->members, device_id);
 	if ((d = strmap_get(l->staged, device_id)) == NULL)
 		return 0;
 	{
@@ -178,8 +193,8 @@ static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
 		if (p == NULL)
 			return RAMP_ENOMEM;
 		d->rollouts = p;
-		/* ascending, as a class keeps them */
-		for (i = d->nrollouts; i > 0 && p[i - 1] > rollout_id; i--)
+		/* ascending by |id|, as a class keeps them */
+		for (i = d->nrollouts; i > 0 && llabs(p[i - 1]) > llabs(rollout_id); i--)
 			p[i] = p[i - 1];
 		p[i] = rollout_id;
 		d->nrollouts++;
@@ -216,7 +231,7 @@ static int on_token(void *ctx, const char *hash_hex, const char *device_id, int6
 struct snapshot_loader snapshot_loader_of(struct load *l)
 {
 	struct snapshot_loader x = {l, on_device, on_model, on_manifest, on_rollout, on_assigned,
-				    on_token};
+				    on_token, on_rollout_window};
 	return x;
 }
 

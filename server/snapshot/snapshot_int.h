@@ -40,6 +40,11 @@ struct snap_manifest {
 struct snap_rollout {
 	int64_t id;
 	const char *version, *baseline, *stage_name, *state;
+	/* maintenance windows (docs/windows.md): the next opening held devices
+	 * are told (0: none), whether the current stage has windows, and
+	 * whether this is a rollback waiting for a window to send its devices back */
+	int64_t opens_at;
+	bool windowed, reverting;
 };
 
 struct snap_model {
@@ -61,7 +66,8 @@ struct snap_class {
 	char *platform;
 	char *pins_text; /* NULL: none */
 	json_t *pins;
-	int64_t *rollouts; /* ascending: the rollouts its devices are assigned to */
+	int64_t *rollouts; /* ascending by |id|: the rollouts its devices are assigned
+			      to, -id where they are held for a maintenance window */
 	size_t nrollouts;
 	char *text;
 	size_t len;
@@ -116,6 +122,7 @@ struct load {
 	struct snapshot *s;
 	struct strmap *staged;
 	struct strlist members; /* a rollout's members */
+	struct strlist held;    /* and those of them held for a window */
 };
 struct snapshot_loader snapshot_loader_of(struct load *l);
 void snapshot_staged_free(void *ctx, const char *key, void *v);
@@ -127,7 +134,8 @@ void catalog_free(struct catalog *c);
  * when new. *id its number. 0 or RAMP_ENOMEM. Write lock held. */
 int class_find(struct snapshot *s, const char *platform, const char *pins_text,
 	       const int64_t *rollouts, size_t n, uint32_t *id);
-/* The class like cls but also assigned to rollout r. */
+/* The class like cls but also assigned to rollout r (-r: held for a
+ * window; either replaces the other). */
 int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id);
 /* Recomputes every class's text from s->cat. 0 or RAMP_ENOMEM. */
 int classes_recompute(struct snapshot *s);

@@ -131,6 +131,11 @@ struct snapshot_loader {
 	int (*assigned)(void *ctx, int64_t rollout_id, const char *device_id);
 	/* a device token: hex SHA-256, its device, when it expires (unix s, 0: never) */
 	int (*token)(void *ctx, const char *hash_hex, const char *device_id, int64_t expires_at);
+	/* maintenance windows, after its rollout (may be NULL): opens_at the
+	 * next opening held devices are told (0: none), windowed whether the
+	 * current stage has windows, reverting a rollback waiting for one.
+	 * assigned() gets -rollout_id for a held device. */
+	int (*rollout_window)(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting);
 };
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */
@@ -192,6 +197,8 @@ struct rollout_write {
 	json_t *baseline_values;    /* borrowed, may be NULL */
 	int target_count;           /* -1: unchanged */
 	bool evaluated;             /* sets last_evaluated_at */
+	bool assign_held;           /* the assigned devices wait for a window */
+	int64_t window_opens_at;    /* 0: unchanged, -1: none, else the next opening */
 };
 
 /* Creates a rollout row for a signed manifest; on success *id. The first

@@ -9,6 +9,7 @@
  * leader lock or a racing operator verb never applies a transition twice.
  */
 #include "store/store.h"
+#include "store/store_windows.h"
 
 #include "domain/selector.h"
 
@@ -235,10 +236,10 @@ static int write_assign(struct dbconn *c, const struct rollout_write *w, const c
 		return RAMP_ENOMEM;
 	snprintf(stage, sizeof(stage), "%d", w->assign_stage);
 	rc = db_query(c, NULL,
-		      "INSERT INTO rollout_devices (rollout_id, device_id, stage)"
-		      " SELECT $1::bigint, x, $2::int FROM jsonb_array_elements_text($3::jsonb) x"
+		      "INSERT INTO rollout_devices (rollout_id, device_id, stage, held)"
+		      " SELECT $1::bigint, x, $2::int, $4::bool FROM jsonb_array_elements_text($3::jsonb) x"
 		      " ON CONFLICT DO NOTHING",
-		      3, (const char *const[]){sid, stage, doc});
+		      4, (const char *const[]){sid, stage, doc, w->assign_held ? "t" : "f"});
 	free(doc);
 	return rc;
 }
@@ -329,6 +330,8 @@ int store_rollout_write(struct db *db, const struct rollout_write *w)
 		rc = write_assign(c, w, sid);
 	if (rc == 0 && w->analysis && json_array_size(w->analysis) > 0)
 		rc = write_analysis(c, w, sid);
+	if (rc == 0 && w->window_opens_at != 0)
+		rc = store_window_opens_at(c, w->id, w->window_opens_at);
 	if (rc == 0 && w->set_stable)
 		rc = db_query(c, NULL,
 			      "INSERT INTO models (name, stable_version, updated_at)"
@@ -338,7 +341,7 @@ int store_rollout_write(struct db *db, const struct rollout_write *w)
 			      1, (const char *const[]){sid});
 	if (rc == 0 && w->events && json_array_size(w->events) > 0)
 		rc = write_events(c, w, sid);
-	if (rc == 0 && (w->nassign > 0 || w->set_stable || w->finished ||
+	if (rc == 0 && (w->nassign > 0 || w->set_stable || w->finished || w->window_opens_at ||
 			(w->events && json_array_size(w->events) > 0)))
 		rc = store_changed(c, notice);
 	return db_tx_end(db, c, rc);

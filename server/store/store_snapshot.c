@@ -53,9 +53,14 @@ static int row_manifest(const struct snapshot_loader *l, PGresult *r)
 
 static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 {
-	return l->rollout(l->ctx, strtoll(val(r, 0, 0), NULL, 10), val(r, 0, 1), val(r, 0, 2),
-			  val(r, 0, 3), val(r, 0, 4), (int)strtol(val(r, 0, 5), NULL, 10),
-			  val(r, 0, 6));
+	int64_t id = strtoll(val(r, 0, 0), NULL, 10);
+	int rc = l->rollout(l->ctx, id, val(r, 0, 1), val(r, 0, 2), val(r, 0, 3), val(r, 0, 4),
+			    (int)strtol(val(r, 0, 5), NULL, 10), val(r, 0, 6));
+
+	if (rc == 0 && l->rollout_window)
+		rc = l->rollout_window(l->ctx, id, val(r, 0, 7) ? strtoll(val(r, 0, 7), NULL, 10) : 0,
+				       val(r, 0, 8)[0] == 't', strcmp(val(r, 0, 4), "rolled_back") == 0);
+	return rc;
 }
 
 static int row_token(const struct snapshot_loader *l, PGresult *r)
@@ -76,6 +81,11 @@ static int row_assigned(const struct snapshot_loader *l, PGresult *r)
 	"  AND k.revoked_at IS NULL ORDER BY ms.created_at DESC LIMIT 1) s ON true"        \
 	" WHERE m.expires_at IS NULL OR m.expires_at > now()"
 #define ACTIVE "('progressing', 'paused', 'awaiting_approval')"
+/* rollouts whose devices answer from them: the active ones, and rollbacks
+ * waiting for a maintenance window (schema/017_windows.sql) */
+#define ANSWERING " (r.state IN " ACTIVE " OR (r.state = 'rolled_back' AND r.window_opens_at IS NOT NULL))"
+/* a held device's membership comes as -rollout_id */
+#define SIGNED_ID "CASE WHEN rd.held THEN -rd.rollout_id ELSE rd.rollout_id END"
 
 /* models, manifests and active rollouts, inside c's transaction */
 static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
@@ -87,8 +97,11 @@ static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 	if (rc == 0)
 		rc = each_row(c,
 			      "SELECT id, model, version, baseline_version, state, stage,"
-			      " policy->'stages'->stage->>'name' FROM rollouts"
-			      " WHERE state IN " ACTIVE,
+			      " policy->'stages'->stage->>'name',"
+			      " extract(epoch FROM window_opens_at)::bigint,"
+			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0"
+			      " FROM rollouts r WHERE" ANSWERING
+			      " ORDER BY r.state IN " ACTIVE ", id", /* the active one last: it answers */
 			      NULL, row_rollout, l);
 	return rc;
 }
@@ -127,9 +140,9 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 		rc = load_catalog(c, l);
 	if (rc == 0)
 		rc = each_row(c,
-			      "SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+			      "SELECT " SIGNED_ID ", rd.device_id FROM rollout_devices rd"
 			      " JOIN rollouts r ON r.id = rd.rollout_id"
-			      " WHERE r.state IN " ACTIVE,
+			      " WHERE" ANSWERING,
 			      NULL, row_assigned, l);
 	if (rc == 0)
 		rc = each_row(c,
@@ -183,9 +196,9 @@ int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
 			      arr, row_token, l);
 	if (rc == 0)
 		rc = each_row(c,
-			      "SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+			      "SELECT " SIGNED_ID ", rd.device_id FROM rollout_devices rd"
 			      " JOIN rollouts r ON r.id = rd.rollout_id"
-			      " WHERE rd.device_id = ANY($1::text[]) AND r.state IN " ACTIVE,
+			      " WHERE rd.device_id = ANY($1::text[]) AND" ANSWERING,
 			      arr, row_assigned, l);
 	end_read(db, c);
 	arena_free(a);
@@ -202,9 +215,9 @@ int store_snapshot_members(struct db *db, int64_t id, int stage, const struct sn
 	if ((rc = begin_read(db, &c)) != 0)
 		return rc;
 	rc = each_row(c,
-			"SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd"
+			"SELECT " SIGNED_ID ", rd.device_id FROM rollout_devices rd"
 			" JOIN rollouts r ON r.id = rd.rollout_id"
-			" WHERE rd.rollout_id = ($1::bigint[])[1] AND r.state IN " ACTIVE
+			" WHERE rd.rollout_id = ($1::bigint[])[1] AND" ANSWERING
 			" AND (($1::bigint[])[2] < 0 OR rd.stage = ($1::bigint[])[2])",
 			p, row_assigned, l);
 	end_read(db, c);

@@ -428,8 +428,26 @@ function ladder(ro) {
 			h('div', { class: 'name' }, s.name),
 			h('div', { class: 'note status' }, note),
 			h('div', { class: 'note' }, `window ${fmtDuration(s.validation_window || 0)}` +
-				(s.approval ? ' · approval' : '') + (s.cohort ? ` · cohort ${s.cohort}` : '')));
+				(s.approval ? ' · approval' : '') + (s.cohort ? ` · cohort ${s.cohort}` : '')),
+			windowNotes(ro, s, i));
 	}));
+}
+
+/* Maintenance windows (docs/windows.md): the stage's specs and, on the
+ * current stage, how many devices wait for one and when it opens. */
+function windowNotes(ro, s, i) {
+	const w = ro.windows || {};
+	const out = [];
+	if ((s.windows || []).length)
+		out.push(h('div', { class: 'note windows', 'data-windows': s.windows.join(' | ') },
+			`maintenance ${s.windows.join(', ')}`));
+	if (i === ro.stage.index && (w.waiting > 0 || (ro.devices || {}).deferred > 0 ||
+		(ro.state === 'rolled_back' && w.next_window_at)))
+		out.push(h('div', { class: 'note waiting', 'data-waiting': w.waiting },
+			`${w.waiting} waiting for a window` +
+			(w.next_window_at ? ` · next opens ${w.next_window_at}` : '') +
+			((ro.devices || {}).deferred ? ` · ${ro.devices.deferred} deferred by the device` : '')));
+	return out;
 }
 
 function analysisTables(ro) {

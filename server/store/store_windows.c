@@ -1,0 +1,187 @@
+/*
+ * store_windows.c - held devices and waiting rollbacks (store_windows.h).
+ * Every write here sends the notice other replicas apply: "r <id> <stage>"
+ * re-reads that stage's members (now released), "r <id> -1" the catalog.
+ */
+#include "store/store_windows.h"
+
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int store_window_opens_at(struct dbconn *c, int64_t id, int64_t at)
+{
+	char sid[32], sat[32];
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	snprintf(sat, sizeof(sat), "%lld", (long long)at);
+	return db_query(c, NULL,
+			"UPDATE rollouts SET window_opens_at = CASE WHEN $2::bigint < 0 THEN NULL"
+			" ELSE to_timestamp($2::bigint) END WHERE id = $1::bigint",
+			2, (const char *const[]){sid, sat});
+}
+
+struct released {
+	struct strlist *ids;
+	int stages[64];
+	size_t nstages;
+};
+
+static int on_released(void *ctx, PGresult *r)
+{
+	struct released *x = ctx;
+	int st = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+	size_t i;
+
+	for (i = 0; i < x->nstages && x->stages[i] != st; i++)
+		;
+	if (i == x->nstages && x->nstages < 64)
+		x->stages[x->nstages++] = st;
+	return strlist_push(x->ids, PQgetvalue(r, 0, 0));
+}
+
+int store_rollout_release(struct db *db, int64_t id, struct strlist *ids)
+{
+	struct released x = {ids, {0}, 0};
+	struct dbconn *c;
+	char sid[32], notice[64];
+	int rc;
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	if ((rc = db_tx_begin(db, &c)) != 0)
+		return rc;
+	rc = db_rows(c,
+		     "UPDATE rollout_devices SET held = false WHERE rollout_id = $1::bigint AND held"
+		     " RETURNING device_id, stage",
+		     1, (const char *const[]){sid}, on_released, &x);
+	if (rc == 0 && ids->n > 0)
+		rc = store_window_opens_at(c, id, -1);
+	for (size_t i = 0; rc == 0 && i < x.nstages; i++) {
+		snprintf(notice, sizeof(notice), "r %s %d", sid, x.stages[i]);
+		rc = store_changed(c, notice);
+	}
+	return db_tx_end(db, c, rc);
+}
+
+int store_rollout_hold_until(struct db *db, int64_t id, int64_t at, bool *changed)
+{
+	struct dbconn *c;
+	PGresult *r = NULL;
+	char sid[32], sat[32], notice[64];
+	int rc;
+
+	*changed = false;
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	snprintf(sat, sizeof(sat), "%lld", (long long)at);
+	if ((rc = db_tx_begin(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, &r,
+		      "UPDATE rollouts SET window_opens_at = to_timestamp($2::bigint)"
+		      " WHERE id = $1::bigint AND window_opens_at IS DISTINCT FROM to_timestamp($2::bigint)"
+		      " AND EXISTS (SELECT 1 FROM rollout_devices WHERE rollout_id = $1::bigint AND held)",
+		      2, (const char *const[]){sid, sat});
+	if (rc == 0) {
+		*changed = PQcmdTuples(r)[0] == '1';
+		PQclear(r);
+	}
+	snprintf(notice, sizeof(notice), "r %s -1", sid);
+	if (rc == 0 && *changed)
+		rc = store_changed(c, notice);
+	return db_tx_end(db, c, rc);
+}
+
+static int on_id(void *ctx, PGresult *r)
+{
+	return json_array_append_new(ctx, json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
+}
+
+int store_rollouts_reverted(struct db *db, int64_t now, json_t **ids)
+{
+	struct dbconn *c;
+	char snow[32], notice[64];
+	size_t i;
+	json_t *v;
+	int rc;
+
+	*ids = json_array();
+	if (*ids == NULL)
+		return RAMP_ENOMEM;
+	snprintf(snow, sizeof(snow), "%lld", (long long)now);
+	if ((rc = db_tx_begin(db, &c)) != 0)
+		return rc;
+	rc = db_rows(c,
+		     "UPDATE rollouts SET window_opens_at = NULL WHERE state = 'rolled_back'"
+		     " AND window_opens_at IS NOT NULL AND window_opens_at <= to_timestamp($1::bigint)"
+		     " RETURNING id",
+		     1, (const char *const[]){snow}, on_id, *ids);
+	json_array_foreach(*ids, i, v) {
+		if (rc)
+			break;
+		snprintf(notice, sizeof(notice), "r %lld -1", (long long)json_integer_value(v));
+		rc = store_changed(c, notice);
+	}
+	return db_tx_end(db, c, rc);
+}
+
+static int on_reverting(void *ctx, PGresult *r)
+{
+	return json_array_append_new(ctx, json_pack("{s:I, s:I}", "id",
+						    (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+						    "opens_at",
+						    (json_int_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10)));
+}
+
+int store_rollouts_reverting(struct db *db, json_t **out)
+{
+	struct dbconn *c;
+	int rc;
+
+	if ((*out = json_array()) == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_rows(c,
+		     "SELECT id, extract(epoch FROM window_opens_at)::bigint FROM rollouts"
+		     " WHERE state = 'rolled_back' AND window_opens_at IS NOT NULL",
+		     0, NULL, on_reverting, *out);
+	db_release(db, c);
+	return rc;
+}
+
+static int on_counts(void *ctx, PGresult *r)
+{
+	json_t *o = ctx;
+
+	json_object_set_new(o, "held", json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
+	json_object_set_new(o, "deferred", json_integer(strtoll(PQgetvalue(r, 0, 2), NULL, 10)));
+	json_object_set_new(o, "next_window_at",
+			    PQgetisnull(r, 0, 1)
+				    ? json_null()
+				    : json_integer(strtoll(PQgetvalue(r, 0, 1), NULL, 10)));
+	return 0;
+}
+
+int store_rollout_window_counts(struct db *db, int64_t id, json_t **out)
+{
+	struct dbconn *c;
+	char sid[32];
+	int rc;
+
+	if ((*out = json_object()) == NULL)
+		return RAMP_ENOMEM;
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_rows(c,
+		     "SELECT (SELECT count(*) FROM rollout_devices WHERE rollout_id = r.id AND held),"
+		     " extract(epoch FROM r.window_opens_at)::bigint,"
+		     " (SELECT count(*) FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id"
+		     "  WHERE rd.rollout_id = r.id AND d.models->r.model->>'version' = r.version"
+		     "  AND d.models->r.model->>'state' = 'deferred')"
+		     " FROM rollouts r WHERE r.id = $1::bigint",
+		     1, (const char *const[]){sid}, on_counts, *out);
+	db_release(db, c);
+	return rc;
+}

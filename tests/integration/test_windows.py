@@ -1,0 +1,318 @@
+"""Maintenance windows end to end (docs/windows.md). Windows are computed
+around the test's own clock in UTC with second precision ("HH:MM:SS-HH:MM:SS"),
+so a window opens seconds from now and nothing sleeps for real hours:
+canary devices outside their window are held on their previous version and
+told next_window_at, then install when it opens; rollbacks reach devices at
+once by default and wait for the next window with rollback_respects_windows;
+the hawkBit DDI path says maintenanceWindow unavailable, then available;
+bad window specs are refused with nothing stored."""
+import os
+import subprocess
+import time
+from datetime import datetime, timezone
+
+from ddi import DDI, action_of, links, publish_artifact, register
+from fleet import Fleet, Signer, enroll, publish, rollout, stage_members
+from ramp import check, eq, status, wait_for
+
+
+def hms(t):
+    return datetime.fromtimestamp(int(t), timezone.utc).strftime("%H:%M:%S")
+
+
+def rfc3339(t):
+    return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window(start, end):
+    """A UTC window from unix second start to end (crossing midnight is fine)."""
+    return f"{hms(start)}-{hms(end)}"
+
+
+def rampctl_status(ctx, s, rid):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    e.update({"HOME": ctx.tmp, "RAMP_SERVER": s.url, "RAMP_TOKEN": s.admin_token})
+    p = subprocess.run([os.path.join(ctx.build, "rampctl"), "rollout", "status", str(rid)], env=e,
+                       capture_output=True, text=True, timeout=120)
+    eq(p.returncode, 0, p.stderr)
+    return p.stdout
+
+
+def verified(s):
+    r = status(s.admin.get("/v1/snapshot/verify"), 200).json
+    check(r["ok"], f"snapshot differs from a fresh load: {r}")
+
+
+def policy(windows, size=0.25, respects=None, validation="2s"):
+    p = {"stages": [{"name": "canary", "size": size, "validation_window": validation,
+                     "approval": True, "windows": windows},
+                    {"name": "full", "size": 1.0, "validation_window": "1h"}]}
+    if size == 1.0:
+        p["stages"] = p["stages"][:1]
+    if respects is not None:
+        p["rollback_respects_windows"] = respects
+    return p
+
+
+def test_canary_outside_its_window_waits_then_installs_when_it_opens(ctx):
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    tokens = enroll(s, 40)
+    ids = list(tokens)
+    opens = int(time.time()) + 12
+    pol = policy([window(opens, opens + 1800)])
+    r = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201)
+    rid = r.json["id"]
+    members = stage_members(rid, ids, 0.25)
+    eq(len(members), 10)
+    fleet = Fleet(s, tokens, "ocr")
+    # before the window: members keep v1 and are told when it opens
+    for d in ids:
+        m = fleet.desired(d)
+        eq(m["version"], "v1", d)
+        if d in members:
+            eq(m["next_window_at"], rfc3339(opens), d)
+            eq(m["pending"]["version"], "v2")
+        else:
+            check("next_window_at" not in m and "pending" not in m, m)
+    ro = rollout(s, rid)
+    check(time.time() < opens - 1, "the checks above ran before the window opened")
+    eq(ro["devices"]["assigned"], 10)
+    eq(ro["windows"]["waiting"], 10)
+    eq(ro["windows"]["next_window_at"], rfc3339(opens))
+    eq(ro["windows"]["stages"], [pol["stages"][0]["windows"], []])
+    # the stage's validation window starts when its devices may update
+    ends = datetime.fromisoformat(ro["stage"]["window_ends_at"].replace("Z", "+00:00")).timestamp()
+    check(ends >= opens + 2, f"window_ends_at {ro['stage']['window_ends_at']} before {opens}+2s")
+    verified(s)
+    out = rampctl_status(ctx, s, rid)
+    check(f'stage 1: "{pol["stages"][0]["windows"][0]}"' in out, out)
+    check("waiting for a window: 10 device(s)" in out, out)
+    check(f"next window opens:    {rfc3339(opens)}" in out, out)
+    counts = fleet.poll_all()
+    eq(counts, {"v1": 40})
+    status(s.admin.post(f"/v1/rollouts/{rid}/approve"), 409)  # the canary has not passed
+    # the window opens: the members get v2 within the evaluation interval
+    wait_for(lambda: fleet.poll_all() == {"v1": 30, "v2": 10}, timeout=60,
+             msg="canary installs when its window opens")
+    check(time.time() >= opens, "nothing installed before the window opened")
+    eq({d for d, v in fleet.running.items() if v == "v2"}, members)
+    m = fleet.desired(sorted(members)[0])
+    check("next_window_at" not in m and "pending" not in m, m)
+    eq(m["rollout"]["id"], rid)
+    ro = rollout(s, rid)
+    eq(ro["windows"]["waiting"], 0)
+    eq(ro["windows"]["open_now"], True)
+    check("waiting for a window: 0 device(s)" in rampctl_status(ctx, s, rid))
+    eq(ro["devices"]["installed"], 10)
+    eq(ro["devices"]["failed"], 0)
+    verified(s)
+    fleet.close()
+
+
+def test_rollback_reaches_devices_at_once_unless_it_respects_windows(ctx):
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    tokens = enroll(s, 12)
+    fleets = {}
+    now = int(time.time())
+    # open now for 25 s, then again 35 s later: long enough to install, then
+    # a rollback lands between the two
+    wins = [window(now - 60, now + 25), window(now + 60, now + 1800)]
+    for model, respects in (("a", None), ("b", True), ("c", True)):
+        publish(s, signer, model, "v1", stable=True)
+        publish(s, signer, model, "v2")
+    rids = {}
+    for model, respects in (("a", None), ("b", True), ("c", True)):
+        r = status(s.admin.post("/v1/rollouts", {"model": model, "version": "v2",
+                                                 "policy": policy(wins, size=1.0, respects=respects)}),
+                   201)
+        rids[model] = r.json["id"]
+        fleets[model] = Fleet(s, tokens, model)
+        wait_for(lambda f=fleets[model]: f.poll_all() == {"v2": 12}, timeout=30,
+                 msg=f"{model}: installed inside the window")
+    # c: rolled back inside the window even though it respects windows: at once
+    status(s.admin.post(f"/v1/rollouts/{rids['c']}/rollback"), 200)
+    check(time.time() < now + 25, "c was rolled back inside its window")
+    eq(fleets["c"].poll_all(), {"v1": 12})
+    eq(rollout(s, rids["c"])["windows"]["next_window_at"], None)
+    wait_for(lambda: time.time() > now + 26, timeout=30, msg="the window closes")
+    verified(s)
+    # a: outside the window, default: the rollback reaches devices at once
+    status(s.admin.post(f"/v1/rollouts/{rids['a']}/rollback"), 200)
+    eq(fleets["a"].poll_all(), {"v1": 12})
+    # b: outside the window, respecting windows: devices keep v2 until it opens
+    status(s.admin.post(f"/v1/rollouts/{rids['b']}/rollback"), 200)
+    check(time.time() < now + 59, "the rollback came before the next window")
+    eq(fleets["b"].poll_all(), {"v2": 12})
+    m = fleets["b"].desired(list(tokens)[0])
+    eq(m["next_window_at"], rfc3339(now + 60))
+    ro = rollout(s, rids["b"])
+    eq(ro["state"], "rolled_back")
+    eq(ro["windows"]["next_window_at"], rfc3339(now + 60))
+    eq(ro["windows"]["rollback_respects_windows"], True)
+    verified(s)
+    wait_for(lambda: fleets["b"].poll_all() == {"v1": 12}, timeout=90,
+             msg="b goes back when the next window opens")
+    check(time.time() >= now + 60, "b went back before its window")
+    eq(rollout(s, rids["b"])["windows"]["next_window_at"], None)
+    verified(s)
+    for f in fleets.values():
+        f.close()
+
+
+def test_ddi_says_unavailable_then_available(ctx):
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish_artifact(s, signer, "ocr", "v1", b"one " * 100, "ocr-v1.swu", stable=True)
+    publish_artifact(s, signer, "ocr", "v2", b"two " * 300, "ocr-v2.swu")
+    tok = register(s, "dev-1")
+    dev = DDI(s, "dev-1", tok)
+    status(dev.request("PUT", "/installedBase", {"name": "ocr", "version": "v1"}), 200)
+    check("deploymentBase" not in links(dev.poll()))
+    opens = int(time.time()) + 12
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2",
+                                               "policy": policy([window(opens, opens + 1800)],
+                                                                size=1.0)}), 201).json["id"]
+    href = links(dev.poll())["deploymentBase"]["href"]
+    dep = status(dev.follow(href), 200).json["deployment"]
+    check(time.time() < opens, "asked before the window opened")
+    eq(dep["maintenanceWindow"], "unavailable")
+    eq((dep["download"], dep["update"]), ("forced", "skip"))
+    eq(dep["chunks"][0]["version"], "v2")
+    # SWUpdate closes a skipped update as success: nothing is installed
+    aid = action_of(href)
+    status(dev.feedback(aid, "closed", "success", ["Skipped Update."]), 200)
+    d = status(s.admin.get("/v1/devices/dev-1"), 200).json
+    eq(d["models"]["ocr"]["version"], "v1")
+    eq(links(dev.poll())["deploymentBase"]["href"], href)  # the action stays open
+    eq(rollout(s, rid)["devices"]["installed"], 0)
+
+    def available():
+        dep2 = status(dev.follow(links(dev.poll())["deploymentBase"]["href"]), 200).json
+        return dep2["deployment"].get("maintenanceWindow") == "available" and dep2
+    got = wait_for(available, timeout=60, msg="the window opens for DDI")
+    eq(got["deployment"]["update"], "forced")
+    check(time.time() >= opens)
+    aid = int(got["id"])
+    # a "Skipped Update." close that was on its way when the window opened
+    # installed nothing either
+    status(dev.feedback(aid, "closed", "success", ["Skipped Update."]), 200)
+    eq(status(s.admin.get("/v1/devices/dev-1"), 200).json["models"]["ocr"]["version"], "v1")
+    eq(links(dev.poll())["deploymentBase"]["href"].split("?")[0].rsplit("/", 1)[1], str(aid))
+    status(dev.feedback(aid, "closed", "success", ["installed"]), 200)
+    wait_for(lambda: rollout(s, rid)["devices"]["installed"] == 1, timeout=20, msg="installed")
+    verified(s)
+    dev.close()
+
+
+def test_bad_windows_are_refused_and_nothing_is_stored(ctx):
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    bad = [
+        (["Mon-Fri 02:00-04:00 Mars/Olympus"], "stages[0].windows[0]", "unknown time zone"),
+        (["Mon-Fri 02:00-04:00 ../../etc/passwd"], "stages[0].windows[0]", "bad time zone"),
+        (["Someday 02:00-04:00"], "stages[0].windows[0]", "unknown day"),
+        (["02:00-02:00"], "stages[0].windows[0]", "empty"),
+        ("Sat 00:00-06:00", "stages[0].windows", "must be a list"),
+        ([7], "stages[0].windows", "must be a string"),
+    ]
+    for wins, field, why in bad:
+        p = policy(wins)
+        r = status(s.admin.put("/v1/policies/win", p), 422, str(wins))
+        eq(r.json["field"], field)
+        check(why in r.json["detail"], r.json)
+        status(s.admin.get("/v1/policies/win"), 404)
+        r = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": p}),
+                   422)
+        eq(r.json["field"], "policy." + field)
+    eq(status(s.admin.get("/v1/rollouts?state=all"), 200).json["items"], [])
+    r = status(s.admin.put("/v1/policies/win", {"rollback_respects_windows": "yes",
+                                                "stages": [{"name": "a", "size": 1.0,
+                                                            "validation_window": "1m"}]}), 422)
+    eq(r.json["field"], "rollback_respects_windows")
+    # a good one round-trips
+    good = policy(["Mon-Fri 02:00-04:00 Europe/Berlin", "Sat 22:00-02:00"], respects=True)
+    status(s.admin.put("/v1/policies/win", good), 201)
+    got = status(s.admin.get("/v1/policies/win"), 200).json["policy"]
+    eq(got["stages"][0]["windows"], good["stages"][0]["windows"])
+    eq(got["rollback_respects_windows"], True)
+    check("windows" not in got["stages"][1], got)
+
+
+def _swupdate_helpers():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_hawkbit_swupdate.py")
+    spec = importlib.util.spec_from_file_location("windows_swupdate_helpers", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_swupdate_skips_while_the_window_is_unavailable_then_installs(ctx):
+    """Debian's SWUpdate (suricatta) against rampd: outside the window the
+    deployment says update "skip" / maintenanceWindow "unavailable" and
+    SWUpdate installs nothing; when the window opens it installs."""
+    sw = _swupdate_helpers()
+    sw.ensure_swupdate()
+    s = ctx.server(env={"RAMP_ACCESS_LOG": "1", "RAMP_POLL_INTERVAL": "1"})
+    token, cert, target = sw.setup(ctx, s)
+    opens = int(time.time()) + 30
+    pol = {"stages": [{"name": "all", "size": 1.0, "validation_window": "1h",
+                       "windows": [window(opens, opens + 1800)]}]}
+    rid = status(s.admin.post("/v1/rollouts", {"model": sw.MODEL, "version": "2.0.0",
+                                               "policy": pol}), 201).json["id"]
+    sur = sw.Suricatta(ctx, s, token, cert, "window")
+    try:
+        wait_for(lambda: sur.running() and "classified as 'skip'" in sur.text(),
+                 timeout=max(5, opens - time.time() - 3), interval=0.5,
+                 msg="suricatta to see the update classified as skip")
+        check(time.time() < opens, "seen before the window opened")
+        check(not os.path.exists(target), "nothing installed outside the window")
+        check(["2.0.0", "downloading"] not in sw.statuses(ctx, s), sw.statuses(ctx, s))
+        eq(rollout(s, rid)["devices"]["installed"], 0)
+        wait_for(lambda: sur.running() and os.path.exists(target)
+                 and open(target, "rb").read() == b"model v2 weights\n",
+                 timeout=120, interval=0.5, msg="suricatta installs 2.0.0 once the window opens")
+        check(time.time() >= opens, "installed only after the window opened")
+        check("classified as 'forced'" in sur.text(), sur.text()[-2000:])
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- swupdate log (tail) ---\n{sur.text()[-4000:]}") from None
+    finally:
+        sur.stop()
+
+
+def test_a_later_stage_holds_only_its_new_devices(ctx):
+    """Promoted into a stage whose window is closed: the earlier stage's
+    devices keep the new version, only the stage's new devices wait."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    tokens = enroll(s, 20)
+    ids = list(tokens)
+    opens = int(time.time()) + 3600
+    pol = {"stages": [{"name": "canary", "size": 0.25, "validation_window": "1h"},
+                      {"name": "full", "size": 1.0, "validation_window": "1h",
+                       "windows": [window(opens, opens + 1800)]}]}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                 201).json["id"]
+    canary = stage_members(rid, ids, 0.25)
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all(), {"v1": 15, "v2": 5})
+    status(s.admin.post(f"/v1/rollouts/{rid}/promote"), 200)
+    verified(s)
+    for d in ids:
+        m = fleet.desired(d)
+        if d in canary:
+            eq(m["version"], "v2", d)
+            check("next_window_at" not in m, m)
+        else:
+            eq((m["version"], m["next_window_at"]), ("v1", rfc3339(opens)), d)
+    ro = rollout(s, rid)
+    eq((ro["stage"]["name"], ro["windows"]["waiting"], ro["devices"]["assigned"]), ("full", 15, 20))
+    fleet.close()
