@@ -139,6 +139,15 @@ INT_SETTER(workers, 1, 1024)
 INT_SETTER(db_pool_size, 1, 256)
 INT_SETTER(ingest_queue, 1, 10000000)
 INT_SETTER(access_log, 0, 1)
+INT_SETTER(delta_build, 0, 1)
+INT_SETTER(delta_level, 1, 19)
+INT_SETTER(delta_window_log, 10, 31)
+SECS_SETTER(delta_interval_s, 1, 86400)
+
+static int set_delta_max(struct config *c, const char *v)
+{
+	return parse_size(v, &c->delta_max);
+}
 
 static int set_artifact_max(struct config *c, const char *v)
 {
@@ -181,7 +190,12 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(ACCESS_LOG, set_access_log, NULL)                                    \
 	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
-	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
+	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
+	X(DELTA_BUILD, set_delta_build, "1")                                   \
+	X(DELTA_LEVEL, set_delta_level, "19")                                  \
+	X(DELTA_WINDOW_LOG, set_delta_window_log, "28")                        \
+	X(DELTA_MAX, set_delta_max, "512M")                                    \
+	X(DELTA_INTERVAL, set_delta_interval_s, "10")
 
 static const struct setting {
 	const char *name;

@@ -26,6 +26,12 @@ struct config {
 	char pg_bindir[PATH_MAX]; /* empty: found at start-up */
 	int access_log;
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
+	/* deltas (docs/deltas.md): the background builder and its caps */
+	int delta_build;          /* 0: rampd builds none (CI may still upload) */
+	int delta_level;          /* zstd level */
+	int delta_window_log;     /* the largest window a delta may need (memory, both sides) */
+	int64_t delta_max;        /* old or new artifact over this: no delta built */
+	int64_t delta_interval_s; /* how often the builder looks for missing deltas */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 	/* production footing (docs/security.md): TLS, device certificates,

@@ -104,3 +104,79 @@ int delta_meta_parse(const char *text, size_t len, struct delta_meta *out, struc
 		memset(out, 0, sizeof(*out));
 	return rc;
 }
+
+static int str_into(const json_t *obj, const char *key, const char *prefix, char *out, size_t cap,
+		    struct ramp_err *err)
+{
+	const json_t *v = json_object_get(obj, key);
+	char f[128];
+
+	out[0] = '\0';
+	if (v == NULL)
+		return 0;
+	path_of(f, sizeof(f), prefix, key);
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return ramp_err_set(err, RAMP_EINVAL, f, "must be a string of 1 to %zu bytes", cap - 1);
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int int_into(const json_t *obj, const char *key, const char *prefix, int64_t *out,
+		    struct ramp_err *err)
+{
+	const json_t *v = json_object_get(obj, key);
+	char f[128];
+
+	*out = -1;
+	if (v == NULL)
+		return 0;
+	path_of(f, sizeof(f), prefix, key);
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return ramp_err_set(err, RAMP_EINVAL, f, "must be an integer of at least 0");
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int delta_report_parse(const json_t *obj, const char *prefix, struct delta_report *out,
+		       struct ramp_err *err)
+{
+	static const char *const allowed[] = {"from", "bytes", "saved", "fallback", NULL};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->bytes = out->saved = -1;
+	if (!json_is_object(obj))
+		return ramp_err_set(err, RAMP_EINVAL, prefix ? prefix : "", "must be an object");
+	if ((rc = fields_check(obj, allowed, prefix, err)) != 0 ||
+	    (rc = str_into(obj, "from", prefix, out->from, sizeof(out->from), err)) != 0 ||
+	    (rc = str_into(obj, "fallback", prefix, out->fallback, sizeof(out->fallback), err)) != 0 ||
+	    (rc = int_into(obj, "bytes", prefix, &out->bytes, err)) != 0 ||
+	    (rc = int_into(obj, "saved", prefix, &out->saved, err)) != 0) {
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	if (!out->fallback[0] == (out->bytes < 0 || out->saved < 0)) {
+		memset(out, 0, sizeof(*out));
+		return ramp_err_set(err, RAMP_EINVAL, prefix ? prefix : "",
+				    "must hold either bytes and saved, or fallback");
+	}
+	return 0;
+}
+
+json_t *delta_report_json(const struct delta_report *r)
+{
+	json_t *j = json_object();
+
+	if (j == NULL)
+		return NULL;
+	if (r->from[0])
+		json_object_set_new(j, "from", json_string(r->from));
+	if (r->fallback[0])
+		json_object_set_new(j, "fallback", json_string(r->fallback));
+	else {
+		json_object_set_new(j, "bytes", json_integer(r->bytes));
+		json_object_set_new(j, "saved", json_integer(r->saved));
+	}
+	return j;
+}

@@ -30,6 +30,14 @@ struct delta_meta {
 	char from[72], to[72], digest[72];
 };
 
+/* What an agent says of a delta in its status report ("delta" of POST
+ * /v1/agent/status): used (from, bytes, saved) or not (from?, fallback). */
+struct delta_report {
+	char from[129];      /* the version it was applied to; "" when absent */
+	int64_t bytes, saved; /* -1 when absent */
+	char fallback[513];  /* why it was not used; "" when it was */
+};
+
 /* True for "sha256:<64 lowercase hex>". */
 bool delta_digest_ok(const char *s);
 /* Parses an offer object; 0, or RAMP_EINVAL with err's field under prefix. */
@@ -38,5 +46,12 @@ int delta_offer_parse(const json_t *obj, const char *prefix, struct delta_offer 
 /* Parses a registration body (text of len bytes); 0, RAMP_EMALFORMED or
  * RAMP_EINVAL (from == to, a bad digest, an unknown field), RAMP_ENOMEM. */
 int delta_meta_parse(const char *text, size_t len, struct delta_meta *out, struct ramp_err *err);
+
+/* Parses a status report's "delta" object; 0, or RAMP_EINVAL naming the
+ * field under prefix. Either bytes and saved, or fallback, must be there. */
+int delta_report_parse(const json_t *obj, const char *prefix, struct delta_report *out,
+		       struct ramp_err *err);
+/* The report as canonical JSON (only the fields it has), the caller's. */
+json_t *delta_report_json(const struct delta_report *r);
 
 #endif
