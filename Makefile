@@ -86,7 +86,8 @@ deps: $(BUILD)/.deps
 # so parallel tests never race for the dpkg lock; on a fresh Debian 12 this
 # is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
 # still missing skips.
-TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd
+TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd \
+                 zstd python3-numpy python3-onnx
 $(BUILD)/.test-deps: | $(BUILD)/.deps
 	@missing=""; for p in $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -220,6 +221,7 @@ bench: all
 	python3 tests/bench_runner.py --build $(BUILD)
 	python3 tests/bench_rollback.py --build $(BUILD)
 	python3 tests/bench_agent.py --build $(BUILD)
+	python3 tests/bench_deltas.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan

@@ -192,7 +192,7 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
 	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
 	X(DELTA_BUILD, set_delta_build, "1")                                   \
-	X(DELTA_LEVEL, set_delta_level, "19")                                  \
+	X(DELTA_LEVEL, set_delta_level, "3")                                   \
 	X(DELTA_WINDOW_LOG, set_delta_window_log, "28")                        \
 	X(DELTA_MAX, set_delta_max, "512M")                                    \
 	X(DELTA_INTERVAL, set_delta_interval_s, "10")

@@ -7,13 +7,14 @@ import hashlib
 import os
 import random
 import re
+import shutil
 import subprocess
 
 from agentdev import (PLATFORM, AgentProc, Store, base_conf, device_session, status_rows,
                       wait_status)
 from ddi import DDI, links, register
 from fleet import Signer, enroll
-from ramp import Client, check, eq, status, wait_for
+from ramp import Client, Skip, check, eq, status, wait_for
 from runners import publish, set_stable
 
 MODEL = "ocr"
@@ -102,6 +103,19 @@ def metric(s, name):
     return float(m.group(1))
 
 
+def cli_reads(ctx, old, delta, new):
+    if shutil.which("zstd") is None:
+        raise Skip("zstd (the Debian package) is not installed")
+    po, pd, pn = (os.path.join(ctx.tmp, x) for x in ("cli.old", "cli.delta", "cli.new"))
+    for p, data in ((po, old), (pd, delta)):
+        with open(p, "wb") as f:
+            f.write(data)
+    subprocess.run(["zstd", "-q", "-d", "-f", f"--patch-from={po}", "--long=31", pd, "-o", pn],
+                   check=True, timeout=60)
+    with open(pn, "rb") as f:
+        eq(f.read(), new, "zstd -d --patch-from=old rebuilds the new file")
+
+
 class Env:
     """rampd (access log on) with v1 stable and v2 published, both in its artifact store,
     and one enrolled device."""
@@ -151,16 +165,8 @@ def test_rollout_delta_is_built_in_the_background_and_the_agent_installs_from_it
         with open(object_path(e.s, d["digest"]), "rb") as f:
             stored = f.read()
         eq(digest(stored), d["digest"], "content-addressed under its own digest")
-        # the zstd command line reads it as a patch against v1
-        po, pd, pn = (os.path.join(ctx.tmp, x) for x in ("cli.old", "cli.delta", "cli.new"))
-        with open(po, "wb") as f:
-            f.write(e.v1)
-        with open(pd, "wb") as f:
-            f.write(stored)
-        subprocess.run(["zstd", "-q", "-d", "-f", f"--patch-from={po}", "--long=31", pd, "-o", pn],
-                       check=True, timeout=60)
-        with open(pn, "rb") as f:
-            eq(f.read(), e.v2, "zstd -d --patch-from=v1 rebuilds v2")
+        # the zstd command line reads it as a patch against v1 (zstd is in TEST_DEB_PKGS)
+        cli_reads(ctx, e.v1, stored, e.v2)
         # the device reported v1 installed: its answer carries the delta (the builder's row is
         # committed a moment before it changes the catalog: it answers no request)
         wait_for(lambda: "delta" in desired(e.s, e.tok)[MODEL], timeout=30, msg="the delta is offered")
@@ -353,3 +359,61 @@ def test_a_cut_off_delta_download_resumes_with_a_range_request(ctx):
         eq(get_statuses(e.s, f"/v1/artifacts/{digest(d)}"), [206], "the rest only, with Range")
         eq(get_statuses(e.s, f"/v1/artifacts/{digest(e.v2)}"), [])
         eq(st.partials(), {})
+
+
+def test_random_reports_and_deltas_keep_the_snapshot_equal_to_a_fresh_load(ctx):
+    """Status reports (what runs), delta registrations, stable changes and rollouts, in a random
+    order; after every 2xx the snapshot must equal a fresh load, and each device's answer must
+    carry a delta exactly when it runs a version a delta starts from."""
+    s = ctx.server(env={"RAMP_DELTA_BUILD": "0", "RAMP_EVAL_INTERVAL": "3600"})
+    signer = Signer(ctx, s)
+    rng = random.Random(23)
+    files = {}
+    prev = None
+    for v in ("v1", "v2", "v3"):
+        data = model_pair(seed=ord(v[1]), size=16 * 1024)[0] if prev is None else \
+            prev[: len(prev) // 2] + rng.randbytes(len(prev) - len(prev) // 2)
+        files[v] = prev = data
+        publish(s, signer, MODEL, v, data, stable=(v == "v1"), platform=PLATFORM)
+    devs = enroll(s, 12, platform=PLATFORM, prefix="rd")
+    ci = s.admin
+    runs, have, stable, rollout = {}, set(), "v1", None
+    for step in range(120):
+        op = rng.choice(["report", "report", "report", "delta", "stable", "rollout"])
+        if op == "report":
+            dev = rng.choice(sorted(devs))
+            v, st = rng.choice(["v1", "v2", "v3"]), rng.choice(["installed", "installed", "rolled_back",
+                                                                  "downloading", "failed"])
+            status(report(s, devs[dev], v, st), 204)
+            if st == "installed":
+                runs[dev] = v
+            elif st == "rolled_back" and runs.get(dev) == v:
+                runs.pop(dev)
+        elif op == "delta":
+            a_, b_ = rng.sample(["v1", "v2", "v3"], 2)
+            if (a_, b_) in have:
+                continue
+            d = make_delta(ctx, files[a_], files[b_], name=f"{a_}{b_}")
+            put_artifact(s, d)
+            status(ci.post("/v1/deltas", {"from": digest(files[a_]), "to": digest(files[b_]),
+                                          "digest": digest(d), "format": "zstd-patch"}), 201)
+            have.add((a_, b_))
+        elif op == "stable":
+            stable = rng.choice(["v1", "v2", "v3"])
+            set_stable(s, MODEL, stable)
+        elif rollout is None:
+            target = rng.choice([v for v in ("v1", "v2", "v3") if v != stable])
+            rollout = status(s.admin.post("/v1/rollouts", {"model": MODEL, "version": target,
+                                                           "policy": ALL}), 201).json["id"]
+        else:
+            status(s.admin.post(f"/v1/rollouts/{rollout}/rollback"), 200)
+            rollout = None
+        verified(s)
+        dev = rng.choice(sorted(devs))
+        m = desired(s, devs[dev])[MODEL]
+        want = runs.get(dev) is not None and (runs[dev], m["version"]) in have
+        eq("delta" in m, want, f"step {step}: {dev} runs {runs.get(dev)}, desired {m['version']}: {m.get('delta')}")
+        if want:
+            eq(m["delta"]["from"], digest(files[runs[dev]]))
+    s.restart()
+    verified(s)
