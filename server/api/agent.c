@@ -125,6 +125,7 @@ void api_agent_status(struct req *r)
 		static const char *const allowed[] = {"model", "version", "state", "detail", "delta",
 						      NULL};
 		char *delta = NULL;
+		bool ran = false;
 		if (api_reject_unknown(r, body, allowed, NULL) || delta_text(r, body, &delta) != 0) {
 			json_decref(body);
 			return;
@@ -133,13 +134,13 @@ void api_agent_status(struct req *r)
 		if (detail && strlen(detail) > 4096)
 			http_reply_problem(r, 422, "detail", "detail is limited to 4096 bytes");
 		else if ((rc = store_agent_report(r->app->db, r->auth.device_id, model, version,
-						  state, detail, delta)) != 0)
+						  state, detail, delta, &ran)) != 0)
 			http_reply_err(r, rc, NULL);
 		else {
 			if (strcmp(state, "failed") == 0)
 				engine_wake(r->app);
 			/* what it runs changed: the delta its answer may offer with it */
-			if (strcmp(state, "installed") == 0 || strcmp(state, "rolled_back") == 0)
+			if (ran)
 				changed_device(r->app, r->auth.device_id);
 			http_reply_empty(r, 204);
 		}

@@ -250,11 +250,11 @@ int store_agent_status(struct db *db, const char *device_id, const char *model,
 /* The same for ramp's own agents (POST /v1/agent/status): installed also
  * records what the device runs (devices.running, a rolled_back of that
  * version clears it) with the device's notice, and delta_json (may be
- * NULL) becomes models.<model>.delta. The caller then changes the snapshot
- * (changed_device) for installed and rolled_back. */
+ * NULL) becomes models.<model>.delta. *running_changed says whether what
+ * runs changed; the caller then changes the snapshot (changed_device). */
 int store_agent_report(struct db *db, const char *device_id, const char *model,
 		       const char *version, const char *state, const char *detail,
-		       const char *delta_json);
+		       const char *delta_json, bool *running_changed);
 /* Install outcomes in a window for version: [{device_id, failed}] (latest per device). */
 int store_install_outcomes(struct db *db, const char *model, const char *version,
 			   double from_ts, double to_ts, json_t **out);

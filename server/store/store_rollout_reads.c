@@ -226,12 +226,14 @@ int store_rollout_assigned(struct db *db, int64_t id, int (*each)(void *ctx, con
 
 static int agent_status_tx(struct db *db, const char *device_id, const char *model,
 			   const char *version, const char *state, const char *detail,
-			   bool running, const char *delta_json)
+			   bool running, const char *delta_json, bool *changed)
 {
 	struct dbconn *c;
 	const char *p[5] = {device_id, model, version, state, detail};
+	PGresult *res = NULL;
 	int rc;
 
+	*changed = false;
 	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
 	rc = db_query(c, NULL, "INSERT INTO agent_status (device_id, model, version, state, detail)"
@@ -249,15 +251,16 @@ static int agent_status_tx(struct db *db, const char *device_id, const char *mod
 			      (const char *const[]){device_id, model, delta_json});
 	/* what the device is known to run: a delta is offered from exactly that */
 	if (rc == 0 && running && strcmp(state, "installed") == 0)
-		rc = db_query(c, NULL,
+		rc = db_query(c, &res,
 			      "UPDATE devices SET running = running || jsonb_build_object($2::text, $3::text)"
-			      " WHERE id = $1", 3, p);
+			      " WHERE id = $1 AND running->>$2::text IS DISTINCT FROM $3", 3, p);
 	else if (rc == 0 && running && strcmp(state, "rolled_back") == 0)
-		rc = db_query(c, NULL,
+		rc = db_query(c, &res,
 			      "UPDATE devices SET running = running - $2::text"
 			      " WHERE id = $1 AND running->>$2::text = $3", 3, p);
-	if (rc == 0 && running &&
-	    (strcmp(state, "installed") == 0 || strcmp(state, "rolled_back") == 0)) {
+	*changed = rc == 0 && res && strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (*changed) { /* a repeated report changes nothing: no notice, no snapshot change */
 		char what[160];
 		snprintf(what, sizeof(what), "d %s", device_id);
 		rc = store_changed(c, what);
@@ -268,14 +271,17 @@ static int agent_status_tx(struct db *db, const char *device_id, const char *mod
 int store_agent_status(struct db *db, const char *device_id, const char *model,
 		       const char *version, const char *state, const char *detail)
 {
-	return agent_status_tx(db, device_id, model, version, state, detail, false, NULL);
+	bool changed;
+
+	return agent_status_tx(db, device_id, model, version, state, detail, false, NULL, &changed);
 }
 
 int store_agent_report(struct db *db, const char *device_id, const char *model,
 		       const char *version, const char *state, const char *detail,
-		       const char *delta_json)
+		       const char *delta_json, bool *running_changed)
 {
-	return agent_status_tx(db, device_id, model, version, state, detail, true, delta_json);
+	return agent_status_tx(db, device_id, model, version, state, detail, true, delta_json,
+			       running_changed);
 }
 
 int store_install_outcomes(struct db *db, const char *model, const char *version,
