@@ -5,10 +5,10 @@
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv
+PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libzstd
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
-            python3 openssl clang
+            python3 openssl clang libzstd-dev
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
             -Wno-unused-parameter
@@ -88,7 +88,7 @@ deps: $(BUILD)/.deps
 # is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
 # still missing skips.
 TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd \
-                 python3-cryptography
+                 python3-cryptography zstd python3-numpy python3-onnx
 $(BUILD)/.test-deps: | $(BUILD)/.deps
 	@missing=""; for p in $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -244,6 +244,7 @@ bench: all
 	python3 tests/bench_rollback.py --build $(BUILD)
 	python3 tests/bench_agent.py --build $(BUILD)
 	python3 tests/bench_otlp.py --build $(BUILD)
+	python3 tests/bench_deltas.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan

@@ -417,6 +417,14 @@ static void metrics_agent(FILE *f)
 		"Failed downloads, verifications or installs.", atomic_load(&c->failures));
 	counter(f, "ramp_runner_agent_telemetry_reports_total", "Telemetry reports sent.",
 		atomic_load(&c->telemetry_reports));
+	counter(f, "ramp_runner_agent_delta_installs_total",
+		"Versions installed from a delta (docs/deltas.md).", atomic_load(&c->delta_installs));
+	counter(f, "ramp_runner_agent_delta_fallbacks_total",
+		"Deltas not used: the full file was downloaded instead.",
+		atomic_load(&c->delta_fallbacks));
+	counter(f, "ramp_runner_agent_delta_bytes_saved_total",
+		"Full file bytes minus delta bytes, per install from a delta.",
+		atomic_load(&c->delta_bytes_saved));
 }
 
 static char *metrics_text(void)

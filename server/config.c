@@ -143,6 +143,15 @@ INT_SETTER(otlp_streams_max, 1, 100000000)
 SECS_SETTER(otlp_stream_ttl_s, 1, 30 * 86400)
 INT_SETTER(access_log, 0, 1)
 SECS_SETTER(tuf_timestamp_ttl_s, 10, 365 * 86400)
+INT_SETTER(delta_build, 0, 1)
+INT_SETTER(delta_level, 1, 19)
+INT_SETTER(delta_window_log, 10, 31)
+SECS_SETTER(delta_interval_s, 1, 86400)
+
+static int set_delta_max(struct config *c, const char *v)
+{
+	return parse_size(v, &c->delta_max);
+}
 
 static int set_artifact_max(struct config *c, const char *v)
 {
@@ -201,7 +210,12 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(PROM_SECRETS_DIR, set_prom_secrets_dir, NULL)                        \
 	X(OTLP_STREAM_TTL, set_otlp_stream_ttl_s, "1h")                        \
 	X(OTLP_STREAMS_MAX, set_otlp_streams_max, "100000")                    \
-	X(TUF_TIMESTAMP_EXPIRES, set_tuf_timestamp_ttl_s, "1d")
+	X(TUF_TIMESTAMP_EXPIRES, set_tuf_timestamp_ttl_s, "1d")                \
+	X(DELTA_BUILD, set_delta_build, "1")                                   \
+	X(DELTA_LEVEL, set_delta_level, "3")                                   \
+	X(DELTA_WINDOW_LOG, set_delta_window_log, "28")                        \
+	X(DELTA_MAX, set_delta_max, "512M")                                    \
+	X(DELTA_INTERVAL, set_delta_interval_s, "10")
 
 static const struct setting {
 	const char *name;

@@ -31,6 +31,12 @@ struct config {
 	int artifacts_in_db;  /* RAMP_ARTIFACT_STORE=database (default with an
 				 external database): every replica serves every
 				 artifact; 0: the files under data_dir alone */
+	/* deltas (docs/deltas.md): the background builder and its caps */
+	int delta_build;          /* 0: rampd builds none (CI may still upload) */
+	int delta_level;          /* zstd level */
+	int delta_window_log;     /* the largest window a delta may need (memory, both sides) */
+	int64_t delta_max;        /* old or new artifact over this: no delta built */
+	int64_t delta_interval_s; /* how often the builder looks for missing deltas */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 	char prom_secrets_dir[PATH_MAX]; /* Prometheus gates' auth files (docs/telemetry.md) */

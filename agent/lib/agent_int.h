@@ -33,12 +33,21 @@ struct unsent {
 	char detail[600];
 };
 
+/* What became of a delta for the install under way (delta.c). */
+struct delta_note {
+	int used;		/* the file came from the delta */
+	char from_version[MSTORE_VERSION_MAX];
+	int64_t bytes, saved;	/* delta bytes, full size minus them */
+	char fallback[400];	/* why the delta was not used ("" when it was, or none was offered) */
+};
+
 /* What the loop knows of one model (install.c). */
 struct slot {
 	char model[64];
 	struct mark running, prev;	/* running is written under the agent's lock */
 	struct mark refused[AGENT_MAX_REFUSED];
 	size_t nrefused;
+	struct delta_note delta; /* how the install under way got its file */
 	struct mark retry;	/* a transient failure of this version... */
 	double retry_at, backoff; /* ...is retried at retry_at */
 	struct unsent unsent;
@@ -86,6 +95,31 @@ void install_reconcile(struct agent *a, const struct desired_model *e);
 void install_report_unsent(struct agent *a);
 /* mstore_models callback at start (cls the agent): undoes an unconfirmed swap, reads what runs. */
 void install_recover(void *cls, const char *model);
+
+/* install.c, for delta.c */
+
+/* Where to fetch url from (rampd's own artifacts from the configured controller). */
+const char *install__fetch_url(const struct agent *a, const char *url, char *buf, size_t cap);
+
+/* delta.c: a delta instead of the full download, on the loop's thread */
+
+struct verify_signed;
+struct fetch_result;
+enum delta_outcome {
+	DELTA_NONE,	/* none offered or deltas are off: download the full file */
+	DELTA_DONE,	/* part holds the applied file, its digest checked; got filled */
+	DELTA_FALLBACK,	/* it failed for good (s->delta.fallback says why): download the full file */
+	DELTA_LATER,	/* its download broke off (kept to resume): try again later, why filled */
+};
+/*
+ * Downloads e's delta (resuming a partial one with Range), checks its own
+ * digest, applies it to the running version's file into part + ".apply"
+ * (fsync'd, renamed to part only once the result has the signed digest and
+ * size). Memory stays under 2^delta-window-log whatever is sent.
+ */
+enum delta_outcome delta_fetch_apply(struct agent *a, struct slot *s, const struct desired_model *e,
+				     const struct verify_signed *sv, const char *part,
+				     struct fetch_result *got, char *why, size_t cap);
 
 /* enroll.c: the device's identity, on the loop's thread */
 

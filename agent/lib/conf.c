@@ -119,6 +119,8 @@ static const struct key {
 	NUM("min-free-mb", min_free_mb, 0, 1e9),
 	NUM("health-timeout", health_timeout_s, 0.1, 86400),
 	NUM("max-defer", max_defer_s, 0, 30 * 86400),
+	NUM("no-delta", no_delta, 0, 1),
+	NUM("delta-window-log", delta_window_log, 10, 31),
 	{"enroll-token-file", 0, 0, 2, 0, 0},
 	{"max-bytes", 0, 0, 3, 0, 0},
 	{NULL, 0, 0, 0, 0, 0},
@@ -297,6 +299,8 @@ static int finish(struct conf *c, struct ramp_err *err)
 		c->telemetry_buffer = 10000;
 	if (c->max_bytes <= 0)
 		c->max_bytes = (int64_t)4 << 30;
+	if (c->delta_window_log <= 0)
+		c->delta_window_log = 28;
 	if (!c->reload_signal[0])
 		memcpy(c->reload_signal, "HUP", 4);
 	if (c->health_timeout_s <= 0)

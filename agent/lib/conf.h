@@ -45,6 +45,8 @@ struct conf {
 	double telemetry_buffer; /* most reports kept on disk while offline */
 	double min_free_mb;	/* disk that must stay free after a download (the binary's default) */
 	int64_t max_bytes;	/* largest download when the manifest gives no size */
+	double no_delta;	/* 1: never use a delta the controller offers */
+	double delta_window_log; /* the largest window a delta may need (memory: 2^this) */
 	char reload_cmd[1024];	/* ramp-agent: run after each swap */
 	char reload_signal[16];	/* ramp-agent: ...or this signal to reload_pidfile's process */
 	char reload_pidfile[512];

@@ -199,6 +199,12 @@ int ctl_post(struct ctl *c, const char *path, const json_t *body, struct ramp_er
 int ctl_status(struct ctl *c, const char *model, const char *version, const char *state,
 	       const char *detail)
 {
+	return ctl_status_delta(c, model, version, state, detail, NULL);
+}
+
+int ctl_status_delta(struct ctl *c, const char *model, const char *version, const char *state,
+		     const char *detail, json_t *delta)
+{
 	struct ramp_err err = {0};
 	json_t *j = json_pack("{s:s, s:s, s:s}", "model", model, "version", version, "state", state);
 	int st;
@@ -210,6 +216,8 @@ int ctl_status(struct ctl *c, const char *model, const char *version, const char
 		snprintf(cut, sizeof(cut), "%s", detail);
 		json_object_set_new(j, "detail", json_string(cut));
 	}
+	if (delta)
+		json_object_set(j, "delta", delta);
 	st = ctl_post(c, "/v1/agent/status", j, &err);
 	json_decref(j);
 	return st;

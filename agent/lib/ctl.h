@@ -56,6 +56,9 @@ int ctl_post_answer(struct ctl *c, const char *path, const json_t *body, json_t 
 /* POST /v1/agent/status {model, version, state, detail?}; the HTTP status or RAMP_EIO. */
 int ctl_status(struct ctl *c, const char *model, const char *version, const char *state,
 	       const char *detail);
+/* The same with "delta" (borrowed, may be NULL): how a delta served this install (docs/deltas.md). */
+int ctl_status_delta(struct ctl *c, const char *model, const char *version, const char *state,
+		     const char *detail, json_t *delta);
 
 /* True when url is on c's controller (same scheme, host and port), so it may get the token. */
 int ctl_same_origin(const struct ctl *c, const char *url);

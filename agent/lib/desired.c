@@ -98,6 +98,12 @@ static int parse_model(json_t *e, struct desired_model *m, const char *path, str
 		m->size = json_integer_value(size);
 	if (json_is_object(ro) && json_is_integer(json_object_get(ro, "id")))
 		m->rollout_id = json_integer_value(json_object_get(ro, "id"));
+	/* optional: a delta this agent cannot read is ignored, the full file still serves */
+	if (json_object_get(e, "delta") && !json_is_null(json_object_get(e, "delta"))) {
+		struct ramp_err derr = {0};
+		snprintf(f, sizeof(f), "%s.delta", path);
+		m->has_delta = delta_offer_parse(json_object_get(e, "delta"), f, &m->delta, &derr) == 0;
+	}
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "domain/delta.h"
 
 #define DESIRED_MAX_BYTES (8 * 1024 * 1024)
 
@@ -30,6 +31,8 @@ struct desired_model {
 	int64_t rollout_id;	/* -1 when not in a rollout */
 	char prev_version[129];	/* "" when the answer names no previous version */
 	char prev_digest[72];
+	int has_delta;		/* a well-formed "delta" was offered (one that is not is ignored) */
+	struct delta_offer delta;
 };
 
 struct desired {

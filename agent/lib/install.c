@@ -84,10 +84,10 @@ static void set_running(struct agent *a, struct slot *s, const struct mark *m)
 }
 
 /* Posts a status; one the controller does not take is kept and sent after the next good poll. */
-static void report_v(struct agent *a, struct slot *s, const char *model, const char *version,
-		     const char *state, const char *detail)
+static void report_vd(struct agent *a, struct slot *s, const char *model, const char *version,
+		      const char *state, const char *detail, json_t *delta)
 {
-	int st = ctl_status(&a->ctl, model, version, state, detail);
+	int st = ctl_status_delta(&a->ctl, model, version, state, detail, delta);
 
 	log_info("msg=\"%s\" model=%s version=%s detail=\"%s\" status_post=%d", state, model,
 		 version, detail ? detail : "", st);
@@ -102,10 +102,40 @@ static void report_v(struct agent *a, struct slot *s, const char *model, const c
 	}
 }
 
+static void report_v(struct agent *a, struct slot *s, const char *model, const char *version,
+		     const char *state, const char *detail)
+{
+	report_vd(a, s, model, version, state, detail, NULL);
+}
+
 static void report(struct agent *a, struct slot *s, const struct desired_model *e,
 		   const char *state, const char *detail)
 {
 	report_v(a, s, e->model, e->version, state, detail);
+}
+
+/* The "delta" of a status report: what the slot's delta note says, or NULL (the caller's). */
+static json_t *delta_json(const struct slot *s)
+{
+	const struct delta_note *d = &s->delta;
+
+	if (d->used)
+		return json_pack("{s:s, s:I, s:I}", "from", d->from_version, "bytes",
+				 (json_int_t)d->bytes, "saved", (json_int_t)d->saved);
+	if (d->fallback[0])
+		return d->from_version[0]
+			       ? json_pack("{s:s, s:s}", "from", d->from_version, "fallback", d->fallback)
+			       : json_pack("{s:s}", "fallback", d->fallback);
+	return NULL;
+}
+
+static void report_delta(struct agent *a, struct slot *s, const struct desired_model *e,
+			 const char *state, const char *detail)
+{
+	json_t *d = delta_json(s);
+
+	report_vd(a, s, e->model, e->version, state, detail, d);
+	json_decref(d);
 }
 
 /* Sends the statuses kept while the controller could not be reached. */
@@ -216,7 +246,7 @@ static int space_check(const struct agent *a, const struct desired_model *e, int
  * content is checked against the signed digest either way.  Other URLs as
  * they are.
  */
-static const char *fetch_url(const struct agent *a, const char *url, char *buf, size_t cap)
+const char *install__fetch_url(const struct agent *a, const char *url, char *buf, size_t cap)
 {
 	const char *path = url;
 
@@ -235,7 +265,7 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 		    int64_t signed_size, const char *part, struct fetch_result *res_out)
 {
 	char ubuf[2048];
-	const char *url = fetch_url(a, e->url, ubuf, sizeof(ubuf));
+	const char *url = install__fetch_url(a, e->url, ubuf, sizeof(ubuf));
 	int same = ctl_same_origin(&a->ctl, url);
 	/* the device credentials go only to the controller; the CA bundle applies everywhere */
 	struct fetch_req req = {url, same && a->ctl.token[0] ? a->conf.token : NULL,
@@ -246,7 +276,10 @@ static int download(struct agent *a, struct slot *s, const struct desired_model 
 	char why[600];
 	int rc;
 
-	report(a, s, e, "downloading", NULL);
+	if (s->delta.fallback[0]) /* why the whole file after all */
+		snprintf(why, sizeof(why), "delta not used: %.400s; downloading the full file",
+			 s->delta.fallback);
+	report_delta(a, s, e, "downloading", s->delta.fallback[0] ? why : NULL);
 	rc = fetch_resume(&req, part, &res, &err);
 	atomic_fetch_add(&a->counters.downloads, 1);
 	atomic_fetch_add(&a->counters.download_bytes, (unsigned long)(res.bytes - res.resumed_from));
@@ -352,6 +385,20 @@ static int fetch_part(struct agent *a, struct slot *s, const struct desired_mode
 		postpone(a, s, e, why, 1);
 		return -1;
 	}
+	switch (delta_fetch_apply(a, s, e, sv, part, got, why, sizeof(why))) {
+	case DELTA_DONE:
+		return 0;
+	case DELTA_LATER: /* the partial delta is kept and resumed */
+		postpone(a, s, e, why, 0);
+		return -1;
+	case DELTA_FALLBACK:
+		atomic_fetch_add(&a->counters.delta_fallbacks, 1);
+		log_warn("msg=\"delta not used\" model=%s version=%s reason=\"%s\"", e->model,
+			 e->version, s->delta.fallback);
+		break;
+	case DELTA_NONE:
+		break;
+	}
 	return download(a, s, e, sv->size, part, got) != 0 ? -1 : 0;
 }
 
@@ -437,6 +484,27 @@ static int tuf_check(struct agent *a, struct slot *s, const struct desired_model
 	return 0;
 }
 
+/* The installed report's detail: how long, and how the file came (bytes saved by a delta). */
+static void install_detail(struct agent *a, const struct slot *s, double load_ms, int cached,
+			   char *why, size_t cap)
+{
+	const struct delta_note *d = &s->delta;
+
+	if (cached)
+		snprintf(why, cap, "installed in %.1f ms from the store, no download", load_ms);
+	else if (d->used) {
+		atomic_fetch_add(&a->counters.delta_installs, 1);
+		atomic_fetch_add(&a->counters.delta_bytes_saved, (unsigned long)(d->saved > 0 ? d->saved : 0));
+		snprintf(why, cap, "installed in %.1f ms from a delta from %s: %lld bytes downloaded,"
+			 " %lld bytes saved", load_ms, d->from_version, (long long)d->bytes,
+			 (long long)d->saved);
+	} else if (d->fallback[0])
+		snprintf(why, cap, "installed in %.1f ms from the full file; delta not used: %.400s",
+			 load_ms, d->fallback);
+	else
+		snprintf(why, cap, "installed in %.1f ms", load_ms);
+}
+
 /* Verifies, downloads when needed, checks the file and installs e. */
 static void install_new(struct agent *a, struct slot *s, const struct desired_model *e)
 {
@@ -447,6 +515,7 @@ static void install_new(struct agent *a, struct slot *s, const struct desired_mo
 	double load_ms = 0;
 	int cached;
 
+	memset(&s->delta, 0, sizeof(s->delta));
 	if (verify_any(a, e, &sv, &err)) {
 		refuse(a, s, e, err.msg);
 		return;
@@ -468,9 +537,9 @@ static void install_new(struct agent *a, struct slot *s, const struct desired_mo
 	}
 	memset(&s->retry, 0, sizeof(s->retry));
 	atomic_fetch_add(&a->counters.installs, 1);
-	snprintf(why, sizeof(why), "installed in %.1f ms%s", load_ms,
-		 cached ? " from the store, no download" : "");
-	report(a, s, e, "installed", why);
+	install_detail(a, s, load_ms, cached, why, sizeof(why));
+	report_delta(a, s, e, "installed", why);
+	memset(&s->delta, 0, sizeof(s->delta));
 }
 
 /* The controller asks for the kept previous version: back to it without a download. */

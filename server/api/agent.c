@@ -5,6 +5,9 @@
  */
 #include "api/api.h"
 
+#include "common/arena.h"
+#include "domain/delta.h"
+
 #include "engine/engine.h"
 #include "engine/notify.h"
 #include "snapshot/snapshot.h"
@@ -54,6 +57,38 @@ void api_agent_desired(struct req *r)
 		http_reply_text(r, 200, "application/json", text, len);
 }
 
+/* The report's optional "delta" as canonical JSON text in *out (NULL when
+ * absent; the request's arena); 0, or -1 after a 422 naming the field. */
+static int delta_text(struct req *r, json_t *body, char **out)
+{
+	json_t *v = json_object_get(body, "delta"), *j;
+	struct delta_report d;
+	struct ramp_err err = {0};
+	char *text;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (delta_report_parse(v, "delta", &d, &err) != 0) {
+		http_reply_err(r, err.code, &err);
+		return -1;
+	}
+	if ((j = delta_report_json(&d)) == NULL ||
+	    (text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		json_decref(j);
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return -1;
+	}
+	json_decref(j);
+	*out = arena_strdup(r->arena, text);
+	free(text);
+	if (*out == NULL) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static const char *const states[] = {"downloading", "verifying", "installed", "failed",
 				     "rolled_back", "deferred" /* docs/windows.md */, NULL};
 
@@ -87,20 +122,26 @@ void api_agent_status(struct req *r)
 	} else if ((v = json_object_get(body, "detail")) && !json_is_string(v) && !json_is_null(v)) {
 		http_reply_problem(r, 422, "detail", "detail must be a string");
 	} else {
-		static const char *const allowed[] = {"model", "version", "state", "detail", NULL};
-		if (api_reject_unknown(r, body, allowed, NULL)) {
+		static const char *const allowed[] = {"model", "version", "state", "detail", "delta",
+						      NULL};
+		char *delta = NULL;
+		bool ran = false;
+		if (api_reject_unknown(r, body, allowed, NULL) || delta_text(r, body, &delta) != 0) {
 			json_decref(body);
 			return;
 		}
 		detail = json_string_value(json_object_get(body, "detail"));
 		if (detail && strlen(detail) > 4096)
 			http_reply_problem(r, 422, "detail", "detail is limited to 4096 bytes");
-		else if ((rc = store_agent_status(r->app->db, r->auth.device_id, model, version,
-						  state, detail)) != 0)
+		else if ((rc = store_agent_report(r->app->db, r->auth.device_id, model, version,
+						  state, detail, delta, &ran)) != 0)
 			http_reply_err(r, rc, NULL);
 		else {
 			if (strcmp(state, "failed") == 0)
 				engine_wake(r->app);
+			/* what it runs changed: the delta its answer may offer with it */
+			if (ran)
+				changed_device(r->app, r->auth.device_id);
 			http_reply_empty(r, 204);
 		}
 	}

@@ -106,6 +106,9 @@ void api_manifest_urls(const struct app *app, json_t *record);
  * checks answer those). */
 int api_manifest_reachable(struct req *r, const char *model, const char *version,
 			   struct ramp_err *err);
+/* deltas.c: CI's delta registration, the list */
+void api_delta_post(struct req *r);
+void api_deltas_list(struct req *r);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
 

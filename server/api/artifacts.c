@@ -21,6 +21,9 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "domain/byterange.h"
+#include "engine/deltas.h"
+#include "snapshot/snapshot.h"
+#include "store/blobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -301,6 +304,17 @@ static bool etag_listed(const char *h, const char *etag)
 	return false;
 }
 
+/* A delta's download reaching its end counts its saving for /metrics. */
+static void count_delta(struct req *r, const char *digest)
+{
+	char to[72];
+	int64_t size, full;
+
+	if (snapshot_delta_target(http_snapshot(r), digest, to, &size) &&
+	    (full = blob_size(r->app->cfg.data_dir, to)) >= 0)
+		deltas_count_served(full - size);
+}
+
 static void serve(struct req *r, int fd, uint64_t size, const char *etag)
 {
 	const char *if_range = http_header(r, "If-Range");
@@ -334,6 +348,8 @@ static void serve(struct req *r, int fd, uint64_t size, const char *etag)
 	r->mhd_response = resp;
 	r->status = k == BYTERANGE_ONE ? 206 : 200;
 	r->replied = true;
+	if (off + len == size) /* the last byte: a delta (perhaps resumed) is complete */
+		count_delta(r, r->params[0]);
 }
 
 void api_artifact_get(struct req *r)

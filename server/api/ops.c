@@ -3,6 +3,7 @@
  */
 #include "api/api.h"
 #include "common/version.h"
+#include "engine/deltas.h"
 #include "engine/engine.h"
 
 #include "store/ingest.h"
@@ -36,7 +37,7 @@ void api_metrics(struct req *r)
 	struct db_stats s;
 	char *http = http_metrics_text(r->arena), *ingest = ingest_metrics_text(r->arena), *out;
 	char *rollouts = engine_metrics_text(r->arena);
-	char *limits = http_limits_metrics_text(r->arena);
+	char *limits = http_limits_metrics_text(r->arena), *deltas;
 	char *otlp = api_otlp_metrics_text(r->arena);
 
 	if (http == NULL || ingest == NULL || rollouts == NULL || limits == NULL || otlp == NULL) {
@@ -74,6 +75,11 @@ void api_metrics(struct req *r)
 			   ramp_version, ramp_commit,
 			   ingest, rollouts, limits, otlp);
 	if (out == NULL) {
+		http_reply_err(r, RAMP_ENOMEM, NULL);
+		return;
+	}
+	deltas = deltas_metrics_text(r->arena);
+	if (deltas == NULL || (out = arena_printf(r->arena, "%s%s", out, deltas)) == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}

@@ -58,6 +58,9 @@ const struct route api_routes[] = {
 	{"PUT", "/v1/artifacts/{}", api_artifact_put, ROLE_ADMIN | ROLE_CI, ROUTE_STREAM_BODY,
 	 api_artifact_chunk},
 	{"GET", "/v1/artifacts/{}", api_artifact_get, ROLES_ANY, 0, NULL},
+	/* deltas (docs/deltas.md) */
+	{"POST", "/v1/deltas", api_delta_post, ROLE_ADMIN | ROLE_CI, 0, NULL},
+	{"GET", "/v1/deltas", api_deltas_list, ROLES_VIEW | ROLE_CI, 0, NULL},
 	{"POST", "/v1/telemetry", api_telemetry_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0, NULL},
 	/* OpenTelemetry OTLP/HTTP metrics (docs/telemetry.md), as /v1/telemetry */
 	{"POST", "/otlp/v1/metrics", api_otlp_metrics_post, ROLE_DEVICE | ROLE_INGEST | ROLE_ADMIN, 0,

@@ -12,6 +12,7 @@
  * HTTP threads talk to it only through uv_async_send and small locked queues.
  */
 #include "engine/engine.h"
+#include "engine/deltas.h"
 
 #include "auth/auth.h"
 #include "common/buf.h"
@@ -539,12 +540,14 @@ void changed_catalog(struct app *app)
 {
 	if (snapshot_catalog_changed(app) != 0)
 		snapshot_changed(app);
+	deltas_kick(); /* a manifest or stable version: deltas it may want */
 }
 
 void changed_rollout(struct app *app, int64_t id, const char *const *ids, size_t n)
 {
 	if (snapshot_rollout_changed(app, id, ids, n) != 0)
 		snapshot_changed(app);
+	deltas_kick(); /* a new rollout's pairs */
 }
 
 void snapshot_changed(struct app *app)

@@ -29,8 +29,9 @@ struct catalog *catalog_new(void)
 	c->manifests = strmap_new();
 	c->models = strmap_new();
 	c->rollouts = strmap_new();
+	c->deltas = strmap_new();
 	c->owned = json_array();
-	if (!c->arena || !c->manifests || !c->models || !c->rollouts || !c->owned) {
+	if (!c->arena || !c->manifests || !c->models || !c->rollouts || !c->deltas || !c->owned) {
 		catalog_free(c);
 		return NULL;
 	}
@@ -44,6 +45,7 @@ void catalog_free(struct catalog *c)
 	strmap_free(c->manifests);
 	strmap_free(c->models);
 	strmap_free(c->rollouts);
+	strmap_free(c->deltas);
 	json_decref(c->owned);
 	arena_free(c->arena);
 	free(c);
@@ -107,6 +109,34 @@ static int membership(const struct snap_class *c, int64_t r)
 	return 0;
 }
 
+/* The "delta" of an entry for model name whose file is to_digest: there
+ * when the class's devices last installed a version whose file for this
+ * platform is the delta's from, exactly; JSON null otherwise. */
+static json_t *delta_of(const struct desired_ctx *d, const char *name, const char *to_digest)
+{
+	const char *ran = d->cls->running ? json_string_value(json_object_get(d->cls->running, name))
+					  : NULL;
+	const struct snap_manifest *m;
+	const struct snap_delta *x;
+	const char *from;
+	char key[256], url[512];
+	json_t *v;
+
+	if (ran == NULL || strmap_size(d->cat->deltas) == 0)
+		return json_null();
+	snprintf(key, sizeof(key), "%s@%s", name, ran);
+	if ((m = strmap_get(d->cat->manifests, key)) == NULL ||
+	    (v = variant_for(m, d->cls->platform)) == NULL ||
+	    (from = json_string_value(json_object_get(v, "digest"))) == NULL ||
+	    strcmp(from, to_digest) == 0)
+		return json_null();
+	snprintf(key, sizeof(key), "%s>%s", from, to_digest);
+	if ((x = strmap_get(d->cat->deltas, key)) == NULL)
+		return json_null();
+	snprintf(url, sizeof(url), "%s/v1/artifacts/%s", d->server_url, x->digest);
+	return json_pack("{s:s, s:s, s:s, s:I, s:s}", "from", from, "url", url, "digest", x->digest, "size", (json_int_t)x->size, "format", "zstd-patch");
+}
+
 static bool assigned_to(const struct snap_class *c, int64_t r)
 {
 	for (size_t i = 0; i < c->nrollouts; i++)
@@ -123,7 +153,7 @@ static json_t *model_entry(struct desired_ctx *d, const char *name, const char *
 	const struct snap_manifest *man;
 	const char *platform = d->cls->platform;
 	char key[256], url[512];
-	json_t *v, *e;
+	json_t *v, *e, *dl;
 
 	snprintf(key, sizeof(key), "%s@%s", name, version);
 	man = strmap_get(d->cat->manifests, key);
@@ -145,6 +175,12 @@ static json_t *model_entry(struct desired_ctx *d, const char *name, const char *
 	if (r && r->windowed && !r->reverting) /* DDI: maintenanceWindow available */
 		json_object_set_new(json_object_get(e, "rollout"), "window", json_string("open"));
 	json_object_set_new(e, "previous", r ? previous_of(d, name, r->baseline) : json_null());
+	/* only when there is one: answers without deltas keep their text and ETag */
+	dl = delta_of(d, name, json_string_value(json_object_get(v, "digest")));
+	if (json_is_object(dl))
+		json_object_set_new(e, "delta", dl);
+	else
+		json_decref(dl);
 	return e;
 }
 
@@ -243,6 +279,8 @@ static void class_free(struct snap_class *c)
 	free(c->platform);
 	free(c->pins_text);
 	json_decref(c->pins);
+	free(c->running_text);
+	json_decref(c->running);
 	free(c->rollouts);
 	free(c->text);
 	json_decref(c->models);
@@ -270,16 +308,19 @@ static void set_text(struct snap_class *c, char *text, json_t *tree)
 	c->hash = hash_fnv1a(HASH_FNV1A_BASIS_V0 /* ETags devices hold */, text, c->len);
 }
 
-/* The key of a class: platform, pins and rollout ids, \x1f-separated. */
-static char *class_key(const char *platform, const char *pins_text, const int64_t *r, size_t n)
+/* The key of a class: platform, pins, running and rollout ids, \x1f-separated. */
+static char *class_key(const char *platform, const char *pins_text, const char *running_text,
+		       const int64_t *r, size_t n)
 {
-	size_t cap = strlen(platform) + (pins_text ? strlen(pins_text) : 0) + 24 * n + 4;
+	size_t cap = strlen(platform) + (pins_text ? strlen(pins_text) : 0) +
+		     (running_text ? strlen(running_text) : 0) + 24 * n + 5;
 	char *key = malloc(cap);
 	size_t at;
 
 	if (key == NULL)
 		return NULL;
-	at = (size_t)snprintf(key, cap, "%s\x1f%s\x1f", platform, pins_text ? pins_text : "");
+	at = (size_t)snprintf(key, cap, "%s\x1f%s\x1f%s\x1f", platform, pins_text ? pins_text : "",
+			      running_text ? running_text : "");
 	for (size_t i = 0; i < n; i++)
 		at += (size_t)snprintf(key + at, cap - at, "%lld,", (long long)r[i]);
 	return key;
@@ -300,7 +341,7 @@ static int classes_reserve(struct snapshot *s)
 }
 
 static int class_new(struct snapshot *s, char *key, const char *platform, const char *pins_text,
-		     const int64_t *rollouts, size_t n, uint32_t *id)
+		     const char *running_text, const int64_t *rollouts, size_t n, uint32_t *id)
 {
 	struct snap_class *c = calloc(1, sizeof(*c));
 	char *text;
@@ -313,8 +354,11 @@ static int class_new(struct snapshot *s, char *key, const char *platform, const 
 	c->platform = strdup(platform);
 	c->pins_text = pins_text ? strdup(pins_text) : NULL;
 	c->pins = pins_text ? json_loads(pins_text, 0, NULL) : NULL;
+	c->running_text = running_text ? strdup(running_text) : NULL;
+	c->running = running_text ? json_loads(running_text, 0, NULL) : NULL;
 	c->rollouts = malloc((n ? n : 1) * sizeof(*rollouts));
 	if (c->platform == NULL || (pins_text && (!c->pins_text || !c->pins)) ||
+	    (running_text && (!c->running_text || !c->running)) ||
 	    c->rollouts == NULL || classes_reserve(s) != 0) {
 		class_free(c);
 		return RAMP_ENOMEM;
@@ -340,9 +384,9 @@ static int class_new(struct snapshot *s, char *key, const char *platform, const 
 }
 
 int class_find(struct snapshot *s, const char *platform, const char *pins_text,
-	       const int64_t *rollouts, size_t n, uint32_t *id)
+	       const char *running_text, const int64_t *rollouts, size_t n, uint32_t *id)
 {
-	char *key = class_key(platform, pins_text, rollouts, n);
+	char *key = class_key(platform, pins_text, running_text, rollouts, n);
 	uintptr_t got;
 
 	if (key == NULL)
@@ -352,7 +396,7 @@ int class_find(struct snapshot *s, const char *platform, const char *pins_text,
 		*id = (uint32_t)(got - 1);
 		return 0;
 	}
-	return class_new(s, key, platform, pins_text, rollouts, n, id);
+	return class_new(s, key, platform, pins_text, running_text, rollouts, n, id);
 }
 
 static bool active(const struct snapshot *s, int64_t r)
@@ -385,7 +429,7 @@ int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id)
 		if (i < c->nrollouts && llabs(x) != llabs(r) && active(s, llabs(x)))
 			ids[n++] = x;
 	}
-	rc = class_find(s, c->platform, c->pins_text, ids, n, id);
+	rc = class_find(s, c->platform, c->pins_text, c->running_text, ids, n, id);
 	free(ids);
 	return rc;
 }

@@ -141,12 +141,14 @@ void snapshot_staged_free(void *ctx, const char *key, void *v)
 	(void)key;
 	free(d->platform);
 	free(d->pins);
+	free(d->running);
 	free(d->rollouts);
 	free(d->toks);
 	free(d);
 }
 
-static int on_device(void *ctx, const char *id, const char *platform, const char *pins)
+static int on_device(void *ctx, const char *id, const char *platform, const char *pins,
+		     const char *running)
 {
 	struct load *l = ctx;
 	struct staged *d;
@@ -154,17 +156,19 @@ static int on_device(void *ctx, const char *id, const char *platform, const char
 	int rc;
 
 	if (l->s) {
-		rc = class_find(l->s, platform, pins, NULL, 0, &cls);
+		rc = class_find(l->s, platform, pins, running, NULL, 0, &cls);
 		return rc ? rc : fleet_put(l->s->fleet, id, cls, &idx);
 	}
 	if ((d = strmap_get(l->staged, id)) == NULL)
 		return 0; /* not asked for */
 	free(d->platform);
 	free(d->pins);
+	free(d->running);
 	d->platform = strdup(platform);
 	d->pins = pins ? strdup(pins) : NULL;
+	d->running = running ? strdup(running) : NULL;
 	d->exists = true;
-	return d->platform && (!pins || d->pins) ? 0 : RAMP_ENOMEM;
+	return d->platform && (!pins || d->pins) && (!running || d->running) ? 0 : RAMP_ENOMEM;
 }
 
 static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)
@@ -228,10 +232,25 @@ static int on_token(void *ctx, const char *hash_hex, const char *device_id, int6
 	return 0;
 }
 
+static int on_delta(void *ctx, const char *from, const char *to, const char *digest,
+		    int64_t size)
+{
+	struct catalog *c = ((struct load *)ctx)->cat;
+	struct snap_delta *d = arena_calloc(c->arena, 1, sizeof(*d));
+	char key[160];
+
+	if (d == NULL || (d->digest = arena_strdup(c->arena, digest)) == NULL ||
+	    (d->to = arena_strdup(c->arena, to)) == NULL)
+		return RAMP_ENOMEM;
+	d->size = size;
+	snprintf(key, sizeof(key), "%s>%s", from, to);
+	return strmap_set(c->deltas, key, d) == 0 ? strmap_set(c->deltas, digest, d) : RAMP_ENOMEM;
+}
+
 struct snapshot_loader snapshot_loader_of(struct load *l)
 {
 	struct snapshot_loader x = {l, on_device, on_model, on_manifest, on_rollout, on_assigned,
-				    on_token, on_rollout_window};
+				    on_token, on_rollout_window, on_delta};
 	return x;
 }
 

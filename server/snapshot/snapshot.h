@@ -108,4 +108,8 @@ uint64_t snapshot_generation(struct snapshot *s);
  * classes, count, differences: [first few]}. 0 or RAMP_E*. */
 int snapshot_verify(struct app *app, json_t **out);
 
+/* True when digest names a delta of s's catalog: to (72 bytes) gets the
+ * artifact it rebuilds, *size its own size (delta_lookup.c). */
+bool snapshot_delta_target(struct snapshot *s, const char *digest, char *to, int64_t *size);
+
 #endif

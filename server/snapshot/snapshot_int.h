@@ -47,6 +47,12 @@ struct snap_rollout {
 	bool windowed, reverting;
 };
 
+/* A delta from one artifact to another, in the artifact store. */
+struct snap_delta {
+	const char *digest, *to;
+	int64_t size;
+};
+
 struct snap_model {
 	const char *name, *stable;
 	struct snap_rollout *rollout; /* the active one, or NULL */
@@ -57,6 +63,8 @@ struct catalog {
 	struct strmap *manifests; /* "model@version" -> struct snap_manifest */
 	struct strmap *models;    /* name -> struct snap_model */
 	struct strmap *rollouts;  /* id (decimal) -> struct snap_rollout, active only */
+	struct strmap *deltas;    /* "<from digest>><to digest>", and the delta's own
+				   * digest -> struct snap_delta */
 	json_t *owned;            /* holds every json value above */
 };
 
@@ -66,6 +74,8 @@ struct snap_class {
 	char *platform;
 	char *pins_text; /* NULL: none */
 	json_t *pins;
+	char *running_text; /* {model: version} its devices last installed; NULL: none */
+	json_t *running;
 	int64_t *rollouts; /* ascending by |id|: the rollouts its devices are assigned
 			      to, -id where they are held for a maintenance window */
 	size_t nrollouts;
@@ -107,7 +117,7 @@ struct snapshot *snapshot_load_whole(struct app *app, int *rc);
  * staged (id -> struct staged, may be NULL) or, with neither s nor staged,
  * collects assigned device ids as members. */
 struct staged {
-	char *platform, *pins;
+	char *platform, *pins, *running;
 	bool exists;
 	int64_t *rollouts;
 	size_t nrollouts;
@@ -130,10 +140,10 @@ void snapshot_staged_free(void *ctx, const char *key, void *v);
 /* --- answers.c --- */
 struct catalog *catalog_new(void);
 void catalog_free(struct catalog *c);
-/* The class for (platform, pins, rollouts), made (and its text computed)
- * when new. *id its number. 0 or RAMP_ENOMEM. Write lock held. */
+/* The class for (platform, pins, running, rollouts), made (and its text
+ * computed) when new. *id its number. 0 or RAMP_ENOMEM. Write lock held. */
 int class_find(struct snapshot *s, const char *platform, const char *pins_text,
-	       const int64_t *rollouts, size_t n, uint32_t *id);
+	       const char *running_text, const int64_t *rollouts, size_t n, uint32_t *id);
 /* The class like cls but also assigned to rollout r (-r: held for a
  * window; either replaces the other). */
 int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id);

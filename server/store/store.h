@@ -121,7 +121,9 @@ int store_audit_verify(struct db *db, bool *ok, int64_t *entries, int64_t *broke
 /* --- the snapshot behind agent polls (store_snapshot.c) --- */
 struct snapshot_loader {
 	void *ctx;
-	int (*device)(void *ctx, const char *id, const char *platform, const char *pins_json);
+	/* running_json: {model: version} the device last reported installed, NULL: none */
+	int (*device)(void *ctx, const char *id, const char *platform, const char *pins_json,
+		      const char *running_json);
 	int (*model)(void *ctx, const char *name, const char *stable);
 	/* a manifest with a valid (unrevoked, unexpired) signature; doc_json holds variants */
 	int (*manifest)(void *ctx, const char *model, const char *version, const char *text,
@@ -136,6 +138,8 @@ struct snapshot_loader {
 	 * current stage has windows, reverting a rollback waiting for one.
 	 * assigned() gets -rollout_id for a held device. */
 	int (*rollout_window)(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting);
+	/* a delta from one artifact digest to another (deltas table) */
+	int (*delta)(void *ctx, const char *from, const char *to, const char *digest, int64_t size);
 };
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */
@@ -160,6 +164,18 @@ const char *store_replica(void);
 /* Writes batched last_seen (and agent_version when not NULL) for devices. */
 int store_devices_seen(struct db *db, const char *const *ids, const double *at,
 		       const char *const *agent_versions /* entries may be NULL */, size_t n);
+
+/* --- deltas (store_deltas.c) --- */
+/* Records a delta whose bytes are in the artifact store, with its audit
+ * entry and the catalog notice; *created false when the pair had one. */
+int store_delta_put(struct db *db, const char *actor, const char *from, const char *to,
+		    const char *digest, int64_t size, const char *source /* built|uploaded */,
+		    int64_t build_ms /* < 0: none */, bool *created);
+int store_delta_list(struct db *db, int limit, const char *after, struct page *out);
+/* Calls fn for each (from, to) artifact pair an active rollout may want a
+ * delta for that has none yet; fn's non-zero return stops and is returned. */
+int store_delta_wanted(struct db *db, int (*fn)(void *ctx, const char *from, const char *to),
+		       void *ctx);
 
 /* --- policies and rollouts (store_rollouts.c) --- */
 int store_policy_put(struct db *db, const char *actor, const char *name, json_t *doc,
@@ -234,9 +250,18 @@ int store_rollout_assigned(struct db *db, int64_t id, int (*each)(void *ctx, con
 /* Active rollouts with their current stage's latest analysis, for /metrics:
  * [{id, model, version, state, stage, assigned, analysis: [{metric, arm, value}]}]. */
 int store_rollout_gauges(struct db *db, json_t **out);
-/* Agent install state: appends to agent_status, updates devices.models. */
+/* Agent install state: appends to agent_status, updates devices.models
+ * (hawkBit feedback: what runs is not tracked, no delta is offered over DDI). */
 int store_agent_status(struct db *db, const char *device_id, const char *model,
 		       const char *version, const char *state, const char *detail);
+/* The same for ramp's own agents (POST /v1/agent/status): installed also
+ * records what the device runs (devices.running, a rolled_back of that
+ * version clears it) with the device's notice, and delta_json (may be
+ * NULL) becomes models.<model>.delta. *running_changed says whether what
+ * runs changed; the caller then changes the snapshot (changed_device). */
+int store_agent_report(struct db *db, const char *device_id, const char *model,
+		       const char *version, const char *state, const char *detail,
+		       const char *delta_json, bool *running_changed);
 /* Install outcomes in a window for version: [{device_id, failed}] (latest per device). */
 int store_install_outcomes(struct db *db, const char *model, const char *version,
 			   double from_ts, double to_ts, json_t **out);

@@ -225,13 +225,16 @@ int store_rollout_assigned(struct db *db, int64_t id, int (*each)(void *ctx, con
 	return rc;
 }
 
-int store_agent_status(struct db *db, const char *device_id, const char *model,
-		       const char *version, const char *state, const char *detail)
+static int agent_status_tx(struct db *db, const char *device_id, const char *model,
+			   const char *version, const char *state, const char *detail,
+			   bool running, const char *delta_json, bool *changed)
 {
 	struct dbconn *c;
 	const char *p[5] = {device_id, model, version, state, detail};
+	PGresult *res = NULL;
 	int rc;
 
+	*changed = false;
 	if ((rc = db_tx_begin(db, &c)) != 0)
 		return rc;
 	rc = db_query(c, NULL, "INSERT INTO agent_status (device_id, model, version, state, detail)"
@@ -242,7 +245,44 @@ int store_agent_status(struct db *db, const char *device_id, const char *model,
 			      " device_model_report(models->$2::text, $3, $4, $5))"
 			      " WHERE id = $1",
 			      5, p);
+	if (rc == 0 && delta_json)
+		rc = db_query(c, NULL,
+			      "UPDATE devices SET models = jsonb_set(models, ARRAY[$2::text, 'delta'],"
+			      " $3::jsonb) WHERE id = $1 AND models ? $2::text", 3,
+			      (const char *const[]){device_id, model, delta_json});
+	/* what the device is known to run: a delta is offered from exactly that */
+	if (rc == 0 && running && strcmp(state, "installed") == 0)
+		rc = db_query(c, &res,
+			      "UPDATE devices SET running = running || jsonb_build_object($2::text, $3::text)"
+			      " WHERE id = $1 AND running->>$2::text IS DISTINCT FROM $3", 3, p);
+	else if (rc == 0 && running && strcmp(state, "rolled_back") == 0)
+		rc = db_query(c, &res,
+			      "UPDATE devices SET running = running - $2::text"
+			      " WHERE id = $1 AND running->>$2::text = $3", 3, p);
+	*changed = rc == 0 && res && strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (*changed) { /* a repeated report changes nothing: no notice, no snapshot change */
+		char what[160];
+		snprintf(what, sizeof(what), "d %s", device_id);
+		rc = store_changed(c, what);
+	}
 	return db_tx_end(db, c, rc);
+}
+
+int store_agent_status(struct db *db, const char *device_id, const char *model,
+		       const char *version, const char *state, const char *detail)
+{
+	bool changed;
+
+	return agent_status_tx(db, device_id, model, version, state, detail, false, NULL, &changed);
+}
+
+int store_agent_report(struct db *db, const char *device_id, const char *model,
+		       const char *version, const char *state, const char *detail,
+		       const char *delta_json, bool *running_changed)
+{
+	return agent_status_tx(db, device_id, model, version, state, detail, true, delta_json,
+			       running_changed);
 }
 
 int store_install_outcomes(struct db *db, const char *model, const char *version,

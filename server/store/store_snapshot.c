@@ -37,7 +37,13 @@ static int each_row(struct dbconn *c, const char *sql, const char *p1,
 
 static int row_device(const struct snapshot_loader *l, PGresult *r)
 {
-	return l->device(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2));
+	return l->device(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2), val(r, 0, 3));
+}
+
+static int row_delta(const struct snapshot_loader *l, PGresult *r)
+{
+	return l->delta(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2),
+			strtoll(val(r, 0, 3), NULL, 10));
 }
 
 static int row_model(const struct snapshot_loader *l, PGresult *r)
@@ -103,6 +109,9 @@ static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 			      " FROM rollouts r WHERE" ANSWERING
 			      " ORDER BY r.state IN " ACTIVE ", id", /* the active one last: it answers */
 			      NULL, row_rollout, l);
+	if (rc == 0)
+		rc = each_row(c, "SELECT from_digest, to_digest, digest, size FROM deltas", NULL,
+			      row_delta, l);
 	return rc;
 }
 
@@ -134,7 +143,8 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 
 	if ((rc = begin_read(db, &c)) != 0)
 		return rc;
-	rc = each_row(c, "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
+	rc = each_row(c, "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END,"
+		 " CASE WHEN running = '{}' THEN NULL ELSE running::text END"
 			 " FROM devices", NULL, row_device, l);
 	if (rc == 0)
 		rc = load_catalog(c, l);
@@ -184,7 +194,8 @@ int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
 		return rc;
 	}
 	rc = each_row(c,
-		      "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END"
+		      "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END,"
+		 " CASE WHEN running = '{}' THEN NULL ELSE running::text END"
 		      " FROM devices WHERE id = ANY($1::text[])",
 		      arr, row_device, l);
 	if (rc == 0)

@@ -13,3 +13,12 @@ $(TELEMETRY_SCAN): $(BUILD)/obj/tests/tools/telemetry_scan.o \
 
 # the COPY row format is pure and unit-tested on its own
 $(BUILD)/tests/test_ingest_rows: $(BUILD)/obj/server/store/ingest_rows.o
+
+# zpatch-tool: rampd's delta builder and ramp-agent's applier from the command line
+ZPATCH_TOOL := $(BUILD)/tools/zpatch-tool
+
+build-all: $(ZPATCH_TOOL)
+
+$(ZPATCH_TOOL): $(BUILD)/obj/tests/tools/zpatch_tool.o $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

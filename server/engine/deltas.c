@@ -1,0 +1,200 @@
+/*
+ * deltas.c - the delta builder (deltas.h). Each round asks the store for
+ * the (from, to) pairs active rollouts want and have no delta for, and
+ * builds the first one whose two files are in the artifact store; a round
+ * that built one runs again at once, so a new rollout's pairs are made one
+ * after another, never two at once. A pair that failed or gave nothing
+ * smaller than the artifact is not tried again until rampd restarts.
+ *
+ * CPU: the thread runs at nice 10 and libzstd single-threaded. Memory:
+ * libzstd's tables grow with the window, capped by RAMP_DELTA_WINDOW_LOG
+ * (pairs needing more are skipped, and a device never has to hold more);
+ * the old file is mapped, not read into the heap; inputs over RAMP_DELTA_MAX
+ * are skipped.
+ */
+#include "engine/deltas.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/strlist.h"
+#include "common/strmap.h"
+#include "common/ticker.h"
+#include "common/zpatch.h"
+#include "engine/notify.h"
+#include "store/blobs.h"
+#include "store/store.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static struct {
+	struct app *app;
+	struct ticker *ticker;
+	struct strmap *skip; /* "from>to" pairs not to try again; the ticker thread's */
+	bool niced;
+} B;
+
+static atomic_ullong built, failed, build_ms_total, served, saved_bytes;
+
+struct wanted {
+	struct strlist pairs; /* from, to, from, to, ... */
+};
+
+static int on_wanted(void *ctx, const char *from, const char *to)
+{
+	struct wanted *w = ctx;
+	int rc = strlist_push(&w->pairs, from);
+
+	return rc ? rc : strlist_push(&w->pairs, to);
+}
+
+static void skip(const char *key, const char *why, const char *from, const char *to)
+{
+	log_warn("msg=\"delta not built\" from=%s to=%s reason=\"%s\"", from, to, why);
+	strmap_set(B.skip, key, (void *)1);
+	atomic_fetch_add(&failed, 1);
+}
+
+/* Builds from -> to into the artifact store and records it; true when it did. */
+static bool build_one(const char *from, const char *to, const char *key)
+{
+	const struct config *cfg = &B.app->cfg;
+	struct zpatch_make_opts o = {cfg->delta_level, cfg->delta_window_log, cfg->delta_max};
+	struct zpatch_stats st;
+	struct ramp_err err = {0};
+	char oldp[PATH_MAX], newp[PATH_MAX], tmp[PATH_MAX], digest[72], why[320];
+	double t0 = clock_mono_s();
+	int fd, rc;
+	int64_t ms;
+	bool created;
+
+	if (blob_path(cfg->data_dir, from, oldp, sizeof(oldp)) != 0 ||
+	    blob_path(cfg->data_dir, to, newp, sizeof(newp)) != 0 ||
+	    (fd = blob_temp(cfg->data_dir, tmp, sizeof(tmp))) < 0) {
+		skip(key, "no temporary file in the artifact store", from, to);
+		return false;
+	}
+	log_info("msg=\"building delta\" from=%s to=%s level=%d", from, to, cfg->delta_level);
+	rc = zpatch_make(oldp, newp, fd, &o, &st, &err);
+	if (rc == 0 && st.delta_size >= st.new_size)
+		rc = ramp_err_set(&err, RAMP_ETOOBIG, "", "the delta (%lld bytes) is no smaller than"
+				  " the artifact", (long long)st.delta_size);
+	if (rc == 0 && blob_commit(cfg->data_dir, fd, tmp, digest) != 0)
+		rc = ramp_err_set(&err, RAMP_EIO, "", "could not store the delta");
+	close(fd);
+	if (rc != 0) {
+		unlink(tmp);
+		snprintf(why, sizeof(why), "%s", err.msg);
+		skip(key, why, from, to);
+		return false;
+	}
+	ms = (int64_t)((clock_mono_s() - t0) * 1000);
+	if ((rc = store_delta_put(B.app->db, "rampd", from, to, digest, st.delta_size, "built", ms,
+				  &created)) != 0) {
+		log_warn("msg=\"delta not recorded\" from=%s to=%s error=\"%s\"", from, to,
+			 ramp_strerror(rc));
+		return false; /* the file stays (content-addressed); tried again next round */
+	}
+	atomic_fetch_add(&built, 1);
+	atomic_fetch_add(&build_ms_total, (unsigned long long)ms);
+	log_info("msg=\"delta built\" from=%s to=%s digest=%s old_bytes=%lld new_bytes=%lld"
+		 " delta_bytes=%lld window_log=%d ms=%lld", from, to, digest,
+		 (long long)st.old_size, (long long)st.new_size, (long long)st.delta_size,
+		 st.window_log, (long long)ms);
+	changed_catalog(B.app);
+	return true;
+}
+
+static bool round_fn(struct ticker *t, void *ctx)
+{
+	struct wanted w = {0};
+	bool again = false;
+	char key[160];
+
+	(void)ctx;
+	if (!B.niced) { /* this thread only: requests keep their priority */
+		setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+		B.niced = true;
+	}
+	if (store_delta_wanted(B.app->db, on_wanted, &w) != 0) {
+		strlist_free(&w.pairs);
+		return false;
+	}
+	for (size_t i = 0; i + 1 < w.pairs.n && !ticker_stopping(t); i += 2) {
+		const char *from = w.pairs.v[i], *to = w.pairs.v[i + 1];
+		snprintf(key, sizeof(key), "%s>%s", from, to);
+		if (strmap_get(B.skip, key))
+			continue;
+		if (blob_size(B.app->cfg.data_dir, from) < 0 || blob_size(B.app->cfg.data_dir, to) < 0)
+			continue; /* not (yet) in the store: looked at again next round */
+		again = build_one(from, to, key);
+		break; /* one per round: the next starts at once when this one built */
+	}
+	strlist_free(&w.pairs);
+	return again;
+}
+
+int deltas_start(struct app *app)
+{
+	B.app = app;
+	if (!app->cfg.delta_build)
+		return 0;
+	if ((B.skip = strmap_new()) == NULL ||
+	    (B.ticker = ticker_start(app->cfg.delta_interval_s * 1000, round_fn, NULL)) == NULL) {
+		log_error("msg=\"could not start the delta builder\"");
+		strmap_free(B.skip);
+		B.skip = NULL;
+		return RAMP_EINTERNAL;
+	}
+	return 0;
+}
+
+void deltas_stop(void)
+{
+	ticker_stop(B.ticker);
+	B.ticker = NULL;
+	strmap_free(B.skip);
+	B.skip = NULL;
+}
+
+void deltas_kick(void)
+{
+	if (B.ticker)
+		ticker_kick(B.ticker);
+}
+
+void deltas_count_served(int64_t saved)
+{
+	atomic_fetch_add(&served, 1);
+	if (saved > 0)
+		atomic_fetch_add(&saved_bytes, (unsigned long long)saved);
+}
+
+char *deltas_metrics_text(struct arena *a)
+{
+	return arena_printf(
+		a,
+		"# HELP ramp_deltas_built_total Deltas this replica built.\n"
+		"# TYPE ramp_deltas_built_total counter\n"
+		"ramp_deltas_built_total %llu\n"
+		"# HELP ramp_deltas_build_failures_total Pairs the builder gave up on (caps, no gain, I/O).\n"
+		"# TYPE ramp_deltas_build_failures_total counter\n"
+		"ramp_deltas_build_failures_total %llu\n"
+		"# HELP ramp_deltas_build_seconds_total Time spent building deltas.\n"
+		"# TYPE ramp_deltas_build_seconds_total counter\n"
+		"ramp_deltas_build_seconds_total %.3f\n"
+		"# HELP ramp_delta_downloads_total Deltas served to their last byte.\n"
+		"# TYPE ramp_delta_downloads_total counter\n"
+		"ramp_delta_downloads_total %llu\n"
+		"# HELP ramp_delta_bytes_saved_total Full artifact bytes minus delta bytes, per delta served.\n"
+		"# TYPE ramp_delta_bytes_saved_total counter\n"
+		"ramp_delta_bytes_saved_total %llu\n",
+		(unsigned long long)atomic_load(&built), (unsigned long long)atomic_load(&failed),
+		(double)atomic_load(&build_ms_total) / 1000.0, (unsigned long long)atomic_load(&served),
+		(unsigned long long)atomic_load(&saved_bytes));
+}
