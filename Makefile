@@ -5,10 +5,10 @@
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv
+PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libgit2
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
-            python3 openssl clang
+            python3 openssl clang libgit2-dev
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
             -Wno-unused-parameter

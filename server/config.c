@@ -139,6 +139,16 @@ INT_SETTER(workers, 1, 1024)
 INT_SETTER(db_pool_size, 1, 256)
 INT_SETTER(ingest_queue, 1, 10000000)
 INT_SETTER(access_log, 0, 1)
+STR_SETTER(gitops_repo)
+STR_SETTER(gitops_branch)
+STR_SETTER(gitops_path)
+SECS_SETTER(gitops_interval_s, 1, 86400)
+STR_SETTER(gitops_token_file)
+STR_SETTER(gitops_ssh_key)
+STR_SETTER(gitops_webhook_secret)
+STR_SETTER(gitops_webhook_secret_file)
+INT_SETTER(gitops_self_heal, 0, 1)
+STR_SETTER(gitops_allowed_signers)
 
 static int set_artifact_max(struct config *c, const char *v)
 {
@@ -181,7 +191,17 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(ACCESS_LOG, set_access_log, NULL)                                    \
 	X(ARTIFACT_MAX, set_artifact_max, "2G")                                \
 	X(HAWKBIT_TENANT, set_hawkbit_tenant, "DEFAULT")                       \
-	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")
+	X(HAWKBIT_PLATFORM, set_hawkbit_platform, "linux")                     \
+	X(GITOPS_REPO, set_gitops_repo, NULL)                                  \
+	X(GITOPS_BRANCH, set_gitops_branch, "main")                            \
+	X(GITOPS_PATH, set_gitops_path, "/")                                   \
+	X(GITOPS_INTERVAL, set_gitops_interval_s, "60")                        \
+	X(GITOPS_TOKEN_FILE, set_gitops_token_file, NULL)                      \
+	X(GITOPS_SSH_KEY, set_gitops_ssh_key, NULL)                            \
+	X(GITOPS_WEBHOOK_SECRET, set_gitops_webhook_secret, NULL)              \
+	X(GITOPS_WEBHOOK_SECRET_FILE, set_gitops_webhook_secret_file, NULL)    \
+	X(GITOPS_SELF_HEAL, set_gitops_self_heal, NULL)                        \
+	X(GITOPS_ALLOWED_SIGNERS, set_gitops_allowed_signers, NULL)
 
 static const struct setting {
 	const char *name;

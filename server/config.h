@@ -28,6 +28,13 @@ struct config {
 	int64_t artifact_max; /* bytes; PUT /v1/artifacts above it gets 413 */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
+	/* GitOps (docs/gitops.md, engine/gitops.c); gitops_repo empty: off */
+	char gitops_repo[1024], gitops_branch[256], gitops_path[512];
+	int gitops_interval_s;
+	char gitops_token_file[PATH_MAX], gitops_ssh_key[PATH_MAX];
+	char gitops_webhook_secret[256], gitops_webhook_secret_file[PATH_MAX];
+	int gitops_self_heal;
+	char gitops_allowed_signers[PATH_MAX];
 	/* production footing (docs/security.md): TLS, device certificates,
 	 * enrollment, limits; parsed by config_prod.c */
 	char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* both or neither: HTTPS */

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "engine/engine.h"
+#include "engine/gitops.h"
 #include "engine/webhooks.h"
 #include "http/http.h"
 #include "store/ingest.h"
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
 	}
 	if (ingest_start(&app) != 0)
 		goto out;
-	if (engine_start(&app) != 0 || webhooks_start(&app) != 0)
+	if (engine_start(&app) != 0 || webhooks_start(&app) != 0 || gitops_start(&app) != 0)
 		goto out_engine;
 	if (http_start(&app, api_routes, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
 		goto out_engine;
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 	http_stop();
 	status = 0;
 out_engine:
+	gitops_stop();
 	webhooks_stop();
 	engine_stop(&app);
 out:
