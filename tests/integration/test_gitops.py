@@ -287,3 +287,258 @@ def test_bad_commits_change_nothing_and_name_the_file(ctx):
     status(s.admin.get("/v1/policies/other"), 200)
     m = [ln for ln in s.log().splitlines() if "gitops sync refused" in ln]
     check(len(m) >= 3, "refusals are logged")
+
+
+GATED = """stages:
+  - name: canary
+    size: 0.5
+    validation_window: 1h
+    metrics:
+      - name: error_rate
+        threshold: < 1%
+  - name: full
+    size: 1.0
+    validation_window: 1h
+rollback:
+  automatic: true
+  failure_limit: 1
+"""
+
+
+def test_rolled_back_release_is_degraded_until_a_new_commit_or_retry(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo, policy=GATED)
+    s = server(ctx, repo.url)
+    tokens = enroll(s, 10)
+    wait_applied(s, first)
+    release(repo, "ocr", "v2")
+    second = repo.commit("release ocr v2")
+    wait_applied(s, second)
+    rid = wait_for(lambda: active(s), timeout=60, msg="rollout started")["id"]
+    fleet = Fleet(s, tokens, "ocr")
+
+    def rolled_back():
+        fleet.poll_all()
+        fleet.report(versions_bad=("v2",))
+        return rollout(s, rid)["state"] == "rolled_back"
+    wait_for(rolled_back, timeout=90, interval=0.5, msg="rollout rolled back")
+
+    def degraded():
+        o = obj(gitops(s), "release", "ocr")
+        return o if o.get("health", "").startswith("degraded") else None
+    o = wait_for(degraded, timeout=30, msg="release degraded")
+    eq(o["health"], "degraded: rolled back at stage canary")
+    eq(o["rollout"], rid)
+    # Git is left as it is, and further syncs start nothing
+    eq(repo.git("rev-parse", "HEAD"), second)
+    syncs = gitops(s)["last_sync_at"]
+    status(s.admin.post("/v1/gitops/sync"), 202)
+    wait_for(lambda: gitops(s)["last_sync_at"] != syncs, timeout=30, msg="another sync")
+    eq(active(s), None)
+    eq(fleet.poll_all(), {"v1": 10})
+    # the retry verb starts it again
+    r = status(s.admin.post("/v1/gitops/sync?retry=true"), 202)
+    eq(r.json["retry"], True)
+    again = wait_for(lambda: active(s), timeout=60, msg="rollout retried")
+    check(again["id"] != rid)
+    eq(again["version"], "v2")
+    fleet.close()
+
+
+def hub_sig(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_sync_webhook_needs_a_good_hmac_or_a_ci_token(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo)
+    secret = "s3cret-webhook-key"
+    s = server(ctx, repo.url, RAMP_GITOPS_INTERVAL="1h", RAMP_GITOPS_WEBHOOK_SECRET=secret)
+    wait_applied(s, first)
+    release(repo, "ocr", "v2")
+    second = repo.commit("release ocr v2")
+    body = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
+    anon = s.client(token=None)
+    for sig in (hub_sig("wrong-secret", body), "sha256=" + "0" * 64, "sha1=abc", ""):
+        r = anon.request("POST", "/v1/gitops/sync", raw=body, ctype="application/json",
+                         headers={"X-Hub-Signature-256": sig})
+        eq(r.status, 401, f"signature {sig!r}")
+        eq(r.json["field"], "X-Hub-Signature-256")
+    status(anon.post("/v1/gitops/sync", {}), 401)
+    viewer = status(s.admin.post("/v1/tokens", {"name": "v", "role": "viewer"}), 201).json["token"]
+    status(s.client(token=viewer).post("/v1/gitops/sync", {}), 403)
+    status(s.client(token="nope").post("/v1/gitops/sync", {}), 401)
+    # none of those asked for a sync: with a 1 h interval the commit stays unfetched
+    t0 = time.time()
+    while time.time() - t0 < 2:
+        eq(gitops(s)["fetched_commit"], first)
+        time.sleep(0.2)
+    r = anon.request("POST", "/v1/gitops/sync", raw=body, ctype="application/json",
+                     headers={"X-Hub-Signature-256": hub_sig(secret, body)})
+    eq(r.status, 202, str(r))
+    wait_applied(s, second)
+    # and a ci token
+    ci = status(s.admin.post("/v1/tokens", {"name": "ci", "role": "ci"}), 201).json["token"]
+    release(repo, "ocr", "v1", stable="v1")
+    third = repo.commit("back to v1")
+    status(s.client(token=ci).post("/v1/gitops/sync", {}), 202)
+    wait_applied(s, third)
+    m = status(s.admin.get("/metrics", token=None), 200).body.decode()
+    check(f'ramp_gitops_info{{branch="main",commit="{third}"}} 1' in m, "info gauge has the commit")
+    check("ramp_gitops_last_sync_timestamp_seconds" in m)
+
+
+def test_remote_down_keeps_state_then_back_and_force_push_followed(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo)
+    url = repo.serve()
+    try:
+        s = server(ctx, url)
+        wait_applied(s, first)
+        repo.stop_serving()
+        release(repo, "ocr", "v2")
+        second = repo.commit("release v2 while the remote is down")
+
+        def down():
+            g = gitops(s)
+            return g if g["unreachable_since"] else None
+        g = wait_for(down, timeout=60, msg="remote reported unreachable")
+        eq(g["state"], "unreachable")
+        eq(g["applied_commit"], first)
+        check("could not fetch" in g["last_error"]["reason"], json.dumps(g["last_error"]))
+        eq(obj(g, "release", "ocr")["health"], "healthy")  # the last applied state stays
+        eq(active(s), None)
+        m = status(s.admin.get("/metrics", token=None), 200).body.decode()
+        check("ramp_gitops_remote_unreachable 1" in m)
+        repo.serve()
+        status(s.admin.post("/v1/gitops/sync"), 202)
+        g = wait_applied(s, second)
+        eq(g["unreachable_since"], None)
+        wait_for(lambda: active(s), timeout=60, msg="rollout started once back")
+
+        # force-push: the branch is rewritten to a commit that is not a descendant
+        repo.git("reset", "-q", "--hard", first)
+        release(repo, "ocr", "v1", stable="v1")
+        repo.write("policies/other.yaml", FAST)
+        forced = repo.commit("rewritten history")
+        status(s.admin.post("/v1/gitops/sync"), 202)
+        wait_applied(s, forced)
+        status(s.admin.get("/v1/policies/other"), 200)
+        wait_for(lambda: active(s) is None, timeout=60, msg="rollout aborted after the force-push")
+    finally:
+        repo.stop_serving()
+
+
+def test_path_traversal_symlinks_and_huge_files_are_refused(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo)
+    s = server(ctx, repo.url)
+    wait_applied(s, first)
+    # a tree entry named ".." under policies/, made with git mktree
+    with open(os.path.join(ctx.tmp, "evil.yaml"), "w") as f:
+        f.write(FAST)
+    blob = repo.git("hash-object", "-w", os.path.join(ctx.tmp, "evil.yaml"))
+    sub = subprocess.run(["git", "mktree"], cwd=repo.dir, input=f"100644 blob {blob}\t..\n",
+                         capture_output=True, text=True, check=True).stdout.strip()
+    top = repo.git("cat-file", "-p", "HEAD^{tree}").splitlines()
+    entries = [ln for ln in top if not ln.endswith("\tpolicies")] + [f"040000 tree {sub}\tpolicies"]
+    tree = subprocess.run(["git", "mktree"], cwd=repo.dir, input="\n".join(entries) + "\n",
+                          capture_output=True, text=True, check=True).stdout.strip()
+    evil = repo.git("commit-tree", tree, "-p", first, "-m", "dot-dot")
+    repo.git("update-ref", "refs/heads/main", evil)
+    g = wait_refused(s, evil)
+    eq(g["last_error"]["file"], "policies/..")
+    check("refused" in g["last_error"]["reason"], g["last_error"]["reason"])
+    eq(g["applied_commit"], first)
+    repo.git("reset", "-q", "--hard", first)
+
+    # a symlink pointing outside the repository
+    os.symlink("/etc/passwd", os.path.join(repo.dir, "policies", "passwd.yaml"))
+    link = repo.commit("symlink")
+    g = wait_refused(s, link)
+    eq(g["last_error"]["file"], "policies/passwd.yaml")
+    check("symbolic link" in g["last_error"]["reason"], g["last_error"]["reason"])
+    status(s.admin.get("/v1/policies/passwd"), 404)
+    os.unlink(os.path.join(repo.dir, "policies", "passwd.yaml"))
+
+    # a file over the size cap is refused before it is read
+    repo.write("policies/huge.yaml", "# " + "x" * (2 * 1024 * 1024) + "\n")
+    huge = repo.commit("huge")
+    g = wait_refused(s, huge)
+    eq(g["last_error"]["file"], "policies/huge.yaml")
+    check("larger than" in g["last_error"]["reason"], g["last_error"]["reason"])
+    eq(g["applied_commit"], first)
+    status(s.admin.get("/v1/policies/huge"), 404)
+
+
+def test_drift_is_reported_and_self_heal_puts_it_back(ctx):
+    repo = Repo(ctx)
+    repo.write("cohorts/north.yaml", "selector: \"site=north\"\n")
+    _, first = seed(ctx, repo)
+    s = server(ctx, repo.url)
+    wait_applied(s, first)
+    eq(status(s.admin.get("/v1/cohorts/north"), 200).json["selector"], "site=north")
+    changed = FAST.replace("name: canary", "name: first")
+    status(s.admin.request("PUT", "/v1/policies/fast", raw=changed.encode(), ctype="application/yaml"), 200)
+    status(s.admin.put("/v1/cohorts/north", {"selector": "site=south"}), 200)
+
+    def drifted():
+        g = gitops(s)
+        return g if obj(g, "policy", "fast")["state"] == "drift" and obj(g, "cohort", "north")["state"] == "drift" else None
+    g = wait_for(drifted, timeout=30, msg="drift reported")
+    check("changed" in obj(g, "policy", "fast")["detail"])
+    # reported only: ramp keeps the REST change
+    eq(status(s.admin.get("/v1/policies/fast"), 200).json["policy"]["stages"][0]["name"], "first")
+    s.stop()
+
+    s2 = ctx.server(env={"RAMP_GITOPS_REPO": repo.url, "RAMP_GITOPS_INTERVAL": "1s",
+                         "RAMP_EVAL_INTERVAL": "1s", "RAMP_GITOPS_SELF_HEAL": "1"})
+    wait_applied(s2, first)
+    status(s2.admin.request("PUT", "/v1/policies/fast", raw=changed.encode(), ctype="application/yaml"), 200)
+    status(s2.admin.put("/v1/cohorts/north", {"selector": "site=south"}), 200)
+    wait_for(lambda: status(s2.admin.get("/v1/policies/fast"), 200).json["policy"]["stages"][0]["name"] == "canary",
+             timeout=30, msg="policy put back")
+    wait_for(lambda: status(s2.admin.get("/v1/cohorts/north"), 200).json["selector"] == "site=north",
+             timeout=30, msg="cohort put back")
+    g = gitops(s2)
+    eq(g["self_heal"], True)
+    eq(obj(g, "policy", "fast")["state"], "synced")
+
+
+def test_unsigned_commit_refused_under_the_signer_gate(ctx):
+    if shutil.which("ssh-keygen") is None:
+        raise Skip("ssh-keygen is not installed")
+    repo = Repo(ctx)
+    key = os.path.join(ctx.tmp, "signer")
+    other = os.path.join(ctx.tmp, "other")
+    for k in (key, other):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", k], check=True)
+    allowed = os.path.join(ctx.tmp, "allowed_signers")
+    with open(allowed, "w") as f:
+        f.write("ci@example.com " + open(key + ".pub").read())
+    signer = Signer(ctx, None, key_id="ci-git")
+    repo.write("keys/ci-git.pub", open(signer.pub).read())
+    add_model(repo, signer, "ocr", "v1")
+    repo.write("policies/fast.yaml", FAST)
+    release(repo, "ocr", "v1", stable="v1")
+
+    def signed_commit(msg, k):
+        repo.git("add", "-A")
+        repo.git("-c", "gpg.format=ssh", "-c", f"user.signingkey={k}.pub", "commit", "-q", "--allow-empty", "-S", "-m", msg)
+        return repo.git("rev-parse", "HEAD")
+    good = signed_commit("signed seed", key)
+    s = server(ctx, repo.url, RAMP_GITOPS_ALLOWED_SIGNERS=allowed)
+    wait_applied(s, good)
+    repo.write("policies/unsigned.yaml", FAST)
+    unsigned = repo.commit("unsigned")
+    g = wait_refused(s, unsigned)
+    check(f"commit {unsigned} is not signed" in g["last_error"]["reason"], g["last_error"]["reason"])
+    eq(g["applied_commit"], good)
+    status(s.admin.get("/v1/policies/unsigned"), 404)
+    wrong = signed_commit("signed by someone else", other)
+    g = wait_refused(s, wrong)
+    check("not signed by an allowed signer" in g["last_error"]["reason"], g["last_error"]["reason"])
+    status(s.admin.get("/v1/policies/unsigned"), 404)
+    ok = signed_commit("signed again", key)
+    wait_applied(s, ok)
+    status(s.admin.get("/v1/policies/unsigned"), 200)
