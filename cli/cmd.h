@@ -49,6 +49,12 @@ int cmd_done(struct client *c, struct resp *r, const char *msg);
 int cmd_key_add(struct client *c, const struct args *a);
 int cmd_manifest_post(struct client *c, const struct args *a);
 
+/* gitops.c */
+int cmd_gitops_status(struct client *c, const struct args *a);
+int cmd_gitops_sync(struct client *c, const struct args *a);
+/* Offline: writes M.yaml.sig (and .key_id) beside the manifest. */
+int cmd_manifest_sign(const struct args *a);
+
 /* rollouts.c */
 int cmd_rollouts_list(struct client *c, const struct args *a);
 int cmd_rollout_get(struct client *c, const struct args *a);

@@ -542,3 +542,45 @@ def test_unsigned_commit_refused_under_the_signer_gate(ctx):
     ok = signed_commit("signed again", key)
     wait_applied(s, ok)
     status(s.admin.get("/v1/policies/unsigned"), 200)
+
+
+def rampctl(ctx, s, *args, rc=0):
+    p = subprocess.run([os.path.join(ctx.build, "rampctl"), *args], capture_output=True, text=True,
+                       env=dict(os.environ, RAMP_SERVER=s.url if s else "http://127.0.0.1:1",
+                                RAMP_TOKEN=s.admin_token if s else "x"))
+    eq(p.returncode, rc, f"rampctl {' '.join(args)}: {p.stdout} {p.stderr}")
+    return p.stdout
+
+
+def test_rampctl_signs_manifests_for_git_and_reports_gitops_status(ctx):
+    repo = Repo(ctx)
+    signer = Signer(ctx, None, key_id="ci-git", alg="ecdsa")
+    repo.write("keys/ci-git.pub", open(signer.pub).read())
+    for v in ("v1", "v2"):
+        repo.write(f"models/ocr/{v}.yaml", manifest_text("ocr", v, ("rpi-arm64",)))
+        out = rampctl(ctx, None, "manifest", "sign", os.path.join(repo.dir, f"models/ocr/{v}.yaml"),
+                      "--key", signer.priv, "--key-id", "ci-git")
+        check("signed" in out, out)
+    eq(open(os.path.join(repo.dir, "models/ocr/v1.yaml.key_id")).read(), "ci-git\n")
+    # a manifest rampd would refuse is not signed
+    repo.write("bad.yaml", "model: {name: ocr}\n")
+    rampctl(ctx, None, "manifest", "sign", os.path.join(repo.dir, "bad.yaml"), "--key", signer.priv, rc=5)
+    check(not os.path.exists(os.path.join(repo.dir, "bad.yaml.sig")))
+    os.unlink(os.path.join(repo.dir, "bad.yaml"))
+    repo.write("policies/fast.yaml", FAST)
+    release(repo, "ocr", "v1", stable="v1")
+    first = repo.commit("seed, signed by rampctl")
+    s = server(ctx, repo.url, RAMP_GITOPS_INTERVAL="1h")
+    wait_applied(s, first)
+    out = rampctl(ctx, s, "gitops", "status")
+    check(f"applied:  {first}" in out, out)
+    check("release" in out and "healthy" in out, out)
+    release(repo, "ocr", "v2")
+    second = repo.commit("v2")
+    out = rampctl(ctx, s, "gitops", "sync")
+    check("sync requested" in out, out)
+    wait_applied(s, second)
+    wait_for(lambda: active(s), timeout=60, msg="rollout started")
+    j = json.loads(rampctl(ctx, s, "gitops", "status", "-o", "json"))
+    eq(j["applied_commit"], second)
+    rampctl(ctx, s, "gitops", "sync", "--retry")
