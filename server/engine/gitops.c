@@ -105,6 +105,21 @@ static void write_status(struct gitops *g)
 	json_decref(st);
 }
 
+/* gitops.synced / gitops.failed to subscribed webhooks. */
+static void event(struct gitops *g, const char *type, const char *commit, json_t *error)
+{
+	char url[1024];
+	json_t *p;
+
+	safe_url(g->app->cfg.gitops_repo, url, sizeof(url));
+	p = json_pack("{s:s, s:o, s:{s:s, s:s, s:o, s:O?}}", "type", type, "at",
+		      time_or_null((int64_t)time(NULL)), "gitops", "repo", url, "branch",
+		      g->app->cfg.gitops_branch, "commit", commit_or_null(commit), "error", error);
+	if (p && store_gitops_event(g->app->db, type, p) != 0)
+		log_warn("msg=\"gitops event not queued\" type=%s", type);
+	json_decref(p);
+}
+
 static void set_error(struct gitops *g, const char *commit, const struct gitops_err *e)
 {
 	json_decref(g->last_error);
@@ -112,6 +127,8 @@ static void set_error(struct gitops *g, const char *commit, const struct gitops_
 				  "file", e->file, "line", e->line, "reason", e->reason, "at",
 				  time_or_null((int64_t)time(NULL)));
 	atomic_fetch_add(&m_failures, 1);
+	if (commit[0] || g->unreachable_since == 0) /* an outage is told once */
+		event(g, "gitops.failed", commit, g->last_error);
 	log_warn("msg=\"gitops sync refused\" commit=%s file=\"%s\" line=%d reason=\"%s\"",
 		 commit, e->file, e->line, e->reason);
 }
@@ -175,6 +192,7 @@ static void apply_head(struct gitops *g, const char *head)
 	pthread_mutex_lock(&metrics_mu);
 	snprintf(m_applied, sizeof(m_applied), "%s", head);
 	pthread_mutex_unlock(&metrics_mu);
+	event(g, "gitops.synced", head, NULL);
 	log_info("msg=\"gitops applied\" commit=%s", head);
 }
 
@@ -210,13 +228,13 @@ static void sync_once(struct gitops *g, bool forced)
 	if (rc) {
 		struct gitops_err e = {.line = 0};
 		snprintf(e.reason, sizeof(e.reason), "%.300s", why);
+		set_error(g, "", &e); /* before unreachable_since: the outage's first is told */
 		if (g->unreachable_since == 0)
 			g->unreachable_since = now;
 		g->backoff_s = g->backoff_s ? g->backoff_s * 2 : cfg->gitops_interval_s;
 		if (g->backoff_s > 16 * cfg->gitops_interval_s)
 			g->backoff_s = 16 * cfg->gitops_interval_s;
 		g->next_due_ms = clock_mono_ms() + 1000LL * g->backoff_s;
-		set_error(g, "", &e);
 		atomic_store(&m_unreachable, 1);
 	} else {
 		if (g->unreachable_since && g->last_error)

@@ -98,3 +98,27 @@ int store_gitops_release_forget(struct db *db, const char *actor)
 		rc = store_audit(c, actor, "gitops.retry", "gitops", NULL);
 	return db_tx_end(db, c, rc);
 }
+
+int store_gitops_event(struct db *db, const char *type, json_t *payload)
+{
+	char *text = json_dumps(payload, JSON_COMPACT);
+	const char *p[2] = {type, text};
+	struct dbconn *c;
+	PGresult *r = NULL;
+	int rc;
+
+	if (text == NULL)
+		return RAMP_ENOMEM;
+	if ((rc = db_acquire(db, &c)) == 0) {
+		/* event_id 0: not a rollout event; the payload says what happened */
+		rc = db_query(c, &r,
+			      "INSERT INTO webhook_deliveries (webhook, event_id, event_type, payload)"
+			      " SELECT w.name, 0, $1, $2::jsonb FROM webhooks w"
+			      " WHERE $1 = ANY (w.events)",
+			      2, p);
+		PQclear(r);
+		db_release(db, c);
+	}
+	free(text);
+	return rc;
+}

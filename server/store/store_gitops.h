@@ -24,6 +24,9 @@ struct gitops_release_row {
 int store_gitops_release_get(struct db *db, const char *model, struct gitops_release_row *out);
 int store_gitops_release_put(struct db *db, const char *model, const char *digest,
 			     const char *version, int64_t rollout_id, const char *commit);
+/* Queues a delivery of payload (borrowed) to every webhook subscribed to
+ * type ("gitops.synced", "gitops.failed"); the webhook sender posts it. */
+int store_gitops_event(struct db *db, const char *type, json_t *payload);
 /* Forgets every row (the retry verb): rolled-back releases are tried again. */
 int store_gitops_release_forget(struct db *db, const char *actor);
 

@@ -584,3 +584,51 @@ def test_rampctl_signs_manifests_for_git_and_reports_gitops_status(ctx):
     j = json.loads(rampctl(ctx, s, "gitops", "status", "-o", "json"))
     eq(j["applied_commit"], second)
     rampctl(ctx, s, "gitops", "sync", "--retry")
+
+
+def test_webhooks_hear_gitops_synced_and_failed(ctx):
+    import http.server
+    import threading
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.append((dict(self.headers), json.loads(body)))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        repo = Repo(ctx)
+        signer, first = seed(ctx, repo)
+        s = server(ctx, repo.url, RAMP_GITOPS_INTERVAL="1h", RAMP_WEBHOOK_ALLOW_PRIVATE="1")
+        wait_applied(s, first)
+        status(s.admin.put("/v1/webhooks/git", {
+            "url": f"http://127.0.0.1:{httpd.server_address[1]}/hook",
+            "events": ["gitops.synced", "gitops.failed"], "secret": "0123456789abcdef0123"}), 201)
+        add_model(repo, signer, "ocr", "v3", tamper=True)
+        bad = repo.commit("tampered")
+        status(s.admin.post("/v1/gitops/sync"), 202)
+        wait_refused(s, bad)
+        wait_for(lambda: any(b["type"] == "gitops.failed" for _, b in got), timeout=60, msg="failed event")
+        h, b = [x for x in got if x[1]["type"] == "gitops.failed"][0]
+        eq(h.get("X-Ramp-Event"), "gitops.failed")
+        eq(b["gitops"]["commit"], bad)
+        eq(b["gitops"]["error"]["file"], "models/ocr/v3.yaml")
+        add_model(repo, signer, "ocr", "v3")
+        good = repo.commit("fixed")
+        status(s.admin.post("/v1/gitops/sync"), 202)
+        wait_applied(s, good)
+        wait_for(lambda: any(b["type"] == "gitops.synced" for _, b in got), timeout=60, msg="synced event")
+        b = [x[1] for x in got if x[1]["type"] == "gitops.synced"][0]
+        eq(b["gitops"]["commit"], good)
+        eq(b["gitops"]["branch"], "main")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
