@@ -632,3 +632,30 @@ def test_webhooks_hear_gitops_synced_and_failed(ctx):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_the_gitops_walkthrough_runs_as_written(ctx):
+    import re
+    import tempfile
+    from ramp import ROOT
+    for tool in ("jq", "curl", "openssl", "git"):
+        if shutil.which(tool) is None:
+            raise Skip(f"{tool} is not installed")
+    text = open(os.path.join(ROOT, "docs", "gitops.md")).read()
+    m = re.search(r"<!-- gitops-walkthrough:begin -->\n```sh\n(.*?)```\n<!-- gitops-walkthrough:end -->",
+                  text, re.S)
+    check(m, "docs/gitops.md has no walkthrough block between its markers")
+    repo = os.path.join(ctx.tmp, "fleet")
+    s = ctx.server(env={"RAMP_GITOPS_REPO": "file://" + repo, "RAMP_GITOPS_INTERVAL": "5s",
+                        "RAMP_EVAL_INTERVAL": "1s"})
+    checkout = tempfile.mkdtemp(prefix="checkout", dir=ctx.tmp)
+    os.symlink(ctx.build, os.path.join(checkout, "build"))
+    env = dict(os.environ, RAMP_SERVER=s.url, RAMP_TOKEN=s.admin_token, REPO=repo, TMPDIR=ctx.tmp)
+    env.pop("RAMP_URL", None)
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", m.group(1)], cwd=checkout, env=env,
+                       capture_output=True, text=True, timeout=300)
+    eq(p.returncode, 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}\n{s.log()}")
+    versions = [ln for ln in p.stdout.splitlines() if re.fullmatch(r"2026\.0[12]\.01", ln)]
+    eq(versions, ["2026.01.01", "2026.02.01", "2026.01.01"], p.stdout)
+    check("state:    synced" in p.stdout, p.stdout)
+    eq([r["state"] for r in status(s.admin.get("/v1/rollouts?state=all"), 200).json["items"]], ["aborted"])
