@@ -12,10 +12,12 @@
 #include "store/store.h"
 #include "store/store_gitops.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define ACTOR "gitops"
 
@@ -105,6 +107,35 @@ static bool degraded(struct gitops *g, const struct gitops_release *r, json_t *o
 	return bad;
 }
 
+/* As POST /v1/rollouts asks (api_manifest_reachable): each variant without a
+ * url must be in the artifact store, or devices would be sent nowhere. */
+static int reachable(struct gitops *g, const struct gitops_release *r, struct ramp_err *e)
+{
+	json_t *rec = NULL, *v;
+	size_t i;
+	int rc = store_manifest_signable(g->app->db, r->model, r->version, &rec);
+
+	json_array_foreach(json_object_get(rec, "variants"), i, v) {
+		const char *d = json_string_value(json_object_get(v, "digest"));
+		char path[PATH_MAX + 96];
+		struct stat st;
+		if (json_string_value(json_object_get(v, "url")) != NULL || d == NULL ||
+		    strncmp(d, "sha256:", 7) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/artifacts/sha256/%.2s/%.64s", g->app->cfg.data_dir,
+			 d + 7, d + 7);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			continue;
+		rc = ramp_err_set(e, RAMP_EINVAL, "",
+				  "variant %s points at nothing: no url, and %.80s is not in the "
+				  "artifact store (PUT /v1/artifacts/%.80s)",
+				  json_string_value(json_object_get(v, "platform")), d, d);
+		break;
+	}
+	json_decref(rec);
+	return rc;
+}
+
 static void start_rollout(struct gitops *g, const struct gitops_release *r, json_t *o)
 {
 	struct ramp_err e;
@@ -112,8 +143,10 @@ static void start_rollout(struct gitops *g, const struct gitops_release *r, json
 	int rc;
 
 	ramp_err_clear(&e);
-	rc = rollouts_create(g->app, ACTOR, r->model, r->version, r->policy_name, r->policy,
-			     r->selector, &id, &e);
+	rc = reachable(g, r, &e);
+	if (rc == 0)
+		rc = rollouts_create(g->app, ACTOR, r->model, r->version, r->policy_name,
+				     r->policy, r->selector, &id, &e);
 	if (rc) {
 		json_object_set_new(o, "state", json_string("error"));
 		set(o, "detail", "could not start the rollout: %s",

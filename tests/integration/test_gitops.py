@@ -659,3 +659,24 @@ def test_the_gitops_walkthrough_runs_as_written(ctx):
     eq(versions, ["2026.01.01", "2026.02.01", "2026.01.01"], p.stdout)
     check("state:    synced" in p.stdout, p.stdout)
     eq([r["state"] for r in status(s.admin.get("/v1/rollouts?state=all"), 200).json["items"]], ["aborted"])
+
+
+def test_release_of_a_version_whose_file_is_missing_waits_for_the_upload(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo)
+    s = ctx.server(env={"RAMP_GITOPS_REPO": repo.url, "RAMP_GITOPS_INTERVAL": "1s", "RAMP_EVAL_INTERVAL": "1s"})
+    upload_artifacts(s, "ocr", "v1")
+    wait_applied(s, first)
+    release(repo, "ocr", "v2")
+    second = repo.commit("release v2 before its file is uploaded")
+    wait_applied(s, second)
+
+    def error():
+        o = obj(gitops(s), "release", "ocr")
+        return o if o["state"] == "error" else None
+    o = wait_for(error, timeout=30, msg="release in error")
+    check("points at nothing" in o["detail"], o["detail"])
+    eq(active(s), None)
+    upload_artifacts(s, "ocr", "v2")
+    ro = wait_for(lambda: active(s), timeout=60, msg="rollout once the file is there")
+    eq(ro["version"], "v2")
