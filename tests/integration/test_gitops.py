@@ -680,3 +680,41 @@ def test_release_of_a_version_whose_file_is_missing_waits_for_the_upload(ctx):
     upload_artifacts(s, "ocr", "v2")
     ro = wait_for(lambda: active(s), timeout=60, msg="rollout once the file is there")
     eq(ro["version"], "v2")
+
+
+def test_ci_publish_script_signs_commits_and_releases(ctx):
+    repo = Repo(ctx)
+    signer, first = seed(ctx, repo)
+    s = server(ctx, repo.url, RAMP_GITOPS_INTERVAL="1h")
+    tokens = enroll(s, 10)
+    wait_applied(s, first)
+    ci = status(s.admin.post("/v1/tokens", {"name": "ci", "role": "ci"}), 201).json["token"]
+    dist = os.path.join(ctx.tmp, "dist")
+    os.makedirs(dist)
+    with open(os.path.join(dist, "ocr.tflite"), "wb") as f:
+        f.write(b"weights of 2026.03.01")
+    from ramp import ROOT
+    script = os.path.join(ROOT, "deploy", "gitops-publish.sh")
+    env = dict(os.environ, RAMPCTL=os.path.join(ctx.build, "rampctl"), HOME=repo.base)
+    p = subprocess.run(["sh", script, "--repo", repo.dir, "--model", "ocr", "--version", "2026.03.01",
+                        "--key", signer.priv, "--key-id", "ci-git", "--platform", "rpi-arm64",
+                        "--file", os.path.join(dist, "ocr.tflite"), "--release",
+                        "--server", s.url, "--token", ci], capture_output=True, text=True, env=env, timeout=120)
+    eq(p.returncode, 0, p.stderr)
+    commit = p.stdout.strip().splitlines()[-1]
+    eq(commit, repo.git("rev-parse", "HEAD"))
+    wait_applied(s, commit)
+    rec = status(s.admin.get("/v1/models/ocr/versions/2026.03.01"), 200).json
+    eq(rec["key_id"], "ci-git")
+    eq(rec["variants"][0]["size"], len(b"weights of 2026.03.01"))
+    ro = wait_for(lambda: active(s), timeout=60, msg="rollout started")
+    eq(ro["version"], "2026.03.01")
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all().get("2026.03.01"), 1)  # 10% canary of 10 devices
+    fleet.close()
+    # the same version again is refused before anything is written
+    p = subprocess.run(["sh", script, "--repo", repo.dir, "--model", "ocr", "--version", "2026.03.01",
+                        "--key", signer.priv, "--platform", "rpi-arm64", "--file",
+                        os.path.join(dist, "ocr.tflite")], capture_output=True, text=True, env=env)
+    check(p.returncode != 0 and "immutable" in p.stderr, p.stderr)
+    eq(repo.git("rev-parse", "HEAD"), commit)
