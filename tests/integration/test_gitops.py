@@ -718,3 +718,109 @@ def test_ci_publish_script_signs_commits_and_releases(ctx):
                         os.path.join(dist, "ocr.tflite")], capture_output=True, text=True, env=env)
     check(p.returncode != 0 and "immutable" in p.stderr, p.stderr)
     eq(repo.git("rev-parse", "HEAD"), commit)
+
+
+class GitHTTP:
+    """git http-backend behind a small loopback HTTP server that wants
+    Basic auth with the password `token` (as a forge wants a token)."""
+
+    def __init__(self, base, token):
+        import http.server
+        import threading
+        want = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        self.denied = 0
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = b""
+                    while True:
+                        n = int(self.rfile.readline().strip().split(b";")[0], 16)
+                        if n == 0:
+                            self.rfile.readline()
+                            return out
+                        out += self.rfile.read(n)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def handle_any(self):
+                data = self.body()
+                if self.headers.get("Authorization") != want:
+                    me.denied += 1
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                env = {"GIT_PROJECT_ROOT": base, "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
+                       "QUERY_STRING": query, "REQUEST_METHOD": self.command, "REMOTE_USER": "ci",
+                       "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(data)),
+                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "PATH": os.environ["PATH"],
+                       "HOME": base, "GIT_CONFIG_NOSYSTEM": "1"}
+                if self.headers.get("Content-Encoding"):
+                    env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+                if self.headers.get("Git-Protocol"):
+                    env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+                out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True).stdout
+                sep = b"\r\n\r\n" if b"\r\n\r\n" in out else b"\n\n"
+                head, _, rest = out.partition(sep)
+                code, headers = 200, []
+                for line in head.decode().splitlines():
+                    k, _, v = line.partition(":")
+                    if k.lower() == "status":
+                        code = int(v.strip().split()[0])
+                    elif k:
+                        headers.append((k, v.strip()))
+                self.send_response(code)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(rest)))
+                self.end_headers()
+                self.wfile.write(rest)
+
+            do_GET = do_POST = handle_any
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_https_style_token_over_git_http_backend(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo)
+    srv = GitHTTP(repo.base, "t0ken-for-fleet")
+    try:
+        url = f"http://127.0.0.1:{srv.port}/{os.path.basename(repo.dir)}"
+        bad = os.path.join(ctx.tmp, "bad.token")
+        with open(bad, "w") as f:
+            f.write("wrong-token\n")
+        s = server(ctx, url, RAMP_GITOPS_TOKEN_FILE=bad)
+
+        def refused():
+            g = gitops(s)
+            return g if g.get("unreachable_since") else None
+        g = wait_for(refused, timeout=60, msg="a wrong token is refused")
+        eq(g["applied_commit"], None)
+        check(srv.denied > 0)
+        check("wrong-token" not in json.dumps(g), "the token is never shown")
+        s.stop()
+        good = os.path.join(ctx.tmp, "good.token")
+        with open(good, "w") as f:
+            f.write("t0ken-for-fleet\n")
+        s2 = server(ctx, url, RAMP_GITOPS_TOKEN_FILE=good)
+        g = wait_applied(s2, first)
+        eq(g["repo"], url)
+        eq(g["unreachable_since"], None)
+    finally:
+        srv.close()
