@@ -214,11 +214,16 @@ static void restore(struct gitops *g)
 	json_decref(st);
 }
 
+static bool stopping(void *ticker)
+{
+	return ticker_stopping(ticker);
+}
+
 static void sync_once(struct gitops *g, bool forced)
 {
 	const struct config *cfg = &g->app->cfg;
-	struct gitops_remote rm = {cfg->gitops_repo, cfg->gitops_branch, cfg->gitops_token_file,
-				   cfg->gitops_ssh_key};
+	struct gitops_remote rm = {cfg->gitops_repo,	   cfg->gitops_branch, cfg->gitops_token_file,
+				   cfg->gitops_ssh_key,	   stopping,	       g->ticker};
 	char head[41], why[512];
 	int64_t now = (int64_t)time(NULL);
 	int rc = gitops_git_fetch(g->repo, &rm, head, why, sizeof(why));

@@ -100,6 +100,18 @@ static int credentials(git_credential **out, const char *url, const char *user,
 	return GIT_PASSTHROUGH;
 }
 
+static int progress(const git_indexer_progress *stats, void *payload)
+{
+	const struct creds *c = payload;
+
+	return c->rm->cancel && c->rm->cancel(c->rm->cancel_ctx) ? -1 : 0;
+}
+
+static int sideband(const char *str, int len, void *payload)
+{
+	return progress(NULL, payload);
+}
+
 static void local_head(git_repository *repo, const char *ref, char head[41])
 {
 	git_oid oid;
@@ -124,6 +136,8 @@ int gitops_git_fetch(struct gitops_repo *r, const struct gitops_remote *rm, char
 	snprintf(ref, sizeof(ref), "refs/remotes/origin/%s", rm->branch);
 	snprintf(spec, sizeof(spec), "+refs/heads/%s:%s", rm->branch, ref);
 	fo.callbacks.credentials = credentials;
+	fo.callbacks.transfer_progress = progress;
+	fo.callbacks.sideband_progress = sideband;
 	fo.callbacks.payload = &c;
 	fo.prune = GIT_FETCH_NO_PRUNE;
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;

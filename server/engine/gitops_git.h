@@ -12,6 +12,7 @@
 
 #include "domain/gitops.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct gitops_repo;
@@ -20,6 +21,9 @@ struct gitops_remote {
 	const char *url, *branch;
 	const char *token_file; /* https: the token, sent as the password; "" none */
 	const char *ssh_key;    /* ssh: a private key file; "" none */
+	/* polled while objects arrive: true gives the fetch up (shutdown) */
+	bool (*cancel)(void *ctx);
+	void *cancel_ctx;
 };
 
 /* The files of one tree: paths and bytes, malloc'd. */

@@ -197,6 +197,9 @@ def test_release_commit_rolls_out_and_revert_aborts_to_baseline(ctx):
     wait_for(lambda: rollout(s, rid)["state"] == "aborted", timeout=60, msg="rollout aborted")
     counts = fleet.poll_all()
     eq(counts, {"v1": 40})
+    # every write the reconciler made reached the in-memory snapshot
+    v = status(s.admin.get("/v1/snapshot/verify"), 200).json
+    eq(v["ok"], True, json.dumps(v))
     g = gitops(s)
     check("stable version" in obj(g, "release", "ocr").get("detail", "") or
           obj(g, "release", "ocr")["health"] == "healthy", json.dumps(g))
