@@ -270,7 +270,7 @@ int gitops_git_files(struct gitops_repo *r, const char *commit, const char *root
 		if (git_tree_entry_bypath(&te, tree, trimmed) != 0 ||
 		    git_tree_entry_type(te) != GIT_OBJECT_TREE ||
 		    git_tree_lookup(&sub, r->repo, git_tree_entry_id(te)) != 0) {
-			snprintf(err->file, sizeof(err->file), "%s", trimmed);
+			snprintf(err->file, sizeof(err->file), "%.250s", trimmed);
 			snprintf(err->reason, sizeof(err->reason),
 				 "RAMP_GITOPS_PATH is not a folder of this commit");
 			rc = RAMP_EINVAL;
