@@ -827,3 +827,27 @@ def test_https_style_token_over_git_http_backend(ctx):
         eq(g["unreachable_since"], None)
     finally:
         srv.close()
+
+
+def test_only_the_evaluating_replica_reconciles(ctx):
+    repo = Repo(ctx)
+    _, first = seed(ctx, repo)
+    env = {"RAMP_GITOPS_REPO": repo.url, "RAMP_GITOPS_INTERVAL": "1s", "RAMP_EVAL_INTERVAL": "1s"}
+    s1 = ctx.server(env=env)
+    upload_artifacts(s1, "ocr", "v2")
+    s2 = ctx.server(env=env, database=s1.database, admin_token=s1.admin_token)
+    wait_applied(s1, first)
+    release(repo, "ocr", "v2")
+    second = repo.commit("release v2")
+    status(s2.admin.post("/v1/gitops/sync"), 202)
+    wait_applied(s2, second)  # the status is the database's: both replicas answer it
+    ro = wait_for(lambda: active(s2), timeout=60, msg="one rollout started")
+    eq(len(status(s1.admin.get("/v1/rollouts?state=all"), 200).json["items"]), 1)
+    logs = [s1.log(), s2.log()]
+    leaders = [i for i, log in enumerate(logs) if "this replica now evaluates rollouts" in log]
+    eq(len(leaders), 1, "one evaluator")
+    applied = [i for i, log in enumerate(logs) if "gitops applied" in log]
+    eq(applied, leaders, "only the evaluator applied commits")
+    audit = status(s1.admin.get("/v1/audit?limit=1000"), 200).json["items"]
+    eq(sum(1 for e in audit if e["actor"] == "gitops" and e["action"].startswith("rollout")) >= 1, True)
+    eq(ro["version"], "v2")
