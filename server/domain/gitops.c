@@ -232,26 +232,22 @@ static int parse_policy(struct gitops_state *st, const struct gitops_file *f, co
 	return rc ? fail_parse(err, rc, f, &pe) : 0;
 }
 
-/* The document of f as a typed jansson object (plain scalars resolved),
- * or NULL with err. *t keeps the raw tree for plain-scalar strings. */
-static json_t *load_object(const struct gitops_file *f, struct yamltree *t,
-			   struct gitops_err *err)
+/* The document of f as a tree (plain scalars stay strings) into *t, its
+ * root a mapping. 0, or the error's code with err. */
+static int load_object(const struct gitops_file *f, struct yamltree *t, struct gitops_err *err)
 {
 	struct ramp_err pe;
 	int rc;
 
 	ramp_err_clear(&pe);
 	rc = yamltree_parse(f->data, f->len, t, &pe);
-	if (rc) {
-		fail_parse(err, rc, f, &pe);
-		return NULL;
-	}
+	if (rc)
+		return fail_parse(err, rc, f, &pe);
 	if (!json_is_object(t->root)) {
-		fail(err, RAMP_EINVAL, f->path, 1, "the document must be a mapping");
 		yamltree_free(t);
-		return NULL;
+		return fail(err, RAMP_EINVAL, f->path, 1, "the document must be a mapping");
 	}
-	return t->root;
+	return 0;
 }
 
 /* A string member (YAML plain scalars stay text: "1.10" is not 1.1). */
@@ -279,10 +275,12 @@ static int check_selector(const struct gitops_file *f, const char *text, const c
 	struct selector *sel = NULL;
 	struct ramp_err pe;
 
+	int rc;
+
 	ramp_err_clear(&pe);
-	if (selector_parse(text, &sel, &pe) != 0)
-		return fail(err, RAMP_EINVAL, f->path, gitops_line_of(f->data, f->len, field),
-			    "%s: %s", field, pe.msg);
+	if ((rc = selector_parse(text, &sel, &pe)) != 0)
+		return fail(err, rc == RAMP_ENOMEM ? rc : RAMP_EINVAL, f->path,
+			    gitops_line_of(f->data, f->len, field), "%s: %s", field, pe.msg);
 	selector_free(sel);
 	return 0;
 }
@@ -300,8 +298,9 @@ static int parse_cohort(struct gitops_state *st, const struct gitops_file *f, co
 	if (!manifest_name_valid(name))
 		return fail(err, RAMP_EINVAL, f->path, 0,
 			    "cohort names match [a-z0-9][a-z0-9._-]{0,62}");
-	if ((o = load_object(f, &t, err)) == NULL)
-		return RAMP_EINVAL;
+	if ((rc = load_object(f, &t, err)) != 0)
+		return rc;
+	o = t.root;
 	ramp_err_clear(&pe);
 	if (fields_check(o, allowed, NULL, &pe) != 0)
 		rc = fail(err, RAMP_EINVAL, f->path, gitops_line_of(f->data, f->len, pe.field),
@@ -347,10 +346,11 @@ static int release_policy(struct gitops_state *st, const struct gitops_file *f,
 	if (!json_is_object(v))
 		return fail(err, RAMP_EINVAL, f->path, gitops_line_of(f->data, f->len, "policy"),
 			    "policy must be a policy's name or an inline policy");
-	if ((r->policy = malloc(sizeof(*r->policy))) == NULL ||
-	    (typed = yamltree_resolve(t, v)) == NULL)
+	if ((r->policy = malloc(sizeof(*r->policy))) == NULL)
 		return fail(err, RAMP_ENOMEM, f->path, 0, "out of memory");
 	r->own_policy = true;
+	if ((typed = yamltree_resolve(t, v)) == NULL)
+		return fail(err, RAMP_ENOMEM, f->path, 0, "out of memory");
 	ramp_err_clear(&pe);
 	rc = policy_from_json(typed, r->policy, &pe);
 	json_decref(typed);
@@ -417,8 +417,9 @@ static int parse_release(struct gitops_state *st, const struct gitops_file *f,
 	if (!manifest_name_valid(model))
 		return fail(err, RAMP_EINVAL, f->path, 0,
 			    "model names match [a-z0-9][a-z0-9._-]{0,62}");
-	if ((o = load_object(f, &t, err)) == NULL)
-		return RAMP_EINVAL;
+	if ((rc = load_object(f, &t, err)) != 0)
+		return rc;
+	o = t.root;
 	r->model = model;
 	r->file = f->path;
 	sig_sha256_hex(f->data, f->len, r->digest);
