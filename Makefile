@@ -5,7 +5,7 @@
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libgit2
+PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
             python3 openssl clang libgit2-dev
@@ -131,7 +131,13 @@ $(BUILD)/obj/gen/version.o: $(BUILD)/gen/version.c
 	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS) $(VERSION_OBJ) $(BUILD)/obj/gen/schema.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(GIT2_LIBS)
+
+# libgit2 (GitOps, server/engine/gitops_git.c) is rampd's alone: the agent,
+# runner, simulator and rampctl do not link it
+GIT2_CFLAGS = $(shell pkg-config --cflags libgit2 2>/dev/null)
+GIT2_LIBS   = $(shell pkg-config --libs libgit2 2>/dev/null)
+$(BUILD)/obj/server/engine/gitops_git.o: CFLAGS += $(GIT2_CFLAGS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
