@@ -203,6 +203,7 @@ test: all $(BUILD)/.test-deps
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all build-asan/.test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  python3 tests/run.py --build build-asan
 
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined

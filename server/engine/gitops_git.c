@@ -14,6 +14,10 @@
 
 struct gitops_repo {
 	git_repository *repo;
+	/* made once and reused: libgit2 1.5's git_regexp_match leaks its
+	 * pcre2 match data on every non-matching config regex, and creating a
+	 * remote runs several (url.*.insteadOf); once per process is bounded */
+	git_remote *remote;
 };
 
 #define MAX_DEPTH 8
@@ -55,6 +59,7 @@ void gitops_git_close(struct gitops_repo *r)
 {
 	if (r == NULL)
 		return;
+	git_remote_free(r->remote);
 	git_repository_free(r->repo);
 	free(r);
 }
@@ -125,7 +130,6 @@ int gitops_git_fetch(struct gitops_repo *r, const struct gitops_remote *rm, char
 		     char *why, size_t whylen)
 {
 	git_fetch_options fo;
-	git_remote *remote = NULL;
 	struct creds c = {rm, 0};
 	char spec[600], ref[300];
 	char *specs[1] = {spec};
@@ -141,12 +145,11 @@ int gitops_git_fetch(struct gitops_repo *r, const struct gitops_remote *rm, char
 	fo.callbacks.payload = &c;
 	fo.prune = GIT_FETCH_NO_PRUNE;
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	if (git_remote_create_anonymous(&remote, r->repo, rm->url) != 0 ||
-	    git_remote_fetch(remote, &arr, &fo, "gitops fetch") != 0) {
+	if ((r->remote == NULL && git_remote_create_anonymous(&r->remote, r->repo, rm->url) != 0) ||
+	    git_remote_fetch(r->remote, &arr, &fo, "gitops fetch") != 0) {
 		why_git(why, whylen, "could not fetch");
 		rc = RAMP_EUNAVAIL;
 	}
-	git_remote_free(remote);
 	local_head(r->repo, ref, head);
 	if (rc == 0 && head[0] == '\0') {
 		snprintf(why, whylen, "could not fetch: the remote has no branch %s", rm->branch);
