@@ -8,7 +8,7 @@ CC       ?= gcc
 PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libzstd
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
-            python3 openssl clang libzstd-dev
+            python3 openssl clang libzstd-dev libgit2-dev
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
             -Wno-unused-parameter
@@ -133,7 +133,13 @@ $(BUILD)/obj/gen/version.o: $(BUILD)/gen/version.c
 	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/rampd: $(SERVER_OBJS) $(COMMON_OBJS) $(VERSION_OBJ) $(BUILD)/obj/gen/schema.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(GIT2_LIBS)
+
+# libgit2 (GitOps, server/engine/gitops_git.c) is rampd's alone: the agent,
+# runner, simulator and rampctl do not link it
+GIT2_CFLAGS = $(shell pkg-config --cflags libgit2 2>/dev/null)
+GIT2_LIBS   = $(shell pkg-config --libs libgit2 2>/dev/null)
+$(BUILD)/obj/server/engine/gitops_git.o: CFLAGS += $(GIT2_CFLAGS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
@@ -220,6 +226,7 @@ test-ha: all
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all build-asan/.test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  python3 tests/run.py --build build-asan
 
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined
@@ -245,6 +252,7 @@ bench: all
 	python3 tests/bench_agent.py --build $(BUILD)
 	python3 tests/bench_otlp.py --build $(BUILD)
 	python3 tests/bench_deltas.py --build $(BUILD)
+	python3 tests/bench_gitops.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan

@@ -51,6 +51,11 @@ int cmd_manifest_post(struct client *c, const struct args *a);
 
 /* tuf.c: init, delegate, rotate-root, keygen, sign-manifest (docs/tuf.md) */
 int cmd_tuf(struct client *c, const char *verb, const struct args *a);
+/* gitops.c */
+int cmd_gitops_status(struct client *c, const struct args *a);
+int cmd_gitops_sync(struct client *c, const struct args *a);
+/* Offline: writes M.yaml.sig (and .key_id) beside the manifest. */
+int cmd_manifest_sign(const struct args *a);
 
 /* rollouts.c */
 int cmd_rollouts_list(struct client *c, const struct args *a);

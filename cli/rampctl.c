@@ -39,12 +39,15 @@ static const char usage[] =
 	"  key add ID -f PUBLIC.pem\n"
 	"  manifest post --file M.yaml (--signature SIG.b64 | --key PRIVATE.pem) [--key-id ID]\n"
 	"                [--artifacts DIR]\n"
+	"  manifest sign M.yaml --key PRIVATE.pem [--key-id ID]  (writes M.yaml.sig, offline)\n"
 	"  token create NAME --role ROLE       whoami\n"
 	"TUF (docs/tuf.md; --dir D holds the offline keys, default ./tuf):\n"
 	"  tuf init [--root-keys N --threshold T]   tuf rotate-root [--root-keys N\n"
 	"           --threshold T] [--rotate-online]  tuf delegate ROLE --key CI.pub.json\n"
 	"           --paths PATTERN   tuf keygen --out CI.pem\n"
 	"  tuf sign-manifest ROLE -f M.yaml --key CI.pem [--artifacts DIR]\n"
+	"GitOps:\n"
+	"  gitops status                       gitops sync [--retry]\n"
 	"\n"
 	"The server and token come from --server/--token, else RAMP_SERVER (or RAMP_URL)\n"
 	"and RAMP_TOKEN, else ~/.config/ramp/config (\"server = URL\", \"token = T\"), else\n"
@@ -57,7 +60,7 @@ static const char usage[] =
 	"6 watch --timeout passed before the rollout ended.\n";
 
 static const char *const bool_flags[] = {"--full", "--stuck", "--help", "-h", "--json",
-					   "--rotate-online", NULL};
+					   "--rotate-online", "--retry", NULL};
 
 int usage_error(const char *fmt, ...)
 {
@@ -482,7 +485,8 @@ static const struct {
 	{"device devices", "list ls register add create get"},
 	{"cohort cohorts", "apply list ls"},
 	{"key keys", "add apply"},
-	{"manifest manifests", "post push"},
+	{"manifest manifests", "post push sign"},
+	{"gitops", "status sync"},
 	{"token tokens", "create"},
 	{"tuf", "init delegate rotate-root keygen sign-manifest"},
 	{"whoami", ""},
@@ -654,6 +658,8 @@ static int run(struct client *c, struct args *a)
 		return cmd_token_create(c, a);
 	if (is(noun, "tuf", NULL, NULL))
 		return cmd_tuf(c, verb, a);
+	if (is(noun, "gitops", NULL, NULL) && is(verb, "status", "sync", NULL))
+		return strcmp(verb, "sync") ? cmd_gitops_status(c, a) : cmd_gitops_sync(c, a);
 	return unknown_command(noun, verb);
 }
 
@@ -672,6 +678,11 @@ int main(int argc, char **argv)
 	    (a.npos == 1 && strcmp(a.pos[0], "help") == 0)) {
 		fputs(usage, a.npos == 0 && !arg_has(&a, "--help") && !arg_has(&a, "-h") ? stderr : stdout);
 		return a.npos == 0 && !arg_has(&a, "--help") && !arg_has(&a, "-h") ? EXIT_USAGE : 0;
+	}
+	if (a.npos >= 2 && is(a.pos[0], "manifest", "manifests", NULL) &&
+	    strcmp(a.pos[1], "sign") == 0) {
+		shift(&a, 2);
+		return cmd_manifest_sign(&a);
 	}
 	out = arg_get(&a, "-o", "--output");
 	if (out && strcmp(out, "json") && strcmp(out, "table") && strcmp(out, "id"))

@@ -152,6 +152,16 @@ static int set_delta_max(struct config *c, const char *v)
 {
 	return parse_size(v, &c->delta_max);
 }
+STR_SETTER(gitops_repo)
+STR_SETTER(gitops_branch)
+STR_SETTER(gitops_path)
+SECS_SETTER(gitops_interval_s, 1, 86400)
+STR_SETTER(gitops_token_file)
+STR_SETTER(gitops_ssh_key)
+STR_SETTER(gitops_webhook_secret)
+STR_SETTER(gitops_webhook_secret_file)
+INT_SETTER(gitops_self_heal, 0, 1)
+STR_SETTER(gitops_allowed_signers)
 
 static int set_artifact_max(struct config *c, const char *v)
 {
@@ -215,7 +225,17 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(DELTA_LEVEL, set_delta_level, "3")                                   \
 	X(DELTA_WINDOW_LOG, set_delta_window_log, "28")                        \
 	X(DELTA_MAX, set_delta_max, "512M")                                    \
-	X(DELTA_INTERVAL, set_delta_interval_s, "10")
+	X(DELTA_INTERVAL, set_delta_interval_s, "10")                                \
+	X(GITOPS_REPO, set_gitops_repo, NULL)                                  \
+	X(GITOPS_BRANCH, set_gitops_branch, "main")                            \
+	X(GITOPS_PATH, set_gitops_path, "/")                                   \
+	X(GITOPS_INTERVAL, set_gitops_interval_s, "60")                        \
+	X(GITOPS_TOKEN_FILE, set_gitops_token_file, NULL)                      \
+	X(GITOPS_SSH_KEY, set_gitops_ssh_key, NULL)                            \
+	X(GITOPS_WEBHOOK_SECRET, set_gitops_webhook_secret, NULL)              \
+	X(GITOPS_WEBHOOK_SECRET_FILE, set_gitops_webhook_secret_file, NULL)    \
+	X(GITOPS_SELF_HEAL, set_gitops_self_heal, NULL)                        \
+	X(GITOPS_ALLOWED_SIGNERS, set_gitops_allowed_signers, NULL)
 
 static const struct setting {
 	const char *name;

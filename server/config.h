@@ -41,6 +41,13 @@ struct config {
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 	char prom_secrets_dir[PATH_MAX]; /* Prometheus gates' auth files (docs/telemetry.md) */
 	int64_t tuf_timestamp_ttl_s; /* lifetime of a TUF timestamp rampd signs (docs/tuf.md) */
+	/* GitOps (docs/gitops.md, engine/gitops.c); gitops_repo empty: off */
+	char gitops_repo[1024], gitops_branch[256], gitops_path[512];
+	int gitops_interval_s;
+	char gitops_token_file[PATH_MAX], gitops_ssh_key[PATH_MAX];
+	char gitops_webhook_secret[256], gitops_webhook_secret_file[PATH_MAX];
+	int gitops_self_heal;
+	char gitops_allowed_signers[PATH_MAX];
 	/* production footing (docs/security.md): TLS, device certificates,
 	 * enrollment, limits; parsed by config_prod.c */
 	char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* both or neither: HTTPS */

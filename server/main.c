@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "engine/engine.h"
+#include "engine/gitops.h"
 #include "engine/webhooks.h"
 #include "engine/deltas.h"
 #include "http/http.h"
@@ -104,7 +105,8 @@ int main(int argc, char **argv)
 	}
 	if (ingest_start(&app) != 0)
 		goto out;
-	if (engine_start(&app) != 0 || webhooks_start(&app) != 0 || deltas_start(&app) != 0)
+	if (engine_start(&app) != 0 || webhooks_start(&app) != 0 || deltas_start(&app) != 0 ||
+	    gitops_start(&app) != 0)
 		goto out_engine;
 	if (http_start(&app, api_routes, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
 		goto out_engine;
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
 	status = 0;
 out_engine:
 	deltas_stop();
+	gitops_stop();
 	webhooks_stop();
 	engine_stop(&app);
 out:

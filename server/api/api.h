@@ -134,6 +134,9 @@ void api_hawkbit_installed(struct req *r);
  * allowlist and certificate checks (then api_enroll) */
 void api_device_token_rotate(struct req *r);
 void api_enroll_guarded(struct req *r);
+/* gitops.c: the reconciler's status and the sync webhook (docs/gitops.md) */
+void api_gitops_status(struct req *r);
+void api_gitops_sync(struct req *r);
 /* webhooks.c: signed rollout event notifications (docs/webhooks.md) */
 void api_webhook_put(struct req *r);
 void api_webhook_get(struct req *r);

@@ -114,34 +114,6 @@ static int verify(struct req *r, const struct envelope *e)
 	return 0;
 }
 
-static void iso8601(int64_t t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* {"variants": [...], "expires"} as stored in manifests.doc. */
-static json_t *manifest_doc(const struct manifest *m)
-{
-	json_t *vs = json_array();
-	char exp[32];
-
-	for (size_t i = 0; i < m->nvariants; i++) {
-		const struct manifest_variant *v = &m->variants[i];
-		json_array_append_new(
-			vs, json_pack("{s:s, s:s, s:s, s:s?, s:o, s:O?}", "platform", v->platform,
-				      "file", v->file, "digest", v->digest, "url", v->url, "size",
-				      v->size >= 0 ? json_integer(v->size) : json_null(),
-				      "capabilities", v->capabilities));
-	}
-	if (m->expires)
-		iso8601(m->expires, exp);
-	return json_pack("{s:o, s:s?}", "variants", vs, "expires", m->expires ? exp : NULL);
-}
-
 void api_manifest_urls(const struct app *app, json_t *record)
 {
 	json_t *v;
@@ -160,7 +132,7 @@ void api_manifest_urls(const struct app *app, json_t *record)
 static void store_post(struct req *r, const struct envelope *e, const struct manifest *m)
 {
 	char hex[65], exp[32];
-	struct manifest_post mp = {m->name, m->version, e->text, hex, manifest_doc(m),
+	struct manifest_post mp = {m->name, m->version, e->text, hex, manifest_doc_json(m),
 				   NULL, e->key_id, e->signature};
 	struct ramp_err err;
 	json_t *out = NULL;
@@ -170,7 +142,7 @@ static void store_post(struct req *r, const struct envelope *e, const struct man
 	ramp_err_clear(&err);
 	sig_sha256_hex(e->text, e->len, hex);
 	if (m->expires) {
-		iso8601(m->expires, exp);
+		manifest_iso8601(m->expires, exp);
 		mp.expires_at = exp;
 	}
 	rc = mp.doc ? store_manifest_post(r->app->db, r->auth.name, &mp, &outcome, &out, &err)
@@ -242,7 +214,7 @@ void api_manifest_post(struct req *r)
 		goto out;
 	if (m.expires && m.expires <= (int64_t)time(NULL)) {
 		char exp[32];
-		iso8601(m.expires, exp);
+		manifest_iso8601(m.expires, exp);
 		http_reply_problem(r, 422, "manifest.model.expires", "manifest expired at %s", exp);
 		goto out;
 	}

@@ -5,6 +5,7 @@
 #include "common/version.h"
 #include "engine/deltas.h"
 #include "engine/engine.h"
+#include "engine/gitops.h"
 
 #include "store/ingest.h"
 #include "store/migrate.h"
@@ -39,8 +40,10 @@ void api_metrics(struct req *r)
 	char *rollouts = engine_metrics_text(r->arena);
 	char *limits = http_limits_metrics_text(r->arena), *deltas;
 	char *otlp = api_otlp_metrics_text(r->arena);
+	char *gitops = gitops_metrics_text(r->arena);
 
-	if (http == NULL || ingest == NULL || rollouts == NULL || limits == NULL || otlp == NULL) {
+	if (http == NULL || ingest == NULL || rollouts == NULL || limits == NULL || otlp == NULL ||
+	    gitops == NULL) {
 		/* a section could not be written: fail the scrape, never serve it short */
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
@@ -69,11 +72,11 @@ void api_metrics(struct req *r)
 			   "# HELP ramp_build_info The version and git commit rampd was built from.\n"
 			   "# TYPE ramp_build_info gauge\n"
 			   "ramp_build_info{version=\"%s\",commit=\"%s\"} 1\n"
-			   "%s%s%s%s",
+			   "%s%s%s%s%s",
 			   http, s.size, s.in_use, (unsigned long long)s.acquired,
 			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up,
 			   ramp_version, ramp_commit,
-			   ingest, rollouts, limits, otlp);
+			   ingest, rollouts, limits, otlp, gitops);
 	if (out == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;

@@ -91,6 +91,9 @@ const struct route api_routes[] = {
 	{"GET", "/v1/fleet/summary", api_fleet_summary, ROLES_VIEW, 0, NULL},
 	{"GET", "/", api_ui_index, ROLES_PUBLIC, ROUTE_INLINE, NULL},
 	{"GET", "/ui/{}", api_ui_asset, ROLES_PUBLIC, ROUTE_INLINE, NULL},
+	/* GitOps (gitops.c): the sync webhook checks its own credentials */
+	{"GET", "/v1/gitops", api_gitops_status, ROLES_VIEW | ROLE_CI, 0, NULL},
+	{"POST", "/v1/gitops/sync", api_gitops_sync, ROLES_PUBLIC, 0, NULL},
 	/* webhooks (webhooks.c) */
 	{"GET", "/v1/webhooks", api_webhooks_list, ROLES_VIEW, 0, NULL},
 	{"PUT", "/v1/webhooks/{}", api_webhook_put, ROLES_OPERATE, 0, NULL},

@@ -18,7 +18,9 @@
 
 static const char *const event_types[] = {
 	"created", "stage_started", "promoted", "breach", "inconclusive", "awaiting_approval",
-	"approved", "paused", "resumed", "rolled_back", "aborted", "succeeded", NULL,
+	"approved", "paused", "resumed", "rolled_back", "aborted", "succeeded",
+	"gitops.synced", "gitops.failed", /* docs/gitops.md */
+	NULL,
 };
 
 static bool event_known(const char *s)

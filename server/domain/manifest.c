@@ -470,3 +470,31 @@ const struct manifest_variant *manifest_variant_for(const struct manifest *m,
 			return &m->variants[i];
 	return NULL;
 }
+
+void manifest_iso8601(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* {"variants": [...], "expires"} as stored in manifests.doc. */
+json_t *manifest_doc_json(const struct manifest *m)
+{
+	json_t *vs = json_array();
+	char exp[32];
+
+	for (size_t i = 0; i < m->nvariants; i++) {
+		const struct manifest_variant *v = &m->variants[i];
+		json_array_append_new(
+			vs, json_pack("{s:s, s:s, s:s, s:s?, s:o, s:O?}", "platform", v->platform,
+				      "file", v->file, "digest", v->digest, "url", v->url, "size",
+				      v->size >= 0 ? json_integer(v->size) : json_null(),
+				      "capabilities", v->capabilities));
+	}
+	if (m->expires)
+		manifest_iso8601(m->expires, exp);
+	return json_pack("{s:o, s:s?}", "variants", vs, "expires", m->expires ? exp : NULL);
+}

@@ -56,6 +56,13 @@ void manifest_free(struct manifest *m);
 const struct manifest_variant *manifest_variant_for(const struct manifest *m,
 						    const char *platform);
 
+/* {"variants": [...], "expires"} as stored beside the manifest's text (the
+ * store's manifests.doc); the caller json_decref()s; NULL when out of memory. */
+json_t *manifest_doc_json(const struct manifest *m);
+
+/* t (unix seconds) as RFC 3339 UTC, "2027-01-10T00:00:00Z". */
+void manifest_iso8601(int64_t t, char out[32]);
+
 /* True when name matches [a-z0-9][a-z0-9._-]{0,62}; NULL is invalid. */
 bool manifest_name_valid(const char *name);
 

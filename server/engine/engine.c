@@ -92,6 +92,11 @@ static void tuf_refresh(struct engine *e, int64_t now)
 		log_info("msg=\"tuf timestamp re-signed\"");
 }
 
+bool engine_leading(void)
+{
+	return atomic_load(&eval_leader);
+}
+
 static void evaluate_all(struct engine *e)
 {
 	json_t *ids = NULL, *v;

@@ -13,6 +13,8 @@
 #include "app.h"
 #include "common/arena.h"
 
+#include <stdbool.h>
+
 /* Starts the loop thread. 0, or RAMP_ENOMEM or RAMP_EINTERNAL. */
 int engine_start(struct app *app);
 /* Stops the loop and joins its thread; safe when never started. */
@@ -20,6 +22,8 @@ void engine_stop(struct app *app);
 /* Asks the loop to run an evaluation soon (thread-safe): at once, or when
  * 200 ms have passed since the last one (EARLY_GAP_MS, engine.c). */
 void engine_wake(struct app *app);
+/* True while this replica holds the evaluator lock (as of its last pass). */
+bool engine_leading(void);
 /* Prometheus gauges of the active rollouts (refreshed every 5 s), copied into a. */
 char *engine_metrics_text(struct arena *a);
 

@@ -266,6 +266,7 @@ function viewRollouts(main) {
 	let wantModel = sessionStorage.getItem('ramp.list.model') || '';
 	const list = h('div', { class: 'cards', id: 'rollouts' }, h('p', { class: 'muted' }, 'Loading…'));
 	const note = h('p', { class: 'muted legend', id: 'rollouts-note' });
+	const gitopsLine = h('p', { class: 'muted legend', id: 'gitops-line', hidden: true });
 	const changed = () => {
 		wantModel = modelSel.value;
 		sessionStorage.setItem('ramp.list.state', stateSel.value);
@@ -276,10 +277,11 @@ function viewRollouts(main) {
 	stateSel.addEventListener('change', changed);
 	modelSel.addEventListener('change', changed);
 	replace(main, h('div', { class: 'row spread' }, h('h1', {}, 'Rollouts'),
-		h('div', { class: 'row', id: 'rollouts-filter' }, stateSel, modelSel)), note, list);
+		h('div', { class: 'row', id: 'rollouts-filter' }, stateSel, modelSel)), gitopsLine, note, list);
 	let last = '', models = '';
 	const v = {
 		async refresh() {
+			gitopsText(gitopsLine).catch(() => {});
 			const items = [];
 			let after = null;
 			do {
@@ -324,6 +326,24 @@ function viewRollouts(main) {
 		},
 	};
 	return v;
+}
+
+/* GitOps in one line (GET /v1/gitops): hidden when off. */
+async function gitopsText(el) {
+	const g = await api('GET', '/v1/gitops');
+	el.hidden = !g.enabled;
+	if (!g.enabled) return;
+	const short = (c) => (c ? c.slice(0, 10) : 'nothing');
+	const bad = (g.objects || []).filter((o) => o.state !== 'synced' ||
+		(o.health || '').startsWith('degraded'));
+	let text = `GitOps ${g.state}: ${g.repo} ${g.branch}, applied ${short(g.applied_commit)}`;
+	if (g.unreachable_since) text += `, remote unreachable since ${clock(g.unreachable_since)}`;
+	if (g.last_error && g.last_error.file)
+		text += ` — ${short(g.last_error.commit)} refused: ${g.last_error.file}` +
+			`${g.last_error.line ? ':' + g.last_error.line : ''}: ${g.last_error.reason}`;
+	if (bad.length) text += ` — ${bad.map((o) => `${o.kind} ${o.name}: ${o.health || o.state}`).join(', ')}`;
+	el.dataset.state = g.state;
+	el.textContent = text;
 }
 
 /* ---------- one rollout ---------- */

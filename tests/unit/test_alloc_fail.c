@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "desired.h"
 #include "domain/ddi.h"
+#include "domain/gitops.h"
 #include "domain/manifest.h"
 #include "domain/otlp.h"
 #include "domain/policy.h"
@@ -793,6 +794,50 @@ static void tuf_parse_and_verify_survive_every_failed_allocation(void)
 	SWEEP(tuf_timestamp_unsigned, RAMP_EINVAL);
 }
 
+/* ---- the GitOps layout: policies, cohorts, releases (no keys: OpenSSL's
+ * allocations are not wrapped) ---- */
+
+static bool af_version_known(void *ctx, const char *model, const char *version)
+{
+	return strcmp(version, "1.10") == 0;
+}
+
+static int gitops_run(struct ramp_err *err)
+{
+	static const struct gitops_file f[] = {
+		{"policies/fast.yaml",
+		 "stages:\n  - {name: a, size: 0.5, validation_window: 1m}\n"
+		 "  - {name: b, size: 1.0, validation_window: 1m}\n", 95},
+		{"cohorts/north.yaml", "selector: \"site=north,age>=3\"\n", 32},
+		{"releases/ocr.yaml", "version: 1.10\npolicy: fast\nselector: \"a in (x,y)\"\n", 50},
+		{"releases/det.yaml",
+		 "version: 1.10\nstable: 1.10\npolicy:\n  stages:\n    - {name: all, size: 1.0,"
+		 " validation_window: 90s}\n", 0},
+		{"README.md", "not ours", 8},
+	};
+	struct gitops_file files[5];
+	struct gitops_lookup lk = {NULL, NULL, af_version_known, NULL, NULL};
+	struct gitops_state st;
+	struct gitops_err ge;
+	int rc;
+
+	memcpy(files, f, sizeof(files));
+	for (size_t i = 0; i < 5; i++)
+		files[i].len = strlen(files[i].data);
+	rc = gitops_parse(files, 5, &lk, &st, &ge);
+	if (rc == 0)
+		gitops_state_free(&st);
+	ramp_err_set(err, rc, ge.file, "%s", ge.reason);
+	if (rc == 0)
+		ramp_err_clear(err);
+	return rc;
+}
+
+static void gitops_parse_survives_every_failed_allocation(void)
+{
+	SWEEP(gitops_run, 0);
+}
+
 static const struct unit_case cases[] = {
 	UNIT(injection_fails_the_nth_allocation_and_counts_live_blocks),
 	UNIT(arena_returns_null_for_every_failed_allocation),
@@ -804,6 +849,7 @@ static const struct unit_case cases[] = {
 	UNIT(otlp_decode_survives_every_failed_allocation),
 	UNIT(desired_parse_survives_every_failed_allocation),
 	UNIT(tuf_parse_and_verify_survive_every_failed_allocation),
+	UNIT(gitops_parse_survives_every_failed_allocation),
 	{0},
 };
 
