@@ -208,6 +208,13 @@ static int rate_of(const struct judge_arm *a, struct stats_rate *out)
 			}
 		}
 		rc = stats_cluster_rate(e, n, k, out);
+		/* few clusters: CR1 is itself noisy; inflate it by the variance
+		 * of a Student t with k - 1 degrees of freedom, nu / (nu - 2)
+		 * (2 at 5 devices, 1.12 at 20, 1.02 at 100) */
+		if (rc == 0) {
+			double nu = (double)k - 1, f = nu > 2.5 ? nu / (nu - 2) : 3.0;
+			out->var_logit = fmax(out->var_cluster * f, out->var_binomial);
+		}
 	}
 	free(e);
 	free(n);
@@ -416,9 +423,14 @@ const char *judge_result_name(int result)
 	return result == 1 ? "pass" : result == 0 ? "fail" : "inconclusive";
 }
 
+/* Non-finite numbers are null; magnitudes are capped at JUDGE_JSON_MAX so
+ * that a stored copy (PostgreSQL jsonb renders numbers in plain notation)
+ * never reads back as an integer too big for the parser. */
 static json_t *jnum(double v)
 {
-	return isfinite(v) ? json_real(v) : json_null();
+	if (!isfinite(v))
+		return json_null();
+	return json_real(v > JUDGE_JSON_MAX ? JUDGE_JSON_MAX : v < -JUDGE_JSON_MAX ? -JUDGE_JSON_MAX : v);
 }
 
 json_t *judge_result_json(const struct judge_result *r)

@@ -28,6 +28,7 @@
 #define JUDGE_DEFAULT_ALPHA 0.05
 #define JUDGE_PERMUTATIONS 200
 #define JUDGE_MAX_POOL 400 /* devices in a permutation reference */
+#define JUDGE_JSON_MAX 1e12 /* larger figures are written as 1e12 */
 #define JUDGE_CHATTY_CAP 3.0 /* a device weighs at most 3 median devices */
 
 struct judge_arm;
@@ -85,7 +86,8 @@ void judge_drift(const struct judge_arm *c, const struct judge_arm *b,
 
 /* {"test", "result", "statistic", "p_value", "likelihood_ratio", "effect",
  * "effect_lo", "effect_hi", ... "samples": {canary, baseline}, "devices": {..},
- * "why"}; non-finite numbers are null. NULL when out of memory. */
+ * "why"}; non-finite numbers are null, magnitudes above JUDGE_JSON_MAX are
+ * written as JUDGE_JSON_MAX. NULL when out of memory. */
 json_t *judge_result_json(const struct judge_result *r);
 
 /* "pass", "fail", "inconclusive". */

@@ -24,7 +24,8 @@ static const char *const stage_keys[] = {
 	"name",	       "size",	      "cohort",	  "validation_window",
 	"min_devices", "min_samples", "approval", "metrics",
 	NULL};
-static const char *const metric_keys[] = {"name", "threshold", "scope", NULL};
+static const char *const metric_keys[] = {"name", "threshold", "scope",
+					  POLICY_JUDGE_KEYS, NULL};
 static const char *const rollback_keys[] = {"automatic", "on_inconclusive",
 					    "failure_limit", NULL};
 static const char *const inconclusive_names[] = {"pause", "rollback", "extend"};
@@ -243,17 +244,26 @@ static int parse_metric(const json_t *jm, const char *path,
 				    "unknown metric \"%s\"", name);
 	}
 	m->metric = (enum metric_id)id;
-	rc = get_string(jm, path, "threshold", true, m->text, sizeof(m->text),
-			err);
+	if ((rc = policy_judge_parse(jm, path, m->metric, &m->judge, err)) < 0)
+		return rc;
+	if (m->judge.sequential && member(jm, "threshold") != NULL)
+		return fail(err, path, "threshold",
+			    "is decided by the sequential judge: remove it or the judge");
+	rc = m->judge.sequential ? 0
+				 : get_string(jm, path, "threshold", true, m->text,
+					      sizeof(m->text), err);
 	if (rc < 0)
 		return rc;
 	join(field, sizeof(field), path, "threshold");
-	rc = threshold_parse(m->text, m->metric, field, &m->threshold, err);
+	rc = m->judge.sequential ? 0
+				 : threshold_parse(m->text, m->metric, field, &m->threshold, err);
 	if (rc < 0)
 		return rc;
 	rc = get_enum(jm, path, "scope", scope_names, 2, SCOPE_COHORT, &scope,
 		      "must be cohort or any_device", err);
 	m->scope = (enum metric_scope)scope;
+	if (rc == 0 && m->judge.sequential && m->scope != SCOPE_COHORT)
+		return fail(err, path, "scope", "must be cohort with judge: sequential");
 	return rc;
 }
 
@@ -471,9 +481,16 @@ static bool push(json_t *arr, json_t *v)
 
 static json_t *metric_to_json(const struct policy_metric *m)
 {
-	return json_pack("{s:s, s:s, s:s}", "name", metric_name(m->metric),
-			 "threshold", m->text, "scope",
-			 policy_scope_name(m->scope));
+	json_t *j = json_pack("{s:s}", "name", metric_name(m->metric));
+
+	if (j != NULL && ((!m->judge.sequential &&
+			   json_object_set_new(j, "threshold", json_string(m->text)) < 0) ||
+			  json_object_set_new(j, "scope", json_string(policy_scope_name(m->scope))) ||
+			  policy_judge_to_json(&m->judge, j) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static json_t *stage_to_json(const struct policy_stage *st)
@@ -522,7 +539,8 @@ static bool metric_equal(const struct policy_metric *a,
 	return a->metric == b->metric && a->threshold.op == b->threshold.op &&
 	       a->threshold.kind == b->threshold.kind &&
 	       a->threshold.value == b->threshold.value &&
-	       a->scope == b->scope && strcmp(a->text, b->text) == 0;
+	       a->scope == b->scope && strcmp(a->text, b->text) == 0 &&
+	       policy_judge_equal(&a->judge, &b->judge);
 }
 
 static bool stage_equal(const struct policy_stage *a,

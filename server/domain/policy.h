@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "domain/metric.h"
+#include "domain/policy_judge.h"
 #include "domain/threshold.h"
 
 #include <jansson.h>
@@ -30,7 +31,8 @@ struct policy_metric {
 	enum metric_id metric;
 	struct threshold threshold;
 	enum metric_scope scope;
-	char text[64]; /* threshold as written */
+	char text[64]; /* threshold as written; "" for a sequential judge */
+	struct policy_judge judge; /* domain/policy_judge.h */
 };
 
 struct policy_stage {

@@ -58,6 +58,8 @@ int stats_cluster_rate(const double *events, const double *trials, size_t k,
 	out->logit = log(r / (1.0 - r));
 	out->var_logit = vr / (r * r * (1.0 - r) * (1.0 - r));
 	binom = 1.0 / (e + 0.5) + 1.0 / (n - e + 0.5);
+	out->var_cluster = out->var_logit;
+	out->var_binomial = binom;
 	if (!(out->var_logit >= binom))
 		out->var_logit = binom;
 	out->clusters = k;

@@ -46,6 +46,7 @@ double stats_msprt_halfwidth(double v, double tau2, double alpha);
  */
 struct stats_rate {
 	double events, trials, rate, logit, var_logit;
+	double var_cluster, var_binomial; /* the two candidates for var_logit */
 	size_t clusters;
 };
 int stats_cluster_rate(const double *events, const double *trials, size_t k,

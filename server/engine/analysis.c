@@ -9,7 +9,9 @@
  */
 #include "engine/analysis.h"
 
+#include "common/hash.h"
 #include "common/log.h"
+#include "domain/judge.h"
 #include "domain/slo.h"
 #include "domain/telemetry.h"
 
@@ -17,24 +19,38 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The threshold metrics read the sliding window [slo_from, now]; the
+ * sequential judge (jc, jb: NULL when no metric uses it) reads the whole
+ * stage, which its always-valid test needs. */
 struct scan_ctx {
 	const char *version, *baseline;
 	const struct strmap *assigned, *target;
 	struct slo_arm *canary, *base;
+	struct judge_arm *jc, *jb;
+	double slo_from;
 };
 
 static int on_report(void *ctx, const struct telemetry_report *r)
 {
 	struct scan_ctx *s = ctx;
+	int rc = 0;
 
 	if (strcmp(r->version, s->version) == 0) {
-		if (strmap_get(s->assigned, r->device_id))
-			return slo_arm_add(s->canary, r);
+		if (strmap_get(s->assigned, r->device_id)) {
+			if (s->jc)
+				rc = judge_arm_add(s->jc, r);
+			if (rc == 0 && r->ts >= s->slo_from)
+				rc = slo_arm_add(s->canary, r);
+		}
 	} else if (s->baseline && strcmp(r->version, s->baseline) == 0 && s->base) {
-		if (strmap_get(s->target, r->device_id))
-			return slo_arm_add(s->base, r);
+		if (strmap_get(s->target, r->device_id)) {
+			if (s->jb)
+				rc = judge_arm_add(s->jb, r);
+			if (rc == 0 && r->ts >= s->slo_from)
+				rc = slo_arm_add(s->base, r);
+		}
 	}
-	return 0;
+	return rc;
 }
 
 void analysis_result_clear(struct analysis_result *r)
@@ -79,7 +95,48 @@ struct metric_eval {
 	bool have_baseline, decisive;
 	int result;
 	char note[96];
+	bool judged; /* by the sequential judge: see j */
+	struct judge_result j;
 };
+
+/* A sequential metric: the judge decides on the whole stage's data. */
+static void judge_metric(const struct rollout_row *row, const struct policy_stage *st,
+			 const struct policy_metric *pm, const struct scan_ctx *s,
+			 struct metric_eval *e)
+{
+	struct judge_params jp = {pm->judge.alpha, pm->judge.min_effect, st->min_devices,
+				  st->min_samples,
+				  hash_fnv1a_str(HASH_FNV1A_BASIS, row->version) ^
+					  (uint64_t)row->stage_started_at};
+	struct judge_result *j = &e->j;
+
+	e->judged = true;
+	switch (pm->metric) {
+	case METRIC_ERROR_RATE:
+		judge_error_rate(s->jc, s->jb, &jp, j);
+		break;
+	case METRIC_CONFIDENCE_SHIFT:
+		judge_drift(s->jc, s->jb, &jp, j);
+		break;
+	default:
+		judge_latency(s->jc, s->jb,
+			      pm->metric == METRIC_LATENCY_P50   ? 0.5
+			      : pm->metric == METRIC_LATENCY_P95 ? 0.95
+								 : 0.99,
+			      &jp, j);
+		break;
+	}
+	e->canary = (struct slo_value){j->canary_value, (int64_t)j->samples[0],
+				       (int64_t)j->devices[0]};
+	e->base = (struct slo_value){j->baseline_value, (int64_t)j->samples[1],
+				     (int64_t)j->devices[1]};
+	if (pm->metric == METRIC_CONFIDENCE_SHIFT)
+		e->canary.value = j->js;
+	e->baseline = j->baseline_value;
+	e->have_baseline = isfinite(j->baseline_value);
+	e->decisive = j->result != -1;
+	e->result = j->result;
+}
 
 static void eval_metric(const struct policy_stage *st, const struct policy_metric *pm,
 			struct slo_arm *canary, struct slo_arm *base, double window_s,
@@ -124,6 +181,22 @@ static void eval_metric(const struct policy_stage *st, const struct policy_metri
 static json_t *row_json(int stage, const struct policy_metric *pm, const char *arm,
 			struct slo_value v, const struct metric_eval *e, const char *result)
 {
+	json_t *row;
+
+	if (e->judged) {
+		char text[64];
+		snprintf(text, sizeof(text), "sequential (alpha %g, min_effect %g)",
+			 pm->judge.alpha, pm->judge.min_effect);
+		row = json_pack("{s:i, s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:s}", "stage", stage,
+				"metric", metric_name(pm->metric), "arm", arm, "value",
+				num(v.value), "threshold", text, "baseline",
+				e->have_baseline ? num(e->baseline) : json_null(), "samples",
+				(json_int_t)v.samples, "devices", (json_int_t)v.devices, "result",
+				result);
+		if (row && strcmp(arm, "canary") == 0)
+			json_object_set_new(row, "judge", judge_result_json(&e->j));
+		return row;
+	}
 	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:s}", "stage", stage, "metric",
 			 metric_name(pm->metric), "arm", arm, "value", num(v.value), "threshold",
 			 pm->text, "baseline", e->have_baseline ? num(e->baseline) : json_null(),
@@ -173,18 +246,26 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
 	struct scan_ctx s = {row->version, row->has_baseline ? row->baseline : NULL, assigned,
-			     target, slo_arm_new(), slo_arm_new()};
-	bool all_decisive = true, any_fail = false, all_pass = true;
+			     target, slo_arm_new(), slo_arm_new(), NULL, NULL, 0};
+	bool all_decisive = true, any_fail = false, all_pass = true, judged = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (from < row->stage_started_at)
 		from = row->stage_started_at;
+	s.slo_from = (double)from;
+	for (size_t i = 0; i < st->nmetrics; i++)
+		judged |= st->metrics[i].judge.sequential;
+	if (judged) {
+		s.jc = judge_arm_new();
+		s.jb = judge_arm_new();
+		from = row->stage_started_at; /* the judge reads the whole stage */
+	}
 	out->rows = json_array();
 	out->baseline_values = json_deep_copy(row->baseline_values ? row->baseline_values
 								   : json_object());
 	out->verdict.evaluated = true;
-	if (s.canary == NULL || s.base == NULL) {
+	if (s.canary == NULL || s.base == NULL || (judged && (s.jc == NULL || s.jb == NULL))) {
 		rc = RAMP_ENOMEM;
 		goto out;
 	}
@@ -194,14 +275,31 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	for (size_t i = 0; i < st->nmetrics; i++) {
 		const struct policy_metric *pm = &st->metrics[i];
 		struct metric_eval e;
-		eval_metric(st, pm, s.canary, s.base, (double)(now - from), out->baseline_values, &e);
+		if (pm->judge.sequential)
+			judge_metric(row, st, pm, &s, &e);
+		else
+			eval_metric(st, pm, s.canary, s.base, (double)(now - (int64_t)s.slo_from),
+				    out->baseline_values, &e);
 		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
 							  result_name(e.result, e.decisive)));
 		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
 							  "info"));
 		all_decisive &= e.decisive;
 		all_pass &= e.decisive && e.result == 1;
-		if (e.decisive && e.result == 0 && !any_fail) {
+		if (e.judged && e.result == 0 && !any_fail) {
+			any_fail = true;
+			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
+				 "%s fails the sequential judge: %s (p %.3g; %lld samples, %lld "
+				 "devices)",
+				 metric_name(pm->metric), e.j.why, e.j.p_value,
+				 (long long)e.canary.samples, (long long)e.canary.devices);
+		} else if (e.judged && e.result == -1 && !all_pass && out->verdict.detail[0] == '\0' &&
+			   !any_fail) {
+			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
+				 "%s: inconclusive: %s", metric_name(pm->metric), e.j.why);
+		} else if (e.judged) {
+			/* a pass: nothing to say in the verdict line */
+		} else if (e.decisive && e.result == 0 && !any_fail) {
 			char base[64];
 			any_fail = true;
 			/* an absolute threshold needs no baseline: say there was none
@@ -229,6 +327,8 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 out:
 	slo_arm_free(s.canary);
 	slo_arm_free(s.base);
+	judge_arm_free(s.jc);
+	judge_arm_free(s.jb);
 	if (rc)
 		analysis_result_clear(out);
 	return rc;
@@ -239,7 +339,8 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 				  int64_t now)
 {
 	struct strmap *none = strmap_new();
-	struct scan_ctx s = {"", version, none, target, slo_arm_new(), slo_arm_new()};
+	struct scan_ctx s = {"", version, none, target, slo_arm_new(), slo_arm_new(), NULL, NULL,
+			     (double)now - (double)p->stages[0].window_s};
 	const char *versions[1] = {version};
 	json_t *out = json_object();
 	double window = (double)p->stages[0].window_s;

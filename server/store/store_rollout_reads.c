@@ -50,7 +50,8 @@ int store_rollout_get_json(struct db *db, int64_t id, int stuck_after_s, json_t 
 		rc = store_json_rows(c,
 				     "SELECT json_build_object('stage', stage, 'metric', metric, 'arm', arm,"
 				     " 'value', value, 'threshold', threshold, 'baseline', baseline,"
-				     " 'samples', samples, 'devices', devices, 'result', result, 'at', at)::text"
+				     " 'samples', samples, 'devices', devices, 'result', result, 'at', at,"
+				     " 'judge', judge)::text"
 				     " FROM rollout_analysis WHERE rollout_id = $1::bigint"
 				     " ORDER BY stage, metric, arm",
 				     1, p, &a);

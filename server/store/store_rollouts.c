@@ -252,15 +252,17 @@ static int write_analysis(struct dbconn *c, const struct rollout_write *w, const
 		return RAMP_ENOMEM;
 	rc = db_query(c, NULL,
 		      "INSERT INTO rollout_analysis (rollout_id, stage, metric, arm, value, threshold,"
-		      " baseline, samples, devices, result, at)"
+		      " baseline, samples, devices, result, at, judge)"
 		      " SELECT $1::bigint, (x->>'stage')::int, x->>'metric', x->>'arm',"
 		      " (x->>'value')::float8, x->>'threshold', (x->>'baseline')::float8,"
-		      " (x->>'samples')::bigint, (x->>'devices')::bigint, x->>'result', now()"
+		      " (x->>'samples')::bigint, (x->>'devices')::bigint, x->>'result', now(),"
+		      " x->'judge'"
 		      " FROM jsonb_array_elements($2::jsonb) x"
 		      " ON CONFLICT (rollout_id, stage, metric, arm) DO UPDATE SET"
 		      " value = EXCLUDED.value, threshold = EXCLUDED.threshold,"
 		      " baseline = EXCLUDED.baseline, samples = EXCLUDED.samples,"
-		      " devices = EXCLUDED.devices, result = EXCLUDED.result, at = EXCLUDED.at",
+		      " devices = EXCLUDED.devices, result = EXCLUDED.result, at = EXCLUDED.at,"
+		      " judge = EXCLUDED.judge",
 		      2, (const char *const[]){sid, doc});
 	free(doc);
 	return rc;

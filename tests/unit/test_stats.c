@@ -377,6 +377,12 @@ static void judge_result_json_names_everything(void)
 	CHECK_NEAR(json_number_value(json_object_get(json_object_get(j, "devices"), "canary")), 5,
 		   0);
 	json_decref(j);
+	r.lr = 1e30; /* capped so a stored copy reads back */
+	r.statistic = NAN;
+	j = judge_result_json(&r);
+	CHECK_NEAR(json_number_value(json_object_get(j, "likelihood_ratio")), 1e12, 0);
+	CHECK(json_is_null(json_object_get(j, "statistic")));
+	json_decref(j);
 	judge_arm_free(c);
 	judge_arm_free(b);
 }

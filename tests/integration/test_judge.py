@@ -1,0 +1,127 @@
+"""The sequential judge end to end (docs/judge.md): a policy metric with
+`judge: sequential` rolls a clearly worse canary back before its window
+ends, passes a healthy one, stays inconclusive with too few devices, and
+every canary analysis row carries the statistic, the likelihood ratio, the
+effect and the samples and devices behind it."""
+import json
+
+from fleet import Fleet, Signer, enroll, publish, rollout
+from ramp import check, eq, status, wait_for
+
+
+def setup(ctx, s, n):
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    return enroll(s, n)
+
+
+def policy(window, size, metric=None, **stage):
+    st = {"name": "canary", "size": size, "validation_window": window,
+          "metrics": [metric or {"name": "error_rate", "judge": "sequential"}]}
+    st.update(stage)
+    return {"stages": [st, {"name": "full", "size": 1.0, "validation_window": "1h"}],
+            "rollback": {"on_inconclusive": "pause"}}
+
+
+def canary_row(ro, metric="error_rate"):
+    rows = [a for a in ro["analysis"] if a["metric"] == metric and a["arm"] == "canary"]
+    return rows[0] if rows else None
+
+
+def test_sequential_judge_rolls_back_a_worse_canary_early_and_says_why(ctx):
+    s = ctx.server()
+    tokens = setup(ctx, s, 100)
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2",
+                                                "policy": policy("1h", 0.1)}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all(), {"v2": 10, "v1": 90})
+
+    def rolled_back():
+        # baseline 1%, canary 6%: the test needs a few reports, not the hour
+        fleet.report(versions_bad=("v2",), errors=1, bad_errors=6)
+        return rollout(s, rid)["state"] == "rolled_back"
+    wait_for(rolled_back, timeout=60, interval=0.5, msg="rollback")
+    ro = rollout(s, rid)
+    breach = [e for e in ro["events"] if e["type"] == "breach"]
+    check(breach and "error_rate fails the sequential judge" in breach[0]["detail"], ro["events"])
+    check("devices)" in breach[0]["detail"], breach[0]["detail"])
+    row = canary_row(ro)
+    eq(row["result"], "fail")
+    j = row["judge"]
+    eq(j["test"], "msprt_log_odds")
+    eq(j["result"], "fail")
+    check(j["likelihood_ratio"] >= 20, j)           # 1/alpha
+    check(j["p_value"] <= 0.05, j)
+    check(4 < j["effect"] < 9 and j["effect_lo"] > 1, j)  # odds ratio of 6% vs 1%
+    eq(j["devices"]["canary"], 10)
+    eq(j["devices"]["baseline"], 90)
+    check(j["samples"]["canary"] >= 1000, j)
+    check(abs(row["value"] - 0.06) < 1e-9, row)
+    check("sequential (alpha 0.05, min_effect 0.5)" == row["threshold"], row)
+    check("nan" not in json.dumps(ro).lower(), ro)
+    fleet.close()
+
+
+def test_sequential_judge_passes_a_healthy_canary(ctx):
+    s = ctx.server()
+    tokens = setup(ctx, s, 100)
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2",
+                                                "policy": policy("3s", 0.1)}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+
+    def promoted():
+        fleet.report(errors=2)  # 2% in both arms
+        return rollout(s, rid)["stage"]["name"] == "full"
+    wait_for(promoted, timeout=90, interval=0.5, msg="canary passed")
+    ro = rollout(s, rid)
+    check(not [e for e in ro["events"] if e["type"] == "breach"], ro["events"])
+    passed = [a for a in ro["analysis"] if a["stage"] == 0 and a["metric"] == "error_rate"
+              and a["arm"] == "canary" and a["result"] == "pass"]
+    check(passed, ro["analysis"])
+    check(passed[0]["judge"]["effect_hi"] < 1.5, passed[0])
+    fleet.close()
+
+
+def test_sequential_judge_with_too_few_devices_is_inconclusive(ctx):
+    s = ctx.server()
+    tokens = setup(ctx, s, 20)
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2",
+                                                "policy": policy("3s", 0.05)}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    eq(fleet.poll_all(), {"v2": 1, "v1": 19})
+
+    def paused():
+        fleet.report(versions_bad=("v2",), errors=0, bad_errors=50)  # one very bad device
+        return rollout(s, rid)["state"] == "paused"
+    wait_for(paused, timeout=60, interval=0.5, msg="paused inconclusive")
+    ro = rollout(s, rid)
+    check(not [e for e in ro["events"] if e["type"] == "breach"], ro["events"])
+    row = canary_row(ro)
+    eq(row["result"], "inconclusive")
+    check("too few devices" in row["judge"]["why"], row)
+    check(any("too few devices" in (e.get("detail") or "") for e in ro["events"]), ro["events"])
+    fleet.close()
+
+
+def test_bad_judge_blocks_are_422_and_nothing_is_stored(ctx):
+    s = ctx.server()
+    bad = [
+        ({"name": "error_rate", "judge": "sequential", "threshold": "< 1%"}, "threshold"),
+        ({"name": "error_rate", "judge": "bayes"}, "judge"),
+        ({"name": "cpu_pct", "judge": "sequential"}, "judge"),
+        ({"name": "error_rate", "judge": "sequential", "alpha": 2}, "alpha"),
+        ({"name": "error_rate", "judge": "sequential", "alpha": "5%"}, "alpha"),
+        ({"name": "error_rate", "threshold": "< 1%", "min_effect": 0.5}, "min_effect"),
+    ]
+    for metric, field in bad:
+        r = status(s.admin.put("/v1/policies/bad", policy("1m", 0.1, metric)), 422)
+        eq(r.json["field"], "stages[0].metrics[0]." + field, json.dumps(metric))
+    status(s.admin.get("/v1/policies/bad"), 404)
+    good = policy("1m", 0.1, {"name": "inference_latency_p95", "judge": "sequential",
+                              "alpha": 0.01, "min_effect": 0.3})
+    status(s.admin.put("/v1/policies/good", good), 201)
+    m = status(s.admin.get("/v1/policies/good"), 200).json["policy"]["stages"][0]["metrics"][0]
+    eq((m["judge"], m["alpha"], m["min_effect"]), ("sequential", 0.01, 0.3))
+    check("threshold" not in m, m)
