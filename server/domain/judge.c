@@ -315,10 +315,19 @@ void judge_latency(const struct judge_arm *c, const struct judge_arm *b, double 
 			 "latency p%.0f %+.0f%% (p50 %+.0f%%), Mann-Whitney P(canary slower) %.3f, "
 			 "z %.2f",
 			 q * 100, r->effect * 100, r->p50_shift * 100, mw.auc, mw.z);
-	} else if (r->effect < me || !(r->lr >= 1.0 / alpha)) {
+	} else if (r->effect < me && mw.auc - 0.5 + stats_msprt_halfwidth(v, tau2, alpha) <
+						  JUDGE_AUC_MARGIN) {
+		/* a pass needs the data to exclude a real slowdown: the
+		 * always-valid interval of P(canary slower) - 1/2 stays below
+		 * the margin */
 		r->result = 1;
-		snprintf(r->why, sizeof(r->why), "latency p%.0f %+.0f%%, z %.2f: no regression of %.0f%%",
-			 q * 100, r->effect * 100, mw.z, me * 100);
+		snprintf(r->why, sizeof(r->why),
+			 "latency p%.0f %+.0f%%, P(canary slower) %.3f: a slowdown is excluded",
+			 q * 100, r->effect * 100, mw.auc);
+	} else {
+		snprintf(r->why, sizeof(r->why),
+			 "latency p%.0f %+.0f%%, P(canary slower) %.3f: not enough data to tell",
+			 q * 100, r->effect * 100, mw.auc);
 	}
 }
 
@@ -340,7 +349,10 @@ static void merged_js(const struct judge_arm *c, const struct judge_arm *b, cons
 void judge_drift(const struct judge_arm *c, const struct judge_arm *b,
 		 const struct judge_params *p, struct judge_result *r)
 {
-	double alpha = alpha_of(p), x[NB + 1], y[NB + 1], nc = 0, nb = 0, combos = 1;
+	double alpha = alpha_of(p) / (p->looks > 1 ? p->looks : 1);
+	double x[NB + 1], y[NB + 1], nc = 0, nb = 0, combos = 1, crit;
+	double me = p->min_effect > 0 ? p->min_effect : JUDGE_DRIFT_EFFECT;
+	static _Thread_local double ref[JUDGE_PERMUTATIONS];
 	size_t n, pool[JUDGE_MAX_POOL], npool = 0, kc = 0, hits = 0;
 	uint64_t rng = p->seed ? p->seed : 0x6a7564676521ULL;
 
@@ -388,33 +400,44 @@ void judge_drift(const struct judge_arm *c, const struct judge_arm *b,
 	for (size_t i = 0; i < kc && combos < 1e9; i++)
 		combos = combos * (double)(npool - i) / (double)(i + 1);
 	if ((int)kc < need_devices(p) || npool - kc < 2 || nc < (double)p->min_samples ||
-	    combos < 1.0 / (alpha * alpha)) {
+	    combos < 20.0 / alpha) {
 		snprintf(r->why, sizeof(r->why),
 			 "too few devices for a permutation reference (%zu canary, %zu baseline)",
 			 kc, npool - kc);
 		return;
 	}
 	for (int k = 0; k < JUDGE_PERMUTATIONS; k++) {
-		double js;
 		for (size_t i = 0; i < kc; i++) { /* partial Fisher-Yates */
 			size_t j = i + stats_rng_below(&rng, npool - i), t = pool[i];
 			pool[i] = pool[j];
 			pool[j] = t;
 		}
-		merged_js(c, b, pool, npool, kc, x, y, n, &js);
-		hits += js >= r->js;
+		merged_js(c, b, pool, npool, kc, x, y, n, &ref[k]);
+		hits += ref[k] >= r->js;
 	}
 	r->p_value = (1.0 + (double)hits) / (JUDGE_PERMUTATIONS + 1.0);
-	if (r->p_value <= alpha && r->js >= p->min_effect) {
+	/* the JS this look would need to flag: the reference's 1 - alpha quantile */
+	qsort(ref, JUDGE_PERMUTATIONS, sizeof(double), dbl_cmp);
+	crit = ref[(size_t)ceil((1 - alpha) * (JUDGE_PERMUTATIONS + 1.0)) - 1 < JUDGE_PERMUTATIONS
+			   ? (size_t)ceil((1 - alpha) * (JUDGE_PERMUTATIONS + 1.0)) - 1
+			   : JUDGE_PERMUTATIONS - 1];
+	r->lo = crit;
+	if (r->p_value <= alpha && r->js >= me) {
 		r->result = 0;
 		snprintf(r->why, sizeof(r->why),
-			 "confidence drift: JS %.4f bits (permutation p %.3f), PSI %.3f, KS %.3f", r->js,
+			 "confidence drift: JS %.4f bits (permutation p %.4f), PSI %.3f, KS %.3f", r->js,
 			 r->p_value, r->psi, r->ks);
-	} else {
+	} else if (r->p_value > alpha && crit < me) {
 		r->result = 1;
 		snprintf(r->why, sizeof(r->why),
-			 "JS %.4f bits within the device-permutation reference (p %.3f)", r->js,
-			 r->p_value);
+			 "JS %.4f bits within the device-permutation reference (p %.3f); a drift of "
+			 "%.4f would show",
+			 r->js, r->p_value, me);
+	} else {
+		snprintf(r->why, sizeof(r->why),
+			 "JS %.4f bits (p %.3f): this sample could not show a drift of %.4f bits "
+			 "(needs %.4f)",
+			 r->js, r->p_value, me, crit);
 	}
 }
 

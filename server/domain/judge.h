@@ -8,11 +8,19 @@
  *                      (device) variance, each device's weight capped at
  *                      3 median devices: always valid under repeated looks;
  *   latency quantiles  Mann-Whitney U on the merged histogram buckets with
- *                      tie correction, gated by the quantile's relative shift;
+ *                      tie correction, read through the same normal mixture
+ *                      on P(canary slower) - 1/2; a fail also needs the
+ *                      quantile's relative shift >= min_effect, a pass an
+ *                      interval below JUDGE_AUC_MARGIN;
  *   confidence_shift   Jensen-Shannon (with PSI and KS) of the merged
  *                      confidence histograms, against a permutation reference
  *                      that reshuffles whole devices between the arms (fixed
  *                      seed): calibrated for the sample size by construction.
+ *                      Not a sequential test: the caller looks at most
+ *                      `looks` times a window (checkpoints; the engine uses
+ *                      JUDGE_DRIFT_LOOKS) and each look spends alpha/looks.
+ *                      It passes only when the reference shows that a drift
+ *                      of min_effect bits would have been flagged.
  * Pure: the caller feeds reports and reads results.
  */
 #ifndef RAMP_JUDGE_H
@@ -26,7 +34,10 @@
 #include <stdint.h>
 
 #define JUDGE_DEFAULT_ALPHA 0.05
-#define JUDGE_PERMUTATIONS 200
+#define JUDGE_PERMUTATIONS 400
+#define JUDGE_DRIFT_LOOKS 4 /* drift checkpoints per validation window */
+#define JUDGE_AUC_MARGIN 0.05 /* latency: P(canary slower) within 0.5 +- this passes */
+#define JUDGE_DRIFT_EFFECT 0.002 /* JS bits: about 10% of the mass moved */
 #define JUDGE_MAX_POOL 400 /* devices in a permutation reference */
 #define JUDGE_JSON_MAX 1e12 /* larger figures are written as 1e12 */
 #define JUDGE_CHATTY_CAP 3.0 /* a device weighs at most 3 median devices */
@@ -57,6 +68,7 @@ struct judge_params {
 	int min_devices;   /* canary devices needed to decide */
 	int64_t min_samples;
 	uint64_t seed;     /* permutation reference */
+	int looks;	   /* drift: looks per window sharing alpha (Bonferroni); 0 = 1 */
 };
 
 struct judge_result {
@@ -67,7 +79,8 @@ struct judge_result {
 	double p_value;	  /* always-valid p = min(1, 1/lr) for mSPRT */
 	double lr;	  /* mixture likelihood ratio (mSPRT), else NaN */
 	double effect;	  /* odds ratio; quantile shift (relative); JS bits */
-	double lo, hi;	  /* confidence sequence of the effect (mSPRT) */
+	double lo, hi;	  /* confidence sequence of the effect (mSPRT); latency: lo is
+			     P(canary slower); drift: lo is the JS this look needs */
 	double canary_value, baseline_value;
 	double p50_shift, p95_shift; /* latency, relative */
 	double psi, js, ks, ks_p;    /* drift */

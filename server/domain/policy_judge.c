@@ -28,7 +28,7 @@ double policy_judge_default_effect(enum metric_id m)
 	case METRIC_ERROR_RATE:
 		return 0.5;
 	case METRIC_CONFIDENCE_SHIFT:
-		return 0.0;
+		return 0.002;
 	default:
 		return 0.2;
 	}
@@ -74,10 +74,8 @@ int policy_judge_parse(const json_t *jm, const char *path, enum metric_id m,
 	}
 	if (e != NULL) {
 		double v = json_is_number(e) ? json_number_value(e) : NAN;
-		if (!(v >= 0) || !(v <= 100) || (m == METRIC_ERROR_RATE && !(v > 0)))
-			return bad(err, path, "min_effect",
-				   m == METRIC_ERROR_RATE ? "must be a number in (0, 100]"
-							  : "must be a number in [0, 100]");
+		if (!(v > 0) || !(v <= 100))
+			return bad(err, path, "min_effect", "must be a number in (0, 100]");
 		out->min_effect = v;
 	}
 	return 0;

@@ -27,7 +27,8 @@ struct scan_ctx {
 	const struct strmap *assigned, *target;
 	struct slo_arm *canary, *base;
 	struct judge_arm *jc, *jb;
-	double slo_from;
+	struct judge_arm *dc, *db; /* drift: reports before drift_until only */
+	double slo_from, drift_until;
 };
 
 static int on_report(void *ctx, const struct telemetry_report *r)
@@ -39,6 +40,8 @@ static int on_report(void *ctx, const struct telemetry_report *r)
 		if (strmap_get(s->assigned, r->device_id)) {
 			if (s->jc)
 				rc = judge_arm_add(s->jc, r);
+			if (rc == 0 && s->dc && r->ts < s->drift_until)
+				rc = judge_arm_add(s->dc, r);
 			if (rc == 0 && r->ts >= s->slo_from)
 				rc = slo_arm_add(s->canary, r);
 		}
@@ -46,6 +49,8 @@ static int on_report(void *ctx, const struct telemetry_report *r)
 		if (strmap_get(s->target, r->device_id)) {
 			if (s->jb)
 				rc = judge_arm_add(s->jb, r);
+			if (rc == 0 && s->db && r->ts < s->drift_until)
+				rc = judge_arm_add(s->db, r);
 			if (rc == 0 && r->ts >= s->slo_from)
 				rc = slo_arm_add(s->base, r);
 		}
@@ -107,7 +112,8 @@ static void judge_metric(const struct rollout_row *row, const struct policy_stag
 	struct judge_params jp = {pm->judge.alpha, pm->judge.min_effect, st->min_devices,
 				  st->min_samples,
 				  hash_fnv1a_str(HASH_FNV1A_BASIS, row->version) ^
-					  (uint64_t)row->stage_started_at};
+					  (uint64_t)row->stage_started_at,
+				  JUDGE_DRIFT_LOOKS};
 	struct judge_result *j = &e->j;
 
 	e->judged = true;
@@ -116,7 +122,7 @@ static void judge_metric(const struct rollout_row *row, const struct policy_stag
 		judge_error_rate(s->jc, s->jb, &jp, j);
 		break;
 	case METRIC_CONFIDENCE_SHIFT:
-		judge_drift(s->jc, s->jb, &jp, j);
+		judge_drift(s->dc, s->db, &jp, j);
 		break;
 	default:
 		judge_latency(s->jc, s->jb,
@@ -246,7 +252,7 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
 	struct scan_ctx s = {row->version, row->has_baseline ? row->baseline : NULL, assigned,
-			     target, slo_arm_new(), slo_arm_new(), NULL, NULL, 0};
+			     target, slo_arm_new(), slo_arm_new(), NULL, NULL, NULL, NULL, 0, 0};
 	bool all_decisive = true, any_fail = false, all_pass = true, judged = false;
 	int rc;
 
@@ -257,15 +263,23 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	for (size_t i = 0; i < st->nmetrics; i++)
 		judged |= st->metrics[i].judge.sequential;
 	if (judged) {
+		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window: on
+		 * the data before the latest one, so every evaluation between two
+		 * checkpoints sees the same data and the looks stay counted */
+		int64_t step = st->window_s / JUDGE_DRIFT_LOOKS > 0 ? st->window_s / JUDGE_DRIFT_LOOKS : 1;
 		s.jc = judge_arm_new();
 		s.jb = judge_arm_new();
+		s.dc = judge_arm_new();
+		s.db = judge_arm_new();
+		s.drift_until = (double)(row->stage_started_at +
+					 (now - row->stage_started_at) / step * step);
 		from = row->stage_started_at; /* the judge reads the whole stage */
 	}
 	out->rows = json_array();
 	out->baseline_values = json_deep_copy(row->baseline_values ? row->baseline_values
 								   : json_object());
 	out->verdict.evaluated = true;
-	if (s.canary == NULL || s.base == NULL || (judged && (s.jc == NULL || s.jb == NULL))) {
+	if (s.canary == NULL || s.base == NULL || (judged && (!s.jc || !s.jb || !s.dc || !s.db))) {
 		rc = RAMP_ENOMEM;
 		goto out;
 	}
@@ -329,6 +343,8 @@ out:
 	slo_arm_free(s.base);
 	judge_arm_free(s.jc);
 	judge_arm_free(s.jb);
+	judge_arm_free(s.dc);
+	judge_arm_free(s.db);
 	if (rc)
 		analysis_result_clear(out);
 	return rc;
@@ -339,8 +355,18 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 				  int64_t now)
 {
 	struct strmap *none = strmap_new();
-	struct scan_ctx s = {"", version, none, target, slo_arm_new(), slo_arm_new(), NULL, NULL,
-			     (double)now - (double)p->stages[0].window_s};
+	struct scan_ctx s = {"",
+			     version,
+			     none,
+			     target,
+			     slo_arm_new(),
+			     slo_arm_new(),
+			     NULL,
+			     NULL,
+			     NULL,
+			     NULL,
+			     (double)now - (double)p->stages[0].window_s,
+			     0};
 	const char *versions[1] = {version};
 	json_t *out = json_object();
 	double window = (double)p->stages[0].window_s;

@@ -109,7 +109,7 @@ static void add_dev(struct judge_arm *a, int i, const char *pfx, double req, dou
 static void judge_error_rate_fails_a_clear_regression(void)
 {
 	struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
-	struct judge_params p = {0.05, 0.5, 3, 0, 1};
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
 	struct judge_result r;
 
 	for (int i = 0; i < 20; i++)
@@ -129,7 +129,7 @@ static void judge_error_rate_fails_a_clear_regression(void)
 static void judge_error_rate_one_chatty_device_does_not_decide(void)
 {
 	struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
-	struct judge_params p = {0.05, 0.5, 3, 0, 1};
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
 	struct judge_result r;
 
 	/* one device sends most requests and most errors; the rest look like the
@@ -151,7 +151,7 @@ static void judge_error_rate_one_chatty_device_does_not_decide(void)
 static void judge_error_rate_passes_healthy_and_says_inconclusive_when_thin(void)
 {
 	struct judge_arm *c = judge_arm_new(), *b = judge_arm_new(), *thin = judge_arm_new();
-	struct judge_params p = {0.05, 0.5, 3, 0, 1};
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
 	struct judge_result r;
 
 	for (int i = 0; i < 20; i++)
@@ -195,7 +195,7 @@ static int peeking_rollbacks(bool naive)
 {
 	uint64_t rng = 20261202;
 	int rollbacks = 0;
-	struct judge_params p = {0.05, 0.5, 3, 0, 1};
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
 
 	for (int run = 0; run < 1000; run++) {
 		struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
@@ -264,7 +264,7 @@ static void judge_latency_detects_a_shift(void)
 	double base[] = {100, 400, 300, 150, 40, 10, 0};
 	double slow[] = {20, 150, 330, 300, 150, 50, 0};
 	struct judge_arm *c = judge_arm_new(), *b = judge_arm_new(), *h = judge_arm_new();
-	struct judge_params p = {0.05, 0.2, 3, 100, 1};
+	struct judge_params p = {0.05, 0.2, 3, 100, 1, 1};
 	struct judge_result r;
 
 	judge_arm_set_layout(c, bounds, 6, NULL, 0);
@@ -312,7 +312,7 @@ static void drift_arm(struct judge_arm *a, const char *pfx, int n, double shift,
 static void judge_drift_is_calibrated_for_small_canaries(void)
 {
 	uint64_t rng = 7;
-	struct judge_params p = {0.05, 0, 3, 0, 99};
+	struct judge_params p = {0.05, 0.002, 3, 0, 99, 1};
 	int flagged = 0, caught = 0;
 
 	for (int run = 0; run < 100; run++) {
@@ -344,7 +344,7 @@ static void judge_drift_too_few_devices_is_inconclusive(void)
 {
 	uint64_t rng = 3;
 	struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
-	struct judge_params p = {0.05, 0, 2, 0, 1};
+	struct judge_params p = {0.05, 0, 2, 0, 1, 1};
 	struct judge_result r;
 
 	drift_arm(c, "c", 5, 0.5, 500, &rng);
@@ -359,7 +359,7 @@ static void judge_drift_too_few_devices_is_inconclusive(void)
 static void judge_result_json_names_everything(void)
 {
 	struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
-	struct judge_params p = {0.05, 0.5, 3, 0, 1};
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
 	struct judge_result r;
 	json_t *j;
 
