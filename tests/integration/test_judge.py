@@ -41,7 +41,7 @@ def test_sequential_judge_rolls_back_a_worse_canary_early_and_says_why(ctx):
         # baseline 1%, canary 6%: the test needs a few reports, not the hour
         fleet.report(versions_bad=("v2",), errors=1, bad_errors=6)
         return rollout(s, rid)["state"] == "rolled_back"
-    wait_for(rolled_back, timeout=60, interval=0.5, msg="rollback")
+    wait_for(rolled_back, timeout=180, interval=0.5, msg="rollback")
     ro = rollout(s, rid)
     breach = [e for e in ro["events"] if e["type"] == "breach"]
     check(breach and "error_rate fails the sequential judge" in breach[0]["detail"], ro["events"])
@@ -74,7 +74,7 @@ def test_sequential_judge_passes_a_healthy_canary(ctx):
     def promoted():
         fleet.report(errors=2)  # 2% in both arms
         return rollout(s, rid)["stage"]["name"] == "full"
-    wait_for(promoted, timeout=90, interval=0.5, msg="canary passed")
+    wait_for(promoted, timeout=240, interval=0.5, msg="canary passed")
     ro = rollout(s, rid)
     check(not [e for e in ro["events"] if e["type"] == "breach"], ro["events"])
     passed = [a for a in ro["analysis"] if a["stage"] == 0 and a["metric"] == "error_rate"
@@ -95,7 +95,7 @@ def test_sequential_judge_with_too_few_devices_is_inconclusive(ctx):
     def paused():
         fleet.report(versions_bad=("v2",), errors=0, bad_errors=50)  # one very bad device
         return rollout(s, rid)["state"] == "paused"
-    wait_for(paused, timeout=60, interval=0.5, msg="paused inconclusive")
+    wait_for(paused, timeout=180, interval=0.5, msg="paused inconclusive")
     ro = rollout(s, rid)
     check(not [e for e in ro["events"] if e["type"] == "breach"], ro["events"])
     row = canary_row(ro)
