@@ -14,45 +14,123 @@
 #include "domain/judge.h"
 #include "domain/slo.h"
 #include "domain/telemetry.h"
+#include "store/store_variants.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The threshold metrics read the sliding window [slo_from, now]; the
- * sequential judge (jc, jb: NULL when no metric uses it) reads the whole
- * stage, which its always-valid test needs. */
+/* One variant's arms (docs/judge.md "Verdicts per variant"): the devices of
+ * one platform. The threshold metrics read the sliding window [slo_from,
+ * now]; the sequential judge (jc, jb: NULL when no metric uses it) reads the
+ * whole stage, which its always-valid test needs; drift (dc, db) the stage
+ * up to its latest checkpoint. */
+struct arms {
+	char name[64];
+	size_t ncanary; /* assigned devices of this variant */
+	struct slo_arm *canary, *base;
+	struct judge_arm *jc, *jb, *dc, *db;
+};
+
+#define MAX_VARIANTS 16
+
 struct scan_ctx {
 	const char *version, *baseline;
 	const struct strmap *assigned, *target;
-	struct slo_arm *canary, *base;
-	struct judge_arm *jc, *jb;
-	struct judge_arm *dc, *db; /* drift: reports before drift_until only */
+	struct strmap *variant_of; /* device id -> index + 1 into v; NULL: one arm set */
+	struct arms v[MAX_VARIANTS];
+	size_t nv;
+	bool judged;
 	double slo_from, drift_until;
 };
+
+static void arms_free(struct arms *a)
+{
+	slo_arm_free(a->canary);
+	slo_arm_free(a->base);
+	judge_arm_free(a->jc);
+	judge_arm_free(a->jb);
+	judge_arm_free(a->dc);
+	judge_arm_free(a->db);
+	memset(a, 0, sizeof(*a));
+}
+
+/* A new arm set named name at s->v[s->nv]: 0 or RAMP_ENOMEM. */
+static int arms_add(struct scan_ctx *s, const char *name)
+{
+	struct arms *a = &s->v[s->nv];
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->canary = slo_arm_new();
+	a->base = slo_arm_new();
+	if (s->judged) {
+		a->jc = judge_arm_new();
+		a->jb = judge_arm_new();
+		a->dc = judge_arm_new();
+		a->db = judge_arm_new();
+	}
+	s->nv++;
+	if (!a->canary || !a->base || (s->judged && (!a->jc || !a->jb || !a->dc || !a->db)))
+		return RAMP_ENOMEM;
+	return 0;
+}
+
+/* store_device_platforms(): every device of the stage's sets joins the arm
+ * set of its platform (the last one takes what does not fit) */
+static int on_platform(void *ctx, const char *id, const char *platform)
+{
+	struct scan_ctx *s = ctx;
+	bool canary = strmap_get(s->assigned, id) != NULL;
+	size_t i;
+	int rc;
+
+	if (!canary && !strmap_get(s->target, id))
+		return 0;
+	for (i = 0; i < s->nv && strcmp(s->v[i].name, platform) != 0; i++)
+		;
+	if (i == s->nv && s->nv == MAX_VARIANTS)
+		i = MAX_VARIANTS - 1;
+	else if (i == s->nv && (rc = arms_add(s, platform)) != 0)
+		return rc;
+	s->v[i].ncanary += canary;
+	return strmap_set(s->variant_of, id, (void *)(uintptr_t)(i + 1));
+}
+
+static struct arms *arms_of(const struct scan_ctx *s, const char *device_id)
+{
+	uintptr_t at;
+
+	if (s->variant_of == NULL)
+		return (struct arms *)&s->v[0];
+	at = (uintptr_t)strmap_get(s->variant_of, device_id);
+	return at ? (struct arms *)&s->v[at - 1] : NULL;
+}
 
 static int on_report(void *ctx, const struct telemetry_report *r)
 {
 	struct scan_ctx *s = ctx;
+	struct arms *a;
 	int rc = 0;
 
 	if (strcmp(r->version, s->version) == 0) {
-		if (strmap_get(s->assigned, r->device_id)) {
-			if (s->jc)
-				rc = judge_arm_add(s->jc, r);
-			if (rc == 0 && s->dc && r->ts < s->drift_until)
-				rc = judge_arm_add(s->dc, r);
+		if (strmap_get(s->assigned, r->device_id) && (a = arms_of(s, r->device_id))) {
+			if (a->jc)
+				rc = judge_arm_add(a->jc, r);
+			if (rc == 0 && a->dc && r->ts < s->drift_until)
+				rc = judge_arm_add(a->dc, r);
 			if (rc == 0 && r->ts >= s->slo_from)
-				rc = slo_arm_add(s->canary, r);
+				rc = slo_arm_add(a->canary, r);
 		}
-	} else if (s->baseline && strcmp(r->version, s->baseline) == 0 && s->base) {
-		if (strmap_get(s->target, r->device_id)) {
-			if (s->jb)
-				rc = judge_arm_add(s->jb, r);
-			if (rc == 0 && s->db && r->ts < s->drift_until)
-				rc = judge_arm_add(s->db, r);
+	} else if (s->baseline && strcmp(r->version, s->baseline) == 0) {
+		if (strmap_get(s->target, r->device_id) && (a = arms_of(s, r->device_id))) {
+			if (a->jb)
+				rc = judge_arm_add(a->jb, r);
+			if (rc == 0 && a->db && r->ts < s->drift_until)
+				rc = judge_arm_add(a->db, r);
 			if (rc == 0 && r->ts >= s->slo_from)
-				rc = slo_arm_add(s->base, r);
+				rc = slo_arm_add(a->base, r);
 		}
 	}
 	return rc;
@@ -106,7 +184,7 @@ struct metric_eval {
 
 /* A sequential metric: the judge decides on the whole stage's data. */
 static void judge_metric(const struct rollout_row *row, const struct policy_stage *st,
-			 const struct policy_metric *pm, const struct scan_ctx *s,
+			 const struct policy_metric *pm, const struct arms *s,
 			 struct metric_eval *e)
 {
 	struct judge_params jp = {pm->judge.alpha, pm->judge.min_effect, st->min_devices,
@@ -184,8 +262,8 @@ static void eval_metric(const struct policy_stage *st, const struct policy_metri
 	}
 }
 
-static json_t *row_json(int stage, const struct policy_metric *pm, const char *arm,
-			struct slo_value v, const struct metric_eval *e, const char *result)
+static json_t *row_json_any(int stage, const struct policy_metric *pm, const char *arm,
+			    struct slo_value v, const struct metric_eval *e, const char *result)
 {
 	json_t *row;
 
@@ -208,6 +286,18 @@ static json_t *row_json(int stage, const struct policy_metric *pm, const char *a
 			 pm->text, "baseline", e->have_baseline ? num(e->baseline) : json_null(),
 			 "samples", (json_int_t)v.samples, "devices", (json_int_t)v.devices, "result",
 			 result);
+}
+
+/* The row, naming its variant when the analysis is split by platform. */
+static json_t *row_json(int stage, const struct policy_metric *pm, const char *arm,
+			struct slo_value v, const struct metric_eval *e, const char *result,
+			const char *variant)
+{
+	json_t *row = row_json_any(stage, pm, arm, v, e, result);
+
+	if (row && variant[0])
+		json_object_set_new(row, "variant", json_string(variant));
+	return row;
 }
 
 static const char *result_name(int res, bool decisive)
@@ -237,12 +327,93 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 				    (double)row->stage_started_at, to, &outcomes);
 	json_array_foreach(outcomes, i, o) {
 		const char *dev = json_string_value(json_object_get(o, "device_id"));
-		if (rc == 0 && strmap_get(s->assigned, dev))
-			rc = slo_arm_add_install(s->canary, dev,
+		struct arms *a = dev ? arms_of(s, dev) : NULL;
+		if (rc == 0 && a && strmap_get(s->assigned, dev))
+			rc = slo_arm_add_install(a->canary, dev,
 						 json_is_true(json_object_get(o, "failed")));
 	}
 	json_decref(outcomes);
 	return rc;
+}
+
+struct verdict_acc {
+	bool all_decisive, any_fail, all_pass;
+	size_t nactive; /* variants with canary devices */
+};
+
+/* The detail line, prefixed with the variant when there are several. */
+__attribute__((format(printf, 4, 5))) static void detail(struct analysis_result *out,
+							 const struct verdict_acc *acc,
+							 const char *variant, const char *fmt, ...)
+{
+	char *d = out->verdict.detail;
+	size_t n = 0;
+	va_list ap;
+
+	d[0] = '\0';
+	if (acc->nactive > 1) {
+		snprintf(d, sizeof(out->verdict.detail), "variant %.60s: ", variant);
+		n = strlen(d);
+	}
+	va_start(ap, fmt);
+	vsnprintf(d + n, sizeof(out->verdict.detail) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Every metric of the stage on one variant's arms. */
+static void eval_variant(const struct rollout_row *row, const struct policy_stage *st,
+			 struct arms *a, int64_t now, double slo_from, struct verdict_acc *acc,
+			 struct analysis_result *out)
+{
+	const char *vname = acc->nactive > 1 ? a->name : "";
+
+	for (size_t i = 0; i < st->nmetrics; i++) {
+		const struct policy_metric *pm = &st->metrics[i];
+		struct metric_eval e;
+		if (pm->judge.sequential)
+			judge_metric(row, st, pm, a, &e);
+		else
+			eval_metric(st, pm, a->canary, a->base, (double)(now - (int64_t)slo_from),
+				    out->baseline_values, &e);
+		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
+							  result_name(e.result, e.decisive), vname));
+		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
+							  "info", vname));
+		acc->all_decisive &= e.decisive;
+		acc->all_pass &= e.decisive && e.result == 1;
+		if (e.judged && e.result == 0 && !acc->any_fail) {
+			acc->any_fail = true;
+			detail(out, acc, a->name,
+			       "%s fails the sequential judge: %s (p %.3g; %lld samples, %lld devices)",
+			       metric_name(pm->metric), e.j.why, e.j.p_value,
+			       (long long)e.canary.samples, (long long)e.canary.devices);
+		} else if (e.judged && e.result == -1 && !acc->all_pass &&
+			   out->verdict.detail[0] == '\0' && !acc->any_fail) {
+			detail(out, acc, a->name, "%s: inconclusive: %s", metric_name(pm->metric),
+			       e.j.why);
+		} else if (e.judged) {
+			/* a pass: nothing to say in the verdict line */
+		} else if (e.decisive && e.result == 0 && !acc->any_fail) {
+			char base[64];
+			acc->any_fail = true;
+			/* an absolute threshold needs no baseline: say there was none
+			 * rather than print "nan" */
+			if (e.have_baseline && !isnan(e.baseline))
+				snprintf(base, sizeof(base), "baseline %.6g", e.baseline);
+			else
+				snprintf(base, sizeof(base), "baseline: no data");
+			detail(out, acc, a->name, "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
+			       metric_name(pm->metric), e.canary.value, pm->text, e.note, base,
+			       (long long)e.canary.samples, (long long)e.canary.devices);
+		} else if (!acc->all_pass && out->verdict.detail[0] == '\0' && !acc->any_fail) {
+			detail(out, acc, a->name, "%s: %s (%lld samples, %lld devices%s)",
+			       metric_name(pm->metric),
+			       !e.decisive ? "not enough data"
+					   : (e.have_baseline ? "no value" : "no baseline value"),
+			       (long long)e.canary.samples, (long long)e.canary.devices,
+			       e.have_baseline ? "" : ", no baseline");
+		}
+	}
 }
 
 int analysis_run(struct app *app, const struct rollout_row *row, const struct policy *p,
@@ -251,26 +422,26 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 {
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
-	struct scan_ctx s = {row->version, row->has_baseline ? row->baseline : NULL, assigned,
-			     target, slo_arm_new(), slo_arm_new(), NULL, NULL, NULL, NULL, 0, 0};
-	bool all_decisive = true, any_fail = false, all_pass = true, judged = false;
-	int rc;
+	struct scan_ctx s;
+	struct verdict_acc acc = {true, false, true, 0};
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
+	s.version = row->version;
+	s.baseline = row->has_baseline ? row->baseline : NULL;
+	s.assigned = assigned;
+	s.target = target;
 	if (from < row->stage_started_at)
 		from = row->stage_started_at;
 	s.slo_from = (double)from;
 	for (size_t i = 0; i < st->nmetrics; i++)
-		judged |= st->metrics[i].judge.sequential;
-	if (judged) {
+		s.judged |= st->metrics[i].judge.sequential;
+	if (s.judged) {
 		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window: on
 		 * the data before the latest one, so every evaluation between two
 		 * checkpoints sees the same data and the looks stay counted */
 		int64_t step = st->window_s / JUDGE_DRIFT_LOOKS > 0 ? st->window_s / JUDGE_DRIFT_LOOKS : 1;
-		s.jc = judge_arm_new();
-		s.jb = judge_arm_new();
-		s.dc = judge_arm_new();
-		s.db = judge_arm_new();
 		s.drift_until = (double)(row->stage_started_at +
 					 (now - row->stage_started_at) / step * step);
 		from = row->stage_started_at; /* the judge reads the whole stage */
@@ -279,72 +450,40 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	out->baseline_values = json_deep_copy(row->baseline_values ? row->baseline_values
 								   : json_object());
 	out->verdict.evaluated = true;
-	if (s.canary == NULL || s.base == NULL || (judged && (!s.jc || !s.jb || !s.dc || !s.db))) {
-		rc = RAMP_ENOMEM;
-		goto out;
+	/* the arms per platform: a regression in one variant must not be
+	 * hidden by another's healthy traffic */
+	if (st->nmetrics) {
+		s.variant_of = strmap_new();
+		rc = s.variant_of ? store_device_platforms(app->db, on_platform, &s) : RAMP_ENOMEM;
 	}
-	rc = st->nmetrics ? fill_arms(app, row, (double)from, (double)now + 1, &s) : 0;
+	for (size_t i = 0; i < s.nv; i++)
+		acc.nactive += s.v[i].ncanary > 0;
+	if (rc == 0 && acc.nactive == 0) {
+		/* nothing assigned yet: one empty arm set says "not enough data" */
+		for (size_t i = 0; i < s.nv; i++)
+			arms_free(&s.v[i]);
+		s.nv = 0;
+		strmap_free(s.variant_of);
+		s.variant_of = NULL;
+		rc = arms_add(&s, "");
+		s.v[0].ncanary = 1;
+		acc.nactive = 1;
+	}
+	if (rc == 0 && st->nmetrics)
+		rc = fill_arms(app, row, (double)from, (double)now + 1, &s);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < st->nmetrics; i++) {
-		const struct policy_metric *pm = &st->metrics[i];
-		struct metric_eval e;
-		if (pm->judge.sequential)
-			judge_metric(row, st, pm, &s, &e);
-		else
-			eval_metric(st, pm, s.canary, s.base, (double)(now - (int64_t)s.slo_from),
-				    out->baseline_values, &e);
-		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
-							  result_name(e.result, e.decisive)));
-		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
-							  "info"));
-		all_decisive &= e.decisive;
-		all_pass &= e.decisive && e.result == 1;
-		if (e.judged && e.result == 0 && !any_fail) {
-			any_fail = true;
-			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s fails the sequential judge: %s (p %.3g; %lld samples, %lld "
-				 "devices)",
-				 metric_name(pm->metric), e.j.why, e.j.p_value,
-				 (long long)e.canary.samples, (long long)e.canary.devices);
-		} else if (e.judged && e.result == -1 && !all_pass && out->verdict.detail[0] == '\0' &&
-			   !any_fail) {
-			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s: inconclusive: %s", metric_name(pm->metric), e.j.why);
-		} else if (e.judged) {
-			/* a pass: nothing to say in the verdict line */
-		} else if (e.decisive && e.result == 0 && !any_fail) {
-			char base[64];
-			any_fail = true;
-			/* an absolute threshold needs no baseline: say there was none
-			 * rather than print "nan" */
-			if (e.have_baseline && !isnan(e.baseline))
-				snprintf(base, sizeof(base), "baseline %.6g", e.baseline);
-			else
-				snprintf(base, sizeof(base), "baseline: no data");
-			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
-				 metric_name(pm->metric), e.canary.value, pm->text, e.note, base,
-				 (long long)e.canary.samples, (long long)e.canary.devices);
-		} else if (!all_pass && out->verdict.detail[0] == '\0' && !any_fail) {
-			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s: %s (%lld samples, %lld devices%s)", metric_name(pm->metric),
-				 !e.decisive ? "not enough data"
-					     : (e.have_baseline ? "no value" : "no baseline value"),
-				 (long long)e.canary.samples, (long long)e.canary.devices,
-				 e.have_baseline ? "" : ", no baseline");
-		}
-	}
-	out->verdict.enough_data = any_fail || all_decisive;
-	out->verdict.verdict = any_fail ? VERDICT_FAIL : all_pass ? VERDICT_PASS
-								: VERDICT_INCONCLUSIVE;
+	for (size_t i = 0; i < s.nv; i++)
+		if (s.v[i].ncanary > 0)
+			eval_variant(row, st, &s.v[i], now, s.slo_from, &acc, out);
+	out->verdict.enough_data = acc.any_fail || acc.all_decisive;
+	out->verdict.verdict = acc.any_fail ? VERDICT_FAIL
+			       : acc.all_pass ? VERDICT_PASS
+					      : VERDICT_INCONCLUSIVE;
 out:
-	slo_arm_free(s.canary);
-	slo_arm_free(s.base);
-	judge_arm_free(s.jc);
-	judge_arm_free(s.jb);
-	judge_arm_free(s.dc);
-	judge_arm_free(s.db);
+	for (size_t i = 0; i < s.nv; i++)
+		arms_free(&s.v[i]);
+	strmap_free(s.variant_of);
 	if (rc)
 		analysis_result_clear(out);
 	return rc;
@@ -355,35 +494,30 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 				  int64_t now)
 {
 	struct strmap *none = strmap_new();
-	struct scan_ctx s = {"",
-			     version,
-			     none,
-			     target,
-			     slo_arm_new(),
-			     slo_arm_new(),
-			     NULL,
-			     NULL,
-			     NULL,
-			     NULL,
-			     (double)now - (double)p->stages[0].window_s,
-			     0};
+	struct scan_ctx s;
 	const char *versions[1] = {version};
 	json_t *out = json_object();
 	double window = (double)p->stages[0].window_s;
 
-	if (none && s.canary && s.base &&
+	memset(&s, 0, sizeof(s));
+	s.version = "";
+	s.baseline = version;
+	s.assigned = none;
+	s.target = target;
+	s.slo_from = (double)now - window;
+	if (none && arms_add(&s, "") == 0 &&
 	    store_telemetry_scan(app->db, model, versions, 1, (double)now - window,
 				 (double)now + 1, on_report, &s) == 0) {
 		for (size_t k = 0; k < p->nstages; k++)
 			for (size_t i = 0; i < p->stages[k].nmetrics; i++) {
 				enum metric_id m = p->stages[k].metrics[i].metric;
-				struct slo_value v = slo_arm_value(s.base, m, window, NULL);
+				struct slo_value v = slo_arm_value(s.v[0].base, m, window, NULL);
 				if (!isnan(v.value) && m != METRIC_CONFIDENCE_SHIFT)
 					json_object_set_new(out, metric_name(m), json_real(v.value));
 			}
 	}
 	strmap_free(none);
-	slo_arm_free(s.canary);
-	slo_arm_free(s.base);
+	for (size_t i = 0; i < s.nv; i++)
+		arms_free(&s.v[i]);
 	return out;
 }

@@ -67,12 +67,13 @@ def test_sequential_judge_passes_a_healthy_canary(ctx):
     s = ctx.server()
     tokens = setup(ctx, s, 100)
     rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2",
-                                                "policy": policy("3s", 0.1)}), 201).json["id"]
+                                                "policy": policy("20s", 0.1)}), 201).json["id"]
     fleet = Fleet(s, tokens, "ocr")
     fleet.poll_all()
 
     def promoted():
-        fleet.report(errors=2)  # 2% in both arms
+        # 2% in both arms, enough requests that one report excludes +50%
+        fleet.report(errors=40, requests=2000)
         return rollout(s, rid)["stage"]["name"] == "full"
     wait_for(promoted, timeout=240, interval=0.5, msg="canary passed")
     ro = rollout(s, rid)
@@ -125,3 +126,67 @@ def test_bad_judge_blocks_are_422_and_nothing_is_stored(ctx):
     m = status(s.admin.get("/v1/policies/good"), 200).json["policy"]["stages"][0]["metrics"][0]
     eq((m["judge"], m["alpha"], m["min_effect"]), ("sequential", 0.01, 0.3))
     check("threshold" not in m, m)
+
+
+def test_a_regression_in_one_variant_is_not_hidden_by_a_larger_healthy_one(ctx):
+    """30 quantized rpi-arm64 devices and 170 cloud-x86 ones. Only the rpi
+    variant of v2 is bad (6% errors); pooled with the healthy cloud canary
+    it would read about 1.2% and pass "< 2%". Split by platform, the rpi
+    variant breaches, the event names it, and the rows carry each variant."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    plats = ("rpi-arm64", "cloud-x86")
+    publish(s, signer, "ocr", "v1", platforms=plats, stable=True)
+    publish(s, signer, "ocr", "v2", platforms=plats)
+    rpi = enroll(s, 30, platform="rpi-arm64", prefix="pi")
+    cloud = enroll(s, 170, platform="cloud-x86", prefix="vm")
+    pol = policy("1h", 0.2, {"name": "error_rate", "threshold": "< 2%"}, min_samples=100)
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                 201).json["id"]
+    fr, fc = Fleet(s, rpi, "ocr"), Fleet(s, cloud, "ocr")
+    fr.poll_all()
+    fc.poll_all()
+    n_rpi = sum(1 for v in fr.running.values() if v == "v2")
+    n_cloud = sum(1 for v in fc.running.values() if v == "v2")
+    check(n_rpi >= 2 and n_cloud >= 4 * n_rpi, (n_rpi, n_cloud))
+    # the pooled canary error rate stays under the threshold
+    check(n_rpi * 6 / ((n_rpi + n_cloud) * 100) < 0.02, (n_rpi, n_cloud))
+
+    def rolled_back():
+        fc.report(errors=0)
+        fr.report(versions_bad=("v2",), errors=0, bad_errors=6)
+        return rollout(s, rid)["state"] == "rolled_back"
+    wait_for(rolled_back, timeout=180, interval=0.5, msg="rollback of the rpi variant")
+    ro = rollout(s, rid)
+    breach = [e for e in ro["events"] if e["type"] == "breach"]
+    check(breach and "variant rpi-arm64: error_rate 0.06 breaches < 2%" in breach[0]["detail"],
+          ro["events"])
+    rows = {(a["variant"], a["arm"]): a for a in ro["analysis"] if a["metric"] == "error_rate"}
+    eq(rows[("rpi-arm64", "canary")]["result"], "fail")
+    eq(rows[("rpi-arm64", "canary")]["devices"], n_rpi)
+    check(rows[("cloud-x86", "canary")]["result"] in ("pass", "inconclusive"), rows)
+    # the cloud canary is healthy (or had not reported yet at that evaluation)
+    check(rows[("cloud-x86", "canary")]["value"] in (0.0, None), rows)
+    check(all(v for v, _ in rows), rows)  # no unsplit row lingers
+    fr.close()
+    fc.close()
+
+
+def test_one_variant_keeps_the_unsplit_rows(ctx):
+    """A single-platform stage reads as before: no variant on its rows."""
+    s = ctx.server()
+    tokens = setup(ctx, s, 40)
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": policy(
+        "1h", 0.25, {"name": "error_rate", "threshold": "< 1%"})}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+
+    def rolled_back():
+        fleet.report(versions_bad=("v2",))
+        return rollout(s, rid)["state"] == "rolled_back"
+    wait_for(rolled_back, timeout=180, interval=0.5, msg="rollback")
+    ro = rollout(s, rid)
+    breach = [e for e in ro["events"] if e["type"] == "breach"]
+    check(breach and "variant" not in breach[0]["detail"], breach)
+    check(all(a["variant"] is None for a in ro["analysis"]), ro["analysis"])
+    fleet.close()
