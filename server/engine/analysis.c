@@ -39,8 +39,10 @@ struct scan_ctx {
 	const char *version, *baseline;
 	const struct strmap *assigned, *target;
 	struct strmap *variant_of; /* device id -> index + 1 into v; NULL: one arm set */
-	struct arms v[MAX_VARIANTS];
+	struct arms all;	  /* every device: the stage's pooled verdict */
+	struct arms v[MAX_VARIANTS]; /* per platform, fed when split */
 	size_t nv;
+	bool split;		  /* canary devices on more than one platform */
 	bool judged;
 	double slo_from, drift_until;
 };
@@ -56,11 +58,9 @@ static void arms_free(struct arms *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* A new arm set named name at s->v[s->nv]: 0 or RAMP_ENOMEM. */
-static int arms_add(struct scan_ctx *s, const char *name)
+/* Fresh arms named name into *a: 0 or RAMP_ENOMEM (a freed by arms_free). */
+static int arms_init(const struct scan_ctx *s, struct arms *a, const char *name)
 {
-	struct arms *a = &s->v[s->nv];
-
 	memset(a, 0, sizeof(*a));
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	a->canary = slo_arm_new();
@@ -71,7 +71,6 @@ static int arms_add(struct scan_ctx *s, const char *name)
 		a->dc = judge_arm_new();
 		a->db = judge_arm_new();
 	}
-	s->nv++;
 	if (!a->canary || !a->base || (s->judged && (!a->jc || !a->jb || !a->dc || !a->db)))
 		return RAMP_ENOMEM;
 	return 0;
@@ -92,20 +91,36 @@ static int on_platform(void *ctx, const char *id, const char *platform)
 		;
 	if (i == s->nv && s->nv == MAX_VARIANTS)
 		i = MAX_VARIANTS - 1;
-	else if (i == s->nv && (rc = arms_add(s, platform)) != 0)
+	else if (i == s->nv && (rc = arms_init(s, &s->v[s->nv++], platform)) != 0)
 		return rc;
 	s->v[i].ncanary += canary;
 	return strmap_set(s->variant_of, id, (void *)(uintptr_t)(i + 1));
 }
 
+/* The variant's arms of a device when the analysis is split, else NULL. */
 static struct arms *arms_of(const struct scan_ctx *s, const char *device_id)
 {
 	uintptr_t at;
 
-	if (s->variant_of == NULL)
-		return (struct arms *)&s->v[0];
+	if (!s->split || s->variant_of == NULL)
+		return NULL;
 	at = (uintptr_t)strmap_get(s->variant_of, device_id);
 	return at ? (struct arms *)&s->v[at - 1] : NULL;
+}
+
+static int arms_feed(const struct scan_ctx *s, struct arms *a, bool canary,
+		     const struct telemetry_report *r)
+{
+	struct judge_arm *j = canary ? a->jc : a->jb, *d = canary ? a->dc : a->db;
+	int rc = 0;
+
+	if (j)
+		rc = judge_arm_add(j, r);
+	if (rc == 0 && d && r->ts < s->drift_until)
+		rc = judge_arm_add(d, r);
+	if (rc == 0 && r->ts >= s->slo_from)
+		rc = slo_arm_add(canary ? a->canary : a->base, r);
+	return rc;
 }
 
 static int on_report(void *ctx, const struct telemetry_report *r)
@@ -113,26 +128,19 @@ static int on_report(void *ctx, const struct telemetry_report *r)
 	struct scan_ctx *s = ctx;
 	struct arms *a;
 	int rc = 0;
+	bool canary;
 
-	if (strcmp(r->version, s->version) == 0) {
-		if (strmap_get(s->assigned, r->device_id) && (a = arms_of(s, r->device_id))) {
-			if (a->jc)
-				rc = judge_arm_add(a->jc, r);
-			if (rc == 0 && a->dc && r->ts < s->drift_until)
-				rc = judge_arm_add(a->dc, r);
-			if (rc == 0 && r->ts >= s->slo_from)
-				rc = slo_arm_add(a->canary, r);
-		}
-	} else if (s->baseline && strcmp(r->version, s->baseline) == 0) {
-		if (strmap_get(s->target, r->device_id) && (a = arms_of(s, r->device_id))) {
-			if (a->jb)
-				rc = judge_arm_add(a->jb, r);
-			if (rc == 0 && a->db && r->ts < s->drift_until)
-				rc = judge_arm_add(a->db, r);
-			if (rc == 0 && r->ts >= s->slo_from)
-				rc = slo_arm_add(a->base, r);
-		}
-	}
+	if (strcmp(r->version, s->version) == 0)
+		canary = true;
+	else if (s->baseline && strcmp(r->version, s->baseline) == 0)
+		canary = false;
+	else
+		return 0;
+	if (!strmap_get(canary ? s->assigned : s->target, r->device_id))
+		return 0;
+	rc = arms_feed(s, &s->all, canary, r);
+	if (rc == 0 && (a = arms_of(s, r->device_id)) != NULL)
+		rc = arms_feed(s, a, canary, r);
 	return rc;
 }
 
@@ -328,9 +336,11 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 	json_array_foreach(outcomes, i, o) {
 		const char *dev = json_string_value(json_object_get(o, "device_id"));
 		struct arms *a = dev ? arms_of(s, dev) : NULL;
+		bool failed = json_is_true(json_object_get(o, "failed"));
+		if (rc == 0 && dev && strmap_get(s->assigned, dev))
+			rc = slo_arm_add_install(s->all.canary, dev, failed);
 		if (rc == 0 && a && strmap_get(s->assigned, dev))
-			rc = slo_arm_add_install(a->canary, dev,
-						 json_is_true(json_object_get(o, "failed")));
+			rc = slo_arm_add_install(a->canary, dev, failed);
 	}
 	json_decref(outcomes);
 	return rc;
@@ -338,10 +348,9 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 
 struct verdict_acc {
 	bool all_decisive, any_fail, all_pass;
-	size_t nactive; /* variants with canary devices */
 };
 
-/* The detail line, prefixed with the variant when there are several. */
+/* The detail line, prefixed with the variant when it is about one. */
 __attribute__((format(printf, 4, 5))) static void detail(struct analysis_result *out,
 							 const struct verdict_acc *acc,
 							 const char *variant, const char *fmt, ...)
@@ -351,7 +360,7 @@ __attribute__((format(printf, 4, 5))) static void detail(struct analysis_result 
 	va_list ap;
 
 	d[0] = '\0';
-	if (acc->nactive > 1) {
+	if (variant[0]) {
 		snprintf(d, sizeof(out->verdict.detail), "variant %.60s: ", variant);
 		n = strlen(d);
 	}
@@ -360,12 +369,18 @@ __attribute__((format(printf, 4, 5))) static void detail(struct analysis_result 
 	va_end(ap);
 }
 
-/* Every metric of the stage on one variant's arms. */
+/*
+ * Every metric of the stage on one set of arms: the pooled ones (variant
+ * false), which decide as they always did, or one variant's, which can only
+ * fail the stage or hold back its pass: a variant too small to decide on its
+ * own (min_devices, min_samples, too few devices for the judge) is covered
+ * by the pooled verdict.
+ */
 static void eval_variant(const struct rollout_row *row, const struct policy_stage *st,
-			 struct arms *a, int64_t now, double slo_from, struct verdict_acc *acc,
-			 struct analysis_result *out)
+			 struct arms *a, bool variant, int64_t now, double slo_from,
+			 struct verdict_acc *acc, struct analysis_result *out)
 {
-	const char *vname = acc->nactive > 1 ? a->name : "";
+	const char *vname = variant ? a->name : "";
 
 	for (size_t i = 0; i < st->nmetrics; i++) {
 		const struct policy_metric *pm = &st->metrics[i];
@@ -379,17 +394,23 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 							  result_name(e.result, e.decisive), vname));
 		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
 							  "info", vname));
-		acc->all_decisive &= e.decisive;
-		acc->all_pass &= e.decisive && e.result == 1;
+		if (variant) {
+			acc->all_pass &= !e.decisive || e.result == 1;
+			if (!(e.decisive && e.result == 0))
+				continue; /* only a variant's failure is news */
+		} else {
+			acc->all_decisive &= e.decisive;
+			acc->all_pass &= e.decisive && e.result == 1;
+		}
 		if (e.judged && e.result == 0 && !acc->any_fail) {
 			acc->any_fail = true;
-			detail(out, acc, a->name,
+			detail(out, acc, vname,
 			       "%s fails the sequential judge: %s (p %.3g; %lld samples, %lld devices)",
 			       metric_name(pm->metric), e.j.why, e.j.p_value,
 			       (long long)e.canary.samples, (long long)e.canary.devices);
 		} else if (e.judged && e.result == -1 && !acc->all_pass &&
 			   out->verdict.detail[0] == '\0' && !acc->any_fail) {
-			detail(out, acc, a->name, "%s: inconclusive: %s", metric_name(pm->metric),
+			detail(out, acc, vname, "%s: inconclusive: %s", metric_name(pm->metric),
 			       e.j.why);
 		} else if (e.judged) {
 			/* a pass: nothing to say in the verdict line */
@@ -402,11 +423,11 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 				snprintf(base, sizeof(base), "baseline %.6g", e.baseline);
 			else
 				snprintf(base, sizeof(base), "baseline: no data");
-			detail(out, acc, a->name, "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
+			detail(out, acc, vname, "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
 			       metric_name(pm->metric), e.canary.value, pm->text, e.note, base,
 			       (long long)e.canary.samples, (long long)e.canary.devices);
 		} else if (!acc->all_pass && out->verdict.detail[0] == '\0' && !acc->any_fail) {
-			detail(out, acc, a->name, "%s: %s (%lld samples, %lld devices%s)",
+			detail(out, acc, vname, "%s: %s (%lld samples, %lld devices%s)",
 			       metric_name(pm->metric),
 			       !e.decisive ? "not enough data"
 					   : (e.have_baseline ? "no value" : "no baseline value"),
@@ -423,7 +444,8 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
 	struct scan_ctx s;
-	struct verdict_acc acc = {true, false, true, 0};
+	struct verdict_acc acc = {true, false, true};
+	size_t nactive = 0;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -457,30 +479,24 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 		rc = s.variant_of ? store_device_platforms(app->db, on_platform, &s) : RAMP_ENOMEM;
 	}
 	for (size_t i = 0; i < s.nv; i++)
-		acc.nactive += s.v[i].ncanary > 0;
-	if (rc == 0 && acc.nactive == 0) {
-		/* nothing assigned yet: one empty arm set says "not enough data" */
-		for (size_t i = 0; i < s.nv; i++)
-			arms_free(&s.v[i]);
-		s.nv = 0;
-		strmap_free(s.variant_of);
-		s.variant_of = NULL;
-		rc = arms_add(&s, "");
-		s.v[0].ncanary = 1;
-		acc.nactive = 1;
-	}
+		nactive += s.v[i].ncanary > 0;
+	s.split = nactive > 1;
+	if (rc == 0)
+		rc = arms_init(&s, &s.all, "");
 	if (rc == 0 && st->nmetrics)
 		rc = fill_arms(app, row, (double)from, (double)now + 1, &s);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < s.nv; i++)
+	eval_variant(row, st, &s.all, false, now, s.slo_from, &acc, out);
+	for (size_t i = 0; s.split && i < s.nv; i++)
 		if (s.v[i].ncanary > 0)
-			eval_variant(row, st, &s.v[i], now, s.slo_from, &acc, out);
+			eval_variant(row, st, &s.v[i], true, now, s.slo_from, &acc, out);
 	out->verdict.enough_data = acc.any_fail || acc.all_decisive;
 	out->verdict.verdict = acc.any_fail ? VERDICT_FAIL
 			       : acc.all_pass ? VERDICT_PASS
 					      : VERDICT_INCONCLUSIVE;
 out:
+	arms_free(&s.all);
 	for (size_t i = 0; i < s.nv; i++)
 		arms_free(&s.v[i]);
 	strmap_free(s.variant_of);
@@ -505,19 +521,18 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 	s.assigned = none;
 	s.target = target;
 	s.slo_from = (double)now - window;
-	if (none && arms_add(&s, "") == 0 &&
+	if (none && arms_init(&s, &s.all, "") == 0 &&
 	    store_telemetry_scan(app->db, model, versions, 1, (double)now - window,
 				 (double)now + 1, on_report, &s) == 0) {
 		for (size_t k = 0; k < p->nstages; k++)
 			for (size_t i = 0; i < p->stages[k].nmetrics; i++) {
 				enum metric_id m = p->stages[k].metrics[i].metric;
-				struct slo_value v = slo_arm_value(s.v[0].base, m, window, NULL);
+				struct slo_value v = slo_arm_value(s.all.base, m, window, NULL);
 				if (!isnan(v.value) && m != METRIC_CONFIDENCE_SHIFT)
 					json_object_set_new(out, metric_name(m), json_real(v.value));
 			}
 	}
 	strmap_free(none);
-	for (size_t i = 0; i < s.nv; i++)
-		arms_free(&s.v[i]);
+	arms_free(&s.all);
 	return out;
 }
