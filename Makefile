@@ -262,6 +262,7 @@ include server/ui/ui.mk
 include cli/cli.mk
 include server/http/tls.mk
 include sim/sim.mk
+include bench/judge.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

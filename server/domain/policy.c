@@ -28,7 +28,7 @@ static const char *const stage_keys[] = {
 	"windows", /* policy_windows.c */
 	NULL};
 static const char *const metric_keys[] = {"name", "threshold", "scope", "provider",
-					  "consecutive_error_limit", NULL};
+					  "consecutive_error_limit", POLICY_JUDGE_KEYS, NULL};
 static const char *const rollback_keys[] = {"automatic", "on_inconclusive",
 					    "failure_limit", NULL};
 static const char *const inconclusive_names[] = {"pause", "rollback", "extend"};
@@ -258,6 +258,8 @@ static int parse_metric(const json_t *jm, const char *path, struct policy *p,
 		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
 	if ((rc = fields_check(jm, metric_keys, path, err)) < 0)
 		return rc;
+	if (member(jm, "provider") != NULL && member(jm, "judge") != NULL)
+		return fail(err, path, "judge", "applies only to ramp's own metrics");
 	if (member(jm, "provider") != NULL)
 		return parse_prom_metric(jm, path, p, m, err);
 	if (member(jm, "consecutive_error_limit") != NULL)
@@ -272,17 +274,26 @@ static int parse_metric(const json_t *jm, const char *path, struct policy *p,
 				    "unknown metric \"%s\"", name);
 	}
 	m->metric = (enum metric_id)id;
-	rc = get_string(jm, path, "threshold", true, m->text, sizeof(m->text),
-			err);
+	if ((rc = policy_judge_parse(jm, path, m->metric, &m->judge, err)) < 0)
+		return rc;
+	if (m->judge.sequential && member(jm, "threshold") != NULL)
+		return fail(err, path, "threshold",
+			    "is decided by the sequential judge: remove it or the judge");
+	rc = m->judge.sequential ? 0
+				 : get_string(jm, path, "threshold", true, m->text,
+					      sizeof(m->text), err);
 	if (rc < 0)
 		return rc;
 	join(field, sizeof(field), path, "threshold");
-	rc = threshold_parse(m->text, m->metric, field, &m->threshold, err);
+	rc = m->judge.sequential ? 0
+				 : threshold_parse(m->text, m->metric, field, &m->threshold, err);
 	if (rc < 0)
 		return rc;
 	rc = get_enum(jm, path, "scope", scope_names, 2, SCOPE_COHORT, &scope,
 		      "must be cohort or any_device", err);
 	m->scope = (enum metric_scope)scope;
+	if (rc == 0 && m->judge.sequential && m->scope != SCOPE_COHORT)
+		return fail(err, path, "scope", "must be cohort with judge: sequential");
 	return rc;
 }
 
@@ -513,9 +524,15 @@ const struct prom_provider *policy_metric_prom(const struct policy *p,
 
 static json_t *metric_to_json(const struct policy *p, const struct policy_metric *m)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s}", "name", policy_metric_name(m),
-			      "threshold", m->text, "scope", policy_scope_name(m->scope));
+	json_t *j = json_pack("{s:s}", "name", policy_metric_name(m));
 
+	if (j != NULL && ((!m->judge.sequential &&
+			   json_object_set_new(j, "threshold", json_string(m->text)) < 0) ||
+			  json_object_set_new(j, "scope", json_string(policy_scope_name(m->scope))) ||
+			  policy_judge_to_json(&m->judge, j) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
 	return prom_metric_to_json(j, policy_metric_prom(p, m));
 }
 
@@ -577,7 +594,8 @@ static bool metric_equal(const struct policy *pa, const struct policy_metric *a,
 	return a->metric == b->metric && a->threshold.op == b->threshold.op &&
 	       a->threshold.kind == b->threshold.kind &&
 	       a->threshold.value == b->threshold.value &&
-	       a->scope == b->scope && strcmp(a->text, b->text) == 0;
+	       a->scope == b->scope && strcmp(a->text, b->text) == 0 &&
+	       policy_judge_equal(&a->judge, &b->judge);
 }
 
 static bool stage_equal(const struct policy *pa, const struct policy_stage *a,

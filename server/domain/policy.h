@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "domain/metric.h"
 #include "domain/promql.h"
+#include "domain/policy_judge.h"
 #include "domain/threshold.h"
 #include "domain/window.h"
 
@@ -32,7 +33,8 @@ struct policy_metric {
 	enum metric_id metric;
 	struct threshold threshold;
 	enum metric_scope scope;
-	char text[64]; /* threshold as written */
+	char text[64]; /* threshold as written; "" for a sequential judge */
+	struct policy_judge judge; /* domain/policy_judge.h */
 	/* a metric read from Prometheus instead of ramp's telemetry (metric is
 	 * METRIC_COUNT then): 1 + its index in policy.prom, 0 for ramp's own */
 	int prom;

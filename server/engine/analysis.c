@@ -9,34 +9,141 @@
  */
 #include "engine/analysis.h"
 
+#include "common/hash.h"
 #include "common/log.h"
+#include "domain/judge.h"
 #include "engine/analysis_prom.h"
 #include "domain/slo.h"
 #include "domain/telemetry.h"
+#include "store/store_variants.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* One variant's arms (docs/judge.md "Verdicts per variant"): the devices of
+ * one platform. The threshold metrics read the sliding window [slo_from,
+ * now]; the sequential judge (jc, jb: NULL when no metric uses it) reads the
+ * whole stage, which its always-valid test needs; drift (dc, db) the stage
+ * up to its latest checkpoint. */
+struct arms {
+	char name[64];
+	size_t ncanary; /* assigned devices of this variant */
+	struct slo_arm *canary, *base;
+	struct judge_arm *jc, *jb, *dc, *db;
+};
+
+#define MAX_VARIANTS 16
+
 struct scan_ctx {
 	const char *version, *baseline;
 	const struct strmap *assigned, *target;
-	struct slo_arm *canary, *base;
+	struct strmap *variant_of; /* device id -> index + 1 into v; NULL: one arm set */
+	struct arms all;	  /* every device: the stage's pooled verdict */
+	struct arms v[MAX_VARIANTS]; /* per platform, fed when split */
+	size_t nv;
+	bool split;		  /* canary devices on more than one platform */
+	bool judged;
+	double slo_from, drift_until;
 };
+
+static void arms_free(struct arms *a)
+{
+	slo_arm_free(a->canary);
+	slo_arm_free(a->base);
+	judge_arm_free(a->jc);
+	judge_arm_free(a->jb);
+	judge_arm_free(a->dc);
+	judge_arm_free(a->db);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Fresh arms named name into *a: 0 or RAMP_ENOMEM (a freed by arms_free). */
+static int arms_init(const struct scan_ctx *s, struct arms *a, const char *name)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->canary = slo_arm_new();
+	a->base = slo_arm_new();
+	if (s->judged) {
+		a->jc = judge_arm_new();
+		a->jb = judge_arm_new();
+		a->dc = judge_arm_new();
+		a->db = judge_arm_new();
+	}
+	if (!a->canary || !a->base || (s->judged && (!a->jc || !a->jb || !a->dc || !a->db)))
+		return RAMP_ENOMEM;
+	return 0;
+}
+
+/* store_device_platforms(): every device of the stage's sets joins the arm
+ * set of its platform (the last one takes what does not fit) */
+static int on_platform(void *ctx, const char *id, const char *platform)
+{
+	struct scan_ctx *s = ctx;
+	bool canary = strmap_get(s->assigned, id) != NULL;
+	size_t i;
+	int rc;
+
+	if (!canary && !strmap_get(s->target, id))
+		return 0;
+	for (i = 0; i < s->nv && strcmp(s->v[i].name, platform) != 0; i++)
+		;
+	if (i == s->nv && s->nv == MAX_VARIANTS)
+		i = MAX_VARIANTS - 1;
+	else if (i == s->nv && (rc = arms_init(s, &s->v[s->nv++], platform)) != 0)
+		return rc;
+	s->v[i].ncanary += canary;
+	return strmap_set(s->variant_of, id, (void *)(uintptr_t)(i + 1));
+}
+
+/* The variant's arms of a device when the analysis is split, else NULL. */
+static struct arms *arms_of(const struct scan_ctx *s, const char *device_id)
+{
+	uintptr_t at;
+
+	if (!s->split || s->variant_of == NULL)
+		return NULL;
+	at = (uintptr_t)strmap_get(s->variant_of, device_id);
+	return at ? (struct arms *)&s->v[at - 1] : NULL;
+}
+
+static int arms_feed(const struct scan_ctx *s, struct arms *a, bool canary,
+		     const struct telemetry_report *r)
+{
+	struct judge_arm *j = canary ? a->jc : a->jb, *d = canary ? a->dc : a->db;
+	int rc = 0;
+
+	if (j)
+		rc = judge_arm_add(j, r);
+	if (rc == 0 && d && r->ts < s->drift_until)
+		rc = judge_arm_add(d, r);
+	if (rc == 0 && r->ts >= s->slo_from)
+		rc = slo_arm_add(canary ? a->canary : a->base, r);
+	return rc;
+}
 
 static int on_report(void *ctx, const struct telemetry_report *r)
 {
 	struct scan_ctx *s = ctx;
+	struct arms *a;
+	int rc = 0;
+	bool canary;
 
-	if (strcmp(r->version, s->version) == 0) {
-		if (strmap_get(s->assigned, r->device_id))
-			return slo_arm_add(s->canary, r);
-	} else if (s->baseline && strcmp(r->version, s->baseline) == 0 && s->base) {
-		if (strmap_get(s->target, r->device_id))
-			return slo_arm_add(s->base, r);
-	}
-	return 0;
+	if (strcmp(r->version, s->version) == 0)
+		canary = true;
+	else if (s->baseline && strcmp(r->version, s->baseline) == 0)
+		canary = false;
+	else
+		return 0;
+	if (!strmap_get(canary ? s->assigned : s->target, r->device_id))
+		return 0;
+	rc = arms_feed(s, &s->all, canary, r);
+	if (rc == 0 && (a = arms_of(s, r->device_id)) != NULL)
+		rc = arms_feed(s, a, canary, r);
+	return rc;
 }
 
 void analysis_result_clear(struct analysis_result *r)
@@ -81,7 +188,49 @@ struct metric_eval {
 	bool have_baseline, decisive;
 	int result;
 	char note[96];
+	bool judged; /* by the sequential judge: see j */
+	struct judge_result j;
 };
+
+/* A sequential metric: the judge decides on the whole stage's data. */
+static void judge_metric(const struct rollout_row *row, const struct policy_stage *st,
+			 const struct policy_metric *pm, const struct arms *s,
+			 struct metric_eval *e)
+{
+	struct judge_params jp = {pm->judge.alpha, pm->judge.min_effect, st->min_devices,
+				  st->min_samples,
+				  hash_fnv1a_str(HASH_FNV1A_BASIS, row->version) ^
+					  (uint64_t)row->stage_started_at,
+				  JUDGE_DRIFT_LOOKS};
+	struct judge_result *j = &e->j;
+
+	e->judged = true;
+	switch (pm->metric) {
+	case METRIC_ERROR_RATE:
+		judge_error_rate(s->jc, s->jb, &jp, j);
+		break;
+	case METRIC_CONFIDENCE_SHIFT:
+		judge_drift(s->dc, s->db, &jp, j);
+		break;
+	default:
+		judge_latency(s->jc, s->jb,
+			      pm->metric == METRIC_LATENCY_P50   ? 0.5
+			      : pm->metric == METRIC_LATENCY_P95 ? 0.95
+								 : 0.99,
+			      &jp, j);
+		break;
+	}
+	e->canary = (struct slo_value){j->canary_value, (int64_t)j->samples[0],
+				       (int64_t)j->devices[0]};
+	e->base = (struct slo_value){j->baseline_value, (int64_t)j->samples[1],
+				     (int64_t)j->devices[1]};
+	if (pm->metric == METRIC_CONFIDENCE_SHIFT)
+		e->canary.value = j->js;
+	e->baseline = j->baseline_value;
+	e->have_baseline = isfinite(j->baseline_value);
+	e->decisive = j->result != -1;
+	e->result = j->result;
+}
 
 static void eval_metric(const struct policy_stage *st, const struct policy_metric *pm,
 			struct slo_arm *canary, struct slo_arm *base, double window_s,
@@ -123,9 +272,25 @@ static void eval_metric(const struct policy_stage *st, const struct policy_metri
 	}
 }
 
-static json_t *row_json(int stage, const struct policy_metric *pm, const char *arm,
-			struct slo_value v, const struct metric_eval *e, const char *result)
+static json_t *row_json_any(int stage, const struct policy_metric *pm, const char *arm,
+			    struct slo_value v, const struct metric_eval *e, const char *result)
 {
+	json_t *row;
+
+	if (e->judged) {
+		char text[64];
+		snprintf(text, sizeof(text), "sequential (alpha %g, min_effect %g)",
+			 pm->judge.alpha, pm->judge.min_effect);
+		row = json_pack("{s:i, s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:s}", "stage", stage,
+				"metric", metric_name(pm->metric), "arm", arm, "value",
+				num(v.value), "threshold", text, "baseline",
+				e->have_baseline ? num(e->baseline) : json_null(), "samples",
+				(json_int_t)v.samples, "devices", (json_int_t)v.devices, "result",
+				result);
+		if (row && strcmp(arm, "canary") == 0)
+			json_object_set_new(row, "judge", judge_result_json(&e->j));
+		return row;
+	}
 	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:s}", "stage", stage, "metric",
 			 metric_name(pm->metric), "arm", arm, "value", num(v.value), "threshold",
 			 pm->text, "baseline", e->have_baseline ? num(e->baseline) : json_null(),
@@ -133,49 +298,16 @@ static json_t *row_json(int stage, const struct policy_metric *pm, const char *a
 			 result);
 }
 
-static const char *result_name(int res, bool decisive);
-
-/* A metric read from Prometheus: its two rows (with the rendered queries
- * and what went wrong) and its part of the verdict. */
-static void prom_metric(struct analysis_result *out, int stage, const struct policy_metric *pm,
-			const struct prom_eval *e, bool *all_decisive, bool *all_pass,
-			bool *any_fail)
+/* The row, naming its variant when the analysis is split by platform. */
+static json_t *row_json(int stage, const struct policy_metric *pm, const char *arm,
+			struct slo_value v, const struct metric_eval *e, const char *result,
+			const char *variant)
 {
-	struct rollout_analysis *v = &out->verdict;
-	json_t *base = e->have_baseline ? num(e->baseline) : json_null();
+	json_t *row = row_json_any(stage, pm, arm, v, e, result);
 
-	json_array_append_new(out->rows,
-			      json_pack("{s:i, s:s, s:s, s:o, s:s, s:O, s:i, s:i, s:s, s:s, s:s?}",
-					"stage", stage, "metric", pm->name, "arm", "canary",
-					"value", num(e->value), "threshold", pm->text, "baseline",
-					base, "samples", e->decisive ? 1 : 0, "devices", 0,
-					"result", result_name(e->result, e->decisive), "query",
-					e->query, "note", e->note[0] ? e->note : NULL));
-	json_array_append_new(out->rows,
-			      json_pack("{s:i, s:s, s:s, s:o, s:s, s:O, s:i, s:i, s:s, s:s?, s:s?}",
-					"stage", stage, "metric", pm->name, "arm", "baseline",
-					"value", num(e->base), "threshold", pm->text, "baseline",
-					base, "samples", isnan(e->base) ? 0 : 1, "devices", 0,
-					"result", "info", "query", e->bquery[0] ? e->bquery : NULL,
-					"note", e->bnote[0] ? e->bnote : NULL));
-	json_decref(base);
-	*all_decisive &= e->decisive;
-	*all_pass &= e->decisive && e->result == 1;
-	if (e->decisive && e->result == 0 && !*any_fail) {
-		*any_fail = true;
-		v->give_up = false;
-		snprintf(v->detail, sizeof(v->detail),
-			 "%s %.6g breaches %s (prometheus; baseline %s%.6g; query %s)", pm->name,
-			 e->value, pm->text, e->have_baseline ? "" : "none ",
-			 e->have_baseline ? e->baseline : 0.0, e->query);
-	} else if (e->give_up && !*any_fail && !v->give_up) {
-		v->give_up = true;
-		snprintf(v->detail, sizeof(v->detail), "%s: %s; query %s", pm->name, e->note,
-			 e->query);
-	} else if (e->result != 1 && v->detail[0] == '\0' && !*any_fail) {
-		snprintf(v->detail, sizeof(v->detail), "%s: %s (prometheus; query %s)", pm->name,
-			 e->note[0] ? e->note : "no value", e->query);
-	}
+	if (row && variant[0])
+		json_object_set_new(row, "variant", json_string(variant));
+	return row;
 }
 
 static const char *result_name(int res, bool decisive)
@@ -205,12 +337,155 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 				    (double)row->stage_started_at, to, &outcomes);
 	json_array_foreach(outcomes, i, o) {
 		const char *dev = json_string_value(json_object_get(o, "device_id"));
-		if (rc == 0 && strmap_get(s->assigned, dev))
-			rc = slo_arm_add_install(s->canary, dev,
-						 json_is_true(json_object_get(o, "failed")));
+		struct arms *a = dev ? arms_of(s, dev) : NULL;
+		bool failed = json_is_true(json_object_get(o, "failed"));
+		if (rc == 0 && dev && strmap_get(s->assigned, dev))
+			rc = slo_arm_add_install(s->all.canary, dev, failed);
+		if (rc == 0 && a && strmap_get(s->assigned, dev))
+			rc = slo_arm_add_install(a->canary, dev, failed);
 	}
 	json_decref(outcomes);
 	return rc;
+}
+
+struct verdict_acc {
+	bool all_decisive, any_fail, all_pass;
+};
+
+/* The detail line, prefixed with the variant when it is about one. */
+__attribute__((format(printf, 4, 5))) static void detail(struct analysis_result *out,
+							 const struct verdict_acc *acc,
+							 const char *variant, const char *fmt, ...)
+{
+	char *d = out->verdict.detail;
+	size_t n = 0;
+	va_list ap;
+
+	d[0] = '\0';
+	if (variant[0]) {
+		snprintf(d, sizeof(out->verdict.detail), "variant %.60s: ", variant);
+		n = strlen(d);
+	}
+	va_start(ap, fmt);
+	vsnprintf(d + n, sizeof(out->verdict.detail) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* A metric read from Prometheus: its two rows (with the rendered queries
+ * and what went wrong) and its part of the verdict. Pooled only: the query
+ * is the policy's, not a variant's. */
+static void prom_metric(struct analysis_result *out, int stage, const struct policy_metric *pm,
+			const struct prom_eval *e, struct verdict_acc *acc)
+{
+	struct rollout_analysis *v = &out->verdict;
+	json_t *base = e->have_baseline ? num(e->baseline) : json_null();
+
+	json_array_append_new(out->rows,
+			      json_pack("{s:i, s:s, s:s, s:o, s:s, s:O, s:i, s:i, s:s, s:s, s:s?}",
+					"stage", stage, "metric", pm->name, "arm", "canary",
+					"value", num(e->value), "threshold", pm->text, "baseline",
+					base, "samples", e->decisive ? 1 : 0, "devices", 0,
+					"result", result_name(e->result, e->decisive), "query",
+					e->query, "note", e->note[0] ? e->note : NULL));
+	json_array_append_new(out->rows,
+			      json_pack("{s:i, s:s, s:s, s:o, s:s, s:O, s:i, s:i, s:s, s:s?, s:s?}",
+					"stage", stage, "metric", pm->name, "arm", "baseline",
+					"value", num(e->base), "threshold", pm->text, "baseline",
+					base, "samples", isnan(e->base) ? 0 : 1, "devices", 0,
+					"result", "info", "query", e->bquery[0] ? e->bquery : NULL,
+					"note", e->bnote[0] ? e->bnote : NULL));
+	json_decref(base);
+	acc->all_decisive &= e->decisive;
+	acc->all_pass &= e->decisive && e->result == 1;
+	if (e->decisive && e->result == 0 && !acc->any_fail) {
+		acc->any_fail = true;
+		v->give_up = false;
+		snprintf(v->detail, sizeof(v->detail),
+			 "%s %.6g breaches %s (prometheus; baseline %s%.6g; query %s)", pm->name,
+			 e->value, pm->text, e->have_baseline ? "" : "none ",
+			 e->have_baseline ? e->baseline : 0.0, e->query);
+	} else if (e->give_up && !acc->any_fail && !v->give_up) {
+		v->give_up = true;
+		snprintf(v->detail, sizeof(v->detail), "%s: %s; query %s", pm->name, e->note,
+			 e->query);
+	} else if (e->result != 1 && v->detail[0] == '\0' && !acc->any_fail) {
+		snprintf(v->detail, sizeof(v->detail), "%s: %s (prometheus; query %s)", pm->name,
+			 e->note[0] ? e->note : "no value", e->query);
+	}
+}
+
+/*
+ * Every metric of the stage on one set of arms: the pooled ones (variant
+ * false), which decide as they always did, or one variant's, which can only
+ * fail the stage or hold back its pass: a variant too small to decide on its
+ * own (min_devices, min_samples, too few devices for the judge) is covered
+ * by the pooled verdict.
+ */
+static void eval_variant(const struct rollout_row *row, const struct policy_stage *st,
+			 struct arms *a, bool variant, int64_t now, double slo_from,
+			 const struct prom_eval *pe, struct verdict_acc *acc,
+			 struct analysis_result *out)
+{
+	const char *vname = variant ? a->name : "";
+
+	for (size_t i = 0; i < st->nmetrics; i++) {
+		const struct policy_metric *pm = &st->metrics[i];
+		struct metric_eval e;
+		if (pm->prom > 0) {
+			if (!variant)
+				prom_metric(out, row->stage, pm, &pe[i], acc);
+			continue;
+		}
+		if (pm->judge.sequential)
+			judge_metric(row, st, pm, a, &e);
+		else
+			eval_metric(st, pm, a->canary, a->base, (double)(now - (int64_t)slo_from),
+				    out->baseline_values, &e);
+		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
+							  result_name(e.result, e.decisive), vname));
+		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
+							  "info", vname));
+		if (variant) {
+			acc->all_pass &= !e.decisive || e.result == 1;
+			if (!(e.decisive && e.result == 0))
+				continue; /* only a variant's failure is news */
+		} else {
+			acc->all_decisive &= e.decisive;
+			acc->all_pass &= e.decisive && e.result == 1;
+		}
+		if (e.judged && e.result == 0 && !acc->any_fail) {
+			acc->any_fail = true;
+			detail(out, acc, vname,
+			       "%s fails the sequential judge: %s (p %.3g; %lld samples, %lld devices)",
+			       metric_name(pm->metric), e.j.why, e.j.p_value,
+			       (long long)e.canary.samples, (long long)e.canary.devices);
+		} else if (e.judged && e.result == -1 && !acc->all_pass &&
+			   out->verdict.detail[0] == '\0' && !acc->any_fail) {
+			detail(out, acc, vname, "%s: inconclusive: %s", metric_name(pm->metric),
+			       e.j.why);
+		} else if (e.judged) {
+			/* a pass: nothing to say in the verdict line */
+		} else if (e.decisive && e.result == 0 && !acc->any_fail) {
+			char base[64];
+			acc->any_fail = true;
+			/* an absolute threshold needs no baseline: say there was none
+			 * rather than print "nan" */
+			if (e.have_baseline && !isnan(e.baseline))
+				snprintf(base, sizeof(base), "baseline %.6g", e.baseline);
+			else
+				snprintf(base, sizeof(base), "baseline: no data");
+			detail(out, acc, vname, "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
+			       metric_name(pm->metric), e.canary.value, pm->text, e.note, base,
+			       (long long)e.canary.samples, (long long)e.canary.devices);
+		} else if (!acc->all_pass && out->verdict.detail[0] == '\0' && !acc->any_fail) {
+			detail(out, acc, vname, "%s: %s (%lld samples, %lld devices%s)",
+			       metric_name(pm->metric),
+			       !e.decisive ? "not enough data"
+					   : (e.have_baseline ? "no value" : "no baseline value"),
+			       (long long)e.canary.samples, (long long)e.canary.devices,
+			       e.have_baseline ? "" : ", no baseline");
+		}
+	}
 }
 
 int analysis_run(struct app *app, const struct rollout_row *row, const struct policy *p,
@@ -219,81 +494,75 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 {
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
-	struct scan_ctx s = {row->version, row->has_baseline ? row->baseline : NULL, assigned,
-			     target, slo_arm_new(), slo_arm_new()};
-	bool all_decisive = true, any_fail = false, all_pass = true;
+	struct scan_ctx s;
+	struct verdict_acc acc = {true, false, true};
 	struct prom_eval *pe = NULL;
-	size_t nprom = 0;
-	int rc;
+	size_t nactive = 0, nprom = 0;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
+	s.version = row->version;
+	s.baseline = row->has_baseline ? row->baseline : NULL;
+	s.assigned = assigned;
+	s.target = target;
 	if (from < row->stage_started_at)
 		from = row->stage_started_at;
+	s.slo_from = (double)from;
+	for (size_t i = 0; i < st->nmetrics; i++)
+		s.judged |= st->metrics[i].judge.sequential;
+	if (s.judged) {
+		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window: on
+		 * the data before the latest one, so every evaluation between two
+		 * checkpoints sees the same data and the looks stay counted */
+		int64_t step = st->window_s / JUDGE_DRIFT_LOOKS > 0 ? st->window_s / JUDGE_DRIFT_LOOKS : 1;
+		s.drift_until = (double)(row->stage_started_at +
+					 (now - row->stage_started_at) / step * step);
+		from = row->stage_started_at; /* the judge reads the whole stage */
+	}
 	out->rows = json_array();
 	out->baseline_values = json_deep_copy(row->baseline_values ? row->baseline_values
 								   : json_object());
 	out->verdict.evaluated = true;
-	if (s.canary == NULL || s.base == NULL) {
-		rc = RAMP_ENOMEM;
-		goto out;
+	/* the arms per platform: a regression in one variant must not be
+	 * hidden by another's healthy traffic */
+	if (st->nmetrics) {
+		s.variant_of = strmap_new();
+		rc = s.variant_of ? store_device_platforms(app->db, on_platform, &s) : RAMP_ENOMEM;
 	}
+	for (size_t i = 0; i < s.nv; i++)
+		nactive += s.v[i].ncanary > 0;
+	s.split = nactive > 1;
+	if (rc == 0)
+		rc = arms_init(&s, &s.all, "");
 	for (size_t i = 0; i < st->nmetrics; i++)
 		nprom += st->metrics[i].prom > 0;
-	if (nprom > 0) {
-		if ((pe = calloc(st->nmetrics, sizeof(*pe))) == NULL) {
+	if (rc == 0 && nprom > 0) {
+		/* the PromQL metrics, side by side (analysis_prom.c) */
+		if ((pe = calloc(st->nmetrics, sizeof(*pe))) == NULL)
 			rc = RAMP_ENOMEM;
-			goto out;
-		}
-		analysis_prom_run(app, row, p, row->stage, out->baseline_values, pe);
+		else
+			analysis_prom_run(app, row, p, row->stage, out->baseline_values, pe);
 	}
-	rc = st->nmetrics > nprom ? fill_arms(app, row, (double)from, (double)now + 1, &s) : 0;
+	if (rc == 0 && st->nmetrics > nprom)
+		rc = fill_arms(app, row, (double)from, (double)now + 1, &s);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < st->nmetrics; i++) {
-		const struct policy_metric *pm = &st->metrics[i];
-		struct metric_eval e;
-
-		if (pm->prom > 0) {
-			prom_metric(out, row->stage, pm, &pe[i], &all_decisive, &all_pass, &any_fail);
-			continue;
-		}
-		eval_metric(st, pm, s.canary, s.base, (double)(now - from), out->baseline_values, &e);
-		json_array_append_new(out->rows, row_json(row->stage, pm, "canary", e.canary, &e,
-							  result_name(e.result, e.decisive)));
-		json_array_append_new(out->rows, row_json(row->stage, pm, "baseline", e.base, &e,
-							  "info"));
-		all_decisive &= e.decisive;
-		all_pass &= e.decisive && e.result == 1;
-		if (e.decisive && e.result == 0 && !any_fail) {
-			char base[64];
-			any_fail = true;
-			/* an absolute threshold needs no baseline: say there was none
-			 * rather than print "nan" */
-			if (e.have_baseline && !isnan(e.baseline))
-				snprintf(base, sizeof(base), "baseline %.6g", e.baseline);
-			else
-				snprintf(base, sizeof(base), "baseline: no data");
-			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s %.6g breaches %s%s (%s; %lld samples, %lld devices)",
-				 metric_name(pm->metric), e.canary.value, pm->text, e.note, base,
-				 (long long)e.canary.samples, (long long)e.canary.devices);
-		} else if (!all_pass && out->verdict.detail[0] == '\0' && !any_fail) {
-			snprintf(out->verdict.detail, sizeof(out->verdict.detail),
-				 "%s: %s (%lld samples, %lld devices%s)", metric_name(pm->metric),
-				 !e.decisive ? "not enough data"
-					     : (e.have_baseline ? "no value" : "no baseline value"),
-				 (long long)e.canary.samples, (long long)e.canary.devices,
-				 e.have_baseline ? "" : ", no baseline");
-		}
-	}
-	out->verdict.give_up &= !any_fail;
-	out->verdict.enough_data = any_fail || all_decisive;
-	out->verdict.verdict = any_fail ? VERDICT_FAIL : all_pass ? VERDICT_PASS
-								: VERDICT_INCONCLUSIVE;
+	eval_variant(row, st, &s.all, false, now, s.slo_from, pe, &acc, out);
+	for (size_t i = 0; s.split && i < s.nv; i++)
+		if (s.v[i].ncanary > 0)
+			eval_variant(row, st, &s.v[i], true, now, s.slo_from, NULL, &acc, out);
+	out->verdict.give_up &= !acc.any_fail;
+	out->verdict.enough_data = acc.any_fail || acc.all_decisive;
+	out->verdict.verdict = acc.any_fail ? VERDICT_FAIL
+			       : acc.all_pass ? VERDICT_PASS
+					      : VERDICT_INCONCLUSIVE;
 out:
 	free(pe);
-	slo_arm_free(s.canary);
-	slo_arm_free(s.base);
+	arms_free(&s.all);
+	for (size_t i = 0; i < s.nv; i++)
+		arms_free(&s.v[i]);
+	strmap_free(s.variant_of);
 	if (rc)
 		analysis_result_clear(out);
 	return rc;
@@ -304,12 +573,18 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 				  int64_t now)
 {
 	struct strmap *none = strmap_new();
-	struct scan_ctx s = {"", version, none, target, slo_arm_new(), slo_arm_new()};
+	struct scan_ctx s;
 	const char *versions[1] = {version};
 	json_t *out = json_object();
 	double window = (double)p->stages[0].window_s;
 
-	if (none && s.canary && s.base &&
+	memset(&s, 0, sizeof(s));
+	s.version = "";
+	s.baseline = version;
+	s.assigned = none;
+	s.target = target;
+	s.slo_from = (double)now - window;
+	if (none && arms_init(&s, &s.all, "") == 0 &&
 	    store_telemetry_scan(app->db, model, versions, 1, (double)now - window,
 				 (double)now + 1, on_report, &s) == 0) {
 		for (size_t k = 0; k < p->nstages; k++)
@@ -317,13 +592,12 @@ json_t *analysis_capture_baseline(struct app *app, const char *model, const char
 				enum metric_id m = p->stages[k].metrics[i].metric;
 				if (p->stages[k].metrics[i].prom > 0)
 					continue; /* read from Prometheus at each pass */
-				struct slo_value v = slo_arm_value(s.base, m, window, NULL);
+				struct slo_value v = slo_arm_value(s.all.base, m, window, NULL);
 				if (!isnan(v.value) && m != METRIC_CONFIDENCE_SHIFT)
 					json_object_set_new(out, metric_name(m), json_real(v.value));
 			}
 	}
 	strmap_free(none);
-	slo_arm_free(s.canary);
-	slo_arm_free(s.base);
+	arms_free(&s.all);
 	return out;
 }

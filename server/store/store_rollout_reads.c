@@ -51,9 +51,10 @@ int store_rollout_get_json(struct db *db, int64_t id, int stuck_after_s, json_t 
 				     "SELECT json_build_object('stage', stage, 'metric', metric, 'arm', arm,"
 				     " 'value', value, 'threshold', threshold, 'baseline', baseline,"
 				     " 'samples', samples, 'devices', devices, 'result', result, 'at', at,"
-				     " 'query', query, 'note', note)::text"
+				     " 'query', query, 'note', note, 'judge', judge,"
+				     " 'variant', nullif(variant, ''))::text"
 				     " FROM rollout_analysis WHERE rollout_id = $1::bigint"
-				     " ORDER BY stage, metric, arm",
+				     " ORDER BY stage, metric, arm, variant",
 				     1, p, &a);
 	if (rc == 0)
 		rc = store_json_rows(c,

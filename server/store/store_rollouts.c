@@ -251,20 +251,30 @@ static int write_analysis(struct dbconn *c, const struct rollout_write *w, const
 
 	if (doc == NULL)
 		return RAMP_ENOMEM;
+	/* the evaluation's rows replace the stage's: a row of a variant (or of
+	 * the unsplit analysis) this evaluation no longer has does not linger */
 	rc = db_query(c, NULL,
-		      "INSERT INTO rollout_analysis (rollout_id, stage, metric, arm, value, threshold,"
-		      " baseline, samples, devices, result, at, query, note)"
-		      " SELECT $1::bigint, (x->>'stage')::int, x->>'metric', x->>'arm',"
-		      " (x->>'value')::float8, x->>'threshold', (x->>'baseline')::float8,"
-		      " (x->>'samples')::bigint, (x->>'devices')::bigint, x->>'result', now(),"
-		      " x->>'query', x->>'note'"
-		      " FROM jsonb_array_elements($2::jsonb) x"
-		      " ON CONFLICT (rollout_id, stage, metric, arm) DO UPDATE SET"
-		      " value = EXCLUDED.value, threshold = EXCLUDED.threshold,"
-		      " baseline = EXCLUDED.baseline, samples = EXCLUDED.samples,"
-		      " devices = EXCLUDED.devices, result = EXCLUDED.result, at = EXCLUDED.at,"
-		      " query = EXCLUDED.query, note = EXCLUDED.note",
+		      "DELETE FROM rollout_analysis WHERE rollout_id = $1::bigint AND stage IN"
+		      " (SELECT DISTINCT (x->>'stage')::int FROM jsonb_array_elements($2::jsonb) x)"
+		      " AND (metric, arm, variant) NOT IN (SELECT x->>'metric', x->>'arm',"
+		      " coalesce(x->>'variant', '') FROM jsonb_array_elements($2::jsonb) x)",
 		      2, (const char *const[]){sid, doc});
+	if (rc == 0)
+		rc = db_query(c, NULL,
+			      "INSERT INTO rollout_analysis (rollout_id, stage, metric, arm, value,"
+			      " threshold, baseline, samples, devices, result, at, judge, variant, query,"
+			      " note)"
+			      " SELECT $1::bigint, (x->>'stage')::int, x->>'metric', x->>'arm',"
+			      " (x->>'value')::float8, x->>'threshold', (x->>'baseline')::float8,"
+			      " (x->>'samples')::bigint, (x->>'devices')::bigint, x->>'result', now(),"
+			      " x->'judge', coalesce(x->>'variant', ''), x->>'query', x->>'note'"
+			      " FROM jsonb_array_elements($2::jsonb) x"
+			      " ON CONFLICT (rollout_id, stage, metric, arm, variant) DO UPDATE SET"
+			      " value = EXCLUDED.value, threshold = EXCLUDED.threshold,"
+			      " baseline = EXCLUDED.baseline, samples = EXCLUDED.samples,"
+			      " devices = EXCLUDED.devices, result = EXCLUDED.result, at = EXCLUDED.at,"
+			      " judge = EXCLUDED.judge, query = EXCLUDED.query, note = EXCLUDED.note",
+			      2, (const char *const[]){sid, doc});
 	free(doc);
 	return rc;
 }

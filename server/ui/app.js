@@ -470,18 +470,29 @@ function windowNotes(ro, s, i) {
 	return out;
 }
 
+/* The sequential judge's why, with its p-value or likelihood ratio and
+ * effect (docs/judge.md): "why did it roll back?" on the same screen. */
+function judgeLine(j) {
+	const f = (v) => (v === null || v === undefined ? '—' : Number(v).toPrecision(3));
+	const lr = j.likelihood_ratio !== null && j.likelihood_ratio !== undefined ? `, LR ${f(j.likelihood_ratio)}` : '';
+	return h('div', { class: 'muted judge', 'data-test': j.test },
+		`${j.why} (p ${f(j.p_value)}${lr}, effect ${f(j.effect)}; ` +
+		`${j.devices.canary ?? 0} vs ${j.devices.baseline ?? 0} devices)`);
+}
+
 function analysisTables(ro) {
 	const stages = (ro.policy_spec || {}).stages || [];
 	notePromMetrics(ro);
 	const by = new Map();
 	for (const a of ro.analysis || []) {
-		const key = a.stage + '\u0000' + a.metric;
-		const row = by.get(key) || { stage: a.stage, metric: a.metric };
+		const key = a.stage + '\u0000' + a.metric + '\u0000' + (a.variant || '');
+		const row = by.get(key) || { stage: a.stage, metric: a.metric, variant: a.variant };
 		row[a.arm] = a;
 		by.set(key, row);
 	}
 	if (!by.size) return h('p', { class: 'muted' }, 'No evaluation yet.');
-	const rows = [...by.values()].sort((a, b) => b.stage - a.stage || a.metric.localeCompare(b.metric));
+	const rows = [...by.values()].sort((a, b) => b.stage - a.stage || a.metric.localeCompare(b.metric) ||
+		(a.variant || '').localeCompare(b.variant || ''));
 	const out = [];
 	let stage = -1;
 	for (const r of rows) {
@@ -494,11 +505,12 @@ function analysisTables(ro) {
 		const base = b.value !== null && b.value !== undefined ? b.value : c.baseline;
 		out.push(h('tr', { 'data-metric': r.metric, 'data-stage': r.stage },
 			h('td', { class: 'mono' }, r.metric,
+				r.variant ? h('span', { class: 'muted' }, ` (${r.variant})`) : null,
 				c.query ? h('div', { class: 'note query', title: c.query }, c.query) : null,
 				c.note ? h('div', { class: 'note' }, c.note) : null),
 			h('td', { class: 'num', 'data-arm': 'canary' }, fmtMetric(r.metric, c.value)),
 			h('td', { class: 'num', 'data-arm': 'baseline' }, fmtMetric(r.metric, base)),
-			h('td', { class: 'mono' }, c.threshold || ''),
+			h('td', { class: 'mono' }, c.threshold || '', c.judge ? judgeLine(c.judge) : null),
 			h('td', { class: 'num hide-sm' }, `${c.samples ?? 0} / ${c.devices ?? 0}`),
 			h('td', {}, h('span', { class: 'badge result-' + (c.result || 'info') }, c.result || '—'))));
 	}
