@@ -6,9 +6,11 @@
 BUILD    ?= build
 CC       ?= gcc
 PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv
+PKGS     += libmosquitto
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
             python3 openssl clang
+DEB_PKGS += libmosquitto-dev
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
             -Wno-unused-parameter
@@ -87,6 +89,8 @@ deps: $(BUILD)/.deps
 # is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
 # still missing skips.
 TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd
+# the MQTT tests start their own broker (tests/integration/test_mqtt.py)
+TEST_DEB_PKGS += mosquitto mosquitto-clients
 $(BUILD)/.test-deps: | $(BUILD)/.deps
 	@missing=""; for p in $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -96,7 +100,7 @@ $(BUILD)/.test-deps: | $(BUILD)/.deps
 	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
 	   (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || \
 	   echo "could not install$$missing; the tests that need them will skip"; \
-	  for s in prometheus nginx; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
+	  for s in prometheus nginx mosquitto; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
 	fi; true
 	@touch $@
 

@@ -108,6 +108,10 @@ int api_manifest_reachable(struct req *r, const char *model, const char *version
 			   struct ramp_err *err);
 /* telemetry.c */
 void api_telemetry_post(struct req *r);
+struct mqtt_msg;
+/* One MQTT telemetry message (engine/mqtt.h's mqtt_telemetry_fn). */
+void api_telemetry_mqtt(struct app *app, const char *device_id, const char *body, size_t len,
+			struct mqtt_msg *m);
 /* dash.c: whoami, analysis history, fleet summary, the dashboard's files */
 void api_whoami(struct req *r);
 void api_rollout_history(struct req *r);

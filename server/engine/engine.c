@@ -76,6 +76,14 @@ static void rebuild(struct engine *e)
 static atomic_ullong eval_passes, eval_rollouts, eval_errors, eval_usec_sum, eval_last_usec;
 static atomic_llong eval_last_at_ms;
 
+/* Whether this replica held the evaluator lock at its last evaluation. */
+static atomic_bool leads;
+
+bool engine_leads(void)
+{
+	return atomic_load(&leads);
+}
+
 static void evaluate_all(struct engine *e)
 {
 	json_t *ids = NULL, *v;
@@ -84,7 +92,8 @@ static void evaluate_all(struct engine *e)
 	uint64_t t0 = clock_mono_us(), took;
 
 	e->last_eval_ms = clock_mono_ms();
-	if (!store_leader_hold(e->app->db, &e->leader))
+	atomic_store(&leads, store_leader_hold(e->app->db, &e->leader));
+	if (!atomic_load(&leads))
 		return;
 	if (store_rollouts_active(e->app->db, &ids) != 0) {
 		atomic_fetch_add(&eval_errors, 1);

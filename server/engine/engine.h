@@ -13,6 +13,8 @@
 #include "app.h"
 #include "common/arena.h"
 
+#include <stdbool.h>
+
 /* Starts the loop thread. 0, or RAMP_ENOMEM or RAMP_EINTERNAL. */
 int engine_start(struct app *app);
 /* Stops the loop and joins its thread; safe when never started. */
@@ -22,5 +24,9 @@ void engine_stop(struct app *app);
 void engine_wake(struct app *app);
 /* Prometheus gauges of the active rollouts (refreshed every 5 s), copied into a. */
 char *engine_metrics_text(struct arena *a);
+/* True while this replica is the one that evaluates rollouts (it held the
+ * advisory lock at its last evaluation): it alone publishes desired state
+ * over MQTT. */
+bool engine_leads(void);
 
 #endif

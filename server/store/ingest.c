@@ -66,7 +66,7 @@ struct histo {
 };
 
 static struct {
-	atomic_ulong accepted, rejected[NREASONS], queue_full, commit_failed;
+	atomic_ulong accepted, duplicates, rejected[NREASONS], queue_full, commit_failed;
 	struct histo rows, secs, reqs;
 	atomic_ulong maint_runs, maint_failures, created, dropped, expired;
 } fig = {.rows.scale = 1, .secs.scale = 1e6, .reqs.scale = 1};
@@ -142,7 +142,7 @@ static bool put_rows(struct ingest_batch *list, int n)
 	if (PQputCopyData(ing.pg, head, (int)hl) != 1)
 		return false;
 	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
-		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
+		if (!b->duplicate && PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
 			return false;
 	return PQputCopyData(ing.pg, tail, (int)tl) == 1 && PQputCopyEnd(ing.pg, NULL) == 1;
 }
@@ -157,24 +157,36 @@ static bool put_rows(struct ingest_batch *list, int n)
 static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 {
 	PGresult *r;
-	bool ok;
+	bool ok, keyed = false;
 
 	*maybe_committed = false;
 	if (!ensure_conn())
 		return RAMP_EUNAVAIL;
+	for (struct ingest_batch *b = list; b && b != ingest_nth(list, n); b = b->next) {
+		b->duplicate = false;
+		keyed = keyed || b->key;
+	}
+	if (keyed && !ingest_claim_keys(ing.pg, list, n))
+		goto fail;
 	r = PQexec(ing.pg, INGEST_COPY_SQL);
 	ok = PQresultStatus(r) == PGRES_COPY_IN;
 	PQclear(r);
 	if (!ok || !put_rows(list, n))
 		goto fail;
-	*maybe_committed = true;
+	*maybe_committed = !keyed;
 	while ((r = PQgetResult(ing.pg)) != NULL) {
 		ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 	}
+	if (ok && keyed) {
+		*maybe_committed = true;
+		ok = exec_ok("COMMIT");
+	}
 	if (ok)
 		return 0;
 fail:
+	if (keyed && PQstatus(ing.pg) == CONNECTION_OK && PQtransactionStatus(ing.pg) != PQTRANS_IDLE)
+		exec_ok("ROLLBACK");
 	warn_pg("could not commit telemetry");
 	if (PQstatus(ing.pg) != CONNECTION_OK) {
 		drop_conn();
@@ -213,7 +225,9 @@ static void commit_group(struct ingest_batch *g)
 	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
 	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
 	for (struct ingest_batch *b = g; b; b = b->next) {
-		if (b->rc == 0)
+		if (b->rc == 0 && b->duplicate)
+			atomic_fetch_add(&fig.duplicates, (unsigned long)b->nrows);
+		else if (b->rc == 0)
 			atomic_fetch_add(&fig.accepted, (unsigned long)b->nrows);
 		else
 			atomic_fetch_add(&fig.commit_failed, 1);
@@ -471,6 +485,9 @@ static void print_figures(struct buf *b)
 	pthread_mutex_unlock(&ing.mu);
 	print_counter(b, "ramp_telemetry_reports_accepted_total",
 		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
+	print_counter(b, "ramp_telemetry_reports_duplicate_total",
+		      "Telemetry reports not stored again: their MQTT message's key was committed before.",
+		      atomic_load(&fig.duplicates));
 	buf_printf(b,
 			  "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
 			  " at validation, by reason.\n"

@@ -333,4 +333,8 @@ int store_telemetry_maintain(struct db *db, int64_t retention_s, struct telemetr
  * array of strings in *missing (caller decrefs). One query for the lot. */
 int store_devices_missing(struct db *db, const char *ids_nl, json_t **missing);
 
+/* store_mqtt.c: deletes MQTT idempotency keys received more than
+ * older_than_s ago (past the broker's session expiry no redelivery comes). */
+int store_mqtt_prune_keys(struct db *db, long long older_than_s, long long *deleted);
+
 #endif

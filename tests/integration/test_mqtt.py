@@ -1,0 +1,211 @@
+"""MQTT (docs/mqtt.md) against a real mosquitto started here on a free
+loopback port: telemetry in through the shared subscription (stored once,
+acknowledged only after the commit, nothing lost across a kill -9 or while
+rampd is away, two replicas), bad payloads dropped, the broker down, and
+desired state published retained to each device's topic."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+from broker import Broker
+from ramp import check, eq, status, wait_for
+
+MODEL = "invoice-ocr"
+
+
+def metric(s, name, labels=None):
+    body = status(s.client(token=None).get("/metrics"), 200).body.decode()
+    want = name + (("{" + labels + "}") if labels else "")
+    for line in body.splitlines():
+        if line.startswith(want + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def verdicts(s, result):
+    return metric(s, "ramp_mqtt_telemetry_messages_total", f'result="{result}"') or 0
+
+
+def mqtt_server(ctx, broker, client_id="rampd-a", database=None, env=None, admin_token=None):
+    e = {"RAMP_MQTT_URL": broker.url, "RAMP_MQTT_CLIENT_ID": client_id}
+    e.update(env or {})
+    return ctx.server(env=e, database=database, admin_token=admin_token)
+
+
+def subscribed(s, broker):
+    """Once rampd's shared subscription is in place: a probe on a device
+    nobody registered comes back as unknown_device."""
+    wait_for(lambda: metric(s, "ramp_mqtt_connected") == 1, msg="rampd connected to the broker")
+    before = verdicts(s, "unknown_device")
+    broker.pub("ramp/telemetry/probe-nobody", json.dumps(report("probe-nobody")))
+    wait_for(lambda: verdicts(s, "unknown_device") > before, msg="the probe came back")
+
+
+def register(s, *ids):
+    r = status(s.admin.post("/v1/devices", [{"id": i, "platform": "rpi-arm64"} for i in ids]), 201)
+    return {d["id"]: d["token"] for d in r.json["devices"]}
+
+
+def report(dev, i=0, **kw):
+    r = {"device_id": dev, "model": MODEL + ":v2", "latency_ms": 100 + i, "errors": 0,
+         "requests": 10, "timestamp": time.time() - 60 + i * 1e-3}
+    r.update(kw)
+    return r
+
+
+def stored(ctx, s, where="true"):
+    return int(ctx.psql(s, f"SELECT count(*) FROM telemetry WHERE {where}")[0][0])
+
+
+def test_telemetry_from_mosquitto_pub_is_stored_and_bad_payloads_change_nothing(ctx):
+    b = Broker(ctx.tmp).start()
+    try:
+        s = mqtt_server(ctx, b)
+        register(s, "dev-1", "dev-2")
+        subscribed(s, b)
+        ready = status(s.client(token=None).get("/readyz"), 200).json
+        eq(ready, {"status": "ready", "mqtt": "connected"})
+        b.pub("ramp/telemetry/dev-1", json.dumps(report("dev-1", 1)))
+        b.pub("ramp/telemetry/dev-1", json.dumps({"reports": [report("dev-1", 2),
+                                                               report("dev-1", 3)]}))
+        wait_for(lambda: stored(ctx, s) == 3, msg="three reports stored")
+        eq(verdicts(s, "stored"), 2)
+        # bad: malformed JSON, wrong types, another device's id in the
+        # reports, an empty payload, a topic with two levels, and a payload
+        # over the 1 MiB body limit
+        big = os.path.join(ctx.tmp, "big.json")
+        with open(big, "w") as f:
+            f.write(json.dumps({"reports": [report("dev-1", 10 + i) for i in range(9000)]}))
+        check(os.path.getsize(big) > 1024 * 1024, "the big payload is over 1 MiB")
+        b.pub("ramp/telemetry/dev-1", "{not json")
+        b.pub("ramp/telemetry/dev-1", json.dumps(report("dev-1", 4, errors="many")))
+        b.pub("ramp/telemetry/dev-1", json.dumps(report("dev-2", 5)))
+        b.pub("ramp/telemetry/dev-1", "")
+        b.pub("ramp/telemetry/dev-1", file=big)
+        b.pub("ramp/telemetry/dev-1/x", json.dumps(report("dev-1", 6)))
+        # a good one after them: the subscription is not blocked
+        b.pub("ramp/telemetry/dev-2", json.dumps(report("dev-2", 7)))
+        wait_for(lambda: stored(ctx, s, "device_id = 'dev-2'") == 1, msg="the good one after")
+        wait_for(lambda: verdicts(s, "invalid") == 5, msg="five invalid payloads counted")
+        eq(stored(ctx, s), 4, "nothing of the bad payloads stored")
+        eq(stored(ctx, s, "latency_ms >= 104 AND device_id = 'dev-1'"), 0)
+        log = s.log()
+        check('topic="ramp/telemetry/dev-1"' in log and "mqtt telemetry dropped" in log,
+              f"the drops are logged with their topic:\n{log}")
+        check(s.proc.poll() is None, "rampd still runs")
+        eq(verdicts(s, "retry"), 0)
+    finally:
+        b.stop()
+
+
+def test_telemetry_published_while_rampd_is_stopped_is_stored_after_it_starts(ctx):
+    b = Broker(ctx.tmp).start()
+    try:
+        s = mqtt_server(ctx, b)
+        register(s, "dev-1")
+        subscribed(s, b)
+        s.stop()
+        b.pub("ramp/telemetry/dev-1", lines=[json.dumps(report("dev-1", i)) for i in range(200)])
+        eq(stored(ctx, s), 0)
+        s.start()
+        wait_for(lambda: stored(ctx, s) == 200, msg="the 200 queued at the broker")
+        eq(stored(ctx, s, "true") - 200, 0)
+        eq(int(ctx.psql(s, "SELECT count(DISTINCT latency_ms) FROM telemetry")[0][0]), 200)
+    finally:
+        b.stop()
+
+
+def test_kill9_mid_stream_loses_nothing_and_stores_nothing_twice(ctx):
+    """Each message is one report with its own latency; 3000 go out while
+    rampd is killed -9 and started again. Every one is stored exactly once:
+    acknowledged ones were committed, unacknowledged ones came again, and
+    the redelivered committed ones were recognised by their key."""
+    b = Broker(ctx.tmp).start()
+    try:
+        s = mqtt_server(ctx, b)
+        register(s, "dev-1")
+        subscribed(s, b)
+        n = 3000
+        msgs = [json.dumps(report("dev-1", i)) for i in range(n)]
+        pub = threading.Thread(target=lambda: b.pub("ramp/telemetry/dev-1", lines=msgs))
+        pub.start()
+        wait_for(lambda: stored(ctx, s) > 200, msg="the stream under way")
+        s.kill9()
+        at_kill = stored(ctx, s)
+        pub.join(120)
+        s.start()
+        wait_for(lambda: stored(ctx, s) >= n, timeout=120, msg=f"all {n} reports")
+        # and nothing more comes: wait for the queue at the broker to drain
+        wait_for(lambda: metric(s, "ramp_mqtt_connected") == 1, msg="connected again")
+        subscribed(s, b)
+        eq(stored(ctx, s), n, f"exactly {n} (killed at {at_kill})")
+        eq(int(ctx.psql(s, "SELECT count(DISTINCT latency_ms) FROM telemetry")[0][0]), n)
+        check(at_kill < n, f"the kill came mid-stream ({at_kill} of {n} stored)")
+    finally:
+        b.stop()
+
+
+def test_two_replicas_on_one_shared_subscription_store_every_report_once(ctx):
+    b = Broker(ctx.tmp).start()
+    try:
+        s1 = mqtt_server(ctx, b, "rampd-1")
+        s2 = mqtt_server(ctx, b, "rampd-2", database=s1.database, admin_token=s1.admin_token)
+        register(s1, "dev-1", "dev-2")
+        wait_for(lambda: status(s2.admin.get("/v1/devices/dev-2"), 200), msg="seen by replica 2")
+        subscribed(s1, b)
+        subscribed(s2, b)
+        n = 1000
+        msgs = [json.dumps(report("dev-1", i)) for i in range(n)]
+        b.pub("ramp/telemetry/dev-1", lines=msgs)
+        wait_for(lambda: stored(ctx, s1) == n, timeout=120, msg=f"all {n}")
+        a, c = verdicts(s1, "stored"), verdicts(s2, "stored")
+        eq(a + c, n, "each message stored by one replica")
+        check(a > 0 and c > 0, f"the subscription is shared: {a} and {c}")
+        eq(int(ctx.psql(s1, "SELECT count(DISTINCT latency_ms) FROM telemetry")[0][0]), n)
+    finally:
+        b.stop()
+
+
+def test_broker_down_rampd_serves_http_and_connects_when_it_comes(ctx):
+    b = Broker(ctx.tmp)
+    from ramp import free_port
+    b.port = free_port()
+    s = mqtt_server(ctx, b)  # nothing listens there yet
+    tok = register(s, "dev-1")["dev-1"]
+    ready = status(s.client(token=None).get("/readyz"), 200).json
+    check(ready["mqtt"] in ("disconnected", "connecting"), ready)
+    eq(metric(s, "ramp_mqtt_connected"), 0)
+    status(s.client(token=tok).post("/v1/telemetry", report("dev-1", 1)), 202)
+    eq(stored(ctx, s), 1)
+    wait_for(lambda: (metric(s, "ramp_mqtt_connect_failures_total") or 0) >= 2,
+             msg="retries with backoff")
+    try:
+        b.start()
+        wait_for(lambda: metric(s, "ramp_mqtt_connected") == 1, timeout=60,
+                 msg="connected once the broker is up")
+        subscribed(s, b)
+        b.pub("ramp/telemetry/dev-1", json.dumps(report("dev-1", 2)))
+        wait_for(lambda: stored(ctx, s) == 2, msg="stored over MQTT")
+        b.stop()
+        wait_for(lambda: metric(s, "ramp_mqtt_connected") == 0, msg="the loss noticed")
+        status(s.client(token=tok).post("/v1/telemetry", report("dev-1", 3)), 202)
+        b.start()
+        wait_for(lambda: metric(s, "ramp_mqtt_connected") == 1, timeout=60, msg="back")
+        eq(stored(ctx, s), 3)
+    finally:
+        b.stop()
+
+
+def test_no_mqtt_url_changes_nothing(ctx):
+    s = ctx.server()
+    eq(status(s.client(token=None).get("/readyz"), 200).json, {"status": "ready", "mqtt": "off"})
+    check(metric(s, "ramp_mqtt_connected") is None, "no MQTT figures without RAMP_MQTT_URL")
+
+
+def test_bad_mqtt_settings_are_refused_at_start(ctx):
+    for url in ("http://127.0.0.1:1883", "mqtt://", "mqtt://h:0", "mqtt://h:1883/x", "mqtt://a b"):
+        s = ctx.server(env={"RAMP_MQTT_URL": url}, start=False)
+        p = subprocess.run([ctx.rampd], env=s.env(), capture_output=True, text=True, timeout=60)
+        check(p.returncode == 2 and "RAMP_MQTT_URL" in p.stderr, f"{url}: {p.returncode} {p.stderr}")
