@@ -209,3 +209,168 @@ def test_bad_mqtt_settings_are_refused_at_start(ctx):
         s = ctx.server(env={"RAMP_MQTT_URL": url}, start=False)
         p = subprocess.run([ctx.rampd], env=s.env(), capture_output=True, text=True, timeout=60)
         check(p.returncode == 2 and "RAMP_MQTT_URL" in p.stderr, f"{url}: {p.returncode} {p.stderr}")
+
+
+# --- desired state out, and rollouts fed over MQTT ---
+
+def read_lines(proc, timeout=60):
+    """The lines a mosquitto_sub run with -C printed (it exits after them)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return out.decode().splitlines()
+
+
+def http_desired(s, token):
+    r = status(s.client(token=token).get("/v1/agent/desired"), 200)
+    return r.header("ETag"), r.json
+
+
+def test_desired_state_is_published_retained_on_change_and_cleared_on_delete(ctx):
+    from fleet import Signer, enroll, publish
+    b = Broker(ctx.tmp).start()
+    try:
+        s = mqtt_server(ctx, b)
+        signer = Signer(ctx, s)
+        publish(s, signer, "ocr", "v1", stable=True)
+        tokens = enroll(s, 3)
+        ids = sorted(tokens)
+        wait_for(lambda: metric(s, "ramp_mqtt_desired_publisher") == 1, msg="the publisher")
+
+        def retained():
+            # a new subscriber gets each device's retained answer at once
+            p = b.sub("ramp/desired/+", count=3, wait=20, fmt="%t %p", retained_only=True)
+            got = {}
+            for line in read_lines(p):
+                topic, payload = line.split(" ", 1)
+                got[topic.rsplit("/", 1)[1]] = json.loads(payload)
+            return got
+        got = wait_for(lambda: (lambda g: len(g) == 3 and all(
+            m["models"] and m["models"][0]["version"] == "v1" for m in g.values()) and g)(retained()),
+            msg="three retained answers of v1")
+        for d in ids:
+            etag, body = http_desired(s, tokens[d])
+            m = dict(got[d])
+            eq(m.pop("etag"), etag, "the ETag of GET /v1/agent/desired")
+            eq(m, body, "the same JSON as GET /v1/agent/desired")
+        # a stable change reaches every device; a delete clears its message
+        # retained v1 first, then v3, then the clear (live, so not flagged retained)
+        watch = b.sub("ramp/desired/" + ids[2], count=3, wait=60, fmt="%l|%p")
+        publish(s, signer, "ocr", "v3", stable=True)
+        wait_for(lambda: all(m["models"][0]["version"] == "v3" for m in retained().values()),
+                 msg="v3 retained for all")
+        status(s.admin.delete(f"/v1/devices/{ids[2]}"), 204)
+        lines = read_lines(watch)
+        check(len(lines) == 3, lines)
+        check('"version":"v1"' in lines[0] and '"version":"v3"' in lines[1], lines)
+        eq(lines[2], "0|", "an empty retained message clears it")
+        wait_for(lambda: sorted(retained()) == ids[:2], msg="only two retained answers left")
+        check((metric(s, "ramp_mqtt_desired_cleared_total") or 0) >= 1)
+    finally:
+        b.stop()
+
+
+def mqtt_report(b, fleet, versions_bad=()):
+    """One report per running device over MQTT, to its own topic."""
+    for dev, v in fleet.running.items():
+        bad = v in versions_bad
+        b.pub(f"ramp/telemetry/{dev}", json.dumps(
+            {"device_id": dev, "model": f"ocr:{v}", "timestamp": time.time(), "requests": 100,
+             "errors": 10 if bad else 0, "latency_ms": 150.0 if bad else 50.0}))
+
+
+def test_mqtt_telemetry_feeds_a_rollout_that_promotes(ctx):
+    from fleet import Fleet, Signer, enroll, publish, rollout
+    b = Broker(ctx.tmp).start()
+    try:
+        s = mqtt_server(ctx, b)
+        signer = Signer(ctx, s)
+        publish(s, signer, "ocr", "v1", stable=True)
+        publish(s, signer, "ocr", "v2")
+        tokens = enroll(s, 20)
+        subscribed(s, b)
+        # the window slides: a slow machine's round of 20 publishes must fit in it
+        pol = {"stages": [{"name": "canary", "size": 0.25, "validation_window": "6s",
+                           "metrics": [{"name": "error_rate", "threshold": "< 5%"}]},
+                          {"name": "full", "size": 1.0, "validation_window": "2s"}],
+               "rollback": {"on_inconclusive": "extend"}}
+        rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                     201).json["id"]
+        fleet = Fleet(s, tokens, "ocr")
+        before = stored(ctx, s)
+        deadline = time.time() + 90
+        while time.time() < deadline and rollout(s, rid)["state"] == "progressing":
+            fleet.poll_all()
+            mqtt_report(b, fleet)
+            time.sleep(0.3)
+        ro = rollout(s, rid)
+        eq(ro["state"], "succeeded", json.dumps(ro["events"]))
+        check(stored(ctx, s) > before, "the reports came over MQTT")
+        check(any(a["metric"] == "error_rate" and a["result"] == "pass" for a in ro["analysis"]),
+              ro["analysis"])
+        fleet.close()
+    finally:
+        b.stop()
+
+
+def test_bad_canary_rolls_back_and_every_canary_device_gets_the_baseline_over_mqtt(ctx):
+    from fleet import Fleet, Signer, enroll, publish, rollout
+    b = Broker(ctx.tmp).start()
+    try:
+        s = mqtt_server(ctx, b)
+        signer = Signer(ctx, s)
+        publish(s, signer, "ocr", "v1", stable=True)
+        publish(s, signer, "ocr", "v2")
+        tokens = enroll(s, 100)
+        subscribed(s, b)
+        pol = {"stages": [{"name": "canary", "size": 0.1, "validation_window": "1h",
+                           "metrics": [{"name": "error_rate", "threshold": "< 1%"}]},
+                          {"name": "full", "size": 1.0, "validation_window": "1h"}]}
+        rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                     201).json["id"]
+        fleet = Fleet(s, tokens, "ocr")
+        eq(fleet.poll_all(), {"v2": 10, "v1": 90})
+        canary = sorted(d for d, v in fleet.running.items() if v == "v2")
+        # every device's topic, watched from before the breach; %U: arrival (unix ns)
+        wait_for(lambda: (metric(s, "ramp_mqtt_desired_queued") or 0) == 0, msg="queue drained")
+        watch = b.sub("ramp/desired/+", fmt="%U %t %p", extra=("-R",))  # -R: no stale retained
+        time.sleep(0.5)  # the subscription in place (nothing to wait on that mosquitto_sub says)
+
+        def rolled_back():
+            mqtt_report(b, fleet, versions_bad=("v2",))
+            return rollout(s, rid)["state"] == "rolled_back"
+        wait_for(rolled_back, timeout=60, interval=0.5, msg="rollback")
+        ro = rollout(s, rid)
+        seen = {}
+
+        def all_told():
+            return all(d in seen for d in canary)
+        deadline = time.time() + 30
+        import select
+        while time.time() < deadline and not all_told():
+            r, _, _ = select.select([watch.stdout], [], [], 1)
+            if not r:
+                continue
+            line = watch.stdout.readline().decode()
+            if not line:
+                break
+            at, topic, payload = line.rstrip("\n").split(" ", 2)
+            dev = topic.rsplit("/", 1)[1]
+            m = json.loads(payload) if payload else None
+            if m and m["models"][0]["version"] == "v1" and dev in canary:
+                seen.setdefault(dev, float(at))
+        watch.kill()
+        watch.communicate()
+        check(all_told(), f"every canary device told v1 over MQTT: {sorted(seen)} of {canary}")
+        ev = {e["type"]: e["at"] for e in ro["events"]}
+        from datetime import datetime
+        t_rb = datetime.fromisoformat(ev["rolled_back"].replace("Z", "+00:00")).timestamp()
+        lag = max(seen.values()) - t_rb
+        print(f"rollback event -> last canary device notified over MQTT: {lag * 1000:.0f} ms"
+              f" ({len(canary)} devices; event time resolution {ev['rolled_back']})")
+        check(lag < 5, f"notified {lag:.3f} s after the rollback")
+        fleet.close()
+    finally:
+        b.stop()
