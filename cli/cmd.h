@@ -49,6 +49,10 @@ int cmd_done(struct client *c, struct resp *r, const char *msg);
 int cmd_key_add(struct client *c, const struct args *a);
 int cmd_manifest_post(struct client *c, const struct args *a);
 
+/* mqtt.c */
+int cmd_mqtt_passwd(struct client *c, const struct args *a);
+int cmd_mqtt_password(struct client *c, const struct args *a);
+
 /* rollouts.c */
 int cmd_rollouts_list(struct client *c, const struct args *a);
 int cmd_rollout_get(struct client *c, const struct args *a);

@@ -40,6 +40,9 @@ static const char usage[] =
 	"  manifest post --file M.yaml (--signature SIG.b64 | --key PRIVATE.pem) [--key-id ID]\n"
 	"                [--artifacts DIR]\n"
 	"  token create NAME --role ROLE       whoami\n"
+	"MQTT broker credentials (docs/mqtt.md):\n"
+	"  mqtt passwd --secret FILE [-f PASSWD] [--rampd USERPASS_FILE] [--iterations N]\n"
+	"  mqtt password ID --secret FILE      (one device's broker password)\n"
 	"\n"
 	"The server and token come from --server/--token, else RAMP_SERVER (or RAMP_URL)\n"
 	"and RAMP_TOKEN, else ~/.config/ramp/config (\"server = URL\", \"token = T\"), else\n"
@@ -478,6 +481,7 @@ static const struct {
 	{"key keys", "add apply"},
 	{"manifest manifests", "post push"},
 	{"token tokens", "create"},
+	{"mqtt", "passwd password"},
 	{"whoami", ""},
 	{"help", ""},
 };
@@ -645,6 +649,10 @@ static int run(struct client *c, struct args *a)
 		return cmd_manifest_post(c, a);
 	if (is(noun, "token", "tokens", NULL) && is(verb, "create", NULL, NULL))
 		return cmd_token_create(c, a);
+	if (is(noun, "mqtt", NULL, NULL) && is(verb, "passwd", NULL, NULL))
+		return cmd_mqtt_passwd(c, a);
+	if (is(noun, "mqtt", NULL, NULL) && is(verb, "password", NULL, NULL))
+		return cmd_mqtt_password(c, a);
 	return unknown_command(noun, verb);
 }
 

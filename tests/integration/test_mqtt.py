@@ -374,3 +374,77 @@ def test_bad_canary_rolls_back_and_every_canary_device_gets_the_baseline_over_mq
         fleet.close()
     finally:
         b.stop()
+
+
+# --- device identity at the broker (deploy/mosquitto/) ---
+
+DEPLOY_ACL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                          "mosquitto", "acl")
+
+
+def rampctl(ctx, s, *args):
+    return subprocess.run([os.path.join(ctx.build, "rampctl"), "--server", s.url, "--token",
+                           s.admin_token, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_password_file_from_rampctl_and_the_acl_confine_each_device(ctx):
+    """rampctl mqtt passwd writes mosquitto's PBKDF2-SHA512 file from the
+    enrolled devices; under deploy/mosquitto/acl the real broker lets a
+    device publish only its own telemetry and read only its own desired
+    state."""
+    from fleet import Signer, enroll, publish
+    secret = os.path.join(ctx.tmp, "mqtt.secret")
+    with open(secret, "w") as f:
+        f.write("0123456789abcdef-not-a-real-secret\n")
+    rampd_pass = os.path.join(ctx.tmp, "rampd.pass")
+    with open(rampd_pass, "w") as f:
+        f.write("rampd:rampd-broker-password\n")
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    tokens = enroll(s, 2)
+    d1, d2 = sorted(tokens)
+    passwd = os.path.join(ctx.tmp, "passwd")
+    p = rampctl(ctx, s, "mqtt", "passwd", "--secret", secret, "--rampd", rampd_pass, "-f", passwd)
+    eq(p.returncode, 0, p.stderr)
+    lines = open(passwd).read().splitlines()
+    eq(sorted(x.split(":")[0] for x in lines), sorted(["rampd", d1, d2]))
+    check(all(x.split(":", 1)[1].startswith("$7$101$") for x in lines), lines)
+    pw = {}
+    for d in (d1, d2):
+        q = rampctl(ctx, s, "mqtt", "password", d, "--secret", secret)
+        eq(q.returncode, 0, q.stderr)
+        pw[d] = q.stdout.strip()
+    check(pw[d1] != pw[d2] and len(pw[d1]) == 43, pw)
+    b = Broker(ctx.tmp, anonymous=False,
+               extra=f"password_file {passwd}\nacl_file {os.path.abspath(DEPLOY_ACL)}\n").start()
+    try:
+        s.stop()
+        s.extra_env.update({"RAMP_MQTT_URL": b.url, "RAMP_MQTT_CLIENT_ID": "rampd-acl",
+                            "RAMP_MQTT_PASSWORD_FILE": rampd_pass})
+        s.start()
+        wait_for(lambda: metric(s, "ramp_mqtt_connected") == 1, msg="rampd logged in")
+        # rampd's retained answers are there for d1 to read, not for d2's topic
+        sub1 = b.sub(f"ramp/desired/{d1}", count=1, wait=30, user=d1, password=pw[d1])
+        out = read_lines(sub1)
+        check(len(out) == 1 and f'"device_id":"{d1}"' in out[0], out)
+        sub2 = b.sub(f"ramp/desired/{d2}", count=1, wait=3, user=d1, password=pw[d1])
+        eq(read_lines(sub2), [], "d1 reads nothing of d2's desired topic")
+        # a wrong password is refused at the door
+        bad = b.pub(f"ramp/telemetry/{d1}", json.dumps(report(d1)), user=d1, password="nope",
+                    check=False)
+        check(bad.returncode != 0, "a wrong password connects")
+        # d1 as d2: its topic and its report are both refused; then d1's own
+        b.pub(f"ramp/telemetry/{d2}", json.dumps(report(d2, 1)), user=d1, password=pw[d1],
+              check=False)
+        b.pub(f"ramp/telemetry/{d1}", json.dumps(report(d2, 2)), user=d1, password=pw[d1])
+        b.pub(f"ramp/telemetry/{d1}", json.dumps(report(d1, 3)), user=d1, password=pw[d1])
+        wait_for(lambda: stored(ctx, s) >= 1, msg="d1's own report")
+        wait_for(lambda: verdicts(s, "invalid") == 1, msg="the report naming d2 refused")
+        eq(stored(ctx, s), 1)
+        eq(stored(ctx, s, f"device_id = '{d2}'"), 0, "nothing stored as d2")
+        b.pub(f"ramp/telemetry/{d2}", json.dumps(report(d2, 4)), user=d2, password=pw[d2])
+        wait_for(lambda: stored(ctx, s, f"device_id = '{d2}'") == 1, msg="d2 as itself")
+        eq(stored(ctx, s), 2)
+    finally:
+        b.stop()
