@@ -73,7 +73,8 @@ struct agent_hooks {
 /* What the agent did, for the binaries' /metrics. */
 struct agent_counters {
 	atomic_ulong polls, poll_failures, downloads, download_bytes, resumes, installs,
-		swaps_back, failures, telemetry_posts, telemetry_reports, telemetry_spooled;
+		swaps_back, failures, telemetry_posts, telemetry_reports, telemetry_spooled,
+		pushed; /* desired answers taken from MQTT (mqtt-url) */
 };
 
 struct agent;

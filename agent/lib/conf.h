@@ -51,6 +51,11 @@ struct conf {
 	char health_cmd[1024];	/* ramp-agent: after the reload, until it exits 0... */
 	char health_url[512];	/* ...or this URL answers 2xx... */
 	double health_timeout_s; /* ...within this many seconds */
+	/* MQTT mode (docs/mqtt.md): desired state pushed, telemetry published */
+	char mqtt_url[512];	/* mqtt://host:port or mqtts://; "" polls only */
+	char mqtt_username[129]; /* "" is the device id */
+	char mqtt_password[256];
+	double mqtt_poll_s;	/* the HTTP poll while MQTT is up: a slow fallback */
 };
 
 /* The command line's pairs, kept so a reload can apply them again. */

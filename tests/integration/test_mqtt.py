@@ -448,3 +448,49 @@ def test_password_file_from_rampctl_and_the_acl_confine_each_device(ctx):
         eq(stored(ctx, s), 2)
     finally:
         b.stop()
+
+
+# --- ramp-agent in MQTT mode ---
+
+def test_agent_in_mqtt_mode_installs_what_is_pushed_and_publishes_telemetry(ctx):
+    """mqtt-url in agent.conf: the agent installs an answer pushed on its
+    desired topic without polling for it (HTTP polls every mqtt-poll, 600 s
+    here), and its telemetry reaches rampd over MQTT, not HTTP."""
+    from agentdev import AgentProc, DeviceEnv, access_count, device_session
+    from runners import set_stable
+    b = Broker(ctx.tmp).start()
+    try:
+        with device_session(ctx):
+            e = DeviceEnv(ctx, versions=("v1", "v2"))
+            e.s.stop()
+            e.s.extra_env.update({"RAMP_MQTT_URL": b.url, "RAMP_MQTT_CLIENT_ID": "rampd-agent"})
+            e.s.start()
+            sock = os.path.join(ctx.tmp, "tele.sock")
+            a = AgentProc(ctx, e.conf(telemetry_socket=sock, **{"mqtt-url": b.url}),
+                          cli={"mqtt-poll": 600})
+            e.wait("v1", "installed", agent=a)
+            a.wait(lambda: "mqtt connected" in open(a.log_path).read(), "the agent on MQTT")
+            a.wait(lambda: verdicts(e.s, "stored") >= 1, "a report over MQTT")
+            posts = access_count(e.s, "/v1/telemetry")
+            n = verdicts(e.s, "stored")
+            a.wait(lambda: verdicts(e.s, "stored") >= n + 3, "three more reports over MQTT")
+            eq(access_count(e.s, "/v1/telemetry"), posts, "no HTTP telemetry while MQTT is up")
+            where = f"device_id = '{e.dev}' AND version = 'v1' AND mem_pct IS NOT NULL"
+            check(stored(ctx, e.s, where) >= n + 3, "the reports, stored")
+            polls = access_count(e.s, "/v1/agent/desired")
+            t0 = time.time()
+            set_stable(e.s, "ocr", "v2")
+            row = e.wait("v2", "installed", agent=a)
+            # one poll may have been due already when the connection came up
+            check(access_count(e.s, "/v1/agent/desired") <= polls + 1,
+                  "v2 came over MQTT, not from a poll")
+            print(f"    ramp-agent over MQTT: set_stable -> v2 installed in {row[3] - t0:.3f}s")
+            # the broker gone: the agent falls back to HTTP (polls and posts)
+            b.stop()
+            polls = access_count(e.s, "/v1/agent/desired")
+            a.wait(lambda: access_count(e.s, "/v1/agent/desired") > polls + 2,
+                   "HTTP polls again without the broker")
+            posts = access_count(e.s, "/v1/telemetry")
+            a.wait(lambda: access_count(e.s, "/v1/telemetry") > posts, "HTTP telemetry again")
+    finally:
+        b.stop()
