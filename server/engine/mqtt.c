@@ -29,6 +29,7 @@
 #define CONNECT_TIMEOUT_S 10.0
 #define KEEPALIVE_S 30
 #define RECEIVE_MAX 1000
+#define PASS_MAX 2000 /* packets read before the pass is settled */
 #define PRUNE_EVERY_S 3600.0
 #define TELEMETRY_SUB "$share/rampd/" MQTT_TELEMETRY_PREFIX "+"
 
@@ -262,7 +263,14 @@ static void turn(double now, int wait_ms)
 	if (mosquitto_want_write(mq.mosq))
 		p.events |= POLLOUT;
 	if (poll(&p, 1, wait_ms) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
-		rc = mosquitto_loop_read(mq.mosq, 1);
+		/* loop_read takes one packet when nothing is queued: read on while
+		 * the socket holds more, so one pass (one commit) carries many */
+		struct pollfd more = {.fd = fd, .events = POLLIN};
+		int n = 0;
+		do {
+			rc = mosquitto_loop_read(mq.mosq, 1);
+		} while (rc == MOSQ_ERR_SUCCESS && ++n < PASS_MAX && poll(&more, 1, 0) > 0 &&
+			 (more.revents & POLLIN));
 		if (!settle_pass()) {
 			/* nothing more is written: the PUBACKs queued in this pass
 			 * (and before, in libmosquitto) are dropped with the socket */
