@@ -224,6 +224,7 @@ bench: all
 	python3 tests/bench_runner.py --build $(BUILD)
 	python3 tests/bench_rollback.py --build $(BUILD)
 	python3 tests/bench_agent.py --build $(BUILD)
+	python3 tests/bench_mqtt.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan

@@ -205,7 +205,7 @@ report(False)
 time.sleep(1.3)
 report(True)
 t_breach = time.time()  # the bad reports are committed (their 202)
-seen = {}
+seen, early = {}, set()
 deadline = time.time() + 60
 buf = b""
 while time.time() < deadline and len(seen) < len(canary):
@@ -215,11 +215,15 @@ while time.time() < deadline and len(seen) < len(canary):
     line = sub.stdout.readline().decode()
     at, topic, payload = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
     d = topic.rsplit("/", 1)[-1]
-    if d in canary and '"version":"v1"' in payload:
+    if d in canary and '"version":"v1"' in payload and float(at) >= t_breach:
         seen.setdefault(d, float(at))
+    elif d in canary and '"version":"v1"' in payload:
+        early.add(d)
 sub.kill()
 if len(seen) < len(canary):
     print(f"only {len(seen)} of {len(canary)} canary devices notified", flush=True)
+if early:
+    print(f"{len(early)} canary devices had a v1 answer published before the breach", flush=True)
 lags = sorted(v - t_breach for v in seen.values())
 bench("mqtt_breach_to_last_canary_notified", 1000 * lags[-1], "ms",
       f"{len(seen)} of {len(canary)} canary devices, {a.devices} registered; first "

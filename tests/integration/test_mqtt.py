@@ -494,3 +494,40 @@ def test_agent_in_mqtt_mode_installs_what_is_pushed_and_publishes_telemetry(ctx)
             a.wait(lambda: access_count(e.s, "/v1/telemetry") > posts, "HTTP telemetry again")
     finally:
         b.stop()
+
+
+def test_client_certificates_are_the_identity_under_mqtts(ctx):
+    """mqtts:// with certificates from one CA: rampd logs in with its own
+    (RAMP_MQTT_CA/CERT/KEY), and the broker takes each device's CN as its
+    username (use_identity_as_username) under deploy/mosquitto/acl."""
+    from pki import PKI
+    pki = PKI(ctx.tmp)
+    srv_cert, srv_key = pki.server_cert()
+    r_cert, r_key = pki.issue("rampd", "rampd")
+    certs = {d: pki.issue(d, d) for d in ("dev-1", "dev-2")}
+    b = Broker(ctx.tmp, anonymous=False, extra=(
+        f"cafile {pki.cert}\ncertfile {srv_cert}\nkeyfile {srv_key}\n"
+        "require_certificate true\nuse_identity_as_username true\n"
+        f"acl_file {os.path.abspath(DEPLOY_ACL)}\n")).start()
+    try:
+        s = ctx.server(env={"RAMP_MQTT_URL": f"mqtts://127.0.0.1:{b.port}", "RAMP_MQTT_CA": pki.cert,
+                            "RAMP_MQTT_CERT": r_cert, "RAMP_MQTT_KEY": r_key,
+                            "RAMP_MQTT_CLIENT_ID": "rampd-tls"})
+        register(s, "dev-1", "dev-2")
+        wait_for(lambda: metric(s, "ramp_mqtt_connected") == 1, msg="rampd over TLS")
+
+        def tls(d):
+            c, k = certs[d]
+            return ("--cafile", pki.cert, "--cert", c, "--key", k)
+        wait_for(lambda: read_lines(b.sub("ramp/desired/dev-1", count=1, wait=5,
+                                          extra=tls("dev-1"))), msg="dev-1 reads its desired state")
+        eq(read_lines(b.sub("ramp/desired/dev-2", count=1, wait=3, extra=tls("dev-1"))), [],
+           "dev-1 reads nothing of dev-2's")
+        b.pub("ramp/telemetry/dev-2", json.dumps(report("dev-2", 1)), extra=tls("dev-1"), check=False)
+        b.pub("ramp/telemetry/dev-1", json.dumps(report("dev-1", 2)), extra=tls("dev-1"))
+        wait_for(lambda: stored(ctx, s) == 1, msg="dev-1's own report")
+        b.pub("ramp/telemetry/dev-2", json.dumps(report("dev-2", 3)), extra=tls("dev-2"))
+        wait_for(lambda: stored(ctx, s, "device_id = 'dev-2'") == 1, msg="dev-2 as itself")
+        eq(stored(ctx, s), 2, "nothing published as another device")
+    finally:
+        b.stop()
