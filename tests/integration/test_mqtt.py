@@ -164,6 +164,12 @@ def test_two_replicas_on_one_shared_subscription_store_every_report_once(ctx):
         eq(a + c, n, "each message stored by one replica")
         check(a > 0 and c > 0, f"the subscription is shared: {a} and {c}")
         eq(int(ctx.psql(s1, "SELECT count(DISTINCT latency_ms) FROM telemetry")[0][0]), n)
+        # desired state: only the replica that evaluates publishes
+        pub = "ramp_mqtt_desired_publisher"
+        wait_for(lambda: sorted([metric(s1, pub), metric(s2, pub)]) == [0, 1],
+                 msg="exactly one publisher")
+        leader = s1 if metric(s1, pub) == 1 else s2
+        check("now evaluates rollouts" in leader.log(), "the publisher is the evaluator")
     finally:
         b.stop()
 
