@@ -5,6 +5,7 @@ rampd is away, two replicas), bad payloads dropped, the broker down, and
 desired state published retained to each device's topic."""
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -96,6 +97,11 @@ def test_telemetry_from_mosquitto_pub_is_stored_and_bad_payloads_change_nothing(
               f"the drops are logged with their topic:\n{log}")
         check(s.proc.poll() is None, "rampd still runs")
         eq(verdicts(s, "retry"), 0)
+        eq(verdicts(s, "bad_topic"), 0, "ramp/telemetry/dev-1/x is not under the subscription")
+        if shutil.which("promtool"):  # the MQTT figures are valid exposition text
+            body = status(s.client(token=None).get("/metrics"), 200).body
+            p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+            check(p.returncode == 0, p.stdout.decode() + p.stderr.decode())
     finally:
         b.stop()
 
