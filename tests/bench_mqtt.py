@@ -203,8 +203,13 @@ procs.append(sub)
 time.sleep(1.0)  # the subscription in place before the breach
 report(False)
 time.sleep(1.3)
+# the bad reports' POST: sent at t_sent, committed before its 202 (t_202); on
+# a busy machine the 202 can reach us after rampd has already told devices,
+# so the lag is measured from t_sent (an upper bound: it includes the POST)
+t_sent = time.time()
 report(True)
-t_breach = time.time()  # the bad reports are committed (their 202)
+t_202 = time.time()
+t_breach = t_sent
 seen, early = {}, set()
 deadline = time.time() + 60
 buf = b""
@@ -226,7 +231,8 @@ if early:
     print(f"{len(early)} canary devices had a v1 answer published before the breach", flush=True)
 lags = sorted(v - t_breach for v in seen.values())
 bench("mqtt_breach_to_last_canary_notified", 1000 * lags[-1], "ms",
-      f"{len(seen)} of {len(canary)} canary devices, {a.devices} registered; first "
+      f"{len(seen)} of {len(canary)} canary devices, {a.devices} registered; from the bad"
+      f" reports' POST (its 202 came {1000 * (t_202 - t_sent):.0f} ms after it was sent); first "
       f"{1000 * lags[0]:.0f} ms, median {1000 * statistics.median(lags):.0f} ms (goal <= 1000 ms)")
 bench("poll_breach_to_last_canary_notified_bound", 30000 + 1000, "ms",
       "polling every 30 s: the last of many devices asks up to 30 s after the change"
