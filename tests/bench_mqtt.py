@@ -181,10 +181,26 @@ for per, n in ((1, 3000), (100, 500)):
 pol = {"stages": [{"name": "canary", "size": 0.1, "validation_window": "1h", "min_samples": 1,
                    "metrics": [{"name": "error_rate", "threshold": "< 1%"}]},
                   {"name": "full", "size": 1.0, "validation_window": "1h"}]}
+sub = broker.sub("ramp/desired/+", fmt="%U %t %p", extra=("-R",))
+procs.append(sub)
+time.sleep(1.0)  # the subscription in place before the rollout
 rid = status(c.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}), 201).json["id"]
-canary = stage_members(rid, ids, 0.1)
-wait(lambda: metric("ramp_mqtt_desired_queued") == 0 and
-     metric("ramp_mqtt_desired_published_total") >= a.devices + len(canary), 120, "the canary's answers")
+expected = stage_members(rid, ids, 0.1)
+# the canary as rampd told it: every device whose message says v2
+canary = set()
+t_end = time.time() + 60
+while time.time() < t_end and len(canary) < len(expected):
+    r, _, _ = select.select([sub.stdout], [], [], 1)
+    if r:
+        line = sub.stdout.readline().decode()
+        at, topic, payload = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+        if '"version":"v2"' in payload:
+            canary.add(topic.rsplit("/", 1)[-1])
+if canary != expected:
+    print(f"told v2: {len(canary)}; API.md's canary: {len(expected)};"
+          f" {len(canary - expected)} told but not expected, {len(expected - canary)} expected but not told",
+          flush=True)
+wait(lambda: metric("ramp_mqtt_desired_queued") == 0, 120, "the canary's answers")
 gw = status(c.post("/v1/tokens", {"name": "gw", "role": "ingest"}), 201).json["token"]
 g = Client(port, gw)
 
@@ -198,9 +214,6 @@ def report(bad):
         status(g.post("/v1/telemetry", {"reports": reps[i:i + 5000]}), 202)
 
 
-sub = broker.sub("ramp/desired/+", fmt="%U %t %p", extra=("-R",))
-procs.append(sub)
-time.sleep(1.0)  # the subscription in place before the breach
 report(False)
 time.sleep(1.3)
 # the bad reports' POST: sent at t_sent, committed before its 202 (t_202); on
