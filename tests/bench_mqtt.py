@@ -32,7 +32,7 @@ import json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from broker import Broker  # noqa: E402
+from broker import Broker, Lines  # noqa: E402
 from fleet import Signer, enroll, publish, stage_members  # noqa: E402
 from ramp import Client, free_port, status  # noqa: E402
 
@@ -188,12 +188,12 @@ rid = status(c.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": 
 expected = stage_members(rid, ids, 0.1)
 # the canary as rampd told it: every device whose message says v2
 canary = set()
+lines = Lines(sub.stdout)
 t_end = time.time() + 60
 while time.time() < t_end and len(canary) < len(expected):
-    r, _, _ = select.select([sub.stdout], [], [], 1)
-    if r:
-        line = sub.stdout.readline().decode()
-        at, topic, payload = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+    line = lines.next(1)
+    if line:
+        at, topic, payload = (line.split(" ", 2) + ["", ""])[:3]
         if '"version":"v2"' in payload:
             canary.add(topic.rsplit("/", 1)[-1])
 if canary != expected:
@@ -225,13 +225,11 @@ t_202 = time.time()
 t_breach = t_sent
 seen, early = {}, set()
 deadline = time.time() + 60
-buf = b""
 while time.time() < deadline and len(seen) < len(canary):
-    r, _, _ = select.select([sub.stdout], [], [], 1)
-    if not r:
+    line = lines.next(1)
+    if not line:
         continue
-    line = sub.stdout.readline().decode()
-    at, topic, payload = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+    at, topic, payload = (line.split(" ", 2) + ["", ""])[:3]
     d = topic.rsplit("/", 1)[-1]
     if d in canary and '"version":"v1"' in payload and float(at) >= t_breach:
         seen.setdefault(d, float(at))

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from broker import Broker
+from broker import Broker, Lines
 from ramp import check, eq, status, wait_for
 
 MODEL = "invoice-ocr"
@@ -360,15 +360,12 @@ def test_bad_canary_rolls_back_and_every_canary_device_gets_the_baseline_over_mq
         def all_told():
             return all(d in seen for d in canary)
         deadline = time.time() + 30
-        import select
+        lines = Lines(watch.stdout)
         while time.time() < deadline and not all_told():
-            r, _, _ = select.select([watch.stdout], [], [], 1)
-            if not r:
+            line = lines.next(1)
+            if line is None:
                 continue
-            line = watch.stdout.readline().decode()
-            if not line:
-                break
-            at, topic, payload = line.rstrip("\n").split(" ", 2)
+            at, topic, payload = (line.split(" ", 2) + ["", ""])[:3]
             dev = topic.rsplit("/", 1)[1]
             m = json.loads(payload) if payload else None
             if m and m["models"][0]["version"] == "v1" and dev in canary:

@@ -128,3 +128,31 @@ class Broker:
         if password is not None:
             args += ["-P", password]
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+class Lines:
+    """Reads a subprocess pipe's lines without Python's buffering, so that
+    select() on the descriptor never misses lines already taken from it."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buf = b""
+
+    def next(self, timeout):
+        """The next line (str, without its newline), or None after timeout
+        seconds with none complete, or at the end of the stream."""
+        import select
+        deadline = time.time() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.fd], [], [], left)
+            if not r:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
