@@ -5,10 +5,11 @@
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libzstd
+PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libzstd libmosquitto
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
-            python3 openssl clang libzstd-dev libgit2-dev
+            python3 openssl clang libzstd-dev libgit2-dev \
+            libmosquitto-dev
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
             -Wno-unused-parameter
@@ -88,7 +89,8 @@ deps: $(BUILD)/.deps
 # is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
 # still missing skips.
 TEST_DEB_PKGS := curl jq chromium nodejs npm swupdate prometheus nginx-light systemd \
-                 python3-cryptography zstd python3-numpy python3-onnx
+                 python3-cryptography zstd python3-numpy python3-onnx \
+                 mosquitto mosquitto-clients
 $(BUILD)/.test-deps: | $(BUILD)/.deps
 	@missing=""; for p in $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -98,7 +100,7 @@ $(BUILD)/.test-deps: | $(BUILD)/.deps
 	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
 	   (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || \
 	   echo "could not install$$missing; the tests that need them will skip"; \
-	  for s in prometheus nginx; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
+	  for s in prometheus nginx mosquitto; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
 	fi; true
 	@touch $@
 
@@ -253,6 +255,7 @@ bench: all
 	python3 tests/bench_otlp.py --build $(BUILD)
 	python3 tests/bench_deltas.py --build $(BUILD)
 	python3 tests/bench_gitops.py --build $(BUILD)
+	python3 tests/bench_mqtt.py --build $(BUILD)
 
 clean:
 	rm -rf build build-asan

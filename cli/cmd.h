@@ -56,6 +56,9 @@ int cmd_gitops_status(struct client *c, const struct args *a);
 int cmd_gitops_sync(struct client *c, const struct args *a);
 /* Offline: writes M.yaml.sig (and .key_id) beside the manifest. */
 int cmd_manifest_sign(const struct args *a);
+/* mqtt.c */
+int cmd_mqtt_passwd(struct client *c, const struct args *a);
+int cmd_mqtt_password(struct client *c, const struct args *a);
 
 /* rollouts.c */
 int cmd_rollouts_list(struct client *c, const struct args *a);

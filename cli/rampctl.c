@@ -48,6 +48,9 @@ static const char usage[] =
 	"  tuf sign-manifest ROLE -f M.yaml --key CI.pem [--artifacts DIR]\n"
 	"GitOps:\n"
 	"  gitops status                       gitops sync [--retry]\n"
+	"MQTT broker credentials (docs/mqtt.md):\n"
+	"  mqtt passwd --secret FILE [-f PASSWD] [--rampd USERPASS_FILE] [--iterations N]\n"
+	"  mqtt password ID --secret FILE      (one device's broker password)\n"
 	"\n"
 	"The server and token come from --server/--token, else RAMP_SERVER (or RAMP_URL)\n"
 	"and RAMP_TOKEN, else ~/.config/ramp/config (\"server = URL\", \"token = T\"), else\n"
@@ -489,6 +492,7 @@ static const struct {
 	{"gitops", "status sync"},
 	{"token tokens", "create"},
 	{"tuf", "init delegate rotate-root keygen sign-manifest"},
+	{"mqtt", "passwd password"},
 	{"whoami", ""},
 	{"help", ""},
 };
@@ -660,6 +664,10 @@ static int run(struct client *c, struct args *a)
 		return cmd_tuf(c, verb, a);
 	if (is(noun, "gitops", NULL, NULL) && is(verb, "status", "sync", NULL))
 		return strcmp(verb, "sync") ? cmd_gitops_status(c, a) : cmd_gitops_sync(c, a);
+	if (is(noun, "mqtt", NULL, NULL) && is(verb, "passwd", NULL, NULL))
+		return cmd_mqtt_passwd(c, a);
+	if (is(noun, "mqtt", NULL, NULL) && is(verb, "password", NULL, NULL))
+		return cmd_mqtt_password(c, a);
 	return unknown_command(noun, verb);
 }
 

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "domain/mqtt_url.h"
 #include "domain/units.h"
 #include "store/ingest.h"
 
@@ -189,6 +190,26 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	return parse_word(v, LOWER_WORD, c->hawkbit_platform, sizeof(c->hawkbit_platform));
 }
 
+/* MQTT (docs/mqtt.md) */
+STR_SETTER(mqtt_ca)
+STR_SETTER(mqtt_cert)
+STR_SETTER(mqtt_key)
+STR_SETTER(mqtt_password_file)
+SECS_SETTER(mqtt_session_expiry_s, 0, 4294967295LL)
+INT_SETTER(mqtt_publish_rate, 1, 10000000)
+
+static int set_mqtt_url(struct config *c, const char *v)
+{
+	struct mqtt_url u;
+
+	return mqtt_url_parse(v, &u) == 0 ? set_str(c->mqtt_url, sizeof(c->mqtt_url), v) : -1;
+}
+
+static int set_mqtt_client_id(struct config *c, const char *v)
+{
+	return parse_word(v, ANY_WORD, c->mqtt_client_id, sizeof(c->mqtt_client_id));
+}
+
 #define STR_(x) #x
 #define XSTR_(x) STR_(x)
 
@@ -235,7 +256,15 @@ static int set_hawkbit_platform(struct config *c, const char *v)
 	X(GITOPS_WEBHOOK_SECRET, set_gitops_webhook_secret, NULL)              \
 	X(GITOPS_WEBHOOK_SECRET_FILE, set_gitops_webhook_secret_file, NULL)    \
 	X(GITOPS_SELF_HEAL, set_gitops_self_heal, NULL)                        \
-	X(GITOPS_ALLOWED_SIGNERS, set_gitops_allowed_signers, NULL)
+	X(GITOPS_ALLOWED_SIGNERS, set_gitops_allowed_signers, NULL)                \
+	X(MQTT_URL, set_mqtt_url, NULL)                                        \
+	X(MQTT_CA, set_mqtt_ca, NULL)                                          \
+	X(MQTT_CERT, set_mqtt_cert, NULL)                                      \
+	X(MQTT_KEY, set_mqtt_key, NULL)                                        \
+	X(MQTT_PASSWORD_FILE, set_mqtt_password_file, NULL)                    \
+	X(MQTT_CLIENT_ID, set_mqtt_client_id, NULL)                            \
+	X(MQTT_SESSION_EXPIRY, set_mqtt_session_expiry_s, "7d")                \
+	X(MQTT_PUBLISH_RATE, set_mqtt_publish_rate, "20000")
 
 static const struct setting {
 	const char *name;

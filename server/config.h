@@ -63,6 +63,13 @@ struct config {
 	int webhook_allow_private;    /* webhooks may target loopback/private/link-local */
 	int body_timeout_s; /* RAMP_BODY_TIMEOUT: a request body's total time */
 	int body_min_rate;  /* RAMP_BODY_MIN_RATE: bytes/s a body must keep up */
+	/* MQTT (docs/mqtt.md): mqtt_url empty, none */
+	char mqtt_url[300];
+	char mqtt_ca[PATH_MAX], mqtt_cert[PATH_MAX], mqtt_key[PATH_MAX];
+	char mqtt_password_file[PATH_MAX]; /* "username:password", first line */
+	char mqtt_client_id[128];          /* empty: rampd-<host>-<port> */
+	int64_t mqtt_session_expiry_s;
+	int mqtt_publish_rate; /* desired-state messages a second at most */
 	struct config_rate {
 		double per_s, burst; /* per_s 0: unlimited */
 	} rate[ROLE_COUNT];          /* by role index (ROLE_INDEX_ADMIN ...) */

@@ -10,6 +10,7 @@
 #include "common/version.h"
 #include "engine/engine.h"
 #include "engine/gitops.h"
+#include "engine/mqtt.h"
 #include "engine/webhooks.h"
 #include "engine/deltas.h"
 #include "http/http.h"
@@ -110,6 +111,11 @@ int main(int argc, char **argv)
 		goto out_engine;
 	if (http_start(&app, api_routes, app.cfg.listen_host, app.cfg.listen_port, app.cfg.http_threads) != 0)
 		goto out_engine;
+	if (mqtt_start(&app, api_telemetry_mqtt) != 0) {
+		log_error("msg=\"could not start the MQTT client\"");
+		http_stop();
+		goto out_engine;
+	}
 	log_info("msg=\"rampd ready\" url=%s data_dir=%s database=%s", app.server_url,
 		 app.cfg.data_dir, app.cfg.database_url[0] ? "external" : "embedded");
 	print_banner(token, generated);
@@ -118,6 +124,7 @@ int main(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	log_info("msg=\"shutting down\" signal=%d", sig);
+	mqtt_stop(); /* waits for its messages' commits: acknowledged only after them */
 	ingest_stop(); /* commits what is queued and answers it: no request stays parked */
 	http_stop();
 	status = 0;

@@ -43,7 +43,7 @@ double agent__jitter(struct agent *a, double delay)
 void agent__nap(struct agent *a, double secs, int wake_on_reload)
 {
 	double until = agent__now_mono() + secs;
-	while (!a->stop && !(wake_on_reload && a->reload)) {
+	while (!a->stop && !(wake_on_reload && (a->reload || a->pushed))) {
 		double left = until - agent__now_mono();
 		struct timespec ts;
 		if (left <= 0)
@@ -121,6 +121,8 @@ static double poll_interval(struct agent *a)
 	if (a->poll_fails > 0) {
 		double base = c->poll_s > 0 ? fmin(c->poll_s, c->poll_min_s) : c->poll_min_s;
 		iv = agent__jitter(a, fmin(base * pow(2, fmin(a->poll_fails - 1, 30)), c->poll_max_s));
+	} else if (agent_mqtt_up(a)) {
+		iv = c->mqtt_poll_s; /* pushed answers come over MQTT: HTTP is the fallback */
 	} else if (c->poll_s > 0) {
 		iv = c->poll_s;
 	} else {
@@ -210,9 +212,40 @@ struct agent *agent_new(const struct conf *defaults, const struct conf_src *src,
 	return a;
 }
 
+/* An answer pushed over MQTT (mqttc.c): taken as a polled 200 would be,
+ * its ETag kept so the next HTTP poll is a 304. */
+static void take_pushed(struct agent *a)
+{
+	struct ramp_err err = {0};
+	struct desired d;
+	size_t len = 0;
+	char *text = agent_mqtt_take(a, &len);
+	json_t *j;
+
+	if (text == NULL)
+		return;
+	if (desired_parse(text, len, &d, &err) == 0) {
+		desired_free(&a->desired);
+		a->desired = d;
+		if ((j = json_loads(text, 0, NULL)) != NULL) {
+			const char *etag = json_string_value(json_object_get(j, "etag"));
+			if (etag)
+				snprintf(a->etag, sizeof(a->etag), "%s", etag);
+			json_decref(j);
+		}
+		atomic_fetch_add(&a->counters.pushed, 1);
+		reconcile_all(a);
+	} else {
+		log_warn("msg=\"pushed answer not read\" reason=\"%s\"", err.msg);
+	}
+	free(text);
+}
+
 int agent_run(struct agent *a)
 {
 	struct reporter rp;
+	double next_poll = 0;
+	bool mqtt_tried = false;
 
 	enroll_recall_device(a);
 	mstore_models(a->conf.model_dir, install_recover, a);
@@ -223,14 +256,30 @@ int agent_run(struct agent *a)
 		if (a->reload) {
 			reload(a);
 			enroll_run(a);
+			next_poll = 0;
 		}
-		if (poll_once(a))
-			a->poll_fails = 0;
-		else
-			a->poll_fails++;
-		agent__nap(a, poll_interval(a), 1);
+		if (a->pushed) {
+			a->pushed = 0;
+			take_pushed(a);
+		}
+		if (agent__now_mono() >= next_poll) {
+			if (poll_once(a))
+				a->poll_fails = 0;
+			else
+				a->poll_fails++;
+			/* MQTT once the device id is known (the first answer names it) */
+			if (!mqtt_tried && a->conf.mqtt_url[0] && a->device_id[0]) {
+				mqtt_tried = true;
+				agent_mqtt_start(a);
+			}
+			next_poll = agent__now_mono() + poll_interval(a);
+		} else if (!agent_mqtt_up(a) && next_poll - agent__now_mono() > poll_interval(a)) {
+			next_poll = agent__now_mono() + poll_interval(a); /* the broker went away */
+		}
+		agent__nap(a, next_poll - agent__now_mono(), 1);
 	}
 	reporter_close(&rp);
+	agent_mqtt_stop(a);
 	return 0;
 }
 

@@ -74,7 +74,8 @@ struct agent_hooks {
 struct agent_counters {
 	atomic_ulong polls, poll_failures, downloads, download_bytes, resumes, installs,
 		swaps_back, failures, telemetry_posts, telemetry_reports, telemetry_spooled,
-		delta_installs, delta_fallbacks, delta_bytes_saved;
+		delta_installs, delta_fallbacks, delta_bytes_saved,
+		pushed; /* desired answers taken from MQTT (mqtt-url) */
 };
 
 struct agent;

@@ -16,6 +16,7 @@
 #include "sysinfo.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 
 #define AGENT_MAX_MODELS 16
@@ -70,6 +71,8 @@ struct agent {
 	int sock_locked;		/* consent: "!lock" on the telemetry socket (under lock) */
 	char sock_lock_reason[200];
 	volatile sig_atomic_t stop, reload;
+	volatile sig_atomic_t pushed;	/* mqttc.c left a desired answer to take */
+	struct agent_mqtt *mqtt;	/* NULL: no mqtt-url */
 	struct agent_counters counters;
 	char last_poll_err[256];
 	int poll_fails;		/* polls in a row that did not reach the controller */
@@ -129,6 +132,21 @@ void enroll_run(struct agent *a);
 void enroll_recall_device(struct agent *a);
 /* Makes id the device id and, when it changed, writes it to <state-dir>/device.id. */
 void enroll_remember_device(struct agent *a, const char *id);
+
+/* mqttc.c: MQTT mode (mqtt-url) */
+
+struct agent_mqtt;
+/* Connects (in libmosquitto's thread) once the device id is known; 0, or -1 logged. */
+int agent_mqtt_start(struct agent *a);
+/* After the reporter is joined. */
+void agent_mqtt_stop(struct agent *a);
+/* True while connected to the broker. */
+bool agent_mqtt_up(struct agent *a);
+/* The last desired answer pushed and not yet taken (the caller frees), or NULL. */
+char *agent_mqtt_take(struct agent *a, size_t *len);
+/* Publishes {"reports": reports} with QoS 1: 1 once the broker acknowledged
+ * it, 0 when not connected or no PUBACK came in time (the caller keeps it). */
+int agent_mqtt_publish(struct agent *a, const json_t *reports);
 
 /* reporter.c: the telemetry thread */
 

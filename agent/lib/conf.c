@@ -121,6 +121,11 @@ static const struct key {
 	NUM("max-defer", max_defer_s, 0, 30 * 86400),
 	NUM("no-delta", no_delta, 0, 1),
 	NUM("delta-window-log", delta_window_log, 10, 31),
+	STR("mqtt-url", mqtt_url),
+	STR("mqtt-username", mqtt_username),
+	STR("mqtt-password", mqtt_password),
+	NUM("mqtt-poll", mqtt_poll_s, 0.05, 86400),
+	{"mqtt-password-file", 0, 0, 4, 0, 0},
 	{"enroll-token-file", 0, 0, 2, 0, 0},
 	{"max-bytes", 0, 0, 3, 0, 0},
 	{NULL, 0, 0, 0, 0, 0},
@@ -148,6 +153,8 @@ static int conf_set(struct conf *c, const char *k, const char *v, struct ramp_er
 		return set_num((double *)(void *)((char *)c + key->off), k, v, key->lo, key->hi, err);
 	if (key->is_num == 2)
 		return set_from_file(c->enroll_token, sizeof(c->enroll_token), k, v, err);
+	if (key->is_num == 4)
+		return set_from_file(c->mqtt_password, sizeof(c->mqtt_password), k, v, err);
 	if (set_num(&d, k, v, 1, 1e15, err))
 		return err->code;
 	c->max_bytes = (int64_t)d;
@@ -295,6 +302,10 @@ static int finish(struct conf *c, struct ramp_err *err)
 		return ramp_err_set(err, RAMP_EINVAL, "poll-max", "poll-max is below poll-min");
 	if (c->telemetry_s <= 0)
 		c->telemetry_s = 30;
+	if (c->mqtt_poll_s <= 0)
+		c->mqtt_poll_s = 900;
+	if (c->mqtt_url[0] && strncmp(c->mqtt_url, "mqtt://", 7) && strncmp(c->mqtt_url, "mqtts://", 8))
+		return ramp_err_set(err, RAMP_EINVAL, "mqtt-url", "mqtt-url must be mqtt:// or mqtts://");
 	if (c->telemetry_buffer <= 0)
 		c->telemetry_buffer = 10000;
 	if (c->max_bytes <= 0)

@@ -57,6 +57,11 @@ struct conf {
 	char tuf_root[512];	/* the root.json pinned at first start (docs/tuf.md) */
 	char update_lock[512];	/* consent (docs/windows.md): while this file exists, installs wait... */
 	double max_defer_s;	/* ...at most this long per version (default 3600 s), then go ahead */
+	/* MQTT mode (docs/mqtt.md): desired state pushed, telemetry published */
+	char mqtt_url[512];	/* mqtt://host:port or mqtts://; "" polls only */
+	char mqtt_username[129]; /* "" is the device id */
+	char mqtt_password[256];
+	double mqtt_poll_s;	/* the HTTP poll while MQTT is up: a slow fallback */
 };
 
 /* The command line's pairs, kept so a reload can apply them again. */

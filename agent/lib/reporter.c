@@ -73,6 +73,12 @@ static int post(struct reporter *rp, json_t *reports)
 			return 0;
 		ctl_set_tls(&rp->ctl, cert, key, ca);
 	}
+	/* MQTT mode: the broker's PUBACK is delivery; HTTP when it is down */
+	if (agent_mqtt_publish(a, reports)) {
+		atomic_fetch_add(&a->counters.telemetry_posts, 1);
+		atomic_fetch_add(&a->counters.telemetry_reports, json_array_size(reports));
+		return 1;
+	}
 	body = json_pack("{s:O}", "reports", reports);
 	st = body ? ctl_post(&rp->ctl, "/v1/telemetry", body, &err) : RAMP_ENOMEM;
 	json_decref(body);

@@ -116,6 +116,11 @@ void api_telemetry_post(struct req *r);
 void api_otlp_metrics_post(struct req *r);
 /* The OTLP receiver's figures in Prometheus text format, allocated in a. */
 char *api_otlp_metrics_text(struct arena *a);
+
+struct mqtt_msg;
+/* One MQTT telemetry message (engine/mqtt.h's mqtt_telemetry_fn). */
+void api_telemetry_mqtt(struct app *app, const char *device_id, const char *body, size_t len,
+			struct mqtt_msg *m);
 /* dash.c: whoami, analysis history, fleet summary, the dashboard's files */
 void api_whoami(struct req *r);
 void api_rollout_history(struct req *r);

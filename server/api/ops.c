@@ -6,6 +6,7 @@
 #include "engine/deltas.h"
 #include "engine/engine.h"
 #include "engine/gitops.h"
+#include "engine/mqtt.h"
 
 #include "store/ingest.h"
 #include "store/migrate.h"
@@ -22,9 +23,12 @@ void api_healthz(struct req *r)
 void api_readyz(struct req *r)
 {
 	int rc = migrate_check(r->app->db);
+	const char *mqtt;
 
+	/* a broker down is reported, not fatal: HTTP serves on without it */
+	mqtt_ready(&mqtt);
 	if (rc == 0) {
-		http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+		http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ready", "mqtt", mqtt));
 		return;
 	}
 	http_add_header(r, "Retry-After", "1");
@@ -41,9 +45,10 @@ void api_metrics(struct req *r)
 	char *limits = http_limits_metrics_text(r->arena), *deltas;
 	char *otlp = api_otlp_metrics_text(r->arena);
 	char *gitops = gitops_metrics_text(r->arena);
+	char *mqtt = mqtt_metrics_text(r->arena);
 
 	if (http == NULL || ingest == NULL || rollouts == NULL || limits == NULL || otlp == NULL ||
-	    gitops == NULL) {
+	    gitops == NULL || mqtt == NULL) {
 		/* a section could not be written: fail the scrape, never serve it short */
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
@@ -72,11 +77,11 @@ void api_metrics(struct req *r)
 			   "# HELP ramp_build_info The version and git commit rampd was built from.\n"
 			   "# TYPE ramp_build_info gauge\n"
 			   "ramp_build_info{version=\"%s\",commit=\"%s\"} 1\n"
-			   "%s%s%s%s%s",
+			   "%s%s%s%s%s%s",
 			   http, s.size, s.in_use, (unsigned long long)s.acquired,
 			   (unsigned long long)s.waits, (unsigned long long)s.reconnects, s.up,
 			   ramp_version, ramp_commit,
-			   ingest, rollouts, limits, otlp, gitops);
+			   ingest, rollouts, limits, otlp, gitops, mqtt);
 	if (out == NULL) {
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;

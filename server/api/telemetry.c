@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "domain/telemetry.h"
 #include "engine/engine.h"
+#include "engine/mqtt.h"
 #include "snapshot/snapshot.h"
 #include "store/ingest.h"
 
@@ -341,6 +342,18 @@ static int build_ok_body(struct batch *b)
 	return b->ok_body ? 0 : RAMP_ENOMEM;
 }
 
+/* A telemetry message from MQTT, as a request that no connection carries
+ * (conn NULL): the same judging and the same group commit as a POST. */
+struct mqtt_req {
+	struct req r; /* first: the request is the message */
+	struct mqtt_msg *m;
+};
+
+static struct mqtt_req *container_of_mqtt(struct req *r)
+{
+	return (struct mqtt_req *)r;
+}
+
 /* Parks the request and hands the accepted reports to the writer. */
 static void commit_and_reply(struct req *r, struct batch *b)
 {
@@ -350,6 +363,8 @@ static void commit_and_reply(struct req *r, struct batch *b)
 		http_reply_err(r, RAMP_ENOMEM, NULL);
 		return;
 	}
+	if (r->conn == NULL) /* MQTT: its message's idempotency key */
+		b->ib.key = container_of_mqtt(r)->m->key;
 	b->ib.done = on_committed;
 	b->ib.admit = admit;
 	b->ib.ctx = b;
@@ -480,4 +495,105 @@ void api_telemetry_post(struct req *r)
 	else
 		ingest_batch(r, list, b);
 	json_decref(list);
+}
+
+/* --- MQTT (engine/mqtt.h): the payload is exactly a POST's body, the
+ * topic's device the device the reports must name --- */
+
+static void mqtt_release(void *owner)
+{
+	struct mqtt_req *q = owner;
+
+	if (q->r.cleanup)
+		q->r.cleanup(&q->r);
+	snapshot_release(q->r.snap);
+	free(q->r.resp);
+	arena_free(q->r.arena);
+	free(q);
+}
+
+/* The verdict of a finished request, by its reply. */
+static void mqtt_verdict(struct req *r)
+{
+	struct mqtt_req *q = container_of_mqtt(r);
+	struct batch *b = r->stream;
+	const char *why = r->resp ? arena_strndup(r->arena, r->resp, r->resp_len > 150 ? 150 : r->resp_len) : NULL;
+
+	if (r->status == 202)
+		mqtt_msg_done(q->m, b && b->ib.duplicate ? MQTT_DUPLICATE : MQTT_STORED,
+			      b && b->accepted < b->n ? why : NULL);
+	else if (r->status == 503 || r->status == 500 || r->status == 0)
+		mqtt_msg_done(q->m, MQTT_RETRY, why);
+	else
+		mqtt_msg_done(q->m, MQTT_INVALID, why);
+}
+
+void api_telemetry_mqtt(struct app *app, const char *device_id, const char *body, size_t len,
+			struct mqtt_msg *m)
+{
+	struct mqtt_req *q = calloc(1, sizeof(*q));
+	struct req *r = q ? &q->r : NULL;
+	struct batch *b;
+	struct snapshot *s;
+	json_t *json, *list;
+	uint64_t gen;
+
+	if (q == NULL || (r->arena = arena_new()) == NULL) {
+		free(q);
+		mqtt_msg_done(m, MQTT_RETRY, "out of memory");
+		return;
+	}
+	q->m = m;
+	m->owner = q;
+	m->release = mqtt_release;
+	r->app = app;
+	r->method = "MQTT";
+	r->path = "ramp/telemetry";
+	r->in_worker = true; /* nothing to suspend */
+	r->unparked = mqtt_verdict;
+	r->auth.role = ROLE_DEVICE;
+	r->auth.name = "mqtt";
+	r->auth.epoch = auth_epoch();
+	r->auth.device_id = arena_strdup(r->arena, device_id);
+	r->body = arena_strndup(r->arena, body ? body : "", len);
+	r->body_len = len;
+	b = arena_calloc(r->arena, 1, sizeof(*b));
+	if (r->auth.device_id == NULL || r->body == NULL || b == NULL) {
+		mqtt_msg_done(m, MQTT_RETRY, "out of memory");
+		return;
+	}
+	/* the broker vouched for the publisher; the snapshot for the device */
+	s = http_snapshot(r);
+	if (s == NULL || !snapshot_has_device(s, device_id, &gen) ||
+	    auth_device_overruled(device_id, gen)) {
+		ingest_note_rejected("unknown_device", 1);
+		mqtt_msg_done(m, s ? MQTT_UNKNOWN : MQTT_RETRY, "unknown device");
+		return;
+	}
+	b->r = r;
+	r->stream = b;
+	r->cleanup = free_rows;
+	if (len > HTTP_MAX_BODY) {
+		http_reply_problem(r, 413, NULL, "payload exceeds %d bytes", HTTP_MAX_BODY);
+	} else if (!try_fast(r, b)) {
+		json_error_t jerr;
+		if ((json = json_loadb(r->body, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+			http_reply_problem(r, 400, NULL, "malformed JSON: %s", jerr.text);
+		} else {
+			list = reports_of(r, json, &b->shape);
+			json_decref(json);
+			if (list) {
+				b->n = json_array_size(list);
+				if (b->n > TELEMETRY_BATCH_MAX || b->n == 0)
+					http_reply_problem(r, 400, NULL, "%zu reports: 1 to %d per message",
+							   b->n, TELEMETRY_BATCH_MAX);
+				else
+					ingest_batch(r, list, b);
+				json_decref(list);
+			}
+		}
+	}
+	/* parked: the writer calls mqtt_verdict() (maybe already did) */
+	if (!r->parked)
+		mqtt_verdict(r);
 }

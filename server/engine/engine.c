@@ -92,6 +92,8 @@ static void tuf_refresh(struct engine *e, int64_t now)
 		log_info("msg=\"tuf timestamp re-signed\"");
 }
 
+/* Whether this replica held the evaluator lock at its last pass (GitOps,
+ * the MQTT publisher and the TUF timestamp run only then). */
 bool engine_leading(void)
 {
 	return atomic_load(&eval_leader);

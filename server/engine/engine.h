@@ -22,7 +22,9 @@ void engine_stop(struct app *app);
 /* Asks the loop to run an evaluation soon (thread-safe): at once, or when
  * 200 ms have passed since the last one (EARLY_GAP_MS, engine.c). */
 void engine_wake(struct app *app);
-/* True while this replica holds the evaluator lock (as of its last pass). */
+/* True while this replica holds the evaluator lock (as of its last pass):
+ * it alone reconciles GitOps, publishes desired state over MQTT and
+ * re-signs the TUF timestamp. */
 bool engine_leading(void);
 /* Prometheus gauges of the active rollouts (refreshed every 5 s), copied into a. */
 char *engine_metrics_text(struct arena *a);

@@ -71,6 +71,10 @@ void http_park(struct req *r)
 
 void http_unpark(struct req *r)
 {
+	if (r->conn == NULL) {
+		r->unparked(r);
+		return;
+	}
 	MHD_resume_connection(r->conn);
 }
 

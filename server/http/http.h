@@ -79,6 +79,9 @@ struct req {
 	bool in_worker; /* running on the worker pool: already suspended */
 	bool defer;     /* an inline route found it needs the database: rerun on a worker */
 	void (*cleanup)(struct req *r); /* called once when the request ends */
+	/* a request made inside rampd (conn NULL: MQTT telemetry): what
+	 * http_unpark() calls instead of resuming a connection */
+	void (*unparked)(struct req *r);
 	bool authorized;
 	bool gating;             /* suspended while a worker looks the token up */
 	long long body_declared; /* by the headers: 0 none, -1 chunked, else bytes */

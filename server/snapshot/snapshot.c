@@ -177,6 +177,46 @@ static char *answer_text(const struct snap_class *c, const char *device_id, int 
 
 static void note_poll(struct fleet_dev *d, const char *agent_version);
 
+int snapshot_desired(struct snapshot *s, const char *device_id, int poll_after_s, char **text,
+		     size_t *len, char etag[24])
+{
+	const struct snap_class *c;
+	int rc = RAMP_ENOTFOUND;
+
+	*text = NULL;
+	pthread_rwlock_rdlock(&s->lock);
+	if ((c = class_of(s, device_id)) != NULL) {
+		etag_of(c->hash, device_id, poll_after_s, etag);
+		rc = (*text = answer_text(c, device_id, poll_after_s, len)) ? 0 : RAMP_ENOMEM;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}
+
+struct each_answer {
+	struct snapshot *s;
+	void (*fn)(void *ctx, const char *id, uint64_t hash);
+	void *ctx;
+};
+
+static void each_answer_one(void *ctx, uint32_t idx, const struct fleet_dev *d)
+{
+	struct each_answer *e = ctx;
+
+	(void)idx;
+	e->fn(e->ctx, d->id, e->s->classes[d->cls]->hash);
+}
+
+void snapshot_each_answer(struct snapshot *s, void (*fn)(void *ctx, const char *id, uint64_t hash),
+			  void *ctx)
+{
+	struct each_answer e = {s, fn, ctx};
+
+	pthread_rwlock_rdlock(&s->lock);
+	fleet_each(s->fleet, each_answer_one, &e);
+	pthread_rwlock_unlock(&s->lock);
+}
+
 int snapshot_poll(struct snapshot *s, const char *device_id, int poll_after_s,
 		  const char *agent_version, const char *if_none_match, char **text, size_t *len,
 		  char etag[24])

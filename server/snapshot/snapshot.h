@@ -83,6 +83,16 @@ int snapshot_poll(struct snapshot *s, const char *device_id, int poll_after_s,
  * answers of another shape (hawkBit DDI). 0, RAMP_ENOTFOUND or RAMP_ENOMEM. */
 int snapshot_desired_models(struct snapshot *s, const char *device_id, int poll_after_s,
 			    json_t **models, char etag[24]);
+/* The answer of snapshot_poll() without noting a poll (pushed over MQTT):
+ * 0 with *text (the caller free()s), *len and etag; RAMP_ENOTFOUND,
+ * RAMP_ENOMEM. */
+int snapshot_desired(struct snapshot *s, const char *device_id, int poll_after_s, char **text,
+		     size_t *len, char etag[24]);
+/* Calls fn for every device with the hash of its answer class's text (the
+ * answer changes when it does), under the read lock: fn must not call back
+ * into the snapshot. */
+void snapshot_each_answer(struct snapshot *s, void (*fn)(void *ctx, const char *id, uint64_t hash),
+			  void *ctx);
 /* The device (copied into id, idlen bytes) whose unexpired token hashes
  * (SHA-256) to h; *gen the snapshot's generation at that moment. */
 bool snapshot_token_device(struct snapshot *s, const unsigned char h[32], char *id, size_t idlen,

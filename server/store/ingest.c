@@ -66,7 +66,7 @@ struct histo {
 };
 
 static struct {
-	atomic_ulong accepted, rejected[NREASONS], queue_full, commit_failed;
+	atomic_ulong accepted, duplicates, rejected[NREASONS], queue_full, commit_failed;
 	struct histo rows, secs, reqs;
 	atomic_ulong maint_runs, maint_failures, created, dropped, expired;
 } fig = {.rows.scale = 1, .secs.scale = 1e6, .reqs.scale = 1};
@@ -142,7 +142,7 @@ static bool put_rows(struct ingest_batch *list, int n)
 	if (PQputCopyData(ing.pg, head, (int)hl) != 1)
 		return false;
 	for (struct ingest_batch *b = list; n-- > 0; b = b->next)
-		if (PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
+		if (!b->duplicate && PQputCopyData(ing.pg, b->rows.p, (int)b->rows.len) != 1)
 			return false;
 	return PQputCopyData(ing.pg, tail, (int)tl) == 1 && PQputCopyEnd(ing.pg, NULL) == 1;
 }
@@ -150,7 +150,7 @@ static bool put_rows(struct ingest_batch *list, int n)
 /* The batches of an OTLP request (b->otlp) make their rows inside the
  * transaction of the COPY (ingest_otlp.c): BEGIN first when any of the
  * first n has one. 1 when a transaction is open, 0 when none is needed,
- * -1 when it failed (rolled back when the connection lives). */
+ * -1 when it failed (the caller rolls back). */
 static int otlp_begin(struct ingest_batch *list, int n)
 {
 	struct ingest_batch *b = list;
@@ -160,18 +160,16 @@ static int otlp_begin(struct ingest_batch *list, int n)
 		any = any || b->otlp != NULL;
 	if (!any)
 		return 0;
-	if (!exec_ok("BEGIN"))
+	/* the MQTT keys may have opened it already */
+	if (PQtransactionStatus(ing.pg) == PQTRANS_IDLE && !exec_ok("BEGIN"))
 		return -1;
 	b = list;
 	for (int i = 0; i < n; i++, b = b->next) {
 		if (b->otlp == NULL)
 			continue;
 		b->rows_base = b->rows.len;
-		if (ingest_otlp_rows(ing.pg, b, (double)ing.app->cfg.otlp_stream_ttl_s) != 0) {
-			if (PQstatus(ing.pg) == CONNECTION_OK)
-				exec_ok("ROLLBACK");
-			return -1;
-		}
+		if (ingest_otlp_rows(ing.pg, b, (double)ing.app->cfg.otlp_stream_ttl_s) != 0)
+			return -1; /* the caller rolls back */
 	}
 	return 1;
 }
@@ -201,37 +199,43 @@ static void otlp_sweep(void)
 /* One COPY of the first n batches of list, in autocommit: the COPY is its
  * own transaction, and PostgreSQL commits it (synchronous_commit on: the
  * WAL flushed) before it reports the COPY complete, so COMMAND_OK means
- * committed, two round trips fewer than BEGIN and COMMIT around it (OTLP
- * batches: BEGIN, their streams, the COPY, COMMIT). 0;
+ * committed, two round trips fewer than BEGIN and COMMIT around it (OTLP batches
+ * and MQTT messages: BEGIN, their streams and keys, the COPY, COMMIT). 0;
  * RAMP_EUNAVAIL when the connection failed (*maybe_committed when that was
  * after the end of the data went out); RAMP_EINTERNAL when the server
  * refused the data (nothing committed). */
 static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 {
 	PGresult *r;
-	bool ok;
-	int tx;
+	bool ok = false, keyed = false;
+	int tx = 0;
 
 	*maybe_committed = false;
 	if (!ensure_conn())
 		return RAMP_EUNAVAIL;
-	if ((tx = otlp_begin(list, n)) < 0) {
-		otlp_end(list, n);
-		ok = false;
-		goto fail;
+	for (struct ingest_batch *b = list; b && b != ingest_nth(list, n); b = b->next) {
+		b->duplicate = false;
+		keyed = keyed || b->key;
 	}
+	/* MQTT's keys and OTLP's streams are written in the rows' transaction */
+	if (keyed && !ingest_claim_keys(ing.pg, list, n))
+		goto fail;
+	if ((tx = otlp_begin(list, n)) < 0)
+		goto fail;
 	r = PQexec(ing.pg, INGEST_COPY_SQL);
 	ok = PQresultStatus(r) == PGRES_COPY_IN;
 	PQclear(r);
 	if (!ok || !put_rows(list, n))
 		goto fail;
-	*maybe_committed = true;
+	*maybe_committed = !keyed && tx == 0;
 	while ((r = PQgetResult(ing.pg)) != NULL) {
 		ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 	}
-	if (tx == 1)
-		ok = ok ? exec_ok("COMMIT") : (exec_ok("ROLLBACK") && false);
+	if (ok && (keyed || tx == 1)) {
+		*maybe_committed = true;
+		ok = exec_ok("COMMIT");
+	}
 	otlp_end(list, n);
 	if (ok && tx == 1)
 		otlp_sweep();
@@ -239,7 +243,7 @@ static int copy_batches(struct ingest_batch *list, int n, bool *maybe_committed)
 		return 0;
 fail:
 	otlp_end(list, n);
-	if (tx == 1 && PQstatus(ing.pg) == CONNECTION_OK)
+	if (PQstatus(ing.pg) == CONNECTION_OK && PQtransactionStatus(ing.pg) != PQTRANS_IDLE)
 		exec_ok("ROLLBACK");
 	warn_pg("could not commit telemetry");
 	if (PQstatus(ing.pg) != CONNECTION_OK) {
@@ -279,7 +283,9 @@ static void commit_group(struct ingest_batch *g)
 	histo_add(&fig.rows, rows_bounds, NROWSB, (double)rows);
 	histo_add(&fig.reqs, req_bounds, NREQB, (double)n);
 	for (struct ingest_batch *b = g; b; b = b->next) {
-		if (b->rc == 0)
+		if (b->rc == 0 && b->duplicate)
+			atomic_fetch_add(&fig.duplicates, (unsigned long)b->nrows);
+		else if (b->rc == 0)
 			atomic_fetch_add(&fig.accepted, (unsigned long)b->nrows);
 		else
 			atomic_fetch_add(&fig.commit_failed, 1);
@@ -537,6 +543,9 @@ static void print_figures(struct buf *b)
 	pthread_mutex_unlock(&ing.mu);
 	print_counter(b, "ramp_telemetry_reports_accepted_total",
 		      "Telemetry reports committed to the database.", atomic_load(&fig.accepted));
+	print_counter(b, "ramp_telemetry_reports_duplicate_total",
+		      "Telemetry reports not stored again: their MQTT message's key was committed before.",
+		      atomic_load(&fig.duplicates));
 	buf_printf(b,
 			  "# HELP ramp_telemetry_reports_rejected_total Telemetry reports refused"
 			  " at validation, by reason.\n"

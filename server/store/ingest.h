@@ -24,6 +24,7 @@
 #include "domain/otlp.h"
 #include "domain/telemetry.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define INGEST_QUEUE_DEFAULT 200000
@@ -70,6 +71,11 @@ struct ingest_batch {
 	 * its COPY: non-zero (a RAMP_E* code) and the batch is not stored, and
 	 * done() gets that code. Must not block. */
 	int (*admit)(struct ingest_batch *b);
+	/* Optional idempotency key (MQTT: hex SHA-256 of topic and payload):
+	 * stored in mqtt_keys in the same transaction as the rows; a key
+	 * already there stores nothing and done() gets 0 with duplicate set. */
+	const char *key;
+	bool duplicate;
 	/* the store's: filled by ingest_batch_add() */
 	struct buf rows; /* nrows binary COPY tuples */
 	int nrows;
@@ -112,6 +118,14 @@ int ingest_enqueue(struct ingest_batch *b);
  * revoke a credential, call this, then delete, and nothing authenticated
  * before the revocation commits after the delete. */
 void ingest_barrier(void);
+
+/* The writer's (ingest_keys.c): the batch after the first n of list; and
+ * BEGIN plus the keys of the first n batches inserted on pg, marking those
+ * whose key was there (or earlier in the group) duplicate. False when the
+ * database refused (the caller rolls back). */
+struct pg_conn;
+struct ingest_batch *ingest_nth(struct ingest_batch *list, int n);
+bool ingest_claim_keys(struct pg_conn *pg, struct ingest_batch *list, int n);
 
 /* Counts reports a handler rejected; reason is a label value
  * ("invalid", "wrong_device", "unknown_device"). */

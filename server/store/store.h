@@ -405,5 +405,8 @@ int store_tuf_online_keys(struct db *db, json_t **out);
 int store_tuf_online_key_new(struct db *db, const char *role, json_t **out);
 /* The same inside c's transaction (out may be NULL). */
 int store_tuf_online_key_add(struct dbconn *c, const char *role, json_t **out);
+/* store_mqtt.c: deletes MQTT idempotency keys received more than
+ * older_than_s ago (past the broker's session expiry no redelivery comes). */
+int store_mqtt_prune_keys(struct db *db, long long older_than_s, long long *deleted);
 
 #endif
