@@ -385,15 +385,19 @@ void api_artifact_get(struct req *r)
 }
 
 /* True when the artifact store holds sha256:<hex>: the database's, or
- * this replica's files. */
+ * this replica's files (disk). */
 static bool artifact_stored(const struct app *app, const char *hex)
 {
 	char path[PATH_MAX];
 	struct stat st;
 	int64_t size;
 
+	/* with the database store, a file of this replica from before it (moved
+	 * off the embedded database) goes into the database now, so every
+	 * replica can serve what a stable version or rollout names */
 	if (app->cfg.artifacts_in_db)
-		return store_artifact_size(app->db, hex, &size) == 0;
+		return store_artifact_size(app->db, hex, &size) == 0 ||
+		       store_artifact_import(app->db, app->cfg.data_dir, hex) == 0;
 	return artifact_file_path(app->cfg.data_dir, hex, path, sizeof(path), false) == 0 &&
 	       stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

@@ -345,6 +345,10 @@ int artifact_file_path(const char *data_dir, const char *hex, char *out, size_t 
  * from fd into the database in 1 MiB chunks, each chunk stored once by its
  * own hash; *created false when it was there already. */
 int store_artifact_put_fd(struct db *db, const char *hex, int fd, int64_t size, bool *created);
+/* Copies this replica's file of sha256:<hex> into the database (a file
+ * from before the database store: moved off the embedded database), its
+ * content checked against its name. RAMP_ENOTFOUND without such a file. */
+int store_artifact_import(struct db *db, const char *data_dir, const char *hex);
 /* The size of sha256:<hex> in the database; RAMP_ENOTFOUND when absent. */
 int store_artifact_size(struct db *db, const char *hex, int64_t *size);
 /* Opens the local file of sha256:<hex> for reading (*fd_out, *size_out);

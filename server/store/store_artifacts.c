@@ -243,3 +243,43 @@ int store_artifact_local(struct db *db, const char *data_dir, bool in_db, const 
 	*size_out = st.st_size;
 	return 0;
 }
+
+int store_artifact_import(struct db *db, const char *data_dir, const char *hex)
+{
+	unsigned char buf[65536], md[32];
+	unsigned int mdlen = 0;
+	char path[PATH_MAX], got[65];
+	EVP_MD_CTX *ctx;
+	struct stat st;
+	bool created;
+	ssize_t n;
+	int fd, rc;
+
+	if ((rc = artifact_file_path(data_dir, hex, path, sizeof(path), false)) != 0)
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? RAMP_ENOTFOUND : RAMP_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return RAMP_ENOTFOUND;
+	}
+	/* the file's name is its digest; its bytes must say so too */
+	if ((ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		close(fd);
+		return RAMP_ENOMEM;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	rc = n < 0 || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 ? RAMP_EIO : 0;
+	EVP_MD_CTX_free(ctx);
+	if (rc == 0 && strcmp(hex_encode(got, md, 32), hex) != 0) {
+		log_error("msg=\"artifact file does not match its name\" path=%s", path);
+		rc = RAMP_ENOTFOUND;
+	}
+	if (rc == 0 && (rc = store_artifact_put_fd(db, hex, fd, (int64_t)st.st_size, &created)) == 0 &&
+	    created)
+		log_info("msg=\"artifact file imported into the database\" digest=sha256:%s", hex);
+	close(fd);
+	return rc;
+}

@@ -67,6 +67,16 @@ def test_moving_off_the_embedded_database_keeps_everything(ctx):
         for data in (v1, v2):
             eq(status(s2.admin.get(f"/v1/artifacts/{digest(data)}"), 200).body, data)
         set_stable(s2, "ocr", "v1")  # and it writes
+        # the artifact store is the database now: v1's file went into it when
+        # v1 was named stable, so another replica serves it
+        n = new_pg.psql("ramp", "SELECT count(*) FROM artifact_objects")[0][0]
+        eq(n, "1", "v1's artifact imported into the database")
+        s3 = Server(ctx, None, env={"RAMP_DATABASE_URL": new_pg.conninfo("ramp")},
+                    admin_token=s.admin_token)
+        ctx.servers.append(s3)
+        s3.start()
+        eq(status(s3.admin.get(f"/v1/artifacts/{digest(v1)}"), 200).body, v1)
+        s3.stop()
         s2.stop()
     finally:
         new_pg.stop()
