@@ -84,7 +84,9 @@ deps: $(BUILD)/.deps
 # What the tests drive for real: curl (deploy/ci-publish.sh and the README
 # walkthrough), jq (the walkthrough), a browser and what drives it (chromium,
 # nodejs, npm for playwright-core), SWUpdate, promtool (prometheus), nginx,
-# systemd-analyze (systemd). Installed in one go before the suite when root,
+# systemd-analyze (systemd). Installed in one go before the suite when root
+# (one by one when that fails: a package apt cannot take, such as npm beside
+# a nodejs that bundles it, does not keep the others out),
 # so parallel tests never race for the dpkg lock; on a fresh Debian 12 this
 # is everything (tests/ci/chroot-check.sh checks it). A test whose tool is
 # still missing skips.
@@ -99,7 +101,10 @@ $(BUILD)/.test-deps: | $(BUILD)/.deps
 	  echo "installing for tests:$$missing"; \
 	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends $$missing || \
 	   (apt-get update && apt-get install -y --no-install-recommends $$missing)) >&2 || \
-	   echo "could not install$$missing; the tests that need them will skip"; \
+	  for p in $$missing; do \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$p >/dev/null 2>&1 || \
+	    echo "could not install $$p; the tests that need it will skip"; \
+	  done; \
 	  for s in prometheus nginx mosquitto; do (systemctl disable --now $$s || service $$s stop) >/dev/null 2>&1; done; \
 	fi; true
 	@touch $@

@@ -311,7 +311,7 @@ static void count_delta(struct req *r, const char *digest)
 	int64_t size, full;
 
 	if (snapshot_delta_target(http_snapshot(r), digest, to, &size) &&
-	    (full = blob_size(r->app->cfg.data_dir, to)) >= 0)
+	    (full = blob_size(r->app, to)) >= 0)
 		deltas_count_served(full - size);
 }
 

@@ -23,14 +23,13 @@
 /* Applies the stored delta to the stored from and compares with to; 0, or a reply was made. */
 static int check_applies(struct req *r, const struct delta_meta *m, int64_t to_size)
 {
-	const char *dir = r->app->cfg.data_dir;
 	char oldp[PATH_MAX], dp[PATH_MAX];
 	struct zpatch_apply_result res;
 	struct ramp_err err = {0};
 	int in, out, rc;
 
-	if (blob_path(dir, m->from, oldp, sizeof(oldp)) != 0 ||
-	    blob_path(dir, m->digest, dp, sizeof(dp)) != 0 ||
+	if (blob_local(r->app, m->from, oldp, sizeof(oldp)) != 0 ||
+	    blob_local(r->app, m->digest, dp, sizeof(dp)) != 0 ||
 	    (in = open(dp, O_RDONLY | O_CLOEXEC)) < 0) {
 		http_reply_err(r, RAMP_EIO, NULL);
 		return -1;
@@ -62,7 +61,6 @@ static int check_applies(struct req *r, const struct delta_meta *m, int64_t to_s
 
 void api_delta_post(struct req *r)
 {
-	const char *dir = r->app->cfg.data_dir;
 	struct delta_meta m;
 	struct ramp_err err = {0};
 	json_t *body = http_json_body(r);
@@ -77,13 +75,13 @@ void api_delta_post(struct req *r)
 		http_reply_err(r, rc, &err);
 		return;
 	}
-	if ((size = blob_size(dir, m.digest)) < 0) {
+	if ((size = blob_size(r->app, m.digest)) < 0) {
 		http_reply_problem(r, 422, "digest", "%s is not in the artifact store; upload the delta"
 				   " with PUT /v1/artifacts/%s first", m.digest, m.digest);
 		return;
 	}
-	if (blob_size(dir, m.from) < 0 || (to_size = blob_size(dir, m.to)) < 0) {
-		http_reply_problem(r, 422, blob_size(dir, m.from) < 0 ? "from" : "to",
+	if (blob_size(r->app, m.from) < 0 || (to_size = blob_size(r->app, m.to)) < 0) {
+		http_reply_problem(r, 422, blob_size(r->app, m.from) < 0 ? "from" : "to",
 				   "both artifacts must be in the artifact store to check the delta");
 		return;
 	}

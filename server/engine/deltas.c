@@ -73,9 +73,13 @@ static bool build_one(const char *from, const char *to, const char *key)
 	int64_t ms;
 	bool created;
 
-	if (blob_path(cfg->data_dir, from, oldp, sizeof(oldp)) != 0 ||
-	    blob_path(cfg->data_dir, to, newp, sizeof(newp)) != 0 ||
-	    (fd = blob_temp(cfg->data_dir, tmp, sizeof(tmp))) < 0) {
+	/* with the database store this replica may hold neither file yet */
+	if (blob_local(B.app, from, oldp, sizeof(oldp)) != 0 ||
+	    blob_local(B.app, to, newp, sizeof(newp)) != 0) {
+		log_warn("msg=\"delta not built: artifact unreadable\" from=%s to=%s", from, to);
+		return false; /* tried again next round */
+	}
+	if ((fd = blob_temp(B.app, tmp, sizeof(tmp))) < 0) {
 		skip(key, "no temporary file in the artifact store", from, to);
 		return false;
 	}
@@ -84,7 +88,7 @@ static bool build_one(const char *from, const char *to, const char *key)
 	if (rc == 0 && st.delta_size >= st.new_size)
 		rc = ramp_err_set(&err, RAMP_ETOOBIG, "", "the delta (%lld bytes) is no smaller than"
 				  " the artifact", (long long)st.delta_size);
-	if (rc == 0 && blob_commit(cfg->data_dir, fd, tmp, digest) != 0)
+	if (rc == 0 && blob_commit(B.app, fd, tmp, digest) != 0)
 		rc = ramp_err_set(&err, RAMP_EIO, "", "could not store the delta");
 	close(fd);
 	if (rc != 0) {
@@ -130,7 +134,7 @@ static bool round_fn(struct ticker *t, void *ctx)
 		snprintf(key, sizeof(key), "%s>%s", from, to);
 		if (strmap_get(B.skip, key))
 			continue;
-		if (blob_size(B.app->cfg.data_dir, from) < 0 || blob_size(B.app->cfg.data_dir, to) < 0)
+		if (blob_size(B.app, from) < 0 || blob_size(B.app, to) < 0)
 			continue; /* not (yet) in the store: looked at again next round */
 		again = build_one(from, to, key);
 		break; /* one per round: the next starts at once when this one built */

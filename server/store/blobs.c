@@ -1,10 +1,12 @@
 /*
- * blobs.c - the artifact store's files for the delta code (blobs.h).
+ * blobs.c - the artifact store's objects as files for the delta code (blobs.h).
  */
 #include "store/blobs.h"
 
+#include "app.h"
 #include "common/err.h"
 #include "common/hex.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,49 +24,48 @@ static bool digest_ok(const char *d)
 	       strspn(d + 7, "0123456789abcdef") == 64;
 }
 
-int blob_path(const char *data_dir, const char *digest, char *out, size_t len)
+int blob_local(struct app *app, const char *digest, char *out, size_t len)
 {
-	int n;
+	int64_t size;
+	int fd, rc;
 
 	if (!digest_ok(digest))
 		return RAMP_EINVAL;
-	n = snprintf(out, len, "%s/artifacts/sha256/%.2s/%s", data_dir, digest + 7, digest + 7);
-	return n < 0 || (size_t)n >= len ? RAMP_EIO : 0;
+	if ((rc = store_artifact_local(app->db, app->cfg.data_dir, app->cfg.artifacts_in_db,
+				       digest + 7, &fd, &size)) != 0)
+		return rc;
+	close(fd);
+	return artifact_file_path(app->cfg.data_dir, digest + 7, out, len, false);
 }
 
-int64_t blob_size(const char *data_dir, const char *digest)
+int64_t blob_size(struct app *app, const char *digest)
 {
 	char path[PATH_MAX];
 	struct stat st;
+	int64_t size;
 
-	if (blob_path(data_dir, digest, path, sizeof(path)) != 0 || stat(path, &st) != 0 ||
-	    !S_ISREG(st.st_mode))
+	if (!digest_ok(digest) ||
+	    artifact_file_path(app->cfg.data_dir, digest + 7, path, sizeof(path), false) != 0)
 		return -1;
-	return (int64_t)st.st_size;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		return (int64_t)st.st_size;
+	if (app->cfg.artifacts_in_db && store_artifact_size(app->db, digest + 7, &size) == 0)
+		return size;
+	return -1;
 }
 
-static int mkdir_p(char *path)
+int blob_temp(struct app *app, char *tmp, size_t len)
 {
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-			*p = '/';
-			return RAMP_EIO;
-		}
-		*p = '/';
-	}
-	return mkdir(path, 0755) != 0 && errno != EEXIST ? RAMP_EIO : 0;
-}
+	int n, fd;
 
-int blob_temp(const char *data_dir, char *tmp, size_t len)
-{
-	int n = snprintf(tmp, len, "%s/artifacts/tmp", data_dir), fd;
-
-	if (n < 0 || (size_t)n >= len || mkdir_p(tmp) != 0)
+	/* beside the objects (one filesystem, so the rename names it) */
+	n = snprintf(tmp, len, "%s/artifacts", app->cfg.data_dir);
+	if (n < 0 || (size_t)n >= len || (mkdir(tmp, 0755) != 0 && errno != EEXIST))
 		return -1;
-	n = snprintf(tmp, len, "%s/artifacts/tmp/delta-XXXXXX", data_dir);
+	n = snprintf(tmp, len, "%s/artifacts/tmp", app->cfg.data_dir);
+	if (n < 0 || (size_t)n >= len || (mkdir(tmp, 0755) != 0 && errno != EEXIST))
+		return -1;
+	n = snprintf(tmp, len, "%s/artifacts/tmp/delta-XXXXXX", app->cfg.data_dir);
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) >= 0)
@@ -98,21 +99,22 @@ static int hash_fd(int fd, char hex[65])
 	return rc;
 }
 
-int blob_commit(const char *data_dir, int fd, const char *tmp, char digest[72])
+int blob_commit(struct app *app, int fd, const char *tmp, char digest[72])
 {
-	char hex[65], path[PATH_MAX], *slash;
+	char hex[65], path[PATH_MAX];
+	struct stat st;
+	bool created;
 	int rc;
 
-	if ((rc = hash_fd(fd, hex)) != 0 || fsync(fd) != 0)
+	if ((rc = hash_fd(fd, hex)) != 0 || fsync(fd) != 0 || fstat(fd, &st) != 0)
 		return rc ? rc : RAMP_EIO;
 	snprintf(digest, 72, "sha256:%s", hex);
-	if (blob_path(data_dir, digest, path, sizeof(path)) != 0)
-		return RAMP_EIO;
-	slash = strrchr(path, '/');
-	*slash = '\0';
-	rc = mkdir_p(path);
-	*slash = '/';
-	if (rc != 0 || rename(tmp, path) != 0)
+	/* the database first: once named here, the object counts as stored */
+	if (app->cfg.artifacts_in_db &&
+	    (rc = store_artifact_put_fd(app->db, hex, fd, (int64_t)st.st_size, &created)) != 0)
+		return rc;
+	if (artifact_file_path(app->cfg.data_dir, hex, path, sizeof(path), true) != 0 ||
+	    rename(tmp, path) != 0)
 		return RAMP_EIO;
 	return 0;
 }

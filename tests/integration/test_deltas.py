@@ -167,6 +167,10 @@ def test_rollout_delta_is_built_in_the_background_and_the_agent_installs_from_it
         eq(digest(stored), d["digest"], "content-addressed under its own digest")
         # the zstd command line reads it as a patch against v1 (zstd is in TEST_DEB_PKGS)
         cli_reads(ctx, e.v1, stored, e.v2)
+        # the built delta is in the database's artifact store: another replica serves it
+        b = ctx.server(database=e.s.database, admin_token=e.s.admin_token)
+        eq(status(b.admin.get(f"/v1/artifacts/{d['digest']}"), 200).body, stored)
+        b.stop()
         # the device reported v1 installed: its answer carries the delta (the builder's row is
         # committed a moment before it changes the catalog: it answers no request)
         wait_for(lambda: "delta" in desired(e.s, e.tok)[MODEL], timeout=30, msg="the delta is offered")
