@@ -7,6 +7,8 @@
 // config: {url, model, rounds, interval_ms, temporality: "cumulative"|"delta",
 //          devices: [{id, token, version, encoding: "proto"|"json", gzip,
 //                     latency_ms, error_rate, requests}]}
+// or devices_file instead of devices: the script prints "ready" once loaded,
+// then waits for that file to appear and reads the devices from it.
 // Each device is one MeterProvider (its resource names the device and the
 // model version), with its own exporter; every round records `requests`
 // inferences per device, then flushes every provider. Prints one JSON line
@@ -88,6 +90,14 @@ function record(d) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
+  if (cfg.devices_file) {
+    // loaded and ready: the test hands over the devices once it knows them
+    // (a busy machine may take many seconds to load the SDK's modules)
+    console.log('ready');
+    const fs = require('fs');
+    while (!fs.existsSync(cfg.devices_file)) await sleep(20);
+    cfg.devices = JSON.parse(fs.readFileSync(cfg.devices_file, 'utf8'));
+  }
   const devices = cfg.devices.map(device);
   for (let round = 0; round < cfg.rounds; round++) {
     devices.forEach(record);

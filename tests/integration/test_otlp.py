@@ -6,10 +6,12 @@ bodies refused with nothing stored."""
 import gzip
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
 import threading
+import time
 
 from fleet import Fleet, publish, rollout, Signer, enroll
 from ramp import ROOT, Skip, check, eq, status, wait_for
@@ -116,10 +118,12 @@ def sdk_modules(ctx):
 
 
 def run_sdk(ctx, s, devices, rounds=3, interval_ms=200, temporality="cumulative", model="ocr",
-            background=False):
+            background=False, devices_file=None):
     mods = sdk_modules(ctx)
     cfg = {"url": s.url, "model": model, "rounds": rounds, "interval_ms": interval_ms,
            "temporality": temporality, "devices": devices}
+    if devices_file:
+        cfg["devices_file"] = devices_file
     env = dict(os.environ, NODE_PATH=mods)
     args = ["node", SDK_JS, json.dumps(cfg)]
     if background:
@@ -127,6 +131,34 @@ def run_sdk(ctx, s, devices, rounds=3, interval_ms=200, temporality="cumulative"
     p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     check(p.returncode == 0, f"SDK script failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def warm_sdk(ctx, s, rounds, interval_ms):
+    """The SDK script started and its modules loaded before the rollout
+    starts its clock (loading takes seconds on a busy machine); returns the
+    process and the file to write its devices to. Its output is drained from
+    then on, so it never blocks on a full pipe."""
+    path = os.path.join(ctx.tmp, "sdk-devices.json")
+    p = run_sdk(ctx, s, None, rounds=rounds, interval_ms=interval_ms, background=True,
+                devices_file=path)
+    fd, buf, end = p.stdout.fileno(), b"", time.time() + 180
+    while b"\n" not in buf:
+        r, _, _ = select.select([fd], [], [], max(0.0, end - time.time()))
+        chunk = os.read(fd, 4096) if r else b""
+        if not chunk:
+            p.kill()
+            raise AssertionError(f"the SDK script did not get ready: {buf!r} {p.stderr.read()[-2000:]}")
+        buf += chunk
+    eq(buf.split(b"\n")[0], b"ready")
+    threading.Thread(target=lambda: [None for _ in iter(lambda: os.read(fd, 65536), b"")],
+                     daemon=True).start()
+    return p, path
+
+
+def hand_over(path, devices):
+    with open(path + ".tmp", "w") as f:
+        json.dump(devices, f)
+    os.rename(path + ".tmp", path)
 
 
 def dev(i, token, version, encoding, gzip_=False, latency=20.0, error_rate=0.0, requests=50):
@@ -303,9 +335,9 @@ def sdk_fleet(tokens, canary, baseline, canary_latency, canary_errors):
 
 def test_rollout_gated_on_otlp_p95_and_errors_promotes_when_healthy(ctx):
     s = ctx.server(env={"RAMP_EVAL_INTERVAL": "1"})
+    p, path = warm_sdk(ctx, s, rounds=400, interval_ms=250)
     rid, fleet, tokens, canary, baseline = otlp_rollout(ctx, s, ("3s", "1s"))
-    p = run_sdk(ctx, s, sdk_fleet(tokens, canary, baseline, 20.0, 0.0), rounds=400, interval_ms=250,
-                background=True)
+    hand_over(path, sdk_fleet(tokens, canary, baseline, 20.0, 0.0))
     try:
         def done():
             fleet.poll_all()
