@@ -199,8 +199,13 @@ static int read_password_file(const char *path)
 		return RAMP_EINVAL;
 	}
 	*colon = '\0';
-	snprintf(mq.user, sizeof(mq.user), "%s", line);
-	snprintf(mq.pass_word, sizeof(mq.pass_word), "%s", colon + 1);
+	if (strlen(line) >= sizeof(mq.user) || strlen(colon + 1) >= sizeof(mq.pass_word)) {
+		log_error("msg=\"RAMP_MQTT_PASSWORD_FILE: username or password too long\" path=\"%s\"",
+			  path);
+		return RAMP_EINVAL;
+	}
+	memcpy(mq.user, line, strlen(line) + 1);
+	memcpy(mq.pass_word, colon + 1, strlen(colon + 1) + 1);
 	return 0;
 }
 
