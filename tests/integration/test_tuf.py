@@ -307,7 +307,8 @@ def test_agent_refuses_keys_below_threshold(ctx):
             f.write(thief.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption()))
         tkey = {"keytype": "ed25519", "scheme": "ed25519",
-                "keyval": {"public": thief.public_key().public_bytes_raw().hex()}}
+                "keyval": {"public": thief.public_key().public_bytes(
+                    serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()}}
         root = r.doc("root.json")
         forged = {"signed": json.loads(json.dumps(root["signed"])), "signatures": []}
         forged["signed"]["version"] = 2

@@ -51,7 +51,9 @@ def sign(doc, pem_path):
     from cryptography.hazmat.primitives import serialization
     with open(pem_path, "rb") as f:
         k = serialization.load_pem_private_key(f.read(), None)
-    pub = k.public_key().public_bytes_raw().hex()
+    # public_bytes(Raw, Raw): Debian 12's cryptography (38) has no public_bytes_raw()
+    pub = k.public_key().public_bytes(serialization.Encoding.Raw,
+                                      serialization.PublicFormat.Raw).hex()
     kid = keyid({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": pub}})
     doc["signatures"] = [s for s in doc["signatures"] if s["keyid"] != kid]
     doc["signatures"].append({"keyid": kid, "sig": k.sign(canonical(doc["signed"])).hex()})
