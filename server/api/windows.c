@@ -39,7 +39,7 @@ int api_rollout_windows(struct req *r, int64_t id, json_t *out)
 	per = json_array();
 	json_array_foreach(stages, i, st) {
 		json_t *ws = json_object_get(st, "windows");
-		json_array_append(per, ws ? ws : json_array());
+		json_array_append_new(per, ws ? json_incref(ws) : json_array());
 	}
 	w = json_pack("{s:o, s:O, s:b, s:O}", "stages", per, "waiting",
 		      json_object_get(counts, "held"), "rollback_respects_windows",
