@@ -14,20 +14,19 @@ says what the agent adds to the transfer itself.
   python3 tests/bench_agent.py [--build build] [--mib 64] [--rounds 3]
 """
 import argparse
-import atexit
 import hashlib
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from ramp import Client, free_port, status  # noqa: E402
+from benchlib import Rampd, scratch, spawn  # noqa: E402
+from ramp import status  # noqa: E402
 from fleet import Signer, enroll  # noqa: E402
 from runners import publish, set_stable  # noqa: E402
 
@@ -38,36 +37,9 @@ ap.add_argument("--rounds", type=int, default=3)
 a = ap.parse_args()
 MODEL, PLATFORM = "ocr", "rpi-arm64"
 
-tmp = tempfile.mkdtemp(prefix="ramp-ba-")
-os.chmod(tmp, 0o711)
-port = free_port()
-env = dict(os.environ, RAMP_LISTEN=f"127.0.0.1:{port}", RAMP_DATA_DIR=os.path.join(tmp, "d"),
-           RAMP_ADMIN_TOKEN="secret", RAMP_RATE_DEVICE="off", RAMP_RATE_ADMIN="off")
-rampd = subprocess.Popen([os.path.join(a.build, "rampd")], env=env, stdout=subprocess.DEVNULL,
-                         stderr=open(os.path.join(tmp, "rampd.log"), "w"))
-procs = [rampd]
-
-
-def stop_all():
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-atexit.register(stop_all)
-c = Client(port, "secret")
-for _ in range(600):
-    try:
-        if c.get("/readyz").status == 200:
-            break
-    except OSError:
-        pass
-    time.sleep(0.1)
-s = types.SimpleNamespace(admin=c, port=port, url=f"http://127.0.0.1:{port}")
+tmp = scratch("ramp-ba-")
+bench = Rampd(a.build, tmp, RAMP_RATE_DEVICE="off", RAMP_RATE_ADMIN="off")
+c, s, port = bench.c, bench.s, bench.port
 signer = Signer(types.SimpleNamespace(tmp=tmp), s)
 versions = [f"v{i}" for i in range(a.rounds + 1)]
 blobs = {}
@@ -79,12 +51,11 @@ dev, tok = next(iter(enroll(s, 1, platform=PLATFORM, prefix="pi").items()))
 
 models = os.path.join(tmp, "models")
 alog = open(os.path.join(tmp, "agent.log"), "w")
-agent = subprocess.Popen([os.path.join(a.build, "ramp-agent"), "--controller", s.url, "--token", tok,
-                          "--pubkey", signer.pub, "--state-dir", os.path.join(tmp, "state"),
-                          "--model-dir", models, "--platform", PLATFORM, "--poll", "0.05",
-                          "--reload-cmd", "true", "--health-cmd", "true",
-                          "--telemetry-interval", "30"], stdout=alog, stderr=alog)
-procs.append(agent)
+agent = spawn([os.path.join(a.build, "ramp-agent"), "--controller", s.url, "--token", tok,
+               "--pubkey", signer.pub, "--state-dir", os.path.join(tmp, "state"),
+               "--model-dir", models, "--platform", PLATFORM, "--poll", "0.05",
+               "--reload-cmd", "true", "--health-cmd", "true",
+               "--telemetry-interval", "30"], stdout=alog, stderr=alog)
 
 
 def state():

@@ -23,14 +23,11 @@ rampd; its row shows the size the same code gives (zpatch-tool make).
   python3 tests/bench_deltas.py [--build build] [--scale 1]
 """
 import argparse
-import atexit
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import types
 
@@ -45,7 +42,8 @@ except ImportError:  # Debian's packages live under the system interpreter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from ramp import Client, free_port, status  # noqa: E402
+from benchlib import Rampd, scratch  # noqa: E402
+from ramp import status  # noqa: E402
 from fleet import Signer  # noqa: E402
 from runners import publish  # noqa: E402
 
@@ -114,34 +112,9 @@ def pairs():
     return out
 
 
-tmp = tempfile.mkdtemp(prefix="ramp-bd-")
-os.chmod(tmp, 0o711)
-port = free_port()
-env = dict(os.environ, RAMP_LISTEN=f"127.0.0.1:{port}", RAMP_DATA_DIR=os.path.join(tmp, "d"),
-           RAMP_ADMIN_TOKEN="secret", RAMP_DELTA_INTERVAL="1")
-rampd = subprocess.Popen([os.path.join(a.build, "rampd")], env=env, stdout=subprocess.DEVNULL,
-                         stderr=open(os.path.join(tmp, "rampd.log"), "w"))
-
-
-def stop():
-    if rampd.poll() is None:
-        rampd.send_signal(signal.SIGTERM)
-        try:
-            rampd.wait(60)
-        except subprocess.TimeoutExpired:
-            rampd.kill()
-
-
-atexit.register(stop)
-c = Client(port, "secret")
-for _ in range(600):
-    try:
-        if c.get("/readyz").status == 200:
-            break
-    except OSError:
-        pass
-    time.sleep(0.1)
-s = types.SimpleNamespace(admin=c, port=port, url=f"http://127.0.0.1:{port}")
+tmp = scratch("ramp-bd-")
+bench = Rampd(a.build, tmp, RAMP_DELTA_INTERVAL="1")
+c, s = bench.c, bench.s
 signer = Signer(types.SimpleNamespace(tmp=tmp), s)
 
 

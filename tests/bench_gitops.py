@@ -8,9 +8,10 @@ loopback; rampd fetches it with libgit2.
 
   python3 tests/bench_gitops.py [--build build] [--devices 10000] [--rounds 5]
 """
-import argparse, hashlib, hmac, json, os, signal, subprocess, sys, tempfile, time, types
+import argparse, hashlib, hmac, json, os, subprocess, sys, time, types
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
+from benchlib import Rampd, scratch, spawn  # noqa: E402
 from ramp import Client, free_port, status  # noqa: E402
 from fleet import Signer, enroll, manifest_text, stage_members, upload_artifacts  # noqa: E402
 
@@ -19,8 +20,7 @@ ap.add_argument("--build", default="build")
 ap.add_argument("--devices", type=int, default=10000)
 ap.add_argument("--rounds", type=int, default=5)
 a = ap.parse_args()
-tmp = tempfile.mkdtemp(prefix="ramp-gb-")
-os.chmod(tmp, 0o711)
+tmp = scratch("ramp-gb-")
 genv = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", HOME=tmp)
 
 
@@ -37,9 +37,9 @@ git("config", "user.email", "ci@example.com", cwd=work)
 git("config", "user.name", "ci", cwd=work)
 git("remote", "add", "origin", bare, cwd=work)
 gport = free_port()
-daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={tmp}",
-                           "--listen=127.0.0.1", f"--port={gport}", tmp],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+daemon = spawn(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={tmp}",
+                "--listen=127.0.0.1", f"--port={gport}", tmp],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def write(path, text):
@@ -64,35 +64,11 @@ git("commit", "-qm", "seed", cwd=work)
 git("push", "-q", "origin", "main", cwd=work)
 
 secret = "bench-webhook-secret"
-port = free_port()
-env = dict(os.environ, RAMP_LISTEN=f"127.0.0.1:{port}", RAMP_DATA_DIR=os.path.join(tmp, "d"),
-           RAMP_ADMIN_TOKEN="secret", RAMP_EVAL_INTERVAL="1",
-           RAMP_GITOPS_REPO=f"git://127.0.0.1:{gport}/fleet.git", RAMP_GITOPS_INTERVAL="1h",
-           RAMP_GITOPS_WEBHOOK_SECRET=secret,
-           RAMP_RATE_DEVICE="off", RAMP_RATE_INGEST="off", RAMP_RATE_ADMIN="off")
-proc = subprocess.Popen([os.path.join(a.build, "rampd")], env=env, stdout=subprocess.DEVNULL,
-                        stderr=open(os.path.join(tmp, "log"), "w"))
-
-
-def stop():
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-    daemon.terminate()
-    daemon.wait(10)
-
-
-import atexit  # noqa: E402
-atexit.register(stop)
-c = Client(port, "secret")
-for _ in range(600):
-    try:
-        if c.get("/readyz").status == 200:
-            break
-    except OSError:
-        pass
-    time.sleep(0.1)
-s = types.SimpleNamespace(admin=c, port=port)
+bench = Rampd(a.build, tmp, log="log", RAMP_EVAL_INTERVAL="1",
+              RAMP_GITOPS_REPO=f"git://127.0.0.1:{gport}/fleet.git", RAMP_GITOPS_INTERVAL="1h",
+              RAMP_GITOPS_WEBHOOK_SECRET=secret,
+              RAMP_RATE_DEVICE="off", RAMP_RATE_INGEST="off", RAMP_RATE_ADMIN="off")
+c, s, port = bench.c, bench.s, bench.port
 for v in ("v1", "v2"):
     upload_artifacts(s, "ocr", v)
 t = time.time()

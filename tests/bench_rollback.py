@@ -5,35 +5,20 @@ baseline, with a 1 s evaluation interval, over several rollouts.
 
   python3 tests/bench_rollback.py [--build build]
 """
-import argparse, os, signal, socket, statistics, subprocess, sys, tempfile, time, types
+import argparse, os, statistics, sys, time, types
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from ramp import Client, free_port, status  # noqa: E402
+from benchlib import Rampd, scratch  # noqa: E402
+from ramp import status  # noqa: E402
 from fleet import Signer, publish, enroll, Fleet  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--build", default="build")
 a = ap.parse_args()
-tmp = tempfile.mkdtemp(prefix="ramp-rb-")
-os.chmod(tmp, 0o711)
-port = free_port()
-env = dict(os.environ, RAMP_LISTEN=f"127.0.0.1:{port}", RAMP_DATA_DIR=os.path.join(tmp, "d"),
-           RAMP_ADMIN_TOKEN="secret", RAMP_EVAL_INTERVAL="1",
-           # the probe polls one device in a tight loop: no per-token limits
-           RAMP_RATE_DEVICE="off", RAMP_RATE_INGEST="off", RAMP_RATE_ADMIN="off")
-proc = subprocess.Popen([os.path.join(a.build, "rampd")], env=env, stdout=subprocess.DEVNULL,
-                        stderr=open(os.path.join(tmp, "log"), "w"))
-c = Client(port, "secret")
-for _ in range(600):
-    try:
-        if c.get("/readyz").status == 200:
-            break
-    except OSError:
-        pass
-    time.sleep(0.1)
-import atexit
-atexit.register(lambda: proc.poll() is None and (proc.send_signal(signal.SIGTERM), proc.wait(30)))
-class S: pass
-s = S(); s.admin = c; s.port = port
+tmp = scratch("ramp-rb-")
+# the probe polls one device in a tight loop: no per-token limits
+bench = Rampd(a.build, tmp, log="log", RAMP_EVAL_INTERVAL="1", RAMP_RATE_DEVICE="off",
+              RAMP_RATE_INGEST="off", RAMP_RATE_ADMIN="off")
+c, s, port = bench.c, bench.s, bench.port
 ctx = types.SimpleNamespace(tmp=tmp)
 signer = Signer(ctx, s)
 publish(s, signer, "ocr", "v0", stable=True)
@@ -68,5 +53,3 @@ for k in range(1, 8):
     f.close()
 print(f"median {1000*statistics.median(res):.0f} ms, max {1000*max(res):.0f} ms over {len(res)} rollbacks")
 print(f"BENCH breach_to_rollback_median {1000*statistics.median(res):.1f} ms")
-proc.send_signal(signal.SIGTERM)
-proc.wait(30)
