@@ -12,6 +12,8 @@
  */
 #include "spool.h"
 
+#include "common/fdio.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -116,21 +118,6 @@ bad:
 	return NULL;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes a as batch seq: temporary file, fsync, rename over <seq>.json.  0 or RAMP_EIO/ENOMEM. */
 static int write_batch(const struct spool *sp, uint64_t seq, const json_t *a)
 {
@@ -145,7 +132,7 @@ static int write_batch(const struct spool *sp, uint64_t seq, const json_t *a)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto out;
-	if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+	if (fd_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
 		close(fd);
 		goto fail;
 	}

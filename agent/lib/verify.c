@@ -8,14 +8,16 @@
  */
 #include "verify.h"
 
+#include "common/fdio.h"
 #include "common/hex.h"
 #include "domain/manifest.h"
 #include "domain/sig.h"
 
-#include <openssl/evp.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The signed manifest's variant for e, checked against e; 0 or RAMP_EINVAL. */
 static int check_variant(const struct desired_model *e, const struct manifest *m, double now,
@@ -75,29 +77,13 @@ out:
 
 int verify_file_sha256(const char *path, char hex[65], int64_t *bytes)
 {
-	unsigned char buf[1 << 16], md[32];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	FILE *f = fopen(path, "rb");
-	size_t n;
-	int rc = RAMP_EIO;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
 	*bytes = 0;
-	if (ctx == NULL || f == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		if (!EVP_DigestUpdate(ctx, buf, n))
-			goto out;
-		*bytes += (int64_t)n;
-	}
-	if (ferror(f) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
-		goto out;
-	hex_encode(hex, md, 32);
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	EVP_MD_CTX_free(ctx);
+	if (fd < 0)
+		return RAMP_EIO;
+	rc = fd_sha256(fd, hex, bytes) == 0 ? 0 : RAMP_EIO;
+	close(fd);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
  */
 #include "api/api.h"
 
+#include "common/fdio.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "domain/byterange.h"
@@ -172,20 +173,6 @@ static struct upload *upload_begin(struct req *r)
 	return u;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return RAMP_EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 void api_artifact_chunk(struct req *r, const char *data, size_t len)
 {
 	struct upload *u = r->stream;
@@ -200,7 +187,7 @@ void api_artifact_chunk(struct req *r, const char *data, size_t len)
 		reply_too_big(r);
 		return;
 	}
-	if (write_all(u->fd, data, len) != 0) {
+	if (fd_write_all(u->fd, data, len) != 0) {
 		int e = errno;
 		upload_discard(u);
 		reply_io(r, "write", e);

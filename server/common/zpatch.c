@@ -5,6 +5,7 @@
  */
 #include "common/zpatch.h"
 
+#include "common/fdio.h"
 #include "common/hex.h"
 
 #include <errno.h>
@@ -71,32 +72,6 @@ static void map_close(struct map *m)
 	m->p = NULL;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return RAMP_EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static ssize_t read_some(int fd, void *buf, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = read(fd, buf, n);
-	while (r < 0 && errno == EINTR);
-	return r;
-}
-
 static int zfail(struct ramp_err *err, int code, const char *what, size_t z)
 {
 	return ramp_err_set(err, code, "delta", "%s: %s", what, ZSTD_getErrorName(z));
@@ -126,7 +101,7 @@ static int compress_stream(ZSTD_CCtx *c, int in_fd, int out_fd, int64_t *written
 	int last = 0;
 
 	while (rc == 0 && !last) {
-		ssize_t n = read_some(in_fd, in, PIECE);
+		ssize_t n = fd_read_some(in_fd, in, PIECE);
 		ZSTD_inBuffer ib = {in, n > 0 ? (size_t)n : 0, 0};
 		if (n < 0) {
 			rc = ramp_err_set(err, RAMP_EIO, "to", "read: %s", strerror(errno));
@@ -140,7 +115,7 @@ static int compress_stream(ZSTD_CCtx *c, int in_fd, int out_fd, int64_t *written
 				rc = zfail(err, RAMP_EINVAL, "compress", left);
 				break;
 			}
-			if (write_all(out_fd, out, ob.pos) != 0) {
+			if (fd_write_all(out_fd, out, ob.pos) != 0) {
 				rc = ramp_err_set(err, RAMP_EIO, "", "write: %s", strerror(errno));
 				break;
 			}
@@ -213,7 +188,7 @@ static int sink_put(struct sink *s, const void *p, size_t n, struct ramp_err *er
 		return ramp_err_set(err, RAMP_ETOOBIG, "delta",
 				    "the result grows past the expected %lld bytes",
 				    (long long)s->max);
-	if (write_all(s->fd, p, n) != 0)
+	if (fd_write_all(s->fd, p, n) != 0)
 		return ramp_err_set(err, RAMP_EIO, "", "write: %s", strerror(errno));
 	EVP_DigestUpdate(s->md, p, n);
 	return 0;
@@ -227,7 +202,7 @@ static int decompress_stream(ZSTD_DCtx *d, int in_fd, struct sink *s, struct ram
 	int frames = 0;
 
 	while (rc == 0) {
-		ssize_t n = read_some(in_fd, in, incap);
+		ssize_t n = fd_read_some(in_fd, in, incap);
 		ZSTD_inBuffer ib = {in, n > 0 ? (size_t)n : 0, 0};
 		if (n < 0) {
 			rc = ramp_err_set(err, RAMP_EIO, "delta", "read: %s", strerror(errno));

@@ -4,6 +4,7 @@
 #include "store/blobs.h"
 
 #include "app.h"
+#include "common/fdio.h"
 #include "common/err.h"
 #include "common/hex.h"
 #include "store/store.h"
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,32 +73,6 @@ int blob_temp(struct app *app, char *tmp, size_t len)
 	return fd;
 }
 
-static int hash_fd(int fd, char hex[65])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char buf[65536], out[EVP_MAX_MD_SIZE];
-	unsigned int olen = 0;
-	ssize_t n;
-	int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : RAMP_ENOMEM;
-
-	if (rc == 0 && lseek(fd, 0, SEEK_SET) != 0)
-		rc = RAMP_EIO;
-	while (rc == 0 && (n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = RAMP_EIO;
-		else
-			EVP_DigestUpdate(md, buf, (size_t)n);
-	}
-	if (rc == 0 && (EVP_DigestFinal_ex(md, out, &olen) != 1 || olen != 32))
-		rc = RAMP_EINTERNAL;
-	if (rc == 0)
-		hex_encode(hex, out, 32);
-	EVP_MD_CTX_free(md);
-	return rc;
-}
-
 int blob_commit(struct app *app, int fd, const char *tmp, char digest[72])
 {
 	char hex[65], path[PATH_MAX];
@@ -106,7 +80,7 @@ int blob_commit(struct app *app, int fd, const char *tmp, char digest[72])
 	bool created;
 	int rc;
 
-	if ((rc = hash_fd(fd, hex)) != 0 || fsync(fd) != 0 || fstat(fd, &st) != 0)
+	if ((rc = fd_sha256(fd, hex, NULL)) != 0 || fsync(fd) != 0 || fstat(fd, &st) != 0)
 		return rc ? rc : RAMP_EIO;
 	snprintf(digest, 72, "sha256:%s", hex);
 	/* the database first: once named here, the object counts as stored */

@@ -12,6 +12,7 @@
  */
 #include "store/store.h"
 
+#include "common/fdio.h"
 #include "common/hex.h"
 #include "common/log.h"
 
@@ -178,13 +179,7 @@ static int copy_out(struct db *db, const char *hex, int fd)
 			const char *d = PQgetvalue(res, 0, 0);
 			size_t n = (size_t)PQgetlength(res, 0, 0);
 			EVP_DigestUpdate(ctx, d, n);
-			for (size_t off = 0; rc == 0 && off < n;) {
-				ssize_t w = write(fd, d + off, n - off);
-				if (w < 0 && errno != EINTR)
-					rc = RAMP_EIO;
-				else if (w > 0)
-					off += (size_t)w;
-			}
+			rc = fd_write_all(fd, d, n);
 			size += (int64_t)n;
 		}
 		PQclear(res);
@@ -246,13 +241,9 @@ int store_artifact_local(struct db *db, const char *data_dir, bool in_db, const 
 
 int store_artifact_import(struct db *db, const char *data_dir, const char *hex)
 {
-	unsigned char buf[65536], md[32];
-	unsigned int mdlen = 0;
 	char path[PATH_MAX], got[65];
-	EVP_MD_CTX *ctx;
 	struct stat st;
 	bool created;
-	ssize_t n;
 	int fd, rc;
 
 	if ((rc = artifact_file_path(data_dir, hex, path, sizeof(path), false)) != 0)
@@ -264,16 +255,8 @@ int store_artifact_import(struct db *db, const char *data_dir, const char *hex)
 		return RAMP_ENOTFOUND;
 	}
 	/* the file's name is its digest; its bytes must say so too */
-	if ((ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		close(fd);
-		return RAMP_ENOMEM;
-	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	rc = n < 0 || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 ? RAMP_EIO : 0;
-	EVP_MD_CTX_free(ctx);
-	if (rc == 0 && strcmp(hex_encode(got, md, 32), hex) != 0) {
+	rc = fd_sha256(fd, got, NULL);
+	if (rc == 0 && strcmp(got, hex) != 0) {
 		log_error("msg=\"artifact file does not match its name\" path=%s", path);
 		rc = RAMP_ENOTFOUND;
 	}

@@ -5,6 +5,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/strmap.h"
@@ -13,6 +14,8 @@
 #include "unit.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static void buf_appends_and_terminates(void)
 {
@@ -184,7 +187,43 @@ static void strmap_deletes_keep_every_other_key_findable(void)
 	strmap_free(m);
 }
 
+/* SHA-256 test vectors (FIPS 180-2): "", "abc", and one million 'a's
+ * written in pieces, hashed without moving the file offset. */
+static void fdio_hashes_whole_files_and_keeps_the_offset(void)
+{
+	char path[] = "/tmp/ramp-fdio-XXXXXX", hex[65];
+	static char block[100000];
+	int fd = mkstemp(path);
+	int64_t bytes = -1;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	CHECK_EQ_INT(fd_sha256(fd, hex, &bytes), 0);
+	CHECK_EQ_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	CHECK_EQ_INT(bytes, 0);
+	CHECK_EQ_INT(fd_write_all(fd, "abc", 3), 0);
+	CHECK_EQ_INT(fd_sha256(fd, hex, &bytes), 0);
+	CHECK_EQ_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	CHECK_EQ_INT(bytes, 3);
+	CHECK_EQ_INT(lseek(fd, 0, SEEK_CUR), 3);
+	CHECK_EQ_INT(ftruncate(fd, 0), 0);
+	CHECK_EQ_INT(lseek(fd, 0, SEEK_SET), 0);
+	memset(block, 'a', sizeof(block));
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ_INT(fd_write_all(fd, block, sizeof(block)), 0);
+	CHECK_EQ_INT(fd_sha256(fd, hex, &bytes), 0);
+	CHECK_EQ_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	CHECK_EQ_INT(bytes, 1000000);
+	CHECK_EQ_INT(lseek(fd, 0, SEEK_SET), 0);
+	CHECK_EQ_INT(fd_read_some(fd, hex, 4), 4);
+	CHECK(memcmp(hex, "aaaa", 4) == 0);
+	close(fd);
+	CHECK_EQ_INT(fd_write_all(fd, "x", 1), RAMP_EIO);
+	CHECK_EQ_INT(fd_sha256(fd, hex, NULL), RAMP_EIO);
+}
+
 static const struct unit_case cases[] = {
+	UNIT(fdio_hashes_whole_files_and_keeps_the_offset),
 	UNIT(hex_decodes_either_case_and_refuses_junk),
 	UNIT(strmap_deletes_keep_every_other_key_findable),
 	UNIT(buf_appends_and_terminates),
