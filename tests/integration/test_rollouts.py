@@ -92,8 +92,14 @@ def test_healthy_rollout_promotes_through_every_stage_with_exact_membership(ctx)
     eq(r.json["state"], "progressing")
     eq(r.json["stage"]["name"], "canary")
     fleet = Fleet(s, tokens, "ocr")
+    # the canary's 10 devices install and report first: one turn of the
+    # loop below (200 polls) can outlast the canary's window and its three
+    # extensions on a busy machine, which would pause the rollout for want
+    # of data
+    fleet.poll_some(stage_members(rid, ids, 0.05))
+    fleet.report()
     seen_stages = {}
-    deadline = time.time() + 60
+    deadline = time.time() + 180  # generous: a busy machine turns the loop slowly
     while time.time() < deadline:
         ro = rollout(s, rid)
         if ro["state"] not in ("progressing", "awaiting_approval"):

@@ -123,8 +123,12 @@ class Fleet:
 
     def poll_all(self, install=True):
         """Every device polls; those told a new version 'install' it. Returns {version: count}."""
+        return self.poll_some(self.tokens, install)
+
+    def poll_some(self, devices, install=True):
+        """poll_all for these devices only."""
         counts = {}
-        for dev in self.tokens:
+        for dev in devices:
             m = self.desired(dev)
             v = m["version"] if m else None
             if install and v and self.running.get(dev) != v:
