@@ -339,7 +339,9 @@ def test_health_url_answering_503_then_200_gets_the_version_installed_only_after
 def test_health_url_never_answering_2xx_fails_the_version_and_restores_the_previous_one(ctx):
     with device_session(ctx):
         e = Env(ctx)
-        a, health, rlog = e.agent(fail=("v2",), timeout=1)
+        # 5 s, not 1: the reload command must finish within it too, and a busy
+        # machine can take over a second to run a shell script
+        a, health, rlog = e.agent(fail=("v2",), timeout=5)
         st = a.store(MODEL)
         e.wait("v1", "installed", agent=a)
         n = len(e.rows())
