@@ -98,7 +98,7 @@ class MTLSEnv:
         if stable:
             set_stable(self.s, MODEL, stable)
 
-    def restart(self, timeout=60):
+    def restart(self, timeout=180):
         """Restarts rampd and waits for /readyz over HTTPS."""
         self.s.stop()
         self.s.start(wait_ready=False)

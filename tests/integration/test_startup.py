@@ -169,7 +169,7 @@ def test_restart_after_kill9_while_the_postmaster_is_a_zombie(ctx):
         os.kill(pm, signal.SIGKILL)
         wait_for(lambda: proc_state(pm) == "Z", timeout=30, msg="the postmaster a zombie")
         # pg_ctl status calls it running; it refuses connections; rampd starts anyway
-        s.start(timeout=120)
+        s.start()
         status(s.admin.get("/v1/devices/z1"), 200)
         check("stale postmaster.pid" in s.log(), s.log())
         eq(s.stop(), 0, s.log())
@@ -194,7 +194,7 @@ def test_restart_when_postmaster_pid_names_another_live_process(ctx):
         lines[0] = str(other.pid)
         with open(path, "w") as f:
             f.write("\n".join(lines))
-        s.start(timeout=120)
+        s.start()
         status(s.admin.get("/v1/devices/p1"), 200)
         eq(other.poll(), None)  # not ours to kill
     finally:

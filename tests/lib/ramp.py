@@ -250,11 +250,12 @@ class Server:
         e.update(self.extra_env)
         return e
 
-    def start(self, wait_ready=True, timeout=60):
+    def start(self, wait_ready=True, timeout=180):
         """Starts rampd; with wait_ready, returns once this process answers
-        /readyz. Another run's rampd may take the port free_port() gave us
-        between that call and our bind (tests run in parallel, other runs
-        beside us): ours then exits with "could not listen", and we start it
+        /readyz (within timeout: generous, an embedded initdb alone took 52 s
+        on a machine at load 30). Another run's rampd may take the port
+        free_port() gave us between that call and our bind (tests run in
+        parallel, other runs beside us): ours then exits with "could not listen", and we start it
         again on another port."""
         for attempt in range(5):
             log_at = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
@@ -279,7 +280,7 @@ class Server:
                 self.admin = Client(self.port, self.admin.token)
         return self
 
-    def wait_ready(self, timeout=60):
+    def wait_ready(self, timeout=180):
         """Waits until this process (not whoever else holds the port) answers
         /readyz with 200."""
         deadline = time.time() + timeout
