@@ -148,8 +148,12 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
 {
 	(void)ud;
 	(void)props;
+	mq.connack_seen = true;
+	mq.closed_v5 = 0;
 	if (rc == 0) {
-		int sub = mosquitto_subscribe_v5(mosq, NULL, TELEMETRY_SUB, 1, 0, NULL);
+		int sub;
+		mq.fell_back_on_close = false; /* this protocol works here */
+		sub = mosquitto_subscribe_v5(mosq, NULL, TELEMETRY_SUB, 1, 0, NULL);
 		atomic_store(&mq.state, ST_UP);
 		atomic_fetch_add(&fig.connects, 1);
 		mq.backoff = BACKOFF_MIN_S;
@@ -161,7 +165,8 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
 	}
 	if (mq.v5 && (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || rc == 1)) {
 		log_warn("msg=\"mqtt broker refused MQTT 5, falling back to 3.1.1\" rc=%d", rc);
-		mq.v5 = false;
+		atomic_store(&mq.v5, false);
+		mq.fell_back_on_close = false;
 		mq.retry_now = true;
 	} else {
 		log_warn("msg=\"mqtt connection refused\" rc=%d reason=\"%s\"", rc,
@@ -222,6 +227,7 @@ static int try_connect(void)
 					     (uint32_t)mq.app->cfg.mqtt_session_expiry_s);
 		mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, RECEIVE_MAX);
 	}
+	mq.connack_seen = false;
 	rc = mosquitto_connect_bind_v5(mq.mosq, mq.url.host, mq.url.port, KEEPALIVE_S, NULL, props);
 	mosquitto_property_free_all(&props);
 	return rc;
@@ -240,6 +246,27 @@ static void went_down(double now)
 		mq.backoff = mq.backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : mq.backoff * 2;
 	mq.retry_now = false;
 	mq.lost = false;
+}
+
+/* The broker closed the connection after CONNECT without a CONNACK. Some
+ * brokers that only know 3.1.1 (or 3.1) do that to an MQTT 5 CONNECT instead
+ * of answering "unacceptable protocol version": after two in a row, 3.1.1
+ * is tried at once. If 3.1.1 is then closed the same way, the broker was
+ * only unwell: back to MQTT 5 for the next attempt. */
+#define CLOSED_V5_MAX 2
+static void closed_before_connack(void)
+{
+	if (atomic_load(&mq.v5) && ++mq.closed_v5 >= CLOSED_V5_MAX) {
+		log_warn("msg=\"mqtt broker closed MQTT 5 CONNECTs without an answer, falling back to"
+			 " 3.1.1\" attempts=%d", mq.closed_v5);
+		atomic_store(&mq.v5, false);
+		mq.fell_back_on_close = true;
+		mq.closed_v5 = 0;
+		mq.retry_now = true;
+	} else if (!atomic_load(&mq.v5) && mq.fell_back_on_close) {
+		atomic_store(&mq.v5, true);
+		mq.fell_back_on_close = false;
+	}
 }
 
 static void prune_keys(void)
@@ -296,6 +323,8 @@ static void turn(double now, int wait_ms)
 	    now - mq.connect_started > CONNECT_TIMEOUT_S) {
 		log_warn("msg=\"mqtt broker did not answer CONNECT\" seconds=%.0f", CONNECT_TIMEOUT_S);
 		mq.lost = true;
+	} else if (mq.lost && atomic_load(&mq.state) == ST_CONNECTING && !mq.connack_seen) {
+		closed_before_connack();
 	}
 	if (mq.lost) {
 		mosquitto_disconnect(mq.mosq);
@@ -424,6 +453,13 @@ bool mqtt_ready(const char **state)
 	return s == ST_OFF || s == ST_UP;
 }
 
+const char *mqtt_protocol(void)
+{
+	if (atomic_load(&mq.state) != ST_UP)
+		return NULL;
+	return atomic_load(&mq.v5) ? "5" : "3.1.1";
+}
+
 char *mqtt_metrics_text(struct arena *a)
 {
 	char *v;
@@ -462,7 +498,7 @@ char *mqtt_metrics_text(struct arena *a)
 		"# HELP ramp_mqtt_telemetry_messages_total Telemetry messages by what became of them.\n"
 		"# TYPE ramp_mqtt_telemetry_messages_total counter\n"
 		"%s%s",
-		s == ST_UP, mq.v5 ? 5 : 4, atomic_load(&fig.connects),
+		s == ST_UP, atomic_load(&mq.v5) ? 5 : 4, atomic_load(&fig.connects),
 		atomic_load(&fig.connect_failures), atomic_load(&fig.disconnects),
 		atomic_load(&fig.aborted_passes), v, mqtt_desired_metrics_text(a));
 }
