@@ -30,7 +30,6 @@
 #define KEEPALIVE_S 30
 #define RECEIVE_MAX 1000
 #define PASS_MAX 2000 /* packets read before the pass is settled */
-#define PRUNE_EVERY_S 3600.0
 #define TELEMETRY_SUB "$share/rampd/" MQTT_TELEMETRY_PREFIX "+"
 
 enum { ST_OFF, ST_DOWN, ST_CONNECTING, ST_UP };
@@ -43,7 +42,7 @@ struct mqtt_state mq = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static struct {
 	atomic_ulong connects, connect_failures, disconnects, verdicts[NVERDICTS], bad_topic;
-	atomic_ulong aborted_passes;
+	atomic_ulong aborted_passes, prune_passes;
 } fig;
 
 void mqtt_msg_done(struct mqtt_msg *m, enum mqtt_verdict v, const char *why)
@@ -271,14 +270,17 @@ static void closed_before_connack(void)
 
 static void prune_keys(void)
 {
-	long long deleted = 0;
-	int rc = store_mqtt_prune_keys(mq.app->db, (long long)mq.app->cfg.mqtt_session_expiry_s + 3600,
-				       &deleted);
+	const struct config *c = &mq.app->cfg;
+	long long deleted = 0, keep = c->mqtt_key_keep_s ? (long long)c->mqtt_key_keep_s
+							 : (long long)c->mqtt_session_expiry_s + 3600;
+	int rc = store_mqtt_prune_keys(mq.app->db, keep, &deleted);
 
 	if (rc)
 		log_warn("msg=\"mqtt key pruning failed\" error=\"%s\"", ramp_strerror(rc));
 	else if (deleted)
-		log_info("msg=\"mqtt keys pruned\" deleted=%lld", deleted);
+		log_info("msg=\"mqtt keys pruned\" deleted=%lld kept_s=%lld", deleted, keep);
+	if (rc == 0)
+		atomic_fetch_add(&fig.prune_passes, 1);
 }
 
 /* One turn while connected (or connecting): wait for the socket up to
@@ -340,7 +342,7 @@ static void *mqtt_main(void *arg)
 	mq.backoff = BACKOFF_MIN_S;
 	while (!atomic_load(&mq.stopping)) {
 		double now = clock_mono_s();
-		if (now - last_prune > PRUNE_EVERY_S) {
+		if (now - last_prune > (double)mq.app->cfg.mqtt_prune_interval_s) {
 			prune_keys();
 			last_prune = now;
 		}
@@ -495,10 +497,14 @@ char *mqtt_metrics_text(struct arena *a)
 		" for the broker to deliver again (not committed).\n"
 		"# TYPE ramp_mqtt_unacknowledged_passes_total counter\n"
 		"ramp_mqtt_unacknowledged_passes_total %lu\n"
+		"# HELP ramp_mqtt_key_prune_passes_total Passes that pruned the idempotency keys"
+		" older than RAMP_MQTT_KEY_KEEP.\n"
+		"# TYPE ramp_mqtt_key_prune_passes_total counter\n"
+		"ramp_mqtt_key_prune_passes_total %lu\n"
 		"# HELP ramp_mqtt_telemetry_messages_total Telemetry messages by what became of them.\n"
 		"# TYPE ramp_mqtt_telemetry_messages_total counter\n"
 		"%s%s",
 		s == ST_UP, atomic_load(&mq.v5) ? 5 : 4, atomic_load(&fig.connects),
 		atomic_load(&fig.connect_failures), atomic_load(&fig.disconnects),
-		atomic_load(&fig.aborted_passes), v, mqtt_desired_metrics_text(a));
+		atomic_load(&fig.aborted_passes), atomic_load(&fig.prune_passes), v, mqtt_desired_metrics_text(a));
 }

@@ -8,43 +8,7 @@ import json
 from broker import Broker
 from mqtt311 import Mqtt311Proxy
 from ramp import check, eq, status, wait_for
-import subprocess
-import time
-
-
-def metric(s, name, labels=None):
-    body = status(s.client(token=None).get("/metrics"), 200).body.decode()
-    want = name + (("{" + labels + "}") if labels else "")
-    for line in body.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    return None
-
-
-def verdicts(s, result):
-    return metric(s, "ramp_mqtt_telemetry_messages_total", f'result="{result}"') or 0
-
-
-def register(s, *ids):
-    status(s.admin.post("/v1/devices", [{"id": i, "platform": "rpi-arm64"} for i in ids]), 201)
-
-
-def report(dev, i=0):
-    return {"device_id": dev, "model": "invoice-ocr:v2", "latency_ms": 100 + i, "errors": 0,
-            "requests": 10, "timestamp": time.time() - 60 + i * 1e-3}
-
-
-def stored(ctx, s, where="true"):
-    return int(ctx.psql(s, f"SELECT count(*) FROM telemetry WHERE {where}")[0][0])
-
-
-def read_lines(proc, timeout=60):
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out.decode().splitlines()
+from mqtt_util import metric, read_lines, register, report, stored, verdicts
 
 
 def rampd_behind(ctx, proxy, client_id="rampd-311"):
