@@ -48,6 +48,7 @@ ap.add_argument("--devices", type=int, default=10000)
 ap.add_argument("--cpu-seconds", type=int, default=30)
 ap.add_argument("--idle-devices", type=int, default=0, help="default: --devices")
 ap.add_argument("--skip-telemetry", action="store_true", help="no reports/s figures")
+ap.add_argument("--sim-concurrency", type=int, default=256, help="ramp-sim's requests in flight")
 a = ap.parse_args()
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
@@ -369,7 +370,8 @@ with open(tok_file, "w") as f:
         f.write(f"{d} {tokens[d]} rpi-arm64 -\n")
 simp = subprocess.Popen([os.path.join(a.build, "ramp-sim"), "--server", f"http://127.0.0.1:{port}",
                          "--token", "secret", "--tokens-in", tok_file, "--poll-interval", "30",
-                         "--telemetry", "off", "--duration", str(a.cpu_seconds + 35), "--quiet"],
+                         "--telemetry", "off", "--duration", str(a.cpu_seconds + 35), "--quiet",
+                         "--concurrency", str(a.sim_concurrency)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 procs.append(simp)
 
