@@ -197,6 +197,8 @@ STR_SETTER(mqtt_key)
 STR_SETTER(mqtt_password_file)
 SECS_SETTER(mqtt_session_expiry_s, 0, 4294967295LL)
 INT_SETTER(mqtt_publish_rate, 1, 10000000)
+SECS_SETTER(mqtt_key_keep_s, 1, INT64_MAX)
+SECS_SETTER(mqtt_prune_interval_s, 1, 86400)
 
 static int set_mqtt_url(struct config *c, const char *v)
 {
@@ -264,7 +266,9 @@ static int set_mqtt_client_id(struct config *c, const char *v)
 	X(MQTT_PASSWORD_FILE, set_mqtt_password_file, NULL)                    \
 	X(MQTT_CLIENT_ID, set_mqtt_client_id, NULL)                            \
 	X(MQTT_SESSION_EXPIRY, set_mqtt_session_expiry_s, "7d")                \
-	X(MQTT_PUBLISH_RATE, set_mqtt_publish_rate, "20000")
+	X(MQTT_PUBLISH_RATE, set_mqtt_publish_rate, "20000")                   \
+	X(MQTT_KEY_KEEP, set_mqtt_key_keep_s, NULL)                            \
+	X(MQTT_PRUNE_INTERVAL, set_mqtt_prune_interval_s, "1h")
 
 static const struct setting {
 	const char *name;

@@ -70,6 +70,8 @@ struct config {
 	char mqtt_client_id[128];          /* empty: rampd-<host>-<port> */
 	int64_t mqtt_session_expiry_s;
 	int mqtt_publish_rate; /* desired-state messages a second at most */
+	int64_t mqtt_key_keep_s;       /* 0: the session expiry plus an hour */
+	int64_t mqtt_prune_interval_s; /* how often old keys are pruned */
 	struct config_rate {
 		double per_s, burst; /* per_s 0: unlimited */
 	} rate[ROLE_COUNT];          /* by role index (ROLE_INDEX_ADMIN ...) */

@@ -170,23 +170,30 @@ static int apply(struct agent *a, struct conf *c, struct ramp_err *err)
  * SIGHUP: re-read the configuration; on error keep the old one.  Refusals
  * and retry backoffs are forgotten, and the next poll asks without an ETag.
  */
-static void reload(struct agent *a)
+static bool reload(struct agent *a)
 {
 	struct ramp_err err = {0};
 	struct conf c;
+	bool mqtt_changed;
 
 	a->reload = 0;
-	if (conf_build(&a->defaults, &a->src, &c, &err) != 0 || apply(a, &c, &err) != 0) {
+	if (conf_build(&a->defaults, &a->src, &c, &err) != 0) {
 		log_error("msg=\"configuration not reloaded\" reason=\"%s\"", err.msg);
-		return;
+		return false;
+	}
+	mqtt_changed = agent_mqtt_conf_changed(&a->conf, &c);
+	if (apply(a, &c, &err) != 0) {
+		log_error("msg=\"configuration not reloaded\" reason=\"%s\"", err.msg);
+		return false;
 	}
 	for (size_t i = 0; i < a->nslots; i++) {
 		a->slots[i].nrefused = 0;
 		memset(&a->slots[i].retry, 0, sizeof(a->slots[i].retry));
 	}
 	a->etag[0] = 0;
-	log_info("msg=\"configuration reloaded\" controller=%s platform=%s", a->conf.controller,
-		 a->conf.platform[0] ? a->conf.platform : "any");
+	log_info("msg=\"configuration reloaded\" controller=%s platform=%s mqtt_changed=%d",
+		 a->conf.controller, a->conf.platform[0] ? a->conf.platform : "any", mqtt_changed);
+	return mqtt_changed;
 }
 
 struct agent *agent_new(const struct conf *defaults, const struct conf_src *src,
@@ -205,6 +212,7 @@ struct agent *agent_new(const struct conf *defaults, const struct conf_src *src,
 	a->rng = (unsigned)getpid() ^ (unsigned)(agent__now_wall() * 1e3);
 	snprintf(a->version, sizeof(a->version), "%s", name_version);
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->mqtt_mu, NULL);
 	if (conf_build(defaults, src, &c, err) != 0 || apply(a, &c, err) != 0) {
 		agent_free(a);
 		return NULL;
@@ -254,7 +262,12 @@ int agent_run(struct agent *a)
 	reporter_start(&rp);
 	while (!a->stop) {
 		if (a->reload) {
-			reload(a);
+			if (reload(a)) {
+				/* new broker settings: a new client, started after
+				 * the poll below (none when mqtt-url was removed) */
+				agent_mqtt_stop(a);
+				mqtt_tried = false;
+			}
 			enroll_run(a);
 			next_poll = 0;
 		}
@@ -326,5 +339,6 @@ void agent_free(struct agent *a)
 	conf_free(&a->conf);
 	desired_free(&a->desired);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->mqtt_mu);
 	free(a);
 }

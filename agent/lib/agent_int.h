@@ -72,7 +72,8 @@ struct agent {
 	char sock_lock_reason[200];
 	volatile sig_atomic_t stop, reload;
 	volatile sig_atomic_t pushed;	/* mqttc.c left a desired answer to take */
-	struct agent_mqtt *mqtt;	/* NULL: no mqtt-url */
+	struct agent_mqtt *mqtt;	/* NULL: no mqtt-url; set and cleared under mqtt_mu */
+	pthread_mutex_t mqtt_mu;	/* held by the reporter while it publishes */
 	struct agent_counters counters;
 	char last_poll_err[256];
 	int poll_fails;		/* polls in a row that did not reach the controller */
@@ -140,6 +141,9 @@ struct agent_mqtt;
 int agent_mqtt_start(struct agent *a);
 /* After the reporter is joined. */
 void agent_mqtt_stop(struct agent *a);
+/* Whether two configurations differ in what the MQTT client was set up
+ * with (mqtt-url, credentials, TLS files): SIGHUP then reconnects it. */
+bool agent_mqtt_conf_changed(const struct conf *old, const struct conf *now);
 /* True while connected to the broker. */
 bool agent_mqtt_up(struct agent *a);
 /* The last desired answer pushed and not yet taken (the caller frees), or NULL. */

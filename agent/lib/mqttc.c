@@ -143,7 +143,9 @@ int agent_mqtt_start(struct agent *a)
 	if (mosquitto_loop_start(q->mosq) != MOSQ_ERR_SUCCESS)
 		goto fail;
 	q->started = 1;
+	pthread_mutex_lock(&a->mqtt_mu);
 	a->mqtt = q;
+	pthread_mutex_unlock(&a->mqtt_mu);
 	log_info("msg=\"mqtt mode\" broker=%s:%d topic=%s", u.host, u.port, q->telemetry_topic);
 	return 0;
 fail:
@@ -156,8 +158,13 @@ fail:
 
 void agent_mqtt_stop(struct agent *a)
 {
-	struct agent_mqtt *q = a->mqtt;
+	struct agent_mqtt *q;
 
+	/* the reporter publishes under mqtt_mu: none is under way past this */
+	pthread_mutex_lock(&a->mqtt_mu);
+	q = a->mqtt;
+	a->mqtt = NULL;
+	pthread_mutex_unlock(&a->mqtt_mu);
 	if (q == NULL)
 		return;
 	mosquitto_disconnect(q->mosq);
@@ -167,7 +174,16 @@ void agent_mqtt_stop(struct agent *a)
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	free(q);
-	a->mqtt = NULL;
+}
+
+bool agent_mqtt_conf_changed(const struct conf *old, const struct conf *now)
+{
+	return strcmp(old->mqtt_url, now->mqtt_url) != 0 ||
+	       strcmp(old->mqtt_username, now->mqtt_username) != 0 ||
+	       strcmp(old->mqtt_password, now->mqtt_password) != 0 ||
+	       (now->mqtt_url[0] && (strcmp(old->tls_ca, now->tls_ca) != 0 ||
+				     strcmp(old->tls_cert, now->tls_cert) != 0 ||
+				     strcmp(old->tls_key, now->tls_key) != 0));
 }
 
 bool agent_mqtt_up(struct agent *a)
@@ -198,7 +214,7 @@ char *agent_mqtt_take(struct agent *a, size_t *len)
 	return t;
 }
 
-int agent_mqtt_publish(struct agent *a, const json_t *reports)
+static int publish_locked(struct agent *a, const json_t *reports)
 {
 	struct agent_mqtt *q = a->mqtt;
 	json_t *body;
@@ -225,5 +241,17 @@ int agent_mqtt_publish(struct agent *a, const json_t *reports)
 		;
 	done = q->acked == mid;
 	pthread_mutex_unlock(&q->mu);
+	return done;
+}
+
+/* The reporter's thread: a->mqtt stays while it publishes (a SIGHUP's
+ * reconnect waits for this message's PUBACK, PUBACK_WAIT_S at most). */
+int agent_mqtt_publish(struct agent *a, const json_t *reports)
+{
+	int done;
+
+	pthread_mutex_lock(&a->mqtt_mu);
+	done = publish_locked(a, reports);
+	pthread_mutex_unlock(&a->mqtt_mu);
 	return done;
 }

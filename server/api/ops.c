@@ -28,7 +28,11 @@ void api_readyz(struct req *r)
 	/* a broker down is reported, not fatal: HTTP serves on without it */
 	mqtt_ready(&mqtt);
 	if (rc == 0) {
-		http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ready", "mqtt", mqtt));
+		const char *proto = mqtt_protocol();
+		json_t *j = json_pack("{s:s, s:s}", "status", "ready", "mqtt", mqtt);
+		if (j && proto)
+			json_object_set_new(j, "mqtt_protocol", json_string(proto));
+		http_reply_json(r, 200, j);
 		return;
 	}
 	http_add_header(r, "Retry-After", "1");

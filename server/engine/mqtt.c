@@ -30,7 +30,6 @@
 #define KEEPALIVE_S 30
 #define RECEIVE_MAX 1000
 #define PASS_MAX 2000 /* packets read before the pass is settled */
-#define PRUNE_EVERY_S 3600.0
 #define TELEMETRY_SUB "$share/rampd/" MQTT_TELEMETRY_PREFIX "+"
 
 enum { ST_OFF, ST_DOWN, ST_CONNECTING, ST_UP };
@@ -43,7 +42,7 @@ struct mqtt_state mq = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static struct {
 	atomic_ulong connects, connect_failures, disconnects, verdicts[NVERDICTS], bad_topic;
-	atomic_ulong aborted_passes;
+	atomic_ulong aborted_passes, prune_passes;
 } fig;
 
 void mqtt_msg_done(struct mqtt_msg *m, enum mqtt_verdict v, const char *why)
@@ -148,8 +147,12 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
 {
 	(void)ud;
 	(void)props;
+	mq.connack_seen = true;
+	mq.closed_v5 = 0;
 	if (rc == 0) {
-		int sub = mosquitto_subscribe_v5(mosq, NULL, TELEMETRY_SUB, 1, 0, NULL);
+		int sub;
+		mq.fell_back_on_close = false; /* this protocol works here */
+		sub = mosquitto_subscribe_v5(mosq, NULL, TELEMETRY_SUB, 1, 0, NULL);
 		atomic_store(&mq.state, ST_UP);
 		atomic_fetch_add(&fig.connects, 1);
 		mq.backoff = BACKOFF_MIN_S;
@@ -161,7 +164,8 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
 	}
 	if (mq.v5 && (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || rc == 1)) {
 		log_warn("msg=\"mqtt broker refused MQTT 5, falling back to 3.1.1\" rc=%d", rc);
-		mq.v5 = false;
+		atomic_store(&mq.v5, false);
+		mq.fell_back_on_close = false;
 		mq.retry_now = true;
 	} else {
 		log_warn("msg=\"mqtt connection refused\" rc=%d reason=\"%s\"", rc,
@@ -222,6 +226,7 @@ static int try_connect(void)
 					     (uint32_t)mq.app->cfg.mqtt_session_expiry_s);
 		mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, RECEIVE_MAX);
 	}
+	mq.connack_seen = false;
 	rc = mosquitto_connect_bind_v5(mq.mosq, mq.url.host, mq.url.port, KEEPALIVE_S, NULL, props);
 	mosquitto_property_free_all(&props);
 	return rc;
@@ -242,16 +247,40 @@ static void went_down(double now)
 	mq.lost = false;
 }
 
+/* The broker closed the connection after CONNECT without a CONNACK. Some
+ * brokers that only know 3.1.1 (or 3.1) do that to an MQTT 5 CONNECT instead
+ * of answering "unacceptable protocol version": after two in a row, 3.1.1
+ * is tried at once. If 3.1.1 is then closed the same way, the broker was
+ * only unwell: back to MQTT 5 for the next attempt. */
+#define CLOSED_V5_MAX 2
+static void closed_before_connack(void)
+{
+	if (atomic_load(&mq.v5) && ++mq.closed_v5 >= CLOSED_V5_MAX) {
+		log_warn("msg=\"mqtt broker closed MQTT 5 CONNECTs without an answer, falling back to"
+			 " 3.1.1\" attempts=%d", mq.closed_v5);
+		atomic_store(&mq.v5, false);
+		mq.fell_back_on_close = true;
+		mq.closed_v5 = 0;
+		mq.retry_now = true;
+	} else if (!atomic_load(&mq.v5) && mq.fell_back_on_close) {
+		atomic_store(&mq.v5, true);
+		mq.fell_back_on_close = false;
+	}
+}
+
 static void prune_keys(void)
 {
-	long long deleted = 0;
-	int rc = store_mqtt_prune_keys(mq.app->db, (long long)mq.app->cfg.mqtt_session_expiry_s + 3600,
-				       &deleted);
+	const struct config *c = &mq.app->cfg;
+	long long deleted = 0, keep = c->mqtt_key_keep_s ? (long long)c->mqtt_key_keep_s
+							 : (long long)c->mqtt_session_expiry_s + 3600;
+	int rc = store_mqtt_prune_keys(mq.app->db, keep, &deleted);
 
 	if (rc)
 		log_warn("msg=\"mqtt key pruning failed\" error=\"%s\"", ramp_strerror(rc));
 	else if (deleted)
-		log_info("msg=\"mqtt keys pruned\" deleted=%lld", deleted);
+		log_info("msg=\"mqtt keys pruned\" deleted=%lld kept_s=%lld", deleted, keep);
+	if (rc == 0)
+		atomic_fetch_add(&fig.prune_passes, 1);
 }
 
 /* One turn while connected (or connecting): wait for the socket up to
@@ -296,6 +325,8 @@ static void turn(double now, int wait_ms)
 	    now - mq.connect_started > CONNECT_TIMEOUT_S) {
 		log_warn("msg=\"mqtt broker did not answer CONNECT\" seconds=%.0f", CONNECT_TIMEOUT_S);
 		mq.lost = true;
+	} else if (mq.lost && atomic_load(&mq.state) == ST_CONNECTING && !mq.connack_seen) {
+		closed_before_connack();
 	}
 	if (mq.lost) {
 		mosquitto_disconnect(mq.mosq);
@@ -311,7 +342,7 @@ static void *mqtt_main(void *arg)
 	mq.backoff = BACKOFF_MIN_S;
 	while (!atomic_load(&mq.stopping)) {
 		double now = clock_mono_s();
-		if (now - last_prune > PRUNE_EVERY_S) {
+		if (now - last_prune > (double)mq.app->cfg.mqtt_prune_interval_s) {
 			prune_keys();
 			last_prune = now;
 		}
@@ -424,6 +455,13 @@ bool mqtt_ready(const char **state)
 	return s == ST_OFF || s == ST_UP;
 }
 
+const char *mqtt_protocol(void)
+{
+	if (atomic_load(&mq.state) != ST_UP)
+		return NULL;
+	return atomic_load(&mq.v5) ? "5" : "3.1.1";
+}
+
 char *mqtt_metrics_text(struct arena *a)
 {
 	char *v;
@@ -459,10 +497,14 @@ char *mqtt_metrics_text(struct arena *a)
 		" for the broker to deliver again (not committed).\n"
 		"# TYPE ramp_mqtt_unacknowledged_passes_total counter\n"
 		"ramp_mqtt_unacknowledged_passes_total %lu\n"
+		"# HELP ramp_mqtt_key_prune_passes_total Passes that pruned the idempotency keys"
+		" older than RAMP_MQTT_KEY_KEEP.\n"
+		"# TYPE ramp_mqtt_key_prune_passes_total counter\n"
+		"ramp_mqtt_key_prune_passes_total %lu\n"
 		"# HELP ramp_mqtt_telemetry_messages_total Telemetry messages by what became of them.\n"
 		"# TYPE ramp_mqtt_telemetry_messages_total counter\n"
 		"%s%s",
-		s == ST_UP, mq.v5 ? 5 : 4, atomic_load(&fig.connects),
+		s == ST_UP, atomic_load(&mq.v5) ? 5 : 4, atomic_load(&fig.connects),
 		atomic_load(&fig.connect_failures), atomic_load(&fig.disconnects),
-		atomic_load(&fig.aborted_passes), v, mqtt_desired_metrics_text(a));
+		atomic_load(&fig.aborted_passes), atomic_load(&fig.prune_passes), v, mqtt_desired_metrics_text(a));
 }

@@ -67,6 +67,8 @@ void mqtt_stop(void);
 
 /* For /readyz: true without RAMP_MQTT_URL or when connected. */
 bool mqtt_ready(const char **state);
+/* For /readyz: "5" or "3.1.1" while connected, NULL otherwise. */
+const char *mqtt_protocol(void);
 /* The MQTT figures in Prometheus text (empty without RAMP_MQTT_URL), in a;
  * NULL when out of memory. */
 char *mqtt_metrics_text(struct arena *a);

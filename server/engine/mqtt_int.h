@@ -22,7 +22,9 @@ struct mqtt_state {
 	char client_id[160], user[256], pass_word[256];
 	struct mosquitto *mosq;
 	pthread_t thread;
-	bool started, v5, lost, retry_now, abort_pass;
+	bool started, lost, retry_now, abort_pass, connack_seen, fell_back_on_close;
+	int closed_v5; /* MQTT 5 CONNECTs in a row closed before any CONNACK */
+	atomic_bool v5; /* read by /metrics and /readyz */
 	atomic_bool stopping;
 	atomic_int state; /* ST_* of mqtt.c */
 	double backoff, next_try, connect_started;

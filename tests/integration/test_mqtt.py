@@ -67,7 +67,7 @@ def test_telemetry_from_mosquitto_pub_is_stored_and_bad_payloads_change_nothing(
         register(s, "dev-1", "dev-2")
         subscribed(s, b)
         ready = status(s.client(token=None).get("/readyz"), 200).json
-        eq(ready, {"status": "ready", "mqtt": "connected"})
+        eq(ready, {"status": "ready", "mqtt": "connected", "mqtt_protocol": "5"})
         b.pub("ramp/telemetry/dev-1", json.dumps(report("dev-1", 1)))
         b.pub("ramp/telemetry/dev-1", json.dumps({"reports": [report("dev-1", 2),
                                                                report("dev-1", 3)]}))
