@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "live.h"
 #include "runner.h"
+#include "shadow.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -364,6 +365,9 @@ static enum MHD_Result infer_on(struct MHD_Connection *conn, const struct body *
 	if (!bad && runner_run(c, in, runner_model_ninputs(lm->model), out,
 			       runner_model_noutputs(lm->model), &err))
 		bad = 1, snprintf(why, sizeof(why), "%s", err.msg);
+	if (!bad) /* a sampled share goes to the shadow candidate, off this path */
+		shadow_offer(in, runner_model_ninputs(lm->model), out,
+			     runner_model_noutputs(lm->model), lm->label);
 	for (size_t i = 0; i < SERVE_MAX_IO; i++)
 		free(in[i].data);
 	rc = bad ? problem(conn, 400, why, oc) : answer(conn, lm, out, oc);

@@ -6,6 +6,7 @@ stage, which serves it; a disagreeing one rolls back without any device
 having served it. Bad shadow policies and shadow telemetry are refused
 with the field named and nothing stored; the snapshot stays equal to a
 fresh load throughout."""
+import os
 import time
 
 from fleet import Fleet, Signer, enroll, publish, rollout
@@ -191,3 +192,124 @@ def test_bad_shadow_telemetry_is_refused_and_nothing_is_stored(ctx):
                                                             "agree": 4, "mad": 0.5})), 202)
     eq(ctx.psql(s, "SELECT shadow_version, shadow_requests, shadow_agree, shadow_mad,"
                    " shadow_latency_p95_ms IS NULL FROM telemetry"), [["v2", "5", "4", "0.5", "t"]])
+
+
+# --- with the real ramp-runner: the candidate runs beside the served model ---
+
+RMODEL = "scorer"
+
+
+def runner_setup(ctx, candidate):
+    from runners import PLATFORM, build_model, publish as rpublish
+    s = ctx.server(env={"RAMP_EVAL_INTERVAL": "1"})
+    signer = Signer(ctx, s)
+    tokens = enroll(s, 1, platform=PLATFORM, prefix="runner")
+    rpublish(s, signer, RMODEL, "v1", build_model(ctx, "classify", "base"), stable=True)
+    rpublish(s, signer, RMODEL, "v2", build_model(ctx, "classify", candidate))
+    return s, signer, tokens
+
+
+def runner_policy(window):
+    return {"stages": [
+        {"name": "shadow", "size": 0.5, "validation_window": window, "shadow": True,
+         "shadow_fraction": 1.0, "min_devices": 1, "min_samples": 20,
+         "metrics": [{"name": "shadow_agreement", "threshold": ">= 95%"},
+                     {"name": "shadow_latency_p95", "threshold": "< 1s"}]},
+        {"name": "full", "size": 1.0, "validation_window": "1h",
+         "metrics": [{"name": "error_rate", "threshold": "< 5%"}]}],
+        "rollback": {"on_inconclusive": "pause"}}
+
+
+class Load:
+    """Requests to the runner from a thread until stopped; the versions that answered."""
+
+    def __init__(self, r):
+        import threading
+        self.r, self.stop, self.versions, self.failures = r, threading.Event(), {}, []
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        import http.client
+        import json as _json
+        conn = http.client.HTTPConnection("127.0.0.1", self.r.port, timeout=30)
+        while not self.stop.is_set():
+            st, data = self.r.request("POST", "/v1/infer", {"inputs": {"x": [[1, 2, 3, 4]]}},
+                                      conn=conn)
+            if st != 200:
+                self.failures.append((st, data[:200]))
+                continue
+            v = _json.loads(data)["model"]["version"]
+            self.versions[v] = self.versions.get(v, 0) + 1
+        conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.t.join()
+
+
+def shadow_rows(ctx, s, dev):
+    return ctx.psql(s, "SELECT version, shadow_version, sum(shadow_requests), sum(shadow_agree)"
+                       f" FROM telemetry WHERE device_id = '{dev}' AND shadow_version IS NOT NULL"
+                       " GROUP BY 1, 2")
+
+
+def test_runner_shadow_run_of_an_agreeing_candidate_promotes(ctx):
+    from runners import Runner, running, statuses
+    s, signer, tokens = runner_setup(ctx, "agree")
+    dev, tok = next(iter(tokens.items()))
+    with running(ctx):
+        r = Runner(ctx, s, tok, signer.pub)
+        r.wait_version("v1")
+        load = Load(r)
+        try:
+            rid = status(s.admin.post("/v1/rollouts", {"model": RMODEL, "version": "v2",
+                                                        "policy": runner_policy("4s")}), 201).json["id"]
+            # the candidate is fetched and verified beside v1, which keeps serving
+            wait_for(lambda: shadow_rows(ctx, s, dev), timeout=60, msg=f"shadow reports: {r.tail()}")
+            eq(r.version(), "v1")
+            eq([x for x in statuses(ctx, s, dev, "v2")], [])
+            wait_for(lambda: rollout(s, rid)["stage"]["name"] == "full", timeout=120,
+                     msg=f"the shadow stage to pass: {rollout(s, rid)['analysis']}")
+            r.wait_version("v2")
+        finally:
+            load.close()
+        eq(load.failures, [])
+        check(load.versions.get("v1", 0) > 20, load.versions)
+        rows = shadow_rows(ctx, s, dev)
+        eq([(x[0], x[1]) for x in rows], [("v1", "v2")])  # served v1, ran v2 beside it
+        eq(rows[0][2], rows[0][3])                        # every shadow run agreed
+        check(int(rows[0][2]) >= 20, rows)
+        cache = os.path.join(r.cache, RMODEL)
+        check(os.path.isfile(os.path.join(cache, "v2", "model")), os.listdir(cache))
+        eq(status(s.admin.get(f"/v1/devices/{dev}"), 200).json["models"][RMODEL]["version"], "v2")
+
+
+def test_runner_shadow_run_of_a_disagreeing_candidate_rolls_back_unserved(ctx):
+    from runners import Runner, running, statuses
+    s, signer, tokens = runner_setup(ctx, "flip")
+    dev, tok = next(iter(tokens.items()))
+    with running(ctx):
+        r = Runner(ctx, s, tok, signer.pub)
+        r.wait_version("v1")
+        load = Load(r)
+        try:
+            rid = status(s.admin.post("/v1/rollouts", {"model": RMODEL, "version": "v2",
+                                                        "policy": runner_policy("1h")}), 201).json["id"]
+            wait_for(lambda: rollout(s, rid)["state"] == "rolled_back", timeout=120,
+                     msg=f"the rollback: {rollout(s, rid)['analysis']} {r.tail()}")
+            # the shadow link goes once the answer has no shadow any more
+            link = os.path.join(r.cache, RMODEL, "shadow")
+            wait_for(lambda: not os.path.lexists(link), timeout=30, msg="shadow link removed")
+        finally:
+            load.close()
+        eq(load.failures, [])
+        eq(set(load.versions), {"v1"})               # no request was ever served by v2
+        eq(statuses(ctx, s, dev, "v2"), [])          # nor was v2 ever reported installed
+        eq(status(s.admin.get(f"/v1/devices/{dev}"), 200).json["models"][RMODEL]["version"], "v1")
+        rows = shadow_rows(ctx, s, dev)
+        eq(rows[0][:2], ["v1", "v2"])
+        eq(rows[0][3], "0")                          # the flipped scorer never agreed
+        breach = [e for e in rollout(s, rid)["events"] if e["type"] == "breach"]
+        check(breach and "shadow_agreement 0 breaches >= 95%" in breach[0]["detail"], breach)
+        eq(r.version(), "v1")
