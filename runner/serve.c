@@ -435,7 +435,7 @@ static char *metrics_text(void)
 {
 	char *s = NULL;
 	size_t len = 0;
-	unsigned long cum = 0;
+	unsigned long cum = 0, runs, dropped;
 	struct live_model *lm = live_acquire();
 	FILE *f = open_memstream(&s, &len);
 
@@ -472,6 +472,9 @@ static char *metrics_text(void)
 	fprintf(f, "ramp_runner_latency_seconds_sum %.6f\nramp_runner_latency_seconds_count %lu\n",
 		(double)atomic_load(&S.lat_sum_us) / 1e6, cum);
 	metrics_versions(f);
+	shadow_counts(&runs, &dropped);
+	counter(f, "ramp_runner_shadow_runs_total", "Shadow runs of a candidate.", runs);
+	counter(f, "ramp_runner_shadow_dropped_total", "Shadow runs dropped: queue full.", dropped);
 	metrics_agent(f);
 	fclose(f);
 	live_release(lm);

@@ -10,6 +10,9 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -167,6 +170,12 @@ static void run_job(struct job *j)
 static void *worker(void *arg)
 {
 	(void)arg;
+	/* the served answer first: this thread runs at nice 19 (Linux: per
+	 * thread), so request threads win the cores; when it falls behind the
+	 * queue fills and offers are dropped, never waited on. Not SCHED_IDLE:
+	 * on a device that is always busy that would starve it completely */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
+		log_warn("msg=\"shadow worker keeps its priority: nice 19 refused\"");
 	pthread_mutex_lock(&qmu);
 	while (!Q.quit) {
 		if (Q.n == 0) {

@@ -13,7 +13,7 @@ from fleet import Fleet, Signer, enroll, publish, rollout
 from ramp import check, eq, status, wait_for
 
 
-def policy(window="2s", agreement=">= 95%", fraction=0.5, min_devices=2):
+def policy(window="2s", agreement=">= 95%", fraction=0.5, min_devices=2, inconclusive="extend"):
     return {"stages": [
         {"name": "shadow", "size": 0.25, "validation_window": window, "shadow": True,
          "shadow_fraction": fraction, "min_devices": min_devices, "min_samples": 50,
@@ -22,7 +22,8 @@ def policy(window="2s", agreement=">= 95%", fraction=0.5, min_devices=2):
         {"name": "canary", "size": 0.5, "validation_window": "1h",
          "metrics": [{"name": "error_rate", "threshold": "< 5%"}]},
         {"name": "full", "size": 1.0, "validation_window": "1h"}],
-        "rollback": {"on_inconclusive": "pause"}}
+        # a busy machine may end a short window before the first report: extend it
+        "rollback": {"on_inconclusive": inconclusive}}
 
 
 def setup(ctx, n=12):
@@ -217,7 +218,7 @@ def runner_policy(window):
                      {"name": "shadow_latency_p95", "threshold": "< 1s"}]},
         {"name": "full", "size": 1.0, "validation_window": "1h",
          "metrics": [{"name": "error_rate", "threshold": "< 5%"}]}],
-        "rollback": {"on_inconclusive": "pause"}}
+        "rollback": {"on_inconclusive": "extend"}}
 
 
 class Load:
