@@ -235,7 +235,8 @@ static void desired_model(void *ctx, const char *name, void *val)
 	} else if (member > 0) {
 		r = m->rollout;
 		version = r->version;
-	} else if (member < 0 && !m->rollout->reverting)
+	} else if (member < 0 && !m->rollout->reverting && m->rollout->shadow == 0)
+		/* (held for a shadow stage: nothing pending, it would never be installed) */
 		pending = model_entry(d, name, m->rollout->version, m->rollout);
 	if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
 		json_decref(pending);
