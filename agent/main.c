@@ -393,7 +393,7 @@ int main(int argc, char **argv)
 {
 	struct conf defaults = {.state_dir = "/var/lib/ramp", .telemetry_s = 30, .min_free_mb = 64};
 	struct agent_hooks hooks = {NULL, 0, hook_install, NULL, hook_restore, hook_resume,
-				    hook_collect};
+				    hook_collect, NULL /* shadow: the <model>/shadow link */};
 	struct conf_src src;
 	struct ramp_err err = {0};
 	struct sigaction sa;

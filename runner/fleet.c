@@ -17,6 +17,7 @@
 #include "live.h"
 #include "runner.h"
 #include "serve.h"
+#include "shadow.h"
 
 #include "common/log.h"
 
@@ -112,6 +113,45 @@ static int hook_resume(void *cls, const char *model, const char *version, const 
 static void hook_collect(void *cls, json_t *reports)
 {
 	live_collect(reports);
+	shadow_collect(reports);
+}
+
+/* shadow hook: load the candidate and run it beside the served model (shadow.h). */
+static int hook_shadow(void *cls, const char *model, const struct desired_model *c,
+		       const char *path, double fraction, struct ramp_err *err)
+{
+	struct runner_err rerr = {0};
+	struct live_model *lm;
+
+	if (c == NULL) {
+		shadow_set(NULL, 0);
+		return 0;
+	}
+	if ((lm = live_load(path, c->model, c->version, c->digest, &rerr)) == NULL)
+		return ramp_err_set(err, RAMP_EINVAL, "model", "shadow load: %s", rerr.msg);
+	if (shadow_set(lm, fraction) != 0)
+		return ramp_err_set(err, RAMP_ENOMEM, "model", "shadow worker did not start");
+	log_info("msg=\"shadow model loaded\" model=%s version=%s fraction=%g load_ms=%.1f", model,
+		 c->version, fraction, lm->load_ms);
+	return 0;
+}
+
+/* --shadow FILE [--shadow-fraction F] in local mode: the same, without a controller. */
+static int local_shadow(const char *path, double fraction)
+{
+	struct runner_err err = {0};
+	struct live_model *lm;
+
+	if (path == NULL)
+		return 0;
+	if (!(fraction > 0 && fraction <= 1) ||
+	    (lm = live_load(path, "", "shadow", "", &err)) == NULL) {
+		fprintf(stderr, "ramp-runner: --shadow %s: %s\n", path,
+			fraction > 0 && fraction <= 1 ? err.msg : "--shadow-fraction must be in (0, 1]");
+		return -1;
+	}
+	fprintf(stderr, "ramp-runner: shadow %s on %g of requests\n", path, fraction);
+	return shadow_set(lm, fraction);
 }
 
 static int local_load(const char *path)
@@ -129,11 +169,11 @@ static int local_load(const char *path)
 }
 
 static int run_local(const char *model, const struct sockaddr_in *sa, unsigned threads,
-		     const char *listen)
+		     const char *listen, const char *shadow, double fraction)
 {
 	void *d;
 
-	if (local_load(model) != 0)
+	if (local_load(model) != 0 || local_shadow(shadow, fraction) != 0)
 		return 1;
 	if ((d = serve_start(sa, threads, NULL)) == NULL) {
 		fprintf(stderr, "ramp-runner: cannot listen on %s\n", listen);
@@ -148,6 +188,7 @@ static int run_local(const char *model, const struct sockaddr_in *sa, unsigned t
 		}
 	}
 	serve_stop(d);
+	shadow_shutdown();
 	live_shutdown();
 	return 0;
 }
@@ -158,7 +199,7 @@ static int run_agent(const struct conf_src *src, const struct sockaddr_in *sa, u
 	struct conf defaults = {.platform = "cloud-x86-onnx", .model_dir = "var/runner-cache",
 				.telemetry_s = 10, .min_free_mb = 64, .max_bytes = (int64_t)4 << 30};
 	struct agent_hooks hooks = {NULL, 1, hook_install, hook_swap_back, NULL, hook_resume,
-				    hook_collect};
+				    hook_collect, hook_shadow};
 	struct ramp_err err = {0};
 	void *d;
 
@@ -178,6 +219,7 @@ static int run_agent(const struct conf_src *src, const struct sockaddr_in *sa, u
 		agent_stop(the_agent);
 	agent_run(the_agent);
 	serve_stop(d);
+	shadow_shutdown();
 	live_shutdown();
 	agent_free(the_agent);
 	the_agent = NULL;
@@ -190,6 +232,7 @@ static int usage(const char *why)
 	if (why)
 		fprintf(stderr, "ramp-runner: %s\n", why);
 	fprintf(stderr, "usage: ramp-runner --model FILE --listen ADDR:PORT [--threads N]\n"
+			"                   [--shadow FILE [--shadow-fraction F]]\n"
 			"       ramp-runner --controller URL --token T --pubkey KEY.pem --listen ADDR:PORT\n"
 			"                   [--platform P] [--cache DIR] [--name MODEL] [--poll S]\n"
 			"                   [--telemetry-interval S] [--config FILE] [--threads N]\n");
@@ -198,8 +241,9 @@ static int usage(const char *why)
 
 int runner_serve_main(int argc, char **argv)
 {
-	const char *model = NULL, *listen = NULL;
+	const char *model = NULL, *listen = NULL, *shadow = NULL;
 	unsigned long threads = 2;
+	double fraction = 1;
 	char other[256] = {0};
 	struct conf_src src;
 	struct ramp_err err = {0};
@@ -216,6 +260,10 @@ int runner_serve_main(int argc, char **argv)
 			listen = argv[i + 1];
 		else if (strcmp(argv[i], "--threads") == 0)
 			threads = strtoul(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--shadow") == 0)
+			shadow = argv[i + 1];
+		else if (strcmp(argv[i], "--shadow-fraction") == 0)
+			fraction = strtod(argv[i + 1], NULL);
 		else
 			return usage("unknown option");
 	}
@@ -227,5 +275,5 @@ int runner_serve_main(int argc, char **argv)
 			     : run_agent(&src, &sa, (unsigned)threads, listen);
 	if (!model)
 		return usage("--model FILE or --controller URL is required");
-	return run_local(model, &sa, (unsigned)threads, listen);
+	return run_local(model, &sa, (unsigned)threads, listen, shadow, fraction);
 }

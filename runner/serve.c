@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "live.h"
 #include "runner.h"
+#include "shadow.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -364,6 +365,9 @@ static enum MHD_Result infer_on(struct MHD_Connection *conn, const struct body *
 	if (!bad && runner_run(c, in, runner_model_ninputs(lm->model), out,
 			       runner_model_noutputs(lm->model), &err))
 		bad = 1, snprintf(why, sizeof(why), "%s", err.msg);
+	if (!bad) /* a sampled share goes to the shadow candidate, off this path */
+		shadow_offer(in, runner_model_ninputs(lm->model), out,
+			     runner_model_noutputs(lm->model), lm->label);
 	for (size_t i = 0; i < SERVE_MAX_IO; i++)
 		free(in[i].data);
 	rc = bad ? problem(conn, 400, why, oc) : answer(conn, lm, out, oc);
@@ -431,7 +435,7 @@ static char *metrics_text(void)
 {
 	char *s = NULL;
 	size_t len = 0;
-	unsigned long cum = 0;
+	unsigned long cum = 0, runs, dropped;
 	struct live_model *lm = live_acquire();
 	FILE *f = open_memstream(&s, &len);
 
@@ -468,6 +472,9 @@ static char *metrics_text(void)
 	fprintf(f, "ramp_runner_latency_seconds_sum %.6f\nramp_runner_latency_seconds_count %lu\n",
 		(double)atomic_load(&S.lat_sum_us) / 1e6, cum);
 	metrics_versions(f);
+	shadow_counts(&runs, &dropped);
+	counter(f, "ramp_runner_shadow_runs_total", "Shadow runs of a candidate.", runs);
+	counter(f, "ramp_runner_shadow_dropped_total", "Shadow runs dropped: queue full.", dropped);
 	metrics_agent(f);
 	fclose(f);
 	live_release(lm);

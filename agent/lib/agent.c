@@ -65,13 +65,17 @@ static void reconcile_all(struct agent *a)
 		one = desired_find(&a->desired, a->conf.model, a->conf.platform);
 		if (one)
 			install_reconcile(a, one);
+		if (one)
+			shadow_reconcile(a, one);
 		return;
 	}
 	for (size_t i = 0; i < a->desired.n && !a->stop; i++) {
 		const struct desired_model *e = &a->desired.models[i];
 		if ((!a->conf.model[0] || !strcmp(a->conf.model, e->model)) &&
-		    (!a->conf.platform[0] || !strcmp(a->conf.platform, e->platform)))
+		    (!a->conf.platform[0] || !strcmp(a->conf.platform, e->platform))) {
 			install_reconcile(a, e);
+			shadow_reconcile(a, e);
+		}
 	}
 }
 

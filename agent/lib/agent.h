@@ -68,6 +68,15 @@ struct agent_hooks {
 	 * machine's gauges.
 	 */
 	void (*collect)(void *cls, json_t *reports);
+	/*
+	 * May be NULL: a shadow stage's candidate (docs/judge.md "Shadow runs")
+	 * was verified into the store at path (<model-dir>/<model>/<version>/
+	 * model, linked as <model>/shadow; current untouched): run it beside
+	 * the served version on fraction of live requests. cand NULL: stop
+	 * (path NULL). 0, or an error with err->msg (not retried).
+	 */
+	int (*shadow)(void *cls, const char *model, const struct desired_model *cand,
+		      const char *path, double fraction, struct ramp_err *err);
 };
 
 /* What the agent did, for the binaries' /metrics. */

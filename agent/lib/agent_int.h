@@ -78,6 +78,13 @@ struct agent {
 	char last_poll_err[256];
 	int poll_fails;		/* polls in a row that did not reach the controller */
 	unsigned rng;		/* jitter's rand_r state: the loop's thread only */
+	/* shadow runs (shadow.c): per model, the candidate kept beside current
+	 * and handed to the shadow hook, and one that failed (not retried) */
+	struct {
+		char model[64];
+		struct mark on, failed;
+	} shadows[AGENT_MAX_MODELS];
+	size_t nshadows;
 };
 
 /* agent.c: clocks and waits */
@@ -100,7 +107,13 @@ void install_report_unsent(struct agent *a);
 /* mstore_models callback at start (cls the agent): undoes an unconfirmed swap, reads what runs. */
 void install_recover(void *cls, const char *model);
 
-/* install.c, for delta.c */
+/* install.c, for delta.c and shadow.c */
+
+struct verify_signed;
+
+/* Checks e's manifest with each trusted key: 0 when one verifies it. */
+int verify_any(const struct agent *a, const struct desired_model *e, struct verify_signed *sv,
+	       struct ramp_err *err);
 
 /* Where to fetch url from (rampd's own artifacts from the configured controller). */
 const char *install__fetch_url(const struct agent *a, const char *url, char *buf, size_t cap);
@@ -124,6 +137,13 @@ enum delta_outcome {
 enum delta_outcome delta_fetch_apply(struct agent *a, struct slot *s, const struct desired_model *e,
 				     const struct verify_signed *sv, const char *part,
 				     struct fetch_result *got, char *why, size_t cap);
+
+/* shadow.c: a shadow stage's candidate, on the loop's thread */
+
+/* Fetches and verifies e->shadow into the store beside current (never
+ * pointing current at it) and hands it to the shadow hook; drops the one
+ * handed before when e has none. Never reports an install. */
+void shadow_reconcile(struct agent *a, const struct desired_model *e);
 
 /* enroll.c: the device's identity, on the loop's thread */
 

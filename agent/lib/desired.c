@@ -107,6 +107,51 @@ static int parse_model(json_t *e, struct desired_model *m, const char *path, str
 	return 0;
 }
 
+static void model_free(struct desired_model *m);
+
+/* The optional "shadow" object: the same fields as an entry, the entry's
+ * model and platform; anything this agent cannot read is ignored, as an
+ * older agent would, and the served entry still stands. */
+static void parse_shadow(json_t *e, struct desired_model *m, const char *path)
+{
+	json_t *sh = json_object_get(e, "shadow"), *copy, *f;
+	struct ramp_err serr = {0};
+	char p[64];
+
+	if (!json_is_object(sh) || (f = json_object_get(sh, "fraction")) == NULL ||
+	    !json_is_number(f) || !(json_number_value(f) > 0) || !(json_number_value(f) <= 1))
+		return;
+	if ((copy = json_copy(sh)) == NULL || (m->shadow = calloc(1, sizeof(*m->shadow))) == NULL) {
+		json_decref(copy);
+		return;
+	}
+	json_object_set(copy, "model", json_object_get(e, "model"));
+	json_object_set(copy, "platform", json_object_get(e, "platform"));
+	json_object_del(copy, "previous");
+	json_object_del(copy, "delta");
+	json_object_del(copy, "shadow");
+	snprintf(p, sizeof(p), "%s.shadow", path);
+	if (parse_model(copy, m->shadow, p, &serr) != 0) {
+		model_free(m->shadow);
+		free(m->shadow);
+		m->shadow = NULL;
+	} else {
+		m->shadow_fraction = json_number_value(f);
+	}
+	json_decref(copy);
+}
+
+static void model_free(struct desired_model *m)
+{
+	free(m->url);
+	free(m->manifest_b64);
+	free(m->signature);
+	if (m->shadow) {
+		model_free(m->shadow);
+		free(m->shadow);
+	}
+}
+
 int desired_parse(const char *text, size_t len, struct desired *out, struct ramp_err *err)
 {
 	json_error_t je;
@@ -143,6 +188,8 @@ int desired_parse(const char *text, size_t len, struct desired *out, struct ramp
 		snprintf(path, sizeof(path), "models[%zu]", i);
 		out->n++;
 		rc = parse_model(e, &out->models[i], path, err);
+		if (rc == 0)
+			parse_shadow(e, &out->models[i], path);
 	}
 	json_decref(root);
 	if (rc)
@@ -154,11 +201,8 @@ void desired_free(struct desired *d)
 {
 	if (d == NULL)
 		return;
-	for (size_t i = 0; i < d->n; i++) {
-		free(d->models[i].url);
-		free(d->models[i].manifest_b64);
-		free(d->models[i].signature);
-	}
+	for (size_t i = 0; i < d->n; i++)
+		model_free(&d->models[i]);
 	free(d->models);
 	memset(d, 0, sizeof(*d));
 }

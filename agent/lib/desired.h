@@ -33,6 +33,11 @@ struct desired_model {
 	char prev_digest[72];
 	int has_delta;		/* a well-formed "delta" was offered (one that is not is ignored) */
 	struct delta_offer delta;
+	/* a shadow stage's candidate (docs/judge.md "Shadow runs"), to run beside
+	 * this entry's version on shadow_fraction of live requests: model and
+	 * platform are this entry's; NULL when none (a malformed one is ignored) */
+	struct desired_model *shadow;
+	double shadow_fraction;
 };
 
 struct desired {

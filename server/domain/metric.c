@@ -23,6 +23,10 @@ static const struct {
 	[METRIC_TEMPERATURE_C] = {"temperature_c", METRIC_KIND_PLAIN},
 	[METRIC_DISK_FREE_MB] = {"disk_free_mb", METRIC_KIND_PLAIN},
 	[METRIC_NPU_PCT] = {"npu_pct", METRIC_KIND_PLAIN},
+	[METRIC_SHADOW_AGREEMENT] = {"shadow_agreement", METRIC_KIND_RATIO},
+	[METRIC_SHADOW_MAD] = {"shadow_mad", METRIC_KIND_PLAIN},
+	[METRIC_SHADOW_LATENCY_P95] = {"shadow_latency_p95", METRIC_KIND_MILLIS},
+	[METRIC_SHADOW_CONFIDENCE_SHIFT] = {"shadow_confidence_shift", METRIC_KIND_PLAIN},
 };
 
 int metric_from_name(const char *name)
@@ -47,4 +51,9 @@ enum metric_kind metric_kind_of(enum metric_id id)
 	if ((int)id < 0 || id >= METRIC_COUNT)
 		return METRIC_KIND_PLAIN;
 	return metrics[id].kind;
+}
+
+int metric_is_shadow(enum metric_id id)
+{
+	return id >= METRIC_SHADOW_AGREEMENT && id <= METRIC_SHADOW_CONFIDENCE_SHIFT;
 }

@@ -24,6 +24,11 @@ enum metric_id {
 	METRIC_TEMPERATURE_C,
 	METRIC_DISK_FREE_MB,
 	METRIC_NPU_PCT,
+	/* shadow runs (docs/judge.md "Shadow runs"): gated only on shadow stages */
+	METRIC_SHADOW_AGREEMENT,
+	METRIC_SHADOW_MAD,
+	METRIC_SHADOW_LATENCY_P95,
+	METRIC_SHADOW_CONFIDENCE_SHIFT,
 	METRIC_COUNT
 };
 
@@ -41,6 +46,9 @@ int metric_from_name(const char *name);
 
 /* Returns the API name of id; never NULL for a valid id. */
 const char *metric_name(enum metric_id id);
+
+/* True for the shadow_* metrics, which only a shadow stage may gate on. */
+int metric_is_shadow(enum metric_id id);
 
 /* Returns how thresholds for id are read. */
 enum metric_kind metric_kind_of(enum metric_id id);

@@ -26,6 +26,7 @@ static const char *const stage_keys[] = {
 	"name",	       "size",	      "cohort",	  "validation_window",
 	"min_devices", "min_samples", "approval", "metrics",
 	"windows", /* policy_windows.c */
+	POLICY_SHADOW_KEYS, /* policy_shadow.c */
 	NULL};
 static const char *const metric_keys[] = {"name", "threshold", "scope", "provider",
 					  "consecutive_error_limit", POLICY_JUDGE_KEYS, NULL};
@@ -449,6 +450,8 @@ int policy_from_json(const json_t *root, struct policy *out,
 		rc = parse_rollback(root, out, err);
 	if (rc == 0)
 		rc = policy_windows_parse(root, out, err);
+	if (rc == 0)
+		rc = policy_shadow_parse(root, out, err);
 	if (rc < 0)
 		memset(out, 0, sizeof(*out));
 	return rc;

@@ -13,6 +13,7 @@
 #include "domain/metric.h"
 #include "domain/promql.h"
 #include "domain/policy_judge.h"
+#include "domain/policy_shadow.h"
 #include "domain/threshold.h"
 #include "domain/window.h"
 
@@ -54,6 +55,10 @@ struct policy_stage {
 	/* maintenance windows (policy_windows.c): the stage's own, else the
 	 * policy's top-level "windows"; none: devices update at any time */
 	struct window_list windows;
+	/* shadow runs (policy_shadow.c): the stage's devices run the candidate
+	 * beside their current model on shadow_fraction of live requests */
+	bool shadow;
+	double shadow_fraction; /* 0 when not a shadow stage */
 };
 
 enum on_inconclusive {

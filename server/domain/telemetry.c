@@ -465,6 +465,24 @@ void telemetry_report_init(struct telemetry_report *out, double now)
 	out->requests = 1;
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
 		*(double *)((char *)out + gauges[i].off) = NAN;
+	out->shadow_agree = -1;
+	out->shadow_mad = out->shadow_conf_shift = out->shadow_latency_p95_ms = NAN;
+}
+
+int telemetry_read_number(const json_t *v, const char *field, double *out, struct ramp_err *err)
+{
+	return read_number(v, field, out, err);
+}
+
+int telemetry_read_int(const json_t *v, const char *field, int64_t min, int64_t *out,
+		       struct ramp_err *err)
+{
+	return read_int(v, field, min, out, err);
+}
+
+bool telemetry_version_valid(const char *s, size_t n)
+{
+	return matches(s, n, 128, is_alnum, is_version_char);
 }
 
 int telemetry_parse(const json_t *obj, double now, struct telemetry_report *out,
@@ -480,7 +498,9 @@ int telemetry_parse(const json_t *obj, double now, struct telemetry_report *out,
 	    parse_hist(obj, &lat_spec, &out->lat_nbounds, out->lat_bounds,
 		       out->lat_counts, err) ||
 	    parse_hist(obj, &conf_spec, &out->conf_nbounds, out->conf_bounds,
-		       out->conf_counts, err)) {
+		       out->conf_counts, err) ||
+	    telemetry_shadow_parse(obj, out, err)) {
+		out->shadow_version[0] = '\0';
 		out->lat_nbounds = 0;
 		out->conf_nbounds = 0;
 		return RAMP_EINVAL;

@@ -41,6 +41,13 @@ struct telemetry_report {
 	double cpu_pct, mem_pct, npu_pct, temperature_c, disk_free_mb,
 		model_load_ms, confidence_mean;
 	int64_t exceptions, oom_kills, timeouts;
+	/* a shadow run (telemetry_shadow.c, docs/judge.md "Shadow runs"): the
+	 * candidate shadow_version run beside the served model on
+	 * shadow_requests live requests; shadow_version "" when absent,
+	 * shadow_agree -1 and the doubles NaN when not reported */
+	char shadow_version[129];
+	int64_t shadow_requests, shadow_agree, shadow_dropped;
+	double shadow_mad, shadow_conf_shift, shadow_latency_p95_ms;
 };
 
 /*

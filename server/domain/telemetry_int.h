@@ -42,4 +42,15 @@ void telemetry_report_init(struct telemetry_report *out, double now);
 int telemetry_split_model(const char *s, size_t n, struct telemetry_report *out,
 			  struct ramp_err *err);
 
+/* The checks telemetry.c applies to every number, for the shadow block
+ * (telemetry_shadow.c): a finite number; an integer in [min, 2^53]. */
+int telemetry_read_number(const json_t *v, const char *field, double *out, struct ramp_err *err);
+int telemetry_read_int(const json_t *v, const char *field, int64_t min, int64_t *out,
+		       struct ramp_err *err);
+/* True when s[0..n) is a valid version: [A-Za-z0-9][A-Za-z0-9._+-]{0,127}. */
+bool telemetry_version_valid(const char *s, size_t n);
+/* The optional "shadow" object of obj into out; 0 or RAMP_EINVAL. */
+int telemetry_shadow_parse(const json_t *obj, struct telemetry_report *out,
+			   struct ramp_err *err);
+
 #endif

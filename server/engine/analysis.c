@@ -35,6 +35,7 @@ struct scan_ctx {
 	size_t nv;
 	bool split;		  /* canary devices on more than one platform */
 	bool judged;
+	bool shadow; /* a shadow stage: the canary is its devices' shadow runs */
 	double slo_from, drift_until;
 };
 
@@ -46,6 +47,7 @@ static void arms_free(struct arms *a)
 	judge_arm_free(a->jb);
 	judge_arm_free(a->dc);
 	judge_arm_free(a->db);
+	shadow_arm_free(a->shadow);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -62,7 +64,10 @@ static int arms_init(const struct scan_ctx *s, struct arms *a, const char *name)
 		a->dc = judge_arm_new();
 		a->db = judge_arm_new();
 	}
-	if (!a->canary || !a->base || (s->judged && (!a->jc || !a->jb || !a->dc || !a->db)))
+	if (s->shadow)
+		a->shadow = shadow_arm_new();
+	if (!a->canary || !a->base || (s->judged && (!a->jc || !a->jb || !a->dc || !a->db)) ||
+	    (s->shadow && !a->shadow))
 		return RAMP_ENOMEM;
 	return 0;
 }
@@ -121,6 +126,16 @@ static int on_report(void *ctx, const struct telemetry_report *r)
 	int rc = 0;
 	bool canary;
 
+	if (s->shadow) {
+		/* what the canary devices ran beside the model they serve */
+		if (!analysis_shadow_report(r, s->version) || r->ts < s->slo_from ||
+		    !strmap_get(s->assigned, r->device_id))
+			return 0;
+		rc = shadow_arm_add(s->all.shadow, r);
+		if (rc == 0 && (a = arms_of(s, r->device_id)) != NULL)
+			rc = shadow_arm_add(a->shadow, r);
+		return rc;
+	}
 	if (strcmp(r->version, s->version) == 0)
 		canary = true;
 	else if (s->baseline && strcmp(r->version, s->baseline) == 0)
@@ -148,8 +163,9 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 	const char *versions[2] = {row->version, row->baseline};
 	json_t *outcomes = NULL, *o;
 	size_t i;
-	int rc = store_telemetry_scan(app->db, row->model, versions, row->has_baseline ? 2 : 1,
-				      from, to, on_report, s);
+	/* a shadow run is reported with whatever version its device serves */
+	int rc = store_telemetry_scan(app->db, row->model, versions,
+				      s->shadow ? 0 : row->has_baseline ? 2 : 1, from, to, on_report, s);
 
 	if (rc)
 		return rc;
@@ -259,7 +275,9 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 				prom_metric(out, row->stage, pm, &pe[i], acc);
 			continue;
 		}
-		if (pm->judge.sequential)
+		if (metric_is_shadow(pm->metric))
+			analysis_shadow_metric(st, pm, a, &e);
+		else if (pm->judge.sequential)
 			analysis_judge_metric(row, st, pm, a, &e);
 		else
 			analysis_eval_metric(st, pm, a->canary, a->base, (double)(now - (int64_t)slo_from),
@@ -329,6 +347,7 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	s.baseline = row->has_baseline ? row->baseline : NULL;
 	s.assigned = assigned;
 	s.target = target;
+	s.shadow = st->shadow;
 	if (from < row->stage_started_at)
 		from = row->stage_started_at;
 	s.slo_from = (double)from;

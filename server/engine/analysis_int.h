@@ -7,6 +7,7 @@
 
 #include "domain/judge.h"
 #include "domain/policy.h"
+#include "domain/shadow.h"
 #include "domain/slo.h"
 #include "store/store.h"
 
@@ -23,6 +24,7 @@ struct arms {
 	size_t ncanary; /* assigned devices of this variant */
 	struct slo_arm *canary, *base;
 	struct judge_arm *jc, *jb, *dc, *db;
+	struct shadow_arm *shadow; /* a shadow stage's canary runs; NULL otherwise */
 };
 
 struct metric_eval {
@@ -49,5 +51,11 @@ json_t *analysis_row_json(int stage, const struct policy_metric *pm, const char 
 			  struct slo_value v, const struct metric_eval *e, const char *result,
 			  const char *variant);
 const char *analysis_result_name(int res, bool decisive);
+
+/* Shadow stages (analysis_shadow.c): whether r carries a shadow run of
+ * version, and a shadow_* metric on a's shadow arm. */
+bool analysis_shadow_report(const struct telemetry_report *r, const char *version);
+void analysis_shadow_metric(const struct policy_stage *st, const struct policy_metric *pm,
+			    const struct arms *a, struct metric_eval *e);
 
 #endif

@@ -184,6 +184,25 @@ static json_t *model_entry(struct desired_ctx *d, const char *name, const char *
 	return e;
 }
 
+/* A shadow stage's candidate (docs/judge.md "Shadow runs"): the entry of
+ * rollout r's version as a "shadow" object on the served entry e, without
+ * what only an install needs (previous, delta), plus the share of live
+ * requests to run it on. Nothing when the class has no variant of it. */
+static void add_shadow(struct desired_ctx *d, json_t *e, const char *name,
+		       const struct snap_rollout *r)
+{
+	json_t *sh = model_entry(d, name, r->version, r);
+
+	if (sh == NULL)
+		return;
+	json_object_del(sh, "previous");
+	json_object_del(sh, "delta");
+	json_object_del(sh, "model");
+	json_object_del(sh, "platform");
+	json_object_set_new(sh, "fraction", json_real(r->shadow));
+	json_object_set_new(e, "shadow", sh);
+}
+
 static void set_next_window(json_t *e, int64_t at)
 {
 	char t[32];
@@ -202,22 +221,29 @@ static void desired_model(void *ctx, const char *name, void *val)
 	struct desired_ctx *d = ctx;
 	const struct snap_model *m = val;
 	const char *version = m->stable, *pin;
-	const struct snap_rollout *r = NULL;
+	const struct snap_rollout *r = NULL, *shadow = NULL;
 	int member = m->rollout ? membership(d->cls, m->rollout->id) : 0;
 	json_t *e, *pending = NULL;
 
 	pin = d->cls->pins ? json_string_value(json_object_get(d->cls->pins, name)) : NULL;
 	if (pin)
 		version = pin;
-	else if (member > 0) {
+	else if (member > 0 && m->rollout->shadow > 0) {
+		/* a shadow stage: keep serving, run the candidate beside it */
+		if (!m->rollout->reverting)
+			shadow = m->rollout;
+	} else if (member > 0) {
 		r = m->rollout;
 		version = r->version;
-	} else if (member < 0 && !m->rollout->reverting)
+	} else if (member < 0 && !m->rollout->reverting && m->rollout->shadow == 0)
+		/* (held for a shadow stage: nothing pending, it would never be installed) */
 		pending = model_entry(d, name, m->rollout->version, m->rollout);
 	if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
 		json_decref(pending);
 		return;
 	}
+	if (shadow)
+		add_shadow(d, e, name, shadow);
 	if (pending) {
 		json_object_del(json_object_get(pending, "rollout"), "window");
 		json_object_set_new(e, "pending", pending);

@@ -131,6 +131,18 @@ static int on_rollout_window(void *ctx, int64_t id, int64_t opens_at, int window
 	return 0;
 }
 
+static int on_rollout_shadow(void *ctx, int64_t id, double fraction)
+{
+	struct catalog *c = ((struct load *)ctx)->cat;
+	char key[32];
+	struct snap_rollout *r;
+
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	if ((r = strmap_get(c->rollouts, key)) != NULL)
+		r->shadow = fraction > 0 && fraction <= 1 ? fraction : 0;
+	return 0;
+}
+
 /* --- devices: straight into a whole load, or staged --- */
 
 void snapshot_staged_free(void *ctx, const char *key, void *v)
@@ -250,7 +262,7 @@ static int on_delta(void *ctx, const char *from, const char *to, const char *dig
 struct snapshot_loader snapshot_loader_of(struct load *l)
 {
 	struct snapshot_loader x = {l, on_device, on_model, on_manifest, on_rollout, on_assigned,
-				    on_token, on_rollout_window, on_delta};
+				    on_token, on_rollout_window, on_delta, on_rollout_shadow};
 	return x;
 }
 

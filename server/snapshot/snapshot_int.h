@@ -45,6 +45,9 @@ struct snap_rollout {
 	 * whether this is a rollback waiting for a window to send its devices back */
 	int64_t opens_at;
 	bool windowed, reverting;
+	/* shadow runs (docs/judge.md): the current stage's shadow_fraction;
+	 * 0 when it is not a shadow stage */
+	double shadow;
 };
 
 /* A delta from one artifact to another, in the artifact store. */

@@ -35,7 +35,8 @@
 	"ts, device_id, model, version, requests, errors, latency_ms, lat_bounds,"                 \
 	" lat_counts, conf_bounds, conf_counts, cpu_pct, mem_pct, npu_pct,"                        \
 	" temperature_c, disk_free_mb, model_load_ms, confidence_mean, exceptions,"                \
-	" oom_kills, timeouts"
+	" oom_kills, timeouts, shadow_version, shadow_requests, shadow_agree,"                      \
+	" shadow_dropped, shadow_mad, shadow_conf_shift, shadow_latency_p95_ms"
 
 /* Starts the writer (its own libpq connection to app->db's server) and the
  * housekeeping thread. 0, RAMP_ENOMEM, or RAMP_EINTERNAL (logged) when a

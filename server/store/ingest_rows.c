@@ -18,17 +18,18 @@
 #include <stdint.h>
 #include <string.h>
 
-#define NCOLUMNS 21
+#define NCOLUMNS 28
 #define OID_INT8 20
 #define OID_FLOAT8 701
 #define PG_EPOCH_UNIX 946684800LL /* 2000-01-01 00:00:00 UTC */
 
-/* The most a row takes: header, 21 lengths, three texts, 14 scalars, four
+/* The most a row takes: header, 28 lengths, four texts, 20 scalars, four
  * arrays of at most TELEMETRY_HIST_MAX elements. */
 #define ROW_MAX                                                                                    \
 	(2 + NCOLUMNS * 4 + sizeof(((struct telemetry_report *)0)->device_id) +                      \
 	 sizeof(((struct telemetry_report *)0)->model) +                                             \
-	 sizeof(((struct telemetry_report *)0)->version) + 14 * 8 +                                  \
+	 sizeof(((struct telemetry_report *)0)->version) +                                           \
+	 sizeof(((struct telemetry_report *)0)->shadow_version) + 20 * 8 +                           \
 	 4 * (20 + TELEMETRY_HIST_MAX * 12))
 
 static const char copy_header[19] = "PGCOPY\n\377\r\n\0" /* flags, extension */ "\0\0\0\0\0\0\0";
@@ -134,6 +135,23 @@ static unsigned char *put_ts(unsigned char *p, double ts)
 	return put_u64(p, (uint64_t)(((int64_t)whole - PG_EPOCH_UNIX) * 1000000 + micro));
 }
 
+/* The shadow run's seven columns, all NULL for a report without one. */
+static unsigned char *put_shadow(unsigned char *p, const struct telemetry_report *r)
+{
+	if (r->shadow_version[0] == '\0') {
+		for (int i = 0; i < 7; i++)
+			p = put_null(p);
+		return p;
+	}
+	p = put_text(p, r->shadow_version, sizeof(r->shadow_version) - 1);
+	p = put_int8(p, r->shadow_requests);
+	p = r->shadow_agree >= 0 ? put_int8(p, r->shadow_agree) : put_null(p);
+	p = put_int8(p, r->shadow_dropped);
+	p = put_float8(p, r->shadow_mad);
+	p = put_float8(p, r->shadow_conf_shift);
+	return put_float8(p, r->shadow_latency_p95_ms);
+}
+
 static size_t encode_row(unsigned char *row, const struct telemetry_report *r)
 {
 	unsigned char *p = put_u16(row, NCOLUMNS);
@@ -159,6 +177,7 @@ static size_t encode_row(unsigned char *row, const struct telemetry_report *r)
 	p = put_int8(p, r->exceptions);
 	p = put_int8(p, r->oom_kills);
 	p = put_int8(p, r->timeouts);
+	p = put_shadow(p, r);
 	return (size_t)(p - row);
 }
 

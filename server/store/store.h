@@ -140,6 +140,9 @@ struct snapshot_loader {
 	int (*rollout_window)(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting);
 	/* a delta from one artifact digest to another (deltas table) */
 	int (*delta)(void *ctx, const char *from, const char *to, const char *digest, int64_t size);
+	/* shadow runs (docs/judge.md), after its rollout (may be NULL): the
+	 * shadow_fraction of its current stage, 0 when that is not a shadow stage */
+	int (*rollout_shadow)(void *ctx, int64_t id, double fraction);
 };
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */

@@ -66,6 +66,8 @@ static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 	if (rc == 0 && l->rollout_window)
 		rc = l->rollout_window(l->ctx, id, val(r, 0, 7) ? strtoll(val(r, 0, 7), NULL, 10) : 0,
 				       val(r, 0, 8)[0] == 't', strcmp(val(r, 0, 4), "rolled_back") == 0);
+	if (rc == 0 && l->rollout_shadow)
+		rc = l->rollout_shadow(l->ctx, id, val(r, 0, 9) ? strtod(val(r, 0, 9), NULL) : 0);
 	return rc;
 }
 
@@ -105,7 +107,10 @@ static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 			      "SELECT id, model, version, baseline_version, state, stage,"
 			      " policy->'stages'->stage->>'name',"
 			      " extract(epoch FROM window_opens_at)::bigint,"
-			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0"
+			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0,"
+			      " CASE WHEN policy->'stages'->stage->'shadow' = 'true'"
+			      " THEN coalesce((policy->'stages'->stage->>'shadow_fraction')::float8, 0.1)"
+			      " ELSE 0 END"
 			      " FROM rollouts r WHERE" ANSWERING
 			      " ORDER BY r.state IN " ACTIVE ", id", /* the active one last: it answers */
 			      NULL, row_rollout, l);

@@ -25,7 +25,8 @@
 	" SELECT extract(epoch FROM ts)::float8, device_id, model, version, requests,"             \
 	" errors, latency_ms, lat_bounds, lat_counts, conf_bounds, conf_counts, cpu_pct,"          \
 	" mem_pct, npu_pct, temperature_c, disk_free_mb, model_load_ms, confidence_mean,"          \
-	" exceptions, oom_kills, timeouts FROM telemetry"                                          \
+	" exceptions, oom_kills, timeouts, shadow_version, shadow_requests, shadow_agree,"        \
+	" shadow_dropped, shadow_mad, shadow_conf_shift, shadow_latency_p95_ms FROM telemetry"   \
 	" WHERE model = $1 AND ($2::text[] IS NULL OR version = ANY ($2::text[]))"                 \
 	" AND ts >= to_timestamp($3::float8) AND ts <= to_timestamp($4::float8)"
 
@@ -51,6 +52,13 @@ enum {
 	C_EXCEPTIONS,
 	C_OOM,
 	C_TIMEOUTS,
+	C_SHADOW_VERSION,
+	C_SHADOW_REQUESTS,
+	C_SHADOW_AGREE,
+	C_SHADOW_DROPPED,
+	C_SHADOW_MAD,
+	C_SHADOW_CONF_SHIFT,
+	C_SHADOW_LATENCY,
 };
 
 /* A text[] literal {"a","b"} of the versions, or NULL for none (malloc'd). */
@@ -161,6 +169,16 @@ static void fill_report(PGresult *r, int row, struct telemetry_report *t)
 	t->exceptions = get_int(r, row, C_EXCEPTIONS);
 	t->oom_kills = get_int(r, row, C_OOM);
 	t->timeouts = get_int(r, row, C_TIMEOUTS);
+	/* a shadow run (schema/021_shadow.sql), NULLs when none */
+	if (!PQgetisnull(r, row, C_SHADOW_VERSION))
+		snprintf(t->shadow_version, sizeof(t->shadow_version), "%s",
+			 PQgetvalue(r, row, C_SHADOW_VERSION));
+	t->shadow_requests = get_int(r, row, C_SHADOW_REQUESTS);
+	t->shadow_agree = PQgetisnull(r, row, C_SHADOW_AGREE) ? -1 : get_int(r, row, C_SHADOW_AGREE);
+	t->shadow_dropped = get_int(r, row, C_SHADOW_DROPPED);
+	t->shadow_mad = get_double(r, row, C_SHADOW_MAD);
+	t->shadow_conf_shift = get_double(r, row, C_SHADOW_CONF_SHIFT);
+	t->shadow_latency_p95_ms = get_double(r, row, C_SHADOW_LATENCY);
 }
 
 /* FETCHes the open cursor to its end, calling fn per row. */

@@ -104,6 +104,49 @@ static void desired_reads_entries_and_finds_one_by_model_and_platform(void)
 	desired_free(&d);
 }
 
+/* A shadow stage's candidate (docs/judge.md "Shadow runs") rides on the served
+ * entry, with the entry's model and platform; one this agent cannot read
+ * (bad digest, fraction out of (0, 1]) is ignored and the entry still stands. */
+static void desired_reads_a_shadow_candidate_and_ignores_a_bad_one(void)
+{
+#define ENTRY(shadow)                                                                              \
+	"{\"device_id\":\"pi-1\",\"models\":[{\"model\":\"a\",\"version\":\"1\",\"platform\":\"p\","     \
+	"\"digest\":\"" CLOUD_DIGEST "\",\"url\":\"u\",\"manifest\":\"bQ==\",\"signature\":\"c2ln\","     \
+	"\"rollout\":null,\"shadow\":" shadow "}]}"
+#define CAND(digest, fraction)                                                                     \
+	"{\"version\":\"2\",\"file\":\"g\",\"digest\":\"" digest "\",\"url\":\"http://x/b\",\"size\":5,"    \
+	"\"manifest\":\"bQ==\",\"signature\":\"c2ln\",\"key_id\":\"k\","                                 \
+	"\"rollout\":{\"id\":3,\"stage\":\"shadow\"},\"fraction\":" fraction "}"
+	static const char *const ignored[] = {
+		ENTRY(CAND("md5:abc", "0.5")), ENTRY(CAND(CLOUD_DIGEST, "0")),
+		ENTRY(CAND(CLOUD_DIGEST, "1.5")), ENTRY(CAND(CLOUD_DIGEST, "\"all\"")),
+		ENTRY("\"yes\""), ENTRY("null"),
+	};
+	const char *text = ENTRY(CAND(CLOUD_DIGEST, "0.25"));
+	struct desired d;
+	struct ramp_err err = {0};
+
+	CHECK_EQ_INT(desired_parse(text, strlen(text), &d, &err), 0);
+	CHECK(d.models[0].shadow != NULL);
+	CHECK_EQ_STR(d.models[0].version, "1");
+	CHECK_EQ_STR(d.models[0].shadow->version, "2");
+	CHECK_EQ_STR(d.models[0].shadow->model, "a");
+	CHECK_EQ_STR(d.models[0].shadow->platform, "p");
+	CHECK_EQ_STR(d.models[0].shadow->url, "http://x/b");
+	CHECK_EQ_INT(d.models[0].shadow->size, 5);
+	CHECK_EQ_INT(d.models[0].shadow->rollout_id, 3);
+	CHECK(d.models[0].shadow_fraction == 0.25);
+	desired_free(&d);
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+		CHECK_EQ_INT(desired_parse(ignored[i], strlen(ignored[i]), &d, &err), 0);
+		CHECK_EQ_INT(d.n, 1);
+		CHECK(d.models[0].shadow == NULL);
+		desired_free(&d);
+	}
+#undef ENTRY
+#undef CAND
+}
+
 static void desired_refuses_a_bad_digest_naming_the_entry(void)
 {
 	const char *text = "{\"device_id\":\"pi-1\",\"models\":[{\"model\":\"a\",\"version\":\"1\","
@@ -616,6 +659,7 @@ static const struct unit_case cases[] = {
 	UNIT(conf_args_refuses_a_stray_word_and_a_missing_value),
 	UNIT(desired_reads_entries_and_finds_one_by_model_and_platform),
 	UNIT(desired_refuses_a_bad_digest_naming_the_entry),
+	UNIT(desired_reads_a_shadow_candidate_and_ignores_a_bad_one),
 	UNIT(verify_accepts_the_signed_manifest_and_returns_its_digest),
 	UNIT(verify_refuses_a_manifest_signed_by_another_key),
 	UNIT(verify_refuses_what_the_manifest_does_not_sign),

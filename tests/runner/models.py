@@ -4,6 +4,7 @@ Debian's python3-onnx (run it with /usr/bin/python3: a pyenv `python3` on
 PATH may not see Debian's packages).
 
   models.py affine OUT K        y = x * K + K on x[1,4] (the version is K)
+  models.py classify OUT V      a 3-class scorer on x[1,4]: V base, agree (same class) or flip
   models.py mlp OUT             MLP 256 -> 512 -> 512 -> 10 (Gemm, Relu, Softmax)
   models.py cnn OUT             small CNN on [1,3,32,32]: 2x (Conv, Relu, MaxPool),
                                 GlobalAveragePool, Flatten, Gemm, Softmax
@@ -45,6 +46,19 @@ def affine(k):
     k = float(k)
     nodes = [helper.make_node("Mul", ["x", "k"], ["t"]), helper.make_node("Add", ["t", "k"], ["y"])]
     return model(nodes, [vi("x", [1, 4])], [vi("y", [1, 4])], [const("k", [k])])
+
+
+def classify(variant):
+    """A 3-class scorer on x [1, 4] (shadow runs): "base" scores x0..x2, "agree" the same
+    scaled by 1.5 (same class, other confidence), "flip" the classes reversed."""
+    w = np.eye(3, 4, dtype=np.float32)
+    if variant == "agree":
+        w = w * 1.5
+    elif variant == "flip":
+        w = w[::-1].copy()
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1),
+             helper.make_node("Softmax", ["g"], ["y"], axis=1)]
+    return model(nodes, [vi("x", [1, 4])], [vi("y", [1, 3])], [const("w", w), const("b", [0, 0, 0])])
 
 
 def mlp_weights(rng):
@@ -159,6 +173,8 @@ def testdir(path, kind):
 def main(argv):
     if len(argv) >= 3 and argv[1] == "affine":
         onnx.save(affine(argv[3]), argv[2])
+    elif len(argv) == 4 and argv[1] == "classify" and argv[3] in ("base", "agree", "flip"):
+        onnx.save(classify(argv[3]), argv[2])
     elif len(argv) == 3 and argv[1] in BUILDERS:
         onnx.save(BUILDERS[argv[1]](), argv[2])
     elif len(argv) == 4 and argv[1] == "testdir" and argv[3] in REFS:

@@ -693,7 +693,8 @@ static int desired_valid(struct ramp_err *err)
 		"\"previous\":{\"version\":\"0\",\"digest\":\"" DIGEST "\",\"url\":\"u\"}},"
 		"{\"model\":\"b\",\"version\":\"2\",\"platform\":\"q\",\"digest\":\"" DIGEST
 		"\",\"url\":\"u\",\"manifest\":\"bQ==\",\"signature\":\"c2ln\",\"rollout\":null,"
-		"\"previous\":null}]}",
+		"\"previous\":null,\"shadow\":{\"version\":\"3\",\"digest\":\"" DIGEST "\","
+		"\"url\":\"v\",\"manifest\":\"bQ==\",\"signature\":\"c2ln\",\"fraction\":0.5}}]}",
 		err);
 }
 

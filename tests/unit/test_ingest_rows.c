@@ -21,6 +21,8 @@ static void minimal(struct telemetry_report *r)
 	r->latency_ms = NAN;
 	r->cpu_pct = r->mem_pct = r->npu_pct = r->temperature_c = NAN;
 	r->disk_free_mb = r->model_load_ms = r->confidence_mean = NAN;
+	r->shadow_agree = -1;
+	r->shadow_mad = r->shadow_conf_shift = r->shadow_latency_p95_ms = NAN;
 }
 
 static struct buf encoded(const struct telemetry_report *r)
@@ -84,6 +86,31 @@ static void rd_text(struct rd *d, char *out, size_t cap)
 	d->p += n;
 }
 
+/* An int8 field or NULL (then dflt). */
+static int64_t rd_opt_int8(struct rd *d, int64_t dflt)
+{
+	int32_t n = rd_len(d);
+
+	if (n == -1)
+		return dflt;
+	CHECK_EQ_INT(n, 8);
+	return (int64_t)rd_u(d, 8);
+}
+
+/* A text field or NULL (then ""). */
+static void rd_opt_text(struct rd *d, char *out, size_t cap)
+{
+	int32_t n = rd_len(d);
+
+	out[0] = '\0';
+	if (n == -1)
+		return;
+	CHECK(n >= 0 && (size_t)n < cap);
+	memcpy(out, d->p, (size_t)n);
+	out[n] = '\0';
+	d->p += n;
+}
+
 /* A one-dimensional array of 8-byte elements; its count, or 0 for NULL. */
 static size_t rd_array(struct rd *d, uint32_t oid, uint64_t *vals)
 {
@@ -126,7 +153,7 @@ static void decode(const struct buf *b, struct telemetry_report *r)
 	int64_t us;
 
 	memset(r, 0, sizeof(*r));
-	CHECK_EQ_INT((int)rd_u(&d, 2), 21);
+	CHECK_EQ_INT((int)rd_u(&d, 2), 28);
 	us = rd_int8(&d);
 	r->ts = 946684800.0 + (double)(us / 1000000) + (double)(us % 1000000) / 1e6;
 	rd_text(&d, r->device_id, sizeof(r->device_id));
@@ -148,6 +175,13 @@ static void decode(const struct buf *b, struct telemetry_report *r)
 	r->exceptions = rd_int8(&d);
 	r->oom_kills = rd_int8(&d);
 	r->timeouts = rd_int8(&d);
+	rd_opt_text(&d, r->shadow_version, sizeof(r->shadow_version));
+	r->shadow_requests = rd_opt_int8(&d, 0);
+	r->shadow_agree = rd_opt_int8(&d, -1);
+	r->shadow_dropped = rd_opt_int8(&d, 0);
+	r->shadow_mad = rd_float8(&d);
+	r->shadow_conf_shift = rd_float8(&d);
+	r->shadow_latency_p95_ms = rd_float8(&d);
 	CHECK(d.p == d.end);
 }
 
@@ -159,7 +193,7 @@ static void minimal_report_is_byte_exact(void)
 	struct buf b;
 	/* 2025-12-29 09:20:00 UTC: timestamptz_send() gives 0002ea1284199000 */
 	static const unsigned char want[] = {
-	    0, 21,						/* fields */
+	    0, 28,						/* fields */
 	    0, 0, 0, 8, 0x00, 0x02, 0xea, 0x12, 0x84, 0x19, 0x90, 0x00, /* ts */
 	    0, 0, 0, 14, 'p', 'i', '-', 'w', 'a', 'r', 'e', 'h', 'o', 'u', 's', 'e', '-', '1',
 	    0, 0, 0, 11, 'i', 'n', 'v', 'o', 'i', 'c', 'e', '-', 'o', 'c', 'r',
@@ -174,6 +208,9 @@ static void minimal_report_is_byte_exact(void)
 	    0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, /* exceptions */
 	    0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, /* oom_kills */
 	    0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, /* timeouts */
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    /* no shadow run: its seven columns NULL */
 	};
 
 	minimal(&r);
@@ -268,6 +305,13 @@ static void every_field_round_trips(void)
 	r.exceptions = 3;
 	r.oom_kills = 1;
 	r.timeouts = 4;
+	snprintf(r.shadow_version, sizeof(r.shadow_version), "2026.02.01");
+	r.shadow_requests = 120;
+	r.shadow_agree = 117;
+	r.shadow_dropped = 4;
+	r.shadow_mad = 0.004;
+	r.shadow_conf_shift = 0.0625;
+	r.shadow_latency_p95_ms = 3.5;
 	b = encoded(&r);
 	decode(&b, &back);
 	CHECK(memcmp(&r, &back, sizeof(r)) == 0);
