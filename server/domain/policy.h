@@ -13,6 +13,7 @@
 #include "domain/metric.h"
 #include "domain/promql.h"
 #include "domain/policy_judge.h"
+#include "domain/policy_strata.h"
 #include "domain/threshold.h"
 #include "domain/window.h"
 
@@ -54,6 +55,7 @@ struct policy_stage {
 	/* maintenance windows (policy_windows.c): the stage's own, else the
 	 * policy's top-level "windows"; none: devices update at any time */
 	struct window_list windows;
+	struct policy_strata strata; /* stratify_by (policy_strata.c) */
 };
 
 enum on_inconclusive {
