@@ -266,6 +266,7 @@ clean:
 	rm -rf build build-asan
 
 include tests/tools/telemetry.mk
+include tests/tools/strata.mk
 include server/ui/ui.mk
 include cli/cli.mk
 include server/http/tls.mk

@@ -39,6 +39,8 @@ void table_print(struct table *t);    /* prints and frees */
 
 /* Prints v as indented JSON on stdout. */
 void print_json(json_t *v);
+/* The "strata" block of a rollout (strata.c), when it has one. */
+void print_strata(json_t *ro);
 /* Short text for a JSON scalar ("-" for null/absent) into buf. */
 const char *scalar(json_t *v, char *buf, size_t cap);
 

@@ -230,6 +230,7 @@ static void print_rollout(json_t *ro)
 		       json_number_value(json_object_get(s, "size")) * 100, left, mark);
 	}
 	print_windows(ro);
+	print_strata(ro);
 	print_analysis(ro);
 	printf("\nEvents:\n");
 	json_array_foreach(json_object_get(ro, "events"), i, ev)

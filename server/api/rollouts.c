@@ -11,6 +11,7 @@
 #include "engine/rollouts.h"
 #include "store/tzdb.h"
 #include "api/windows.h"
+#include "api/strata.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -180,6 +181,8 @@ static void reply_rollout(struct req *r, int status, int64_t id)
 	}
 	if (rc == 0 && (rc = api_rollout_windows(r, id, out)) != 0)
 		json_decref(out); /* docs/windows.md */
+	else if (rc == 0 && (rc = api_rollout_strata(r, id, out)) != 0)
+		json_decref(out); /* docs/strata.md */
 	if (rc)
 		http_reply_err(r, rc, NULL);
 	else

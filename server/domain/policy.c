@@ -27,6 +27,7 @@ static const char *const stage_keys[] = {
 	"min_devices", "min_samples", "approval", "metrics",
 	"windows", /* policy_windows.c */
 	POLICY_SHADOW_KEYS, /* policy_shadow.c */
+	POLICY_STRATA_KEYS, /* policy_strata.c */
 	NULL};
 static const char *const metric_keys[] = {"name", "threshold", "scope", "provider",
 					  "consecutive_error_limit", POLICY_JUDGE_KEYS, NULL};
@@ -372,7 +373,8 @@ static int parse_stage(const json_t *js, struct policy *p, size_t i,
 	    (rc = parse_window(js, path, &st->window_s, err)) < 0 ||
 	    (rc = get_int(js, path, "min_devices", 1, &st->min_devices, err)) < 0 ||
 	    (rc = get_int(js, path, "min_samples", 1, &st->min_samples, err)) < 0 ||
-	    (rc = get_bool(js, path, "approval", false, &st->approval, err)) < 0)
+	    (rc = get_bool(js, path, "approval", false, &st->approval, err)) < 0 ||
+	    (rc = policy_strata_parse(js, path, &st->strata, err)) < 0)
 		return rc;
 	return parse_metrics(js, path, i > 0 ? &p->stages[i - 1] : NULL, p, st,
 			     err);

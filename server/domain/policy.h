@@ -14,6 +14,7 @@
 #include "domain/promql.h"
 #include "domain/policy_judge.h"
 #include "domain/policy_shadow.h"
+#include "domain/policy_strata.h"
 #include "domain/threshold.h"
 #include "domain/window.h"
 
@@ -59,6 +60,7 @@ struct policy_stage {
 	 * beside their current model on shadow_fraction of live requests */
 	bool shadow;
 	double shadow_fraction; /* 0 when not a shadow stage */
+	struct policy_strata strata; /* stratify_by (policy_strata.c) */
 };
 
 enum on_inconclusive {

@@ -54,8 +54,9 @@ static json_t *stage_to_json(const struct policy *p, const struct policy_stage *
 		       (json_int_t)st->window_s, "min_devices", st->min_devices,
 		       "min_samples", st->min_samples, "approval", st->approval,
 		       "metrics", metrics);
-	if (js != NULL && st->cohort[0] != '\0' &&
-	    json_object_set_new(js, "cohort", json_string(st->cohort)) < 0) {
+	if (js != NULL && ((st->cohort[0] != '\0' &&
+			    json_object_set_new(js, "cohort", json_string(st->cohort)) < 0) ||
+			   policy_strata_to_json(&st->strata, js) < 0)) {
 		json_decref(js);
 		return NULL;
 	}
@@ -108,7 +109,7 @@ static bool stage_equal(const struct policy *pa, const struct policy_stage *a,
 	    strcmp(a->cohort, b->cohort) != 0 || a->window_s != b->window_s ||
 	    a->min_devices != b->min_devices ||
 	    a->min_samples != b->min_samples || a->approval != b->approval ||
-	    a->nmetrics != b->nmetrics)
+	    a->nmetrics != b->nmetrics || !policy_strata_equal(&a->strata, &b->strata))
 		return false;
 	for (size_t i = 0; i < a->nmetrics; i++)
 		if (!metric_equal(pa, &a->metrics[i], pb, &b->metrics[i]))

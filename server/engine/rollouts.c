@@ -14,6 +14,7 @@
 #include "domain/bucket.h"
 #include "domain/selector.h"
 #include "engine/analysis.h"
+#include "engine/members.h"
 #include "engine/notify.h"
 #include "snapshot/snapshot.h"
 #include "store/store.h"
@@ -214,7 +215,8 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 		}
 	}
 	if (assign >= 0) {
-		int rc = stage_members(app, row, p, assign, &pl->members, &pl->ids, &pl->w.nassign);
+		int rc = (strata_wanted(p, assign) ? members_stratified : stage_members)(
+			app, row, p, assign, &pl->members, &pl->ids, &pl->w.nassign);
 		if (rc)
 			return rc;
 		pl->w.assign_stage = assign;

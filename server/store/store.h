@@ -242,6 +242,11 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 			   const struct selector *sel, const struct selector *cohort,
 			   const char *const *only, size_t n,
 			   int (*each)(void *ctx, const char *id), void *ctx);
+/* The SQL of the devices eligible for model@version (params p[0], p[1]),
+ * select being "SELECT <columns> FROM devices d[ <joins>]"; sel's and
+ * cohort's values append to p from *np. In arena a; NULL when out of memory. */
+char *store_eligible_sql(struct arena *a, const char *select, const char **p, int *np, int maxp,
+			 const struct selector *sel, const struct selector *cohort);
 /* The cohort's selector text into buf; RAMP_ENOTFOUND. */
 int store_cohort_selector(struct db *db, const char *name, char *buf, size_t len);
 /* The model's stable version (empty when none); 0 or RAMP_E*. */

@@ -133,6 +133,24 @@ static int one_id(void *ctx, PGresult *r)
 	return x->each(x->ctx, PQgetvalue(r, 0, 0));
 }
 
+char *store_eligible_sql(struct arena *a, const char *select, const char **p, int *np, int maxp,
+			 const struct selector *sel, const struct selector *cohort)
+{
+	char *w1 = store_selector_sql(sel, a, p, np, maxp), *w2 = "";
+
+	if (cohort)
+		w2 = store_selector_sql(cohort, a, p, np, maxp);
+	/* the variants' platforms once, then a plain scan of the devices */
+	return w1 && w2 ? arena_printf(a,
+				       "%s WHERE d.platform = ANY (ARRAY("
+				       " SELECT v->>'platform' FROM manifests m,"
+				       " jsonb_array_elements(m.doc->'variants') v"
+				       " WHERE m.model = $1 AND m.version = $2))"
+				       " AND NOT d.pins ? $1%s%s",
+				       select, w1, w2)
+			: NULL;
+}
+
 int store_rollout_eligible(struct db *db, const char *model, const char *version,
 			   const struct selector *sel, const struct selector *cohort,
 			   const char *const *only, size_t n,
@@ -142,30 +160,20 @@ int store_rollout_eligible(struct db *db, const char *model, const char *version
 	struct arena *a = arena_new();
 	const char *p[200];
 	int np = 2, rc;
-	char *w1, *w2 = "", *w3 = "", *sql;
+	char *w3 = "", *sql;
 	struct dbconn *c;
 
 	if (a == NULL)
 		return RAMP_ENOMEM;
 	p[0] = model;
 	p[1] = version;
-	w1 = store_selector_sql(sel, a, p, &np, 200);
-	if (cohort)
-		w2 = store_selector_sql(cohort, a, p, &np, 200);
+	sql = store_eligible_sql(a, "SELECT d.id FROM devices d", p, &np, 200, sel, cohort);
 	if (only) {
 		p[np] = store_text_array(a, only, n);
 		w3 = p[np] ? arena_printf(a, " AND d.id = ANY ($%d::text[])", np + 1) : NULL;
 		np++;
 	}
-	/* the variants' platforms once, then a plain scan of the devices */
-	sql = w1 && w2 && w3 ? arena_printf(a,
-					    "SELECT d.id FROM devices d WHERE d.platform = ANY (ARRAY("
-					    " SELECT v->>'platform' FROM manifests m,"
-					    " jsonb_array_elements(m.doc->'variants') v"
-					    " WHERE m.model = $1 AND m.version = $2))"
-					    " AND NOT d.pins ? $1%s%s%s",
-					    w1, w2, w3)
-			     : NULL;
+	sql = sql && w3 ? arena_printf(a, "%s%s", sql, w3) : NULL;
 	if (sql == NULL) {
 		arena_free(a);
 		return RAMP_ENOMEM;

@@ -348,6 +348,8 @@ static const char policy_yaml[] =
 	"  - name: ramp\n"
 	"    size: 0.25\n"
 	"    validation_window: 1h\n"
+	"    stratify_by: [platform, site]\n"
+	"    min_per_stratum: 2\n"
 	"    metrics: [*p95]\n"
 	"  - name: full\n"
 	"    size: 1.0\n"
@@ -360,7 +362,8 @@ static const char policy_yaml[] =
 static const char policy_json[] =
 	"{\"stages\": [\n"
 	" {\"name\": \"canary\", \"size\": \"1%\", \"cohort\": \"low-traffic\",\n"
-	"  \"validation_window\": \"30m\", \"min_devices\": 3, \"metrics\": [\n"
+	"  \"validation_window\": \"30m\", \"min_devices\": 3, \"stratify_by\": [\"site\"],\n"
+	"  \"metrics\": [\n"
 	"   {\"name\": \"inference_latency_p50\", \"threshold\": \"< 150ms\"},\n"
 	"   {\"name\": \"error_rate\", \"threshold\": \"< 0.5%\"}]},\n"
 	" {\"name\": \"full\", \"size\": 1, \"validation_window\": \"1d\"}],\n"
