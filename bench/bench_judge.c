@@ -15,7 +15,7 @@
  * Cells: a metric family (error, latency, drift) x regression size x canary
  * size (5, 20, 100 devices) x traffic (low 2, high 30 requests/device/min);
  * 200 runs per cell, each with its own seed. Output: a markdown table.
- *   bench-judge [runs]
+ *   bench-judge [runs [cell]]   (cell: only the rows whose name contains it)
  */
 #include "domain/judge.h"
 #include "domain/slo.h"
@@ -34,8 +34,10 @@
 #define MAXDEV 100
 #define NLAT 10
 #define NCONF 4
-/* drift is judged at the engine's JUDGE_DRIFT_LOOKS checkpoints a window */
-#define DRIFT_STEP (STEPS / JUDGE_DRIFT_LOOKS)
+/* drift is judged at the engine's JUDGE_DRIFT_LOOKS checkpoints a window,
+ * the last one at the window's end: minutes 8, 15, 23 and 30 (the engine's
+ * k * window / JUDGE_DRIFT_LOOKS, rounded up to a whole minute) */
+#define DRIFT_CHECKPOINT(t) (((t) + 1) * JUDGE_DRIFT_LOOKS / STEPS > (t) * JUDGE_DRIFT_LOOKS / STEPS)
 
 enum family { FAM_ERROR, FAM_LATENCY, FAM_DRIFT };
 
@@ -311,8 +313,10 @@ static void run_cell(const struct cell *cl, int size, int ti, int runs, uint64_t
 	for (int run = 0; run < runs; run++) {
 		uint64_t rng = base_seed * 1000003ULL + (uint64_t)run;
 		int vf = -1, vs = -1, done_f = 0, done_s = 0;
+		uint64_t seed; /* the permutation seed: fixed for the stage, as in the engine */
 		arm_init(&c, size, &rng, traffic[ti]);
 		arm_init(&b, NBASE, &rng, traffic[ti]);
+		seed = (base_seed * 1000003ULL + (uint64_t)run) ^ 0x6a7564676521ULL;
 		for (int t = 0; t < STEPS; t++) {
 			bool last = t == STEPS - 1;
 			arm_step(&c, t, cl, true, &rng);
@@ -324,8 +328,8 @@ static void run_cell(const struct cell *cl, int size, int ti, int runs, uint64_t
 					done_f = 1;
 				}
 			}
-			if (!done_s && (cl->fam != FAM_DRIFT || (t + 1) % DRIFT_STEP == 0 || last)) {
-				vs = seq_judge(&c, &b, cl, rng ^ 0x5eed);
+			if (!done_s && (cl->fam != FAM_DRIFT || DRIFT_CHECKPOINT(t) || last)) {
+				vs = seq_judge(&c, &b, cl, seed);
 				if (vs == 0 || last) {
 					decide(&out[2], vs, t + 1);
 					done_s = 1;
@@ -351,6 +355,7 @@ static void parse_th(const char *text, enum metric_id m, struct threshold *t)
 int main(int argc, char **argv)
 {
 	int runs = argc > 1 ? atoi(argv[1]) : 200;
+	const char *only = argc > 2 ? argv[2] : NULL;
 	clock_t t0 = clock();
 	int ci = 0;
 
@@ -364,6 +369,10 @@ int main(int argc, char **argv)
 		for (size_t si = 0; si < 3; si++)
 			for (int ti = 0; ti < 2; ti++) {
 				struct tally t[3];
+				if (only && strstr(cells[k].name, only) == NULL) {
+					++ci; /* the seeds stay those of the whole run */
+					continue;
+				}
 				run_cell(&cells[k], sizes[si], ti, runs, (uint64_t)++ci, t);
 				printf("| %s | %d | %s |", cells[k].name, sizes[si],
 				       traffic_name[ti]);
