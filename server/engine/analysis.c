@@ -173,6 +173,7 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 
 struct verdict_acc {
 	bool all_decisive, any_fail, all_pass;
+	bool early; /* every gate may pass before the window's end */
 };
 
 /* The detail line, prefixed with the variant when it is about one. */
@@ -257,6 +258,7 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 		if (pm->prom > 0) {
 			if (!variant)
 				prom_metric(out, row->stage, pm, &pe[i], acc);
+			acc->early = false;
 			continue;
 		}
 		if (pm->judge.sequential)
@@ -273,6 +275,11 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 			if (!(e.decisive && e.result == 0))
 				continue; /* only a variant's failure is news */
 		} else {
+			/* an early pass: only the always-valid judges (drift is
+			 * decided at checkpoints, thresholds at the window's end) */
+			acc->early &= e.judged && pm->metric != METRIC_CONFIDENCE_SHIFT &&
+				      e.canary.devices >= st->min_devices &&
+				      e.canary.samples >= st->min_samples;
 			acc->all_decisive &= e.decisive;
 			acc->all_pass &= e.decisive && e.result == 1;
 		}
@@ -318,7 +325,7 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
 	struct scan_ctx s;
-	struct verdict_acc acc = {true, false, true};
+	struct verdict_acc acc = {true, false, true, true};
 	struct prom_eval *pe = NULL;
 	size_t nactive = 0, nprom = 0;
 	int rc = 0;
@@ -335,12 +342,14 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	for (size_t i = 0; i < st->nmetrics; i++)
 		s.judged |= st->metrics[i].judge.sequential;
 	if (s.judged) {
-		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window: on
-		 * the data before the latest one, so every evaluation between two
-		 * checkpoints sees the same data and the looks stay counted */
-		int64_t step = st->window_s / JUDGE_DRIFT_LOOKS > 0 ? st->window_s / JUDGE_DRIFT_LOOKS : 1;
-		s.drift_until = (double)(row->stage_started_at +
-					 (now - row->stage_started_at) / step * step);
+		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window, the
+		 * k-th at k * window / JUDGE_DRIFT_LOOKS (so the last one is the
+		 * window's end): on the data before the latest one, so every
+		 * evaluation between two checkpoints sees the same data and the
+		 * looks stay counted */
+		int64_t w = st->window_s > 0 ? st->window_s : 1;
+		int64_t k = (now - row->stage_started_at) * JUDGE_DRIFT_LOOKS / w;
+		s.drift_until = (double)(row->stage_started_at + k * w / JUDGE_DRIFT_LOOKS);
 		from = row->stage_started_at; /* the judge reads the whole stage */
 	}
 	out->rows = json_array();
@@ -377,6 +386,7 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 			eval_variant(row, st, &s.v[i], true, now, s.slo_from, NULL, &acc, out);
 	out->verdict.give_up &= !acc.any_fail;
 	out->verdict.enough_data = acc.any_fail || acc.all_decisive;
+	out->verdict.early_pass = acc.early && st->nmetrics > 0 && !acc.any_fail && acc.all_pass;
 	out->verdict.verdict = acc.any_fail ? VERDICT_FAIL
 			       : acc.all_pass ? VERDICT_PASS
 					      : VERDICT_INCONCLUSIVE;

@@ -85,6 +85,50 @@ def test_sequential_judge_passes_a_healthy_canary(ctx):
     fleet.close()
 
 
+def test_sequential_judge_passes_early_and_a_threshold_waits_for_the_window(ctx):
+    """Every gate a sequential judge: the canary stage passes as soon as the
+    always-valid interval excludes the regression, long before its hour is
+    over. The same canary under a threshold gate passes its evaluations and
+    still waits for the window's end."""
+    s = ctx.server()
+    tokens = setup(ctx, s, 100)
+    seq = {"name": "error_rate", "judge": "sequential"}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": policy(
+        "1h", 0.1, seq, min_samples=1000)}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+
+    def promoted():
+        fleet.report(errors=40, requests=2000)  # 2% in both arms
+        return rollout(s, rid)["stage"]["name"] == "full"
+    wait_for(promoted, timeout=240, interval=0.5, msg="canary passed early")
+    ro = rollout(s, rid)
+    eq(ro["state"], "progressing")
+    ev = [e for e in ro["events"] if e["type"] == "promoted"]
+    check(ev and "stage canary passed early" in ev[0]["detail"], ro["events"])
+    check(not [e for e in ro["events"] if e["type"] == "breach"], ro["events"])
+    fleet.close()
+
+    s2 = ctx.server()
+    tokens = setup(ctx, s2, 100)
+    rid = status(s2.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": policy(
+        "1h", 0.1, {"name": "error_rate", "threshold": "< 5%"}, min_samples=1000)}),
+        201).json["id"]
+    fleet = Fleet(s2, tokens, "ocr")
+    fleet.poll_all()
+
+    def passing():
+        fleet.report(errors=40, requests=2000)
+        row = canary_row(rollout(s2, rid))
+        return row is not None and row["result"] == "pass"
+    wait_for(passing, timeout=240, interval=0.5, msg="threshold gate passing")
+    ro = rollout(s2, rid)
+    # a passing threshold gate inside its window: still the canary stage
+    eq((ro["state"], ro["stage"]["name"]), ("progressing", "canary"))
+    check(not [e for e in ro["events"] if e["type"] == "promoted"], ro["events"])
+    fleet.close()
+
+
 def test_sequential_judge_with_too_few_devices_is_inconclusive(ctx):
     s = ctx.server()
     tokens = setup(ctx, s, 20)
