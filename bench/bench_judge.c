@@ -11,7 +11,9 @@
  *   kayenta   a Kayenta-style fixed-window Mann-Whitney: at the window's end,
  *             the canary's per-interval (2 min) metric values against the
  *             baseline's, one-sided 5%; empty intervals dropped (NaN);
- *   seq       the sequential judge (domain/judge.c) on the stage's data.
+ *   seq       the sequential judge (domain/judge.c) on the stage's data; a fail
+ *             acts at once, an error-rate or latency pass too (the engine's
+ *             early pass), drift decides at its checkpoints.
  * Cells: a metric family (error, latency, drift) x regression size x canary
  * size (5, 20, 100 devices) x traffic (low 2, high 30 requests/device/min);
  * 200 runs per cell, each with its own seed. Output: a markdown table.
@@ -290,6 +292,7 @@ static int seq_judge(const struct arm *c, const struct arm *b, const struct cell
 struct tally {
 	int fail, pass, inconclusive;
 	double fail_minutes; /* sum over fails */
+	double pass_minutes; /* sum over passes */
 };
 
 static void decide(struct tally *t, int verdict, int minute)
@@ -299,6 +302,7 @@ static void decide(struct tally *t, int verdict, int minute)
 		t->fail_minutes += minute;
 	} else if (verdict == 1) {
 		t->pass++;
+		t->pass_minutes += minute;
 	} else {
 		t->inconclusive++;
 	}
@@ -330,7 +334,9 @@ static void run_cell(const struct cell *cl, int size, int ti, int runs, uint64_t
 			}
 			if (!done_s && (cl->fam != FAM_DRIFT || DRIFT_CHECKPOINT(t) || last)) {
 				vs = seq_judge(&c, &b, cl, seed);
-				if (vs == 0 || last) {
+				/* the engine's early pass: an always-valid pass (error
+				 * rate, latency) promotes at once; drift waits */
+				if (vs == 0 || last || (vs == 1 && cl->fam != FAM_DRIFT)) {
 					decide(&out[2], vs, t + 1);
 					done_s = 1;
 				}
@@ -362,8 +368,8 @@ int main(int argc, char **argv)
 	parse_th("< 1.5x baseline", METRIC_ERROR_RATE, &th_err);
 	parse_th("< 1.15x baseline", METRIC_LATENCY_P95, &th_lat);
 	parse_th("< 0.05", METRIC_CONFIDENCE_SHIFT, &th_conf);
-	printf("| regression | devices | traffic | fixed: rollback / promote / inconclusive, "
-	       "minutes | kayenta | sequential |\n");
+	printf("| regression | devices | traffic | fixed: rollback / promote / inconclusive %%, "
+	       "minutes to rollback / to promote | kayenta | sequential |\n");
 	printf("| --- | ---: | --- | --- | --- | --- |\n");
 	for (size_t k = 0; k < sizeof(cells) / sizeof(cells[0]); k++)
 		for (size_t si = 0; si < 3; si++)
@@ -377,10 +383,15 @@ int main(int argc, char **argv)
 				printf("| %s | %d | %s |", cells[k].name, sizes[si],
 				       traffic_name[ti]);
 				for (int j = 0; j < 3; j++) {
-					char mins[16] = "-";
+					char mins[40] = "-", pm[16] = "-";
+					if (t[j].pass)
+						snprintf(pm, sizeof(pm), "%.1f",
+							 t[j].pass_minutes / t[j].pass);
 					if (t[j].fail)
-						snprintf(mins, sizeof(mins), "%.1f",
-							 t[j].fail_minutes / t[j].fail);
+						snprintf(mins, sizeof(mins), "%.1f / %s",
+							 t[j].fail_minutes / t[j].fail, pm);
+					else
+						snprintf(mins, sizeof(mins), "- / %s", pm);
 					printf(" %.1f / %.1f / %.1f, %s |", 100.0 * t[j].fail / runs,
 					       100.0 * t[j].pass / runs,
 					       100.0 * t[j].inconclusive / runs, mins);
