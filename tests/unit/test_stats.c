@@ -298,6 +298,57 @@ static void judge_fixed_z_test_inflates_under_peeking(void)
 	CHECK(n > 150);
 }
 
+/*
+ * The early pass under peeking: a stage whose gates are all sequential
+ * passes at the first look where the always-valid interval excludes the
+ * regression (rollout.c, early_pass). 1000 seeded canaries of a version
+ * exactly as bad as min_effect (every device's error rate x1.5, 20
+ * heterogeneous devices against 100), judged after every one of 60 batches
+ * and stopped at the first pass or fail: a pass here is a false promotion,
+ * and it must stay at or under alpha.
+ */
+static void judge_error_rate_early_pass_holds_alpha_for_a_bad_version(void)
+{
+	uint64_t rng = 20261204;
+	int passes = 0, fails = 0;
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
+
+	for (int run = 0; run < 1000; run++) {
+		struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
+		double crate[20], cl[20], brate[100], bl[100];
+		int verdict = -1;
+
+		for (int i = 0; i < 20; i++) {
+			crate[i] = 1.5 * 0.01 * exp(0.5 * stats_rng_normal(&rng));
+			cl[i] = 5 + 40 * stats_rng_unif(&rng);
+		}
+		for (int i = 0; i < 100; i++) {
+			brate[i] = 0.01 * exp(0.5 * stats_rng_normal(&rng));
+			bl[i] = 5 + 40 * stats_rng_unif(&rng);
+		}
+		for (int look = 0; look < 60 && verdict == -1; look++) {
+			struct judge_result r;
+			for (int i = 0; i < 20; i++) {
+				double n = stats_rng_poisson(&rng, cl[i]);
+				add_dev(c, i, "c", n, stats_rng_binomial(&rng, n, crate[i]));
+			}
+			for (int i = 0; i < 100; i++) {
+				double n = stats_rng_poisson(&rng, bl[i]);
+				add_dev(b, i, "b", n, stats_rng_binomial(&rng, n, brate[i]));
+			}
+			judge_error_rate(c, b, &p, &r);
+			verdict = r.result;
+		}
+		passes += verdict == 1;
+		fails += verdict == 0;
+		judge_arm_free(c);
+		judge_arm_free(b);
+	}
+	fprintf(stderr, "  early pass, x1.5 canaries: %d of 1000 promoted, %d rolled back\n", passes,
+		fails);
+	CHECK(passes <= 50);
+}
+
 static void judge_latency_detects_a_shift(void)
 {
 	double bounds[] = {10, 20, 40, 80, 160, 320};
@@ -509,6 +560,7 @@ static const struct unit_case cases[] = {
 	UNIT(judge_error_rate_passes_healthy_and_says_inconclusive_when_thin),
 	UNIT(judge_error_rate_alpha_holds_under_repeated_looks),
 	UNIT(judge_fixed_z_test_inflates_under_peeking),
+	UNIT(judge_error_rate_early_pass_holds_alpha_for_a_bad_version),
 	UNIT(judge_latency_detects_a_shift),
 	UNIT(judge_latency_alpha_holds_with_device_clusters),
 	UNIT(judge_drift_is_calibrated_for_small_canaries),
