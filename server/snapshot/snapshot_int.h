@@ -45,6 +45,7 @@ struct snap_rollout {
 	 * whether this is a rollback waiting for a window to send its devices back */
 	int64_t opens_at;
 	bool windowed, reverting;
+	json_t *back; /* platforms a per-variant rollback sent back (docs/judge.md), or NULL */
 };
 
 /* A delta from one artifact to another, in the artifact store. */
@@ -55,6 +56,7 @@ struct snap_delta {
 
 struct snap_model {
 	const char *name, *stable;
+	json_t *by_platform; /* {platform: version} kept back from stable, or NULL */
 	struct snap_rollout *rollout; /* the active one, or NULL */
 };
 

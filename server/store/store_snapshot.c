@@ -48,7 +48,7 @@ static int row_delta(const struct snapshot_loader *l, PGresult *r)
 
 static int row_model(const struct snapshot_loader *l, PGresult *r)
 {
-	return l->model(l->ctx, val(r, 0, 0), val(r, 0, 1));
+	return l->model(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2));
 }
 
 static int row_manifest(const struct snapshot_loader *l, PGresult *r)
@@ -66,6 +66,8 @@ static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 	if (rc == 0 && l->rollout_window)
 		rc = l->rollout_window(l->ctx, id, val(r, 0, 7) ? strtoll(val(r, 0, 7), NULL, 10) : 0,
 				       val(r, 0, 8)[0] == 't', strcmp(val(r, 0, 4), "rolled_back") == 0);
+	if (rc == 0 && l->rollout_back && val(r, 0, 9))
+		rc = l->rollout_back(l->ctx, id, val(r, 0, 9));
 	return rc;
 }
 
@@ -96,7 +98,10 @@ static int row_assigned(const struct snapshot_loader *l, PGresult *r)
 /* models, manifests and active rollouts, inside c's transaction */
 static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 {
-	int rc = each_row(c, "SELECT name, stable_version FROM models", NULL, row_model, l);
+	int rc = each_row(c,
+			  "SELECT name, stable_version, CASE WHEN stable_by_platform = '{}' THEN NULL"
+			  " ELSE stable_by_platform::text END FROM models",
+			  NULL, row_model, l);
 
 	if (rc == 0)
 		rc = each_row(c, SQL_MANIFESTS, NULL, row_manifest, l);
@@ -105,7 +110,9 @@ static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 			      "SELECT id, model, version, baseline_version, state, stage,"
 			      " policy->'stages'->stage->>'name',"
 			      " extract(epoch FROM window_opens_at)::bigint,"
-			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0"
+			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0,"
+			      " CASE WHEN variants_rolled_back = '{}' THEN NULL"
+			      " ELSE array_to_json(variants_rolled_back)::text END"
 			      " FROM rollouts r WHERE" ANSWERING
 			      " ORDER BY r.state IN " ACTIVE ", id", /* the active one last: it answers */
 			      NULL, row_rollout, l);
