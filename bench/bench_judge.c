@@ -11,11 +11,13 @@
  *   kayenta   a Kayenta-style fixed-window Mann-Whitney: at the window's end,
  *             the canary's per-interval (2 min) metric values against the
  *             baseline's, one-sided 5%; empty intervals dropped (NaN);
- *   seq       the sequential judge (domain/judge.c) on the stage's data.
+ *   seq       the sequential judge (domain/judge.c) on the stage's data; a fail
+ *             acts at once, an error-rate or latency pass too (the engine's
+ *             early pass), drift decides at its checkpoints.
  * Cells: a metric family (error, latency, drift) x regression size x canary
  * size (5, 20, 100 devices) x traffic (low 2, high 30 requests/device/min);
  * 200 runs per cell, each with its own seed. Output: a markdown table.
- *   bench-judge [runs]
+ *   bench-judge [runs [cell]]   (cell: only the rows whose name contains it)
  */
 #include "domain/judge.h"
 #include "domain/slo.h"
@@ -34,8 +36,10 @@
 #define MAXDEV 100
 #define NLAT 10
 #define NCONF 4
-/* drift is judged at the engine's JUDGE_DRIFT_LOOKS checkpoints a window */
-#define DRIFT_STEP (STEPS / JUDGE_DRIFT_LOOKS)
+/* drift is judged at the engine's JUDGE_DRIFT_LOOKS checkpoints a window,
+ * the last one at the window's end: minutes 8, 15, 23 and 30 (the engine's
+ * k * window / JUDGE_DRIFT_LOOKS, rounded up to a whole minute) */
+#define DRIFT_CHECKPOINT(t) (((t) + 1) * JUDGE_DRIFT_LOOKS / STEPS > (t) * JUDGE_DRIFT_LOOKS / STEPS)
 
 enum family { FAM_ERROR, FAM_LATENCY, FAM_DRIFT };
 
@@ -288,6 +292,7 @@ static int seq_judge(const struct arm *c, const struct arm *b, const struct cell
 struct tally {
 	int fail, pass, inconclusive;
 	double fail_minutes; /* sum over fails */
+	double pass_minutes; /* sum over passes */
 };
 
 static void decide(struct tally *t, int verdict, int minute)
@@ -297,6 +302,7 @@ static void decide(struct tally *t, int verdict, int minute)
 		t->fail_minutes += minute;
 	} else if (verdict == 1) {
 		t->pass++;
+		t->pass_minutes += minute;
 	} else {
 		t->inconclusive++;
 	}
@@ -311,8 +317,10 @@ static void run_cell(const struct cell *cl, int size, int ti, int runs, uint64_t
 	for (int run = 0; run < runs; run++) {
 		uint64_t rng = base_seed * 1000003ULL + (uint64_t)run;
 		int vf = -1, vs = -1, done_f = 0, done_s = 0;
+		uint64_t seed; /* the permutation seed: fixed for the stage, as in the engine */
 		arm_init(&c, size, &rng, traffic[ti]);
 		arm_init(&b, NBASE, &rng, traffic[ti]);
+		seed = (base_seed * 1000003ULL + (uint64_t)run) ^ 0x6a7564676521ULL;
 		for (int t = 0; t < STEPS; t++) {
 			bool last = t == STEPS - 1;
 			arm_step(&c, t, cl, true, &rng);
@@ -324,9 +332,11 @@ static void run_cell(const struct cell *cl, int size, int ti, int runs, uint64_t
 					done_f = 1;
 				}
 			}
-			if (!done_s && (cl->fam != FAM_DRIFT || (t + 1) % DRIFT_STEP == 0 || last)) {
-				vs = seq_judge(&c, &b, cl, rng ^ 0x5eed);
-				if (vs == 0 || last) {
+			if (!done_s && (cl->fam != FAM_DRIFT || DRIFT_CHECKPOINT(t) || last)) {
+				vs = seq_judge(&c, &b, cl, seed);
+				/* the engine's early pass: an always-valid pass (error
+				 * rate, latency) promotes at once; drift waits */
+				if (vs == 0 || last || (vs == 1 && cl->fam != FAM_DRIFT)) {
 					decide(&out[2], vs, t + 1);
 					done_s = 1;
 				}
@@ -351,27 +361,37 @@ static void parse_th(const char *text, enum metric_id m, struct threshold *t)
 int main(int argc, char **argv)
 {
 	int runs = argc > 1 ? atoi(argv[1]) : 200;
+	const char *only = argc > 2 ? argv[2] : NULL;
 	clock_t t0 = clock();
 	int ci = 0;
 
 	parse_th("< 1.5x baseline", METRIC_ERROR_RATE, &th_err);
 	parse_th("< 1.15x baseline", METRIC_LATENCY_P95, &th_lat);
 	parse_th("< 0.05", METRIC_CONFIDENCE_SHIFT, &th_conf);
-	printf("| regression | devices | traffic | fixed: rollback / promote / inconclusive, "
-	       "minutes | kayenta | sequential |\n");
+	printf("| regression | devices | traffic | fixed: rollback / promote / inconclusive %%, "
+	       "minutes to rollback / to promote | kayenta | sequential |\n");
 	printf("| --- | ---: | --- | --- | --- | --- |\n");
 	for (size_t k = 0; k < sizeof(cells) / sizeof(cells[0]); k++)
 		for (size_t si = 0; si < 3; si++)
 			for (int ti = 0; ti < 2; ti++) {
 				struct tally t[3];
+				if (only && strstr(cells[k].name, only) == NULL) {
+					++ci; /* the seeds stay those of the whole run */
+					continue;
+				}
 				run_cell(&cells[k], sizes[si], ti, runs, (uint64_t)++ci, t);
 				printf("| %s | %d | %s |", cells[k].name, sizes[si],
 				       traffic_name[ti]);
 				for (int j = 0; j < 3; j++) {
-					char mins[16] = "-";
+					char mins[40] = "-", pm[16] = "-";
+					if (t[j].pass)
+						snprintf(pm, sizeof(pm), "%.1f",
+							 t[j].pass_minutes / t[j].pass);
 					if (t[j].fail)
-						snprintf(mins, sizeof(mins), "%.1f",
-							 t[j].fail_minutes / t[j].fail);
+						snprintf(mins, sizeof(mins), "%.1f / %s",
+							 t[j].fail_minutes / t[j].fail, pm);
+					else
+						snprintf(mins, sizeof(mins), "- / %s", pm);
 					printf(" %.1f / %.1f / %.1f, %s |", 100.0 * t[j].fail / runs,
 					       100.0 * t[j].pass / runs,
 					       100.0 * t[j].inconclusive / runs, mins);

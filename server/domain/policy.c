@@ -32,7 +32,7 @@ static const char *const stage_keys[] = {
 static const char *const metric_keys[] = {"name", "threshold", "scope", "provider",
 					  "consecutive_error_limit", POLICY_JUDGE_KEYS, NULL};
 static const char *const rollback_keys[] = {"automatic", "on_inconclusive",
-					    "failure_limit", NULL};
+					    "failure_limit", "per_variant", NULL};
 static const char *const inconclusive_names[] = {"pause", "rollback", "extend"};
 static const char *const scope_names[] = {"cohort", "any_device"};
 
@@ -433,6 +433,9 @@ static int parse_rollback(const json_t *root, struct policy *p,
 			   "must be pause, rollback or extend", err)) < 0)
 		return rc;
 	p->on_inconclusive = (enum on_inconclusive)v;
+	if ((rc = get_bool(rb, "rollback", "per_variant", false, &p->rollback_per_variant,
+			   err)) < 0)
+		return rc;
 	return get_int(rb, "rollback", "failure_limit", 1, &p->failure_limit,
 		       err);
 }

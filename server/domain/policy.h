@@ -79,6 +79,9 @@ struct policy {
 	size_t nprom;
 	struct prom_provider prom[PROM_MAX];
 	bool rollback_respects_windows; /* false: a rollback reaches devices at once */
+	/* rollback.per_variant (docs/judge.md): a variant (platform) that fails
+	 * alone goes back to the baseline, the others go on */
+	bool rollback_per_variant;
 };
 
 /*

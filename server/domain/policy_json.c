@@ -78,6 +78,12 @@ json_t *policy_to_json(const struct policy *p)
 			 "on_inconclusive",
 			 policy_inconclusive_name(p->on_inconclusive),
 			 "failure_limit", p->failure_limit);
+	/* written only when set, so every other policy's canonical text is unchanged */
+	if (j && p->rollback_per_variant &&
+	    json_object_set_new(json_object_get(j, "rollback"), "per_variant", json_true()) != 0) {
+		json_decref(j);
+		return NULL;
+	}
 	if (j && (policy_windows_to_json(p, j) != 0 || policy_shadow_to_json(p, j) != 0)) {
 		json_decref(j);
 		return NULL;
@@ -122,7 +128,7 @@ bool policy_equal(const struct policy *a, const struct policy *b)
 	if (a->nstages != b->nstages || a->automatic != b->automatic ||
 	    a->on_inconclusive != b->on_inconclusive ||
 	    a->failure_limit != b->failure_limit || !policy_windows_equal(a, b) ||
-	    !policy_shadow_equal(a, b))
+	    !policy_shadow_equal(a, b) || a->rollback_per_variant != b->rollback_per_variant)
 		return false;
 	for (size_t i = 0; i < a->nstages; i++)
 		if (!stage_equal(a, &a->stages[i], b, &b->stages[i]))

@@ -215,12 +215,21 @@ static void enter_paused(struct step *s)
 }
 
 /* (1) window passed, stage k+1 */
+/* how a stage passed: at its window's end, or before it (an early pass:
+ * every gate is a sequential judge that excluded a regression) */
+static const char *passed(const struct step *s)
+{
+	return s->now < s->cur->window_ends_at ? "passed early (every sequential gate excluded a "
+						 "regression)"
+					       : "passed";
+}
+
 static void tr_advance(struct step *s)
 {
 	int k = s->cur->stage;
 
-	emit(s, "promoted", "stage %s passed; promoting to %s",
-	     stage_of(s, k)->name, stage_of(s, k + 1)->name);
+	emit(s, "promoted", "stage %s %s; promoting to %s",
+	     stage_of(s, k)->name, passed(s), stage_of(s, k + 1)->name);
 	enter_stage(s, k + 1);
 }
 
@@ -228,8 +237,8 @@ static void tr_advance(struct step *s)
 static void tr_await(struct step *s)
 {
 	s->next->phase = ROLLOUT_AWAITING_APPROVAL;
-	emit(s, "awaiting_approval", "stage %s passed; waiting for approval",
-	     stage_of(s, s->cur->stage)->name);
+	emit(s, "awaiting_approval", "stage %s %s; waiting for approval",
+	     stage_of(s, s->cur->stage)->name, passed(s));
 }
 
 /* The window ended with every gate passing. */
@@ -241,7 +250,7 @@ static void stage_passed(struct step *s)
 	if (st->approval) {
 		tr_await(s);
 	} else if (s->cur->stage == last_stage(s->p)) {
-		fmt_buf(why, sizeof(why), "stage %s passed", st->name);
+		fmt_buf(why, sizeof(why), "stage %s %s", st->name, passed(s));
 		tr_succeed(s, why);
 	} else {
 		tr_advance(s);
@@ -365,7 +374,8 @@ static void evaluate(struct step *s)
 		window_inconclusive(s); /* errors are never a breach */
 		return;
 	}
-	if (s->now < s->cur->window_ends_at)
+	if (s->now < s->cur->window_ends_at &&
+	    !(gated && a->early_pass && a->enough_data && a->verdict == VERDICT_PASS))
 		return;
 	if (!gated || (a->enough_data && a->verdict == VERDICT_PASS))
 		stage_passed(s);

@@ -48,6 +48,9 @@ struct rollout_analysis {
 	char detail[256]; /* e.g. "error_rate 0.031 >= 0.005" */
 	bool give_up; /* a provider's query failed consecutive_error_limit
 			 times in a row: inconclusive now, not at the window's end */
+	bool early_pass; /* every gate is a sequential error-rate or latency
+			    judge and passed with min_devices and min_samples
+			    met: a PASS counts before the window's end */
 };
 
 enum rollout_cmd {

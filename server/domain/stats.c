@@ -95,6 +95,74 @@ int stats_mann_whitney_hist(const double *x, const double *y, size_t n,
 	return 0;
 }
 
+int stats_mw_cluster_var(const double *x, size_t kx, const double *y, size_t ky, size_t n,
+			 struct stats_mw_cluster *out)
+{
+	double tx[STATS_MAX_BUCKETS], ty[STATS_MAX_BUCKETS], wx[STATS_MAX_BUCKETS],
+		wy[STATS_MAX_BUCKETS];
+	double m = 0, nn = 0, below = 0, above = 0, u = 0, a, s10 = 0, s01 = 0;
+	size_t cx = 0, cy = 0;
+
+	if (n == 0 || n > STATS_MAX_BUCKETS)
+		return -1;
+	for (size_t j = 0; j < n; j++) {
+		tx[j] = ty[j] = 0;
+		for (size_t i = 0; i < kx; i++)
+			tx[j] += x[i * n + j] > 0 ? x[i * n + j] : 0;
+		for (size_t i = 0; i < ky; i++)
+			ty[j] += y[i * n + j] > 0 ? y[i * n + j] : 0;
+		m += tx[j];
+		nn += ty[j];
+	}
+	if (!(m > 0) || !(nn > 0))
+		return -1;
+	/* wx[j]: the share of baseline observations a canary one in bucket j
+	 * beats (ties count half); wy[j]: the share of canary ones above a
+	 * baseline one in bucket j */
+	for (size_t j = 0; j < n; j++) {
+		wx[j] = (below + ty[j] / 2.0) / nn;
+		below += ty[j];
+		u += tx[j] * wx[j];
+	}
+	for (size_t j = n; j-- > 0;) {
+		wy[j] = (above + tx[j] / 2.0) / m;
+		above += tx[j];
+	}
+	a = u / m;
+	for (size_t i = 0; i < kx; i++) {
+		double v = 0, mi = 0;
+		for (size_t j = 0; j < n; j++) {
+			double c = x[i * n + j] > 0 ? x[i * n + j] : 0;
+			v += c * wx[j];
+			mi += c;
+		}
+		if (mi > 0) {
+			s10 += (v - mi * a) * (v - mi * a);
+			cx++;
+		}
+	}
+	for (size_t i = 0; i < ky; i++) {
+		double v = 0, ni = 0;
+		for (size_t j = 0; j < n; j++) {
+			double c = y[i * n + j] > 0 ? y[i * n + j] : 0;
+			v += c * wy[j];
+			ni += c;
+		}
+		if (ni > 0) {
+			s01 += (v - ni * a) * (v - ni * a);
+			cy++;
+		}
+	}
+	if (cx < 2 || cy < 2)
+		return -1;
+	out->auc = a;
+	out->var10 = (double)cx / (double)(cx - 1) * s10 / (m * m);
+	out->var01 = (double)cy / (double)(cy - 1) * s01 / (nn * nn);
+	out->kx = cx;
+	out->ky = cy;
+	return 0;
+}
+
 static int sums(const double *p, const double *q, size_t n, double *sp, double *sq)
 {
 	*sp = *sq = 0;

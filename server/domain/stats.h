@@ -68,6 +68,30 @@ int stats_mann_whitney_hist(const double *x, const double *y, size_t n,
 			    struct stats_mw *out);
 
 /*
+ * The variance of the Mann-Whitney AUC when the observations come in
+ * clusters (devices), after Obuchowski ("Nonparametric analysis of clustered
+ * ROC curve data", Biometrics 1997): x holds kx rows of n bucket counts (one
+ * row per canary device), y ky rows (baseline devices). With the pooled
+ * totals X, Y (M and N observations) and A = the pooled auc,
+ *   V10_i = sum_j x_ij (Y_{<j} + Y_j / 2) / N   (device i's "wins"),
+ *   V01_l = sum_j y_lj (X_{>j} + X_j / 2) / M,
+ *   var10 = kx / (kx - 1) sum_i (V10_i - m_i A)^2 / M^2,
+ *   var01 = ky / (ky - 1) sum_l (V01_l - n_l A)^2 / N^2,
+ * var(auc) = var10 + var01 (no device is in both arms). Rows without counts
+ * are not clusters. The independent-observation variance of stats_mw is
+ * var_u / (nx ny)^2; a device's own speed makes its requests correlated and
+ * var10 + var01 larger. Returns 0, or -1 when an arm has fewer than 2
+ * clusters with counts, n is 0 or above STATS_MAX_BUCKETS.
+ */
+#define STATS_MAX_BUCKETS 128
+struct stats_mw_cluster {
+	double auc, var10, var01;
+	size_t kx, ky; /* clusters with counts */
+};
+int stats_mw_cluster_var(const double *x, size_t kx, const double *y, size_t ky, size_t n,
+			 struct stats_mw_cluster *out);
+
+/*
  * Distances between two count vectors over the same n buckets, each
  * normalised to sum 1 (NaN when either sums to 0). PSI = sum (p - q) ln(p / q)
  * with eps added to each proportion (e.g. 1e-4); Jensen-Shannon divergence in

@@ -34,6 +34,7 @@ struct scan_ctx {
 	struct arms v[MAX_VARIANTS]; /* per platform, fed when split */
 	size_t nv;
 	bool split;		  /* canary devices on more than one platform */
+	const json_t *back;	  /* platforms a per-variant rollback sent back */
 	bool judged;
 	bool shadow; /* a shadow stage: the canary is its devices' shadow runs */
 	double slo_from, drift_until;
@@ -72,6 +73,17 @@ static int arms_init(const struct scan_ctx *s, struct arms *a, const char *name)
 	return 0;
 }
 
+static bool platform_in(const json_t *list, const char *platform)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), platform) == 0)
+			return true;
+	return false;
+}
+
 /* store_device_platforms(): every device of the stage's sets joins the arm
  * set of its platform (the last one takes what does not fit) */
 static int on_platform(void *ctx, const char *id, const char *platform)
@@ -87,8 +99,11 @@ static int on_platform(void *ctx, const char *id, const char *platform)
 		;
 	if (i == s->nv && s->nv == MAX_VARIANTS)
 		i = MAX_VARIANTS - 1;
-	else if (i == s->nv && (rc = arms_init(s, &s->v[s->nv++], platform)) != 0)
-		return rc;
+	else if (i == s->nv) {
+		if ((rc = arms_init(s, &s->v[s->nv], platform)) != 0)
+			return rc;
+		s->v[s->nv++].back = platform_in(s->back, platform);
+	}
 	s->v[i].ncanary += canary;
 	return strmap_set(s->variant_of, id, (void *)(uintptr_t)(i + 1));
 }
@@ -125,6 +140,7 @@ static int on_report(void *ctx, const struct telemetry_report *r)
 	struct arms *a;
 	int rc = 0;
 	bool canary;
+	uintptr_t at;
 
 	if (s->shadow) {
 		/* what the canary devices ran beside the model they serve */
@@ -144,6 +160,11 @@ static int on_report(void *ctx, const struct telemetry_report *r)
 		return 0;
 	if (!strmap_get(canary ? s->assigned : s->target, r->device_id))
 		return 0;
+	/* a variant sent back to the baseline: its canary reports are history,
+	 * not the version's health on the variants that go on */
+	if (canary && s->variant_of &&
+	    (at = (uintptr_t)strmap_get(s->variant_of, r->device_id)) != 0 && s->v[at - 1].back)
+		return 0;
 	rc = arms_feed(s, &s->all, canary, r);
 	if (rc == 0 && (a = arms_of(s, r->device_id)) != NULL)
 		rc = arms_feed(s, a, canary, r);
@@ -154,6 +175,7 @@ void analysis_result_clear(struct analysis_result *r)
 {
 	json_decref(r->rows);
 	json_decref(r->baseline_values);
+	json_decref(r->variants_back);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -189,6 +211,8 @@ static int fill_arms(struct app *app, const struct rollout_row *row, double from
 
 struct verdict_acc {
 	bool all_decisive, any_fail, all_pass;
+	bool early; /* every gate may pass before the window's end */
+	bool per_variant; /* rollback.per_variant: a variant's failure sends it back */
 };
 
 /* The detail line, prefixed with the variant when it is about one. */
@@ -253,6 +277,35 @@ static void prom_metric(struct analysis_result *out, int stage, const struct pol
 	}
 }
 
+/* rollback.per_variant: the variant goes back to the baseline (once, with
+ * its first failing metric's reason), the stage goes on without it */
+static void variant_back(struct analysis_result *out, const char *variant,
+			 const struct policy_metric *pm, const struct metric_eval *e)
+{
+	char d[400];
+	size_t i;
+	json_t *v;
+
+	if (out->variants_back == NULL && (out->variants_back = json_array()) == NULL)
+		return;
+	json_array_foreach(out->variants_back, i, v)
+		if (strcmp(json_string_value(json_object_get(v, "variant")), variant) == 0)
+			return;
+	if (e->judged)
+		snprintf(d, sizeof(d), "variant %s: %s fails the sequential judge: %s (p %.3g; %lld "
+			 "samples, %lld devices)",
+			 variant, metric_name(pm->metric), e->j.why, e->j.p_value,
+			 (long long)e->canary.samples, (long long)e->canary.devices);
+	else
+		snprintf(d, sizeof(d), "variant %s: %s %.6g breaches %s (%lld samples, %lld devices)",
+			 variant, metric_name(pm->metric), e->canary.value, pm->text,
+			 (long long)e->canary.samples, (long long)e->canary.devices);
+	snprintf(d + strlen(d), sizeof(d) - strlen(d),
+		 "; per_variant: its devices go back to the baseline, the other variants go on");
+	json_array_append_new(out->variants_back,
+			      json_pack("{s:s, s:s}", "variant", variant, "detail", d));
+}
+
 /*
  * Every metric of the stage on one set of arms: the pooled ones (variant
  * false), which decide as they always did, or one variant's, which can only
@@ -273,6 +326,7 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 		if (pm->prom > 0) {
 			if (!variant)
 				prom_metric(out, row->stage, pm, &pe[i], acc);
+			acc->early = false;
 			continue;
 		}
 		if (metric_is_shadow(pm->metric))
@@ -290,7 +344,16 @@ static void eval_variant(const struct rollout_row *row, const struct policy_stag
 			acc->all_pass &= !e.decisive || e.result == 1;
 			if (!(e.decisive && e.result == 0))
 				continue; /* only a variant's failure is news */
+			if (acc->per_variant) {
+				variant_back(out, vname, pm, &e);
+				continue;
+			}
 		} else {
+			/* an early pass: only the always-valid judges (drift is
+			 * decided at checkpoints, thresholds at the window's end) */
+			acc->early &= e.judged && pm->metric != METRIC_CONFIDENCE_SHIFT &&
+				      e.canary.devices >= st->min_devices &&
+				      e.canary.samples >= st->min_samples;
 			acc->all_decisive &= e.decisive;
 			acc->all_pass &= e.decisive && e.result == 1;
 		}
@@ -336,7 +399,7 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	const struct policy_stage *st = &p->stages[row->stage];
 	int64_t from = now - st->window_s;
 	struct scan_ctx s;
-	struct verdict_acc acc = {true, false, true};
+	struct verdict_acc acc = {true, false, true, true, p->rollback_per_variant};
 	struct prom_eval *pe = NULL;
 	size_t nactive = 0, nprom = 0;
 	int rc = 0;
@@ -348,18 +411,21 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 	s.assigned = assigned;
 	s.target = target;
 	s.shadow = st->shadow;
+	s.back = row->variants_back;
 	if (from < row->stage_started_at)
 		from = row->stage_started_at;
 	s.slo_from = (double)from;
 	for (size_t i = 0; i < st->nmetrics; i++)
 		s.judged |= st->metrics[i].judge.sequential;
 	if (s.judged) {
-		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window: on
-		 * the data before the latest one, so every evaluation between two
-		 * checkpoints sees the same data and the looks stay counted */
-		int64_t step = st->window_s / JUDGE_DRIFT_LOOKS > 0 ? st->window_s / JUDGE_DRIFT_LOOKS : 1;
-		s.drift_until = (double)(row->stage_started_at +
-					 (now - row->stage_started_at) / step * step);
+		/* drift is decided at JUDGE_DRIFT_LOOKS checkpoints a window, the
+		 * k-th at k * window / JUDGE_DRIFT_LOOKS (so the last one is the
+		 * window's end): on the data before the latest one, so every
+		 * evaluation between two checkpoints sees the same data and the
+		 * looks stay counted */
+		int64_t w = st->window_s > 0 ? st->window_s : 1;
+		int64_t k = (now - row->stage_started_at) * JUDGE_DRIFT_LOOKS / w;
+		s.drift_until = (double)(row->stage_started_at + k * w / JUDGE_DRIFT_LOOKS);
 		from = row->stage_started_at; /* the judge reads the whole stage */
 	}
 	out->rows = json_array();
@@ -373,7 +439,7 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 		rc = s.variant_of ? store_device_platforms(app->db, on_platform, &s) : RAMP_ENOMEM;
 	}
 	for (size_t i = 0; i < s.nv; i++)
-		nactive += s.v[i].ncanary > 0;
+		nactive += s.v[i].ncanary > 0 && !s.v[i].back;
 	s.split = nactive > 1;
 	if (rc == 0)
 		rc = arms_init(&s, &s.all, "");
@@ -392,10 +458,11 @@ int analysis_run(struct app *app, const struct rollout_row *row, const struct po
 		goto out;
 	eval_variant(row, st, &s.all, false, now, s.slo_from, pe, &acc, out);
 	for (size_t i = 0; s.split && i < s.nv; i++)
-		if (s.v[i].ncanary > 0)
+		if (s.v[i].ncanary > 0 && !s.v[i].back)
 			eval_variant(row, st, &s.v[i], true, now, s.slo_from, NULL, &acc, out);
 	out->verdict.give_up &= !acc.any_fail;
 	out->verdict.enough_data = acc.any_fail || acc.all_decisive;
+	out->verdict.early_pass = acc.early && st->nmetrics > 0 && !acc.any_fail && acc.all_pass;
 	out->verdict.verdict = acc.any_fail ? VERDICT_FAIL
 			       : acc.all_pass ? VERDICT_PASS
 					      : VERDICT_INCONCLUSIVE;

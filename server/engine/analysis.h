@@ -19,6 +19,8 @@ struct analysis_result {
 	struct rollout_analysis verdict;
 	json_t *rows;            /* [{stage, metric, arm, value, threshold, baseline, samples, devices, result}] */
 	json_t *baseline_values; /* row's values updated with fresh baseline figures */
+	json_t *variants_back;   /* rollback.per_variant: [{variant, detail}] variants that
+				    failed alone and go back to the baseline now; NULL: none */
 };
 
 /* Evaluates the current stage of row. assigned/target are sets of device ids.

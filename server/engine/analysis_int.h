@@ -22,6 +22,7 @@
 struct arms {
 	char name[64];
 	size_t ncanary; /* assigned devices of this variant */
+	bool back;	/* sent back to the baseline (rollback.per_variant): not judged */
 	struct slo_arm *canary, *base;
 	struct judge_arm *jc, *jb, *dc, *db;
 	struct shadow_arm *shadow; /* a shadow stage's canary runs; NULL otherwise */

@@ -573,8 +573,9 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		pl.w.baseline_values = ar.baseline_values;
 		pl.w.target_count = sets->target_count;
 		pl.w.evaluated = true;
+		pl.w.variants_back = ar.variants_back; /* rollback.per_variant */
 		rc = store_rollout_write(app->db, &pl.w);
-		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
+		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0 || ar.variants_back))
 			changed_assigned(app, id, &pl);
 		/* what it assigned joins the cached set, which stays current; a
 		 * write that lost to another writer's leaves it to a reload */

@@ -211,6 +211,18 @@ static void set_next_window(json_t *e, int64_t at)
 	json_object_set_new(e, "next_window_at", json_string(t));
 }
 
+/* True when rollout r sent platform's devices back to the baseline. */
+static bool platform_back(const struct snap_rollout *r, const char *platform)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(r->back, i, v)
+		if (strcmp(json_string_value(v) ? json_string_value(v) : "", platform) == 0)
+			return true;
+	return false;
+}
+
 /* One entry of "models" for model m, or nothing when the class has no
  * variant. A device held for its stage's maintenance window keeps the
  * answer it had (pin or stable), told when the window opens and, for the
@@ -220,11 +232,18 @@ static void desired_model(void *ctx, const char *name, void *val)
 {
 	struct desired_ctx *d = ctx;
 	const struct snap_model *m = val;
-	const char *version = m->stable, *pin;
+	const char *version = m->stable, *pin, *kept;
 	const struct snap_rollout *r = NULL, *shadow = NULL;
 	int member = m->rollout ? membership(d->cls, m->rollout->id) : 0;
 	json_t *e, *pending = NULL;
 
+	/* a platform kept back from the stable version, and a variant a
+	 * per-variant rollback sent back: the class's platform decides
+	 * (docs/judge.md) */
+	if ((kept = json_string_value(json_object_get(m->by_platform, d->cls->platform))) != NULL)
+		version = kept;
+	if (member != 0 && platform_back(m->rollout, d->cls->platform))
+		member = 0;
 	pin = d->cls->pins ? json_string_value(json_object_get(d->cls->pins, name)) : NULL;
 	if (pin)
 		version = pin;

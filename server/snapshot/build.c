@@ -61,7 +61,17 @@ static struct snap_model *model_of(struct catalog *c, const char *name)
 	return m;
 }
 
-static int on_model(void *ctx, const char *name, const char *stable)
+/* a JSON text the catalog keeps (in owned); NULL when it does not parse */
+static json_t *owned_json(struct catalog *c, const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL);
+
+	if (j && json_array_append_new(c->owned, j) != 0)
+		return NULL;
+	return j;
+}
+
+static int on_model(void *ctx, const char *name, const char *stable, const char *by_platform)
 {
 	struct load *l = ctx;
 	struct snap_model *m = model_of(l->cat, name);
@@ -69,7 +79,21 @@ static int on_model(void *ctx, const char *name, const char *stable)
 	if (m == NULL)
 		return RAMP_ENOMEM;
 	m->stable = stable ? arena_strdup(l->cat->arena, stable) : NULL;
+	if (by_platform && (m->by_platform = owned_json(l->cat, by_platform)) == NULL)
+		return RAMP_ENOMEM;
 	return 0;
+}
+
+static int on_rollout_back(void *ctx, int64_t id, const char *platforms)
+{
+	struct catalog *c = ((struct load *)ctx)->cat;
+	char key[32];
+	struct snap_rollout *r;
+
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	if ((r = strmap_get(c->rollouts, key)) == NULL)
+		return 0;
+	return (r->back = owned_json(c, platforms)) != NULL ? 0 : RAMP_ENOMEM;
 }
 
 static int on_manifest(void *ctx, const char *model, const char *version, const char *text,
@@ -262,7 +286,8 @@ static int on_delta(void *ctx, const char *from, const char *to, const char *dig
 struct snapshot_loader snapshot_loader_of(struct load *l)
 {
 	struct snapshot_loader x = {l, on_device, on_model, on_manifest, on_rollout, on_assigned,
-				    on_token, on_rollout_window, on_delta, on_rollout_shadow};
+				    on_token, on_rollout_window, on_delta, on_rollout_shadow,
+				    on_rollout_back};
 	return x;
 }
 

@@ -48,6 +48,7 @@ struct snap_rollout {
 	/* shadow runs (docs/judge.md): the current stage's shadow_fraction;
 	 * 0 when it is not a shadow stage */
 	double shadow;
+	json_t *back; /* platforms a per-variant rollback sent back (docs/judge.md), or NULL */
 };
 
 /* A delta from one artifact to another, in the artifact store. */
@@ -58,6 +59,7 @@ struct snap_delta {
 
 struct snap_model {
 	const char *name, *stable;
+	json_t *by_platform; /* {platform: version} kept back from stable, or NULL */
 	struct snap_rollout *rollout; /* the active one, or NULL */
 };
 

@@ -124,7 +124,9 @@ struct snapshot_loader {
 	/* running_json: {model: version} the device last reported installed, NULL: none */
 	int (*device)(void *ctx, const char *id, const char *platform, const char *pins_json,
 		      const char *running_json);
-	int (*model)(void *ctx, const char *name, const char *stable);
+	/* by_platform_json: {platform: version} kept back from stable (schema
+	 * 022), NULL: none */
+	int (*model)(void *ctx, const char *name, const char *stable, const char *by_platform_json);
 	/* a manifest with a valid (unrevoked, unexpired) signature; doc_json holds variants */
 	int (*manifest)(void *ctx, const char *model, const char *version, const char *text,
 			const char *signature, const char *key_id, const char *doc_json);
@@ -143,6 +145,9 @@ struct snapshot_loader {
 	/* shadow runs (docs/judge.md), after its rollout (may be NULL): the
 	 * shadow_fraction of its current stage, 0 when that is not a shadow stage */
 	int (*rollout_shadow)(void *ctx, int64_t id, double fraction);
+	/* after its rollout (may be NULL): the platforms a per-variant rollback
+	 * sent back to the baseline, a JSON array, only when there are some */
+	int (*rollout_back)(void *ctx, int64_t id, const char *platforms_json);
 };
 /* Streams everything a snapshot needs through the loader's callbacks, in one
  * repeatable-read transaction so the picture is consistent. */
@@ -196,6 +201,7 @@ struct rollout_row {
 	int64_t stage_started_at, window_ends_at, paused_at, created_at;
 	json_t *policy;          /* owned; the canonical policy copy */
 	json_t *baseline_values; /* owned; {metric: value} */
+	json_t *variants_back;   /* owned; platforms a per-variant rollback sent back */
 };
 void rollout_row_clear(struct rollout_row *r);
 
@@ -218,6 +224,9 @@ struct rollout_write {
 	bool evaluated;             /* sets last_evaluated_at */
 	bool assign_held;           /* the assigned devices wait for a window */
 	int64_t window_opens_at;    /* 0: unchanged, -1: none, else the next opening */
+	const json_t *variants_back; /* [{variant, detail}] platforms going back to the
+				      * baseline now (rollback.per_variant), may be NULL:
+				      * each joins variants_rolled_back with a breach event */
 };
 
 /* Creates a rollout row for a signed manifest; on success *id. The first

@@ -36,6 +36,7 @@
 
 #define MODEL_JSON                                                             \
 	"json_build_object('name', md.name, 'stable_version', md.stable_version," \
+	" 'stable_by_platform', md.stable_by_platform," \
 	" 'versions', (SELECT count(*) FROM manifests x WHERE x.model = md.name)," \
 	" 'updated_at', md.updated_at, 'updated_by', md.updated_by)::text"
 
@@ -295,10 +296,16 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 		return rc;
 	if ((rc = signable(c, model, version, err)) != 0)
 		goto out;
-	rc = db_query(c, &r, "SELECT stable_version FROM models WHERE name = $1 FOR UPDATE", 1, p);
+	rc = db_query(c, &r,
+		      "SELECT stable_version, stable_by_platform <> '{}' FROM models"
+		      " WHERE name = $1 FOR UPDATE",
+		      1, p);
 	if (rc)
 		goto out;
-	*changed = PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 0), version) != 0;
+	/* an explicit stable version is for every platform: it clears the ones
+	 * a per-variant rollback kept back (docs/judge.md) */
+	*changed = PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 0), version) != 0 ||
+		   PQgetvalue(r, 0, 1)[0] == 't';
 	detail = json_pack("{s:s, s:s?}", "version", version, "previous",
 			   PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : NULL);
 	PQclear(r);
@@ -306,7 +313,8 @@ int store_model_set_stable(struct db *db, const char *actor, const char *model,
 		rc = db_query(c, NULL,
 			      "INSERT INTO models (name, stable_version, updated_at, updated_by)"
 			      " VALUES ($1, $2, now(), $3) ON CONFLICT (name) DO UPDATE SET"
-			      " stable_version = $2, updated_at = now(), updated_by = $3",
+			      " stable_version = $2, stable_by_platform = '{}', updated_at = now(),"
+			      " updated_by = $3",
 			      3, p);
 	if (rc == 0 && *changed)
 		rc = store_audit(c, actor, "model.stable", model, detail);

@@ -30,7 +30,8 @@
 	"   WHERE rd.rollout_id = r.id AND d.models->r.model->>'version' = r.version"  \
 	"   AND d.models->r.model->>'state' = 'failed')),"                        \
 	" 'created_by', r.created_by, 'created_at', r.created_at, 'updated_at', r.updated_at," \
-	" 'finished_at', r.finished_at, 'last_evaluated_at', r.last_evaluated_at"
+	" 'finished_at', r.finished_at, 'last_evaluated_at', r.last_evaluated_at," \
+	" 'variants_rolled_back', to_json(r.variants_rolled_back)"
 
 int store_rollout_get_json(struct db *db, int64_t id, int stuck_after_s, json_t **out)
 {

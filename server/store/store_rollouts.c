@@ -66,6 +66,7 @@ void rollout_row_clear(struct rollout_row *r)
 {
 	json_decref(r->policy);
 	json_decref(r->baseline_values);
+	json_decref(r->variants_back);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -163,7 +164,8 @@ int store_rollout_load(struct db *db, int64_t id, struct rollout_row *out)
 		      "SELECT id, rev, model, version, baseline_version, selector, state, stage,"
 		      " failing, extensions, extract(epoch from stage_started_at),"
 		      " extract(epoch from window_ends_at), extract(epoch from paused_at),"
-		      " extract(epoch from created_at), policy::text, baseline_values::text"
+		      " extract(epoch from created_at), policy::text, baseline_values::text,"
+		      " array_to_json(variants_rolled_back)::text"
 		      " FROM rollouts WHERE id = $1::bigint",
 		      1, p);
 	db_release(db, c);
@@ -190,8 +192,44 @@ int store_rollout_load(struct db *db, int64_t id, struct rollout_row *out)
 	out->created_at = ts_of(r, 13);
 	out->policy = json_loads(PQgetvalue(r, 0, 14), 0, NULL);
 	out->baseline_values = json_loads(PQgetvalue(r, 0, 15), 0, NULL);
+	out->variants_back = json_loads(PQgetvalue(r, 0, 16), 0, NULL);
 	PQclear(r);
 	return out->policy ? 0 : RAMP_EINTERNAL;
+}
+
+/* rollback.per_variant: each platform joins the rollout's variants_rolled_back
+ * (once) with a breach event naming it */
+static int write_variants_back(struct dbconn *c, const struct rollout_write *w, const char *sid)
+{
+	size_t i;
+	json_t *v;
+	int rc = 0;
+
+	json_array_foreach(w->variants_back, i, v) {
+		const char *p[3] = {sid, json_string_value(json_object_get(v, "variant")),
+				    json_string_value(json_object_get(v, "detail"))};
+		char target[48];
+		json_t *d;
+		if (p[1] == NULL || p[2] == NULL)
+			continue;
+		rc = db_query(c, NULL,
+			      "WITH u AS (UPDATE rollouts SET variants_rolled_back ="
+			      "  array_append(variants_rolled_back, $2)"
+			      "  WHERE id = $1::bigint AND NOT ($2 = ANY(variants_rolled_back))"
+			      "  RETURNING id)"
+			      " INSERT INTO rollout_events (rollout_id, type, detail)"
+			      " SELECT id, 'breach', $3 FROM u",
+			      3, p);
+		if (rc)
+			return rc;
+		snprintf(target, sizeof(target), "rollout/%s", sid);
+		d = json_pack("{s:s, s:s}", "variant", p[1], "detail", p[2]);
+		rc = store_audit(c, w->actor, "rollout.breach", target, d);
+		json_decref(d);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static int write_events(struct dbconn *c, const struct rollout_write *w, const char *sid)
@@ -342,16 +380,24 @@ int store_rollout_write(struct db *db, const struct rollout_write *w)
 		rc = write_analysis(c, w, sid);
 	if (rc == 0 && w->window_opens_at != 0)
 		rc = store_window_opens_at(c, w->id, w->window_opens_at);
+	if (rc == 0 && w->variants_back)
+		rc = write_variants_back(c, w, sid);
+	/* the platforms a per-variant rollback sent back stay on the baseline
+	 * when the version becomes stable without them */
 	if (rc == 0 && w->set_stable)
 		rc = db_query(c, NULL,
-			      "INSERT INTO models (name, stable_version, updated_at)"
-			      " SELECT model, version, now() FROM rollouts WHERE id = $1::bigint"
+			      "INSERT INTO models (name, stable_version, stable_by_platform, updated_at)"
+			      " SELECT model, version, (SELECT coalesce(jsonb_object_agg(p,"
+			      "  r.baseline_version), '{}') FROM unnest(r.variants_rolled_back) p"
+			      "  WHERE r.baseline_version IS NOT NULL), now()"
+			      " FROM rollouts r WHERE id = $1::bigint"
 			      " ON CONFLICT (name) DO UPDATE SET stable_version = EXCLUDED.stable_version,"
-			      " updated_at = now()",
+			      " stable_by_platform = EXCLUDED.stable_by_platform, updated_at = now()",
 			      1, (const char *const[]){sid});
 	if (rc == 0 && w->events && json_array_size(w->events) > 0)
 		rc = write_events(c, w, sid);
 	if (rc == 0 && (w->nassign > 0 || w->set_stable || w->finished || w->window_opens_at ||
+			json_array_size(w->variants_back) > 0 ||
 			(w->events && json_array_size(w->events) > 0)))
 		rc = store_changed(c, notice);
 	return db_tx_end(db, c, rc);

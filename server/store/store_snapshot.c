@@ -48,7 +48,7 @@ static int row_delta(const struct snapshot_loader *l, PGresult *r)
 
 static int row_model(const struct snapshot_loader *l, PGresult *r)
 {
-	return l->model(l->ctx, val(r, 0, 0), val(r, 0, 1));
+	return l->model(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2));
 }
 
 static int row_manifest(const struct snapshot_loader *l, PGresult *r)
@@ -68,6 +68,8 @@ static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 				       val(r, 0, 8)[0] == 't', strcmp(val(r, 0, 4), "rolled_back") == 0);
 	if (rc == 0 && l->rollout_shadow)
 		rc = l->rollout_shadow(l->ctx, id, val(r, 0, 9) ? strtod(val(r, 0, 9), NULL) : 0);
+	if (rc == 0 && l->rollout_back && val(r, 0, 10))
+		rc = l->rollout_back(l->ctx, id, val(r, 0, 10));
 	return rc;
 }
 
@@ -98,7 +100,10 @@ static int row_assigned(const struct snapshot_loader *l, PGresult *r)
 /* models, manifests and active rollouts, inside c's transaction */
 static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 {
-	int rc = each_row(c, "SELECT name, stable_version FROM models", NULL, row_model, l);
+	int rc = each_row(c,
+			  "SELECT name, stable_version, CASE WHEN stable_by_platform = '{}' THEN NULL"
+			  " ELSE stable_by_platform::text END FROM models",
+			  NULL, row_model, l);
 
 	if (rc == 0)
 		rc = each_row(c, SQL_MANIFESTS, NULL, row_manifest, l);
@@ -110,7 +115,9 @@ static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0,"
 			      " CASE WHEN policy->'stages'->stage->'shadow' = 'true'"
 			      " THEN coalesce((policy->'stages'->stage->>'shadow_fraction')::float8, 0.1)"
-			      " ELSE 0 END"
+			      " ELSE 0 END,"
+			      " CASE WHEN variants_rolled_back = '{}' THEN NULL"
+			      " ELSE array_to_json(variants_rolled_back)::text END"
 			      " FROM rollouts r WHERE" ANSWERING
 			      " ORDER BY r.state IN " ACTIVE ", id", /* the active one last: it answers */
 			      NULL, row_rollout, l);

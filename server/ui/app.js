@@ -413,6 +413,8 @@ function stageHistory(ro) {
 			left.set(m[1], 'promoted early');
 		else if (e.type === 'promoted' && (m = /^stage (\S+) approved;/.exec(d)))
 			left.set(m[1], 'passed, approved');
+		else if (e.type === 'promoted' && (m = /^stage (\S+) passed early /.exec(d)))
+			left.set(m[1], 'passed early (sequential judge)');
 	}
 	return { started, left };
 }

@@ -85,6 +85,50 @@ def test_sequential_judge_passes_a_healthy_canary(ctx):
     fleet.close()
 
 
+def test_sequential_judge_passes_early_and_a_threshold_waits_for_the_window(ctx):
+    """Every gate a sequential judge: the canary stage passes as soon as the
+    always-valid interval excludes the regression, long before its hour is
+    over. The same canary under a threshold gate passes its evaluations and
+    still waits for the window's end."""
+    s = ctx.server()
+    tokens = setup(ctx, s, 100)
+    seq = {"name": "error_rate", "judge": "sequential"}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": policy(
+        "1h", 0.1, seq, min_samples=1000)}), 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    fleet.poll_all()
+
+    def promoted():
+        fleet.report(errors=40, requests=2000)  # 2% in both arms
+        return rollout(s, rid)["stage"]["name"] == "full"
+    wait_for(promoted, timeout=240, interval=0.5, msg="canary passed early")
+    ro = rollout(s, rid)
+    eq(ro["state"], "progressing")
+    ev = [e for e in ro["events"] if e["type"] == "promoted"]
+    check(ev and "stage canary passed early" in ev[0]["detail"], ro["events"])
+    check(not [e for e in ro["events"] if e["type"] == "breach"], ro["events"])
+    fleet.close()
+
+    s2 = ctx.server()
+    tokens = setup(ctx, s2, 100)
+    rid = status(s2.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": policy(
+        "1h", 0.1, {"name": "error_rate", "threshold": "< 5%"}, min_samples=1000)}),
+        201).json["id"]
+    fleet = Fleet(s2, tokens, "ocr")
+    fleet.poll_all()
+
+    def passing():
+        fleet.report(errors=40, requests=2000)
+        row = canary_row(rollout(s2, rid))
+        return row is not None and row["result"] == "pass"
+    wait_for(passing, timeout=240, interval=0.5, msg="threshold gate passing")
+    ro = rollout(s2, rid)
+    # a passing threshold gate inside its window: still the canary stage
+    eq((ro["state"], ro["stage"]["name"]), ("progressing", "canary"))
+    check(not [e for e in ro["events"] if e["type"] == "promoted"], ro["events"])
+    fleet.close()
+
+
 def test_sequential_judge_with_too_few_devices_is_inconclusive(ctx):
     s = ctx.server()
     tokens = setup(ctx, s, 20)
@@ -193,3 +237,70 @@ def test_one_variant_keeps_the_unsplit_rows(ctx):
     check(breach and "variant" not in breach[0]["detail"], breach)
     check(all(a["variant"] is None for a in ro["analysis"]), ro["analysis"])
     fleet.close()
+
+
+def test_per_variant_rollback_sends_one_variant_back_and_the_rest_completes(ctx):
+    """`rollback: {per_variant: true}`: only the rpi build of v2 is bad. Its
+    devices go back to v1 (the breach event names the variant, the rollout
+    lists it), the cloud canary keeps v2, the rollout goes on to success,
+    and afterwards v2 is stable for every platform but rpi-arm64, which
+    stays on v1. The snapshot stays equal to a whole load throughout."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    plats = ("rpi-arm64", "cloud-x86")
+    publish(s, signer, "ocr", "v1", platforms=plats, stable=True)
+    publish(s, signer, "ocr", "v2", platforms=plats)
+    rpi = enroll(s, 30, platform="rpi-arm64", prefix="pi")
+    cloud = enroll(s, 170, platform="cloud-x86", prefix="vm")
+    pol = policy("30s", 0.2, {"name": "error_rate", "threshold": "< 2%"}, min_samples=100)
+    pol["stages"][1]["validation_window"] = "5s"
+    # a busy machine may end a window before the first reports: extend then
+    pol["rollback"] = {"automatic": True, "per_variant": True, "on_inconclusive": "extend"}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                 201).json["id"]
+    fr, fc = Fleet(s, rpi, "ocr"), Fleet(s, cloud, "ocr")
+    fr.poll_all()
+    fc.poll_all()
+    n_rpi = sum(1 for v in fr.running.values() if v == "v2")
+    n_cloud = sum(1 for v in fc.running.values() if v == "v2")
+    check(n_rpi >= 2 and n_cloud >= 4 * n_rpi, (n_rpi, n_cloud))
+
+    def rpi_back():
+        fc.report(errors=0)
+        fr.report(versions_bad=("v2",), errors=0, bad_errors=6)
+        return rollout(s, rid)["variants_rolled_back"] == ["rpi-arm64"]
+    wait_for(rpi_back, timeout=180, interval=0.5, msg="the rpi variant sent back")
+    ro = rollout(s, rid)
+    check(ro["state"] in ("progressing", "succeeded"), ro["state"])
+    breach = [e for e in ro["events"] if e["type"] == "breach"]
+    check(len(breach) == 1 and breach[0]["detail"].startswith(
+        "variant rpi-arm64: error_rate 0.06 breaches < 2%") and "per_variant" in breach[0]["detail"],
+        ro["events"])
+    check(not [e for e in ro["events"] if e["type"] == "rolled_back"], ro["events"])
+    # the rpi devices are told v1 again, the cloud canary keeps v2
+    eq(fr.poll_all(), {"v1": 30})
+    eq(sum(1 for v in fc.running.values() if v == "v2") >= n_cloud, True)
+    eq(status(s.admin.get("/v1/snapshot/verify"), 200).json["ok"], True)
+
+    def succeeded():
+        fc.poll_all()
+        fr.poll_all()
+        fc.report(errors=0)
+        fr.report(errors=0)
+        return rollout(s, rid)["state"] == "succeeded"
+    wait_for(succeeded, timeout=240, interval=0.5, msg="the rest of the rollout completes")
+    ro = rollout(s, rid)
+    eq(ro["variants_rolled_back"], ["rpi-arm64"])
+    check(not [e for e in ro["events"] if e["type"] == "rolled_back"], ro["events"])
+    eq(fc.poll_all(), {"v2": 170})
+    eq(fr.poll_all(), {"v1": 30})
+    m = status(s.admin.get("/v1/models/ocr"), 200).json
+    eq((m["stable_version"], m["stable_by_platform"]), ("v2", {"rpi-arm64": "v1"}))
+    eq(status(s.admin.get("/v1/snapshot/verify"), 200).json["ok"], True)
+    # an explicit stable version is for every platform again
+    status(s.admin.put("/v1/models/ocr/stable", {"version": "v2"}), 200)
+    eq(fr.poll_all(), {"v2": 30})
+    eq(status(s.admin.get("/v1/models/ocr"), 200).json["stable_by_platform"], {})
+    eq(status(s.admin.get("/v1/snapshot/verify"), 200).json["ok"], True)
+    fr.close()
+    fc.close()

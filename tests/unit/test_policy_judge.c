@@ -72,6 +72,43 @@ static void judge_block_round_trips(void)
 	json_decref(j);
 }
 
+/* rollback.per_variant: off by default and absent from the canonical JSON
+ * then (stored policies keep their text), on when asked, round trips,
+ * compares, and a non-boolean is refused naming the field */
+static void rollback_per_variant_parses_and_round_trips(void)
+{
+	const char *body = HEAD "      - {name: error_rate, judge: sequential}\n"
+				"  - {name: full, size: 1.0, validation_window: 10m}\n";
+	char yaml[1024];
+	struct ramp_err err;
+	json_t *j;
+	char *text;
+
+	CHECK_EQ_INT(parse(body, &err), 0);
+	CHECK(!pol.rollback_per_variant);
+	j = policy_to_json(&pol);
+	text = json_dumps(j, JSON_COMPACT);
+	CHECK(strstr(text, "per_variant") == NULL);
+	free(text);
+	json_decref(j);
+	snprintf(yaml, sizeof(yaml), "%srollback: {automatic: true, per_variant: true}\n", body);
+	CHECK_EQ_INT(parse(yaml, &err), 0);
+	CHECK(pol.rollback_per_variant);
+	j = policy_to_json(&pol);
+	text = json_dumps(j, JSON_COMPACT);
+	CHECK(strstr(text, "\"per_variant\":true") != NULL);
+	CHECK_EQ_INT(policy_parse(text, strlen(text), POLICY_JSON, &pol2, &err), 0);
+	CHECK(policy_equal(&pol, &pol2));
+	pol2.rollback_per_variant = false;
+	CHECK(!policy_equal(&pol, &pol2));
+	free(text);
+	json_decref(j);
+	snprintf(yaml, sizeof(yaml), "%srollback: {per_variant: sometimes}\n", body);
+	CHECK_EQ_INT(parse(yaml, &err), RAMP_EINVAL);
+	CHECK_EQ_STR(err.field, "rollback.per_variant");
+	CHECK_EQ_INT(pol.nstages, 0);
+}
+
 static void refused(const char *metrics, const char *field)
 {
 	char yaml[1024];
@@ -113,6 +150,7 @@ static void judge_block_refuses_bad_input(void)
 static const struct unit_case cases[] = {
 	UNIT(judge_block_parses_with_defaults),
 	UNIT(judge_block_round_trips),
+	UNIT(rollback_per_variant_parses_and_round_trips),
 	UNIT(judge_block_refuses_bad_input),
 	{0},
 };

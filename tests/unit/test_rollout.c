@@ -178,6 +178,37 @@ static void window_end_with_every_gate_passing_promotes(void)
 		    "stage ramp started: 25% of devices, window 1h");
 }
 
+/* every gate a sequential judge that excluded a regression: the stage
+ * passes before its window's end; without early_pass (thresholds, drift) or
+ * without enough data it still waits */
+static void early_pass_promotes_before_the_window_ends(void)
+{
+	struct rollout_analysis early = *pass(), thin;
+	struct rollout_state s, n;
+
+	early.early_pass = true;
+	thin = early;
+	thin.enough_data = false;
+	load(three_stages, NULL);
+	s = started();
+	n = go(s, CMD_EVALUATE, &thin, T0 + 300);
+	CHECK(same(&s, &n));
+	n = go(s, CMD_EVALUATE, pass(), T0 + 300);
+	CHECK(same(&s, &n));
+	early.verdict = VERDICT_INCONCLUSIVE;
+	n = go(s, CMD_EVALUATE, &early, T0 + 300);
+	CHECK(same(&s, &n));
+	early.verdict = VERDICT_PASS;
+	n = go(s, CMD_EVALUATE, &early, T0 + 300);
+	CHECK_EQ_INT(n.phase, ROLLOUT_PROGRESSING);
+	CHECK_EQ_INT(n.stage, 1);
+	CHECK_EQ_INT(n.stage_started_at, T0 + 300);
+	CHECK_EQ_INT(n.window_ends_at, T0 + 300 + 3600);
+	check_event(0, "promoted",
+		    "stage canary passed early (every sequential gate excluded a regression); "
+		    "promoting to ramp");
+}
+
 static void last_stage_passing_succeeds_and_sets_stable(void)
 {
 	struct rollout_state s;
@@ -738,6 +769,7 @@ static const struct unit_case cases[] = {
 	UNIT(start_assigns_stage_zero_and_opens_its_window),
 	UNIT(passing_evaluation_inside_the_window_changes_nothing),
 	UNIT(window_end_with_every_gate_passing_promotes),
+	UNIT(early_pass_promotes_before_the_window_ends),
 	UNIT(last_stage_passing_succeeds_and_sets_stable),
 	UNIT(breach_rolls_back_before_the_window_ends),
 	UNIT(failure_limit_counts_consecutive_breaches),

@@ -67,6 +67,46 @@ static void stats_mann_whitney_with_ties(void)
 	CHECK_EQ_INT(stats_mann_whitney_hist(x, same + 0, 0, &mw), -1);
 }
 
+/* numpy (Obuchowski 1997): the buckets expanded into observations, the
+ * kernel psi = [x > y] + [x = y] / 2 over all pairs, each observation's mean
+ * kernel summed per device, the CR1 sums of squares around m_i A */
+static void stats_mann_whitney_clustered_matches_numpy(void)
+{
+	double x[] = {1, 2, 0, 3, 0, 4, 1, 1, 2, 0, 3, 2};
+	double y[] = {2, 1, 2, 0, 3, 3, 0, 1, 1, 0, 1, 0, 0, 2, 2, 2};
+	/* devices that differ: each sits in its own buckets */
+	double xs[] = {10, 0, 0, 0, 0, 0, 0, 10, 0, 10, 0, 0};
+	double ys[] = {5, 5, 0, 0, 0, 0, 5, 5, 0, 5, 5, 0};
+	double empty[] = {0, 0, 0, 0, 1, 1, 1, 1};
+	struct stats_mw_cluster c;
+	struct stats_mw mw;
+	double tx[4] = {0}, ty[4] = {0};
+
+	CHECK_EQ_INT(stats_mw_cluster_var(x, 3, y, 4, 4, &c), 0);
+	CHECK_NEAR(c.auc, 0.6105263157894737, 1e-12);
+	CHECK_NEAR(c.var10, 0.0003085698007228305, 1e-15);
+	CHECK_NEAR(c.var01, 0.006322622345337025, 1e-14);
+	CHECK(c.kx == 3 && c.ky == 4);
+	/* the pooled auc is the unclustered Mann-Whitney's */
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 4; j++)
+			tx[j] += x[i * 4 + j];
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++)
+			ty[j] += y[i * 4 + j];
+	CHECK_EQ_INT(stats_mann_whitney_hist(tx, ty, 4, &mw), 0);
+	CHECK_NEAR(mw.auc, c.auc, 1e-12);
+	/* heterogeneous devices: 0.0756 against 0.0052 for independent requests */
+	CHECK_EQ_INT(stats_mw_cluster_var(xs, 3, ys, 3, 4, &c), 0);
+	CHECK_NEAR(c.auc, 0.4444444444444444, 1e-12);
+	CHECK_NEAR(c.var10, 0.060956790123456776, 1e-14);
+	CHECK_NEAR(c.var01, 0.0146604938271605, 1e-14);
+	/* a device without counts is not a cluster: one left is too few */
+	CHECK_EQ_INT(stats_mw_cluster_var(empty, 2, y, 4, 4, &c), -1);
+	CHECK_EQ_INT(stats_mw_cluster_var(x, 3, y, 4, 0, &c), -1);
+	CHECK_EQ_INT(stats_mw_cluster_var(x, 3, y, 4, STATS_MAX_BUCKETS + 1, &c), -1);
+}
+
 static void stats_distances_match_numpy(void)
 {
 	double p[] = {10, 20, 30, 40}, q[] = {25, 25, 25, 25}, z[] = {0, 0, 0, 0};
@@ -258,6 +298,57 @@ static void judge_fixed_z_test_inflates_under_peeking(void)
 	CHECK(n > 150);
 }
 
+/*
+ * The early pass under peeking: a stage whose gates are all sequential
+ * passes at the first look where the always-valid interval excludes the
+ * regression (rollout.c, early_pass). 1000 seeded canaries of a version
+ * exactly as bad as min_effect (every device's error rate x1.5, 20
+ * heterogeneous devices against 100), judged after every one of 60 batches
+ * and stopped at the first pass or fail: a pass here is a false promotion,
+ * and it must stay at or under alpha.
+ */
+static void judge_error_rate_early_pass_holds_alpha_for_a_bad_version(void)
+{
+	uint64_t rng = 20261204;
+	int passes = 0, fails = 0;
+	struct judge_params p = {0.05, 0.5, 3, 0, 1, 1};
+
+	for (int run = 0; run < 1000; run++) {
+		struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
+		double crate[20], cl[20], brate[100], bl[100];
+		int verdict = -1;
+
+		for (int i = 0; i < 20; i++) {
+			crate[i] = 1.5 * 0.01 * exp(0.5 * stats_rng_normal(&rng));
+			cl[i] = 5 + 40 * stats_rng_unif(&rng);
+		}
+		for (int i = 0; i < 100; i++) {
+			brate[i] = 0.01 * exp(0.5 * stats_rng_normal(&rng));
+			bl[i] = 5 + 40 * stats_rng_unif(&rng);
+		}
+		for (int look = 0; look < 60 && verdict == -1; look++) {
+			struct judge_result r;
+			for (int i = 0; i < 20; i++) {
+				double n = stats_rng_poisson(&rng, cl[i]);
+				add_dev(c, i, "c", n, stats_rng_binomial(&rng, n, crate[i]));
+			}
+			for (int i = 0; i < 100; i++) {
+				double n = stats_rng_poisson(&rng, bl[i]);
+				add_dev(b, i, "b", n, stats_rng_binomial(&rng, n, brate[i]));
+			}
+			judge_error_rate(c, b, &p, &r);
+			verdict = r.result;
+		}
+		passes += verdict == 1;
+		fails += verdict == 0;
+		judge_arm_free(c);
+		judge_arm_free(b);
+	}
+	fprintf(stderr, "  early pass, x1.5 canaries: %d of 1000 promoted, %d rolled back\n", passes,
+		fails);
+	CHECK(passes <= 50);
+}
+
 static void judge_latency_detects_a_shift(void)
 {
 	double bounds[] = {10, 20, 40, 80, 160, 320};
@@ -287,6 +378,75 @@ static void judge_latency_detects_a_shift(void)
 	judge_arm_free(c);
 	judge_arm_free(b);
 	judge_arm_free(h);
+}
+
+/*
+ * Latency under peeking with devices that differ: 400 seeded healthy
+ * 5-device canaries against 100 baseline devices, every device with its own
+ * speed (lognormal latency, median 50 ms x exp(0.1 N(0,1)), sigma 0.5, 30
+ * requests a minute: the bench's high-traffic fleet), judged after every one
+ * of 30 minutes with min_effect 0.1. Counted twice: the judge (the AUC's
+ * variance with devices as clusters) and the same mixture test on the
+ * variance of independent requests (what the judge did before), which a
+ * device's own speed fools. Returns the judge's rollbacks; *naive gets the
+ * other count.
+ */
+static int latency_peeking_rollbacks(int *naive)
+{
+	double bounds[] = {10, 20, 30, 40, 50, 70, 100, 150, 200, 300};
+	uint64_t rng = 20261203;
+	int rollbacks = 0;
+	struct judge_params p = {0.05, 0.1, 3, 100, 1, 1};
+
+	*naive = 0;
+	for (int run = 0; run < 400; run++) {
+		struct judge_arm *c = judge_arm_new(), *b = judge_arm_new();
+		double speed[105], tc[11] = {0}, tb[11] = {0};
+		bool failed = false, naive_failed = false;
+
+		judge_arm_set_layout(c, bounds, 10, NULL, 0);
+		judge_arm_set_layout(b, bounds, 10, NULL, 0);
+		for (int i = 0; i < 105; i++)
+			speed[i] = exp(0.1 * stats_rng_normal(&rng));
+		for (int minute = 0; minute < 30 && !(failed && naive_failed); minute++) {
+			struct judge_result r;
+			struct stats_mw mw;
+			for (int i = 0; i < 105; i++) {
+				double h[11], prev = 0, mu = log(50 * speed[i]);
+				char id[16];
+				for (int j = 0; j <= 10; j++) {
+					double cdf = j < 10 ? stats_norm_cdf((log(bounds[j]) - mu) / 0.5) : 1;
+					h[j] = stats_rng_poisson(&rng, 30 * (cdf - prev));
+					prev = cdf;
+					(i < 5 ? tc : tb)[j] += h[j];
+				}
+				snprintf(id, sizeof(id), "%c%d", i < 5 ? 'c' : 'b', i);
+				judge_arm_add_counts(i < 5 ? c : b, id, 0, 0, h, NULL);
+			}
+			judge_latency(c, b, 0.95, &p, &r);
+			failed |= r.result == 0;
+			if (!naive_failed && stats_mann_whitney_hist(tc, tb, 11, &mw) == 0) {
+				double v = mw.var_u / (mw.nx * mw.ny) / (mw.nx * mw.ny);
+				naive_failed = mw.auc > 0.5 && r.effect >= 0.1 &&
+					       stats_msprt_lr(mw.auc - 0.5, v, 0.01, 0) >= 20;
+			}
+		}
+		rollbacks += failed;
+		*naive += naive_failed;
+		judge_arm_free(c);
+		judge_arm_free(b);
+	}
+	return rollbacks;
+}
+
+static void judge_latency_alpha_holds_with_device_clusters(void)
+{
+	int naive, n = latency_peeking_rollbacks(&naive);
+
+	fprintf(stderr, "  latency peeking: %d of 400 rolled back (independent requests: %d)\n",
+		n, naive);
+	CHECK(n <= 20); /* <= alpha */
+	CHECK(naive > n);
 }
 
 /* devices draw confidence histograms around a profile; shifted moves mass */
@@ -392,6 +552,7 @@ static const struct unit_case cases[] = {
 	UNIT(stats_msprt_matches_formula),
 	UNIT(stats_cluster_rate_is_robust),
 	UNIT(stats_mann_whitney_with_ties),
+	UNIT(stats_mann_whitney_clustered_matches_numpy),
 	UNIT(stats_distances_match_numpy),
 	UNIT(stats_rng_is_deterministic),
 	UNIT(judge_error_rate_fails_a_clear_regression),
@@ -399,7 +560,9 @@ static const struct unit_case cases[] = {
 	UNIT(judge_error_rate_passes_healthy_and_says_inconclusive_when_thin),
 	UNIT(judge_error_rate_alpha_holds_under_repeated_looks),
 	UNIT(judge_fixed_z_test_inflates_under_peeking),
+	UNIT(judge_error_rate_early_pass_holds_alpha_for_a_bad_version),
 	UNIT(judge_latency_detects_a_shift),
+	UNIT(judge_latency_alpha_holds_with_device_clusters),
 	UNIT(judge_drift_is_calibrated_for_small_canaries),
 	UNIT(judge_drift_too_few_devices_is_inconclusive),
 	UNIT(judge_result_json_names_everything),
