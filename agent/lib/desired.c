@@ -140,9 +140,13 @@ int desired_parse(const char *text, size_t len, struct desired *out, struct ramp
 		char path[32];
 		if (rc)
 			break;
+		/* a model held for its maintenance window with nothing to run
+		 * yet ("version": null, "pending"): no entry to act on */
+		if (json_is_object(e) && json_is_null(json_object_get(e, "version")) &&
+		    json_is_object(json_object_get(e, "pending")))
+			continue;
 		snprintf(path, sizeof(path), "models[%zu]", i);
-		out->n++;
-		rc = parse_model(e, &out->models[i], path, err);
+		rc = parse_model(e, &out->models[out->n++], path, err);
 	}
 	json_decref(root);
 	if (rc)

@@ -195,7 +195,8 @@ static void set_next_window(json_t *e, int64_t at)
 /* One entry of "models" for model m, or nothing when the class has no
  * variant. A device held for its stage's maintenance window keeps the
  * answer it had (pin or stable), told when the window opens and, for the
- * DDI path, what it will get then ("pending"); a device of a rollback
+ * DDI path, what it will get then ("pending"); with no stable version its
+ * entry has "version": null (nothing to install now) and those two; a device of a rollback
  * waiting for a window keeps the rolled-back version until then. */
 static void desired_model(void *ctx, const char *name, void *val)
 {
@@ -214,7 +215,14 @@ static void desired_model(void *ctx, const char *name, void *val)
 		version = r->version;
 	} else if (member < 0 && !m->rollout->reverting)
 		pending = model_entry(d, name, m->rollout->version, m->rollout);
-	if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
+	if (version == NULL && pending) /* no stable version: nothing to run yet */
+		e = json_pack("{s:s, s:s, s:n, s:n}", "model", name, "platform", d->cls->platform,
+			      "version", "rollout");
+	else if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
+		json_decref(pending);
+		return;
+	}
+	if (e == NULL) {
 		json_decref(pending);
 		return;
 	}

@@ -185,3 +185,28 @@ int store_rollout_window_counts(struct db *db, int64_t id, json_t **out)
 	db_release(db, c);
 	return rc;
 }
+
+int store_next_window_opening(struct db *db, int64_t now, int64_t *at)
+{
+	struct dbconn *c;
+	PGresult *r = NULL;
+	char snow[32];
+	int rc;
+
+	*at = 0;
+	snprintf(snow, sizeof(snow), "%lld", (long long)now);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, &r,
+		      "SELECT extract(epoch FROM min(window_opens_at))::bigint FROM rollouts"
+		      " WHERE window_opens_at > to_timestamp($1::bigint)"
+		      " AND state IN ('progressing', 'rolled_back')",
+		      1, (const char *const[]){snow});
+	if (rc == 0) {
+		if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+			*at = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
+	db_release(db, c);
+	return rc;
+}

@@ -31,6 +31,10 @@ int store_rollouts_reverted(struct db *db, int64_t now, json_t **ids);
 /* Rollbacks waiting for a window: [{"id","opens_at"}] (unix seconds). */
 int store_rollouts_reverting(struct db *db, json_t **out);
 
+/* The earliest window opening after now that a progressing rollout's
+ * held devices or a waiting rollback wait for, into *at (0: none). */
+int store_next_window_opening(struct db *db, int64_t now, int64_t *at);
+
 /* {"held": n, "deferred": n (devices whose update lock defers the
  * install), "next_window_at": unix s or null} of rollout id. */
 int store_rollout_window_counts(struct db *db, int64_t id, json_t **out);
