@@ -209,8 +209,12 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 /* The snapshot after a plan's write. Held assignments are read back per
  * device: the ids of a stage include earlier stages' members, released
  * already, which keep their place (the insert left them alone). */
-static void changed_assigned(struct app *app, int64_t id, const struct plan *pl)
+static void changed_assigned(struct app *app, int64_t id, const struct policy *p,
+			     const struct plan *pl)
 {
+	/* label_windows: all were held; the open groups go at once */
+	if (pl->w.assign_held && p->nlabel_windows > 0)
+		rollout_window_release(app, id, p, pl->w.assign_stage, now_s());
 	if (!pl->w.assign_held) {
 		changed_rollout(app, id, pl->ids, pl->w.nassign);
 		return;
@@ -296,7 +300,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 			/* devices polling right after the 201 already see the canary;
 			 * an evaluation that loaded the sets before this write reloads */
 			if (rc == 0) {
-				changed_assigned(app, *id, &pl);
+				changed_assigned(app, *id, p, &pl);
 				sets_forget(*id);
 			}
 			applied = rc == 0;
@@ -339,7 +343,7 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 			rc = store_rollout_write(app->db, &pl.w);
 			/* the verb's effect is visible when we answer */
 			if (rc == 0) {
-				changed_assigned(app, id, &pl);
+				changed_assigned(app, id, p, &pl);
 				sets_forget(id);
 			}
 			plan_clear(&pl);
@@ -516,7 +520,7 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		pl.w.evaluated = true;
 		rc = store_rollout_write(app->db, &pl.w);
 		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0))
-			changed_assigned(app, id, &pl);
+			changed_assigned(app, id, p, &pl);
 		/* what it assigned joins the cached set, which stays current; a
 		 * write that lost to another writer's leaves it to a reload */
 		for (size_t i = 0; rc == 0 && i < pl.w.nassign && sets->assigned; i++)

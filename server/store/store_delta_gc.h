@@ -1,6 +1,6 @@
 /*
  * store_delta_gc.h - the deltas' housekeeping in the database
- * (schema/024_delta_gc.sql, docs/deltas.md): pairs the builder gave up on,
+ * (schema/024_deltas_windows.sql, docs/deltas.md): pairs the builder gave up on,
  * with a retry time that doubles, and deltas nothing needs any more,
  * marked, then deleted with their database object after the retention.
  * Same conventions as store.h.

@@ -126,6 +126,12 @@ int tzdb_check_policy(const struct policy *p, struct ramp_err *err)
 {
 	char path[48];
 
+	for (size_t i = 0; i < p->nlabel_windows; i++) {
+		char lpath[96];
+		snprintf(lpath, sizeof(lpath), "label_windows.%s", p->label_windows[i].value);
+		if (tzdb_check(&p->label_windows[i].windows, lpath, err) != 0)
+			return RAMP_EINVAL;
+	}
 	for (size_t i = 0; i < p->nstages; i++) {
 		snprintf(path, sizeof(path), "stages[%zu].windows", i);
 		if (tzdb_check(&p->stages[i].windows, path, err) != 0)

@@ -437,3 +437,119 @@ def test_devices_are_released_at_the_opening_not_at_the_next_tick(ctx):
     verified(s)
     fa.close()
     fo.close()
+
+
+def test_ddi_device_of_a_model_without_stable_version_sees_unavailable_then_available(ctx):
+    """The version-null entry of a held device reaches a hawkBit client as
+    the pending deployment with maintenanceWindow unavailable, then
+    available when the window opens."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish_artifact(s, signer, "kws", "v1", b"one " * 100, "kws-v1.swu")  # no stable version
+    tok = register(s, "dev-1")
+    dev = DDI(s, "dev-1", tok)
+    check("deploymentBase" not in links(dev.poll()))
+    opens = int(time.time()) + 12
+    status(s.admin.post("/v1/rollouts", {"model": "kws", "version": "v1",
+                                         "policy": policy([window(opens, opens + 1800)],
+                                                          size=1.0)}), 201)
+    href = links(dev.poll())["deploymentBase"]["href"]
+    dep = status(dev.follow(href), 200).json["deployment"]
+    check(time.time() < opens, "asked before the window opened")
+    eq(dep["maintenanceWindow"], "unavailable")
+    eq(dep["update"], "skip")
+    eq(dep["chunks"][0]["version"], "v1")
+    verified(s)
+
+    def available():
+        dep2 = status(dev.follow(links(dev.poll())["deploymentBase"]["href"]), 200).json
+        return dep2["deployment"].get("maintenanceWindow") == "available" and dep2
+    got = wait_for(available, timeout=60, msg="the window opens for DDI")
+    eq(got["deployment"]["update"], "forced")
+    check(time.time() >= opens)
+    verified(s)
+    dev.close()
+
+
+def test_windows_per_device_label_hold_each_group_until_its_own_window_opens(ctx):
+    """label_windows: devices labelled ramp.window=kiosk wait for the kiosk
+    window, =lab for a later one, =warehouse ([]) and unlabelled devices
+    (the stage's window, open) install at once; each waiting group is told
+    its own next_window_at and installs when its window opens."""
+    s = ctx.server(env={"RAMP_EVAL_INTERVAL": "3600"})
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    groups = {}
+    tokens = {}
+    for value in ("kiosk", "lab", "warehouse", None):
+        t = enroll(s, 6, prefix=value or "plain", labels={"ramp.window": value} if value else {})
+        groups[value] = set(t)
+        tokens.update(t)
+    now = int(time.time())
+    kiosk, lab = now + 12, now + 20
+    pol = {"label_windows": {"kiosk": [window(kiosk, kiosk + 1800)],
+                             "lab": [window(lab, lab + 1800)], "warehouse": []},
+           "stages": [{"name": "all", "size": 1.0, "validation_window": "1h",
+                       "windows": [window(now - 60, now + 1800)]}]}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    for value, opens in (("kiosk", kiosk), ("lab", lab)):
+        for d in groups[value]:
+            m = fleet.desired(d)
+            eq((m["version"], m["rollout"]), ("v1", None), d)
+            eq(m["next_window_at"], rfc3339(opens), d)
+            eq(m["pending"]["version"], "v2")
+    for d in groups["warehouse"] | groups[None]:
+        m = fleet.desired(d)
+        eq(m["version"], "v2", d)
+        check("next_window_at" not in m and "pending" not in m, m)
+    check(time.time() < kiosk - 1, "the checks above ran before the kiosk window opened")
+    ro = rollout(s, rid)
+    eq(ro["windows"]["waiting"], 12)
+    eq(ro["windows"]["next_window_at"], rfc3339(kiosk))
+    eq(ro["windows"]["labels"], pol["label_windows"])
+    eq(ro["windows"]["next_window_by"], {"kiosk": rfc3339(kiosk), "lab": rfc3339(lab)})
+    verified(s)
+    eq(fleet.poll_all(), {"v1": 12, "v2": 12})
+    wait_for(lambda: fleet.poll_all() == {"v1": 6, "v2": 18}, timeout=60,
+             msg="the kiosks install when their window opens")
+    check(time.time() >= kiosk, "kiosks installed before their window")
+    check(time.time() < lab, "the lab group waited for its own, later window")
+    eq({d for d, v in fleet.running.items() if v == "v1"}, groups["lab"])
+    eq(fleet.desired(sorted(groups["lab"])[0])["next_window_at"], rfc3339(lab))
+    ro = rollout(s, rid)
+    eq(ro["windows"]["next_window_at"], rfc3339(lab))
+    eq(ro["windows"]["next_window_by"], {"lab": rfc3339(lab)})
+    verified(s)
+    wait_for(lambda: fleet.poll_all() == {"v2": 24}, timeout=60,
+             msg="the lab group installs when its window opens")
+    check(time.time() >= lab, "lab installed before its window")
+    ro = rollout(s, rid)
+    eq((ro["windows"]["waiting"], ro["windows"]["next_window_by"]), (0, {}))
+    verified(s)
+    fleet.close()
+
+
+def test_bad_label_windows_are_refused_and_nothing_is_stored(ctx):
+    s = ctx.server()
+    base = {"stages": [{"name": "all", "size": 1.0, "validation_window": "1m"}]}
+    bad = [
+        ({"kiosk": ["Mon 02:00-04:00 Mars/Olympus"]}, "label_windows.kiosk[0]", "unknown time zone"),
+        ({"kiosk": ["Someday 02:00-04:00"]}, "label_windows.kiosk[0]", "unknown day"),
+        ({"kiosk": None}, "label_windows.kiosk", "must be a list"),
+        ({"bad value!": []}, "label_windows.bad value!", "label value"),
+        (["kiosk"], "label_windows", "must be an object"),
+        ({f"v{i}": [] for i in range(9)}, "label_windows", "more than 8"),
+    ]
+    for lw, field, why in bad:
+        r = status(s.admin.put("/v1/policies/lw", dict(base, label_windows=lw)), 422, str(lw))
+        eq(r.json["field"], field)
+        check(why in r.json["detail"], r.json)
+        status(s.admin.get("/v1/policies/lw"), 404)
+    good = dict(base, label_windows={"kiosk": ["Mon-Fri 02:00-04:00 Europe/Berlin"],
+                                     "warehouse": []})
+    status(s.admin.put("/v1/policies/lw", good), 201)
+    eq(status(s.admin.get("/v1/policies/lw"), 200).json["policy"]["label_windows"],
+       good["label_windows"])

@@ -1,5 +1,6 @@
--- 024_delta_gc: deltas are pruned once nothing needs them, and pairs the
--- builder gave up on are remembered with a retry time (docs/deltas.md).
+-- 024_deltas_windows: deltas are pruned once nothing needs them, and pairs
+-- the builder gave up on are remembered with a retry time (docs/deltas.md);
+-- maintenance windows per device label (docs/windows.md).
 -- deltas.unneeded_since: when the builder's housekeeping first found the
 -- delta's from or to file belonging to no version that is stable or named
 -- by an answering rollout (cleared when one is again); the row and its
@@ -18,3 +19,8 @@ CREATE TABLE delta_failures (
 	retry_at    timestamptz NOT NULL,
 	PRIMARY KEY (from_digest, to_digest)
 );
+
+-- With a policy's label_windows: the next opening of each group whose held
+-- devices wait ({"<ramp.window value>" or "" (the stage's windows): unix s});
+-- window_opens_at is then the earliest of them. NULL otherwise.
+ALTER TABLE rollouts ADD COLUMN window_opens_by jsonb;
