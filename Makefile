@@ -9,7 +9,7 @@ PKGS     := libmicrohttpd libpq jansson yaml-0.1 libcrypto libuv libzstd libmosq
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev \
             libyaml-dev libssl-dev libuv1-dev libcurl4-openssl-dev postgresql \
             python3 openssl clang libzstd-dev libgit2-dev \
-            libmosquitto-dev
+            libmosquitto-dev tzdata
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough \
             -Wno-unused-parameter

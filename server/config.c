@@ -148,6 +148,8 @@ INT_SETTER(delta_build, 0, 1)
 INT_SETTER(delta_level, 1, 19)
 INT_SETTER(delta_window_log, 10, 31)
 SECS_SETTER(delta_interval_s, 1, 86400)
+SECS_SETTER(delta_retention_s, 0, INT64_MAX)
+SECS_SETTER(delta_retry_s, 1, 604800)
 
 static int set_delta_max(struct config *c, const char *v)
 {
@@ -249,6 +251,8 @@ static int set_mqtt_client_id(struct config *c, const char *v)
 	X(DELTA_WINDOW_LOG, set_delta_window_log, "28")                        \
 	X(DELTA_MAX, set_delta_max, "512M")                                    \
 	X(DELTA_INTERVAL, set_delta_interval_s, "10")                                \
+	X(DELTA_RETENTION, set_delta_retention_s, "7d")                        \
+	X(DELTA_RETRY, set_delta_retry_s, "1h")                                \
 	X(GITOPS_REPO, set_gitops_repo, NULL)                                  \
 	X(GITOPS_BRANCH, set_gitops_branch, "main")                            \
 	X(GITOPS_PATH, set_gitops_path, "/")                                   \

@@ -37,6 +37,8 @@ struct config {
 	int delta_window_log;     /* the largest window a delta may need (memory, both sides) */
 	int64_t delta_max;        /* old or new artifact over this: no delta built */
 	int64_t delta_interval_s; /* how often the builder looks for missing deltas */
+	int64_t delta_retention_s; /* an unneeded delta is deleted this long after it became so */
+	int64_t delta_retry_s;    /* a failed pair's first wait before it is tried again */
 	char hawkbit_tenant[64];   /* the {tenant} of DDI paths (docs/hawkbit.md) */
 	char hawkbit_platform[64]; /* platform of devices a DDI gateway enrolls */
 	char prom_secrets_dir[PATH_MAX]; /* Prometheus gates' auth files (docs/telemetry.md) */

@@ -17,6 +17,7 @@
 #include "store/ingest.h"
 #include "store/migrate.h"
 #include "store/pgembed.h"
+#include "store/tzdb.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
 		http_stop();
 		goto out_engine;
 	}
+	tzdb_startup_check(); /* windows in a zone need tzdata */
 	log_info("msg=\"rampd ready\" url=%s data_dir=%s database=%s", app.server_url,
 		 app.cfg.data_dir, app.cfg.database_url[0] ? "external" : "embedded");
 	print_banner(token, generated);

@@ -185,11 +185,16 @@ int desired_parse(const char *text, size_t len, struct desired *out, struct ramp
 		char path[32];
 		if (rc)
 			break;
+		/* a model held for its maintenance window with nothing to run
+		 * yet ("version": null, "pending"): no entry to act on */
+		if (json_is_object(e) && json_is_null(json_object_get(e, "version")) &&
+		    json_is_object(json_object_get(e, "pending")))
+			continue;
 		snprintf(path, sizeof(path), "models[%zu]", i);
-		out->n++;
-		rc = parse_model(e, &out->models[i], path, err);
+		struct desired_model *dm = &out->models[out->n++];
+		rc = parse_model(e, dm, path, err);
 		if (rc == 0)
-			parse_shadow(e, &out->models[i], path);
+			parse_shadow(e, dm, path);
 	}
 	json_decref(root);
 	if (rc)

@@ -56,6 +56,14 @@ int api_rollout_windows(struct req *r, int64_t id, json_t *out)
 		json_object_set_new(w, "open_now", json_boolean(open <= now));
 		json_object_set_new(w, "closes_at", rfc3339(close));
 	}
+	if (w && json_object_get(spec, "label_windows")) { /* per ramp.window label */
+		const char *g;
+		json_t *v, *by = json_object();
+		json_object_set(w, "labels", json_object_get(spec, "label_windows"));
+		json_object_foreach(json_object_get(counts, "opens_by"), g, v)
+			json_object_set_new(by, g, rfc3339(json_integer_value(v)));
+		json_object_set_new(w, "next_window_by", by);
+	}
 	/* deferred by the device's own update lock: shown, never a failure */
 	json_object_set(json_object_get(out, "devices"), "deferred", json_object_get(counts, "deferred"));
 	json_decref(counts);

@@ -20,7 +20,7 @@
 #define DURATION_HINT "must be a duration like 90s, 30m, 1h, 1d or integer seconds"
 
 static const char *const root_keys[] = {"stages", "rollback",
-	"windows", "rollback_respects_windows", /* policy_windows.c */
+	"windows", "rollback_respects_windows", "label_windows", /* policy_windows.c */
 	NULL};
 static const char *const stage_keys[] = {
 	"name",	       "size",	      "cohort",	  "validation_window",

@@ -26,6 +26,8 @@
 #define POLICY_MAX_STAGES 32
 #define POLICY_MAX_METRICS 32
 #define POLICY_MAX_WINDOW_S (365 * 86400) /* longest validation_window */
+#define POLICY_MAX_LABEL_WINDOWS 8 /* values of label_windows */
+#define POLICY_WINDOW_LABEL "ramp.window" /* the device label label_windows keys on */
 
 enum policy_format { POLICY_YAML, POLICY_JSON };
 
@@ -82,6 +84,13 @@ struct policy {
 	/* rollback.per_variant (docs/judge.md): a variant (platform) that fails
 	 * alone goes back to the baseline, the others go on */
 	bool rollback_per_variant;
+	/* "label_windows": devices whose label ramp.window has one of these
+	 * values take its windows, in every stage, instead of the stage's */
+	struct label_windows {
+		char value[64];
+		struct window_list windows;
+	} label_windows[POLICY_MAX_LABEL_WINDOWS];
+	size_t nlabel_windows;
 };
 
 /*
@@ -116,6 +125,10 @@ int policy_windows_parse(const json_t *root, struct policy *p, struct ramp_err *
 /* Adds what policy_windows_parse reads to j (policy_to_json's object); 0 or RAMP_ENOMEM. */
 int policy_windows_to_json(const struct policy *p, json_t *j);
 bool policy_windows_equal(const struct policy *a, const struct policy *b);
+/* The windows of a device of stage whose ramp.window label is label (NULL:
+ * none): label_windows' list for that value, else the stage's. */
+const struct window_list *policy_group_windows(const struct policy *p, int stage,
+					       const char *label);
 
 /* True when a and b are the same policy field by field. */
 bool policy_equal(const struct policy *a, const struct policy *b);

@@ -4,7 +4,10 @@
  * builds the first one whose two files are in the artifact store; a round
  * that built one runs again at once, so a new rollout's pairs are made one
  * after another, never two at once. A pair that failed or gave nothing
- * smaller than the artifact is not tried again until rampd restarts.
+ * smaller than the artifact is recorded (delta_failures) and not tried
+ * again before its retry time, which doubles with each failure. Each
+ * RAMP_DELTA_INTERVAL the round also prunes deltas nothing needs any more
+ * (store_delta_gc.h), built or uploaded, even with the builder off.
  *
  * CPU: the thread runs at nice 10 and libzstd single-threaded. Memory:
  * libzstd's tables grow with the window, capped by RAMP_DELTA_WINDOW_LOG
@@ -23,6 +26,7 @@
 #include "engine/notify.h"
 #include "store/blobs.h"
 #include "store/store.h"
+#include "store/store_delta_gc.h"
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -35,11 +39,13 @@
 static struct {
 	struct app *app;
 	struct ticker *ticker;
-	struct strmap *skip; /* "from>to" pairs not to try again; the ticker thread's */
+	struct strmap *skip; /* pairs whose failure could not be recorded; the ticker thread's */
 	bool niced;
+	uint64_t gc_ms; /* when the last prune ran (monotonic) */
 } B;
 
-static atomic_ullong built, failed, build_ms_total, served, saved_bytes;
+static atomic_ullong built, failed, build_ms_total, served, saved_bytes, pruned, pruned_bytes,
+	gc_passes;
 
 struct wanted {
 	struct strlist pairs; /* from, to, from, to, ... */
@@ -56,7 +62,9 @@ static int on_wanted(void *ctx, const char *from, const char *to)
 static void skip(const char *key, const char *why, const char *from, const char *to)
 {
 	log_warn("msg=\"delta not built\" from=%s to=%s reason=\"%s\"", from, to, why);
-	strmap_set(B.skip, key, (void *)1);
+	/* remembered in the database, so a restart or another replica waits too */
+	if (store_delta_failed(B.app->db, from, to, why, B.app->cfg.delta_retry_s) != 0)
+		strmap_set(B.skip, key, (void *)1);
 	atomic_fetch_add(&failed, 1);
 }
 
@@ -114,6 +122,35 @@ static bool build_one(const char *from, const char *to, const char *key)
 	return true;
 }
 
+static void on_pruned(void *ctx, const char *digest, int64_t size, bool orphan)
+{
+	(void)ctx;
+	log_info("msg=\"delta deleted: nothing needs it\" digest=%s bytes=%lld", digest,
+		 (long long)size);
+	atomic_fetch_add(&pruned, 1);
+	atomic_fetch_add(&pruned_bytes, (unsigned long long)(size > 0 ? size : 0));
+	if (orphan && blob_remove(B.app, digest) != 0)
+		log_warn("msg=\"could not remove a deleted delta's file\" digest=%s", digest);
+}
+
+/* Deltas nothing needs, once per RAMP_DELTA_INTERVAL: out of the database
+ * and the snapshot first, then their files. */
+static void prune(void)
+{
+	int n = 0;
+
+	if (B.gc_ms && clock_mono_ms() - B.gc_ms < (uint64_t)B.app->cfg.delta_interval_s * 1000)
+		return;
+	B.gc_ms = clock_mono_ms();
+	if (store_delta_gc(B.app->db, B.app->cfg.delta_retention_s, on_pruned, NULL, &n) != 0) {
+		log_warn("msg=\"delta housekeeping failed\"");
+		return;
+	}
+	if (n > 0)
+		changed_catalog(B.app); /* no answer offers them any more */
+	atomic_fetch_add(&gc_passes, 1);
+}
+
 static bool round_fn(struct ticker *t, void *ctx)
 {
 	struct wanted w = {0};
@@ -125,6 +162,9 @@ static bool round_fn(struct ticker *t, void *ctx)
 		setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 		B.niced = true;
 	}
+	prune();
+	if (!B.app->cfg.delta_build)
+		return false;
 	if (store_delta_wanted(B.app->db, on_wanted, &w) != 0) {
 		strlist_free(&w.pairs);
 		return false;
@@ -146,8 +186,6 @@ static bool round_fn(struct ticker *t, void *ctx)
 int deltas_start(struct app *app)
 {
 	B.app = app;
-	if (!app->cfg.delta_build)
-		return 0;
 	if ((B.skip = strmap_new()) == NULL ||
 	    (B.ticker = ticker_start(app->cfg.delta_interval_s * 1000, round_fn, NULL)) == NULL) {
 		log_error("msg=\"could not start the delta builder\"");
@@ -197,8 +235,19 @@ char *deltas_metrics_text(struct arena *a)
 		"ramp_delta_downloads_total %llu\n"
 		"# HELP ramp_delta_bytes_saved_total Full artifact bytes minus delta bytes, per delta served.\n"
 		"# TYPE ramp_delta_bytes_saved_total counter\n"
-		"ramp_delta_bytes_saved_total %llu\n",
+		"ramp_delta_bytes_saved_total %llu\n"
+		"# HELP ramp_deltas_deleted_total Deltas deleted because nothing needed them any more.\n"
+		"# TYPE ramp_deltas_deleted_total counter\n"
+		"ramp_deltas_deleted_total %llu\n"
+		"# HELP ramp_deltas_deleted_bytes_total Bytes of the deltas deleted.\n"
+		"# TYPE ramp_deltas_deleted_bytes_total counter\n"
+		"ramp_deltas_deleted_bytes_total %llu\n"
+		"# HELP ramp_delta_housekeeping_passes_total Passes that looked for deltas to delete.\n"
+		"# TYPE ramp_delta_housekeeping_passes_total counter\n"
+		"ramp_delta_housekeeping_passes_total %llu\n",
 		(unsigned long long)atomic_load(&built), (unsigned long long)atomic_load(&failed),
 		(double)atomic_load(&build_ms_total) / 1000.0, (unsigned long long)atomic_load(&served),
-		(unsigned long long)atomic_load(&saved_bytes));
+		(unsigned long long)atomic_load(&saved_bytes),
+		(unsigned long long)atomic_load(&pruned), (unsigned long long)atomic_load(&pruned_bytes),
+		(unsigned long long)atomic_load(&gc_passes));
 }

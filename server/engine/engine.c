@@ -7,7 +7,9 @@
  *    or notices may have been missed (snapshot_changed, a new LISTEN
  *    session); the catalog read anew every 30 s (manifests expire);
  *  - batched last_seen writes for polling devices (and tokens' last_used),
- *    once a second, and the rollout gauges of /metrics every 5 s.
+ *    once a second, and the rollout gauges of /metrics every 5 s;
+ *  - a timer for the next maintenance-window opening, so held devices (and
+ *    rollbacks waiting for a window) are released at it, not a tick later.
  * The advisory lock and LISTEN sessions are store/leader.c's.
  * HTTP threads talk to it only through uv_async_send and small locked queues.
  */
@@ -41,13 +43,13 @@ struct engine {
 	struct app *app;
 	uv_loop_t loop;
 	uv_async_t stop, wake;
-	uv_timer_t eval, house, soon;
+	uv_timer_t eval, house, soon, opening;
 	bool soon_armed;
 	uv_poll_t listen_poll;
 	struct store_session *leader, *listener; /* store/leader.h */
 	bool listening, listened;
 	pthread_t thread;
-	atomic_int dirty, eval_soon;
+	atomic_int dirty, eval_soon, rearm;
 	uint64_t last_catalog_ms, last_eval_ms, trimmed_ms;
 	uint32_t seen_since; /* polls from this second on are not written yet */
 };
@@ -99,6 +101,8 @@ bool engine_leading(void)
 	return atomic_load(&eval_leader);
 }
 
+static void arm_opening(struct engine *e);
+
 static void evaluate_all(struct engine *e)
 {
 	json_t *ids = NULL, *v;
@@ -127,6 +131,7 @@ static void evaluate_all(struct engine *e)
 	json_decref(ids);
 	tuf_refresh(e, now);
 	rollouts_windows_tick(e->app, now); /* rollbacks waiting for a window */
+	arm_opening(e);
 	took = clock_mono_us() - t0;
 	atomic_fetch_add(&eval_usec_sum, took);
 	atomic_store(&eval_last_usec, took);
@@ -391,6 +396,21 @@ static void on_house(uv_timer_t *t)
 		evaluate_soon(e);
 }
 
+/* The opening timer at the next opening anything waits for (a pass that
+ * comes early by the loop's clock finds it closed and arms it again). */
+static void arm_opening(struct engine *e)
+{
+	int64_t ms = rollouts_next_opening_ms(e->app);
+
+	atomic_store(&e->rearm, 0);
+	if (ms < 0) {
+		uv_timer_stop(&e->opening);
+		return;
+	}
+	uv_update_time(&e->loop);
+	uv_timer_start(&e->opening, on_eval, /* it arms the next */ (uint64_t)ms, 0);
+}
+
 static void on_soon(uv_timer_t *t)
 {
 	struct engine *e = t->data;
@@ -426,6 +446,8 @@ static void on_wake(uv_async_t *a)
 		rebuild(e);
 	if (atomic_exchange(&e->eval_soon, 0))
 		evaluate_soon(e);
+	if (atomic_load(&e->rearm))
+		arm_opening(e);
 }
 
 static void on_close(uv_handle_t *h)
@@ -440,7 +462,9 @@ static void on_stop(uv_async_t *a)
 	uv_timer_stop(&e->eval);
 	uv_timer_stop(&e->house);
 	uv_timer_stop(&e->soon);
+	uv_timer_stop(&e->opening);
 	uv_close((uv_handle_t *)&e->soon, on_close);
+	uv_close((uv_handle_t *)&e->opening, on_close);
 	uv_close((uv_handle_t *)&e->eval, on_close);
 	uv_close((uv_handle_t *)&e->house, on_close);
 	if (e->listening) {
@@ -475,7 +499,9 @@ int engine_start(struct app *app)
 	uv_timer_init(&e->loop, &e->eval);
 	uv_timer_init(&e->loop, &e->house);
 	uv_timer_init(&e->loop, &e->soon);
+	uv_timer_init(&e->loop, &e->opening);
 	e->stop.data = e->wake.data = e->eval.data = e->house.data = e->soon.data = e;
+	e->opening.data = e;
 	/* listening before the first load: another replica's change committed
 	 * while it reads is applied after it, never lost */
 	start_listening(e);
@@ -555,6 +581,10 @@ void changed_rollout(struct app *app, int64_t id, const char *const *ids, size_t
 	if (snapshot_rollout_changed(app, id, ids, n) != 0)
 		snapshot_changed(app);
 	deltas_kick(); /* a new rollout's pairs */
+	if (app->engine) { /* it may wait for a window opening sooner than the timer's */
+		atomic_store(&app->engine->rearm, 1);
+		uv_async_send(&app->engine->wake);
+	}
 }
 
 void snapshot_changed(struct app *app)

@@ -16,10 +16,9 @@
 #include "engine/analysis.h"
 #include "engine/members.h"
 #include "engine/notify.h"
+#include "engine/rollout_windows.h"
 #include "snapshot/snapshot.h"
 #include "store/store.h"
-#include "store/store_windows.h"
-#include "store/tzdb.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -125,22 +124,6 @@ static int stage_members(struct app *app, const struct rollout_row *row, const s
 
 /* --- maintenance windows (docs/windows.md) --- */
 
-/* The next window of stage k at now: 0 and *open > now when closed, 0 and
- * *open <= now when open; RAMP_ENOTFOUND when the stage has none (or its
- * zone vanished from the system: then nobody waits). */
-static int stage_window(const struct policy *p, int k, int64_t now, int64_t *open)
-{
-	int64_t close;
-	int rc;
-
-	if (k < 0 || (size_t)k >= p->nstages || p->stages[k].windows.n == 0)
-		return RAMP_ENOTFOUND;
-	rc = window_next(&p->stages[k].windows, tzdb_resolve, NULL, now, open, &close);
-	if (rc == RAMP_EINVAL)
-		log_warn("msg=\"maintenance window zone not found; the stage does not wait\" stage=%d", k);
-	return rc;
-}
-
 /* Devices stage k takes while its windows are closed are held until one
  * opens; the stage's validation window then starts at that opening, so a
  * verdict never counts time in which its devices could not update. A
@@ -194,12 +177,12 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 	pl->w.events = pl->events;
 	if (next->phase == ROLLOUT_ROLLED_BACK && p->rollback_respects_windows) {
 		int64_t open;
-		if (stage_window(p, next->stage, now_s(), &open) == 0 && open > now_s())
+		if (rollout_stage_window(p, next->stage, now_s(), &open) == 0 && open > now_s())
 			pl->w.window_opens_at = open; /* its devices go back then */
 	}
 	if (assign >= 0) { /* entering a stage whose windows are closed */
 		int64_t open;
-		if (stage_window(p, assign, now_s(), &open) == 0 && open > now_s()) {
+		if (rollout_stage_window(p, assign, now_s(), &open) == 0 && open > now_s()) {
 			pl->w.assign_held = true;
 			pl->w.window_opens_at = open;
 			if (open + p->stages[assign].window_s > pl->w.window_ends_at)
@@ -209,7 +192,7 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 	if (assign < 0 && next->phase == ROLLOUT_PROGRESSING && topup) {
 		int64_t open;
 		assign = next->stage; /* devices enrolled since join the current stage */
-		if (stage_window(p, assign, now_s(), &open) == 0 && open > now_s()) {
+		if (rollout_stage_window(p, assign, now_s(), &open) == 0 && open > now_s()) {
 			pl->w.assign_held = true; /* and wait for its window too */
 			pl->w.window_opens_at = open;
 		}
@@ -228,8 +211,12 @@ static int plan_build(struct app *app, const struct rollout_row *row, const stru
 /* The snapshot after a plan's write. Held assignments are read back per
  * device: the ids of a stage include earlier stages' members, released
  * already, which keep their place (the insert left them alone). */
-static void changed_assigned(struct app *app, int64_t id, const struct plan *pl)
+static void changed_assigned(struct app *app, int64_t id, const struct policy *p,
+			     const struct plan *pl)
 {
+	/* label_windows: all were held; the open groups go at once */
+	if (pl->w.assign_held && p->nlabel_windows > 0)
+		rollout_window_release(app, id, p, pl->w.assign_stage, now_s());
 	if (!pl->w.assign_held) {
 		changed_rollout(app, id, pl->ids, pl->w.nassign);
 		return;
@@ -315,7 +302,7 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 			/* devices polling right after the 201 already see the canary;
 			 * an evaluation that loaded the sets before this write reloads */
 			if (rc == 0) {
-				changed_assigned(app, *id, &pl);
+				changed_assigned(app, *id, p, &pl);
 				sets_forget(*id);
 			}
 			applied = rc == 0;
@@ -358,7 +345,7 @@ int rollouts_command(struct app *app, int64_t id, enum rollout_cmd cmd, const ch
 			rc = store_rollout_write(app->db, &pl.w);
 			/* the verb's effect is visible when we answer */
 			if (rc == 0) {
-				changed_assigned(app, id, &pl);
+				changed_assigned(app, id, p, &pl);
 				sets_forget(id);
 			}
 			plan_clear(&pl);
@@ -498,46 +485,6 @@ static struct sets *sets_for(struct app *app, const struct rollout_row *row,
 	return c;
 }
 
-/* Held devices are released when the current stage's window is open (or
- * it has none); while it is closed they are told its next opening. */
-static void window_release(struct app *app, int64_t id, const struct policy *p, int stage,
-			   int64_t now)
-{
-	struct strlist ids = {0};
-	int64_t open = 0;
-	bool moved = false, any = false;
-
-	for (size_t k = 0; k < p->nstages; k++)
-		any |= p->stages[k].windows.n > 0;
-	if (!any)
-		return; /* a policy without windows never holds anyone: no write per tick */
-	if (stage_window(p, stage, now, &open) == 0 && open > now) {
-		if (store_rollout_hold_until(app->db, id, open, &moved) == 0 && moved)
-			changed_rollout(app, id, NULL, 0);
-		return;
-	}
-	if (store_rollout_release(app->db, id, &ids) == 0 && ids.n > 0) {
-		log_info("msg=\"maintenance window open: devices released\" rollout=%lld devices=%zu",
-			 (long long)id, ids.n);
-		changed_rollout(app, id, (const char *const *)ids.v, ids.n);
-	}
-	strlist_free(&ids);
-}
-
-void rollouts_windows_tick(struct app *app, int64_t now)
-{
-	json_t *ids = NULL, *v;
-	size_t i;
-
-	if (store_rollouts_reverted(app->db, now, &ids) == 0)
-		json_array_foreach(ids, i, v) {
-			log_info("msg=\"maintenance window open: rollback reaches its devices\" rollout=%lld",
-				 (long long)json_integer_value(v));
-			changed_rollout(app, json_integer_value(v), NULL, 0);
-		}
-	json_decref(ids);
-}
-
 int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 {
 	struct policy *p = malloc(sizeof(*p));
@@ -558,7 +505,7 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		goto out_free;
 	if (cur.phase != ROLLOUT_PROGRESSING)
 		goto out; /* paused and awaiting approval hold; terminal ones are done */
-	window_release(app, id, p, cur.stage, now);
+	rollout_window_release(app, id, p, cur.stage, now);
 	sets = sets_for(app, &row, p, &fresh, &rc);
 	if (rc == 0)
 		rc = analysis_run(app, &row, p, now, sets->assigned, sets->target, &ar);
@@ -576,7 +523,7 @@ int rollouts_evaluate(struct app *app, int64_t id, int64_t now)
 		pl.w.variants_back = ar.variants_back; /* rollback.per_variant */
 		rc = store_rollout_write(app->db, &pl.w);
 		if (rc == 0 && (acts.n > 0 || pl.w.nassign > 0 || ar.variants_back))
-			changed_assigned(app, id, &pl);
+			changed_assigned(app, id, p, &pl);
 		/* what it assigned joins the cached set, which stays current; a
 		 * write that lost to another writer's leaves it to a reload */
 		for (size_t i = 0; rc == 0 && i < pl.w.nassign && sets->assigned; i++)

@@ -30,4 +30,8 @@ uint64_t rollouts_set_loads(void);
  * their devices go back now (docs/windows.md). Leader only, each tick. */
 void rollouts_windows_tick(struct app *app, int64_t now);
 
+/* Milliseconds until the earliest window opening that held devices or a
+ * waiting rollback wait for (0: due), -1 when nothing waits. */
+int64_t rollouts_next_opening_ms(struct app *app);
+
 #endif

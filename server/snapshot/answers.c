@@ -223,10 +223,27 @@ static bool platform_back(const struct snap_rollout *r, const char *platform)
 	return false;
 }
 
+/* When a held device of class c is let through: with label_windows its
+ * ramp.window group's opening (its value's, else the stage's ""), else
+ * the rollout's. */
+static int64_t held_opens_at(const struct snap_class *c, const struct snap_rollout *r)
+{
+	json_t *at;
+
+	if (r->opens_by == NULL)
+		return r->opens_at;
+	at = c->wlabel ? json_object_get(r->opens_by, c->wlabel) : NULL;
+	if (at == NULL)
+		at = json_object_get(r->opens_by, "");
+	/* a value label_windows does not name is in the stage's group ("") */
+	return json_is_integer(at) ? json_integer_value(at) : r->opens_at;
+}
+
 /* One entry of "models" for model m, or nothing when the class has no
  * variant. A device held for its stage's maintenance window keeps the
  * answer it had (pin or stable), told when the window opens and, for the
- * DDI path, what it will get then ("pending"); a device of a rollback
+ * DDI path, what it will get then ("pending"); with no stable version its
+ * entry has "version": null (nothing to install now) and those two; a device of a rollback
  * waiting for a window keeps the rolled-back version until then. */
 static void desired_model(void *ctx, const char *name, void *val)
 {
@@ -257,17 +274,25 @@ static void desired_model(void *ctx, const char *name, void *val)
 	} else if (member < 0 && !m->rollout->reverting && m->rollout->shadow == 0)
 		/* (held for a shadow stage: nothing pending, it would never be installed) */
 		pending = model_entry(d, name, m->rollout->version, m->rollout);
-	if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
+	if (version == NULL && pending) /* no stable version: nothing to run yet */
+		e = json_pack("{s:s, s:s, s:n, s:n}", "model", name, "platform", d->cls->platform,
+			      "version", "rollout");
+	else if (version == NULL || (e = model_entry(d, name, version, r)) == NULL) {
+		json_decref(pending);
+		return;
+	}
+	if (e == NULL) {
 		json_decref(pending);
 		return;
 	}
 	if (shadow)
 		add_shadow(d, e, name, shadow);
 	if (pending) {
+		int64_t at = held_opens_at(d->cls, m->rollout);
 		json_object_del(json_object_get(pending, "rollout"), "window");
 		json_object_set_new(e, "pending", pending);
-		if (m->rollout->opens_at)
-			set_next_window(e, m->rollout->opens_at);
+		if (at)
+			set_next_window(e, at);
 	} else if (r && r->reverting && r->opens_at)
 		set_next_window(e, r->opens_at);
 	json_array_append_new(d->models, e);
@@ -326,6 +351,7 @@ static void class_free(struct snap_class *c)
 	json_decref(c->pins);
 	free(c->running_text);
 	json_decref(c->running);
+	free(c->wlabel);
 	free(c->rollouts);
 	free(c->text);
 	json_decref(c->models);
@@ -353,19 +379,22 @@ static void set_text(struct snap_class *c, char *text, json_t *tree)
 	c->hash = hash_fnv1a(HASH_FNV1A_BASIS_V0 /* ETags devices hold */, text, c->len);
 }
 
-/* The key of a class: platform, pins, running and rollout ids, \x1f-separated. */
+/* The key of a class: platform, pins, running, ramp.window label and
+ * rollout ids, \x1f-separated. */
 static char *class_key(const char *platform, const char *pins_text, const char *running_text,
-		       const int64_t *r, size_t n)
+		       const char *wlabel, const int64_t *r, size_t n)
 {
 	size_t cap = strlen(platform) + (pins_text ? strlen(pins_text) : 0) +
-		     (running_text ? strlen(running_text) : 0) + 24 * n + 5;
+		     (running_text ? strlen(running_text) : 0) + (wlabel ? strlen(wlabel) : 0) +
+		     24 * n + 6;
 	char *key = malloc(cap);
 	size_t at;
 
 	if (key == NULL)
 		return NULL;
-	at = (size_t)snprintf(key, cap, "%s\x1f%s\x1f%s\x1f", platform, pins_text ? pins_text : "",
-			      running_text ? running_text : "");
+	at = (size_t)snprintf(key, cap, "%s\x1f%s\x1f%s\x1f%s\x1f", platform,
+			      pins_text ? pins_text : "", running_text ? running_text : "",
+			      wlabel ? wlabel : "");
 	for (size_t i = 0; i < n; i++)
 		at += (size_t)snprintf(key + at, cap - at, "%lld,", (long long)r[i]);
 	return key;
@@ -386,7 +415,8 @@ static int classes_reserve(struct snapshot *s)
 }
 
 static int class_new(struct snapshot *s, char *key, const char *platform, const char *pins_text,
-		     const char *running_text, const int64_t *rollouts, size_t n, uint32_t *id)
+		     const char *running_text, const char *wlabel, const int64_t *rollouts,
+		     size_t n, uint32_t *id)
 {
 	struct snap_class *c = calloc(1, sizeof(*c));
 	char *text;
@@ -401,8 +431,10 @@ static int class_new(struct snapshot *s, char *key, const char *platform, const 
 	c->pins = pins_text ? json_loads(pins_text, 0, NULL) : NULL;
 	c->running_text = running_text ? strdup(running_text) : NULL;
 	c->running = running_text ? json_loads(running_text, 0, NULL) : NULL;
+	c->wlabel = wlabel ? strdup(wlabel) : NULL;
 	c->rollouts = malloc((n ? n : 1) * sizeof(*rollouts));
 	if (c->platform == NULL || (pins_text && (!c->pins_text || !c->pins)) ||
+	    (wlabel && !c->wlabel) ||
 	    (running_text && (!c->running_text || !c->running)) ||
 	    c->rollouts == NULL || classes_reserve(s) != 0) {
 		class_free(c);
@@ -429,9 +461,10 @@ static int class_new(struct snapshot *s, char *key, const char *platform, const 
 }
 
 int class_find(struct snapshot *s, const char *platform, const char *pins_text,
-	       const char *running_text, const int64_t *rollouts, size_t n, uint32_t *id)
+	       const char *running_text, const char *wlabel, const int64_t *rollouts, size_t n,
+	       uint32_t *id)
 {
-	char *key = class_key(platform, pins_text, running_text, rollouts, n);
+	char *key = class_key(platform, pins_text, running_text, wlabel, rollouts, n);
 	uintptr_t got;
 
 	if (key == NULL)
@@ -441,7 +474,7 @@ int class_find(struct snapshot *s, const char *platform, const char *pins_text,
 		*id = (uint32_t)(got - 1);
 		return 0;
 	}
-	return class_new(s, key, platform, pins_text, running_text, rollouts, n, id);
+	return class_new(s, key, platform, pins_text, running_text, wlabel, rollouts, n, id);
 }
 
 static bool active(const struct snapshot *s, int64_t r)
@@ -474,7 +507,7 @@ int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id)
 		if (i < c->nrollouts && llabs(x) != llabs(r) && active(s, llabs(x)))
 			ids[n++] = x;
 	}
-	rc = class_find(s, c->platform, c->pins_text, c->running_text, ids, n, id);
+	rc = class_find(s, c->platform, c->pins_text, c->running_text, c->wlabel, ids, n, id);
 	free(ids);
 	return rc;
 }

@@ -110,7 +110,8 @@ static void apply_staged(void *ctx, const char *id, void *v)
 			fleet_del(s->fleet, idx);
 		return;
 	}
-	rc = class_find(s, d->platform, d->pins, d->running, d->rollouts, d->nrollouts, &cls);
+	rc = class_find(s, d->platform, d->pins, d->running, d->wlabel, d->rollouts, d->nrollouts,
+			&cls);
 	if (rc == 0)
 		rc = fleet_put(s->fleet, id, cls, &idx);
 	if (rc == 0)

@@ -140,7 +140,8 @@ static int on_rollout(void *ctx, int64_t id, const char *model, const char *vers
 	return strmap_set(c->rollouts, key, r);
 }
 
-static int on_rollout_window(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting)
+static int on_rollout_window(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting,
+			     const char *opens_by)
 {
 	struct catalog *c = ((struct load *)ctx)->cat;
 	char key[32];
@@ -152,6 +153,11 @@ static int on_rollout_window(void *ctx, int64_t id, int64_t opens_at, int window
 	r->opens_at = opens_at;
 	r->windowed = windowed;
 	r->reverting = reverting;
+	if (opens_by) { /* label_windows: each group's opening (catalog-owned) */
+		r->opens_by = json_loads(opens_by, 0, NULL);
+		if (r->opens_by == NULL || json_array_append_new(c->owned, r->opens_by) != 0)
+			return RAMP_ENOMEM;
+	}
 	return 0;
 }
 
@@ -178,13 +184,14 @@ void snapshot_staged_free(void *ctx, const char *key, void *v)
 	free(d->platform);
 	free(d->pins);
 	free(d->running);
+	free(d->wlabel);
 	free(d->rollouts);
 	free(d->toks);
 	free(d);
 }
 
 static int on_device(void *ctx, const char *id, const char *platform, const char *pins,
-		     const char *running)
+		     const char *running, const char *wlabel)
 {
 	struct load *l = ctx;
 	struct staged *d;
@@ -192,7 +199,7 @@ static int on_device(void *ctx, const char *id, const char *platform, const char
 	int rc;
 
 	if (l->s) {
-		rc = class_find(l->s, platform, pins, running, NULL, 0, &cls);
+		rc = class_find(l->s, platform, pins, running, wlabel, NULL, 0, &cls);
 		return rc ? rc : fleet_put(l->s->fleet, id, cls, &idx);
 	}
 	if ((d = strmap_get(l->staged, id)) == NULL)
@@ -200,11 +207,16 @@ static int on_device(void *ctx, const char *id, const char *platform, const char
 	free(d->platform);
 	free(d->pins);
 	free(d->running);
+	free(d->wlabel);
 	d->platform = strdup(platform);
 	d->pins = pins ? strdup(pins) : NULL;
 	d->running = running ? strdup(running) : NULL;
+	d->wlabel = wlabel ? strdup(wlabel) : NULL;
 	d->exists = true;
-	return d->platform && (!pins || d->pins) && (!running || d->running) ? 0 : RAMP_ENOMEM;
+	return d->platform && (!pins || d->pins) && (!running || d->running) &&
+			       (!wlabel || d->wlabel)
+		       ? 0
+		       : RAMP_ENOMEM;
 }
 
 static int on_assigned(void *ctx, int64_t rollout_id, const char *device_id)

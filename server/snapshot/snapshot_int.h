@@ -49,6 +49,7 @@ struct snap_rollout {
 	 * 0 when it is not a shadow stage */
 	double shadow;
 	json_t *back; /* platforms a per-variant rollback sent back (docs/judge.md), or NULL */
+	json_t *opens_by; /* label_windows: {"<ramp.window value>" or "": unix s}; NULL: none */
 };
 
 /* A delta from one artifact to another, in the artifact store. */
@@ -81,6 +82,7 @@ struct snap_class {
 	json_t *pins;
 	char *running_text; /* {model: version} its devices last installed; NULL: none */
 	json_t *running;
+	char *wlabel; /* its devices' ramp.window label (label_windows); NULL: none */
 	int64_t *rollouts; /* ascending by |id|: the rollouts its devices are assigned
 			      to, -id where they are held for a maintenance window */
 	size_t nrollouts;
@@ -122,7 +124,7 @@ struct snapshot *snapshot_load_whole(struct app *app, int *rc);
  * staged (id -> struct staged, may be NULL) or, with neither s nor staged,
  * collects assigned device ids as members. */
 struct staged {
-	char *platform, *pins, *running;
+	char *platform, *pins, *running, *wlabel;
 	bool exists;
 	int64_t *rollouts;
 	size_t nrollouts;
@@ -148,7 +150,8 @@ void catalog_free(struct catalog *c);
 /* The class for (platform, pins, running, rollouts), made (and its text
  * computed) when new. *id its number. 0 or RAMP_ENOMEM. Write lock held. */
 int class_find(struct snapshot *s, const char *platform, const char *pins_text,
-	       const char *running_text, const int64_t *rollouts, size_t n, uint32_t *id);
+	       const char *running_text, const char *wlabel, const int64_t *rollouts, size_t n,
+	       uint32_t *id);
 /* The class like cls but also assigned to rollout r (-r: held for a
  * window; either replaces the other). */
 int class_with(struct snapshot *s, uint32_t cls, int64_t r, uint32_t *id);

@@ -54,6 +54,16 @@ int64_t blob_size(struct app *app, const char *digest)
 	return -1;
 }
 
+int blob_remove(struct app *app, const char *digest)
+{
+	char path[PATH_MAX];
+
+	if (!digest_ok(digest) ||
+	    artifact_file_path(app->cfg.data_dir, digest + 7, path, sizeof(path), false) != 0)
+		return RAMP_EINVAL;
+	return unlink(path) == 0 || errno == ENOENT ? 0 : RAMP_EIO;
+}
+
 int blob_temp(struct app *app, char *tmp, size_t len)
 {
 	int n, fd;

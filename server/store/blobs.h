@@ -28,4 +28,8 @@ int blob_temp(struct app *app, char *tmp, size_t len);
  * too, so every replica serves it. 0 or RAMP_E*. */
 int blob_commit(struct app *app, int fd, const char *tmp, char digest[72]);
 
+/* Removes this replica's file of digest, if any (the caller has taken it
+ * out of the database first). 0, RAMP_EINVAL or RAMP_EIO. */
+int blob_remove(struct app *app, const char *digest);
+
 #endif

@@ -281,8 +281,15 @@ int db_rows(struct dbconn *c, const char *sql, int n, const char *const *params,
 		ExecStatusType st = PQresultStatus(r);
 		if (st == PGRES_SINGLE_TUPLE && rc == 0)
 			rc = row(ctx, r);
-		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0)
+		else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0) {
 			rc = PQstatus(c->pg) == CONNECTION_OK ? RAMP_EINTERNAL : RAMP_EUNAVAIL;
+			if (rc == RAMP_EINTERNAL) { /* said, as db_query says its failures */
+				char *msg = PQresultErrorMessage(r);
+				msg[strcspn(msg, "\n")] = '\0';
+				log_error("msg=\"query failed\" sqlstate=%s error=\"%s\"",
+					  PQresultErrorField(r, PG_DIAG_SQLSTATE), msg);
+			}
+		}
 		PQclear(r);
 	}
 	if (rc == RAMP_EUNAVAIL)

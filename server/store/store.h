@@ -123,7 +123,7 @@ struct snapshot_loader {
 	void *ctx;
 	/* running_json: {model: version} the device last reported installed, NULL: none */
 	int (*device)(void *ctx, const char *id, const char *platform, const char *pins_json,
-		      const char *running_json);
+		      const char *running_json, const char *window_label);
 	/* by_platform_json: {platform: version} kept back from stable (schema
 	 * 022), NULL: none */
 	int (*model)(void *ctx, const char *name, const char *stable, const char *by_platform_json);
@@ -139,7 +139,8 @@ struct snapshot_loader {
 	 * next opening held devices are told (0: none), windowed whether the
 	 * current stage has windows, reverting a rollback waiting for one.
 	 * assigned() gets -rollout_id for a held device. */
-	int (*rollout_window)(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting);
+	int (*rollout_window)(void *ctx, int64_t id, int64_t opens_at, int windowed, int reverting,
+			      const char *opens_by_json);
 	/* a delta from one artifact digest to another (deltas table) */
 	int (*delta)(void *ctx, const char *from, const char *to, const char *digest, int64_t size);
 	/* shadow runs (docs/judge.md), after its rollout (may be NULL): the

@@ -4,7 +4,8 @@
  * catalog notice in one transaction, listing them, and the pairs the
  * builder should make: for each active rollout and platform, from the
  * model's stable version and from the rollout's baseline to the rollout's
- * version, where no delta exists yet.
+ * version, where no delta exists yet (nor a failure waiting for its
+ * retry time: store_delta_gc.c).
  */
 #include "store/store.h"
 
@@ -36,6 +37,9 @@ int store_delta_put(struct db *db, const char *actor, const char *from, const ch
 	if (rc == 0)
 		*created = PQntuples(res) == 1;
 	PQclear(res);
+	if (rc == 0) /* a pair that failed before has its delta now */
+		rc = db_query(c, NULL, "DELETE FROM delta_failures WHERE from_digest = $1"
+				       " AND to_digest = $2", 2, p);
 	if (rc == 0 && *created) {
 		detail = json_pack("{s:s, s:s, s:I, s:s}", "from", from, "to", to, "size",
 				   (json_int_t)size, "source", source);
@@ -95,7 +99,9 @@ int store_delta_wanted(struct db *db, int (*fn)(void *ctx, const char *from, con
 		     " AND fv->>'digest' <> tv->>'digest'"
 		     " AND fv->>'url' IS NULL AND tv->>'url' IS NULL"
 		     " AND NOT EXISTS (SELECT 1 FROM deltas d WHERE d.from_digest = fv->>'digest'"
-		     "  AND d.to_digest = tv->>'digest')",
+		     "  AND d.to_digest = tv->>'digest')"
+		     " AND NOT EXISTS (SELECT 1 FROM delta_failures f WHERE f.from_digest ="
+		     "  fv->>'digest' AND f.to_digest = tv->>'digest' AND f.retry_at > now())",
 		     0, NULL, wanted_row, &w);
 	db_release(db, c);
 	return rc;

@@ -37,7 +37,8 @@ static int each_row(struct dbconn *c, const char *sql, const char *p1,
 
 static int row_device(const struct snapshot_loader *l, PGresult *r)
 {
-	return l->device(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2), val(r, 0, 3));
+	return l->device(l->ctx, val(r, 0, 0), val(r, 0, 1), val(r, 0, 2), val(r, 0, 3),
+			 val(r, 0, 4));
 }
 
 static int row_delta(const struct snapshot_loader *l, PGresult *r)
@@ -65,11 +66,12 @@ static int row_rollout(const struct snapshot_loader *l, PGresult *r)
 
 	if (rc == 0 && l->rollout_window)
 		rc = l->rollout_window(l->ctx, id, val(r, 0, 7) ? strtoll(val(r, 0, 7), NULL, 10) : 0,
-				       val(r, 0, 8)[0] == 't', strcmp(val(r, 0, 4), "rolled_back") == 0);
+				       val(r, 0, 8)[0] == 't', strcmp(val(r, 0, 4), "rolled_back") == 0,
+				       val(r, 0, 9));
 	if (rc == 0 && l->rollout_shadow)
-		rc = l->rollout_shadow(l->ctx, id, val(r, 0, 9) ? strtod(val(r, 0, 9), NULL) : 0);
-	if (rc == 0 && l->rollout_back && val(r, 0, 10))
-		rc = l->rollout_back(l->ctx, id, val(r, 0, 10));
+		rc = l->rollout_shadow(l->ctx, id, val(r, 0, 10) ? strtod(val(r, 0, 10), NULL) : 0);
+	if (rc == 0 && l->rollout_back && val(r, 0, 11))
+		rc = l->rollout_back(l->ctx, id, val(r, 0, 11));
 	return rc;
 }
 
@@ -112,7 +114,8 @@ static int load_catalog(struct dbconn *c, const struct snapshot_loader *l)
 			      "SELECT id, model, version, baseline_version, state, stage,"
 			      " policy->'stages'->stage->>'name',"
 			      " extract(epoch FROM window_opens_at)::bigint,"
-			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0,"
+			      " coalesce(jsonb_array_length(policy->'stages'->stage->'windows'), 0) > 0"
+			      "  OR policy ? 'label_windows', window_opens_by::text,"
 			      " CASE WHEN policy->'stages'->stage->'shadow' = 'true'"
 			      " THEN coalesce((policy->'stages'->stage->>'shadow_fraction')::float8, 0.1)"
 			      " ELSE 0 END,"
@@ -156,7 +159,7 @@ int store_snapshot_load(struct db *db, const struct snapshot_loader *l)
 	if ((rc = begin_read(db, &c)) != 0)
 		return rc;
 	rc = each_row(c, "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END,"
-		 " CASE WHEN running = '{}' THEN NULL ELSE running::text END"
+		 " CASE WHEN running = '{}' THEN NULL ELSE running::text END, labels->>'ramp.window'"
 			 " FROM devices", NULL, row_device, l);
 	if (rc == 0)
 		rc = load_catalog(c, l);
@@ -207,7 +210,7 @@ int store_snapshot_devices(struct db *db, const char *const *ids, size_t n,
 	}
 	rc = each_row(c,
 		      "SELECT id, platform, CASE WHEN pins = '{}' THEN NULL ELSE pins::text END,"
-		 " CASE WHEN running = '{}' THEN NULL ELSE running::text END"
+		 " CASE WHEN running = '{}' THEN NULL ELSE running::text END, labels->>'ramp.window'"
 		      " FROM devices WHERE id = ANY($1::text[])",
 		      arr, row_device, l);
 	if (rc == 0)

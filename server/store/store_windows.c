@@ -5,6 +5,8 @@
  */
 #include "store/store_windows.h"
 
+#include "common/arena.h"
+#include "domain/policy.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -156,6 +158,8 @@ static int on_counts(void *ctx, PGresult *r)
 
 	json_object_set_new(o, "held", json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
 	json_object_set_new(o, "deferred", json_integer(strtoll(PQgetvalue(r, 0, 2), NULL, 10)));
+	if (!PQgetisnull(r, 0, 3)) /* label_windows: each waiting group's opening */
+		json_object_set_new(o, "opens_by", json_loads(PQgetvalue(r, 0, 3), 0, NULL));
 	json_object_set_new(o, "next_window_at",
 			    PQgetisnull(r, 0, 1)
 				    ? json_null()
@@ -179,9 +183,98 @@ int store_rollout_window_counts(struct db *db, int64_t id, json_t **out)
 		     " extract(epoch FROM r.window_opens_at)::bigint,"
 		     " (SELECT count(*) FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id"
 		     "  WHERE rd.rollout_id = r.id AND d.models->r.model->>'version' = r.version"
-		     "  AND d.models->r.model->>'state' = 'deferred')"
+		     "  AND d.models->r.model->>'state' = 'deferred'), r.window_opens_by::text"
 		     " FROM rollouts r WHERE r.id = $1::bigint",
 		     1, (const char *const[]){sid}, on_counts, *out);
 	db_release(db, c);
+	return rc;
+}
+
+int store_next_window_opening(struct db *db, int64_t now, int64_t *at)
+{
+	struct dbconn *c;
+	PGresult *r = NULL;
+	char snow[32];
+	int rc;
+
+	*at = 0;
+	snprintf(snow, sizeof(snow), "%lld", (long long)now);
+	if ((rc = db_acquire(db, &c)) != 0)
+		return rc;
+	rc = db_query(c, &r,
+		      "SELECT extract(epoch FROM min(window_opens_at))::bigint FROM rollouts"
+		      " WHERE window_opens_at > to_timestamp($1::bigint)"
+		      " AND state IN ('progressing', 'rolled_back')",
+		      1, (const char *const[]){snow});
+	if (rc == 0) {
+		if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+			*at = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
+	db_release(db, c);
+	return rc;
+}
+
+/* the held devices of rollout $1 whose group is open: a ramp.window value
+ * of $2 that is in $3, or (any other device) $4 */
+#define RELEASE_GROUPS                                                                      \
+	"UPDATE rollout_devices rd SET held = false FROM devices d"                         \
+	" WHERE rd.rollout_id = $1::bigint AND rd.held AND d.id = rd.device_id AND"          \
+	" CASE WHEN coalesce(d.labels->>'" POLICY_WINDOW_LABEL "', '') = ANY($2::text[])"   \
+	" THEN d.labels->>'" POLICY_WINDOW_LABEL "' = ANY($3::text[]) ELSE $4::bool END"    \
+	" RETURNING rd.device_id, rd.stage"
+
+#define OPENS_AT "CASE WHEN x.h AND $2::bigint > 0 THEN to_timestamp($2::bigint) END"
+#define OPENS_BY "CASE WHEN x.h AND $2::bigint > 0 THEN $3::jsonb END"
+
+int store_rollout_release_groups(struct db *db, int64_t id, const char *const *values,
+				 size_t nvalues, const char *const *open_values, size_t nopen,
+				 bool default_open, int64_t soonest, json_t *opens,
+				 struct strlist *ids, bool *moved)
+{
+	struct released x = {ids, {0}, 0};
+	struct arena *a = arena_new();
+	char sid[32], sat[32], notice[64], *all, *open, *by = json_dumps(opens, JSON_COMPACT | JSON_SORT_KEYS);
+	struct dbconn *c;
+	PGresult *r = NULL;
+	int rc;
+
+	*moved = false;
+	all = a ? store_text_array(a, values, nvalues) : NULL;
+	open = a ? store_text_array(a, open_values, nopen) : NULL;
+	if (all == NULL || open == NULL || by == NULL) {
+		arena_free(a);
+		free(by);
+		return RAMP_ENOMEM;
+	}
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	snprintf(sat, sizeof(sat), "%lld", (long long)soonest);
+	if ((rc = db_tx_begin(db, &c)) != 0)
+		goto out;
+	rc = db_rows(c, RELEASE_GROUPS, 4,
+		     (const char *const[]){sid, all, open, default_open ? "t" : "f"}, on_released, &x);
+	if (rc == 0)
+		rc = db_query(c, &r,
+			      "UPDATE rollouts SET window_opens_at = " OPENS_AT ", window_opens_by = "
+			      OPENS_BY " FROM (SELECT EXISTS (SELECT 1 FROM rollout_devices WHERE"
+			      " rollout_id = $1::bigint AND held) AS h) x WHERE id = $1::bigint AND"
+			      " (window_opens_at IS DISTINCT FROM " OPENS_AT " OR window_opens_by"
+			      " IS DISTINCT FROM " OPENS_BY ")",
+			      3, (const char *const[]){sid, sat, by});
+	if (rc == 0) {
+		*moved = PQcmdTuples(r)[0] == '1';
+		PQclear(r);
+	}
+	for (size_t i = 0; rc == 0 && i < x.nstages; i++) {
+		snprintf(notice, sizeof(notice), "r %s %d", sid, x.stages[i]);
+		rc = store_changed(c, notice);
+	}
+	snprintf(notice, sizeof(notice), "r %s -1", sid);
+	if (rc == 0 && *moved)
+		rc = store_changed(c, notice);
+	rc = db_tx_end(db, c, rc);
+out:
+	arena_free(a);
+	free(by);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define TZDB_MAX_FILE (256 * 1024)
 
@@ -20,9 +21,32 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct strmap *zones; /* name -> struct tz_zone *, or &missing */
 static const char missing;
 
-static struct tz_zone *load(const char *name)
+const char *tzdb_dir(void)
 {
 	const char *dir = getenv("TZDIR");
+
+	return dir && dir[0] ? dir : "/usr/share/zoneinfo";
+}
+
+bool tzdb_present(void)
+{
+	char path[512];
+	struct stat st;
+
+	/* the directory alone is not enough: an emptied one has no UTC file */
+	snprintf(path, sizeof(path), "%s/UTC", tzdb_dir());
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void tzdb_startup_check(void)
+{
+	if (!tzdb_present())
+		log_warn("msg=\"the system tz database is missing: maintenance windows in a time zone"
+			 " are refused (install tzdata)\" dir=%s", tzdb_dir());
+}
+
+static struct tz_zone *load(const char *name)
+{
 	char path[512];
 	unsigned char *buf = malloc(TZDB_MAX_FILE);
 	struct tz_zone *z = NULL;
@@ -32,7 +56,7 @@ static struct tz_zone *load(const char *name)
 
 	if (buf == NULL)
 		return NULL;
-	snprintf(path, sizeof(path), "%s/%s", dir && dir[0] ? dir : "/usr/share/zoneinfo", name);
+	snprintf(path, sizeof(path), "%s/%s", tzdb_dir(), name);
 	if ((f = fopen(path, "rb")) != NULL) {
 		n = fread(buf, 1, TZDB_MAX_FILE, f);
 		fclose(f);
@@ -83,9 +107,15 @@ int tzdb_check(const struct window_list *l, const char *path, struct ramp_err *e
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (tzdb_zone(l->w[i].zone) == NULL) {
-			ramp_err_set(err, RAMP_EINVAL, path,
-				     "unknown time zone \"%s\" (not in the system tz database)",
-				     l->w[i].zone);
+			if (tzdb_present())
+				ramp_err_set(err, RAMP_EINVAL, path,
+					     "unknown time zone \"%s\" (not in the system tz database)",
+					     l->w[i].zone);
+			else
+				ramp_err_set(err, RAMP_EINVAL, path,
+					     "unknown time zone \"%s\": the system tz database (%s) is"
+					     " missing on this server; install tzdata",
+					     l->w[i].zone, tzdb_dir());
 			snprintf(err->field, sizeof(err->field), "%.100s[%zu]", path, i);
 			return RAMP_EINVAL;
 		}
@@ -96,6 +126,12 @@ int tzdb_check_policy(const struct policy *p, struct ramp_err *err)
 {
 	char path[48];
 
+	for (size_t i = 0; i < p->nlabel_windows; i++) {
+		char lpath[96];
+		snprintf(lpath, sizeof(lpath), "label_windows.%s", p->label_windows[i].value);
+		if (tzdb_check(&p->label_windows[i].windows, lpath, err) != 0)
+			return RAMP_EINVAL;
+	}
 	for (size_t i = 0; i < p->nstages; i++) {
 		snprintf(path, sizeof(path), "stages[%zu].windows", i);
 		if (tzdb_check(&p->stages[i].windows, path, err) != 0)

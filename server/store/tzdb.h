@@ -11,6 +11,17 @@
 #include "domain/tzif.h"
 #include "domain/window.h"
 
+#include <stdbool.h>
+
+/* The tz database's directory: $TZDIR, else /usr/share/zoneinfo. */
+const char *tzdb_dir(void);
+
+/* Whether the tz database is there (its UTC file is). */
+bool tzdb_present(void);
+
+/* Logs a warning at start when the tz database is missing. */
+void tzdb_startup_check(void);
+
 /* The zone named name, parsed and cached; NULL when there is no such
  * zone (or its file does not parse). "UTC" and "" are UTC. */
 const struct tz_zone *tzdb_zone(const char *name);

@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 
 from agentdev import (PLATFORM, AgentProc, Store, base_conf, device_session, status_rows,
                       wait_status)
@@ -421,3 +422,99 @@ def test_random_reports_and_deltas_keep_the_snapshot_equal_to_a_fresh_load(ctx):
             eq(m["delta"]["from"], digest(files[runs[dev]]))
     s.restart()
     verified(s)
+
+
+def log_count(s, needle):
+    with open(s.log_path, errors="replace") as f:
+        return sum(needle in line for line in f)
+
+
+def test_a_delta_nothing_needs_is_deleted_with_its_object_and_counted(ctx):
+    """RAMP_DELTA_RETENTION=0: a delta stays while its rollout is active
+    (housekeeping passes go by), and goes, row, database object and local
+    file, once the rollout is aborted; the answer stops offering it and
+    /metrics counts it. The models' own artifacts stay."""
+    e = Env(ctx, env={"RAMP_DELTA_RETENTION": "0"})
+    status(report(e.s, e.tok, "v1", "installed"), 204)
+    rid = status(e.s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2", "policy": ALL}),
+                 201).json["id"]
+    wait_for(lambda: deltas(e.s), timeout=60, msg="the builder made the delta")
+    (d,) = deltas(e.s)
+    wait_for(lambda: "delta" in desired(e.s, e.tok)[MODEL], timeout=30, msg="the delta is offered")
+    passes = metric(e.s, "ramp_delta_housekeeping_passes_total")
+    wait_for(lambda: metric(e.s, "ramp_delta_housekeeping_passes_total") >= passes + 3,
+             timeout=60, msg="housekeeping passes while the rollout is active")
+    eq(deltas(e.s), [d], "a delta the active rollout needs stays")
+    eq(metric(e.s, "ramp_deltas_deleted_total"), 0)
+    check(os.path.exists(object_path(e.s, d["digest"])), "its file is there")
+    status(e.s.admin.post(f"/v1/rollouts/{rid}/abort"), 200)
+    wait_for(lambda: deltas(e.s) == [], timeout=60, msg="the unneeded delta is deleted")
+    eq(metric(e.s, "ramp_deltas_deleted_total"), 1)
+    eq(metric(e.s, "ramp_deltas_deleted_bytes_total"), d["size"])
+    wait_for(lambda: not os.path.exists(object_path(e.s, d["digest"])), timeout=30,
+             msg="its local file is removed")
+    status(e.s.admin.get(f"/v1/artifacts/{d['digest']}"), 404)
+    # another replica on the same database has no copy of it either
+    b = ctx.server(database=e.s.database, admin_token=e.s.admin_token)
+    status(b.admin.get(f"/v1/artifacts/{d['digest']}"), 404)
+    for data in (e.v1, e.v2):
+        eq(status(b.admin.get(f"/v1/artifacts/{digest(data)}"), 200).body, data)
+    b.stop()
+    check("delta" not in desired(e.s, e.tok)[MODEL], "no answer offers a deleted delta")
+    check(log_count(e.s, "delta deleted: nothing needs it") == 1, "logged once")
+    verified(e.s)
+
+
+def test_a_delta_is_kept_for_the_retention_after_its_rollout_ends(ctx):
+    """The default retention (7 days): an aborted rollout's delta is marked,
+    not deleted, and a new rollout between the same files reuses it."""
+    e = Env(ctx)
+    rid = status(e.s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2", "policy": ALL}),
+                 201).json["id"]
+    wait_for(lambda: deltas(e.s), timeout=60, msg="the builder made the delta")
+    (d,) = deltas(e.s)
+    status(e.s.admin.post(f"/v1/rollouts/{rid}/abort"), 200)
+    passes = metric(e.s, "ramp_delta_housekeeping_passes_total")
+    wait_for(lambda: metric(e.s, "ramp_delta_housekeeping_passes_total") >= passes + 3,
+             timeout=60, msg="housekeeping passes after the abort")
+    eq(deltas(e.s), [d])
+    eq(metric(e.s, "ramp_deltas_deleted_total"), 0)
+    status(e.s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2", "policy": ALL}), 201)
+    passes = metric(e.s, "ramp_delta_housekeeping_passes_total")
+    wait_for(lambda: metric(e.s, "ramp_delta_housekeeping_passes_total") >= passes + 2,
+             timeout=60, msg="housekeeping passes")
+    eq(deltas(e.s), [d], "reused, not built again")
+    eq(metric(e.s, "ramp_deltas_built_total"), 1)
+
+
+def test_a_failed_pair_waits_for_its_retry_time_across_a_restart(ctx):
+    """Two unrelated random files give no smaller delta: the failure is
+    recorded in the database. With RAMP_DELTA_RETRY=1h a restart does not
+    try the pair again; with 1 s it is tried again, each wait doubling."""
+    rng = random.Random(11)
+    pair = (rng.randbytes(64 * 1024), rng.randbytes(64 * 1024))
+    e = Env(ctx, env={"RAMP_DELTA_RETRY": "1h"}, pair=pair)
+    status(e.s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2", "policy": ALL}), 201)
+    wait_for(lambda: log_count(e.s, "delta not built") == 1, timeout=60, msg="the pair fails")
+    check(log_count(e.s, "no smaller than the artifact") == 1, "the reason is logged")
+    wait_for(lambda: metric(e.s, "ramp_deltas_build_failures_total") == 1, timeout=30,
+             msg="the failure is counted (after it is logged and recorded)")
+    e.s.restart()
+    passes = metric(e.s, "ramp_delta_housekeeping_passes_total")
+    wait_for(lambda: metric(e.s, "ramp_delta_housekeeping_passes_total") >= passes + 3,
+             timeout=60, msg="builder rounds after the restart")
+    eq(log_count(e.s, "building delta"), 1, "not tried again after the restart")
+    eq(metric(e.s, "ramp_deltas_build_failures_total"), 0)
+    eq(deltas(e.s), [])
+    # a short retry (another database): tried again after 1 s, then 2 s, then 4 s
+    f = Env(ctx, env={"RAMP_DELTA_RETRY": "1"}, pair=pair)
+    status(f.s.admin.post("/v1/rollouts", {"model": MODEL, "version": "v2", "policy": ALL}), 201)
+    wait_for(lambda: log_count(f.s, "delta not built") >= 1, timeout=60, msg="the pair fails")
+    t0 = time.time()
+    wait_for(lambda: log_count(f.s, "delta not built") >= 4, timeout=90,
+             msg="tried again with a doubling wait")
+    check(time.time() - t0 >= 1 + 2 + 4 - 1, f"the waits doubled: {time.time() - t0:.1f} s")
+    # counted after the failure is logged and recorded
+    wait_for(lambda: metric(f.s, "ramp_deltas_build_failures_total") >= 4, timeout=30,
+             msg="every failure counted")
+    eq(deltas(f.s), [])

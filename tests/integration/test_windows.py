@@ -316,3 +316,240 @@ def test_a_later_stage_holds_only_its_new_devices(ctx):
     ro = rollout(s, rid)
     eq((ro["stage"]["name"], ro["windows"]["waiting"], ro["devices"]["assigned"]), ("full", 15, 20))
     fleet.close()
+
+
+def test_missing_tz_database_is_said_at_start_and_on_policy_put(ctx):
+    """Without tzdata (an empty TZDIR here) rampd says so at start, and a
+    window in a zone is refused with 422 naming the zone and the missing
+    database; nothing is stored. A UTC window needs no tz database."""
+    empty = os.path.join(ctx.tmp, "no-zoneinfo")
+    os.makedirs(empty, exist_ok=True)
+    s = ctx.server(env={"TZDIR": empty})
+    wait_for(lambda: "the system tz database is missing" in s.log(), timeout=30,
+             msg="start-up warning about the tz database")
+    check(empty in s.log(), "the warning names the directory")
+    p = policy(["Mon-Fri 02:00-04:00 Europe/Berlin"])
+    r = status(s.admin.put("/v1/policies/kiosk", p), 422)
+    eq(r.json["field"], "stages[0].windows[0]")
+    check('"Europe/Berlin"' in r.json["detail"] and "tz database" in r.json["detail"]
+          and "missing" in r.json["detail"] and "tzdata" in r.json["detail"], r.json)
+    status(s.admin.get("/v1/policies/kiosk"), 404)
+    top = {"windows": ["Sat 00:00-06:00 America/New_York"],
+           "stages": [{"name": "all", "size": 1.0, "validation_window": "1m"}]}
+    r = status(s.admin.put("/v1/policies/kiosk", top), 422)
+    check('"America/New_York"' in r.json["detail"] and "missing" in r.json["detail"], r.json)
+    status(s.admin.get("/v1/policies/kiosk"), 404)
+    status(s.admin.put("/v1/policies/kiosk", policy(["Sat 00:00-06:00"])), 201)
+    # with the database there, the same zone is accepted and the start is quiet
+    s2 = ctx.server()
+    status(s2.admin.put("/v1/policies/kiosk", p), 201)
+    check("the system tz database is missing" not in s2.log(), "no warning with tzdata")
+
+
+def test_held_device_of_a_model_without_stable_version_is_told_when_its_window_opens(ctx):
+    """A first version (no stable one): a held device has nothing to keep,
+    so its entry has version null with next_window_at and pending; the
+    others get no entry; when the window opens the members get v1."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish(s, signer, "asr", "v1")  # no stable version
+    tokens = enroll(s, 20)
+    ids = list(tokens)
+    opens = int(time.time()) + 12
+    pol = policy([window(opens, opens + 1800)])
+    rid = status(s.admin.post("/v1/rollouts", {"model": "asr", "version": "v1", "policy": pol}),
+                 201).json["id"]
+    members = stage_members(rid, ids, 0.25)
+    eq(len(members), 5)
+    fleet = Fleet(s, tokens, "asr")
+    for d in ids:
+        m = fleet.desired(d)
+        if d in members:
+            check(m is not None, f"{d}: a held member has an entry")
+            eq(m["version"], None, d)
+            eq(m["rollout"], None)
+            eq(m["next_window_at"], rfc3339(opens), d)
+            eq(m["pending"]["version"], "v1")
+            check("digest" not in m and "url" not in m, m)
+        else:
+            eq(m, None, d)
+    check(time.time() < opens - 1, "the checks above ran before the window opened")
+    verified(s)
+    eq(fleet.poll_all(), {None: 20})
+    wait_for(lambda: fleet.poll_all() == {None: 15, "v1": 5}, timeout=60,
+             msg="members install v1 when the window opens")
+    check(time.time() >= opens, "nothing installed before the window opened")
+    eq({d for d, v in fleet.running.items() if v == "v1"}, members)
+    m = fleet.desired(sorted(members)[0])
+    check("next_window_at" not in m and "pending" not in m, m)
+    verified(s)
+    fleet.close()
+
+
+def _first_time(fn, timeout, msg):
+    """The time.time() at which fn() first held (polled every 0.1 s)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return time.time()
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s: {msg}")
+
+
+def test_devices_are_released_at_the_opening_not_at_the_next_tick(ctx):
+    """RAMP_EVAL_INTERVAL is an hour: only the engine's opening timer can
+    release held devices at their window's opening, and a rollback that
+    respects windows reaches its devices at its opening too."""
+    s = ctx.server(env={"RAMP_EVAL_INTERVAL": "3600"})
+    signer = Signer(ctx, s)
+    for model in ("ocr", "asr"):
+        publish(s, signer, model, "v1", stable=True)
+        publish(s, signer, model, "v2")
+    tokens = enroll(s, 8)
+    now = int(time.time())
+    # asr: open now until +15, then again from +30; ocr: opens at +10
+    asr_wins = [window(now - 60, now + 15), window(now + 30, now + 1800)]
+    asr = status(s.admin.post("/v1/rollouts", {"model": "asr", "version": "v2", "policy":
+                                               policy(asr_wins, size=1.0, respects=True)}),
+                 201).json["id"]
+    fa = Fleet(s, tokens, "asr")
+    eq(fa.poll_all(), {"v2": 8})  # open: assigned at once
+    opens = int(time.time()) + 10
+    ocr = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy":
+                                               policy([window(opens, opens + 1800)], size=1.0)}),
+                 201).json["id"]
+    fo = Fleet(s, tokens, "ocr")
+    eq(fo.poll_all(), {"v1": 8})
+    check(time.time() < opens - 1, "held before the opening")
+    at = _first_time(lambda: fo.poll_all() == {"v2": 8}, 60, "ocr released at its opening")
+    check(at >= opens, f"released {opens - at:.1f} s before the opening")
+    check(at - opens <= 5, f"released {at - opens:.1f} s after the opening (interval 3600 s)")
+    eq(rollout(s, ocr)["windows"]["waiting"], 0)
+    verified(s)
+    # the asr window closes at +15; a rollback then waits for +30
+    wait_for(lambda: time.time() > now + 16, timeout=30, msg="asr's window closes")
+    status(s.admin.post(f"/v1/rollouts/{asr}/rollback"), 200)
+    check(time.time() < now + 29, "the rollback came before the next window")
+    eq(fa.poll_all(), {"v2": 8})
+    at = _first_time(lambda: fa.poll_all() == {"v1": 8}, 60, "asr goes back at its opening")
+    check(at >= now + 30, "went back before its window")
+    check(at - (now + 30) <= 5, f"went back {at - now - 30:.1f} s after the opening")
+    verified(s)
+    fa.close()
+    fo.close()
+
+
+def test_ddi_device_of_a_model_without_stable_version_sees_unavailable_then_available(ctx):
+    """The version-null entry of a held device reaches a hawkBit client as
+    the pending deployment with maintenanceWindow unavailable, then
+    available when the window opens."""
+    s = ctx.server()
+    signer = Signer(ctx, s)
+    publish_artifact(s, signer, "kws", "v1", b"one " * 100, "kws-v1.swu")  # no stable version
+    tok = register(s, "dev-1")
+    dev = DDI(s, "dev-1", tok)
+    check("deploymentBase" not in links(dev.poll()))
+    opens = int(time.time()) + 12
+    status(s.admin.post("/v1/rollouts", {"model": "kws", "version": "v1",
+                                         "policy": policy([window(opens, opens + 1800)],
+                                                          size=1.0)}), 201)
+    href = links(dev.poll())["deploymentBase"]["href"]
+    dep = status(dev.follow(href), 200).json["deployment"]
+    check(time.time() < opens, "asked before the window opened")
+    eq(dep["maintenanceWindow"], "unavailable")
+    eq(dep["update"], "skip")
+    eq(dep["chunks"][0]["version"], "v1")
+    verified(s)
+
+    def available():
+        dep2 = status(dev.follow(links(dev.poll())["deploymentBase"]["href"]), 200).json
+        return dep2["deployment"].get("maintenanceWindow") == "available" and dep2
+    got = wait_for(available, timeout=60, msg="the window opens for DDI")
+    eq(got["deployment"]["update"], "forced")
+    check(time.time() >= opens)
+    verified(s)
+    dev.close()
+
+
+def test_windows_per_device_label_hold_each_group_until_its_own_window_opens(ctx):
+    """label_windows: devices labelled ramp.window=kiosk wait for the kiosk
+    window, =lab for a later one, =warehouse ([]) and unlabelled devices
+    (the stage's window, open) install at once; each waiting group is told
+    its own next_window_at and installs when its window opens."""
+    s = ctx.server(env={"RAMP_EVAL_INTERVAL": "3600"})
+    signer = Signer(ctx, s)
+    publish(s, signer, "ocr", "v1", stable=True)
+    publish(s, signer, "ocr", "v2")
+    groups = {}
+    tokens = {}
+    for value in ("kiosk", "lab", "warehouse", None):
+        t = enroll(s, 6, prefix=value or "plain", labels={"ramp.window": value} if value else {})
+        groups[value] = set(t)
+        tokens.update(t)
+    now = int(time.time())
+    kiosk, lab = now + 12, now + 20
+    pol = {"label_windows": {"kiosk": [window(kiosk, kiosk + 1800)],
+                             "lab": [window(lab, lab + 1800)], "warehouse": []},
+           "stages": [{"name": "all", "size": 1.0, "validation_window": "1h",
+                       "windows": [window(now - 60, now + 1800)]}]}
+    rid = status(s.admin.post("/v1/rollouts", {"model": "ocr", "version": "v2", "policy": pol}),
+                 201).json["id"]
+    fleet = Fleet(s, tokens, "ocr")
+    for value, opens in (("kiosk", kiosk), ("lab", lab)):
+        for d in groups[value]:
+            m = fleet.desired(d)
+            eq((m["version"], m["rollout"]), ("v1", None), d)
+            eq(m["next_window_at"], rfc3339(opens), d)
+            eq(m["pending"]["version"], "v2")
+    for d in groups["warehouse"] | groups[None]:
+        m = fleet.desired(d)
+        eq(m["version"], "v2", d)
+        check("next_window_at" not in m and "pending" not in m, m)
+    check(time.time() < kiosk - 1, "the checks above ran before the kiosk window opened")
+    ro = rollout(s, rid)
+    eq(ro["windows"]["waiting"], 12)
+    eq(ro["windows"]["next_window_at"], rfc3339(kiosk))
+    eq(ro["windows"]["labels"], pol["label_windows"])
+    eq(ro["windows"]["next_window_by"], {"kiosk": rfc3339(kiosk), "lab": rfc3339(lab)})
+    verified(s)
+    eq(fleet.poll_all(), {"v1": 12, "v2": 12})
+    wait_for(lambda: fleet.poll_all() == {"v1": 6, "v2": 18}, timeout=60,
+             msg="the kiosks install when their window opens")
+    check(time.time() >= kiosk, "kiosks installed before their window")
+    check(time.time() < lab, "the lab group waited for its own, later window")
+    eq({d for d, v in fleet.running.items() if v == "v1"}, groups["lab"])
+    eq(fleet.desired(sorted(groups["lab"])[0])["next_window_at"], rfc3339(lab))
+    ro = rollout(s, rid)
+    eq(ro["windows"]["next_window_at"], rfc3339(lab))
+    eq(ro["windows"]["next_window_by"], {"lab": rfc3339(lab)})
+    verified(s)
+    wait_for(lambda: fleet.poll_all() == {"v2": 24}, timeout=60,
+             msg="the lab group installs when its window opens")
+    check(time.time() >= lab, "lab installed before its window")
+    ro = rollout(s, rid)
+    eq((ro["windows"]["waiting"], ro["windows"]["next_window_by"]), (0, {}))
+    verified(s)
+    fleet.close()
+
+
+def test_bad_label_windows_are_refused_and_nothing_is_stored(ctx):
+    s = ctx.server()
+    base = {"stages": [{"name": "all", "size": 1.0, "validation_window": "1m"}]}
+    bad = [
+        ({"kiosk": ["Mon 02:00-04:00 Mars/Olympus"]}, "label_windows.kiosk[0]", "unknown time zone"),
+        ({"kiosk": ["Someday 02:00-04:00"]}, "label_windows.kiosk[0]", "unknown day"),
+        ({"kiosk": None}, "label_windows.kiosk", "must be a list"),
+        ({"bad value!": []}, "label_windows.bad value!", "label value"),
+        (["kiosk"], "label_windows", "must be an object"),
+        ({f"v{i}": [] for i in range(9)}, "label_windows", "more than 8"),
+    ]
+    for lw, field, why in bad:
+        r = status(s.admin.put("/v1/policies/lw", dict(base, label_windows=lw)), 422, str(lw))
+        eq(r.json["field"], field)
+        check(why in r.json["detail"], r.json)
+        status(s.admin.get("/v1/policies/lw"), 404)
+    good = dict(base, label_windows={"kiosk": ["Mon-Fri 02:00-04:00 Europe/Berlin"],
+                                     "warehouse": []})
+    status(s.admin.put("/v1/policies/lw", good), 201)
+    eq(status(s.admin.get("/v1/policies/lw"), 200).json["policy"]["label_windows"],
+       good["label_windows"])

@@ -694,6 +694,9 @@ static int desired_valid(struct ramp_err *err)
 		"\"manifest\":\"bQ==\",\"signature\":\"c2ln\",\"key_id\":\"k\","
 		"\"rollout\":{\"id\":7,\"stage\":\"canary\"},"
 		"\"previous\":{\"version\":\"0\",\"digest\":\"" DIGEST "\",\"url\":\"u\"}},"
+		/* held for a window with no stable version: skipped, not refused */
+		"{\"model\":\"c\",\"version\":null,\"platform\":\"p\",\"rollout\":null,"
+		"\"next_window_at\":\"2026-12-05T22:00:00Z\",\"pending\":{\"version\":\"1\"}},"
 		"{\"model\":\"b\",\"version\":\"2\",\"platform\":\"q\",\"digest\":\"" DIGEST
 		"\",\"url\":\"u\",\"manifest\":\"bQ==\",\"signature\":\"c2ln\",\"rollout\":null,"
 		"\"previous\":null,\"shadow\":{\"version\":\"3\",\"digest\":\"" DIGEST "\","

@@ -111,7 +111,47 @@ static void bad_windows_name_their_field(void)
 	}
 }
 
+/* label_windows: a ramp.window value's list replaces the stage's in every
+ * stage; a value it does not name keeps the stage's; the canonical JSON
+ * round-trips in any key order. */
+static void label_windows_override_the_stage_for_their_devices(void)
+{
+	static const char lw[] =
+		"{\"label_windows\": {\"warehouse\": [], \"kiosk\": [\"Mon-Fri 02:00-04:00"
+		" Europe/Berlin\"]}, \"stages\": [{\"name\": \"a\", \"size\": 0.5,"
+		" \"validation_window\": 60, \"windows\": [\"Sat 00:00-06:00\"]},"
+		" {\"name\": \"b\", \"size\": 1, \"validation_window\": 60}]}";
+	static const char lw2[] =
+		"{\"label_windows\": {\"kiosk\": [\"Mon-Fri 02:00-04:00 Europe/Berlin\"],"
+		" \"warehouse\": []}, \"stages\": [{\"name\": \"a\", \"size\": 0.5,"
+		" \"validation_window\": 60, \"windows\": [\"Sat 00:00-06:00\"]},"
+		" {\"name\": \"b\", \"size\": 1, \"validation_window\": 60}]}";
+	struct ramp_err err;
+	json_t *j;
+	char *text;
+
+	CHECK_EQ_INT(parse(lw, POLICY_JSON, &pol, &err), 0);
+	CHECK_EQ_INT(pol.nlabel_windows, 2);
+	CHECK_EQ_INT(policy_group_windows(&pol, 0, "kiosk")->n, 1);
+	CHECK_EQ_STR(policy_group_windows(&pol, 1, "kiosk")->w[0].zone, "Europe/Berlin");
+	CHECK_EQ_INT(policy_group_windows(&pol, 0, "warehouse")->n, 0);
+	CHECK(policy_group_windows(&pol, 0, "other") == &pol.stages[0].windows);
+	CHECK(policy_group_windows(&pol, 1, NULL) == &pol.stages[1].windows);
+	j = policy_to_json(&pol);
+	text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
+	CHECK(text != NULL && strstr(text, "\"label_windows\"") != NULL);
+	CHECK_EQ_INT(parse(text ? text : "", POLICY_JSON, &pol2, &err), 0);
+	CHECK(policy_equal(&pol, &pol2));
+	CHECK_EQ_INT(parse(lw2, POLICY_JSON, &pol2, &err), 0);
+	CHECK(policy_equal(&pol, &pol2)); /* the order of values does not matter */
+	pol2.label_windows[0].windows.n = 0;
+	CHECK(!policy_equal(&pol, &pol2));
+	free(text);
+	json_decref(j);
+}
+
 static const struct unit_case cases[] = {
+	UNIT(label_windows_override_the_stage_for_their_devices),
 	UNIT(stage_windows_and_the_default),
 	UNIT(defaults_have_no_windows),
 	UNIT(round_trip_keeps_windows),
