@@ -281,26 +281,13 @@ static json_t *tensor_json(const struct runner_tensor *t)
  */
 static json_t *top_json(const struct runner_tensor *t, double *confidence)
 {
-	size_t n = runner_numel(t), best = 0;
-	double sum = 0, z = 0;
-	int probs = 1;
+	size_t n = runner_numel(t);
+	int best;
+
 	if (t->dtype != RUNNER_FLOAT || n < 2 || n != (size_t)t->dims[t->ndim - 1])
 		return NULL;
-	const float *p = t->data;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] > p[best])
-			best = i;
-		probs &= p[i] >= 0 && p[i] <= 1;
-		sum += p[i];
-	}
-	if (probs && fabs(sum - 1) < 1e-3) {
-		*confidence = p[best];
-	} else {
-		for (size_t i = 0; i < n; i++)
-			z += exp((double)p[i] - p[best]);
-		*confidence = 1 / z;
-	}
-	return json_pack("{s:i, s:f}", "class", (int)best, "confidence", *confidence);
+	best = shadow_top1(t->data, n, confidence);
+	return json_pack("{s:i, s:f}", "class", best, "confidence", *confidence);
 }
 
 /* {"name", "version"}, always both: the name is "" without a controller */

@@ -84,7 +84,7 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static int top1(const float *p, size_t n, double *conf)
+int shadow_top1(const float *p, size_t n, double *conf)
 {
 	size_t best = 0;
 	double sum = 0, z = 0;
@@ -130,7 +130,7 @@ static void record(const struct job *j, const struct runner_tensor *out, double 
 	f->mad_n++;
 	if (j->classes) {
 		f->classified++;
-		f->agree += top1(j->served, n, &cs) == top1(c, n, &cc);
+		f->agree += shadow_top1(j->served, n, &cs) == shadow_top1(c, n, &cc);
 		f->conf_shift_sum += fabs(cc - cs);
 	}
 }

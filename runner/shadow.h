@@ -37,6 +37,9 @@ void shadow_offer(struct runner_tensor *in, size_t nin, const struct runner_tens
 /* Adds {"shadow": {...}} to the report of the served label the figures are
  * about (appending a bare report for it when there is none). */
 void shadow_collect(json_t *reports);
+/* The top class of the n scores p and its confidence in *conf: p itself
+ * when it is a probability vector, else the softmax of the logits. */
+int shadow_top1(const float *p, size_t n, double *conf);
 
 /* Figures since start, for /metrics: runs, dropped. */
 void shadow_counts(unsigned long *runs, unsigned long *dropped);

@@ -8,6 +8,7 @@
  * (0, POLICY_MAX_WINDOW_S], every threshold parsed for its metric.
  */
 #include "domain/policy.h"
+#include "domain/policy_parse.h"
 
 #include "domain/fields.h"
 #include "domain/units.h"
@@ -55,10 +56,9 @@ static void join(char *buf, size_t n, const char *path, const char *key)
 		fmt_path(buf, n, "%s.%s", path, key);
 }
 
-static int fail(struct ramp_err *err, const char *path, const char *key,
-		const char *msg)
+int policy_fail(struct ramp_err *err, const char *path, const char *key, const char *msg)
 {
-	char field[128];
+	char field[160];
 
 	join(field, sizeof(field), path, key);
 	return ramp_err_set(err, RAMP_EINVAL, field, "%s", msg);
@@ -80,8 +80,7 @@ bool policy_name_valid(const char *s)
 	return true;
 }
 
-/* The member, or NULL when absent or null (null means "use the default"). */
-static const json_t *member(const json_t *obj, const char *key)
+const json_t *policy_member(const json_t *obj, const char *key)
 {
 	const json_t *v = json_object_get(obj, key);
 
@@ -92,20 +91,20 @@ static const json_t *member(const json_t *obj, const char *key)
 static int get_string(const json_t *obj, const char *path, const char *key,
 		      bool required, char *buf, size_t n, struct ramp_err *err)
 {
-	const json_t *v = member(obj, key);
+	const json_t *v = policy_member(obj, key);
 
 	if (v == NULL)
-		return required ? fail(err, path, key, "is required") : 0;
+		return required ? policy_fail(err, path, key, "is required") : 0;
 	if (!json_is_string(v))
-		return fail(err, path, key, "must be a string");
+		return policy_fail(err, path, key, "must be a string");
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail(err, path, key, "must not contain NUL characters");
+		return policy_fail(err, path, key, "must not contain NUL characters");
 	if (json_string_length(v) >= n) {
 		char msg[64];
 
 		fmt_path(msg, sizeof(msg), "is too long (at most %zu bytes)",
 			 n - 1);
-		return fail(err, path, key, msg);
+		return policy_fail(err, path, key, msg);
 	}
 	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
 	return 1;
@@ -129,17 +128,17 @@ static int get_name(const json_t *obj, const char *path, const char *key,
 static int get_int(const json_t *obj, const char *path, const char *key,
 		   int dflt, int *out, struct ramp_err *err)
 {
-	const json_t *v = member(obj, key);
+	const json_t *v = policy_member(obj, key);
 
 	*out = dflt;
 	if (v == NULL)
 		return 0;
 	if (!json_is_integer(v))
-		return fail(err, path, key, "must be an integer");
+		return policy_fail(err, path, key, "must be an integer");
 	if (json_integer_value(v) < 1)
-		return fail(err, path, key, "must be at least 1");
+		return policy_fail(err, path, key, "must be at least 1");
 	if (json_integer_value(v) > 1000000000)
-		return fail(err, path, key, "must be at most 1000000000");
+		return policy_fail(err, path, key, "must be at most 1000000000");
 	*out = (int)json_integer_value(v);
 	return 0;
 }
@@ -147,13 +146,13 @@ static int get_int(const json_t *obj, const char *path, const char *key,
 static int get_bool(const json_t *obj, const char *path, const char *key,
 		    bool dflt, bool *out, struct ramp_err *err)
 {
-	const json_t *v = member(obj, key);
+	const json_t *v = policy_member(obj, key);
 
 	*out = dflt;
 	if (v == NULL)
 		return 0;
 	if (!json_is_boolean(v))
-		return fail(err, path, key, "must be true or false");
+		return policy_fail(err, path, key, "must be true or false");
 	*out = json_is_true(v);
 	return 0;
 }
@@ -163,7 +162,7 @@ static int get_enum(const json_t *obj, const char *path, const char *key,
 		    const char *const *names, int n, int dflt, int *out,
 		    const char *msg, struct ramp_err *err)
 {
-	const json_t *v = member(obj, key);
+	const json_t *v = policy_member(obj, key);
 
 	*out = dflt;
 	if (v == NULL)
@@ -175,22 +174,22 @@ static int get_enum(const json_t *obj, const char *path, const char *key,
 			return 0;
 		}
 	}
-	return fail(err, path, key, msg);
+	return policy_fail(err, path, key, msg);
 }
 
 static int parse_size(const json_t *st, const char *path, double *size,
 		      struct ramp_err *err)
 {
-	const json_t *v = member(st, "size");
+	const json_t *v = policy_member(st, "size");
 	char field[128];
 
 	join(field, sizeof(field), path, "size");
 	if (v == NULL)
-		return fail(err, path, "size", "is required");
+		return policy_fail(err, path, "size", "is required");
 	if (json_is_number(v)) {
 		*size = json_number_value(v);
 	} else if (!json_is_string(v)) {
-		return fail(err, path, "size",
+		return policy_fail(err, path, "size",
 			    "must be a fraction like 0.25 or a percentage like \"1%\"");
 	} else if (units_parse_size(json_string_value(v), size) < 0 ||
 		   strlen(json_string_value(v)) != json_string_length(v)) {
@@ -200,23 +199,23 @@ static int parse_size(const json_t *st, const char *path, double *size,
 				    json_string_value(v));
 	}
 	if (!(*size > 0 && *size <= 1))
-		return fail(err, path, "size", "must be greater than 0 and at most 1");
+		return policy_fail(err, path, "size", "must be greater than 0 and at most 1");
 	return 0;
 }
 
 static int parse_window(const json_t *st, const char *path, int64_t *w,
 			struct ramp_err *err)
 {
-	const json_t *v = member(st, "validation_window");
+	const json_t *v = policy_member(st, "validation_window");
 	char field[128];
 
 	join(field, sizeof(field), path, "validation_window");
 	if (v == NULL)
-		return fail(err, path, "validation_window", "is required");
+		return policy_fail(err, path, "validation_window", "is required");
 	if (json_is_integer(v)) {
 		*w = json_integer_value(v);
 	} else if (!json_is_string(v)) {
-		return fail(err, path, "validation_window", DURATION_HINT);
+		return policy_fail(err, path, "validation_window", DURATION_HINT);
 	} else if (units_parse_duration(json_string_value(v), w) < 0 ||
 		   strlen(json_string_value(v)) != json_string_length(v)) {
 		return ramp_err_set(err, RAMP_EINVAL, field,
@@ -224,9 +223,9 @@ static int parse_window(const json_t *st, const char *path, int64_t *w,
 				    json_string_value(v), DURATION_HINT);
 	}
 	if (*w <= 0)
-		return fail(err, path, "validation_window", "must be positive");
+		return policy_fail(err, path, "validation_window", "must be positive");
 	if (*w > POLICY_MAX_WINDOW_S)
-		return fail(err, path, "validation_window", "must be at most 365d");
+		return policy_fail(err, path, "validation_window", "must be at most 365d");
 	return 0;
 }
 
@@ -243,7 +242,7 @@ static int parse_prom_metric(const json_t *jm, const char *path, struct policy *
 	for (i = 0; rc == 0 && i < p->nprom && !prom_provider_equal(&p->prom[i], &pv); i++)
 		;
 	if (rc == 0 && i == PROM_MAX)
-		return fail(err, path, "provider", "too many distinct providers (at most 8)");
+		return policy_fail(err, path, "provider", "too many distinct providers (at most 8)");
 	if (rc == 0 && i == p->nprom)
 		p->prom[p->nprom++] = pv;
 	m->prom = (int)i + 1;
@@ -260,12 +259,12 @@ static int parse_metric(const json_t *jm, const char *path, struct policy *p,
 		return ramp_err_set(err, RAMP_EINVAL, path, "must be an object");
 	if ((rc = fields_check(jm, metric_keys, path, err)) < 0)
 		return rc;
-	if (member(jm, "provider") != NULL && member(jm, "judge") != NULL)
-		return fail(err, path, "judge", "applies only to ramp's own metrics");
-	if (member(jm, "provider") != NULL)
+	if (policy_member(jm, "provider") != NULL && policy_member(jm, "judge") != NULL)
+		return policy_fail(err, path, "judge", "applies only to ramp's own metrics");
+	if (policy_member(jm, "provider") != NULL)
 		return parse_prom_metric(jm, path, p, m, err);
-	if (member(jm, "consecutive_error_limit") != NULL)
-		return fail(err, path, "consecutive_error_limit",
+	if (policy_member(jm, "consecutive_error_limit") != NULL)
+		return policy_fail(err, path, "consecutive_error_limit",
 			    "applies only to a metric read from a provider");
 	rc = get_string(jm, path, "name", true, name, sizeof(name), err);
 	if (rc < 0)
@@ -278,8 +277,8 @@ static int parse_metric(const json_t *jm, const char *path, struct policy *p,
 	m->metric = (enum metric_id)id;
 	if ((rc = policy_judge_parse(jm, path, m->metric, &m->judge, err)) < 0)
 		return rc;
-	if (m->judge.sequential && member(jm, "threshold") != NULL)
-		return fail(err, path, "threshold",
+	if (m->judge.sequential && policy_member(jm, "threshold") != NULL)
+		return policy_fail(err, path, "threshold",
 			    "is decided by the sequential judge: remove it or the judge");
 	rc = m->judge.sequential ? 0
 				 : get_string(jm, path, "threshold", true, m->text,
@@ -295,7 +294,7 @@ static int parse_metric(const json_t *jm, const char *path, struct policy *p,
 		      "must be cohort or any_device", err);
 	m->scope = (enum metric_scope)scope;
 	if (rc == 0 && m->judge.sequential && m->scope != SCOPE_COHORT)
-		return fail(err, path, "scope", "must be cohort with judge: sequential");
+		return policy_fail(err, path, "scope", "must be cohort with judge: sequential");
 	return rc;
 }
 
@@ -304,7 +303,7 @@ static int parse_metrics(const json_t *st, const char *path,
 			 const struct policy_stage *prev, struct policy *p,
 			 struct policy_stage *out, struct ramp_err *err)
 {
-	const json_t *list = member(st, "metrics");
+	const json_t *list = policy_member(st, "metrics");
 	char mpath[128];
 	int rc;
 
@@ -316,9 +315,9 @@ static int parse_metrics(const json_t *st, const char *path,
 		return 0;
 	}
 	if (!json_is_array(list))
-		return fail(err, path, "metrics", "must be a list");
+		return policy_fail(err, path, "metrics", "must be a list");
 	if (json_array_size(list) > POLICY_MAX_METRICS)
-		return fail(err, path, "metrics", "must have at most 32 metrics");
+		return policy_fail(err, path, "metrics", "must have at most 32 metrics");
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		fmt_path(mpath, sizeof(mpath), "%s.metrics[%zu]", path, i);
 		rc = parse_metric(json_array_get(list, i), mpath, p,
@@ -383,19 +382,19 @@ static int parse_stage(const json_t *js, struct policy *p, size_t i,
 static int parse_stages(const json_t *root, struct policy *p,
 			struct ramp_err *err)
 {
-	const json_t *list = member(root, "stages");
+	const json_t *list = policy_member(root, "stages");
 	size_t n;
 	int rc;
 
 	if (list == NULL)
-		return fail(err, "", "stages", "is required");
+		return policy_fail(err, "", "stages", "is required");
 	if (!json_is_array(list))
-		return fail(err, "", "stages", "must be a list");
+		return policy_fail(err, "", "stages", "must be a list");
 	n = json_array_size(list);
 	if (n == 0)
-		return fail(err, "", "stages", "must have at least one stage");
+		return policy_fail(err, "", "stages", "must have at least one stage");
 	if (n > POLICY_MAX_STAGES)
-		return fail(err, "", "stages", "must have at most 32 stages");
+		return policy_fail(err, "", "stages", "must have at most 32 stages");
 	for (size_t i = 0; i < n; i++) {
 		rc = parse_stage(json_array_get(list, i), p, i, err);
 		if (rc < 0)
@@ -415,7 +414,7 @@ static int parse_stages(const json_t *root, struct policy *p,
 static int parse_rollback(const json_t *root, struct policy *p,
 			  struct ramp_err *err)
 {
-	const json_t *rb = member(root, "rollback");
+	const json_t *rb = policy_member(root, "rollback");
 	int v, rc;
 
 	p->automatic = true;
@@ -424,7 +423,7 @@ static int parse_rollback(const json_t *root, struct policy *p,
 	if (rb == NULL)
 		return 0;
 	if (!json_is_object(rb))
-		return fail(err, "", "rollback", "must be an object");
+		return policy_fail(err, "", "rollback", "must be an object");
 	if ((rc = fields_check(rb, rollback_keys, "rollback", err)) < 0 ||
 	    (rc = get_bool(rb, "rollback", "automatic", true, &p->automatic,
 			   err)) < 0 ||

@@ -2,25 +2,11 @@
  * policy_judge.c - see policy_judge.h.
  */
 #include "domain/policy_judge.h"
+#include "domain/policy_parse.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static const json_t *get(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	return v == NULL || json_is_null(v) ? NULL : v;
-}
-
-static int bad(struct ramp_err *err, const char *path, const char *key, const char *msg)
-{
-	char field[160];
-
-	snprintf(field, sizeof(field), "%s.%s", path, key);
-	return ramp_err_set(err, RAMP_EINVAL, field, "%s", msg);
-}
 
 double policy_judge_default_effect(enum metric_id m)
 {
@@ -43,25 +29,26 @@ static bool offered(enum metric_id m)
 int policy_judge_parse(const json_t *jm, const char *path, enum metric_id m,
 		       struct policy_judge *out, struct ramp_err *err)
 {
-	const json_t *j = get(jm, "judge"), *a = get(jm, "alpha"), *e = get(jm, "min_effect");
+	const json_t *j = policy_member(jm, "judge"), *a = policy_member(jm, "alpha"),
+		     *e = policy_member(jm, "min_effect");
 
 	memset(out, 0, sizeof(*out));
 	if (j != NULL) {
 		const char *s = json_string_value(j);
 		if (s == NULL || (strcmp(s, "sequential") != 0 && strcmp(s, "threshold") != 0) ||
 		    strlen(s) != json_string_length(j))
-			return bad(err, path, "judge", "must be threshold or sequential");
+			return policy_fail(err, path, "judge", "must be threshold or sequential");
 		out->sequential = strcmp(s, "sequential") == 0;
 	}
 	if (!out->sequential) {
 		if (a != NULL)
-			return bad(err, path, "alpha", "needs judge: sequential");
+			return policy_fail(err, path, "alpha", "needs judge: sequential");
 		if (e != NULL)
-			return bad(err, path, "min_effect", "needs judge: sequential");
+			return policy_fail(err, path, "min_effect", "needs judge: sequential");
 		return 0;
 	}
 	if (!offered(m))
-		return bad(err, path, "judge",
+		return policy_fail(err, path, "judge",
 			   "sequential is offered for error_rate, inference_latency_p50/p95/p99 "
 			   "and confidence_shift");
 	out->alpha = 0.05;
@@ -69,13 +56,13 @@ int policy_judge_parse(const json_t *jm, const char *path, enum metric_id m,
 	if (a != NULL) {
 		if (!json_is_number(a) || !(json_number_value(a) > 0) ||
 		    !(json_number_value(a) <= 0.5))
-			return bad(err, path, "alpha", "must be a number in (0, 0.5]");
+			return policy_fail(err, path, "alpha", "must be a number in (0, 0.5]");
 		out->alpha = json_number_value(a);
 	}
 	if (e != NULL) {
 		double v = json_is_number(e) ? json_number_value(e) : NAN;
 		if (!(v > 0) || !(v <= 100))
-			return bad(err, path, "min_effect", "must be a number in (0, 100]");
+			return policy_fail(err, path, "min_effect", "must be a number in (0, 100]");
 		out->min_effect = v;
 	}
 	return 0;

@@ -5,24 +5,10 @@
  * in one cannot silently leave the stage unstratified.
  */
 #include "domain/policy_strata.h"
+#include "domain/policy_parse.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static const json_t *get(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	return v == NULL || json_is_null(v) ? NULL : v;
-}
-
-static int bad(struct ramp_err *err, const char *path, const char *key, const char *msg)
-{
-	char field[160];
-
-	snprintf(field, sizeof(field), "%s.%s", path, key);
-	return ramp_err_set(err, RAMP_EINVAL, field, "%s", msg);
-}
 
 static int parse_key(const json_t *v, const char *path, size_t i, struct policy_strata *out,
 		     struct ramp_err *err)
@@ -53,10 +39,10 @@ static int parse_min(const json_t *v, const char *path, struct policy_strata *ou
 	if (v == NULL)
 		return 0;
 	if (!json_is_integer(v))
-		return bad(err, path, "min_per_stratum", "must be an integer");
+		return policy_fail(err, path, "min_per_stratum", "must be an integer");
 	n = json_integer_value(v);
 	if (n < 1 || n > STRATA_MAX_MIN)
-		return bad(err, path, "min_per_stratum", "must be between 1 and 1000");
+		return policy_fail(err, path, "min_per_stratum", "must be between 1 and 1000");
 	out->min_per_stratum = (int)n;
 	return 0;
 }
@@ -64,21 +50,21 @@ static int parse_min(const json_t *v, const char *path, struct policy_strata *ou
 int policy_strata_parse(const json_t *js, const char *path, struct policy_strata *out,
 			struct ramp_err *err)
 {
-	const json_t *by = get(js, "stratify_by"), *min = get(js, "min_per_stratum");
+	const json_t *by = policy_member(js, "stratify_by"), *min = policy_member(js, "min_per_stratum");
 	size_t n;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (by == NULL) {
 		if (min != NULL)
-			return bad(err, path, "min_per_stratum", "needs stratify_by");
+			return policy_fail(err, path, "min_per_stratum", "needs stratify_by");
 		return 0;
 	}
 	if (!json_is_array(by))
-		return bad(err, path, "stratify_by", "must be a list of keys");
+		return policy_fail(err, path, "stratify_by", "must be a list of keys");
 	n = json_array_size(by);
 	if (n < 1 || n > STRATA_MAX_KEYS)
-		return bad(err, path, "stratify_by", "must have 1 to 4 keys");
+		return policy_fail(err, path, "stratify_by", "must have 1 to 4 keys");
 	for (size_t i = 0; i < n; i++)
 		if ((rc = parse_key(json_array_get(by, i), path, i, out, err)) != 0) {
 			memset(out, 0, sizeof(*out));
