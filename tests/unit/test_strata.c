@@ -92,7 +92,7 @@ static void bad_stratify_blocks_name_the_field(void)
 
 #define MAXDEV 4096
 
-static char ids[MAXDEV][24], vbuf[MAXDEV][2][16];
+static char ids[MAXDEV][32], vbuf[MAXDEV][2][24];
 static const char *vptr[MAXDEV][2];
 static struct strata_device dev[MAXDEV];
 static const char *const keys2[] = {"platform", "site"};
@@ -159,7 +159,7 @@ static void every_stratum_is_represented_and_small_ones_whole(void)
 	const double sizes[] = {0.01, 1.0};
 	const int min[] = {3, 0};
 	size_t cnt, base = bucket_stage_count(0.01, 600);
-	char pl[8], st[16];
+	char pl[16], st[24];
 
 	make_fleet(600, plat3, site4);
 	make_policy(&pol, sizes, min, 2);
@@ -188,7 +188,7 @@ static void choice_is_deterministic_whatever_the_input_order(void)
 {
 	const double sizes[] = {0.02, 1.0};
 	const int min[] = {2, 0};
-	static char first[600][24];
+	static char first[600][32];
 	size_t cnt, cnt2, m = 0;
 
 	make_fleet(600, plat3, site4);
@@ -196,7 +196,7 @@ static void choice_is_deterministic_whatever_the_input_order(void)
 	CHECK_EQ_INT(strata_choose(5, &pol, 0, keys2, 2, dev, 600, &cnt), 0);
 	for (size_t i = 0; i < 600; i++)
 		if (dev[i].chosen)
-			snprintf(first[m++], 24, "%s", dev[i].id);
+			snprintf(first[m++], sizeof(first[0]), "%s", dev[i].id);
 	/* shuffle, and ask again */
 	for (size_t i = 599; i > 0; i--) {
 		size_t j = next_rand() % (i + 1);
@@ -276,7 +276,7 @@ static void many_strata_each_get_their_minimum(void)
 	const double sizes[] = {0.001, 1.0};
 	const int min[] = {1, 0};
 	size_t cnt;
-	char pl[8], st[16];
+	char pl[16], st[24];
 
 	make_fleet(4000, plat_many, site_many);
 	make_policy(&pol, sizes, min, 2);
