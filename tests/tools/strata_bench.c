@@ -64,8 +64,8 @@ int main(int argc, char **argv)
 	printf("%-8s %-22s %10s %10s %8s\n", "devices", "choice", "median ms", "chosen", "strata");
 	for (int a = 1; a < argc; a++) {
 		size_t n = strtoul(argv[a], NULL, 10), cnt = 0;
-		char (*ids)[24] = calloc(n, sizeof(*ids)), (*sites)[16] = calloc(n, sizeof(*sites));
-		char (*racks)[8] = calloc(n, sizeof(*racks));
+		char (*ids)[32] = calloc(n, sizeof(*ids)), (*sites)[32] = calloc(n, sizeof(*sites));
+		char (*racks)[32] = calloc(n, sizeof(*racks));
 		const char **vals = calloc(n * 3, sizeof(*vals));
 		struct strata_device *d = calloc(n, sizeof(*d));
 		struct bucket_entry *e = calloc(n, sizeof(*e));
