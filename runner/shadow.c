@@ -222,9 +222,17 @@ void shadow_offer(struct runner_tensor *in, size_t nin, const struct runner_tens
 	struct job *j;
 	size_t n;
 
+	const char *served = strrchr(label, ':');
+
 	if (f <= 0 || nin > MAX_IN || !sampled(f))
 		return;
 	pthread_mutex_lock(&qmu);
+	if (Q.cand && served && strcmp(served + 1, Q.cand->version) == 0) {
+		/* the candidate is served now (promoted, until the next poll
+		 * drops the shadow): nothing to compare it with */
+		pthread_mutex_unlock(&qmu);
+		return;
+	}
 	if (Q.n == SHADOW_QUEUE) { /* the candidate is behind: drop, never wait */
 		Q.f.dropped++;
 		Q.dropped++;

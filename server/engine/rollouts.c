@@ -274,10 +274,11 @@ int rollouts_create(struct app *app, const char *actor, const char *model,
 	}
 	strmap_free(tset);
 	rollout_start(p, now, &st, &acts);
+	if (rc == 0 && bv == NULL && (bv = json_object()) == NULL) /* no stable version */
+		rc = RAMP_ENOMEM;
 	if (rc == 0)
 		rc = store_rollout_insert(app->db, actor, model, version, policy_name, pj, selector,
-					  st.stage_started_at, st.window_ends_at,
-					  bv ? bv : json_object(), id, err);
+					  st.stage_started_at, st.window_ends_at, bv, id, err);
 	json_decref(pj);
 	json_decref(bv);
 	if (rc)
