@@ -11,22 +11,11 @@ import threading
 import time
 
 from broker import Broker, Lines
+from mqtt_util import metric, verdicts
 from ramp import check, eq, status, wait_for
 
+
 MODEL = "invoice-ocr"
-
-
-def metric(s, name, labels=None):
-    body = status(s.client(token=None).get("/metrics"), 200).body.decode()
-    want = name + (("{" + labels + "}") if labels else "")
-    for line in body.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    return None
-
-
-def verdicts(s, result):
-    return metric(s, "ramp_mqtt_telemetry_messages_total", f'result="{result}"') or 0
 
 
 def mqtt_server(ctx, broker, client_id="rampd-a", database=None, env=None, admin_token=None):
